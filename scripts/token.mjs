@@ -1,0 +1,40 @@
+// Mints a local token for development and tests:
+//   npm run token -- --player <player_id> [--ttl <seconds>]
+//   npm run token -- --service [--ttl <seconds>]
+// The token is printed alone on the last line of stdout. The secret comes from
+// JWT_SECRET in the environment, else .dev.vars, else .dev.vars.example.
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { signJwt } from "../src/auth/jwt.ts";
+
+function readSecret() {
+  if (process.env.JWT_SECRET) return process.env.JWT_SECRET;
+  for (const file of [".dev.vars", ".dev.vars.example"]) {
+    if (!existsSync(file)) continue;
+    const match = /^JWT_SECRET\s*=\s*"?([^"\n]*)"?\s*$/m.exec(readFileSync(file, "utf8"));
+    if (match) return match[1];
+  }
+  throw new Error("no JWT_SECRET: set it in the environment or in .dev.vars");
+}
+
+const { values } = parseArgs({
+  options: {
+    player: { type: "string" },
+    service: { type: "boolean", default: false },
+    ttl: { type: "string", default: "3600" },
+  },
+});
+if (Boolean(values.player) === values.service) {
+  console.error("usage: npm run token -- --player <player_id> | --service [--ttl <seconds>]");
+  process.exit(2);
+}
+const ttl = Number(values.ttl);
+if (!Number.isInteger(ttl) || ttl <= 0) {
+  console.error("--ttl must be a positive whole number of seconds");
+  process.exit(2);
+}
+const now = Math.floor(Date.now() / 1000);
+const claims = values.service
+  ? { sub: "crafting-service", scope: "service", iat: now, exp: now + ttl }
+  : { sub: values.player, scope: "player", iat: now, exp: now + ttl };
+console.log(await signJwt(claims, readSecret()));

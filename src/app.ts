@@ -1,0 +1,42 @@
+/** The Hono app: every route mounted, one error shape. */
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { AppError, httpStatus } from "./errors";
+import { log } from "./log";
+import { refuseCredentialsInUrl } from "./middleware/auth";
+import { healthRoutes } from "./routes/health";
+import { sessionRoutes, syncRoutes } from "./routes/sessions";
+import { streamRoutes } from "./routes/streams";
+
+/** The Worker's router. */
+export const app = new Hono<{ Bindings: Env }>()
+  .use(refuseCredentialsInUrl)
+  .route("/health", healthRoutes)
+  .route("/v1/sessions", sessionRoutes)
+  .route("/udp/sessions", syncRoutes)
+  .route("/ws", streamRoutes);
+
+app.notFound(() => {
+  throw new AppError("not_found", "no such route");
+});
+
+app.onError((err, c) => {
+  if (err instanceof AppError) {
+    return c.json({ error: { code: err.code, message: err.message } }, httpStatus(err.code));
+  }
+  if (err instanceof HTTPException) {
+    const code =
+      err.status === 413
+        ? "payload_too_large"
+        : err.status === 401
+          ? "unauthenticated"
+          : "invalid_argument";
+    return c.json({ error: { code, message: err.message } }, httpStatus(code));
+  }
+  log("error", "request.error", {
+    method: c.req.method,
+    path: new URL(c.req.url).pathname,
+    message: err instanceof Error ? err.message : String(err),
+  });
+  return c.json({ error: { code: "internal", message: "internal error" } }, 500);
+});

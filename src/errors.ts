@@ -1,0 +1,112 @@
+/**
+ * The service's one closed set of error codes, modelled on Connect's `Code`
+ * enum, and the one place they map to HTTP statuses and WebSocket close codes.
+ */
+
+/** Every error the service reports carries exactly one of these codes. */
+export type ErrorCode =
+  | "invalid_argument"
+  | "unauthenticated"
+  | "permission_denied"
+  | "not_found"
+  | "already_exists"
+  | "failed_precondition"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "resource_exhausted"
+  | "unavailable"
+  | "internal";
+
+/** An error as plain data: returned in tagged unions, sent in error frames. */
+export interface ServiceError {
+  code: ErrorCode;
+  message: string;
+}
+
+const httpStatusByCode: Record<
+  ErrorCode,
+  400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503
+> = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  already_exists: 409,
+  failed_precondition: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  resource_exhausted: 429,
+  unavailable: 503,
+  internal: 500,
+};
+
+/** HTTP status for an error code. */
+export function httpStatus(code: ErrorCode): (typeof httpStatusByCode)[ErrorCode] {
+  return httpStatusByCode[code];
+}
+
+/** Thrown inside the Worker; `app.onError` turns it into `{ error: { code, message } }`. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "AppError";
+  }
+
+  /** Wraps a ServiceError returned by a Durable Object. */
+  static from(error: ServiceError): AppError {
+    return new AppError(error.code, error.message);
+  }
+}
+
+/** A result that is either a value or an expected error: never thrown. */
+export type Result<T> = { ok: true; value: T } | { ok: false; error: ServiceError };
+
+/** Shorthand constructors for Result. */
+export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+export const fail = <T = never>(code: ErrorCode, message: string): Result<T> => ({
+  ok: false,
+  error: { code, message },
+});
+
+/**
+ * WebSocket close codes, grouped by what a client should do next
+ * (after centrifuge-js's codes.ts). 4000-4999 are private-use (RFC 6455 §7.4.2).
+ */
+export const CloseCode = {
+  // Do not reconnect: the stream ended for good.
+  NORMAL: 1000,
+  FORBIDDEN: 4003,
+  NOT_FOUND: 4004,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  // Reconnect with a new token.
+  TOKEN_EXPIRED: 4001,
+  // Reconnect (with backoff, resuming from the last seq).
+  GOING_AWAY: 1001,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  IDLE_TIMEOUT: 4008,
+} as const;
+
+/** What a client should do after a close code. */
+export type CloseAdvice = "reconnect" | "reconnect_with_new_token" | "do_not_reconnect";
+
+/** Groups a close code by the client's next move. */
+export function closeAdvice(code: number): CloseAdvice {
+  switch (code) {
+    case CloseCode.TOKEN_EXPIRED:
+      return "reconnect_with_new_token";
+    case CloseCode.NORMAL:
+    case CloseCode.FORBIDDEN:
+    case CloseCode.NOT_FOUND:
+    case CloseCode.POLICY_VIOLATION:
+    case CloseCode.MESSAGE_TOO_BIG:
+      return "do_not_reconnect";
+    default:
+      return "reconnect";
+  }
+}

@@ -1,0 +1,58 @@
+/** Reading request bodies with a size cap and a content-type check. */
+import { AppError } from "../errors";
+
+/** Largest JSON body the HTTP API accepts (bytes). */
+export const MAX_JSON_BODY_BYTES = 64 * 1024;
+
+/**
+ * Reads a JSON body of at most `maxBytes`; an empty body reads as `{}` when
+ * `optional`. Counts bytes as they stream in, so a missing or lying
+ * Content-Length cannot get past the cap.
+ */
+export async function readJsonBody(
+  request: Request,
+  { maxBytes = MAX_JSON_BODY_BYTES, optional = false } = {},
+): Promise<unknown> {
+  const declared = Number(request.headers.get("Content-Length") ?? "NaN");
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) {
+    if (optional) return {};
+    throw new AppError("invalid_argument", "a JSON body is required");
+  }
+  const contentType = request.headers.get("Content-Type") ?? "";
+  if (contentType && !/^application\/json\b/i.test(contentType)) {
+    throw new AppError("unsupported_media_type", "send the body as application/json");
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  if (size === 0) {
+    if (optional) return {};
+    throw new AppError("invalid_argument", "a JSON body is required");
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch {
+    throw new AppError("invalid_argument", "the body is not valid JSON");
+  }
+}
+
+function tooLarge(maxBytes: number): AppError {
+  return new AppError("payload_too_large", `the body exceeds ${maxBytes} bytes`);
+}

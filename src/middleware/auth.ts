@@ -1,0 +1,115 @@
+/**
+ * Bearer-token authentication. Tokens come from `Authorization: Bearer …`
+ * or, for browsers that cannot set headers on a WebSocket, from the
+ * subprotocol list (`bearer.<token>`). Tokens in URLs are refused outright:
+ * URLs end up in logs, histories and proxies.
+ */
+import { createMiddleware } from "hono/factory";
+import { type TokenClaims, type TokenScope, verifyJwt } from "../auth/jwt";
+import { AppError } from "../errors";
+import { log } from "../log";
+
+/** Hono variables set by this middleware. */
+export interface AuthVariables {
+  auth: TokenClaims;
+}
+
+/** Subprotocol prefix that carries a browser's token. */
+export const BEARER_PROTOCOL_PREFIX = "bearer.";
+/** Query parameters that look like credentials: any of them fails the request. */
+const CREDENTIAL_PARAMS = [
+  "token",
+  "access_token",
+  "jwt",
+  "auth",
+  "authorization",
+  "bearer",
+  "id_token",
+];
+/** Shortest HS256 secret accepted (bytes): RFC 7518 §3.2 asks for at least the hash size. */
+export const MIN_SECRET_LENGTH = 32;
+
+/** The comma-separated entries of `Sec-WebSocket-Protocol`. */
+export function offeredProtocols(request: Request): string[] {
+  const header = request.headers.get("Sec-WebSocket-Protocol");
+  if (!header) return [];
+  return header
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+}
+
+/** The bearer token of a request, from the header or the subprotocol list. */
+export function bearerToken(request: Request): string | null {
+  const header = request.headers.get("Authorization");
+  if (header) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return match?.[1] ?? null;
+  }
+  const fromProtocol = offeredProtocols(request).find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
+  return fromProtocol ? fromProtocol.slice(BEARER_PROTOCOL_PREFIX.length) : null;
+}
+
+/** Fails the request when its URL carries something that looks like a credential. */
+export const refuseCredentialsInUrl = createMiddleware(async (c, next) => {
+  const params = new URL(c.req.url).searchParams;
+  if (CREDENTIAL_PARAMS.some((name) => params.has(name))) {
+    throw new AppError(
+      "invalid_argument",
+      "credentials in the URL are refused: send Authorization: Bearer <token> (or the bearer.<token> subprotocol)",
+    );
+  }
+  await next();
+});
+
+const refusalMessages = {
+  malformed: "the bearer token is malformed",
+  bad_algorithm: "the bearer token must be signed with HS256",
+  bad_signature: "the bearer token's signature is invalid",
+  expired: "the bearer token has expired",
+  not_yet_valid: "the bearer token is not valid yet",
+  bad_claims: "the bearer token lacks sub, scope or exp",
+} as const;
+
+/**
+ * Requires a valid token of the given scope. Runs before any Durable Object
+ * is touched, so a bad token costs one HMAC and nothing else.
+ */
+export function requireAuth(scope: TokenScope) {
+  return createMiddleware<{ Bindings: Env; Variables: AuthVariables }>(async (c, next) => {
+    const secret = c.env.JWT_SECRET;
+    if (!secret || secret.length < MIN_SECRET_LENGTH) {
+      throw new AppError("unavailable", "authentication is not configured (JWT_SECRET)");
+    }
+    const token = bearerToken(c.req.raw);
+    if (!token) {
+      logAuthFailure(c.req.raw, "missing");
+      throw new AppError("unauthenticated", "a bearer token is required");
+    }
+    const result = await verifyJwt(token, secret, Date.now());
+    if (!result.ok) {
+      logAuthFailure(c.req.raw, result.reason);
+      throw new AppError("unauthenticated", refusalMessages[result.reason]);
+    }
+    if (result.claims.scope !== scope) {
+      logAuthFailure(c.req.raw, "wrong_scope");
+      throw new AppError(
+        "permission_denied",
+        scope === "service"
+          ? "this route needs a crafting-service token"
+          : "this route needs a player token",
+      );
+    }
+    c.set("auth", result.claims);
+    await next();
+  });
+}
+
+function logAuthFailure(request: Request, reason: string): void {
+  const url = new URL(request.url);
+  log("warn", "auth.failure", {
+    reason,
+    path: url.pathname,
+    origin: request.headers.get("Origin"),
+  });
+}

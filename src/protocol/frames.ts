@@ -1,0 +1,100 @@
+/**
+ * Encoding of stream frames. JSON frames are the proto3 JSON form of
+ * `ServerFrame`/`ClientFrame`; a frame's type is the `kind` field that is set.
+ */
+import { create, fromJsonString, toJsonString } from "@bufbuild/protobuf";
+import type { ServiceError } from "../errors";
+import {
+  type ClientFrame,
+  ClientFrameSchema,
+  ErrorFrameSchema,
+  PongSchema,
+  type ServerFrame,
+  ServerFrameSchema,
+  SnapshotSchema,
+} from "../gen/crafting/v1/frames_pb";
+import type {
+  SessionState as SessionStateMessage,
+  SessionUpdate,
+} from "../gen/crafting/v1/session_pb";
+
+/** Largest inbound frame a stream accepts (bytes); larger ones close the stream with 1009. */
+export const MAX_CLIENT_FRAME_BYTES = 64 * 1024;
+
+/** Where a frame stands in the watched state's history. */
+export interface FramePosition {
+  seq: number;
+  epoch: number;
+  serverTimeMs: number;
+  traceId?: string;
+}
+
+function frame(position: FramePosition, kind: ServerFrame["kind"]): ServerFrame {
+  return create(ServerFrameSchema, {
+    seq: position.seq,
+    epoch: position.epoch,
+    serverTimeMs: BigInt(Math.floor(position.serverTimeMs)),
+    traceId: position.traceId ?? "",
+    kind,
+  });
+}
+
+/** A snapshot of a session; `recovered` answers a resume. */
+export function snapshotFrame(
+  position: FramePosition,
+  session: SessionStateMessage,
+  recovered = false,
+): ServerFrame {
+  return frame(position, {
+    case: "snapshot",
+    value: create(SnapshotSchema, { state: { case: "session", value: session }, recovered }),
+  });
+}
+
+/** An update of a session. */
+export function updateFrame(position: FramePosition, update: SessionUpdate): ServerFrame {
+  return frame(position, { case: "update", value: update });
+}
+
+/** An error on the stream; the stream stays open. */
+export function errorFrame(position: FramePosition, error: ServiceError): ServerFrame {
+  return frame(position, { case: "error", value: create(ErrorFrameSchema, error) });
+}
+
+/** The answer to a Ping, carrying both clocks. */
+export function pongFrame(position: FramePosition, clientTimeMs: bigint): ServerFrame {
+  return frame(position, {
+    case: "pong",
+    value: create(PongSchema, {
+      clientTimeMs,
+      serverTimeMs: BigInt(Math.floor(position.serverTimeMs)),
+    }),
+  });
+}
+
+/** A server frame as a JSON text frame. */
+export function encodeJson(frame: ServerFrame): string {
+  return toJsonString(ServerFrameSchema, frame);
+}
+
+/** Decodes a JSON text frame from a client; garbage is an error value, never a throw. */
+export function decodeClientJson(
+  text: string,
+): { ok: true; frame: ClientFrame } | { ok: false; error: ServiceError } {
+  try {
+    const frame = fromJsonString(ClientFrameSchema, text, { ignoreUnknownFields: true });
+    if (frame.kind.case === undefined) {
+      return {
+        ok: false,
+        error: { code: "invalid_argument", message: "frame has no known kind (ping or resume)" },
+      };
+    }
+    return { ok: true, frame };
+  } catch (e: unknown) {
+    const detail = e instanceof Error ? e.message : String(e);
+    return {
+      ok: false,
+      error: { code: "invalid_argument", message: `malformed frame: ${detail}` },
+    };
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Maps the session's domain state to its wire messages (generated from
+ * proto/), so JSON and binary frames carry exactly the same information.
+ */
+import { create } from "@bufbuild/protobuf";
+import {
+  progressAt,
+  type SessionState,
+  type SessionStatus,
+  type StepStatus,
+  totalDurationMs,
+} from "../../durable-objects/crafting-session/crafting-session-state";
+import {
+  type CraftingProgressUpdate,
+  CraftingProgressUpdateSchema,
+  CraftingStepSchema,
+  type ProgressClock,
+  ProgressClockSchema,
+  type SessionState as SessionStateMessage,
+  SessionStateSchema,
+  SessionStatus as SessionStatusEnum,
+  type SessionUpdate,
+  SessionUpdateSchema,
+  StepStatus as StepStatusEnum,
+} from "../gen/crafting/v1/session_pb";
+
+const sessionStatusToWire: Record<SessionStatus, SessionStatusEnum> = {
+  queued: SessionStatusEnum.QUEUED,
+  active: SessionStatusEnum.ACTIVE,
+  paused: SessionStatusEnum.PAUSED,
+  completed: SessionStatusEnum.COMPLETED,
+  failed: SessionStatusEnum.FAILED,
+  cancelled: SessionStatusEnum.CANCELLED,
+};
+
+const stepStatusToWire: Record<StepStatus, StepStatusEnum> = {
+  pending: StepStatusEnum.PENDING,
+  active: StepStatusEnum.ACTIVE,
+  paused: StepStatusEnum.PAUSED,
+  completed: StepStatusEnum.COMPLETED,
+  failed: StepStatusEnum.FAILED,
+  cancelled: StepStatusEnum.CANCELLED,
+};
+
+/** The wire enum of a session status. */
+export function sessionStatusMessage(status: SessionStatus): SessionStatusEnum {
+  return sessionStatusToWire[status];
+}
+
+/** Seed 000's progress fields at `nowMs`. */
+export function progressMessage(state: SessionState, nowMs: number): CraftingProgressUpdate {
+  const view = progressAt(state, nowMs);
+  return create(CraftingProgressUpdateSchema, {
+    sessionId: state.sessionId,
+    progressPercent: view.percent,
+    elapsedSeconds: view.elapsedMs / 1000,
+    remainingSeconds: view.remainingMs / 1000,
+    currentStep: state.steps[view.currentStepIndex]?.name ?? "",
+    currentStepIndex: view.currentStepIndex,
+    stepProgress: view.stepPercent,
+    steps: view.steps.map((step) =>
+      create(CraftingStepSchema, {
+        name: step.name,
+        durationMs: step.durationMs,
+        status: stepStatusToWire[step.status],
+        progressPercent: step.percent,
+      }),
+    ),
+    timestampMs: BigInt(Math.floor(nowMs)),
+  });
+}
+
+/** The clock a client extrapolates progress from between updates. */
+export function clockMessage(state: SessionState): ProgressClock {
+  const { anchorAtMs, anchorElapsedMs, rate, running } = state.clock;
+  return create(ProgressClockSchema, {
+    anchorAtMs: BigInt(Math.floor(anchorAtMs)),
+    anchorElapsedMs: Math.round(anchorElapsedMs),
+    rate,
+    running,
+    totalDurationMs: totalDurationMs(state.steps),
+  });
+}
+
+/** The full session state, with progress computed at `nowMs`. */
+export function sessionStateMessage(state: SessionState, nowMs: number): SessionStateMessage {
+  const progress = progressMessage(state, nowMs);
+  return create(SessionStateSchema, {
+    sessionId: state.sessionId,
+    playerId: state.playerId,
+    recipeId: state.recipeId,
+    workflowId: state.workflowId ?? "",
+    status: sessionStatusToWire[state.status],
+    steps: progress.steps,
+    createdAtMs: BigInt(state.createdAtMs),
+    startedAtMs: BigInt(state.startedAtMs ?? 0),
+    endedAtMs: BigInt(state.endedAtMs ?? 0),
+    pausedAtMs: BigInt(state.pausedAtMs ?? 0),
+    pausedTotalMs: BigInt(state.pausedTotalMs),
+    clock: clockMessage(state),
+    progress,
+    failureReason: state.failureReason ?? "",
+    epoch: state.epoch,
+    seq: state.seq,
+  });
+}
+
+/** The update subscribers get when the session changes. */
+export function sessionUpdateMessage(
+  state: SessionState,
+  cause: string,
+  nowMs: number,
+): SessionUpdate {
+  return create(SessionUpdateSchema, {
+    status: sessionStatusToWire[state.status],
+    progress: progressMessage(state, nowMs),
+    clock: clockMessage(state),
+    cause,
+    failureReason: state.failureReason ?? "",
+  });
+}

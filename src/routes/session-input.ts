@@ -1,0 +1,133 @@
+/**
+ * Validation of crafting-service's JSON bodies into domain inputs. Every
+ * refusal names the field and the rule, so a caller can fix its request.
+ */
+import type {
+  CreateSessionParams,
+  LifecycleAction,
+  PlannedStep,
+  ProgressCorrection,
+} from "../../durable-objects/crafting-session/crafting-session-state";
+import { AppError } from "../errors";
+
+/** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+/** Limits on what a session may plan. */
+export const SESSION_LIMITS = {
+  maxSteps: 64,
+  maxStepNameLength: 64,
+  maxReasonLength: 256,
+  /** The whole session: 7 days, so every duration fits a uint32 of ms on the wire. */
+  maxTotalDurationMs: 7 * 24 * 60 * 60 * 1000,
+} as const;
+
+/** The lifecycle actions, as they appear in routes. */
+export const LIFECYCLE_ACTIONS: readonly LifecycleAction[] = [
+  "start",
+  "pause",
+  "resume",
+  "complete",
+  "fail",
+  "cancel",
+];
+
+function invalid(message: string): AppError {
+  return new AppError("invalid_argument", message);
+}
+
+function asObject(body: unknown, what: string): Record<string, unknown> {
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw invalid(`${what} must be a JSON object`);
+  return body as Record<string, unknown>;
+}
+
+/** Checks an id from a path or body. */
+export function parseId(value: unknown, field: string): string {
+  if (typeof value !== "string" || !ID_PATTERN.test(value)) {
+    throw invalid(`${field} must be 1-64 characters of letters, digits, '_', '-', '.' or ':'`);
+  }
+  return value;
+}
+
+function optionalNumber(body: Record<string, unknown>, field: string): number | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw invalid(`${field} must be a number`);
+  return value;
+}
+
+/** `POST /v1/sessions` body: `{ player_id, recipe_id, steps: [{ name, duration_ms }], session_id?, workflow_id? }`. */
+export function parseCreateSession(body: unknown, newId: () => string): CreateSessionParams {
+  const input = asObject(body, "the body");
+  const steps = input.steps;
+  if (!Array.isArray(steps) || steps.length === 0 || steps.length > SESSION_LIMITS.maxSteps) {
+    throw invalid(`steps must be an array of 1-${SESSION_LIMITS.maxSteps} steps`);
+  }
+  let total = 0;
+  const planned: PlannedStep[] = steps.map((raw: unknown, i) => {
+    const step = asObject(raw, `steps[${i}]`);
+    const { name, duration_ms: durationMs } = step;
+    if (
+      typeof name !== "string" ||
+      name.length === 0 ||
+      name.length > SESSION_LIMITS.maxStepNameLength
+    ) {
+      throw invalid(
+        `steps[${i}].name must be a string of 1-${SESSION_LIMITS.maxStepNameLength} characters`,
+      );
+    }
+    if (typeof durationMs !== "number" || !Number.isInteger(durationMs) || durationMs < 1) {
+      throw invalid(`steps[${i}].duration_ms must be a positive whole number of milliseconds`);
+    }
+    total += durationMs;
+    return { name, durationMs };
+  });
+  if (total > SESSION_LIMITS.maxTotalDurationMs) {
+    throw invalid(
+      `the steps' durations add up to more than ${SESSION_LIMITS.maxTotalDurationMs} ms (7 days)`,
+    );
+  }
+  return {
+    sessionId: input.session_id === undefined ? newId() : parseId(input.session_id, "session_id"),
+    playerId: parseId(input.player_id, "player_id"),
+    recipeId: parseId(input.recipe_id, "recipe_id"),
+    workflowId: input.workflow_id === undefined ? null : parseId(input.workflow_id, "workflow_id"),
+    steps: planned,
+  };
+}
+
+/** Lifecycle body: optional `{ reason }` (used by fail and cancel). */
+export function parseReason(body: unknown): string | undefined {
+  const { reason } = asObject(body, "the body");
+  if (reason === undefined || reason === null) return undefined;
+  if (typeof reason !== "string" || reason.length > SESSION_LIMITS.maxReasonLength) {
+    throw invalid(
+      `reason must be a string of at most ${SESSION_LIMITS.maxReasonLength} characters`,
+    );
+  }
+  return reason;
+}
+
+/**
+ * Progress correction body: one of `elapsed_ms`, `progress_percent`, or
+ * `current_step_index` with `step_progress`; and/or `rate`.
+ */
+export function parseCorrection(body: unknown): ProgressCorrection {
+  const input = asObject(body, "the body");
+  const correction: ProgressCorrection = {};
+  const elapsedMs = optionalNumber(input, "elapsed_ms");
+  const progressPercent = optionalNumber(input, "progress_percent");
+  const stepIndex = optionalNumber(input, "current_step_index");
+  const stepProgressPercent = optionalNumber(input, "step_progress");
+  const rate = optionalNumber(input, "rate");
+  if (elapsedMs !== undefined) correction.elapsedMs = elapsedMs;
+  if (progressPercent !== undefined) correction.progressPercent = progressPercent;
+  if (stepIndex !== undefined) correction.stepIndex = stepIndex;
+  if (stepProgressPercent !== undefined) {
+    if (stepIndex === undefined) throw invalid("step_progress needs current_step_index");
+    correction.stepProgressPercent = stepProgressPercent;
+  }
+  if (rate !== undefined) correction.rate = rate;
+  return correction;
+}

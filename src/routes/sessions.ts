@@ -1,0 +1,64 @@
+/**
+ * crafting-service's HTTP API for sessions: create, drive the lifecycle,
+ * read, and post progress corrections. Service credentials on every route.
+ */
+import { Hono } from "hono";
+import { type DurableObjectStubOf, sessionStub } from "../durable";
+import { AppError, type Result } from "../errors";
+import { readJsonBody } from "../http/body";
+import { type AuthVariables, requireAuth } from "../middleware/auth";
+import {
+  LIFECYCLE_ACTIONS,
+  parseCorrection,
+  parseCreateSession,
+  parseId,
+  parseReason,
+} from "./session-input";
+
+type Env_ = { Bindings: Env; Variables: AuthVariables };
+
+function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw AppError.from(result.error);
+  return result.value;
+}
+
+/** A JSON text the session object already encoded. */
+function jsonText(body: string, status = 200): Response {
+  return new Response(body, {
+    status,
+    headers: { "Content-Type": "application/json; charset=utf-8" },
+  });
+}
+
+function stubFor(env: Env, rawId: string | undefined): DurableObjectStubOf<"CRAFTING_SESSION"> {
+  return sessionStub(env, parseId(rawId, "session_id"));
+}
+
+/** Routes under /v1/sessions. */
+export const sessionRoutes = new Hono<Env_>()
+  .use(requireAuth("service"))
+  .post("/", async (c) => {
+    const params = parseCreateSession(await readJsonBody(c.req.raw), () => crypto.randomUUID());
+    const { created, session } = unwrap(await sessionStub(c.env, params.sessionId).create(params));
+    return jsonText(session, created ? 201 : 200);
+  })
+  .get("/:id", async (c) => {
+    return jsonText(unwrap(await stubFor(c.env, c.req.param("id")).view()));
+  })
+  .post("/:id/:action", async (c) => {
+    const action = LIFECYCLE_ACTIONS.find((a) => a === c.req.param("action"));
+    if (!action)
+      throw new AppError("not_found", `unknown action; use one of ${LIFECYCLE_ACTIONS.join(", ")}`);
+    const reason = parseReason(await readJsonBody(c.req.raw, { optional: true }));
+    const stub = stubFor(c.env, c.req.param("id"));
+    return jsonText(unwrap(await stub.lifecycle(action, reason)));
+  });
+
+/** Routes under /udp/sessions (JSON now; binary bodies arrive with the compact protocol). */
+export const syncRoutes = new Hono<Env_>()
+  .use(requireAuth("service"))
+  .post("/:id/progress", async (c) => {
+    const correction = parseCorrection(await readJsonBody(c.req.raw));
+    const stub = stubFor(c.env, c.req.param("id"));
+    return jsonText(unwrap(await stub.correctProgress(correction)));
+  });
