@@ -1,0 +1,327 @@
+import { describe, expect, it } from "vitest";
+import {
+  type LifecycleAction,
+  progressAt,
+  type SessionState,
+  type SessionStatus,
+  transition,
+} from "../../durable-objects/crafting-session/crafting-session-state";
+
+const T0 = 1_000_000;
+
+function created(): SessionState {
+  const result = transition(null, {
+    type: "create",
+    epoch: 7,
+    atMs: T0,
+    params: {
+      sessionId: "s1",
+      playerId: "p1",
+      recipeId: "sword",
+      workflowId: null,
+      steps: [
+        { name: "smelt", durationMs: 4_000 },
+        { name: "forge", durationMs: 6_000 },
+      ],
+    },
+  });
+  if (!result.ok) throw new Error(result.error.message);
+  return result.state;
+}
+
+function apply(
+  state: SessionState,
+  action: LifecycleAction,
+  atMs: number,
+  reason?: string,
+): SessionState {
+  const result = transition(state, {
+    type: "lifecycle",
+    action,
+    atMs,
+    ...(reason ? { reason } : {}),
+  });
+  if (!result.ok) throw new Error(result.error.message);
+  return result.state;
+}
+
+function inStatus(status: SessionStatus): SessionState {
+  const queued = created();
+  switch (status) {
+    case "queued":
+      return queued;
+    case "active":
+      return apply(queued, "start", T0);
+    case "paused":
+      return apply(apply(queued, "start", T0), "pause", T0 + 1_000);
+    case "completed":
+      return apply(apply(queued, "start", T0), "complete", T0 + 10_000);
+    case "failed":
+      return apply(queued, "fail", T0, "no ore");
+    case "cancelled":
+      return apply(queued, "cancel", T0);
+  }
+}
+
+const STATUSES: SessionStatus[] = [
+  "queued",
+  "active",
+  "paused",
+  "completed",
+  "failed",
+  "cancelled",
+];
+const ACTIONS: LifecycleAction[] = ["start", "pause", "resume", "complete", "fail", "cancel"];
+const LEGAL: Record<string, SessionStatus> = {
+  "queued:start": "active",
+  "queued:fail": "failed",
+  "queued:cancel": "cancelled",
+  "active:pause": "paused",
+  "active:complete": "completed",
+  "active:fail": "failed",
+  "active:cancel": "cancelled",
+  "paused:resume": "active",
+  "paused:fail": "failed",
+  "paused:cancel": "cancelled",
+};
+
+describe("session lifecycle", () => {
+  it("creates a queued session at seq 1 with the given epoch, and persists it", () => {
+    const result = transition(null, {
+      type: "create",
+      epoch: 9,
+      atMs: T0,
+      params: {
+        sessionId: "s",
+        playerId: "p",
+        recipeId: "r",
+        workflowId: null,
+        steps: [{ name: "a", durationMs: 1 }],
+      },
+    });
+    expect(result.ok && result.state).toMatchObject({ status: "queued", seq: 1, epoch: 9 });
+    expect(result.ok && result.effects).toEqual([{ type: "persist" }]);
+  });
+
+  it("treats a repeated identical create as a no-op and a different one as a conflict", () => {
+    const state = created();
+    const same = transition(state, {
+      type: "create",
+      epoch: 1,
+      atMs: T0 + 5,
+      params: {
+        sessionId: "s1",
+        playerId: "p1",
+        recipeId: "sword",
+        workflowId: null,
+        steps: state.steps,
+      },
+    });
+    expect(same).toEqual({ ok: true, state, effects: [] });
+    const other = transition(state, {
+      type: "create",
+      epoch: 1,
+      atMs: T0 + 5,
+      params: {
+        sessionId: "s1",
+        playerId: "p2",
+        recipeId: "sword",
+        workflowId: null,
+        steps: state.steps,
+      },
+    });
+    expect(other).toMatchObject({ ok: false, error: { code: "already_exists" } });
+  });
+
+  it("refuses any input but create for a session that does not exist", () => {
+    expect(transition(null, { type: "lifecycle", action: "start", atMs: T0 })).toMatchObject({
+      ok: false,
+      error: { code: "not_found" },
+    });
+  });
+
+  for (const from of STATUSES) {
+    for (const action of ACTIONS) {
+      const to = LEGAL[`${from}:${action}`];
+      if (to) {
+        it(`${action} takes a ${from} session to ${to}, bumping seq and broadcasting`, () => {
+          const before = inStatus(from);
+          const result = transition(before, { type: "lifecycle", action, atMs: T0 + 2_000 });
+          expect(result.ok).toBe(true);
+          if (!result.ok) return;
+          expect(result.state.status).toBe(to);
+          expect(result.state.seq).toBe(before.seq + 1);
+          expect(result.effects.slice(0, 2)).toEqual([
+            { type: "persist" },
+            { type: "broadcast", cause: action },
+          ]);
+          const closes = result.effects.some((e) => e.type === "close_all");
+          expect(closes).toBe(["completed", "failed", "cancelled"].includes(to));
+        });
+      } else {
+        it(`refuses to ${action} a ${from} session and leaves it unchanged`, () => {
+          const before = inStatus(from);
+          const snapshot = structuredClone(before);
+          const result = transition(before, { type: "lifecycle", action, atMs: T0 + 2_000 });
+          expect(result).toEqual({
+            ok: false,
+            error: {
+              code: "failed_precondition",
+              message: `cannot ${action} a session that is ${from}`,
+            },
+          });
+          expect(before).toEqual(snapshot);
+        });
+      }
+    }
+  }
+
+  it("keeps the failure reason", () => {
+    const failed = apply(apply(created(), "start", T0), "fail", T0 + 500, "anvil broke");
+    expect(failed.failureReason).toBe("anvil broke");
+    expect(failed.endedAtMs).toBe(T0 + 500);
+  });
+});
+
+describe("time-based progress", () => {
+  it("is zero until the session starts", () => {
+    expect(progressAt(created(), T0 + 60_000)).toMatchObject({
+      elapsedMs: 0,
+      percent: 0,
+      currentStepIndex: 0,
+    });
+  });
+
+  it("advances with the clock and moves through the steps", () => {
+    const active = apply(created(), "start", T0);
+    expect(progressAt(active, T0 + 2_000)).toMatchObject({
+      elapsedMs: 2_000,
+      percent: 20,
+      currentStepIndex: 0,
+      stepPercent: 50,
+      remainingMs: 8_000,
+    });
+    const later = progressAt(active, T0 + 7_000);
+    expect(later).toMatchObject({ currentStepIndex: 1, stepPercent: 50, percent: 70 });
+    expect(later.steps.map((s) => s.status)).toEqual(["completed", "active"]);
+  });
+
+  it("stops at 100 % when the planned time has elapsed, without completing the session", () => {
+    const active = apply(created(), "start", T0);
+    const view = progressAt(active, T0 + 60_000);
+    expect(view).toMatchObject({
+      elapsedMs: 10_000,
+      percent: 100,
+      currentStepIndex: 1,
+      stepPercent: 100,
+    });
+    expect(active.status).toBe("active");
+  });
+
+  it("does not advance while paused, and counts the pause", () => {
+    const paused = apply(apply(created(), "start", T0), "pause", T0 + 3_000);
+    expect(progressAt(paused, T0 + 50_000).elapsedMs).toBe(3_000);
+    expect(progressAt(paused, T0 + 50_000).steps[0]?.status).toBe("paused");
+    const resumed = apply(paused, "resume", T0 + 8_000);
+    expect(resumed.pausedTotalMs).toBe(5_000);
+    expect(progressAt(resumed, T0 + 9_000).elapsedMs).toBe(4_000);
+  });
+
+  it("adds up several pauses", () => {
+    let state = apply(created(), "start", T0);
+    state = apply(state, "pause", T0 + 1_000);
+    state = apply(state, "resume", T0 + 2_000);
+    state = apply(state, "pause", T0 + 3_000);
+    state = apply(state, "resume", T0 + 6_000);
+    expect(state.pausedTotalMs).toBe(4_000);
+    expect(progressAt(state, T0 + 7_000).elapsedMs).toBe(3_000);
+  });
+
+  it("shows every step completed once the session completes, even early", () => {
+    const done = apply(apply(created(), "start", T0), "complete", T0 + 1_000);
+    const view = progressAt(done, T0 + 1_000);
+    expect(view).toMatchObject({ percent: 100, remainingMs: 0 });
+    expect(view.steps.map((s) => s.status)).toEqual(["completed", "completed"]);
+  });
+
+  it("freezes progress where the session failed", () => {
+    const failed = apply(apply(created(), "start", T0), "fail", T0 + 5_000);
+    const view = progressAt(failed, T0 + 99_000);
+    expect(view).toMatchObject({ elapsedMs: 5_000, currentStepIndex: 1 });
+    expect(view.steps.map((s) => s.status)).toEqual(["completed", "failed"]);
+  });
+});
+
+describe("progress corrections", () => {
+  const correct = (state: SessionState, correction: object, atMs: number) =>
+    transition(state, { type: "progress", correction, atMs });
+
+  it("places the clock at an overall percentage and keeps running from there", () => {
+    const active = apply(created(), "start", T0);
+    const result = correct(active, { progressPercent: 50 }, T0 + 1_000);
+    if (!result.ok) throw new Error(result.error.message);
+    expect(result.state.seq).toBe(active.seq + 1);
+    expect(result.effects).toEqual([{ type: "persist" }, { type: "broadcast", cause: "progress" }]);
+    expect(progressAt(result.state, T0 + 1_000).elapsedMs).toBe(5_000);
+    expect(progressAt(result.state, T0 + 2_000).elapsedMs).toBe(6_000);
+  });
+
+  it("places the clock inside a step", () => {
+    const active = apply(created(), "start", T0);
+    const result = correct(active, { stepIndex: 1, stepProgressPercent: 50 }, T0 + 1_000);
+    expect(result.ok && progressAt(result.state, T0 + 1_000)).toMatchObject({
+      elapsedMs: 7_000,
+      currentStepIndex: 1,
+    });
+  });
+
+  it("applies a rate so the bar runs faster from now on", () => {
+    const active = apply(created(), "start", T0);
+    const result = correct(active, { rate: 2 }, T0 + 1_000);
+    expect(result.ok && progressAt(result.state, T0 + 2_000).elapsedMs).toBe(3_000);
+  });
+
+  it("corrects a paused session without starting its clock", () => {
+    const paused = apply(apply(created(), "start", T0), "pause", T0 + 1_000);
+    const result = correct(paused, { elapsedMs: 2_500 }, T0 + 4_000);
+    expect(result.ok && progressAt(result.state, T0 + 9_000).elapsedMs).toBe(2_500);
+  });
+
+  it("keeps corrections across a later pause and resume", () => {
+    let state = apply(created(), "start", T0);
+    const corrected = correct(state, { elapsedMs: 6_000 }, T0 + 1_000);
+    if (!corrected.ok) throw new Error(corrected.error.message);
+    state = apply(corrected.state, "pause", T0 + 2_000);
+    state = apply(state, "resume", T0 + 5_000);
+    expect(progressAt(state, T0 + 6_000).elapsedMs).toBe(8_000);
+  });
+
+  it.each([
+    [{ elapsedMs: -1 }, "elapsed_ms"],
+    [{ elapsedMs: 10_001 }, "elapsed_ms"],
+    [{ progressPercent: 101 }, "progress_percent"],
+    [{ progressPercent: Number.NaN }, "progress_percent"],
+    [{ stepIndex: 2 }, "current_step_index"],
+    [{ stepIndex: 0.5 }, "current_step_index"],
+    [{ stepIndex: 0, stepProgressPercent: 120 }, "step_progress"],
+    [{ rate: 0 }, "rate"],
+    [{ elapsedMs: 1, progressPercent: 1 }, "at most one"],
+    [{}, "needs"],
+  ])("refuses %j and leaves the session unchanged", (correction, mentions) => {
+    const active = apply(created(), "start", T0);
+    const before = structuredClone(active);
+    const result = correct(active, correction, T0 + 1_000);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.error.code).toBe("invalid_argument");
+    expect(!result.ok && result.error.message).toContain(mentions);
+    expect(active).toEqual(before);
+  });
+
+  it.each(["queued", "completed", "failed", "cancelled"] as const)(
+    "refuses corrections of a %s session",
+    (status) => {
+      const result = correct(inStatus(status), { progressPercent: 10 }, T0 + 1_000);
+      expect(result).toMatchObject({ ok: false, error: { code: "failed_precondition" } });
+    },
+  );
+});

@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { signJwt, verifyJwt } from "../../src/auth/jwt";
+import { TEST_JWT_SECRET } from "../support/secret";
+import { unsignedToken } from "../support/tokens";
+
+const NOW = 1_800_000_000_000;
+const exp = NOW / 1000 + 60;
+
+describe("HS256 tokens", () => {
+  it("round-trips a player token's claims", async () => {
+    const token = await signJwt({ sub: "p1", scope: "player", exp }, TEST_JWT_SECRET);
+    expect(await verifyJwt(token, TEST_JWT_SECRET, NOW)).toEqual({
+      ok: true,
+      claims: { sub: "p1", scope: "player", exp },
+    });
+  });
+
+  it("refuses a token signed with another key", async () => {
+    const token = await signJwt(
+      { sub: "p1", scope: "player", exp },
+      "some-other-secret-0123456789abcdef",
+    );
+    expect(await verifyJwt(token, TEST_JWT_SECRET, NOW)).toEqual({
+      ok: false,
+      reason: "bad_signature",
+    });
+  });
+
+  it("refuses alg none even with an empty signature", async () => {
+    expect(await verifyJwt(unsignedToken("p1"), TEST_JWT_SECRET, NOW)).toEqual({
+      ok: false,
+      reason: "bad_algorithm",
+    });
+  });
+
+  it("refuses a token whose payload was altered after signing", async () => {
+    const token = await signJwt({ sub: "p1", scope: "player", exp }, TEST_JWT_SECRET);
+    const [header, , signature] = token.split(".");
+    const forged = btoa(JSON.stringify({ sub: "p2", scope: "service", exp })).replace(/=+$/, "");
+    expect(await verifyJwt(`${header}.${forged}.${signature}`, TEST_JWT_SECRET, NOW)).toEqual({
+      ok: false,
+      reason: "bad_signature",
+    });
+  });
+
+  it("refuses expired and not-yet-valid tokens", async () => {
+    const expired = await signJwt({ sub: "p1", scope: "player", exp: NOW / 1000 }, TEST_JWT_SECRET);
+    expect(await verifyJwt(expired, TEST_JWT_SECRET, NOW)).toEqual({
+      ok: false,
+      reason: "expired",
+    });
+    const early = await signJwt(
+      { sub: "p1", scope: "player", exp, nbf: NOW / 1000 + 30 },
+      TEST_JWT_SECRET,
+    );
+    expect(await verifyJwt(early, TEST_JWT_SECRET, NOW)).toEqual({
+      ok: false,
+      reason: "not_yet_valid",
+    });
+  });
+
+  it("requires sub, a known scope and exp", async () => {
+    const noExp = await signJwt({ sub: "p1", scope: "player" } as never, TEST_JWT_SECRET);
+    const badScope = await signJwt({ sub: "p1", scope: "admin", exp } as never, TEST_JWT_SECRET);
+    const noSub = await signJwt({ sub: "", scope: "player", exp }, TEST_JWT_SECRET);
+    for (const token of [noExp, badScope, noSub]) {
+      expect(await verifyJwt(token, TEST_JWT_SECRET, NOW)).toEqual({
+        ok: false,
+        reason: "bad_claims",
+      });
+    }
+  });
+
+  it.each(["", "a.b", "a.b.c.d", "!!!.###.$$$", "e30.e30", "bm90IGpzb24.e30.c2ln"])(
+    "calls %j malformed without throwing",
+    async (token) => {
+      expect(await verifyJwt(token, TEST_JWT_SECRET, NOW)).toEqual({
+        ok: false,
+        reason: "malformed",
+      });
+    },
+  );
+});

@@ -1,0 +1,164 @@
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
+import type { StreamAttachment } from "../../durable-objects/crafting-session/stream-attachment";
+import { freshId, token } from "../support/tokens";
+import { createSession, serviceCall, watch } from "./helpers";
+
+describe("crafting session streams", () => {
+  it("sends a snapshot first, then every update in sequence order to every subscriber", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    expect((await createSession(sessionId, playerId)).status).toBe(201);
+    const bearer = await token(playerId);
+    const sockets = await Promise.all([1, 2, 3].map(() => watch(sessionId, bearer)));
+
+    expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+    expect(
+      (await serviceCall(`/udp/sessions/${sessionId}/progress`, { progress_percent: 25 })).status,
+    ).toBe(200);
+    expect((await serviceCall(`/v1/sessions/${sessionId}/pause`)).status).toBe(200);
+
+    for (const socket of sockets) {
+      const frames = await socket.frameCount(4);
+      expect(frames.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+      expect(Object.keys(frames[0])).toContain("snapshot");
+      expect(frames[0]).toMatchObject({
+        snapshot: { session: { sessionId, playerId, status: "SESSION_STATUS_QUEUED" } },
+      });
+      expect(frames.slice(1).map((f) => (f.update as { cause: string }).cause)).toEqual([
+        "start",
+        "progress",
+        "pause",
+      ]);
+      expect(frames[2]).toMatchObject({
+        update: { status: "SESSION_STATUS_ACTIVE", progress: { sessionId } },
+      });
+      expect(
+        (frames[2]?.update as { progress: { progressPercent: number } }).progress.progressPercent,
+      ).toBeCloseTo(25, 0);
+      expect(frames[3]).toMatchObject({ update: { status: "SESSION_STATUS_PAUSED" } });
+      // proto3 JSON omits false: a paused clock has no `running`.
+      expect((frames[3]?.update as { clock: object }).clock).not.toHaveProperty("running");
+      expect((frames[2]?.update as { clock: object }).clock).toHaveProperty("running", true);
+      expect(new Set(frames.map((f) => f.epoch)).size).toBe(1);
+    }
+  });
+
+  it("closes every stream normally after the final update", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const socket = await watch(sessionId, await token(playerId));
+    await serviceCall(`/v1/sessions/${sessionId}/start`);
+    await serviceCall(`/v1/sessions/${sessionId}/complete`);
+    const frames = await socket.frameCount(3);
+    expect(frames[2]).toMatchObject({
+      seq: 3,
+      update: { status: "SESSION_STATUS_COMPLETED", cause: "complete" },
+    });
+    expect(await socket.closing()).toEqual({ code: 1000, reason: "session completed" });
+  });
+
+  it("answers a ping frame with a pong carrying both clocks", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const socket = await watch(sessionId, await token(playerId));
+    socket.ws.send(JSON.stringify({ ping: { clientTimeMs: "12345" } }));
+    const [, pong] = await socket.frameCount(2);
+    expect(pong).toMatchObject({ seq: 1, pong: { clientTimeMs: "12345" } });
+    expect(Number((pong?.pong as { serverTimeMs: string }).serverTimeMs)).toBeGreaterThan(0);
+  });
+
+  it("answers a malformed frame with an error frame and keeps the stream open", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const socket = await watch(sessionId, await token(playerId));
+    socket.ws.send("{not json");
+    socket.ws.send(JSON.stringify({ something: "else" }));
+    socket.ws.send(new Uint8Array([1, 2, 3]));
+    const frames = await socket.frameCount(4);
+    for (const frame of frames.slice(1))
+      expect(frame).toMatchObject({ error: { code: "invalid_argument" } });
+    await serviceCall(`/v1/sessions/${sessionId}/start`);
+    await socket.until(() => socket.frames.some((f) => f.update), "the next update");
+    expect(socket.closed).toBeNull();
+  });
+
+  it("closes a stream that sends a frame over 64 KB with 1009", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const socket = await watch(sessionId, await token(playerId));
+    socket.ws.send("x".repeat(64 * 1024 + 1));
+    expect((await socket.closing()).code).toBe(1009);
+  });
+
+  it("keeps sockets, their attachments and state through hibernation", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const socket = await watch(sessionId, await token(playerId));
+    await serviceCall(`/v1/sessions/${sessionId}/start`);
+    await socket.frameCount(2);
+
+    const stub = env.CRAFTING_SESSION.getByName(sessionId);
+    await evictDurableObject(stub, { webSockets: "hibernate" });
+
+    expect(
+      (await serviceCall(`/udp/sessions/${sessionId}/progress`, { elapsed_ms: 90_000 })).status,
+    ).toBe(200);
+    const frames = await socket.frameCount(3);
+    expect(frames[2]).toMatchObject({
+      seq: 3,
+      update: { cause: "progress", progress: { currentStep: "forge" } },
+    });
+
+    const attachments = await runInDurableObject(stub, (_instance: CraftingSession, state) =>
+      state.getWebSockets().map((ws) => ws.deserializeAttachment() as StreamAttachment),
+    );
+    expect(attachments).toHaveLength(1);
+    expect(attachments[0]).toMatchObject({ playerId });
+    const view = await (await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).json();
+    expect(view).toMatchObject({ status: "SESSION_STATUS_ACTIVE", seq: 3 });
+  });
+
+  it("leaves no partial state when the transaction fails, and tells no one", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const socket = await watch(sessionId, await token(playerId));
+    const stub = env.CRAFTING_SESSION.getByName(sessionId);
+    // Occupy the replay-log slot the next update needs, so its INSERT fails
+    // after the state write inside the same transaction.
+    await runInDurableObject(stub, (_instance: CraftingSession, state) => {
+      state.storage.sql.exec("INSERT INTO replay_log (seq, frame) VALUES (2, x'00')");
+    });
+
+    const response = await serviceCall(`/v1/sessions/${sessionId}/start`);
+    expect(response.status).toBe(500);
+    expect(await response.json()).toMatchObject({ error: { code: "internal" } });
+
+    const view = await (await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).json();
+    expect(view).toMatchObject({ status: "SESSION_STATUS_QUEUED", seq: 1 });
+    await evictDurableObject(stub);
+    const stored = await (await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).json();
+    expect(stored).toMatchObject({ status: "SESSION_STATUS_QUEUED", seq: 1 });
+    expect(socket.frames).toHaveLength(1);
+  });
+
+  it("leaves nothing in storage when an unknown session is probed", async () => {
+    const sessionId = freshId("s");
+    const response = await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET");
+    expect(response.status).toBe(404);
+    const stub = env.CRAFTING_SESSION.getByName(sessionId);
+    const keys = await runInDurableObject(
+      stub,
+      (_i: CraftingSession, state) => [...state.storage.kv.list()].length,
+    );
+    expect(keys).toBe(0);
+  });
+});

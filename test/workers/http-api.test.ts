@@ -1,0 +1,259 @@
+import { listDurableObjectIds } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import {
+  expiredToken,
+  freshId,
+  serviceToken,
+  token,
+  unsignedToken,
+  wrongKeyToken,
+} from "../support/tokens";
+import { call, createSession, openStream, serviceCall } from "./helpers";
+
+async function objectExists(sessionId: string): Promise<boolean> {
+  const id = env.CRAFTING_SESSION.idFromName(sessionId);
+  return (await listDurableObjectIds(env.CRAFTING_SESSION)).some((other) => other.equals(id));
+}
+
+async function errorOf(
+  response: Response,
+): Promise<{ status: number; code: string; message: string }> {
+  const body = (await response.json()) as { error: { code: string; message: string } };
+  return { status: response.status, ...body.error };
+}
+
+describe("health", () => {
+  it("reports liveness, version and bindings", async () => {
+    const response = await call("/health");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      status: "ok",
+      version: env.SERVICE_VERSION,
+      bindings: { CRAFTING_SESSION: "ok", JWT_SECRET: "ok" },
+    });
+  });
+});
+
+describe("authentication", () => {
+  const badTokens: [string, (player: string) => Promise<string | null> | string | null][] = [
+    ["no token", () => null],
+    ["a malformed token", () => "not-a-jwt"],
+    ["an alg:none token", (p) => unsignedToken(p)],
+    ["a token signed with another key", (p) => wrongKeyToken(p)],
+    ["an expired token", (p) => expiredToken(p)],
+  ];
+
+  for (const [what, make] of badTokens) {
+    it(`answers a stream upgrade with ${what} with 401 before touching the session object`, async () => {
+      const sessionId = freshId("s");
+      const playerId = freshId("p");
+      const bearer = await make(playerId);
+      const headers: Record<string, string> = { Upgrade: "websocket" };
+      if (bearer) headers.Authorization = `Bearer ${bearer}`;
+      const response = await call(`/ws/crafting/${sessionId}`, { headers });
+      expect(response.status).toBe(401);
+      expect(response.webSocket).toBeNull();
+      expect((await errorOf(response)).code).toBe("unauthenticated");
+      expect(await objectExists(sessionId)).toBe(false);
+    });
+
+    it(`answers a crafting-service call with ${what} with 401`, async () => {
+      const bearer = await make("crafting-service");
+      const headers: Record<string, string> = { "Content-Type": "application/json" };
+      if (bearer) headers.Authorization = `Bearer ${bearer}`;
+      const response = await call("/v1/sessions", { method: "POST", headers, body: "{}" });
+      expect(await errorOf(response)).toMatchObject({ status: 401, code: "unauthenticated" });
+    });
+  }
+
+  it("refuses a token in the query string, even a valid one", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const bearer = await token(playerId);
+    const response = await call(`/ws/crafting/${sessionId}?access_token=${bearer}`, {
+      headers: { Upgrade: "websocket" },
+    });
+    expect(await errorOf(response)).toMatchObject({ status: 400, code: "invalid_argument" });
+    const withHeaderToo = await call(`/ws/crafting/${sessionId}?token=${bearer}`, {
+      headers: { Upgrade: "websocket", Authorization: `Bearer ${bearer}` },
+    });
+    expect(withHeaderToo.status).toBe(400);
+  });
+
+  it("answers 403 when a player watches another player's session", async () => {
+    const sessionId = freshId("s");
+    await createSession(sessionId, freshId("owner"));
+    const { response } = await openStream(sessionId, await token(freshId("intruder")));
+    expect(await errorOf(response)).toMatchObject({ status: 403, code: "permission_denied" });
+  });
+
+  it("answers 404 for a stream of a session that does not exist", async () => {
+    const { response } = await openStream(freshId("s"), await token(freshId("p")));
+    expect(await errorOf(response)).toMatchObject({ status: 404, code: "not_found" });
+  });
+
+  it("keeps player tokens off crafting-service routes and service tokens off player streams", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const asPlayer = await call(`/v1/sessions/${sessionId}/start`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${await token(playerId)}` },
+    });
+    expect(await errorOf(asPlayer)).toMatchObject({ status: 403, code: "permission_denied" });
+    const { response } = await openStream(sessionId, await serviceToken());
+    expect(response.status).toBe(403);
+    const view = await (await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).json();
+    expect(view).toMatchObject({ status: "SESSION_STATUS_QUEUED", seq: 1 });
+  });
+
+  it("lets a browser authenticate through the subprotocol list and echoes only crafting.v1.json", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const response = await call(`/ws/crafting/${sessionId}`, {
+      headers: {
+        Upgrade: "websocket",
+        "Sec-WebSocket-Protocol": `crafting.v1.json, bearer.${await token(playerId)}`,
+      },
+    });
+    expect(response.status).toBe(101);
+    expect(response.headers.get("Sec-WebSocket-Protocol")).toBe("crafting.v1.json");
+    response.webSocket?.accept();
+    response.webSocket?.close(1000);
+  });
+
+  it("refuses a stream that offers only subprotocols the service does not speak", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const { response } = await openStream(sessionId, await token(playerId), {
+      "Sec-WebSocket-Protocol": "mqtt",
+    });
+    expect(await errorOf(response)).toMatchObject({ status: 400, code: "invalid_argument" });
+  });
+
+  it("answers a plain GET on a stream route with 400", async () => {
+    const response = await call(`/ws/crafting/${freshId("s")}`, {
+      headers: { Authorization: `Bearer ${await token(freshId("p"))}` },
+    });
+    expect(await errorOf(response)).toMatchObject({ status: 400, code: "invalid_argument" });
+  });
+});
+
+describe("crafting-service session API", () => {
+  it("creates a session with a generated id and returns it", async () => {
+    const response = await serviceCall("/v1/sessions", {
+      player_id: "p-1",
+      recipe_id: "r-1",
+      steps: [{ name: "brew", duration_ms: 1_000 }],
+    });
+    expect(response.status).toBe(201);
+    const body = (await response.json()) as { sessionId: string };
+    expect(body.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(body).toMatchObject({
+      playerId: "p-1",
+      recipeId: "r-1",
+      status: "SESSION_STATUS_QUEUED",
+      seq: 1,
+    });
+  });
+
+  it("answers a repeated identical create with 200 and a conflicting one with 409", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    expect((await createSession(sessionId, playerId)).status).toBe(201);
+    expect((await createSession(sessionId, playerId)).status).toBe(200);
+    expect(await errorOf(await createSession(sessionId, freshId("other")))).toMatchObject({
+      status: 409,
+      code: "already_exists",
+    });
+  });
+
+  it("answers an illegal transition with 409 and leaves the session unchanged", async () => {
+    const sessionId = freshId("s");
+    await createSession(sessionId, freshId("p"));
+    const response = await serviceCall(`/v1/sessions/${sessionId}/resume`);
+    expect(await errorOf(response)).toMatchObject({
+      status: 409,
+      code: "failed_precondition",
+      message: "cannot resume a session that is queued",
+    });
+    const view = await (await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).json();
+    expect(view).toMatchObject({ status: "SESSION_STATUS_QUEUED", seq: 1 });
+  });
+
+  it("records the reason a session failed", async () => {
+    const sessionId = freshId("s");
+    await createSession(sessionId, freshId("p"));
+    const response = await serviceCall(`/v1/sessions/${sessionId}/fail`, { reason: "out of coal" });
+    expect(await response.json()).toMatchObject({
+      status: "SESSION_STATUS_FAILED",
+      failureReason: "out of coal",
+    });
+  });
+
+  it.each([
+    [{ player_id: "p", recipe_id: "r", steps: [] }, "steps"],
+    [
+      { player_id: "p", recipe_id: "r", steps: [{ name: "a", duration_ms: 0 }] },
+      "steps[0].duration_ms",
+    ],
+    [{ player_id: "p", recipe_id: "r", steps: [{ duration_ms: 5 }] }, "steps[0].name"],
+    [{ player_id: "p p", recipe_id: "r", steps: [{ name: "a", duration_ms: 5 }] }, "player_id"],
+    [{ player_id: "p", steps: [{ name: "a", duration_ms: 5 }] }, "recipe_id"],
+    [
+      { player_id: "p", recipe_id: "r", steps: [{ name: "a", duration_ms: 604_800_001 }] },
+      "7 days",
+    ],
+    [[1, 2], "JSON object"],
+  ])("refuses the create body %j, naming %s", async (body, field) => {
+    const error = await errorOf(await serviceCall("/v1/sessions", body));
+    expect(error).toMatchObject({ status: 400, code: "invalid_argument" });
+    expect(error.message).toContain(field);
+  });
+
+  it("refuses a body over 64 KB with 413 and a non-JSON body with 400 or 415", async () => {
+    const bearer = await serviceToken();
+    const big = await call("/v1/sessions", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${bearer}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ padding: "x".repeat(70_000) }),
+    });
+    expect(await errorOf(big)).toMatchObject({ status: 413, code: "payload_too_large" });
+    const garbage = await call("/v1/sessions", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${bearer}`, "Content-Type": "application/json" },
+      body: "{oops",
+    });
+    expect(await errorOf(garbage)).toMatchObject({ status: 400, code: "invalid_argument" });
+    const text = await call("/v1/sessions", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${bearer}`, "Content-Type": "text/plain" },
+      body: "hello",
+    });
+    expect(await errorOf(text)).toMatchObject({ status: 415, code: "unsupported_media_type" });
+  });
+
+  it("answers unknown actions and routes with 404", async () => {
+    expect((await serviceCall(`/v1/sessions/${freshId("s")}/explode`)).status).toBe(404);
+    expect(await errorOf(await call("/nowhere"))).toMatchObject({ status: 404, code: "not_found" });
+  });
+
+  it("refuses a progress correction for a session that is not running, unchanged", async () => {
+    const sessionId = freshId("s");
+    await createSession(sessionId, freshId("p"));
+    const response = await serviceCall(`/udp/sessions/${sessionId}/progress`, {
+      progress_percent: 50,
+    });
+    expect(await errorOf(response)).toMatchObject({ status: 409, code: "failed_precondition" });
+    const bad = await serviceCall(`/udp/sessions/${sessionId}/progress`, {
+      progress_percent: "half",
+    });
+    expect(await errorOf(bad)).toMatchObject({ status: 400, code: "invalid_argument" });
+    const view = await (await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).json();
+    expect(view).toMatchObject({ seq: 1 });
+  });
+});
