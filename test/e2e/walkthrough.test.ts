@@ -1,0 +1,149 @@
+/**
+ * The README's walkthrough against a real `wrangler dev` with a real
+ * WebSocket client: create → watch → start → progress → complete.
+ */
+import { describe, expect, inject, it } from "vitest";
+import {
+  expiredToken,
+  freshId,
+  serviceToken,
+  token,
+  unsignedToken,
+  wrongKeyToken,
+} from "../support/tokens";
+import { openWs } from "../support/ws-client";
+
+const baseUrl = inject("baseUrl");
+const wsUrl = (path: string) => `${baseUrl.replace(/^http/, "ws")}${path}`;
+
+async function service(path: string, body?: unknown): Promise<Response> {
+  return fetch(`${baseUrl}${path}`, {
+    method: "POST",
+    headers: {
+      Authorization: `Bearer ${await serviceToken()}`,
+      "Content-Type": "application/json",
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
+async function createSession(sessionId: string, playerId: string): Promise<void> {
+  const response = await service("/v1/sessions", {
+    session_id: sessionId,
+    player_id: playerId,
+    recipe_id: "iron-sword",
+    steps: [
+      { name: "smelt", duration_ms: 30_000 },
+      { name: "forge", duration_ms: 30_000 },
+    ],
+  });
+  expect(response.status).toBe(201);
+}
+
+describe("a crafting session over wrangler dev", () => {
+  it("is created, watched, started, corrected and completed, live", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+
+    const opened = await openWs(wsUrl(`/ws/crafting/${sessionId}`), {
+      headers: { Authorization: `Bearer ${await token(playerId)}` },
+    });
+    if (!opened.ok) throw new Error(`refused: ${opened.status} ${opened.body}`);
+    const { client } = opened;
+    const [snapshot] = await client.frameCount(1);
+    expect(snapshot).toMatchObject({
+      seq: 1,
+      snapshot: { session: { sessionId, status: "SESSION_STATUS_QUEUED" } },
+    });
+
+    expect((await service(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+    expect(
+      (await service(`/udp/sessions/${sessionId}/progress`, { progress_percent: 60 })).status,
+    ).toBe(200);
+    expect((await service(`/v1/sessions/${sessionId}/complete`)).status).toBe(200);
+
+    const frames = await client.frameCount(4);
+    expect(frames.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+    expect(frames[1]).toMatchObject({
+      update: { cause: "start", status: "SESSION_STATUS_ACTIVE" },
+    });
+    expect(frames[2]).toMatchObject({
+      update: {
+        cause: "progress",
+        progress: { progressPercent: expect.closeTo(60, 0), currentStep: "forge" },
+      },
+    });
+    expect(frames[3]).toMatchObject({
+      update: {
+        cause: "complete",
+        status: "SESSION_STATUS_COMPLETED",
+        progress: { progressPercent: 100 },
+      },
+    });
+    expect(await client.closing()).toEqual({ code: 1000, reason: "session completed" });
+
+    const view = await fetch(`${baseUrl}/v1/sessions/${sessionId}`, {
+      headers: { Authorization: `Bearer ${await serviceToken()}` },
+    });
+    expect(await view.json()).toMatchObject({ status: "SESSION_STATUS_COMPLETED", seq: 4 });
+  });
+
+  it("lets a browser-style client authenticate with the bearer subprotocol", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const opened = await openWs(wsUrl(`/ws/crafting/${sessionId}`), {
+      protocols: ["crafting.v1.json", `bearer.${await token(playerId)}`],
+    });
+    expect(opened.ok && opened.protocol).toBe("crafting.v1.json");
+    if (opened.ok) opened.client.close();
+  });
+});
+
+describe("refusals over wrangler dev", () => {
+  const badTokens: [string, (player: string) => Promise<string> | string][] = [
+    ["a forged alg:none token", unsignedToken],
+    ["a token signed with another key", wrongKeyToken],
+    ["an expired token", expiredToken],
+  ];
+
+  it("answers a stream without a token with 401", async () => {
+    const sessionId = freshId("s");
+    await createSession(sessionId, freshId("p"));
+    const opened = await openWs(wsUrl(`/ws/crafting/${sessionId}`));
+    expect(opened).toMatchObject({ ok: false, status: 401 });
+  });
+
+  for (const [what, make] of badTokens) {
+    it(`answers a stream with ${what} with 401`, async () => {
+      const sessionId = freshId("s");
+      const playerId = freshId("p");
+      await createSession(sessionId, playerId);
+      const opened = await openWs(wsUrl(`/ws/crafting/${sessionId}`), {
+        headers: { Authorization: `Bearer ${await make(playerId)}` },
+      });
+      expect(opened).toMatchObject({ ok: false, status: 401 });
+      expect(!opened.ok && JSON.parse(opened.body)).toMatchObject({
+        error: { code: "unauthenticated" },
+      });
+    });
+  }
+
+  it("answers 403 to a player watching someone else's session", async () => {
+    const sessionId = freshId("s");
+    await createSession(sessionId, freshId("owner"));
+    const opened = await openWs(wsUrl(`/ws/crafting/${sessionId}`), {
+      headers: { Authorization: `Bearer ${await token(freshId("intruder"))}` },
+    });
+    expect(opened).toMatchObject({ ok: false, status: 403 });
+  });
+
+  it("refuses a token in the query string", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const opened = await openWs(wsUrl(`/ws/crafting/${sessionId}?token=${await token(playerId)}`));
+    expect(opened).toMatchObject({ ok: false, status: 400 });
+  });
+});
