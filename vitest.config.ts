@@ -4,6 +4,9 @@ import { TEST_JWT_SECRET } from "./test/support/secret.ts";
 
 export default defineConfig({
   test: {
+    // CI also writes a JSON report, from which .ci/run prints its closing line.
+    reporters: process.env.CI ? ["default", "json"] : ["default"],
+    outputFile: { json: "test-results/vitest.json" },
     projects: [
       {
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
