@@ -1,7 +1,7 @@
 /** The Hono app: every route mounted, one error shape. */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { AppError, httpStatus } from "./errors";
+import { AppError, httpStatus, transientObjectError } from "./errors";
 import { log } from "./log";
 import { refuseCredentialsInUrl } from "./middleware/auth";
 import { healthRoutes } from "./routes/health";
@@ -21,8 +21,11 @@ app.notFound(() => {
 });
 
 app.onError((err, c) => {
-  if (err instanceof AppError) {
-    return c.json({ error: { code: err.code, message: err.message } }, httpStatus(err.code));
+  const known = err instanceof AppError ? err : transientObjectError(err);
+  if (known) {
+    if (known.retryAfterSeconds !== undefined)
+      c.header("Retry-After", String(known.retryAfterSeconds));
+    return c.json({ error: { code: known.code, message: known.message } }, httpStatus(known.code));
   }
   if (err instanceof HTTPException) {
     const code =

@@ -1,10 +1,45 @@
 /** Typed access to the Durable Object namespaces. */
 
 /** The stub type of a Durable Object binding of Env. */
-export type DurableObjectStubOf<K extends "CRAFTING_SESSION"> =
+export type DurableObjectStubOf<K extends "CRAFTING_SESSION" | "PLAYER"> =
   Env[K] extends DurableObjectNamespace<infer T> ? DurableObjectStub<T> : never;
 
 /** The session object for an id; one object per session id, the world over. */
 export function sessionStub(env: Env, sessionId: string): DurableObjectStubOf<"CRAFTING_SESSION"> {
   return env.CRAFTING_SESSION.getByName(sessionId);
+}
+
+/** The object of one player: stream leases, queue. */
+export function playerStub(env: Env, playerId: string): DurableObjectStubOf<"PLAYER"> {
+  return env.PLAYER.getByName(playerId);
+}
+
+/** A stream's claim on its player's slot, as the holder remembers it. */
+export interface HeldLease {
+  playerId: string;
+  leaseId: string;
+}
+
+/** Calls `action` once per player with that player's lease ids. Best effort: failures are swallowed. */
+async function perPlayer(
+  env: Env,
+  leases: readonly HeldLease[],
+  action: (stub: DurableObjectStubOf<"PLAYER">, leaseIds: string[]) => Promise<void>,
+): Promise<void> {
+  const byPlayer = new Map<string, string[]>();
+  for (const { playerId, leaseId } of leases)
+    byPlayer.set(playerId, [...(byPlayer.get(playerId) ?? []), leaseId]);
+  await Promise.allSettled(
+    [...byPlayer].map(([playerId, ids]) => action(playerStub(env, playerId), ids)),
+  );
+}
+
+/** Frees stream slots; one that is not freed expires by itself (LEASE_RULES.ttlMs). */
+export function releaseStreamLeases(env: Env, leases: readonly HeldLease[]): Promise<void> {
+  return perPlayer(env, leases, (stub, ids) => stub.releaseStreams(ids));
+}
+
+/** Keeps stream slots alive. */
+export function renewStreamLeases(env: Env, leases: readonly HeldLease[]): Promise<void> {
+  return perPlayer(env, leases, (stub, ids) => stub.renewStreams(ids));
 }

@@ -50,6 +50,8 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Sent as Retry-After (seconds) on 429 and 503. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = "AppError";
@@ -109,4 +111,18 @@ export function closeAdvice(code: number): CloseAdvice {
     default:
       return "reconnect";
   }
+}
+
+/**
+ * A Durable Object error the caller may retry: the object is overloaded
+ * (too many requests queued) or was reset mid-call (deploy, restart).
+ * https://developers.cloudflare.com/durable-objects/best-practices/error-handling/
+ */
+export function transientObjectError(err: unknown): AppError | null {
+  if (!(err instanceof Error)) return null;
+  const flags = err as Error & { overloaded?: boolean; retryable?: boolean };
+  if (flags.overloaded)
+    return new AppError("unavailable", "the session is overloaded: retry shortly", 1);
+  if (flags.retryable) return new AppError("unavailable", "the session restarted: retry", 1);
+  return null;
 }

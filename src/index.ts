@@ -6,3 +6,4 @@ export { CraftingSession } from "../durable-objects/crafting-session/crafting-se
 export default {
   fetch: app.fetch,
 } satisfies ExportedHandler<Env>;
+export { Player } from "../durable-objects/player/player";

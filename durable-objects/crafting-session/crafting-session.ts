@@ -10,13 +10,17 @@ import { fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { CloseCode, fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
 import { type ServerFrame, ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
+import { type HeldLease, releaseStreamLeases, renewStreamLeases } from "../../src/durable";
 import { log } from "../../src/log";
 import {
   decodeClientJson,
   encodeJson,
   errorFrame,
+  type FramePosition,
+  heartbeatFrame,
   MAX_CLIENT_FRAME_BYTES,
   pongFrame,
+  resumedFrame,
   snapshotFrame,
   updateFrame,
 } from "../../src/protocol/frames";
@@ -32,6 +36,15 @@ import {
   transition,
 } from "./crafting-session-state";
 import { STREAM_HEADERS, type StreamAttachment } from "./stream-attachment";
+import {
+  FRAME_BUDGET,
+  meterFrame,
+  newBucket,
+  nextSweepAt,
+  STREAM_TIMING,
+  type StreamClock,
+  streamVerdict,
+} from "./stream-liveness";
 
 const STATE_KEY = "state";
 /** Updates kept for resuming clients: the last 1,000 (see README, "Resume"). */
@@ -67,7 +80,7 @@ export class CraftingSession extends DurableObject<Env> {
   ): Promise<Result<{ created: boolean; session: SessionJson }>> {
     const epoch = 1 + Math.floor(Math.random() * 0xfffffffe);
     const before = this.#state;
-    const result = this.#apply({ type: "create", params, epoch, atMs: Date.now() });
+    const result = await this.#apply({ type: "create", params, epoch, atMs: Date.now() });
     if (!result.ok) return result;
     return ok({ created: before === null, session: this.#json(result.value) });
   }
@@ -92,12 +105,15 @@ export class CraftingSession extends DurableObject<Env> {
 
   // ─── Streams ───────────────────────────────────────────────────────────────
 
-  /** Accepts a WebSocket the Worker has already authenticated. */
+  /**
+   * Accepts a WebSocket the Worker has already authenticated and given a
+   * stream lease. Ownership is checked here, where the owner is known.
+   */
   override async fetch(request: Request): Promise<Response> {
-    const playerId = request.headers.get(STREAM_HEADERS.player);
-    const tokenExp = Number(request.headers.get(STREAM_HEADERS.tokenExp));
-    const protocol = request.headers.get(STREAM_HEADERS.protocol) ?? "";
-    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket" || !playerId) {
+    const headers = request.headers;
+    const playerId = headers.get(STREAM_HEADERS.player);
+    const leaseId = headers.get(STREAM_HEADERS.leaseId) ?? "";
+    if (headers.get("Upgrade")?.toLowerCase() !== "websocket" || !playerId) {
       return errorResponse({
         code: "invalid_argument",
         message: "expected an authenticated WebSocket upgrade",
@@ -116,16 +132,36 @@ export class CraftingSession extends DurableObject<Env> {
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [playerId]);
     const now = Date.now();
-    const attachment: StreamAttachment = { playerId, tokenExp, connectedAtMs: now };
+    const attachment: StreamAttachment = {
+      playerId,
+      leaseId,
+      tokenExp: Number(headers.get(STREAM_HEADERS.tokenExp)),
+      connectedAtMs: now,
+      lastSeenMs: now,
+      origin: headers.get(STREAM_HEADERS.origin),
+      bucket: newBucket(now),
+    };
     server.serializeAttachment(attachment);
-    server.send(
-      encodeJson(snapshotFrame(this.#position(state, now), sessionStateMessage(state, now))),
-    );
-    if (isFinal(state.status)) server.close(CloseCode.NORMAL, `session ${state.status}`);
+    const resume = parseResume(headers.get(STREAM_HEADERS.resume));
+    if (resume) this.#resume(server, resume.epoch, resume.seq, now);
+    else
+      server.send(
+        encodeJson(snapshotFrame(this.#position(state, now), sessionStateMessage(state, now))),
+      );
+    this.#audit("stream.connect", attachment, { resume_seq: resume?.seq });
 
-    const headers = new Headers();
-    if (protocol) headers.set("Sec-WebSocket-Protocol", protocol);
-    return new Response(null, { status: 101, webSocket: client, headers });
+    if (isFinal(state.status)) {
+      // Nothing more will happen: deliver what the client needs, then end.
+      server.close(CloseCode.NORMAL, `session ${state.status}`);
+      await releaseStreamLeases(this.env, [attachment]);
+    } else {
+      await this.#ensureSweep(attachment, now);
+    }
+
+    const responseHeaders = new Headers();
+    const protocol = headers.get(STREAM_HEADERS.protocol);
+    if (protocol) responseHeaders.set("Sec-WebSocket-Protocol", protocol);
+    return new Response(null, { status: 101, webSocket: client, headers: responseHeaders });
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
@@ -134,13 +170,26 @@ export class CraftingSession extends DurableObject<Env> {
         ? new TextEncoder().encode(message).byteLength
         : message.byteLength;
     if (size > MAX_CLIENT_FRAME_BYTES) {
+      const attachment = ws.deserializeAttachment() as StreamAttachment;
+      this.#audit("stream.frame_too_big", attachment, {
+        close_code: CloseCode.MESSAGE_TOO_BIG,
+        bytes: size,
+      });
       ws.close(CloseCode.MESSAGE_TOO_BIG, `frames are limited to ${MAX_CLIENT_FRAME_BYTES} bytes`);
+      await releaseStreamLeases(this.env, [attachment]);
       return;
     }
     const now = Date.now();
     const position = this.#state
       ? this.#position(this.#state, now)
       : { seq: 0, epoch: 0, serverTimeMs: now };
+    const attachment = ws.deserializeAttachment() as StreamAttachment;
+    const metered = meterFrame(attachment.bucket, now);
+    ws.serializeAttachment({ ...attachment, lastSeenMs: now, bucket: metered.bucket });
+    if (metered.decision !== "accept") {
+      await this.#throttle(ws, attachment, metered.decision, position);
+      return;
+    }
     if (typeof message !== "string") {
       ws.send(
         encodeJson(
@@ -176,6 +225,50 @@ export class CraftingSession extends DurableObject<Env> {
     } catch {
       // Already closed by the runtime.
     }
+    const attachment = ws.deserializeAttachment() as StreamAttachment;
+    this.#audit("stream.close", attachment, { close_code: code, by: "client" });
+    await releaseStreamLeases(this.env, [attachment]);
+  }
+
+  /**
+   * The sweep: closes streams that were idle for 30 s or whose token expired
+   * (also sockets whose close event never fired, workerd#1187), renews the
+   * leases of the others, and schedules the next sweep while any remain.
+   */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const kept: StreamAttachment[] = [];
+    const closed: StreamAttachment[] = [];
+    const clocks = [];
+    const heartbeat = this.#state
+      ? encodeJson(heartbeatFrame(this.#position(this.#state, now), STREAM_TIMING.idleTimeoutMs))
+      : null;
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
+      if (!attachment) continue;
+      const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      const clock = {
+        lastSeenMs: Math.max(attachment.lastSeenMs, pinged),
+        tokenExp: attachment.tokenExp,
+      };
+      const verdict = streamVerdict(clock, now);
+      if (verdict.action === "close") {
+        try {
+          ws.close(verdict.code, verdict.reason);
+        } catch {
+          // Already closing.
+        }
+        this.#audit("stream.close", attachment, { close_code: verdict.code, by: "server" });
+        closed.push(attachment);
+      } else {
+        kept.push(attachment);
+        clocks.push(clock);
+        if (heartbeat) trySend(ws, heartbeat);
+      }
+    }
+    await Promise.all([releaseStreamLeases(this.env, closed), renewStreamLeases(this.env, kept)]);
+    const next = nextSweepAt(clocks, now);
+    if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
@@ -189,13 +282,13 @@ export class CraftingSession extends DurableObject<Env> {
 
   // ─── Internals ─────────────────────────────────────────────────────────────
 
-  #applyAsJson(input: SessionInput): Result<SessionJson> {
-    const result = this.#apply(input);
+  async #applyAsJson(input: SessionInput): Promise<Result<SessionJson>> {
+    const result = await this.#apply(input);
     return result.ok ? ok(this.#json(result.value)) : result;
   }
 
   /** Runs one transition and carries out its effects, in order. */
-  #apply(input: SessionInput): Result<SessionState> {
+  async #apply(input: SessionInput): Promise<Result<SessionState>> {
     const result = transition(this.#state, input);
     if (!result.ok) return result;
     const { state, effects } = result;
@@ -227,7 +320,7 @@ export class CraftingSession extends DurableObject<Env> {
           if (frame) this.#broadcast(encodeJson(frame));
           break;
         case "close_all":
-          this.#closeAll(CloseCode.NORMAL, effect.reason);
+          await this.#closeAll(CloseCode.NORMAL, effect.reason);
           break;
       }
     }
@@ -257,28 +350,71 @@ export class CraftingSession extends DurableObject<Env> {
   }
 
   #broadcast(text: string): void {
-    for (const ws of this.ctx.getWebSockets()) {
-      try {
-        ws.send(text);
-      } catch {
-        // The socket closed between listing and sending; its close handler cleans up.
-      }
-    }
+    for (const ws of this.ctx.getWebSockets()) trySend(ws, text);
   }
 
-  #closeAll(code: number, reason: string): void {
+  async #closeAll(code: number, reason: string): Promise<void> {
+    const held: HeldLease[] = [];
     for (const ws of this.ctx.getWebSockets()) {
       try {
         ws.close(code, reason);
       } catch {
         // Already closing.
       }
+      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
+      if (attachment) {
+        held.push(attachment);
+        this.#audit("stream.close", attachment, { close_code: code, by: "server" });
+      }
     }
+    await releaseStreamLeases(this.env, held);
+  }
+
+  /** Refuses a frame over budget; closes a client that keeps sending regardless. */
+  async #throttle(
+    ws: WebSocket,
+    attachment: StreamAttachment,
+    decision: "throttle" | "close",
+    position: FramePosition,
+  ): Promise<void> {
+    this.#audit("stream.throttle", attachment, {
+      decision,
+      close_code: decision === "close" ? CloseCode.POLICY_VIOLATION : undefined,
+    });
+    if (decision === "throttle") {
+      const message = `over ${FRAME_BUDGET.perSecond} frames/s (burst ${FRAME_BUDGET.burst}): this frame was ignored; slow down or be disconnected`;
+      ws.send(encodeJson(errorFrame(position, { code: "resource_exhausted", message })));
+      return;
+    }
+    ws.close(CloseCode.POLICY_VIOLATION, "too many frames");
+    await releaseStreamLeases(this.env, [attachment]);
+  }
+
+  /** Makes sure a sweep runs before the new stream can go idle or its token expire. */
+  async #ensureSweep(stream: StreamClock, now: number): Promise<void> {
+    const due = nextSweepAt([stream], now) ?? now + STREAM_TIMING.sweepIntervalMs;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > due) await this.ctx.storage.setAlarm(due);
+  }
+
+  /** One audit line per connect, close and throttle: ids, origin, code; never a token. */
+  #audit(
+    event: string,
+    stream: StreamAttachment,
+    fields: Record<string, string | number | undefined> = {},
+  ): void {
+    log(event.endsWith("connect") ? "info" : "warn", event, {
+      session_id: this.#state?.sessionId,
+      player_id: stream.playerId,
+      origin: stream.origin,
+      ...fields,
+    });
   }
 
   /**
-   * Replays what a client missed after (epoch, seq), in order, or sends a
-   * snapshot marked not recovered when the log cannot bridge the gap.
+   * Replays what a client missed after (epoch, seq), in order, then says so;
+   * or sends a snapshot marked not recovered when the log cannot bridge the
+   * gap (another epoch, a seq from the future, or older than the log keeps).
    */
   #resume(ws: WebSocket, epoch: number, seq: number, now: number): void {
     const state = this.#state;
@@ -297,6 +433,7 @@ export class CraftingSession extends DurableObject<Env> {
       if (rows.length === missed) {
         for (const row of rows)
           ws.send(encodeJson(fromBinary(ServerFrameSchema, new Uint8Array(row.frame))));
+        ws.send(encodeJson(resumedFrame(position, seq, missed)));
         return;
       }
     }
@@ -309,6 +446,21 @@ export class CraftingSession extends DurableObject<Env> {
 
   #json(state: SessionState): SessionJson {
     return toJsonString(SessionStateSchema, sessionStateMessage(state, Date.now()));
+  }
+}
+
+/** The `epoch.seq` a resuming client presented, validated by the Worker. */
+function parseResume(value: string | null): { epoch: number; seq: number } | null {
+  const match = value ? /^(\d+)\.(\d+)$/.exec(value) : null;
+  return match ? { epoch: Number(match[1]), seq: Number(match[2]) } : null;
+}
+
+/** Sends unless the socket closed meanwhile (its close handler cleans up). */
+function trySend(ws: WebSocket, text: string): void {
+  try {
+    ws.send(text);
+  } catch {
+    // Closed between listing and sending.
   }
 }
 

@@ -2,11 +2,20 @@
  * What a stream carries through hibernation: small, serialisable, no token.
  * https://developers.cloudflare.com/durable-objects/api/websockets/#serializeattachment
  */
+import type { FrameBucket } from "./stream-liveness";
+
+/** Per-socket state that must survive hibernation. */
 export interface StreamAttachment {
   playerId: string;
+  /** The player's stream slot (see durable-objects/player). */
+  leaseId: string;
   /** Token expiry (seconds since the epoch): the stream must not outlive it. */
   tokenExp: number;
   connectedAtMs: number;
+  /** Last frame received (keepalive pings are read from the runtime instead). */
+  lastSeenMs: number;
+  origin: string | null;
+  bucket: FrameBucket;
 }
 
 /**
@@ -17,4 +26,7 @@ export const STREAM_HEADERS = {
   player: "X-Crafting-Player",
   tokenExp: "X-Crafting-Token-Exp",
   protocol: "X-Crafting-Protocol",
+  leaseId: "X-Crafting-Lease",
+  origin: "X-Crafting-Origin",
+  resume: "X-Crafting-Resume",
 } as const;

@@ -8,7 +8,9 @@ import {
   type ClientFrame,
   ClientFrameSchema,
   ErrorFrameSchema,
+  HeartbeatSchema,
   PongSchema,
+  ResumeResultSchema,
   type ServerFrame,
   ServerFrameSchema,
   SnapshotSchema,
@@ -70,6 +72,23 @@ export function pongFrame(position: FramePosition, clientTimeMs: bigint): Server
       serverTimeMs: BigInt(Math.floor(position.serverTimeMs)),
     }),
   });
+}
+
+/** Marks the end of a replay: the client missed nothing and is live. */
+export function resumedFrame(
+  position: FramePosition,
+  fromSeq: number,
+  replayed: number,
+): ServerFrame {
+  return frame(position, {
+    case: "resumed",
+    value: create(ResumeResultSchema, { fromSeq, replayed }),
+  });
+}
+
+/** The server's periodic sign of life. */
+export function heartbeatFrame(position: FramePosition, idleTimeoutMs: number): ServerFrame {
+  return frame(position, { case: "heartbeat", value: create(HeartbeatSchema, { idleTimeoutMs }) });
 }
 
 /** A server frame as a JSON text frame. */

@@ -7,6 +7,7 @@ import { type DurableObjectStubOf, sessionStub } from "../durable";
 import { AppError, type Result } from "../errors";
 import { readJsonBody } from "../http/body";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
+import { rateLimit, subject } from "../middleware/limits";
 import {
   LIFECYCLE_ACTIONS,
   parseCorrection,
@@ -36,7 +37,7 @@ function stubFor(env: Env, rawId: string | undefined): DurableObjectStubOf<"CRAF
 
 /** Routes under /v1/sessions. */
 export const sessionRoutes = new Hono<Env_>()
-  .use(requireAuth("service"))
+  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/", async (c) => {
     const params = parseCreateSession(await readJsonBody(c.req.raw), () => crypto.randomUUID());
     const { created, session } = unwrap(await sessionStub(c.env, params.sessionId).create(params));
@@ -56,7 +57,7 @@ export const sessionRoutes = new Hono<Env_>()
 
 /** Routes under /udp/sessions (JSON now; binary bodies arrive with the compact protocol). */
 export const syncRoutes = new Hono<Env_>()
-  .use(requireAuth("service"))
+  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/:id/progress", async (c) => {
     const correction = parseCorrection(await readJsonBody(c.req.raw));
     const stub = stubFor(c.env, c.req.param("id"));

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crafting/v1/frames.proto.
  */
 export const file_crafting_v1_frames: GenFile = /*@__PURE__*/
-  fileDesc("ChhjcmFmdGluZy92MS9mcmFtZXMucHJvdG8SC2NyYWZ0aW5nLnYxIh4KBFBpbmcSFgoOY2xpZW50X3RpbWVfbXMYASABKAMiNgoEUG9uZxIWCg5jbGllbnRfdGltZV9tcxgBIAEoAxIWCg5zZXJ2ZXJfdGltZV9tcxgCIAEoAyIkCgZSZXN1bWUSDQoFZXBvY2gYASABKA0SCwoDc2VxGAIgASgNIl8KC0NsaWVudEZyYW1lEiEKBHBpbmcYASABKAsyES5jcmFmdGluZy52MS5QaW5nSAASJQoGcmVzdW1lGAIgASgLMhMuY3JhZnRpbmcudjEuUmVzdW1lSABCBgoEa2luZCLhAQoIU25hcHNob3QSLAoHc2Vzc2lvbhgBIAEoCzIZLmNyYWZ0aW5nLnYxLlNlc3Npb25TdGF0ZUgAEisKBXF1ZXVlGAIgASgLMhouY3JhZnRpbmcudjEuUXVldWVTbmFwc2hvdEgAEi8KCHdvcmtmbG93GAMgASgLMhsuY3JhZnRpbmcudjEuV29ya2Zsb3dVcGRhdGVIABItCgZoZWFsdGgYBCABKAsyGy5jcmFmdGluZy52MS5IZWFsdGhTbmFwc2hvdEgAEhEKCXJlY292ZXJlZBgKIAEoCEIHCgVzdGF0ZSIrCgpFcnJvckZyYW1lEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSLFAwoLU2VydmVyRnJhbWUSCwoDc2VxGAEgASgNEg0KBWVwb2NoGAIgASgNEhYKDnNlcnZlcl90aW1lX21zGAMgASgDEhAKCHRyYWNlX2lkGAQgASgJEikKCHNuYXBzaG90GAogASgLMhUuY3JhZnRpbmcudjEuU25hcHNob3RIABIsCgZ1cGRhdGUYCyABKAsyGi5jcmFmdGluZy52MS5TZXNzaW9uVXBkYXRlSAASKAoFZXJyb3IYDCABKAsyFy5jcmFmdGluZy52MS5FcnJvckZyYW1lSAASIQoEcG9uZxgNIAEoCzIRLmNyYWZ0aW5nLnYxLlBvbmdIABIrCgVxdWV1ZRgOIAEoCzIaLmNyYWZ0aW5nLnYxLlF1ZXVlU25hcHNob3RIABIvCgh3b3JrZmxvdxgPIAEoCzIbLmNyYWZ0aW5nLnYxLldvcmtmbG93VXBkYXRlSAASNQoIbWF0ZXJpYWwYECABKAsyIS5jcmFmdGluZy52MS5NYXRlcmlhbE5vdGlmaWNhdGlvbkgAEi0KBmhlYWx0aBgRIAEoCzIbLmNyYWZ0aW5nLnYxLkhlYWx0aFNuYXBzaG90SABCBgoEa2luZGIGcHJvdG8z", [file_crafting_v1_health, file_crafting_v1_materials, file_crafting_v1_queue, file_crafting_v1_session, file_crafting_v1_workflow]);
+  fileDesc("ChhjcmFmdGluZy92MS9mcmFtZXMucHJvdG8SC2NyYWZ0aW5nLnYxIh4KBFBpbmcSFgoOY2xpZW50X3RpbWVfbXMYASABKAMiNgoEUG9uZxIWCg5jbGllbnRfdGltZV9tcxgBIAEoAxIWCg5zZXJ2ZXJfdGltZV9tcxgCIAEoAyIkCglIZWFydGJlYXQSFwoPaWRsZV90aW1lb3V0X21zGAEgASgNIiQKBlJlc3VtZRINCgVlcG9jaBgBIAEoDRILCgNzZXEYAiABKA0iXwoLQ2xpZW50RnJhbWUSIQoEcGluZxgBIAEoCzIRLmNyYWZ0aW5nLnYxLlBpbmdIABIlCgZyZXN1bWUYAiABKAsyEy5jcmFmdGluZy52MS5SZXN1bWVIAEIGCgRraW5kIuEBCghTbmFwc2hvdBIsCgdzZXNzaW9uGAEgASgLMhkuY3JhZnRpbmcudjEuU2Vzc2lvblN0YXRlSAASKwoFcXVldWUYAiABKAsyGi5jcmFmdGluZy52MS5RdWV1ZVNuYXBzaG90SAASLwoId29ya2Zsb3cYAyABKAsyGy5jcmFmdGluZy52MS5Xb3JrZmxvd1VwZGF0ZUgAEi0KBmhlYWx0aBgEIAEoCzIbLmNyYWZ0aW5nLnYxLkhlYWx0aFNuYXBzaG90SAASEQoJcmVjb3ZlcmVkGAogASgIQgcKBXN0YXRlIisKCkVycm9yRnJhbWUSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIjIKDFJlc3VtZVJlc3VsdBIQCghmcm9tX3NlcRgBIAEoDRIQCghyZXBsYXllZBgCIAEoDSKgBAoLU2VydmVyRnJhbWUSCwoDc2VxGAEgASgNEg0KBWVwb2NoGAIgASgNEhYKDnNlcnZlcl90aW1lX21zGAMgASgDEhAKCHRyYWNlX2lkGAQgASgJEikKCHNuYXBzaG90GAogASgLMhUuY3JhZnRpbmcudjEuU25hcHNob3RIABIsCgZ1cGRhdGUYCyABKAsyGi5jcmFmdGluZy52MS5TZXNzaW9uVXBkYXRlSAASKAoFZXJyb3IYDCABKAsyFy5jcmFmdGluZy52MS5FcnJvckZyYW1lSAASIQoEcG9uZxgNIAEoCzIRLmNyYWZ0aW5nLnYxLlBvbmdIABIrCgVxdWV1ZRgOIAEoCzIaLmNyYWZ0aW5nLnYxLlF1ZXVlU25hcHNob3RIABIvCgh3b3JrZmxvdxgPIAEoCzIbLmNyYWZ0aW5nLnYxLldvcmtmbG93VXBkYXRlSAASNQoIbWF0ZXJpYWwYECABKAsyIS5jcmFmdGluZy52MS5NYXRlcmlhbE5vdGlmaWNhdGlvbkgAEi0KBmhlYWx0aBgRIAEoCzIbLmNyYWZ0aW5nLnYxLkhlYWx0aFNuYXBzaG90SAASLAoHcmVzdW1lZBgSIAEoCzIZLmNyYWZ0aW5nLnYxLlJlc3VtZVJlc3VsdEgAEisKCWhlYXJ0YmVhdBgTIAEoCzIWLmNyYWZ0aW5nLnYxLkhlYXJ0YmVhdEgAQgYKBGtpbmRiBnByb3RvMw", [file_crafting_v1_health, file_crafting_v1_materials, file_crafting_v1_queue, file_crafting_v1_session, file_crafting_v1_workflow]);
 
 /**
  * Heartbeat with a clock reading, for NTP-style offset estimation. The plain
@@ -67,6 +67,28 @@ export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
   messageDesc(file_crafting_v1_frames, 1);
 
 /**
+ * Sent by the server on every stream every 30 s, so a client can tell a
+ * quiet stream from a dead one. It does not count as the client's activity:
+ * a client must send something (a Ping, or the text "ping") at least every
+ * `idle_timeout_ms`, or the stream is closed with 4008.
+ *
+ * @generated from message crafting.v1.Heartbeat
+ */
+export type Heartbeat = Message<"crafting.v1.Heartbeat"> & {
+  /**
+   * @generated from field: uint32 idle_timeout_ms = 1;
+   */
+  idleTimeoutMs: number;
+};
+
+/**
+ * Describes the message crafting.v1.Heartbeat.
+ * Use `create(HeartbeatSchema)` to create a new message.
+ */
+export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
+  messageDesc(file_crafting_v1_frames, 2);
+
+/**
  * Ask to resume after the last frame seen: the server replays what was missed
  * or, when it cannot, sends a snapshot with `recovered = false`.
  *
@@ -89,7 +111,7 @@ export type Resume = Message<"crafting.v1.Resume"> & {
  * Use `create(ResumeSchema)` to create a new message.
  */
 export const ResumeSchema: GenMessage<Resume> = /*@__PURE__*/
-  messageDesc(file_crafting_v1_frames, 2);
+  messageDesc(file_crafting_v1_frames, 3);
 
 /**
  * A frame a client sends on a stream.
@@ -120,7 +142,7 @@ export type ClientFrame = Message<"crafting.v1.ClientFrame"> & {
  * Use `create(ClientFrameSchema)` to create a new message.
  */
 export const ClientFrameSchema: GenMessage<ClientFrame> = /*@__PURE__*/
-  messageDesc(file_crafting_v1_frames, 3);
+  messageDesc(file_crafting_v1_frames, 4);
 
 /**
  * The full state of what a stream watches; always the first frame.
@@ -170,7 +192,7 @@ export type Snapshot = Message<"crafting.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_crafting_v1_frames, 4);
+  messageDesc(file_crafting_v1_frames, 5);
 
 /**
  * An error on a stream; the stream stays open unless a close follows.
@@ -196,7 +218,37 @@ export type ErrorFrame = Message<"crafting.v1.ErrorFrame"> & {
  * Use `create(ErrorFrameSchema)` to create a new message.
  */
 export const ErrorFrameSchema: GenMessage<ErrorFrame> = /*@__PURE__*/
-  messageDesc(file_crafting_v1_frames, 5);
+  messageDesc(file_crafting_v1_frames, 6);
+
+/**
+ * Sent after the frames a Resume replayed: everything missed was delivered
+ * and the stream is live again. (When a resume cannot be honoured, a Snapshot
+ * with `recovered = false` is sent instead.)
+ *
+ * @generated from message crafting.v1.ResumeResult
+ */
+export type ResumeResult = Message<"crafting.v1.ResumeResult"> & {
+  /**
+   * The last seq the client said it had.
+   *
+   * @generated from field: uint32 from_seq = 1;
+   */
+  fromSeq: number;
+
+  /**
+   * How many updates were replayed.
+   *
+   * @generated from field: uint32 replayed = 2;
+   */
+  replayed: number;
+};
+
+/**
+ * Describes the message crafting.v1.ResumeResult.
+ * Use `create(ResumeResultSchema)` to create a new message.
+ */
+export const ResumeResultSchema: GenMessage<ResumeResult> = /*@__PURE__*/
+  messageDesc(file_crafting_v1_frames, 7);
 
 /**
  * A frame the server sends on a stream. Its type is the `kind` field that is
@@ -276,6 +328,18 @@ export type ServerFrame = Message<"crafting.v1.ServerFrame"> & {
      */
     value: HealthSnapshot;
     case: "health";
+  } | {
+    /**
+     * @generated from field: crafting.v1.ResumeResult resumed = 18;
+     */
+    value: ResumeResult;
+    case: "resumed";
+  } | {
+    /**
+     * @generated from field: crafting.v1.Heartbeat heartbeat = 19;
+     */
+    value: Heartbeat;
+    case: "heartbeat";
   } | { case: undefined; value?: undefined };
 };
 
@@ -284,5 +348,5 @@ export type ServerFrame = Message<"crafting.v1.ServerFrame"> & {
  * Use `create(ServerFrameSchema)` to create a new message.
  */
 export const ServerFrameSchema: GenMessage<ServerFrame> = /*@__PURE__*/
-  messageDesc(file_crafting_v1_frames, 6);
+  messageDesc(file_crafting_v1_frames, 8);
 

@@ -1,0 +1,77 @@
+/**
+ * Request-level limits: the Origin allowlist for browser upgrades and the
+ * Workers Rate Limiting binding on upgrades, ingest and health routes.
+ * https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/
+ */
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { AppError } from "../errors";
+import { log } from "../log";
+import type { AuthVariables } from "./auth";
+
+type LimitEnv = { Bindings: Env; Variables: Partial<AuthVariables> };
+
+/** The rate limiters of wrangler.toml. */
+export type RateLimiterName =
+  | "UPGRADE_RATE_LIMITER"
+  | "INGEST_RATE_LIMITER"
+  | "HEALTH_RATE_LIMITER";
+
+/** The period of each limiter (wrangler.toml), for Retry-After. */
+const PERIOD_SECONDS: Record<RateLimiterName, number> = {
+  UPGRADE_RATE_LIMITER: 60,
+  INGEST_RATE_LIMITER: 10,
+  HEALTH_RATE_LIMITER: 60,
+};
+
+/** Whether `origin` may open streams under the ALLOWED_ORIGINS setting. */
+export function originAllowed(origin: string | null, allowed: string): boolean {
+  // Native game clients and servers send no Origin: the allowlist guards browsers.
+  if (origin === null) return true;
+  const entries = allowed
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  return entries.includes("*") || entries.includes(origin);
+}
+
+/** 403 for a browser whose Origin is not on the allowlist. */
+export const requireAllowedOrigin = createMiddleware<LimitEnv>(async (c, next) => {
+  const origin = c.req.header("Origin") ?? null;
+  if (!originAllowed(origin, c.env.ALLOWED_ORIGINS ?? "")) {
+    log("warn", "stream.origin_refused", { origin, path: new URL(c.req.url).pathname });
+    throw new AppError("permission_denied", `origin ${origin} may not open streams here`);
+  }
+  await next();
+});
+
+/** The caller's IP as Cloudflare reports it. */
+export function clientIp(c: Context): string {
+  return c.req.header("CF-Connecting-IP") ?? "unknown";
+}
+
+/**
+ * 429 with Retry-After once `key` exceeded the limiter's budget. The binding
+ * counts per Cloudflare location and is approximate by design: it stops
+ * floods; exact quotas (streams per player) are kept by Durable Objects.
+ */
+export function rateLimit(name: RateLimiterName, key: (c: Context<LimitEnv>) => string) {
+  return createMiddleware<LimitEnv>(async (c, next) => {
+    const limitKey = key(c);
+    const { success } = await c.env[name].limit({ key: limitKey });
+    if (!success) {
+      log("warn", "request.rate_limited", { limiter: name, path: new URL(c.req.url).pathname });
+      throw new AppError(
+        "resource_exhausted",
+        "rate limit exceeded: retry later",
+        PERIOD_SECONDS[name],
+      );
+    }
+    await next();
+  });
+}
+
+/** The authenticated subject, for limits that follow authentication. */
+export function subject(c: Context<LimitEnv>): string {
+  return c.get("auth")?.sub ?? "anonymous";
+}
