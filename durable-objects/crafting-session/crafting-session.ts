@@ -7,10 +7,10 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { type HeldLease, releaseStreamLeases, renewStreamLeases } from "../../src/durable";
 import { CloseCode, fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
 import { type ServerFrame, ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
-import { type HeldLease, releaseStreamLeases, renewStreamLeases } from "../../src/durable";
 import { log } from "../../src/log";
 import {
   decodeClientJson,

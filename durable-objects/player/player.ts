@@ -7,12 +7,12 @@ import { DurableObject } from "cloudflare:workers";
 import type { Result } from "../../src/errors";
 import { ok } from "../../src/errors";
 import {
-  type StreamKind,
-  type StreamLease,
   acquireLease,
   liveLeases,
   releaseLeases,
   renewLeases,
+  type StreamKind,
+  type StreamLease,
 } from "./stream-leases";
 
 const LEASES_KEY = "stream_leases";

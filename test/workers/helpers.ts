@@ -91,16 +91,17 @@ export async function openStream(
   sessionId: string,
   bearer: string,
   headers: Record<string, string> = {},
+  query = "",
 ) {
-  const response = await call(`/ws/crafting/${sessionId}`, {
+  const response = await call(`/ws/crafting/${sessionId}${query}`, {
     headers: { Upgrade: "websocket", Authorization: `Bearer ${bearer}`, ...headers },
   });
   return { response, socket: response.webSocket ? new TestSocket(response.webSocket) : null };
 }
 
 /** Opens a session stream that must be accepted, and returns its client end. */
-export async function watch(sessionId: string, bearer: string): Promise<TestSocket> {
-  const { response, socket } = await openStream(sessionId, bearer);
+export async function watch(sessionId: string, bearer: string, query = ""): Promise<TestSocket> {
+  const { response, socket } = await openStream(sessionId, bearer, {}, query);
   if (response.status !== 101 || !socket)
     throw new Error(`upgrade refused: ${response.status} ${await response.text()}`);
   return socket;

@@ -1,0 +1,155 @@
+/** The pure stream rules: leases, idle and token verdicts, the frame budget, origins. */
+import { describe, expect, it } from "vitest";
+import {
+  FRAME_BUDGET,
+  meterFrame,
+  newBucket,
+  nextSweepAt,
+  STREAM_TIMING,
+  streamVerdict,
+} from "../../durable-objects/crafting-session/stream-liveness";
+import {
+  acquireLease,
+  LEASE_RULES,
+  liveLeases,
+  releaseLeases,
+  renewLeases,
+  type StreamLease,
+} from "../../durable-objects/player/stream-leases";
+import { closeAdvice } from "../../src/errors";
+import { originAllowed } from "../../src/middleware/limits";
+
+const T0 = 1_800_000_000_000;
+
+function fill(count: number, nowMs = T0): StreamLease[] {
+  let leases: StreamLease[] = [];
+  for (let i = 0; i < count; i++) {
+    const result = acquireLease(leases, { id: `l${i}`, kind: "session", target: "s" }, nowMs);
+    if (!result.ok) throw new Error(result.error.message);
+    leases = result.leases;
+  }
+  return leases;
+}
+
+describe("stream leases", () => {
+  it("grants up to the limit and refuses the next with resource_exhausted", () => {
+    const leases = fill(LEASE_RULES.maxStreamsPerPlayer);
+    const refused = acquireLease(leases, { id: "x", kind: "queue", target: "p" }, T0);
+    expect(refused).toMatchObject({ ok: false, error: { code: "resource_exhausted" } });
+  });
+
+  it("lets a lease that is not renewed expire, freeing its slot", () => {
+    const leases = fill(LEASE_RULES.maxStreamsPerPlayer);
+    const later = T0 + LEASE_RULES.ttlMs;
+    expect(liveLeases(leases, later - 1)).toHaveLength(10);
+    expect(liveLeases(leases, later)).toHaveLength(0);
+    expect(acquireLease(leases, { id: "x", kind: "session", target: "s" }, later).ok).toBe(true);
+  });
+
+  it("keeps renewed leases past their first expiry and drops the others", () => {
+    const leases = fill(3);
+    const renewAt = T0 + STREAM_TIMING.sweepIntervalMs;
+    const renewed = renewLeases(leases, ["l0", "l2", "unknown"], renewAt);
+    const alive = liveLeases(renewed, T0 + LEASE_RULES.ttlMs);
+    expect(alive.map((l) => l.id)).toEqual(["l0", "l2"]);
+  });
+
+  it("frees released leases only", () => {
+    expect(releaseLeases(fill(3), ["l1"], T0).map((l) => l.id)).toEqual(["l0", "l2"]);
+  });
+
+  it("outlives two sweeps, so one missed renewal never frees a live stream's slot", () => {
+    expect(LEASE_RULES.ttlMs).toBeGreaterThan(2 * STREAM_TIMING.sweepIntervalMs);
+  });
+});
+
+describe("stream verdicts", () => {
+  const exp = (T0 + 3_600_000) / 1000;
+
+  it("keeps a stream heard from within 30 s", () => {
+    expect(streamVerdict({ lastSeenMs: T0, tokenExp: exp }, T0 + 29_999)).toEqual({
+      action: "keep",
+    });
+  });
+
+  it("closes a stream idle for 30 s with 4008", () => {
+    expect(streamVerdict({ lastSeenMs: T0, tokenExp: exp }, T0 + 30_000)).toMatchObject({
+      action: "close",
+      code: 4008,
+    });
+  });
+
+  it("closes a stream whose token expired with 4001, before idleness is considered", () => {
+    const verdict = streamVerdict({ lastSeenMs: T0 - 60_000, tokenExp: T0 / 1000 }, T0);
+    expect(verdict).toMatchObject({ action: "close", code: 4001 });
+    if (verdict.action === "close")
+      expect(closeAdvice(verdict.code)).toBe("reconnect_with_new_token");
+  });
+
+  it("schedules the next sweep at the earliest idle deadline or token expiry, at most 30 s out", () => {
+    expect(nextSweepAt([], T0)).toBeNull();
+    expect(nextSweepAt([{ lastSeenMs: T0, tokenExp: exp }], T0)).toBe(T0 + 30_000);
+    expect(nextSweepAt([{ lastSeenMs: T0 - 10_000, tokenExp: exp }], T0)).toBe(T0 + 20_000);
+    expect(nextSweepAt([{ lastSeenMs: T0, tokenExp: (T0 + 5_000) / 1000 }], T0)).toBe(T0 + 5_000);
+    // Never in the past or a busy loop.
+    expect(nextSweepAt([{ lastSeenMs: T0 - 60_000, tokenExp: exp }], T0)).toBe(T0 + 100);
+  });
+});
+
+describe("frame budget", () => {
+  it("accepts a burst, then refuses, then closes a client that keeps going", () => {
+    let bucket = newBucket(T0);
+    const decisions: string[] = [];
+    for (let i = 0; i < FRAME_BUDGET.burst + FRAME_BUDGET.maxStrikes + 1; i++) {
+      const metered = meterFrame(bucket, T0);
+      bucket = metered.bucket;
+      decisions.push(metered.decision);
+    }
+    expect(decisions.slice(0, FRAME_BUDGET.burst).every((d) => d === "accept")).toBe(true);
+    expect(decisions.slice(FRAME_BUDGET.burst, -1).every((d) => d === "throttle")).toBe(true);
+    expect(decisions.at(-1)).toBe("close");
+  });
+
+  it("refills at the sustained rate, so a steady client is never refused", () => {
+    let bucket = newBucket(T0);
+    for (let i = 0; i < 1_000; i++) {
+      const metered = meterFrame(bucket, T0 + (i * 1000) / FRAME_BUDGET.perSecond);
+      expect(metered.decision).toBe("accept");
+      bucket = metered.bucket;
+    }
+  });
+
+  it("forgets strikes after the strike window", () => {
+    let bucket = newBucket(T0);
+    for (let i = 0; i < FRAME_BUDGET.burst + FRAME_BUDGET.maxStrikes; i++)
+      bucket = meterFrame(bucket, T0).bucket;
+    // Window over, bucket still empty at that instant: a throttle, not a close.
+    const drained = { ...bucket, tokens: 0, updatedAtMs: T0 + FRAME_BUDGET.strikeWindowMs };
+    expect(meterFrame(drained, T0 + FRAME_BUDGET.strikeWindowMs).decision).toBe("throttle");
+  });
+});
+
+describe("origin allowlist", () => {
+  const allowed = "http://127.0.0.1:8787, http://localhost:8787";
+
+  it("allows listed origins and clients that send no Origin", () => {
+    expect(originAllowed("http://localhost:8787", allowed)).toBe(true);
+    expect(originAllowed(null, allowed)).toBe(true);
+  });
+
+  it("refuses anything else, including near misses", () => {
+    for (const origin of [
+      "https://localhost:8787",
+      "http://localhost:8788",
+      "null",
+      "http://evil.example",
+    ]) {
+      expect(originAllowed(origin, allowed), origin).toBe(false);
+    }
+    expect(originAllowed("http://localhost:8787", "")).toBe(false);
+  });
+
+  it("allows any origin with *", () => {
+    expect(originAllowed("https://game.example", "*")).toBe(true);
+  });
+});

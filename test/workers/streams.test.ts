@@ -1,0 +1,367 @@
+/**
+ * Streams that survive: resume, stream slots, idle and token sweeps,
+ * frame budget, origin allowlist and rate limits, in workerd.
+ */
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
+import type { StreamAttachment } from "../../durable-objects/crafting-session/stream-attachment";
+import { FRAME_BUDGET } from "../../durable-objects/crafting-session/stream-liveness";
+import { LEASE_RULES } from "../../durable-objects/player/stream-leases";
+import { freshId, token } from "../support/tokens";
+import {
+  call,
+  createSession,
+  type Frame,
+  openStream,
+  serviceCall,
+  type TestSocket,
+  watch,
+} from "./helpers";
+
+const sessionObject = (sessionId: string) => env.CRAFTING_SESSION.getByName(sessionId);
+const playerStreams = (playerId: string) => env.PLAYER.getByName(playerId).streams();
+
+/** A created and started session, and its owner's token. */
+async function activeSession(): Promise<{ sessionId: string; playerId: string; bearer: string }> {
+  const sessionId = freshId("s");
+  const playerId = freshId("p");
+  expect((await createSession(sessionId, playerId)).status).toBe(201);
+  expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+  return { sessionId, playerId, bearer: await token(playerId) };
+}
+
+/** Posts `count` progress corrections, each a new seq. */
+async function postProgress(sessionId: string, count: number): Promise<void> {
+  for (let i = 1; i <= count; i++) {
+    const response = await serviceCall(`/udp/sessions/${sessionId}/progress`, {
+      elapsed_ms: i * 10,
+    });
+    expect(response.status).toBe(200);
+  }
+}
+
+/** What a state change would alter (progress readings move with the clock; these do not). */
+async function sessionJson(sessionId: string): Promise<Record<string, unknown>> {
+  const state = (await (
+    await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")
+  ).json()) as Record<string, unknown>;
+  return { seq: state.seq, epoch: state.epoch, status: state.status, clock: state.clock };
+}
+
+const kindOf = (frame: Frame) =>
+  ["snapshot", "update", "error", "pong", "resumed", "heartbeat"].find((k) => k in frame);
+
+describe("resume", () => {
+  it("replays exactly the updates missed while away, in order, then says so and goes live", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const first = await watch(sessionId, bearer);
+    const [snapshot] = await first.frameCount(1);
+    const { epoch, seq } = snapshot as { epoch: number; seq: number };
+    first.ws.close(1000);
+    await first.closing();
+
+    await postProgress(sessionId, 50);
+    const resumed = await watch(sessionId, bearer, `?resume_epoch=${epoch}&resume_seq=${seq}`);
+    const frames = await resumed.frameCount(51);
+    expect(frames.slice(0, 50).map(kindOf)).toEqual(Array(50).fill("update"));
+    expect(frames.slice(0, 50).map((f) => f.seq)).toEqual(
+      Array.from({ length: 50 }, (_, i) => seq + 1 + i),
+    );
+    expect(frames[50]).toMatchObject({ seq: seq + 50, resumed: { fromSeq: seq, replayed: 50 } });
+
+    await postProgress(sessionId, 1);
+    const [live] = (await resumed.frameCount(52)).slice(51);
+    expect(live).toMatchObject({ seq: seq + 51, update: { cause: "progress" } });
+  });
+
+  it("resumes from a Resume frame sent on an open stream", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const socket = await watch(sessionId, bearer);
+    const [snapshot] = await socket.frameCount(1);
+    const { epoch, seq } = snapshot as { epoch: number; seq: number };
+    await postProgress(sessionId, 3);
+    await socket.frameCount(4);
+    socket.ws.send(JSON.stringify({ resume: { epoch, seq: seq + 1 } }));
+    const frames = (await socket.frameCount(7)).slice(4);
+    expect(frames.map((f) => f.seq)).toEqual([seq + 2, seq + 3, seq + 3]);
+    expect(frames[2]).toMatchObject({ resumed: { fromSeq: seq + 1, replayed: 2 } });
+  });
+
+  it("tells a client that is already up to date that it missed nothing", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const socket = await watch(sessionId, bearer);
+    const [snapshot] = await socket.frameCount(1);
+    const { epoch, seq } = snapshot as { epoch: number; seq: number };
+    const again = await watch(sessionId, bearer, `?resume_epoch=${epoch}&resume_seq=${seq}`);
+    expect(await again.frameCount(1)).toEqual([
+      expect.objectContaining({ seq, resumed: { fromSeq: seq } }),
+    ]);
+  });
+
+  it("sends a snapshot marked not recovered when the gap is older than the replay log", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const socket = await watch(sessionId, bearer);
+    const [snapshot] = await socket.frameCount(1);
+    const { epoch, seq } = snapshot as { epoch: number; seq: number };
+    socket.ws.close(1000);
+    // 1,001 updates, applied in the object (over HTTP this test would take 20 s).
+    await runInDurableObject(sessionObject(sessionId), async (instance: CraftingSession) => {
+      for (let i = 1; i <= 1001; i++)
+        expect((await instance.correctProgress({ elapsedMs: i })).ok).toBe(true);
+    });
+
+    const late = await watch(sessionId, bearer, `?resume_epoch=${epoch}&resume_seq=${seq}`);
+    const frames = await late.frameCount(1);
+    expect(frames[0]).toMatchObject({ seq: seq + 1001, snapshot: { session: { sessionId } } });
+    // proto3 JSON omits false: "recovered" is absent, never true.
+    expect(frames[0]).not.toHaveProperty("snapshot.recovered");
+    // One step inside the log still replays.
+    const edge = await watch(sessionId, bearer, `?resume_epoch=${epoch}&resume_seq=${seq + 1}`);
+    const replayed = await edge.frameCount(1001);
+    expect(replayed[0]).toMatchObject({ seq: seq + 2, update: {} });
+    expect(replayed[1000]).toMatchObject({ resumed: { replayed: 1000 } });
+  });
+
+  it("sends a snapshot marked not recovered for another epoch or a seq from the future", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const socket = await watch(sessionId, bearer);
+    const [snapshot] = await socket.frameCount(1);
+    const { epoch, seq } = snapshot as { epoch: number; seq: number };
+    for (const query of [
+      `?resume_epoch=${(epoch + 1) % 2 ** 32}&resume_seq=${seq}`,
+      `?resume_epoch=${epoch}&resume_seq=${seq + 5}`,
+    ]) {
+      const client = await watch(sessionId, bearer, query);
+      const [frame] = await client.frameCount(1);
+      expect(kindOf(frame)).toBe("snapshot");
+      expect(frame).not.toHaveProperty("snapshot.recovered");
+    }
+  });
+
+  it("refuses a malformed resume point with 400 before taking a slot", async () => {
+    const { sessionId, playerId, bearer } = await activeSession();
+    for (const query of [
+      "?resume_epoch=1",
+      "?resume_seq=1",
+      "?resume_epoch=-1&resume_seq=1",
+      "?resume_epoch=1&resume_seq=4294967296",
+      "?resume_epoch=x&resume_seq=1",
+    ]) {
+      const { response } = await openStream(sessionId, bearer, {}, query);
+      expect(response.status, query).toBe(400);
+      expect(await response.json()).toMatchObject({ error: { code: "invalid_argument" } });
+    }
+    expect(await playerStreams(playerId)).toEqual([]);
+  });
+});
+
+describe("stream slots", () => {
+  it(`lets exactly ${LEASE_RULES.maxStreamsPerPlayer} of 20 concurrent connects by one player through; the rest get 429`, async () => {
+    const playerId = freshId("p");
+    const bearer = await token(playerId);
+    const sessions = Array.from({ length: 4 }, () => freshId("s"));
+    for (const sessionId of sessions) await createSession(sessionId, playerId);
+
+    const attempts = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        openStream(sessions[i % sessions.length] as string, bearer),
+      ),
+    );
+    const statuses = attempts.map((a) => a.response.status);
+    expect(statuses.filter((s) => s === 101)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(10);
+    for (const refused of attempts.filter((a) => a.response.status === 429)) {
+      expect(await refused.response.json()).toMatchObject({
+        error: { code: "resource_exhausted", message: expect.stringContaining("10 streams") },
+      });
+    }
+    expect(await playerStreams(playerId)).toHaveLength(10);
+    // Another player is not affected.
+    const other = freshId("p");
+    const otherSession = freshId("s");
+    await createSession(otherSession, other);
+    expect((await openStream(otherSession, await token(other))).response.status).toBe(101);
+  });
+
+  it("frees a slot when a stream closes, however it closes", async () => {
+    const { sessionId, playerId, bearer } = await activeSession();
+    const sockets = await Promise.all(Array.from({ length: 10 }, () => watch(sessionId, bearer)));
+    expect((await openStream(sessionId, bearer)).response.status).toBe(429);
+
+    (sockets[0] as TestSocket).ws.close(1000, "bye");
+    await until(
+      async () => (await playerStreams(playerId)).length === 9,
+      "slot freed by a client close",
+    );
+    expect((await openStream(sessionId, bearer)).response.status).toBe(101);
+
+    // A server-side close (the session ends) frees every slot it held.
+    await serviceCall(`/v1/sessions/${sessionId}/complete`);
+    await until(
+      async () => (await playerStreams(playerId)).length === 0,
+      "slots freed by the final close",
+    );
+  });
+
+  it("does not spend a slot on a refused upgrade", async () => {
+    const owner = freshId("p");
+    const sessionId = freshId("s");
+    await createSession(sessionId, owner);
+    const intruder = freshId("p");
+    const intruderBearer = await token(intruder);
+    for (let i = 0; i < 12; i++) {
+      expect((await openStream(sessionId, intruderBearer)).response.status).toBe(403);
+      expect((await openStream(freshId("s"), intruderBearer)).response.status).toBe(404);
+    }
+    expect(await playerStreams(intruder)).toEqual([]);
+  });
+
+  it("frees the slots of a stream whose session has ended by the time it connects", async () => {
+    const { sessionId, playerId, bearer } = await activeSession();
+    await serviceCall(`/v1/sessions/${sessionId}/cancel`);
+    const socket = await watch(sessionId, bearer);
+    expect((await socket.closing()).code).toBe(1000);
+    await until(async () => (await playerStreams(playerId)).length === 0, "slot freed");
+  });
+});
+
+describe("the sweep", () => {
+  it("closes a stream idle for 30 s with 4008, keeps an active one and sends it a heartbeat", async () => {
+    const { sessionId, playerId, bearer } = await activeSession();
+    const idle = await watch(sessionId, bearer);
+    const active = await watch(sessionId, bearer);
+    await idle.frameCount(1);
+    await active.frameCount(1);
+    const stub = sessionObject(sessionId);
+    // As if 31 s had passed since both connected; then the active one pings.
+    await ageStreams(stub, 31_000);
+    active.ws.send(JSON.stringify({ ping: { clientTimeMs: "1" } }));
+    await active.frameCount(2);
+    const before = await sessionJson(sessionId);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+
+    expect(await idle.closing()).toEqual({ code: 4008, reason: "idle for 30 s" });
+    const [heartbeat] = (await active.frameCount(3)).slice(2);
+    expect(heartbeat).toMatchObject({ heartbeat: { idleTimeoutMs: 30_000 } });
+    expect(active.closed).toBeNull();
+    expect(await sessionJson(sessionId)).toEqual(before);
+    await until(async () => (await playerStreams(playerId)).length === 1, "idle slot freed");
+    // The sweep stays scheduled while a stream is open.
+    await runInDurableObject(stub, async (_instance, state) => {
+      expect(await state.storage.getAlarm()).not.toBeNull();
+    });
+  });
+
+  it("sweeps after hibernation: the evicted object still closes idle streams", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const socket = await watch(sessionId, bearer);
+    await socket.frameCount(1);
+    const stub = sessionObject(sessionId);
+    await ageStreams(stub, 60_000);
+    await evictDurableObject(stub);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await socket.closing()).code).toBe(4008);
+  });
+
+  it("closes a stream when its token expires, with 4001 (reconnect with a new token)", async () => {
+    const { sessionId, playerId } = await activeSession();
+    const shortLived = await token(playerId, "player", { ttlSeconds: 2 });
+    const socket = await watch(sessionId, shortLived);
+    await socket.frameCount(1);
+    // The alarm is set for the token's expiry and fires by itself.
+    const closed = await socket
+      .until(() => socket.closed !== null, "token-expiry close", 6_000)
+      .then(() => socket.closed);
+    expect(closed).toEqual({ code: 4001, reason: "token expired: reconnect with a new token" });
+  });
+});
+
+describe("hostile clients", () => {
+  it(`throttles a client over ${FRAME_BUDGET.perSecond} frames/s, then closes it with 1008; the session is untouched`, async () => {
+    const { sessionId, bearer } = await activeSession();
+    const socket = await watch(sessionId, bearer);
+    await socket.frameCount(1);
+    const before = await sessionJson(sessionId);
+    const flood = FRAME_BUDGET.burst + FRAME_BUDGET.maxStrikes + 5;
+    for (let i = 0; i < flood; i++)
+      socket.ws.send(JSON.stringify({ ping: { clientTimeMs: String(i) } }));
+    expect((await socket.closing()).code).toBe(1008);
+    const kinds = socket.frames.slice(1).map(kindOf);
+    // The burst is served; then refusals; then the close.
+    expect(kinds.filter((k) => k === "pong").length).toBeGreaterThanOrEqual(FRAME_BUDGET.burst);
+    expect(kinds.filter((k) => k === "pong").length).toBeLessThan(FRAME_BUDGET.burst + 5);
+    expect(kinds.filter((k) => k === "error").length).toBeGreaterThanOrEqual(
+      FRAME_BUDGET.maxStrikes - 5,
+    );
+    expect(socket.frames.find((f) => kindOf(f) === "error")).toMatchObject({
+      error: { code: "resource_exhausted" },
+    });
+    expect(await sessionJson(sessionId)).toEqual(before);
+  });
+
+  it("refuses a browser from a foreign Origin with 403; allows listed origins and native clients", async () => {
+    const { sessionId, playerId, bearer } = await activeSession();
+    const foreign = await openStream(sessionId, bearer, { Origin: "https://evil.example" });
+    expect(foreign.response.status).toBe(403);
+    expect(await foreign.response.json()).toMatchObject({ error: { code: "permission_denied" } });
+    expect(await playerStreams(playerId)).toEqual([]);
+    for (const origin of env.ALLOWED_ORIGINS.split(",")) {
+      expect((await openStream(sessionId, bearer, { Origin: origin })).response.status).toBe(101);
+    }
+    expect((await openStream(sessionId, bearer)).response.status).toBe(101);
+  });
+
+  it("rate-limits upgrades per player with 429 and Retry-After", async () => {
+    const playerId = freshId("p");
+    const bearer = await token(playerId);
+    const missing = freshId("s");
+    const statuses: number[] = [];
+    let limited: Response | null = null;
+    for (let i = 0; i < 70 && !limited; i++) {
+      const { response } = await openStream(missing, bearer);
+      statuses.push(response.status);
+      if (response.status === 429) limited = response;
+    }
+    expect(statuses.slice(0, 60).every((s) => s === 404)).toBe(true);
+    expect(limited?.headers.get("Retry-After")).toBe("60");
+    expect(await limited?.json()).toMatchObject({ error: { code: "resource_exhausted" } });
+  });
+
+  it("rate-limits health checks per client IP", async () => {
+    const ip = `192.0.2.${Math.floor(Math.random() * 250)}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 61; i++) {
+      statuses.push((await call("/health", { headers: { "CF-Connecting-IP": ip } })).status);
+    }
+    expect(statuses.slice(0, 60).every((s) => s === 200)).toBe(true);
+    expect(statuses[60]).toBe(429);
+    expect(
+      (await call("/health", { headers: { "CF-Connecting-IP": "198.51.100.7" } })).status,
+    ).toBe(200);
+  });
+});
+
+/** Moves every stream's last activity `ms` into the past, as if that much time had passed. */
+async function ageStreams(stub: DurableObjectStub<CraftingSession>, ms: number): Promise<void> {
+  await runInDurableObject(stub, (_instance, state) => {
+    for (const ws of state.getWebSockets()) {
+      const attachment = ws.deserializeAttachment() as StreamAttachment;
+      ws.serializeAttachment({ ...attachment, lastSeenMs: attachment.lastSeenMs - ms });
+    }
+  });
+}
+
+/** Polls an async condition. */
+async function until(
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
