@@ -120,6 +120,7 @@ export class DevServer {
   /** Stops the server and deletes its state. */
   async dispose(): Promise<void> {
     await this.stop();
-    rmSync(this.stateDir, { recursive: true, force: true });
+    // workerd may still be flushing SQLite files for a moment after exiting.
+    rmSync(this.stateDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }

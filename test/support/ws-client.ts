@@ -16,7 +16,7 @@ export class WsClient {
 
   constructor(readonly socket: WebSocket) {
     socket.on("message", (data, isBinary) => {
-      this.frames.push(isBinary ? { binary: data } : (JSON.parse(String(data)) as Frame));
+      this.frames.push(isBinary ? { binary: data } : parseText(String(data)));
     });
     socket.on("close", (code, reason) => {
       this.closed = { code, reason: reason.toString() };
@@ -78,4 +78,13 @@ export function openWs(
       if (socket.readyState !== WebSocket.CLOSED) reject(error);
     });
   });
+}
+
+/** A JSON frame, or the runtime's plain "pong" answer to "ping" as `{ text }`. */
+function parseText(text: string): Frame {
+  try {
+    return JSON.parse(text) as Frame;
+  } catch {
+    return { text };
+  }
 }

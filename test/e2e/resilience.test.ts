@@ -1,0 +1,216 @@
+/**
+ * Streams against a real `wrangler dev`: the 30 s idle close, and clients
+ * that resume across a crash of the whole server with nothing lost or repeated.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { DevServer } from "../support/dev-server";
+import { freshId, serviceToken, token } from "../support/tokens";
+import { type Frame, openWs, type WsClient } from "../support/ws-client";
+
+const wsUrl = (baseUrl: string, path: string) => `${baseUrl.replace(/^http/, "ws")}${path}`;
+
+async function service(baseUrl: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${baseUrl}${path}`, {
+    method: "POST",
+    headers: {
+      Authorization: `Bearer ${await serviceToken()}`,
+      "Content-Type": "application/json",
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
+/** Creates and starts a session with a long step, so it stays active. */
+async function activeSession(baseUrl: string, sessionId: string, playerId: string): Promise<void> {
+  const created = await service(baseUrl, "/v1/sessions", {
+    session_id: sessionId,
+    player_id: playerId,
+    recipe_id: "iron-sword",
+    steps: [{ name: "forge", duration_ms: 3_600_000 }],
+  });
+  expect(created.status).toBe(201);
+  expect((await service(baseUrl, `/v1/sessions/${sessionId}/start`)).status).toBe(200);
+}
+
+describe("idle streams", () => {
+  const baseUrl = inject("baseUrl");
+
+  it("closes a silent stream at 30 s (±2 s) with 4008 and never an active one", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await activeSession(baseUrl, sessionId, playerId);
+    const headers = { Authorization: `Bearer ${await token(playerId)}` };
+    const url = wsUrl(baseUrl, `/ws/crafting/${sessionId}`);
+    const [silent, chatty, framed] = await Promise.all([
+      openWs(url, { headers }),
+      openWs(url, { headers }),
+      openWs(url, { headers }),
+    ]);
+    if (!silent?.ok || !chatty?.ok || !framed?.ok) throw new Error("upgrade refused");
+    const openedAt = Date.now();
+    // One keeps alive with the runtime-answered text "ping", one with Ping frames, every 10 s.
+    const keepalive = setInterval(() => {
+      chatty.client.socket.send("ping");
+      framed.client.socket.send(JSON.stringify({ ping: { clientTimeMs: String(Date.now()) } }));
+    }, 10_000);
+    try {
+      await silent.client.until(() => silent.client.closed !== null, "idle close", 40_000);
+      const closedAfterS = (Date.now() - openedAt) / 1000;
+      expect(silent.client.closed).toEqual({ code: 4008, reason: "idle for 30 s" });
+      expect(closedAfterS).toBeGreaterThanOrEqual(28);
+      expect(closedAfterS).toBeLessThanOrEqual(32);
+      // Well past the silent one's deadline: the active ones are still open.
+      await new Promise((resolve) => setTimeout(resolve, 12_000));
+      expect(chatty.client.closed).toBeNull();
+      expect(framed.client.closed).toBeNull();
+      // Each got a server heartbeat meanwhile.
+      expect(chatty.client.frames.some((f) => "heartbeat" in f)).toBe(true);
+    } finally {
+      clearInterval(keepalive);
+      chatty.client.close();
+      framed.client.close();
+    }
+  }, 60_000);
+});
+
+/**
+ * A client that reconnects whenever its stream drops, resuming from the last
+ * (epoch, seq) it saw, and records every update's seq.
+ */
+class ResumingClient {
+  readonly updates: number[] = [];
+  readonly snapshots: Frame[] = [];
+  reconnects = 0;
+  #epoch = 0;
+  #seq = 0;
+  #client: WsClient | null = null;
+  #stopped = false;
+
+  constructor(
+    readonly server: DevServer,
+    readonly sessionId: string,
+    readonly bearer: string,
+  ) {}
+
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  async connect(): Promise<void> {
+    const query = this.#epoch ? `?resume_epoch=${this.#epoch}&resume_seq=${this.#seq}` : "";
+    const url = wsUrl(this.server.baseUrl, `/ws/crafting/${this.sessionId}${query}`);
+    for (;;) {
+      try {
+        const opened = await openWs(url, { headers: { Authorization: `Bearer ${this.bearer}` } });
+        if (opened.ok) {
+          this.#attach(opened.client);
+          return;
+        }
+        throw new Error(`refused ${opened.status}: ${opened.body}`);
+      } catch (error) {
+        if (this.#stopped) return;
+        if (error instanceof Error && error.message.startsWith("refused 4")) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 200));
+      }
+    }
+  }
+
+  #attach(client: WsClient): void {
+    this.#client = client;
+    let read = 0;
+    const pump = setInterval(() => {
+      for (; read < client.frames.length; read++) this.#onFrame(client.frames[read] as Frame);
+      if (client.closed) {
+        clearInterval(pump);
+        if (!this.#stopped) {
+          this.reconnects++;
+          void this.connect();
+        }
+      }
+    }, 5);
+  }
+
+  #onFrame(frame: Frame): void {
+    const seq = frame.seq as number;
+    if ("snapshot" in frame) {
+      this.snapshots.push(frame);
+      this.#epoch = frame.epoch as number;
+      this.#seq = seq;
+    } else if ("update" in frame) {
+      this.updates.push(seq);
+      this.#seq = seq;
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#client?.close();
+  }
+}
+
+describe("a crash of the whole server", () => {
+  const server = new DevServer();
+  beforeAll(() => server.start(), 120_000);
+  afterAll(() => server.dispose());
+
+  it("50 clients × 200 updates resume across a kill -9 and restart: 0 gaps, 0 duplicates", async () => {
+    const SESSIONS = 10;
+    const CLIENTS_PER_SESSION = 5;
+    const UPDATES = 200;
+    const sessions = Array.from({ length: SESSIONS }, () => ({
+      sessionId: freshId("s"),
+      playerId: freshId("p"),
+    }));
+    for (const { sessionId, playerId } of sessions)
+      await activeSession(server.baseUrl, sessionId, playerId);
+    const clients: ResumingClient[] = [];
+    for (const { sessionId, playerId } of sessions) {
+      const bearer = await token(playerId);
+      for (let i = 0; i < CLIENTS_PER_SESSION; i++)
+        clients.push(new ResumingClient(server, sessionId, bearer));
+    }
+    await Promise.all(clients.map((client) => client.connect()));
+    await until(() => clients.every((c) => c.snapshots.length === 1), "every first snapshot");
+    const firstSeq = new Map(clients.map((c) => [c, c.lastSeq]));
+
+    const post = (n: number) =>
+      Promise.all(
+        sessions.map(async ({ sessionId }) => {
+          for (let i = 0; i < n; i++) {
+            const response = await service(server.baseUrl, `/udp/sessions/${sessionId}/progress`, {
+              elapsed_ms: 1000 + i,
+            });
+            expect(response.status).toBe(200);
+          }
+        }),
+      );
+
+    await post(UPDATES / 2);
+    await server.stop("SIGKILL");
+    await server.start();
+    await post(UPDATES / 2);
+
+    await until(
+      () => clients.every((c) => c.updates.length >= UPDATES),
+      "every update",
+      60_000,
+    ).catch(() => {});
+    for (const client of clients) client.stop();
+
+    for (const client of clients) {
+      const start = firstSeq.get(client) as number;
+      expect(client.updates).toEqual(Array.from({ length: UPDATES }, (_, i) => start + 1 + i));
+      // One snapshot at the first connect; every reconnect was a resume.
+      expect(client.snapshots).toHaveLength(1);
+      expect(client.reconnects).toBeGreaterThanOrEqual(1);
+    }
+  }, 300_000);
+});
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
