@@ -35,6 +35,7 @@ import {
   type SessionState,
   transition,
 } from "./crafting-session-state";
+import { newPacer, type Pacer, pace } from "./progress-pacing";
 import { STREAM_HEADERS, type StreamAttachment } from "./stream-attachment";
 import {
   FRAME_BUDGET,
@@ -60,6 +61,13 @@ export type SessionJson = string;
 export class CraftingSession extends DurableObject<Env> {
   #state: SessionState | null;
   #replayTableReady = false;
+  /** Live progress budget and the one frame held back by it (progress-pacing.ts). */
+  #pacer: Pacer = newPacer(Date.now());
+  #pending: ServerFrame | null = null;
+  /** The seq every live stream has been sent (or synced past). */
+  #deliveredSeq: number;
+  /** A stream was synced (snapshot, replay) while a frame was held. */
+  #joinedWhileHeld = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -67,6 +75,7 @@ export class CraftingSession extends DurableObject<Env> {
     // id that was never created, so probing an unknown id leaves no trace.
     this.#state = ctx.storage.kv.get<SessionState>(STATE_KEY) ?? null;
     this.#replayTableReady = this.#state !== null;
+    this.#deliveredSeq = this.#state?.seq ?? 0;
     // Keepalives are answered by the runtime without waking the object.
     // https://developers.cloudflare.com/durable-objects/best-practices/websockets/
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -139,9 +148,11 @@ export class CraftingSession extends DurableObject<Env> {
       connectedAtMs: now,
       lastSeenMs: now,
       origin: headers.get(STREAM_HEADERS.origin),
+      syncedSeq: state.seq,
       bucket: newBucket(now),
     };
     server.serializeAttachment(attachment);
+    if (this.#pending) this.#joinedWhileHeld = true;
     const resume = parseResume(headers.get(STREAM_HEADERS.resume));
     if (resume) this.#resume(server, resume.epoch, resume.seq, now);
     else
@@ -213,6 +224,11 @@ export class CraftingSession extends DurableObject<Env> {
         break;
       case "resume":
         this.#resume(ws, kind.value.epoch, kind.value.seq, now);
+        ws.serializeAttachment({
+          ...(ws.deserializeAttachment() as StreamAttachment),
+          syncedSeq: this.#state?.seq ?? 0,
+        });
+        if (this.#pending) this.#joinedWhileHeld = true;
         break;
     }
   }
@@ -317,13 +333,15 @@ export class CraftingSession extends DurableObject<Env> {
           this.#state = state;
           break;
         case "broadcast":
-          if (frame) this.#broadcast(encodeJson(frame));
+          if (frame) this.#deliver(frame, effect.cause === "progress", input.atMs);
           break;
         case "close_all":
           await this.#closeAll(CloseCode.NORMAL, effect.reason);
           break;
       }
     }
+    // A change nobody was sent (create) leaves every stream current.
+    if (!this.#pending) this.#deliveredSeq = state.seq;
     return ok(state);
   }
 
@@ -349,8 +367,65 @@ export class CraftingSession extends DurableObject<Env> {
     this.#replayTableReady = true;
   }
 
-  #broadcast(text: string): void {
-    for (const ws of this.ctx.getWebSockets()) trySend(ws, text);
+  /**
+   * Sends a change to every stream now, or — progress over the live budget —
+   * holds it as the one pending frame, replacing an older one (latest-wins).
+   * A status change replaces any pending progress and goes at once.
+   */
+  #deliver(frame: ServerFrame, coalescible: boolean, nowMs: number): void {
+    const hadPending = this.#pending !== null;
+    this.#pending = null;
+    const paced = pace(this.#pacer, nowMs);
+    if (!coalescible || paced.sendNow) {
+      // A status change spends a token too, but is never held back.
+      this.#pacer = paced.pacer;
+      this.#broadcast(frame);
+      return;
+    }
+    this.#pending = frame;
+    if (!hadPending && !paced.sendNow) setTimeout(() => this.#flush(), paced.waitMs);
+  }
+
+  /** Sends the held frame once the budget allows. */
+  #flush(): void {
+    const frame = this.#pending;
+    if (!frame) return;
+    const paced = pace(this.#pacer, Date.now());
+    this.#pacer = paced.pacer;
+    if (!paced.sendNow) {
+      setTimeout(() => this.#flush(), paced.waitMs);
+      return;
+    }
+    this.#pending = null;
+    this.#broadcast(frame);
+  }
+
+  /**
+   * Sends a frame to every stream, saying how many changes it supersedes for
+   * that stream; a stream already brought to its seq by a snapshot or replay
+   * (possible only while a frame was held) is skipped.
+   */
+  #broadcast(frame: ServerFrame): void {
+    const deliveredSeq = this.#deliveredSeq;
+    const checkEach = this.#joinedWhileHeld;
+    this.#deliveredSeq = frame.seq;
+    this.#joinedWhileHeld = false;
+    const texts = new Map<number, string>();
+    for (const ws of this.ctx.getWebSockets()) {
+      let seen = deliveredSeq;
+      if (checkEach) {
+        const synced = (ws.deserializeAttachment() as StreamAttachment | null)?.syncedSeq ?? 0;
+        if (synced >= frame.seq) continue;
+        seen = Math.max(seen, synced);
+      }
+      const superseded = frame.seq - 1 - seen;
+      let text = texts.get(superseded);
+      if (text === undefined) {
+        text = encodeJson(withSuperseded(frame, superseded));
+        texts.set(superseded, text);
+      }
+      trySend(ws, text);
+    }
   }
 
   async #closeAll(code: number, reason: string): Promise<void> {
@@ -453,6 +528,12 @@ export class CraftingSession extends DurableObject<Env> {
 function parseResume(value: string | null): { epoch: number; seq: number } | null {
   const match = value ? /^(\d+)\.(\d+)$/.exec(value) : null;
   return match ? { epoch: Number(match[1]), seq: Number(match[2]) } : null;
+}
+
+/** A live copy of an update frame that says how many changes it supersedes. */
+function withSuperseded(frame: ServerFrame, superseded: number): ServerFrame {
+  if (superseded === 0 || frame.kind.case !== "update") return frame;
+  return { ...frame, kind: { case: "update", value: { ...frame.kind.value, superseded } } };
 }
 
 /** Sends unless the socket closed meanwhile (its close handler cleans up). */

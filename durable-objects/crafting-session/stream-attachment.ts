@@ -15,6 +15,8 @@ export interface StreamAttachment {
   /** Last frame received (keepalive pings are read from the runtime instead). */
   lastSeenMs: number;
   origin: string | null;
+  /** The seq this stream was brought up to by its snapshot or replay; held frames at or below it are skipped. */
+  syncedSeq: number;
   bucket: FrameBucket;
 }
 

@@ -6,6 +6,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
+import { PROGRESS_PACING } from "../../durable-objects/crafting-session/progress-pacing";
 import type { StreamAttachment } from "../../durable-objects/crafting-session/stream-attachment";
 import { FRAME_BUDGET } from "../../durable-objects/crafting-session/stream-liveness";
 import { LEASE_RULES } from "../../durable-objects/player/stream-leases";
@@ -154,6 +155,98 @@ describe("resume", () => {
       expect(await response.json()).toMatchObject({ error: { code: "invalid_argument" } });
     }
     expect(await playerStreams(playerId)).toEqual([]);
+  });
+});
+
+describe("slow consumers: progress is latest-wins", () => {
+  /** Checks that every update continues the previous frame's seq, counting what it supersedes. */
+  function expectUnbroken(frames: Frame[], fromSeq: number): number {
+    let seen = fromSeq;
+    for (const frame of frames.filter((f) => "update" in f)) {
+      const superseded = ((frame.update as { superseded?: number }).superseded ?? 0) as number;
+      expect(frame.seq).toBe(seen + 1 + superseded);
+      seen = frame.seq as number;
+    }
+    return seen;
+  }
+
+  it(`sends at most ${PROGRESS_PACING.perSecond} progress frames/s a session, always the newest, never losing a status change`, async () => {
+    const { sessionId, bearer } = await activeSession();
+    const socket = await watch(sessionId, bearer);
+    const [snapshot] = await socket.frameCount(1);
+    const startSeq = snapshot?.seq as number;
+    const FLOOD = 300;
+    const startedAt = Date.now();
+    await runInDurableObject(sessionObject(sessionId), async (instance: CraftingSession) => {
+      for (let i = 1; i <= FLOOD; i++)
+        expect((await instance.correctProgress({ elapsedMs: i * 100 })).ok).toBe(true);
+    });
+    const elapsedS = (Date.now() - startedAt) / 1000;
+    // The newest progress always arrives.
+    await socket.until(() => socket.frames.at(-1)?.seq === startSeq + FLOOD, "the newest progress");
+    const updates = socket.frames.filter((f) => "update" in f);
+    expect(updates.at(-1)).toMatchObject({
+      update: { progress: { elapsedSeconds: expect.closeTo((FLOOD * 100) / 1000, 1) } },
+    });
+    // Far fewer frames than changes, within the budget, and no change unaccounted for.
+    expect(updates.length).toBeLessThanOrEqual(
+      PROGRESS_PACING.burst + Math.ceil(PROGRESS_PACING.perSecond * (elapsedS + 0.2)) + 1,
+    );
+    expect(updates.length).toBeLessThan(FLOOD / 2);
+    expect(expectUnbroken(socket.frames, startSeq)).toBe(startSeq + FLOOD);
+
+    // A status change right after a flood goes out at once, superseding the held progress.
+    await runInDurableObject(sessionObject(sessionId), async (instance: CraftingSession) => {
+      for (let i = 1; i <= 20; i++) await instance.correctProgress({ elapsedMs: 40_000 + i });
+      expect((await instance.lifecycle("pause")).ok).toBe(true);
+    });
+    await socket.until(
+      () => socket.frames.some((f) => (f.update as { cause?: string })?.cause === "pause"),
+      "pause",
+    );
+    const pause = socket.frames.find((f) => (f.update as { cause?: string })?.cause === "pause");
+    expect(pause?.seq).toBe(startSeq + FLOOD + 21);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Nothing older follows it.
+    expect(socket.frames.at(-1)).toBe(pause);
+    expect(expectUnbroken(socket.frames, startSeq)).toBe(startSeq + FLOOD + 21);
+
+    // A resuming client still gets every change, one by one.
+    const resumed = await watch(
+      sessionId,
+      bearer,
+      `?resume_epoch=${snapshot?.epoch}&resume_seq=${startSeq}`,
+    );
+    const replay = await resumed.frameCount(FLOOD + 22);
+    expect(replay.slice(0, -1).map((f) => f.seq)).toEqual(
+      Array.from({ length: FLOOD + 21 }, (_, i) => startSeq + 1 + i),
+    );
+    expect(replay.some((f) => (f.update as { superseded?: number } | undefined)?.superseded)).toBe(
+      false,
+    );
+  });
+
+  it("does not send a held frame to a stream that joined after it, nor count it as superseded there", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const early = await watch(sessionId, bearer);
+    const [snapshot] = await early.frameCount(1);
+    const startSeq = snapshot?.seq as number;
+    const stub = sessionObject(sessionId);
+    await runInDurableObject(stub, async (instance: CraftingSession) => {
+      for (let i = 1; i <= 40; i++) await instance.correctProgress({ elapsedMs: i * 10 });
+    });
+    // Joins while the newest progress may still be held.
+    const late = await watch(sessionId, bearer);
+    const [lateSnapshot] = await late.frameCount(1);
+    expect(lateSnapshot?.seq).toBe(startSeq + 40);
+    await early.until(() => early.frames.at(-1)?.seq === startSeq + 40, "the newest progress");
+    await runInDurableObject(stub, async (instance: CraftingSession) => {
+      expect((await instance.lifecycle("pause")).ok).toBe(true);
+    });
+    const [pause] = (await late.frameCount(2)).slice(1);
+    expect(pause).toMatchObject({ seq: startSeq + 41, update: { cause: "pause" } });
+    expect(pause).not.toHaveProperty("update.superseded");
+    expect(expectUnbroken(early.frames, startSeq)).toBe(startSeq + 41);
   });
 });
 
