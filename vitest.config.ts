@@ -7,6 +7,8 @@ export default defineConfig({
     // CI also writes a JSON report, from which .ci/run prints its closing line.
     reporters: process.env.CI ? ["default", "json"] : ["default"],
     outputFile: { json: "test-results/vitest.json" },
+    // The service's JSON log lines are printed for failing tests only.
+    silent: "passed-only",
     projects: [
       {
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },

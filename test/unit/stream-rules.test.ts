@@ -16,7 +16,7 @@ import {
   renewLeases,
   type StreamLease,
 } from "../../durable-objects/player/stream-leases";
-import { closeAdvice } from "../../src/errors";
+import { closeAdvice, transientObjectError } from "../../src/errors";
 import { originAllowed } from "../../src/middleware/limits";
 
 const T0 = 1_800_000_000_000;
@@ -151,5 +151,21 @@ describe("origin allowlist", () => {
 
   it("allows any origin with *", () => {
     expect(originAllowed("https://game.example", "*")).toBe(true);
+  });
+});
+
+describe("Durable Object overload", () => {
+  it("becomes 503 unavailable with Retry-After, and only for the runtime's transient errors", () => {
+    const overloaded = Object.assign(new Error("Durable Object is overloaded"), {
+      overloaded: true,
+    });
+    expect(transientObjectError(overloaded)).toMatchObject({
+      code: "unavailable",
+      retryAfterSeconds: 1,
+    });
+    const reset = Object.assign(new Error("Durable Object reset"), { retryable: true });
+    expect(transientObjectError(reset)).toMatchObject({ code: "unavailable" });
+    expect(transientObjectError(new Error("bug"))).toBeNull();
+    expect(transientObjectError("not an error")).toBeNull();
   });
 });
