@@ -526,3 +526,44 @@ describe("audit log", () => {
     }
   });
 });
+
+describe("bad input changes nothing", () => {
+  it("leaves the session's state and the player's slots as they were, whatever the refusal", async () => {
+    const { sessionId, playerId, bearer } = await activeSession();
+    const before = await sessionJson(sessionId);
+    const expectUnchanged = async (what: string) => {
+      expect(await sessionJson(sessionId), what).toEqual(before);
+    };
+
+    const big = await watch(sessionId, bearer);
+    big.ws.send("x".repeat(64 * 1024 + 1));
+    expect((await big.closing()).code).toBe(1009);
+    await expectUnchanged("frame over 64 KB");
+
+    const odd = await watch(sessionId, bearer);
+    odd.ws.send("{not json");
+    odd.ws.send(new Uint8Array([1, 2, 3]));
+    odd.ws.send(JSON.stringify({ resume: { epoch: "x" } }));
+    await odd.until(
+      () => odd.frames.filter((f) => "error" in f).length === 3,
+      "three error frames",
+    );
+    expect(odd.closed).toBeNull();
+    await expectUnchanged("malformed, binary and ill-typed frames");
+    odd.ws.close(1000);
+
+    expect(
+      (await openStream(sessionId, bearer, { Origin: "https://evil.example" })).response.status,
+    ).toBe(403);
+    expect((await openStream(sessionId, bearer, {}, "?resume_epoch=1")).response.status).toBe(400);
+    expect(
+      (
+        await call(`/ws/crafting/${sessionId}?token=${bearer}`, {
+          headers: { Upgrade: "websocket" },
+        })
+      ).status,
+    ).toBe(400);
+    await expectUnchanged("refused upgrades");
+    await until(async () => (await playerStreams(playerId)).length === 0, "every slot back");
+  });
+});
