@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { AppError, httpStatus, transientObjectError } from "./errors";
 import { log } from "./log";
 import { refuseCredentialsInUrl } from "./middleware/auth";
+import { eventRoutes } from "./routes/events";
 import { healthRoutes } from "./routes/health";
 import { sessionRoutes, syncRoutes } from "./routes/sessions";
 import { streamRoutes } from "./routes/streams";
@@ -13,6 +14,7 @@ export const app = new Hono<{ Bindings: Env }>()
   .use(refuseCredentialsInUrl)
   .route("/health", healthRoutes)
   .route("/v1/sessions", sessionRoutes)
+  .route("/v1/events", eventRoutes)
   .route("/udp/sessions", syncRoutes)
   .route("/ws", streamRoutes);
 

@@ -1,7 +1,7 @@
 /** Typed access to the Durable Object namespaces. */
 
 /** The stub type of a Durable Object binding of Env. */
-export type DurableObjectStubOf<K extends "CRAFTING_SESSION" | "PLAYER"> =
+export type DurableObjectStubOf<K extends "CRAFTING_SESSION" | "PLAYER" | "DEAD_LETTERS"> =
   Env[K] extends DurableObjectNamespace<infer T> ? DurableObjectStub<T> : never;
 
 /** The session object for an id; one object per session id, the world over. */
@@ -12,6 +12,11 @@ export function sessionStub(env: Env, sessionId: string): DurableObjectStubOf<"C
 /** The object of one player: stream leases, queue. */
 export function playerStub(env: Env, playerId: string): DurableObjectStubOf<"PLAYER"> {
   return env.PLAYER.getByName(playerId);
+}
+
+/** The one dead-letter log. */
+export function deadLetterStub(env: Env): DurableObjectStubOf<"DEAD_LETTERS"> {
+  return env.DEAD_LETTERS.getByName("dead-letters");
 }
 
 /** A stream's claim on its player's slot, as the holder remembers it. */

@@ -35,7 +35,9 @@ import {
   type SessionState,
   transition,
 } from "./crafting-session-state";
+import { type EventMeta, EventStore } from "./event-store";
 import { newPacer, type Pacer, pace } from "./progress-pacing";
+import { type FoldOutcome, foldEvents, type SessionEvent } from "./session-events";
 import { STREAM_HEADERS, type StreamAttachment } from "./stream-attachment";
 import {
   FRAME_BUDGET,
@@ -61,6 +63,7 @@ export type SessionJson = string;
 export class CraftingSession extends DurableObject<Env> {
   #state: SessionState | null;
   #replayTableReady = false;
+  readonly #events: EventStore;
   /** Live progress budget and the one frame held back by it (progress-pacing.ts). */
   #pacer: Pacer = newPacer(Date.now());
   #pending: ServerFrame | null = null;
@@ -76,6 +79,7 @@ export class CraftingSession extends DurableObject<Env> {
     this.#state = ctx.storage.kv.get<SessionState>(STATE_KEY) ?? null;
     this.#replayTableReady = this.#state !== null;
     this.#deliveredSeq = this.#state?.seq ?? 0;
+    this.#events = new EventStore(ctx.storage);
     // Keepalives are answered by the runtime without waking the object.
     // https://developers.cloudflare.com/durable-objects/best-practices/websockets/
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -110,6 +114,101 @@ export class CraftingSession extends DurableObject<Env> {
   async view(): Promise<Result<SessionJson>> {
     if (!this.#state) return fail("not_found", "no crafting session with this id");
     return ok(this.#json(this.#state));
+  }
+
+  /**
+   * Applies bridged events (one batch, all for this session). Duplicates
+   * (by event id) and stale events (at or below the settled version) are
+   * acknowledged and change nothing; the rest are stored and folded in
+   * version order, with the state, in one transaction. One update goes out
+   * if the state changed.
+   */
+  async applyEvents(events: SessionEvent[]): Promise<EventResult[]> {
+    const now = Date.now();
+    const store = this.#events;
+    const prev = this.#state;
+    const epoch = prev?.epoch ?? 1 + Math.floor(Math.random() * 0xfffffffe);
+    this.ctx.storage.transactionSync(() => store.expire(now, epoch));
+    const meta = store.meta() ?? { floor: 0, maxVersion: 0, base: prev };
+    const results = new Map<string, EventResult>();
+    const fresh: SessionEvent[] = [];
+    for (const event of events) {
+      const { eventId } = event;
+      if (results.has(eventId) || fresh.some((e) => e.eventId === eventId) || store.has(eventId)) {
+        results.set(eventId, { eventId, outcome: "duplicate" });
+      } else if (event.version <= meta.floor) {
+        results.set(eventId, { eventId, outcome: "stale" });
+      } else if (event.sessionId !== (prev?.sessionId ?? event.sessionId)) {
+        results.set(eventId, { eventId, outcome: "rejected", reason: "session_id does not match" });
+      } else if (prev && prev.playerId !== event.playerId) {
+        results.set(eventId, {
+          eventId,
+          outcome: "rejected",
+          reason: `session ${prev.sessionId} belongs to another player`,
+        });
+      } else {
+        fresh.push(event);
+      }
+    }
+    if (fresh.length > 0 && this.#foldIn(fresh, meta, epoch, results)) {
+      await this.#closeAll(CloseCode.NORMAL, `session ${this.#state?.status}`);
+    }
+    return events.map((event) => results.get(event.eventId) as EventResult);
+  }
+
+  /**
+   * Folds new events into the session: incrementally when they come in
+   * order, from the base when not. True when the session just ended.
+   */
+  #foldIn(
+    fresh: SessionEvent[],
+    meta: EventMeta,
+    epoch: number,
+    results: Map<string, EventResult>,
+  ): boolean {
+    const prev = this.#state;
+    const inOrder = prev !== null && fresh.every((event) => event.version > meta.maxVersion);
+    const fold = inOrder
+      ? foldEvents(prev, fresh, epoch)
+      : foldEvents(meta.base, [...this.#events.all(), ...fresh], epoch);
+    for (const event of fresh) {
+      const outcome = fold.outcomes.get(event.eventId) ?? { outcome: "parked" };
+      results.set(event.eventId, { eventId: event.eventId, ...outcome });
+      if (outcome.outcome === "ignored") {
+        log("info", "event.ignored", {
+          session_id: event.sessionId,
+          event_id: event.eventId,
+          event_type: event.kind,
+          version: event.version,
+          reason: outcome.reason,
+        });
+      }
+    }
+    const next =
+      fold.state && changed(prev, fold.state) ? { ...fold.state, seq: (prev?.seq ?? 0) + 1 } : prev;
+    const atMs = Date.now();
+    const cause = fold.lastApplied ?? "event";
+    const frame =
+      next && next !== prev
+        ? updateFrame(this.#position(next, atMs), sessionUpdateMessage(next, cause, atMs))
+        : null;
+    const nextMeta: EventMeta = {
+      ...meta,
+      maxVersion: Math.max(meta.maxVersion, ...fresh.map((event) => event.version)),
+    };
+    this.ctx.storage.transactionSync(() => {
+      this.#events.save(fresh, nextMeta);
+      if (next && next !== prev)
+        this.#persist(next, prev === null ? null : frame, { settleEvents: false });
+    });
+    if (!next || next === prev) return false;
+    this.#state = next;
+    if (prev === null) {
+      this.#deliveredSeq = next.seq;
+      return false;
+    }
+    if (frame) this.#deliver(frame, cause === "progress", atMs);
+    return isFinal(next.status) && !isFinal(prev.status);
   }
 
   // ─── Streams ───────────────────────────────────────────────────────────────
@@ -346,9 +445,11 @@ export class CraftingSession extends DurableObject<Env> {
   }
 
   /** State, seq and replay-log entry in one synchronous transaction, before anyone hears of it. */
-  #persist(state: SessionState, frame: ServerFrame | null): void {
+  #persist(state: SessionState, frame: ServerFrame | null, { settleEvents = true } = {}): void {
     const { storage } = this.ctx;
     storage.transactionSync(() => {
+      // An HTTP command on a session that also receives events becomes their new base.
+      if (settleEvents) this.#events.settleUnder(state);
       if (!this.#replayTableReady) {
         storage.sql.exec(
           "CREATE TABLE IF NOT EXISTS replay_log (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL)",
@@ -522,6 +623,24 @@ export class CraftingSession extends DurableObject<Env> {
   #json(state: SessionState): SessionJson {
     return toJsonString(SessionStateSchema, sessionStateMessage(state, Date.now()));
   }
+}
+
+/** What became of one bridged event; the queue consumer acks, retries or dead-letters by it. */
+export type EventResult = { eventId: string } & (
+  | FoldOutcome
+  /** Seen before (same event id): acknowledged, nothing changed. */
+  | { outcome: "duplicate" }
+  /** At or below the settled version: too late to matter. */
+  | { outcome: "stale" }
+  /** Can never apply here (another player's session): dead-lettered with the reason. */
+  | { outcome: "rejected"; reason: string }
+);
+
+/** Whether a fold changed anything a client can see (seq aside). */
+function changed(prev: SessionState | null, next: SessionState): boolean {
+  return (
+    prev === null || JSON.stringify({ ...prev, seq: 0 }) !== JSON.stringify({ ...next, seq: 0 })
+  );
 }
 
 /** The `epoch.seq` a resuming client presented, validated by the Worker. */

@@ -6,22 +6,43 @@ export const MAX_JSON_BODY_BYTES = 64 * 1024;
 
 /**
  * Reads a JSON body of at most `maxBytes`; an empty body reads as `{}` when
- * `optional`. Counts bytes as they stream in, so a missing or lying
- * Content-Length cannot get past the cap.
+ * `optional`.
  */
 export async function readJsonBody(
   request: Request,
   { maxBytes = MAX_JSON_BODY_BYTES, optional = false } = {},
 ): Promise<unknown> {
-  const declared = Number(request.headers.get("Content-Length") ?? "NaN");
-  if (declared > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) {
+  const text = await readBodyText(request, {
+    maxBytes,
+    types: [/^application\/json\b/i],
+    accept: "application/json",
+  });
+  if (text === null) {
     if (optional) return {};
     throw new AppError("invalid_argument", "a JSON body is required");
   }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError("invalid_argument", "the body is not valid JSON");
+  }
+}
+
+/**
+ * Reads a UTF-8 body of at most `maxBytes` whose Content-Type (when sent)
+ * matches one of `types`; null when empty. Counts bytes as they stream in,
+ * so a missing or lying Content-Length cannot get past the cap.
+ */
+export async function readBodyText(
+  request: Request,
+  { maxBytes, types, accept }: { maxBytes: number; types: readonly RegExp[]; accept: string },
+): Promise<string | null> {
+  const declared = Number(request.headers.get("Content-Length") ?? "NaN");
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) return null;
   const contentType = request.headers.get("Content-Type") ?? "";
-  if (contentType && !/^application\/json\b/i.test(contentType)) {
-    throw new AppError("unsupported_media_type", "send the body as application/json");
+  if (contentType && !types.some((type) => type.test(contentType))) {
+    throw new AppError("unsupported_media_type", `send the body as ${accept}`);
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -36,10 +57,7 @@ export async function readJsonBody(
     }
     chunks.push(value);
   }
-  if (size === 0) {
-    if (optional) return {};
-    throw new AppError("invalid_argument", "a JSON body is required");
-  }
+  if (size === 0) return null;
   const bytes = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
@@ -47,9 +65,9 @@ export async function readJsonBody(
     offset += chunk.byteLength;
   }
   try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    throw new AppError("invalid_argument", "the body is not valid JSON");
+    throw new AppError("invalid_argument", "the body is not valid UTF-8");
   }
 }
 

@@ -1,0 +1,121 @@
+/**
+ * A session's bridged events in its own SQLite storage: every event not
+ * yet settled (the dedupe set and the input of a re-fold), the base state
+ * they fold onto, and the version floor below which events are stale.
+ * All writes happen inside the caller's `transactionSync`, with the state.
+ */
+import type { SessionState } from "./crafting-session-state";
+import { foldEvents, type SessionEvent } from "./session-events";
+
+/** How long event ids are remembered for dedupe, and events kept for re-folds. */
+export const EVENT_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** Bookkeeping of the event log. */
+export interface EventMeta {
+  /** Events at or below this version are settled: a late one is stale. */
+  floor: number;
+  /** Highest version stored. */
+  maxVersion: number;
+  /** The state events fold onto (the session before its first event, or after the last HTTP command). */
+  base: SessionState | null;
+}
+
+const META_KEY = "events_meta";
+
+/** The event log of one session object. */
+export class EventStore {
+  #ready = false;
+
+  constructor(private readonly storage: DurableObjectStorage) {}
+
+  /** The log's bookkeeping, or null when this session never received an event. */
+  meta(): EventMeta | null {
+    return this.storage.kv.get<EventMeta>(META_KEY) ?? null;
+  }
+
+  #table(): void {
+    if (this.#ready) return;
+    this.storage.sql.exec(
+      `CREATE TABLE IF NOT EXISTS events (
+         event_id TEXT PRIMARY KEY,
+         version INTEGER NOT NULL,
+         accepted_at_ms INTEGER NOT NULL,
+         body TEXT NOT NULL
+       )`,
+    );
+    this.#ready = true;
+  }
+
+  /** Whether an event with this id is stored. */
+  has(eventId: string): boolean {
+    this.#table();
+    return (
+      this.storage.sql.exec("SELECT 1 FROM events WHERE event_id = ?", eventId).toArray().length > 0
+    );
+  }
+
+  /** Every stored (unsettled) event. */
+  all(): SessionEvent[] {
+    this.#table();
+    return this.storage.sql
+      .exec<{ body: string }>("SELECT body FROM events")
+      .toArray()
+      .map((row) => JSON.parse(row.body) as SessionEvent);
+  }
+
+  /** Stores new events and the bookkeeping. Call inside `transactionSync`. */
+  save(events: readonly SessionEvent[], meta: EventMeta): void {
+    this.#table();
+    for (const event of events) {
+      this.storage.sql.exec(
+        "INSERT INTO events (event_id, version, accepted_at_ms, body) VALUES (?, ?, ?, ?)",
+        event.eventId,
+        event.version,
+        event.acceptedAtMs,
+        JSON.stringify(event),
+      );
+    }
+    this.storage.kv.put(META_KEY, meta);
+  }
+
+  /**
+   * An HTTP command changed the session: it becomes the new base and every
+   * stored event is settled under it. Call inside `transactionSync`.
+   */
+  settleUnder(state: SessionState): void {
+    const meta = this.meta();
+    if (!meta) return;
+    this.#table();
+    this.storage.sql.exec("DELETE FROM events");
+    this.storage.kv.put(META_KEY, {
+      floor: meta.maxVersion,
+      maxVersion: meta.maxVersion,
+      base: state,
+    });
+  }
+
+  /**
+   * Settles events accepted longer than the retention ago: they are folded
+   * into the base, the floor rises to their highest version, and their rows
+   * (and ids) are dropped. A copy delivered later is stale by the floor.
+   * Call inside `transactionSync`.
+   */
+  expire(nowMs: number, epoch: number): void {
+    const meta = this.meta();
+    if (!meta) return;
+    this.#table();
+    const cutoff = nowMs - EVENT_RETENTION_MS;
+    const [row] = this.storage.sql
+      .exec<{ v: number | null }>(
+        "SELECT MAX(version) AS v FROM events WHERE accepted_at_ms < ?",
+        cutoff,
+      )
+      .toArray();
+    const settled = row?.v ?? null;
+    if (settled === null) return;
+    const old = this.all().filter((event) => event.version <= settled);
+    const base = foldEvents(meta.base, old, epoch).state;
+    this.storage.sql.exec("DELETE FROM events WHERE version <= ?", settled);
+    this.storage.kv.put(META_KEY, { ...meta, floor: Math.max(meta.floor, settled), base });
+  }
+}

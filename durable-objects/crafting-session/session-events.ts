@@ -1,0 +1,146 @@
+/**
+ * Bridged domain events applied to a session, as pure functions. Events are
+ * folded in `version` order, each at its `occurred_at`, so the result does
+ * not depend on the order or the number of times they were delivered: the
+ * object stores every event it has not seen before and re-folds from its
+ * base state when one arrives late.
+ */
+import {
+  type LifecycleAction,
+  type PlannedStep,
+  type ProgressCorrection,
+  type SessionInput,
+  type SessionState,
+  transition,
+} from "./crafting-session-state";
+
+/** The event types of seed 002, and progress. */
+export const EVENT_TYPES = {
+  "crafting.session.start": "start",
+  "crafting.session.complete": "complete",
+  "crafting.session.fail": "fail",
+  "crafting.session.cancel": "cancel",
+  "crafting.session.pause": "pause",
+  "crafting.session.resume": "resume",
+  "crafting.session.progress": "progress",
+} as const;
+
+/** An event type, short form. */
+export type EventKind = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
+
+/** Kafka topic of each kind: lifecycle events and progress travel separately. */
+export function topicOf(kind: EventKind): "game.crafting.events" | "game.crafting.progress" {
+  return kind === "progress" ? "game.crafting.progress" : "game.crafting.events";
+}
+
+/** A validated event, as queued and as stored by the session. */
+export interface SessionEvent {
+  eventId: string;
+  kind: EventKind;
+  occurredAtMs: number;
+  sessionId: string;
+  playerId: string;
+  version: number;
+  /** start: the recipe and its steps. */
+  start?: { recipeId: string; workflowId: string | null; steps: PlannedStep[] };
+  /** fail, cancel. */
+  reason?: string;
+  /** progress: where the clock stands. */
+  progress?: ProgressCorrection;
+  /** When the edge accepted it (ms), for ingest-to-state latency. */
+  acceptedAtMs: number;
+}
+
+/** What became of one event in a fold. */
+export type FoldOutcome =
+  | { outcome: "applied" }
+  /** Not legal at its place in version order (a pause after complete): logged, skipped. */
+  | { outcome: "ignored"; reason: string }
+  /** No session yet (its start has not arrived): kept, applied once it does. */
+  | { outcome: "parked" };
+
+/** The state after folding `events` (sorted by version) onto `base`. */
+export interface Fold {
+  state: SessionState | null;
+  outcomes: Map<string, FoldOutcome>;
+  /** The kind of the last event that changed the state. */
+  lastApplied: EventKind | null;
+}
+
+/** Sorts by version, then event id, so equal versions still fold deterministically. */
+export function byVersion(a: SessionEvent, b: SessionEvent): number {
+  return a.version - b.version || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0);
+}
+
+/**
+ * Folds events in version order onto `base`. Events before the session
+ * exists wait (parked) until a start creates it; `epoch` is the one the
+ * session keeps for its whole life.
+ */
+export function foldEvents(
+  base: SessionState | null,
+  events: readonly SessionEvent[],
+  epoch: number,
+): Fold {
+  const sorted = [...events].sort(byVersion);
+  const outcomes = new Map<string, FoldOutcome>();
+  let state = base;
+  let lastApplied: EventKind | null = null;
+  const waiting: SessionEvent[] = [];
+  for (const event of sorted) {
+    if (!state && event.kind !== "start") {
+      waiting.push(event);
+      continue;
+    }
+    for (const input of inputsFor(state, event, epoch)) {
+      const result = transition(state, input);
+      if (!result.ok) {
+        outcomes.set(event.eventId, { outcome: "ignored", reason: result.error.message });
+        break;
+      }
+      state = result.state;
+      outcomes.set(event.eventId, { outcome: "applied" });
+      lastApplied = event.kind;
+    }
+  }
+  for (const event of waiting) {
+    outcomes.set(
+      event.eventId,
+      state
+        ? { outcome: "ignored", reason: "it precedes the session's start in version order" }
+        : { outcome: "parked" },
+    );
+  }
+  return { state, outcomes, lastApplied };
+}
+
+/** The state machine inputs of one event, at its `occurred_at`. */
+function inputsFor(state: SessionState | null, event: SessionEvent, epoch: number): SessionInput[] {
+  const atMs = event.occurredAtMs;
+  switch (event.kind) {
+    case "start": {
+      const start = event.start;
+      const begin: SessionInput = { type: "lifecycle", action: "start", atMs };
+      if (state || !start) return [begin];
+      const params = {
+        sessionId: event.sessionId,
+        playerId: event.playerId,
+        recipeId: start.recipeId,
+        workflowId: start.workflowId,
+        steps: start.steps,
+      };
+      return [{ type: "create", params, epoch, atMs }, begin];
+    }
+    case "progress":
+      return [{ type: "progress", correction: event.progress ?? {}, atMs }];
+    default: {
+      const input: SessionInput = {
+        type: "lifecycle",
+        action: event.kind as LifecycleAction,
+        atMs,
+      };
+      if (event.reason !== undefined) input.reason = event.reason;
+      return [input];
+    }
+  }
+}

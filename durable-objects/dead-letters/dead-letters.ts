@@ -1,0 +1,74 @@
+/**
+ * The dead-letter log: every event the consumer could not apply, with its
+ * reason, kept for operators (14 days, at most 10,000) and listed at
+ * `GET /v1/events/dead-letters`. Dead letters are rare, so one object holds
+ * them all.
+ */
+import { DurableObject } from "cloudflare:workers";
+
+/** A dead letter as stored and listed. */
+export interface DeadLetter {
+  /** Why it could not be applied. */
+  reason: string;
+  /** The queue it came from. */
+  queue: string;
+  /** Delivery attempts before it was given up. */
+  attempts: number;
+  /** The message body as it was queued. */
+  body: unknown;
+  /** When it was dead-lettered (ms). */
+  atMs: number;
+}
+
+/** What the dead-letter log keeps. */
+export const DEAD_LETTER_RETENTION = {
+  maxAgeMs: 14 * 24 * 60 * 60 * 1000,
+  maxCount: 10_000,
+} as const;
+
+/** Durable Object holding the dead-letter log. */
+export class DeadLetters extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(
+      `CREATE TABLE IF NOT EXISTS dead_letters (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         at_ms INTEGER NOT NULL,
+         letter TEXT NOT NULL
+       )`,
+    );
+  }
+
+  /** Records letters and trims the log to its retention. */
+  async record(letters: DeadLetter[]): Promise<void> {
+    const { sql } = this.ctx.storage;
+    this.ctx.storage.transactionSync(() => {
+      for (const letter of letters) {
+        sql.exec(
+          "INSERT INTO dead_letters (at_ms, letter) VALUES (?, ?)",
+          letter.atMs,
+          JSON.stringify(letter),
+        );
+      }
+      sql.exec(
+        "DELETE FROM dead_letters WHERE at_ms < ?",
+        Date.now() - DEAD_LETTER_RETENTION.maxAgeMs,
+      );
+      sql.exec(
+        "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
+        DEAD_LETTER_RETENTION.maxCount,
+      );
+    });
+  }
+
+  /** The newest letters first, and how many are kept. */
+  async list(limit: number): Promise<{ count: number; letters: DeadLetter[] }> {
+    const { sql } = this.ctx.storage;
+    const count = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dead_letters").one().n;
+    const letters = sql
+      .exec<{ letter: string }>("SELECT letter FROM dead_letters ORDER BY id DESC LIMIT ?", limit)
+      .toArray()
+      .map((row) => JSON.parse(row.letter) as DeadLetter);
+    return { count, letters };
+  }
+}

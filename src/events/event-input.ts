@@ -1,0 +1,227 @@
+/**
+ * Validation of bridged Kafka events, and the request shapes a Kafka
+ * Connect HTTP sink sends: one event, a JSON array of events (of objects or
+ * of JSON strings, as the StringConverter leaves them), or one event per
+ * line. Every refusal names the field and the rule.
+ */
+import {
+  EVENT_TYPES,
+  type EventKind,
+  type SessionEvent,
+} from "../../durable-objects/crafting-session/session-events";
+import { AppError } from "../errors";
+import { ID_PATTERN, parseCreateSession, parseReason } from "../routes/session-input";
+
+/** Limits of `POST /v1/events`. */
+export const EVENT_LIMITS = {
+  /** Body of one request. */
+  maxBodyBytes: 1024 * 1024,
+  /** Records in one request. */
+  maxRecords: 1000,
+  /** One record, as JSON. Queue messages may be 128 KB; a planned session is far smaller. */
+  maxRecordBytes: 32 * 1024,
+} as const;
+
+/** One record's verdict. */
+export type RecordResult = { ok: true; event: SessionEvent } | { ok: false; message: string };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The records of a request body: a JSON object, a JSON array, or
+ * newline-delimited JSON. A line that is not JSON is kept as an error at
+ * its index, so its neighbours still go through.
+ */
+export function recordsOf(text: string): unknown[] {
+  const trimmed = text.trim();
+  if (trimmed.length === 0) throw new AppError("invalid_argument", "the body holds no events");
+  try {
+    const parsed: unknown = JSON.parse(trimmed);
+    return Array.isArray(parsed) ? parsed : [parsed];
+  } catch {
+    const lines = trimmed.split(/\r?\n/).filter((line) => line.trim().length > 0);
+    if (lines.length < 2)
+      throw new AppError("invalid_argument", "the body is not JSON, a JSON array or JSON lines");
+    return lines.map((line) => {
+      try {
+        return JSON.parse(line) as unknown;
+      } catch {
+        return new NotJson();
+      }
+    });
+  }
+}
+
+/** A line of JSON lines that did not parse. */
+class NotJson {}
+
+/** Reads a field by its JSON name or its proto3 JSON (lowerCamelCase) name. */
+function field(record: Record<string, unknown>, name: string): unknown {
+  if (name in record) return record[name];
+  return record[name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())];
+}
+
+/** Validates one record into an event, or says what is wrong with it. */
+export function parseEventRecord(raw: unknown, acceptedAtMs: number): RecordResult {
+  try {
+    return { ok: true, event: parseEvent(raw, acceptedAtMs) };
+  } catch (e) {
+    return { ok: false, message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function parseEvent(raw: unknown, acceptedAtMs: number): SessionEvent {
+  if (raw instanceof NotJson) throw invalid("the line is not valid JSON");
+  const value = typeof raw === "string" ? parseString(raw) : raw;
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw invalid("an event must be a JSON object");
+  const record = value as Record<string, unknown>;
+  if (JSON.stringify(record).length > EVENT_LIMITS.maxRecordBytes) {
+    throw invalid(`an event may not exceed ${EVENT_LIMITS.maxRecordBytes} bytes`);
+  }
+  const eventId = field(record, "event_id");
+  if (typeof eventId !== "string" || !UUID.test(eventId)) throw invalid("event_id must be a UUID");
+  const type = field(record, "event_type");
+  const kind = typeof type === "string" ? EVENT_TYPES[type as keyof typeof EVENT_TYPES] : undefined;
+  if (!kind) throw invalid(`event_type must be one of ${Object.keys(EVENT_TYPES).join(", ")}`);
+  const occurredAt = field(record, "occurred_at");
+  const occurredAtMs =
+    typeof occurredAt === "string" && RFC3339.test(occurredAt)
+      ? Date.parse(occurredAt)
+      : Number.NaN;
+  if (!Number.isFinite(occurredAtMs)) throw invalid("occurred_at must be an RFC 3339 timestamp");
+  const sessionId = idField(record, "session_id");
+  const playerId = idField(record, "player_id");
+  const version = parseVersion(field(record, "version"));
+  const payloadValue = field(record, "payload") ?? record[kind] ?? {};
+  if (typeof payloadValue !== "object" || payloadValue === null || Array.isArray(payloadValue)) {
+    throw invalid("payload must be a JSON object");
+  }
+  const payload = payloadValue as Record<string, unknown>;
+  const event: SessionEvent = {
+    eventId: eventId.toLowerCase(),
+    kind,
+    occurredAtMs,
+    sessionId,
+    playerId,
+    version,
+    acceptedAtMs,
+  };
+  fillPayload(event, kind, payload);
+  return event;
+}
+
+function parseString(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw invalid("a string record must hold a JSON event");
+  }
+}
+
+function idField(record: Record<string, unknown>, name: string): string {
+  const value = field(record, name);
+  if (typeof value !== "string" || !ID_PATTERN.test(value)) {
+    throw invalid(`${name} must be 1-64 characters of letters, digits, '_', '-', '.' or ':'`);
+  }
+  return value;
+}
+
+/** `version`: a positive whole number (or its decimal string, as int64 travels in proto3 JSON). */
+function parseVersion(value: unknown): number {
+  const number = typeof value === "string" && /^\d{1,16}$/.test(value) ? Number(value) : value;
+  if (typeof number !== "number" || !Number.isSafeInteger(number) || number < 1) {
+    throw invalid("version must be a positive whole number");
+  }
+  return number;
+}
+
+function fillPayload(event: SessionEvent, kind: EventKind, payload: Record<string, unknown>): void {
+  switch (kind) {
+    case "start": {
+      const params = parseCreateSession(
+        {
+          session_id: event.sessionId,
+          player_id: event.playerId,
+          recipe_id: field(payload, "recipe_id"),
+          steps: normaliseSteps(field(payload, "steps")),
+          ...(field(payload, "workflow_id") ? { workflow_id: field(payload, "workflow_id") } : {}),
+        },
+        () => event.sessionId,
+      );
+      event.start = {
+        recipeId: params.recipeId,
+        workflowId: params.workflowId,
+        steps: params.steps,
+      };
+      return;
+    }
+    case "fail":
+    case "cancel": {
+      const reason = parseReason({ reason: field(payload, "reason") });
+      if (reason !== undefined) event.reason = reason;
+      return;
+    }
+    case "progress": {
+      const elapsedSeconds = field(payload, "elapsed_seconds");
+      const percent = field(payload, "progress_percent");
+      if (
+        typeof elapsedSeconds === "number" &&
+        Number.isFinite(elapsedSeconds) &&
+        elapsedSeconds >= 0
+      ) {
+        event.progress = { elapsedMs: Math.round(elapsedSeconds * 1000) };
+      } else if (typeof percent === "number" && percent >= 0 && percent <= 100) {
+        event.progress = { progressPercent: percent };
+      } else {
+        throw invalid("a progress payload needs elapsed_seconds (≥ 0) or progress_percent (0-100)");
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/** Steps as `{ name, duration_ms }`, also from proto3 JSON (`durationMs`). */
+function normaliseSteps(steps: unknown): unknown {
+  if (!Array.isArray(steps)) return steps;
+  return steps.map((step: unknown) =>
+    typeof step === "object" && step !== null
+      ? {
+          name: field(step as Record<string, unknown>, "name"),
+          duration_ms: field(step as Record<string, unknown>, "duration_ms"),
+        }
+      : step,
+  );
+}
+
+function invalid(message: string): AppError {
+  return new AppError("invalid_argument", message);
+}
+
+/** Whether a queue message body is an event this service queued (the consumer re-checks). */
+export function isSessionEvent(body: unknown): body is SessionEvent {
+  if (typeof body !== "object" || body === null) return false;
+  const event = body as Partial<SessionEvent>;
+  return (
+    typeof event.eventId === "string" &&
+    UUID.test(event.eventId) &&
+    typeof event.kind === "string" &&
+    Object.values(EVENT_TYPES).includes(event.kind) &&
+    typeof event.sessionId === "string" &&
+    ID_PATTERN.test(event.sessionId) &&
+    typeof event.playerId === "string" &&
+    ID_PATTERN.test(event.playerId) &&
+    typeof event.version === "number" &&
+    Number.isSafeInteger(event.version) &&
+    event.version > 0 &&
+    typeof event.occurredAtMs === "number" &&
+    Number.isFinite(event.occurredAtMs) &&
+    typeof event.acceptedAtMs === "number" &&
+    (event.kind !== "start" ||
+      (typeof event.start === "object" && Array.isArray(event.start?.steps))) &&
+    (event.kind !== "progress" || typeof event.progress === "object")
+  );
+}

@@ -1,0 +1,114 @@
+/**
+ * `POST /v1/events`: the Kafka bridge's ingest. Validates every record,
+ * queues the good ones by topic, and answers only once the Queue accepted
+ * them; each bad record is reported by index and reason.
+ */
+import { Hono } from "hono";
+import { type SessionEvent, topicOf } from "../../durable-objects/crafting-session/session-events";
+import { deadLetterStub } from "../durable";
+import { AppError } from "../errors";
+import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../events/event-input";
+import { readBodyText } from "../http/body";
+import { log } from "../log";
+import { type AuthVariables, requireAuth } from "../middleware/auth";
+import { rateLimit, subject } from "../middleware/limits";
+
+/** Queue limits of one `sendBatch`: 100 messages, 256 KB. */
+const SEND_BATCH = { maxMessages: 100, maxBytes: 200 * 1024 } as const;
+
+/** A record refused at ingest. */
+interface Rejection {
+  index: number;
+  error: { code: "invalid_argument"; message: string };
+}
+
+/** Sends events in chunks that fit one `sendBatch`. */
+async function enqueue(queue: Queue, events: readonly SessionEvent[]): Promise<void> {
+  let chunk: MessageSendRequest[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const size = JSON.stringify(event).length;
+    if (chunk.length === SEND_BATCH.maxMessages || bytes + size > SEND_BATCH.maxBytes) {
+      await queue.sendBatch(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push({ body: event, contentType: "json" });
+    bytes += size;
+  }
+  if (chunk.length > 0) await queue.sendBatch(chunk);
+}
+
+/** Routes under /v1/events. */
+export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
+  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  .post("/", async (c) => {
+    const text = await readBodyText(c.req.raw, {
+      maxBytes: EVENT_LIMITS.maxBodyBytes,
+      types: [
+        /^application\/json\b/i,
+        /^application\/(x-)?ndjson\b/i,
+        /^application\/jsonl\b/i,
+        /^text\/plain\b/i,
+      ],
+      accept: "application/json (one event or an array) or application/x-ndjson",
+    });
+    if (text === null) throw new AppError("invalid_argument", "the body holds no events");
+    const records = recordsOf(text);
+    if (records.length > EVENT_LIMITS.maxRecords) {
+      throw new AppError(
+        "payload_too_large",
+        `at most ${EVENT_LIMITS.maxRecords} events per request`,
+      );
+    }
+    const acceptedAtMs = Date.now();
+    const lifecycle: SessionEvent[] = [];
+    const progress: SessionEvent[] = [];
+    const rejected: Rejection[] = [];
+    records.forEach((record, index) => {
+      const result = parseEventRecord(record, acceptedAtMs);
+      if (!result.ok)
+        rejected.push({ index, error: { code: "invalid_argument", message: result.message } });
+      else
+        (topicOf(result.event.kind) === "game.crafting.progress" ? progress : lifecycle).push(
+          result.event,
+        );
+    });
+    try {
+      await Promise.all([
+        enqueue(c.env.EVENTS_QUEUE, lifecycle),
+        enqueue(c.env.PROGRESS_QUEUE, progress),
+      ]);
+    } catch (e) {
+      log("error", "events.enqueue_failed", {
+        message: e instanceof Error ? e.message : String(e),
+      });
+      throw new AppError(
+        "unavailable",
+        "the queue did not take the events: send the same request again (duplicates are harmless)",
+        1,
+      );
+    }
+    const accepted = lifecycle.length + progress.length;
+    log(rejected.length ? "warn" : "info", "events.ingest", {
+      records: records.length,
+      accepted,
+      rejected: rejected.length,
+    });
+    if (rejected.length === 0) return c.json({ accepted }, 202);
+    return c.json(
+      {
+        error: {
+          code: "invalid_argument",
+          message: `${rejected.length} of ${records.length} events were refused (see rejected); the other ${accepted} were accepted`,
+        },
+        accepted,
+        rejected,
+      },
+      400,
+    );
+  })
+  .get("/dead-letters", async (c) => {
+    const limit = Math.min(500, Math.max(1, Number(c.req.query("limit") ?? "50") || 50));
+    return c.json(await deadLetterStub(c.env).list(limit));
+  });

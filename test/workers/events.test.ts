@@ -1,0 +1,395 @@
+/**
+ * Kafka-bridged events through the real ingest route, the real local
+ * Queues, the consumer and the session objects.
+ */
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  runInDurableObject,
+} from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
+import type { SessionState } from "../../durable-objects/crafting-session/crafting-session-state";
+import type { SessionEvent } from "../../durable-objects/crafting-session/session-events";
+import { consumeEvents, retryDelaySeconds } from "../../src/events/consumer";
+import { EVENT_LIMITS } from "../../src/events/event-input";
+import { freshId, serviceToken, token } from "../support/tokens";
+import { call, serviceCall } from "./helpers";
+
+/** A raw event as a producer writes it to Kafka. */
+function rawEvent(
+  sessionId: string,
+  playerId: string,
+  type: string,
+  version: number,
+  payload: Record<string, unknown> = {},
+  occurredAtMs = Date.parse("2026-11-22T12:00:00Z") + version * 1000,
+): Record<string, unknown> {
+  return {
+    event_id: crypto.randomUUID(),
+    event_type: `crafting.session.${type}`,
+    occurred_at: new Date(occurredAtMs).toISOString(),
+    session_id: sessionId,
+    player_id: playerId,
+    version,
+    payload,
+  };
+}
+
+const START = {
+  recipe_id: "iron-sword",
+  steps: [
+    { name: "smelt", duration_ms: 600_000 },
+    { name: "forge", duration_ms: 600_000 },
+  ],
+};
+
+async function postEvents(body: string, contentType = "application/json"): Promise<Response> {
+  return call("/v1/events", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${await serviceToken()}`, "Content-Type": contentType },
+    body,
+  });
+}
+
+/** The session's stored state, straight from its object (null when it has none yet). */
+async function stateOf(sessionId: string): Promise<SessionState | null> {
+  return runInDurableObject(
+    env.CRAFTING_SESSION.getByName(sessionId),
+    (_i: CraftingSession, state) => state.storage.kv.get<SessionState>("state") ?? null,
+  );
+}
+
+async function until<T>(
+  read: () => Promise<T>,
+  ok: (value: T) => boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("POST /v1/events", () => {
+  it("queues one event, answers 202, and the consumer applies it to the session", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const response = await postEvents(
+      JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)),
+    );
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ accepted: 1 });
+    const state = await until(
+      () => stateOf(sessionId),
+      (s) => s !== null,
+      "the session",
+    );
+    expect(state).toMatchObject({ sessionId, playerId, recipeId: "iron-sword", status: "active" });
+  });
+
+  it("accepts the shapes Kafka Connect HTTP sinks send: a JSON array, an array of JSON strings, JSON lines", async () => {
+    const bodies = (sessionId: string, playerId: string) => [
+      rawEvent(sessionId, playerId, "start", 1, START),
+      rawEvent(sessionId, playerId, "pause", 2),
+    ];
+    const [a, b, c] = [freshId("s"), freshId("s"), freshId("s")];
+    const player = freshId("p");
+    const shapes: [string, string, string][] = [
+      [a, JSON.stringify(bodies(a, player)), "application/json"],
+      [
+        b,
+        JSON.stringify(bodies(b, player).map((event) => JSON.stringify(event))),
+        "application/json",
+      ],
+      [
+        c,
+        bodies(c, player)
+          .map((event) => JSON.stringify(event))
+          .join("\n"),
+        "application/x-ndjson",
+      ],
+    ];
+    for (const [, body, type] of shapes) {
+      const response = await postEvents(body, type);
+      expect(response.status).toBe(202);
+      expect(await response.json()).toEqual({ accepted: 2 });
+    }
+    for (const [sessionId] of shapes) {
+      await until(
+        () => stateOf(sessionId),
+        (s) => s?.status === "paused",
+        `${sessionId} paused`,
+      );
+    }
+  });
+
+  it("refuses bad records by index and reason, and still applies the good ones", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const good = rawEvent(sessionId, playerId, "start", 1, START);
+    const records = [
+      good,
+      { ...rawEvent(sessionId, playerId, "pause", 2), event_id: "not-a-uuid" },
+      { ...rawEvent(sessionId, playerId, "pause", 2), event_type: "crafting.session.explode" },
+      { ...rawEvent(sessionId, playerId, "pause", 2), occurred_at: "yesterday" },
+      { ...rawEvent(sessionId, playerId, "pause", 2), version: 0 },
+      rawEvent(sessionId, playerId, "start", 3, { recipe_id: "x", steps: [] }),
+      rawEvent(sessionId, playerId, "progress", 4, { progress_percent: 140 }),
+      "not json",
+      rawEvent(sessionId, playerId, "progress", 5, { elapsed_seconds: 30 }),
+    ];
+    const response = await postEvents(JSON.stringify(records));
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as {
+      accepted: number;
+      rejected: { index: number; error: { message: string } }[];
+    };
+    expect(body.accepted).toBe(2);
+    expect(body.rejected.map((r) => r.index)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(body.rejected.map((r) => r.error.message)).toEqual([
+      expect.stringContaining("event_id"),
+      expect.stringContaining("event_type"),
+      expect.stringContaining("occurred_at"),
+      expect.stringContaining("version"),
+      expect.stringContaining("steps"),
+      expect.stringContaining("progress"),
+      expect.stringContaining("JSON"),
+    ]);
+    const state = await until(
+      () => stateOf(sessionId),
+      (s) => (s?.seq ?? 0) >= 2,
+      "start and progress applied",
+    );
+    expect(state?.clock.anchorElapsedMs).toBe(30_000);
+  });
+
+  it("enforces its caps and its credentials before queueing anything", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const many = Array.from({ length: EVENT_LIMITS.maxRecords + 1 }, (_, i) =>
+      rawEvent(sessionId, playerId, "progress", i + 1, { elapsed_seconds: i }),
+    );
+    expect((await postEvents(JSON.stringify(many))).status).toBe(413);
+    expect((await postEvents("x".repeat(EVENT_LIMITS.maxBodyBytes + 1))).status).toBe(413);
+    expect(
+      (
+        await postEvents(
+          JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)),
+          "text/xml",
+        )
+      ).status,
+    ).toBe(415);
+    expect((await postEvents("")).status).toBe(400);
+    const anonymous = await call("/v1/events", { method: "POST", body: "[]" });
+    expect(anonymous.status).toBe(401);
+    const asPlayer = await call("/v1/events", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${await token(playerId)}` },
+      body: "[]",
+    });
+    expect(asPlayer.status).toBe(403);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await stateOf(sessionId)).toBeNull();
+  });
+});
+
+describe("the session applies events whatever their order", () => {
+  async function apply(events: Record<string, unknown>[]) {
+    const response = await postEvents(JSON.stringify(events));
+    expect(response.status).toBe(202);
+  }
+
+  it("dedupes by event id and ignores a pause that comes after complete in version order", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const start = rawEvent(sessionId, playerId, "start", 1, START);
+    const complete = rawEvent(sessionId, playerId, "complete", 5);
+    const latePause = rawEvent(sessionId, playerId, "pause", 6);
+    await apply([complete, start, start, complete]);
+    await until(
+      () => stateOf(sessionId),
+      (s) => s?.status === "completed",
+      "completed",
+    );
+    await apply([latePause, start]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await stateOf(sessionId)).toMatchObject({ status: "completed" });
+  });
+
+  it("parks events that arrive before the session's start, and applies them when it does", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await apply([
+      rawEvent(sessionId, playerId, "progress", 2, { elapsed_seconds: 90 }),
+      rawEvent(sessionId, playerId, "pause", 3),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await stateOf(sessionId)).toBeNull();
+    await apply([rawEvent(sessionId, playerId, "start", 1, START)]);
+    const state = await until(
+      () => stateOf(sessionId),
+      (s) => s?.status === "paused",
+      "paused",
+    );
+    expect(state?.clock).toMatchObject({ anchorElapsedMs: 90_000 + 1000, running: false });
+  });
+
+  it("dead-letters a poison message and an event for another player's session, and nothing else", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await apply([rawEvent(sessionId, playerId, "start", 1, START)]);
+    await until(
+      () => stateOf(sessionId),
+      (s) => s !== null,
+      "the session",
+    );
+    const before = (
+      (await (await serviceCall("/v1/events/dead-letters?limit=500", undefined, "GET")).json()) as {
+        count: number;
+      }
+    ).count;
+    const marker = crypto.randomUUID();
+    await env.EVENTS_QUEUE.send({ poison: marker });
+    await apply([
+      rawEvent(sessionId, freshId("p"), "pause", 2),
+      rawEvent(sessionId, playerId, "pause", 3),
+    ]);
+    const letters = await until(
+      async () =>
+        (await (
+          await serviceCall("/v1/events/dead-letters?limit=500", undefined, "GET")
+        ).json()) as { count: number; letters: { reason: string; body: unknown }[] },
+      (list) => list.count >= before + 2,
+      "two dead letters",
+    );
+    expect(letters.letters).toContainEqual(
+      expect.objectContaining({
+        reason: "malformed: not a crafting event",
+        body: { poison: marker },
+      }),
+    );
+    expect(letters.letters).toContainEqual(
+      expect.objectContaining({
+        reason: expect.stringContaining("belongs to another player"),
+        body: expect.objectContaining({ sessionId }),
+      }),
+    );
+    // The good event of the same batch was applied.
+    await until(
+      () => stateOf(sessionId),
+      (s) => s?.status === "paused",
+      "paused by the owner's event",
+    );
+  });
+});
+
+describe("the consumer, message by message", () => {
+  const event = (
+    sessionId: string,
+    playerId: string,
+    kind: SessionEvent["kind"],
+    version: number,
+  ): SessionEvent => ({
+    eventId: crypto.randomUUID(),
+    kind,
+    occurredAtMs: Date.now(),
+    sessionId,
+    playerId,
+    version,
+    acceptedAtMs: Date.now(),
+    ...(kind === "start"
+      ? {
+          start: {
+            recipeId: "iron-sword",
+            workflowId: null,
+            steps: [{ name: "smelt", durationMs: 1000 }],
+          },
+        }
+      : {}),
+  });
+
+  it("acks applied, duplicate and stale events, and dead-letters the poison one alone", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const start = event(sessionId, playerId, "start", 1);
+    const batch = createMessageBatch("crafting-events", [
+      { id: "m1", timestamp: new Date(), attempts: 1, body: start },
+      { id: "m2", timestamp: new Date(), attempts: 1, body: start },
+      {
+        id: "m3",
+        timestamp: new Date(),
+        attempts: 1,
+        body: { nonsense: true } as unknown as SessionEvent,
+      },
+      {
+        id: "m4",
+        timestamp: new Date(),
+        attempts: 1,
+        body: event(sessionId, playerId, "pause", 2),
+      },
+    ]);
+    const ctx = createExecutionContext();
+    await consumeEvents(batch, env);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks.sort()).toEqual(["m1", "m2", "m3", "m4"]);
+    expect(result.retryMessages).toEqual([]);
+    expect(await stateOf(sessionId)).toMatchObject({ status: "paused" });
+  });
+
+  it("retries, with backoff, only the group whose session failed (fault injected: an overloaded object)", async () => {
+    const healthy = freshId("s");
+    const overloaded = freshId("s");
+    const playerId = freshId("p");
+    const faulty: Env = {
+      ...env,
+      CRAFTING_SESSION: new Proxy(env.CRAFTING_SESSION, {
+        get(target, property) {
+          if (property !== "getByName") return Reflect.get(target, property);
+          return (name: string) => {
+            if (name !== overloaded) return target.getByName(name);
+            return {
+              applyEvents: () =>
+                Promise.reject(
+                  Object.assign(new Error("Durable Object is overloaded"), { overloaded: true }),
+                ),
+            };
+          };
+        },
+      }),
+    };
+    const batch = createMessageBatch("crafting-events", [
+      { id: "ok", timestamp: new Date(), attempts: 1, body: event(healthy, playerId, "start", 1) },
+      {
+        id: "busy1",
+        timestamp: new Date(),
+        attempts: 1,
+        body: event(overloaded, playerId, "start", 1),
+      },
+      {
+        id: "busy2",
+        timestamp: new Date(),
+        attempts: 3,
+        body: event(overloaded, playerId, "pause", 2),
+      },
+    ]);
+    const ctx = createExecutionContext();
+    await consumeEvents(batch, faulty);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toEqual(["ok"]);
+    // (getQueueResult does not report the delay; retryDelaySeconds is checked below.)
+    expect(result.retryMessages.map((m) => m.msgId)).toEqual(["busy1", "busy2"]);
+    expect(result.retryBatch.retry).toBe(false);
+  });
+
+  it("backs off 1, 2, 4 … seconds per attempt, at most a minute", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map(retryDelaySeconds)).toEqual([1, 2, 4, 8, 16, 32, 60, 60]);
+  });
+});
