@@ -1,0 +1,131 @@
+/** Bridged events as pure logic: parsing every documented shape, and the version-ordered fold. */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  foldEvents,
+  type SessionEvent,
+} from "../../durable-objects/crafting-session/session-events";
+import { parseEventRecord, recordsOf } from "../../src/events/event-input";
+
+const EXAMPLES = join(import.meta.dirname, "../../proto/examples");
+
+function parsed(raw: unknown): SessionEvent {
+  const result = parseEventRecord(raw, 0);
+  if (!result.ok) throw new Error(result.message);
+  return result.event;
+}
+
+function ev(
+  kind: SessionEvent["kind"],
+  version: number,
+  extra: Partial<SessionEvent> = {},
+): SessionEvent {
+  return {
+    eventId: `00000000-0000-4000-8000-${String(version).padStart(12, "0")}`,
+    kind,
+    occurredAtMs: 1_000_000 + version * 1000,
+    sessionId: "s-1",
+    playerId: "p-1",
+    version,
+    acceptedAtMs: 0,
+    ...(kind === "start"
+      ? { start: { recipeId: "r", workflowId: null, steps: [{ name: "a", durationMs: 100_000 }] } }
+      : {}),
+    ...extra,
+  };
+}
+
+describe("event records", () => {
+  it("parses every shipped example, one per event type", () => {
+    const files = readdirSync(EXAMPLES).filter((file) => file.endsWith(".json"));
+    const kinds = files.map(
+      (file) => parsed(JSON.parse(readFileSync(join(EXAMPLES, file), "utf8"))).kind,
+    );
+    expect(new Set(kinds)).toEqual(
+      new Set(["start", "progress", "pause", "resume", "complete", "fail", "cancel"]),
+    );
+  });
+
+  it("accepts the proto3 JSON form too (lowerCamelCase, payload under its type, int64 as a string)", () => {
+    const event = parsed({
+      eventId: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
+      eventType: "crafting.session.start",
+      occurredAt: "2026-11-22T18:00:00Z",
+      sessionId: "s-1",
+      playerId: "p-1",
+      version: "7",
+      start: { recipeId: "iron-sword", steps: [{ name: "smelt", durationMs: 1000 }] },
+    });
+    expect(event).toMatchObject({
+      version: 7,
+      start: { recipeId: "iron-sword", steps: [{ name: "smelt", durationMs: 1000 }] },
+    });
+  });
+
+  it("reads a JSON object, a JSON array and JSON lines; a bad line stays an error at its index", () => {
+    expect(recordsOf('{"a":1}')).toEqual([{ a: 1 }]);
+    expect(recordsOf('[{"a":1},"{\\"b\\":2}"]')).toEqual([{ a: 1 }, '{"b":2}']);
+    const lines = recordsOf('{"a":1}\n\nnot json\n{"c":3}\n');
+    expect(lines).toHaveLength(3);
+    expect(parseEventRecord(lines[1], 0)).toEqual({
+      ok: false,
+      message: "the line is not valid JSON",
+    });
+  });
+});
+
+describe("the fold", () => {
+  const run = [
+    ev("start", 1),
+    ev("progress", 2, { progress: { elapsedMs: 20_000 } }),
+    ev("pause", 3),
+    ev("resume", 4),
+    ev("complete", 5),
+  ];
+
+  it("gives the same state for every delivery order", () => {
+    const inOrder = foldEvents(null, run, 9).state;
+    const orders = [
+      [4, 3, 2, 1, 0],
+      [2, 0, 4, 1, 3],
+      [1, 3, 0, 4, 2],
+    ];
+    for (const order of orders) {
+      expect(
+        foldEvents(
+          null,
+          order.map((i) => run[i] as SessionEvent),
+          9,
+        ).state,
+      ).toEqual(inOrder);
+    }
+    expect(inOrder).toMatchObject({ status: "completed", pausedTotalMs: 1000, epoch: 9 });
+  });
+
+  it("applies each event at its occurred_at, not when it arrives", () => {
+    const state = foldEvents(null, run.slice(0, 3), 1).state;
+    // Started at 1,001 s, corrected to 20 s at 1,002 s, paused at 1,003 s: 21 s elapsed.
+    expect(state?.clock).toMatchObject({
+      anchorElapsedMs: 21_000,
+      running: false,
+      anchorAtMs: 1_003_000,
+    });
+  });
+
+  it("ignores, with a reason, what is illegal at its place in version order", () => {
+    const fold = foldEvents(null, [ev("start", 1), ev("complete", 2), ev("pause", 3)], 1);
+    expect(fold.state?.status).toBe("completed");
+    expect(fold.outcomes.get(ev("pause", 3).eventId)).toEqual({
+      outcome: "ignored",
+      reason: "cannot pause a session that is completed",
+    });
+  });
+
+  it("parks events until a start creates the session", () => {
+    const early = foldEvents(null, [ev("pause", 2)], 1);
+    expect(early.state).toBeNull();
+    expect(early.outcomes.get(ev("pause", 2).eventId)).toEqual({ outcome: "parked" });
+    expect(foldEvents(null, [ev("pause", 2), ev("start", 1)], 1).state?.status).toBe("paused");
+  });
+});
