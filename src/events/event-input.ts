@@ -47,14 +47,16 @@ export function recordsOf(text: string): unknown[] {
       try {
         return JSON.parse(line) as unknown;
       } catch {
-        return new NotJson();
+        return new NotJson(line);
       }
     });
   }
 }
 
-/** A line of JSON lines that did not parse. */
-class NotJson {}
+/** A line of JSON lines that did not parse (kept for the dead-letter log). */
+class NotJson {
+  constructor(readonly line: string) {}
+}
 
 /** Reads a field by its JSON name or its proto3 JSON (lowerCamelCase) name. */
 function field(record: Record<string, unknown>, name: string): unknown {

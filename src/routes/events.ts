@@ -39,6 +39,42 @@ async function enqueue(queue: Queue, events: readonly SessionEvent[]): Promise<v
   if (chunk.length > 0) await queue.sendBatch(chunk);
 }
 
+/**
+ * For sinks that stop on any non-2xx (`?on_invalid=dead_letter`): refused
+ * records go to the dead-letter log with their reason instead of failing
+ * the request, so one bad record never halts the connector nor is lost.
+ */
+async function deadLetterRefused(
+  env: Env,
+  rejected: readonly Rejection[],
+  records: readonly unknown[],
+): Promise<void> {
+  const atMs = Date.now();
+  try {
+    await env.DEAD_LETTER_QUEUE.sendBatch(
+      rejected.map(({ index, error }) => ({
+        body: {
+          reason: `refused at ingest: ${error.message}`,
+          queue: "ingest",
+          attempts: 0,
+          body: records[index] ?? null,
+          atMs,
+        },
+        contentType: "json" as const,
+      })),
+    );
+  } catch (e) {
+    log("error", "events.dead_letter_failed", {
+      message: e instanceof Error ? e.message : String(e),
+    });
+    throw new AppError(
+      "unavailable",
+      "the dead-letter queue did not take the refused events: send the same request again",
+      1,
+    );
+  }
+}
+
 /** Routes under /v1/events. */
 export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
@@ -53,6 +89,13 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>
       ],
       accept: "application/json (one event or an array) or application/x-ndjson",
     });
+    const onInvalid = c.req.query("on_invalid") ?? "refuse";
+    if (onInvalid !== "refuse" && onInvalid !== "dead_letter") {
+      throw new AppError(
+        "invalid_argument",
+        "on_invalid must be refuse (the default) or dead_letter",
+      );
+    }
     if (text === null) throw new AppError("invalid_argument", "the body holds no events");
     const records = recordsOf(text);
     if (records.length > EVENT_LIMITS.maxRecords) {
@@ -90,6 +133,16 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>
       );
     }
     const accepted = lifecycle.length + progress.length;
+    if (rejected.length > 0 && onInvalid === "dead_letter") {
+      await deadLetterRefused(c.env, rejected, records);
+      log("warn", "events.ingest", {
+        records: records.length,
+        accepted,
+        rejected: rejected.length,
+        dead_lettered: rejected.length,
+      });
+      return c.json({ accepted, rejected, dead_lettered: rejected.length }, 202);
+    }
     log(rejected.length ? "warn" : "info", "events.ingest", {
       records: records.length,
       accepted,

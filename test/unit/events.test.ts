@@ -6,7 +6,7 @@ import {
   foldEvents,
   type SessionEvent,
 } from "../../durable-objects/crafting-session/session-events";
-import { parseEventRecord, recordsOf } from "../../src/events/event-input";
+import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../../src/events/event-input";
 
 const EXAMPLES = join(import.meta.dirname, "../../proto/examples");
 
@@ -127,5 +127,34 @@ describe("the fold", () => {
     expect(early.state).toBeNull();
     expect(early.outcomes.get(ev("pause", 2).eventId)).toEqual({ outcome: "parked" });
     expect(foldEvents(null, [ev("pause", 2), ev("start", 1)], 1).state?.status).toBe("paused");
+  });
+});
+
+describe("the shipped Kafka Connect sinks", () => {
+  const dir = join(import.meta.dirname, "../../deploy/kafka-connect");
+  const configs = readdirSync(dir).map(
+    (file) =>
+      JSON.parse(readFileSync(join(dir, file), "utf8")) as { config: Record<string, string> },
+  );
+
+  it("cover both topics and send what POST /v1/events accepts", () => {
+    expect(configs.map((c) => c.config.topics).sort()).toEqual([
+      "game.crafting.events",
+      "game.crafting.progress",
+    ]);
+    for (const { config } of configs) {
+      expect(new URL(config["http.url"] as string).pathname).toBe("/v1/events");
+      expect(new URL(config["http.url"] as string).searchParams.get("on_invalid")).toBe(
+        "dead_letter",
+      );
+      expect(Number(config["batch.max.size"])).toBeLessThanOrEqual(EVENT_LIMITS.maxRecords);
+      // A batch is a JSON array.
+      expect([config["batch.prefix"], config["batch.separator"], config["batch.suffix"]]).toEqual([
+        "[",
+        ",",
+        "]",
+      ]);
+      expect(config["http.headers.authorization"]).toMatch(/^Bearer \$\{file:/);
+    }
   });
 });

@@ -171,6 +171,62 @@ describe("POST /v1/events", () => {
     expect(state?.clock.anchorElapsedMs).toBe(30_000);
   });
 
+  it("with ?on_invalid=dead_letter, answers 202 and keeps the refused records in the dead-letter log", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const marker = crypto.randomUUID();
+    const body = [
+      rawEvent(sessionId, playerId, "start", 1, START),
+      { ...rawEvent(sessionId, playerId, "pause", 2), event_id: `bad-${marker}` },
+    ]
+      .map((e) => JSON.stringify(e))
+      .join("\n");
+    const response = await call("/v1/events?on_invalid=dead_letter", {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${await serviceToken()}`,
+        "Content-Type": "application/x-ndjson",
+      },
+      body,
+    });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toMatchObject({
+      accepted: 1,
+      dead_lettered: 1,
+      rejected: [{ index: 1 }],
+    });
+    const list = await until(
+      async () =>
+        (await (
+          await serviceCall("/v1/events/dead-letters?limit=500", undefined, "GET")
+        ).json()) as { letters: { reason: string; body: { event_id?: string } }[] },
+      (l) => l.letters.some((letter) => letter.body?.event_id === `bad-${marker}`),
+      "the refused record in the dead-letter log",
+    );
+    expect(
+      list.letters.find((letter) => letter.body?.event_id === `bad-${marker}`)?.reason,
+    ).toMatch(/^refused at ingest: event_id/);
+    await until(
+      () => stateOf(sessionId),
+      (s) => s?.status === "active",
+      "the good record applied",
+    );
+    expect(
+      (
+        await postEvents(
+          JSON.stringify(rawEvent(sessionId, playerId, "pause", 3)),
+          "application/json",
+        )
+      ).status,
+    ).toBe(202);
+    const bad = await call("/v1/events?on_invalid=ignore", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${await serviceToken()}` },
+      body: "{}",
+    });
+    expect(bad.status).toBe(400);
+  }, 20_000);
+
   it("enforces its caps and its credentials before queueing anything", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
