@@ -8,6 +8,7 @@ import type { Result } from "../../src/errors";
 import { ok } from "../../src/errors";
 import {
   acquireLease,
+  LEASE_RULES,
   liveLeases,
   releaseLeases,
   renewLeases,
@@ -30,11 +31,9 @@ export class Player extends DurableObject<Env> {
 
   /** Takes a stream slot; `resource_exhausted` when the player is at the limit. */
   async acquireStream(kind: StreamKind, target: string): Promise<Result<{ leaseId: string }>> {
-    const result = acquireLease(
-      this.#leases(),
-      { id: crypto.randomUUID(), kind, target },
-      Date.now(),
-    );
+    const max = Number(this.env.MAX_STREAMS_PER_PLAYER) || LEASE_RULES.maxStreamsPerPlayer;
+    const request = { id: crypto.randomUUID(), kind, target };
+    const result = acquireLease(this.#leases(), request, Date.now(), max);
     if (!result.ok) return result;
     this.#save(result.leases);
     return ok({ leaseId: result.lease.id });
