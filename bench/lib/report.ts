@@ -1,0 +1,262 @@
+/** The result file, its schema check, the markdown table and the plot. */
+import { ratio } from "./stats.ts";
+
+/** Per-target figures of one scenario variant. */
+export type ByTarget<T> = Partial<Record<"us" | "floor" | "peer", T>>;
+
+/** The machine-readable result (bench/results/latest.json). */
+export interface BenchResult {
+  schema: 1;
+  mode: "smoke" | "quick" | "full";
+  started_at: string;
+  seconds: number;
+  machine: { cpus: number; node: string; platform: string };
+  fanout: {
+    subscribers: number;
+    by_target: ByTarget<{
+      latency_ms: { p50: number; p99: number; max: number };
+      deliveries: number;
+      expected_deliveries: number;
+      failures: number;
+      bytes_per_update: number;
+      client_cpu: number;
+      server_cpu: number;
+    }>;
+  }[];
+  saturation: {
+    subscribers: number;
+    by_target: ByTarget<{
+      posts_per_s: number;
+      deliveries_per_s: number;
+      client_cpu: number;
+      server_cpu: number;
+    }>;
+  }[];
+  ingest: {
+    by_target: ByTarget<{
+      posts_per_s: number;
+      errors: number;
+      client_cpu: number;
+      server_cpu: number;
+    }>;
+  };
+  events: Record<string, unknown> | null;
+  scale: { streams: number; by_target: ByTarget<Record<string, number>> }[];
+  wire: { json_bytes_per_update: number; updates_per_s: number; bytes_per_s_per_session: number };
+  ratios: {
+    fanout_p99: {
+      subscribers: number;
+      ratio_vs_floor: number | null;
+      ratio_vs_peer: number | null;
+    }[];
+    saturation_deliveries: {
+      subscribers: number;
+      ratio_vs_floor: number | null;
+      ratio_vs_peer: number | null;
+    }[];
+    ingest_posts: { ratio_vs_floor: number | null; ratio_vs_peer: number | null };
+  };
+}
+
+/** Ratios of us against the floor and the peer, from the figures. */
+export function computeRatios(result: Omit<BenchResult, "ratios">): BenchResult["ratios"] {
+  return {
+    fanout_p99: result.fanout.map(({ subscribers, by_target: t }) => ({
+      subscribers,
+      ratio_vs_floor: ratio(t.us?.latency_ms.p99, t.floor?.latency_ms.p99),
+      ratio_vs_peer: ratio(t.us?.latency_ms.p99, t.peer?.latency_ms.p99),
+    })),
+    saturation_deliveries: result.saturation.map(({ subscribers, by_target: t }) => ({
+      subscribers,
+      ratio_vs_floor: ratio(t.us?.deliveries_per_s, t.floor?.deliveries_per_s),
+      ratio_vs_peer: ratio(t.us?.deliveries_per_s, t.peer?.deliveries_per_s),
+    })),
+    ingest_posts: {
+      ratio_vs_floor: ratio(
+        result.ingest.by_target.us?.posts_per_s,
+        result.ingest.by_target.floor?.posts_per_s,
+      ),
+      ratio_vs_peer: ratio(
+        result.ingest.by_target.us?.posts_per_s,
+        result.ingest.by_target.peer?.posts_per_s,
+      ),
+    },
+  };
+}
+
+/** What is wrong with a result file; empty when it is well-formed. */
+export function validateResult(value: unknown): string[] {
+  const problems: string[] = [];
+  const r = value as Partial<BenchResult> | null;
+  if (!r || typeof r !== "object") return ["not an object"];
+  if (r.schema !== 1) problems.push("schema must be 1");
+  if (!["smoke", "quick", "full"].includes(r.mode as string))
+    problems.push("mode must be smoke, quick or full");
+  for (const key of ["fanout", "saturation", "scale"] as const) {
+    if (!Array.isArray(r[key]) || r[key]?.length === 0)
+      problems.push(`${key} must be a non-empty array`);
+  }
+  for (const entry of r.fanout ?? []) {
+    for (const target of ["us", "floor", "peer"] as const) {
+      const figures = entry.by_target?.[target];
+      if (!figures) problems.push(`fanout[${entry.subscribers}] lacks ${target}`);
+      else if (!(figures.latency_ms?.p99 >= 0))
+        problems.push(`fanout[${entry.subscribers}].${target} lacks a p99`);
+    }
+  }
+  if (!r.ratios || !Array.isArray(r.ratios.fanout_p99)) problems.push("ratios.fanout_p99 missing");
+  if (!r.wire || !(r.wire.json_bytes_per_update > 0))
+    problems.push("wire.json_bytes_per_update missing");
+  return problems;
+}
+
+const fmt = (value: number | null | undefined, digits = 2) =>
+  value == null || Number.isNaN(value)
+    ? "–"
+    : Number(value.toFixed(digits)).toLocaleString("en-US");
+
+/** The human summary. */
+export function markdown(result: BenchResult): string {
+  const lines = [
+    `# Benchmark (${result.mode}, ${result.started_at}, ${result.machine.cpus} CPUs, Node ${result.machine.node})`,
+    "",
+    "## Fan-out: delivery latency from POST to each subscriber (ms)",
+    "",
+    "| subscribers | target | p50 | p99 | max | delivered | client CPU | server CPU |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const { subscribers, by_target } of result.fanout) {
+    for (const [target, f] of Object.entries(by_target)) {
+      lines.push(
+        `| ${subscribers} | ${target} | ${fmt(f.latency_ms.p50)} | ${fmt(f.latency_ms.p99)} | ${fmt(f.latency_ms.max)} | ${f.deliveries}/${f.expected_deliveries} | ${fmt(f.client_cpu)} | ${fmt(f.server_cpu)} |`,
+      );
+    }
+  }
+  lines.push("", "| subscribers | p99 us/floor | p99 us/peer |", "| ---: | ---: | ---: |");
+  for (const r of result.ratios.fanout_p99)
+    lines.push(`| ${r.subscribers} | ${fmt(r.ratio_vs_floor)} | ${fmt(r.ratio_vs_peer)} |`);
+  lines.push(
+    "",
+    "## Saturation: deliveries per second",
+    "",
+    "| subscribers | target | posts/s | deliveries/s | client CPU | server CPU |",
+    "| ---: | --- | ---: | ---: | ---: | ---: |",
+  );
+  for (const { subscribers, by_target } of result.saturation) {
+    for (const [target, f] of Object.entries(by_target)) {
+      lines.push(
+        `| ${subscribers} | ${target} | ${fmt(f.posts_per_s, 0)} | ${fmt(f.deliveries_per_s, 0)} | ${fmt(f.client_cpu)} | ${fmt(f.server_cpu)} |`,
+      );
+    }
+  }
+  lines.push(
+    "",
+    "## Ingest into one session (posts/s)",
+    "",
+    "| target | posts/s | errors | server CPU |",
+    "| --- | ---: | ---: | ---: |",
+  );
+  for (const [target, f] of Object.entries(result.ingest.by_target)) {
+    lines.push(`| ${target} | ${fmt(f.posts_per_s, 0)} | ${f.errors} | ${fmt(f.server_cpu)} |`);
+  }
+  lines.push(
+    "",
+    `us/floor ${fmt(result.ratios.ingest_posts.ratio_vs_floor)}, us/peer ${fmt(result.ratios.ingest_posts.ratio_vs_peer)}`,
+  );
+  if (result.events) {
+    lines.push(
+      "",
+      "## Events: POST /v1/events → Queue → session → subscriber (us)",
+      "",
+      "```json",
+      JSON.stringify(result.events, null, 2),
+      "```",
+    );
+  }
+  lines.push(
+    "",
+    "## Scale: one stream per session",
+    "",
+    "| streams | target | open (s) | failures | RSS/live session | RSS/idle session | storage/session |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const { streams, by_target } of result.scale) {
+    for (const [target, f] of Object.entries(by_target)) {
+      lines.push(
+        `| ${streams} | ${target} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
+      );
+    }
+  }
+  lines.push(
+    "",
+    "## Wire (us)",
+    "",
+    `${fmt(result.wire.json_bytes_per_update, 0)} bytes per JSON progress update; at ${result.wire.updates_per_s} updates/s, ${fmt(result.wire.bytes_per_s_per_session, 0)} bytes/s per active session.`,
+    "",
+  );
+  return lines.join("\n");
+}
+
+/** An SVG line chart of p99 latency against subscribers, one line per target. */
+export function p99Svg(result: BenchResult): string {
+  const width = 640;
+  const height = 360;
+  const pad = { left: 60, right: 120, top: 30, bottom: 50 };
+  const colors: Record<string, string> = { us: "#d9480f", floor: "#2b8a3e", peer: "#1c7ed6" };
+  const points = result.fanout.flatMap((f) =>
+    Object.values(f.by_target).map((t) => t.latency_ms.p99),
+  );
+  const maxY = Math.max(1, ...points.filter(Number.isFinite)) * 1.1;
+  const subs = result.fanout.map((f) => f.subscribers);
+  const logMin = Math.log10(Math.max(1, Math.min(...subs)));
+  const logMax = Math.log10(Math.max(10, Math.max(...subs)));
+  const x = (s: number) =>
+    pad.left +
+    ((Math.log10(Math.max(1, s)) - logMin) / Math.max(1e-9, logMax - logMin)) *
+      (width - pad.left - pad.right);
+  const y = (v: number) => height - pad.bottom - (v / maxY) * (height - pad.top - pad.bottom);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${width / 2}" y="18" text-anchor="middle" font-size="14">p99 delivery latency vs subscribers (${result.mode})</text>`,
+    `<line x1="${pad.left}" y1="${height - pad.bottom}" x2="${width - pad.right}" y2="${height - pad.bottom}" stroke="black"/>`,
+    `<line x1="${pad.left}" y1="${pad.top}" x2="${pad.left}" y2="${height - pad.bottom}" stroke="black"/>`,
+    `<text x="${(width - pad.right + pad.left) / 2}" y="${height - 12}" text-anchor="middle">subscribers on one session (log scale)</text>`,
+    `<text x="16" y="${height / 2}" transform="rotate(-90 16 ${height / 2})" text-anchor="middle">p99 ms</text>`,
+  ];
+  for (const s of subs)
+    parts.push(
+      `<text x="${x(s)}" y="${height - pad.bottom + 16}" text-anchor="middle">${s}</text>`,
+    );
+  for (let i = 0; i <= 4; i++) {
+    const v = (maxY / 4) * i;
+    parts.push(
+      `<text x="${pad.left - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(1)}</text>`,
+    );
+    parts.push(
+      `<line x1="${pad.left}" y1="${y(v)}" x2="${width - pad.right}" y2="${y(v)}" stroke="#eee"/>`,
+    );
+  }
+  let legend = 0;
+  for (const target of ["us", "floor", "peer"] as const) {
+    const series = result.fanout
+      .map((f) => [f.subscribers, f.by_target[target]?.latency_ms.p99] as const)
+      .filter((p): p is readonly [number, number] => p[1] !== undefined && Number.isFinite(p[1]));
+    if (series.length === 0) continue;
+    const color = colors[target];
+    parts.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="2" points="${series.map(([s, v]) => `${x(s)},${y(v)}`).join(" ")}"/>`,
+    );
+    for (const [s, v] of series)
+      parts.push(`<circle cx="${x(s)}" cy="${y(v)}" r="3" fill="${color}"/>`);
+    parts.push(
+      `<rect x="${width - pad.right + 15}" y="${pad.top + legend * 20}" width="12" height="12" fill="${color}"/>`,
+    );
+    parts.push(
+      `<text x="${width - pad.right + 32}" y="${pad.top + legend * 20 + 10}">${target}</text>`,
+    );
+    legend++;
+  }
+  parts.push("</svg>");
+  return parts.join("\n");
+}

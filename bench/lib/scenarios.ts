@@ -1,0 +1,274 @@
+/** The scenarios, each run the same way against every target. */
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { measureCpu, rssBytes } from "./procs.ts";
+import { type LatencySummary, round, summarize } from "./stats.ts";
+import type { Room, Target } from "./targets.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `work` over `items` with at most `limit` at a time. */
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await work(items[index] as T, index);
+      }
+    }),
+  );
+  return results;
+}
+
+/** A subscriber: counts update frames and their latency from the POST that caused them. */
+class Subscriber {
+  readonly socket: WebSocket;
+  deliveries = 0;
+  bytes = 0;
+  frames = 0;
+
+  constructor(room: Room, sentAt: Map<number, number>, latencies: number[]) {
+    this.socket = new WebSocket(room.wsUrl, { headers: room.wsHeaders, perMessageDeflate: false });
+    this.socket.on("message", (data) => {
+      const received = performance.now();
+      const text = String(data);
+      const n = room.numberOf(text);
+      if (n === null) return;
+      this.deliveries++;
+      this.frames++;
+      this.bytes += Buffer.byteLength(text);
+      const sent = sentAt.get(n);
+      if (sent !== undefined) latencies.push(received - sent);
+    });
+  }
+
+  opened(timeoutMs = 30_000): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.socket.once("open", () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      this.socket.once("error", () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+      this.socket.once("unexpected-response", () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+  }
+
+  close(): void {
+    this.socket.terminate();
+  }
+}
+
+async function subscribe(
+  room: Room,
+  count: number,
+  sentAt: Map<number, number>,
+  latencies: number[],
+) {
+  const subscribers = Array.from({ length: count }, () => new Subscriber(room, sentAt, latencies));
+  const opened = await pool(subscribers, 200, (s) => s.opened());
+  await sleep(200);
+  return { subscribers, failures: opened.filter((ok) => !ok).length };
+}
+
+/** Fan-out at a fixed post rate: delivery latency from POST to each subscriber. */
+export interface FanoutResult {
+  subscribers: number;
+  posts: number;
+  rate_per_s: number;
+  expected_deliveries: number;
+  deliveries: number;
+  failures: number;
+  latency_ms: LatencySummary;
+  bytes_per_update: number;
+  client_cpu: number;
+  server_cpu: number;
+}
+
+export async function fanout(
+  target: Target,
+  subscriberCount: number,
+  posts: number,
+  ratePerS: number,
+): Promise<FanoutResult> {
+  const room = await target.room(`fanout-${subscriberCount}-${crypto.randomUUID().slice(0, 8)}`);
+  const sentAt = new Map<number, number>();
+  const latencies: number[] = [];
+  const { subscribers, failures } = await subscribe(room, subscriberCount, sentAt, latencies);
+  const expected = posts * (subscriberCount - failures);
+  const measured = await measureCpu(target.pids, async () => {
+    const interval = 1000 / ratePerS;
+    const started = performance.now();
+    for (let n = 1; n <= posts; n++) {
+      const due = started + (n - 1) * interval;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      sentAt.set(n, performance.now());
+      await room.post(n);
+    }
+    const deadline = performance.now() + 10_000;
+    while (latencies.length < expected && performance.now() < deadline) await sleep(20);
+  });
+  const deliveries = subscribers.reduce((sum, s) => sum + s.deliveries, 0);
+  const bytes = subscribers.reduce((sum, s) => sum + s.bytes, 0);
+  for (const s of subscribers) s.close();
+  return {
+    subscribers: subscriberCount,
+    posts,
+    rate_per_s: ratePerS,
+    expected_deliveries: expected,
+    deliveries,
+    failures,
+    latency_ms: summarize(latencies),
+    bytes_per_update: deliveries ? round(bytes / deliveries, 1) : 0,
+    client_cpu: round(measured.clientCpu),
+    server_cpu: round(measured.serverCpu),
+  };
+}
+
+/** Saturation: posts as fast as they are answered; deliveries per second to all subscribers. */
+export interface SaturationResult {
+  subscribers: number;
+  seconds: number;
+  posts_per_s: number;
+  deliveries_per_s: number;
+  client_cpu: number;
+  server_cpu: number;
+}
+
+export async function saturation(
+  target: Target,
+  subscriberCount: number,
+  seconds: number,
+  concurrency = 4,
+): Promise<SaturationResult> {
+  const room = await target.room(`saturate-${subscriberCount}-${crypto.randomUUID().slice(0, 8)}`);
+  const { subscribers } = await subscribe(room, subscriberCount, new Map(), []);
+  let posted = 0;
+  const measured = await measureCpu(target.pids, async () => {
+    const before = subscribers.reduce((sum, s) => sum + s.deliveries, 0);
+    const deadline = performance.now() + seconds * 1000;
+    let n = 1;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < deadline) {
+          const status = await room.post(n++);
+          if (status < 300) posted++;
+        }
+      }),
+    );
+    return subscribers.reduce((sum, s) => sum + s.deliveries, 0) - before;
+  });
+  for (const s of subscribers) s.close();
+  return {
+    subscribers: subscriberCount,
+    seconds: round(measured.seconds),
+    posts_per_s: round(posted / measured.seconds, 1),
+    deliveries_per_s: round(measured.result / measured.seconds, 1),
+    client_cpu: round(measured.clientCpu),
+    server_cpu: round(measured.serverCpu),
+  };
+}
+
+/** Scale: many rooms, one stream each. */
+export interface ScaleResult {
+  streams: number;
+  open_seconds: number;
+  failures: number;
+  rss_per_live_session_bytes: number;
+  rss_per_idle_session_bytes: number;
+  storage_bytes_per_session: number;
+}
+
+export async function scale(
+  target: Target,
+  count: number,
+  idleSeconds: number,
+): Promise<ScaleResult> {
+  const rssBefore = rssBytes(target.pids());
+  const ids = Array.from(
+    { length: count },
+    (_, i) => `scale-${i}-${crypto.randomUUID().slice(0, 8)}`,
+  );
+  const started = performance.now();
+  const rooms = await pool(ids, 32, (id) => target.room(id));
+  const subscribers = rooms.map((room) => new Subscriber(room, new Map(), []));
+  const opened = await pool(subscribers, 200, (s) => s.opened(60_000));
+  const openSeconds = (performance.now() - started) / 1000;
+  const failures = opened.filter((ok) => !ok).length;
+  const live = count - failures;
+  const rssLive = rssBytes(target.pids());
+  await sleep(idleSeconds * 1000);
+  const rssIdle = rssBytes(target.pids());
+  const storage = directoryBytes(join(target.stateDir, "state", "do"));
+  for (const s of subscribers) s.close();
+  return {
+    streams: count,
+    open_seconds: round(openSeconds),
+    failures,
+    rss_per_live_session_bytes: live ? Math.round((rssLive - rssBefore) / live) : 0,
+    rss_per_idle_session_bytes: live ? Math.round((rssIdle - rssBefore) / live) : 0,
+    storage_bytes_per_session: Math.round(storage / count),
+  };
+}
+
+/** Bytes of Durable Object storage on disk under `dir`. */
+export function directoryBytes(dir: string): number {
+  let total = 0;
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry);
+    const stat = statSync(path);
+    if (stat.isDirectory()) total += directoryBytes(path);
+    // Each object's database and its write-ahead log; not the shared-memory index, not the namespace metadata.
+    else if (!entry.startsWith("metadata.") && !entry.endsWith("-shm")) total += stat.size;
+  }
+  return total;
+}
+
+/** Ingest into one session: posts per second it sustains with `concurrency` callers. */
+export async function ingest(
+  target: Target,
+  seconds: number,
+  concurrency = 8,
+): Promise<{ posts_per_s: number; errors: number; client_cpu: number; server_cpu: number }> {
+  const room = await target.room(`ingest-${crypto.randomUUID().slice(0, 8)}`);
+  let ok = 0;
+  let errors = 0;
+  let n = 1;
+  const measured = await measureCpu(target.pids, async () => {
+    const deadline = performance.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < deadline) {
+          if ((await room.post(n++)) < 300) ok++;
+          else errors++;
+        }
+      }),
+    );
+  });
+  return {
+    posts_per_s: round(ok / measured.seconds, 1),
+    errors,
+    client_cpu: round(measured.clientCpu),
+    server_cpu: round(measured.serverCpu),
+  };
+}

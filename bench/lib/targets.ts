@@ -1,0 +1,228 @@
+/**
+ * The three targets, each run on workerd through Miniflare's API (not
+ * `wrangler dev`'s proxy), on 127.0.0.1, with its own state directory.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { signJwt } from "../../src/auth/jwt.ts";
+import { onExit, workerdPids } from "./procs.ts";
+
+/** Which implementation a target is. */
+export type TargetName = "us" | "floor" | "peer";
+
+/** How a scenario talks to a target. */
+export interface Target {
+  name: TargetName;
+  baseUrl: string;
+  stateDir: string;
+  /** The workerd processes serving it. */
+  pids: () => number[];
+  /** Creates a room (a session for us) and returns what a subscriber and a poster need. */
+  room(id: string): Promise<Room>;
+  stop(): Promise<void>;
+}
+
+/** One broadcast room. */
+export interface Room {
+  /** WebSocket URL, and the headers/protocols to open it with. */
+  wsUrl: string;
+  wsHeaders: Record<string, string>;
+  /** Posts one numbered update; resolves with the HTTP status. */
+  post(n: number): Promise<number>;
+  /** The update number a received text frame carries, or null for frames that are not updates. */
+  numberOf(frame: string): number | null;
+}
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const BUILD = join(ROOT, "bench", ".build");
+const SECRET = `bench-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+const COMPATIBILITY_DATE = "2026-11-01";
+
+async function bundle(entry: string, outfile: string): Promise<string> {
+  await build({
+    entryPoints: [join(ROOT, entry)],
+    outfile: join(BUILD, outfile),
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2024",
+    mainFields: ["module", "main"],
+    conditions: ["workerd", "worker", "import"],
+    external: ["cloudflare:*", "node:*"],
+    logLevel: "error",
+  });
+  return join(BUILD, outfile);
+}
+
+async function start(
+  name: TargetName,
+  options: Record<string, unknown>,
+): Promise<{
+  mf: Miniflare;
+  baseUrl: string;
+  stateDir: string;
+  pids: () => number[];
+  stop: () => Promise<void>;
+}> {
+  const stateDir = mkdtempSync(join(tmpdir(), `crafting-bench-${name}-`));
+  const before = new Set(workerdPids());
+  // Miniflare 5 still takes the v4 option shape through its converter; wrangler speaks v4.
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      host: "127.0.0.1",
+      port: 0,
+      modules: true,
+      compatibilityDate: COMPATIBILITY_DATE,
+      resourcePersistencePath: join(stateDir, "state"),
+      // The service's log lines would drown the progress output.
+      handleStructuredLogs() {},
+      ...options,
+    } as unknown as Parameters<typeof convertV4MiniflareOptions>[0]),
+  );
+  const url = await mf.ready;
+  const mine = workerdPids().filter((pid) => !before.has(pid));
+  const stop = onExit(async () => {
+    await mf.dispose();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  return { mf, baseUrl: url.origin, stateDir, pids: () => mine, stop };
+}
+
+/** Our service, with auth, storage, Queues and rate limiters as in wrangler.toml. */
+export async function startUs(): Promise<Target> {
+  const scriptPath = await bundle("src/index.ts", "us.js");
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const wo = workerOptions as Record<string, unknown> & {
+    bindings: Record<string, unknown>;
+    ratelimits: Record<string, { simple: { limit: number } }>;
+  };
+  // The bench measures the service, not the limiters: their calls stay in the path, their limits go up.
+  for (const limiter of Object.values(wo.ratelimits ?? {})) limiter.simple.limit = 1_000_000_000;
+  const started = await start("us", {
+    ...wo,
+    rootPath: ROOT,
+    scriptPath,
+    modulesRules: undefined,
+    bindings: { ...wo.bindings, JWT_SECRET: SECRET, MAX_STREAMS_PER_PLAYER: "100000" },
+  });
+  const service = await token("crafting-service", "service");
+  const authorized = { Authorization: `Bearer ${service}`, "Content-Type": "application/json" };
+  return {
+    name: "us",
+    baseUrl: started.baseUrl,
+    stateDir: started.stateDir,
+    pids: started.pids,
+    stop: started.stop,
+    async room(id) {
+      const playerId = `bench-${id}`;
+      const created = await fetch(`${started.baseUrl}/v1/sessions`, {
+        method: "POST",
+        headers: authorized,
+        body: JSON.stringify({
+          session_id: id,
+          player_id: playerId,
+          recipe_id: "bench",
+          steps: [{ name: "forge", duration_ms: 7 * 24 * 3_600_000 }],
+        }),
+      });
+      if (created.status !== 201)
+        throw new Error(`create ${id}: ${created.status} ${await created.text()}`);
+      await fetch(`${started.baseUrl}/v1/sessions/${id}/start`, {
+        method: "POST",
+        headers: authorized,
+      });
+      const player = await token(playerId, "player");
+      return {
+        wsUrl: `${started.baseUrl.replace("http", "ws")}/ws/crafting/${id}`,
+        wsHeaders: { Authorization: `Bearer ${player}` },
+        async post(n) {
+          const response = await fetch(`${started.baseUrl}/udp/sessions/${id}/progress`, {
+            method: "POST",
+            headers: authorized,
+            body: JSON.stringify({ elapsed_ms: n }),
+          });
+          await response.arrayBuffer();
+          return response.status;
+        },
+        numberOf(frame) {
+          // The update for correction n has its clock anchored at n ms.
+          const parsed = JSON.parse(frame) as { update?: { clock?: { anchorElapsedMs?: number } } };
+          return parsed.update ? (parsed.update.clock?.anchorElapsedMs ?? 0) : null;
+        },
+      };
+    },
+  };
+}
+
+/** The floor: hibernatable WebSockets and a broadcast, nothing else. */
+export async function startFloor(): Promise<Target> {
+  const scriptPath = await bundle("bench/targets/floor.js", "floor.js");
+  const started = await start("floor", {
+    scriptPath,
+    durableObjects: { ROOM: { className: "Room", useSQLite: true } },
+  });
+  return simpleTarget("floor", started, (id) => ({ ws: `/ws/${id}`, post: `/post/${id}` }));
+}
+
+/** The peer: PartyServer on the same runtime. */
+export async function startPeer(): Promise<Target> {
+  const scriptPath = await bundle("bench/targets/peer.js", "peer.js");
+  const started = await start("peer", {
+    scriptPath,
+    durableObjects: { CraftingRoom: { className: "CraftingRoom", useSQLite: true } },
+  });
+  return simpleTarget("peer", started, (id) => ({
+    ws: `/parties/crafting-room/${id}`,
+    post: `/parties/crafting-room/${id}`,
+  }));
+}
+
+function simpleTarget(
+  name: TargetName,
+  started: Awaited<ReturnType<typeof start>>,
+  paths: (id: string) => { ws: string; post: string },
+): Target {
+  return {
+    name,
+    baseUrl: started.baseUrl,
+    stateDir: started.stateDir,
+    pids: started.pids,
+    stop: started.stop,
+    async room(id) {
+      const { ws, post } = paths(id);
+      return {
+        wsUrl: `${started.baseUrl.replace("http", "ws")}${ws}`,
+        wsHeaders: {},
+        async post(n) {
+          // The same size as our progress body, so neither side is favoured on the way in.
+          const response = await fetch(`${started.baseUrl}${post}`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ elapsed_ms: n }),
+          });
+          await response.arrayBuffer();
+          return response.status;
+        },
+        numberOf(frame) {
+          const parsed = JSON.parse(frame) as { elapsed_ms?: number };
+          return typeof parsed.elapsed_ms === "number" ? parsed.elapsed_ms : null;
+        },
+      };
+    },
+  };
+}
+
+/** Starts a target by name. */
+export function startTarget(name: TargetName): Promise<Target> {
+  return name === "us" ? startUs() : name === "floor" ? startFloor() : startPeer();
+}
+
+/** A token for `sub`, signed with the bench's own secret. */
+export function token(sub: string, scope: "player" | "service"): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return signJwt({ sub, scope, iat: now, exp: now + 3600 }, SECRET);
+}

@@ -1,0 +1,163 @@
+/**
+ * npm run bench [-- --full | --smoke]
+ *
+ * Runs every scenario against three targets on workerd (Miniflare's API):
+ * us, the floor (a bare broadcasting Durable Object) and the peer
+ * (PartyServer), one target at a time, interleaved per scenario, and
+ * reports figures and ratios measured in this run. Writes
+ * bench/results/latest.{json,md,svg} (or --out DIR).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { eventsIngest } from "./lib/events-scenario.ts";
+import { runCleanups } from "./lib/procs.ts";
+import { type BenchResult, computeRatios, markdown, p99Svg, validateResult } from "./lib/report.ts";
+import { fanout, ingest, saturation, scale } from "./lib/scenarios.ts";
+import { startTarget, type Target, type TargetName } from "./lib/targets.ts";
+
+const { values } = parseArgs({
+  options: {
+    full: { type: "boolean", default: false },
+    smoke: { type: "boolean", default: false },
+    out: { type: "string", default: join(import.meta.dirname, "results") },
+  },
+});
+const mode: BenchResult["mode"] = values.smoke ? "smoke" : values.full ? "full" : "quick";
+
+/** Sizes per mode: every loop is bounded in count and time. */
+const SIZES = {
+  smoke: {
+    subscribers: [1, 5],
+    posts: 5,
+    rate: 20,
+    saturateS: 0.5,
+    ingestS: 0.5,
+    scale: [10],
+    idleS: 1,
+    events: [4, 5],
+  },
+  quick: {
+    subscribers: [1, 100, 1000],
+    posts: 30,
+    rate: 10,
+    saturateS: 3,
+    ingestS: 3,
+    scale: [1000],
+    idleS: 12,
+    events: [20, 50],
+  },
+  full: {
+    subscribers: [1, 100, 1000],
+    posts: 100,
+    rate: 10,
+    saturateS: 10,
+    ingestS: 10,
+    scale: [1000, 10_000],
+    idleS: 15,
+    events: [100, 100],
+  },
+}[mode];
+const TARGETS: TargetName[] = ["floor", "peer", "us"];
+
+const startedAt = Date.now();
+const say = (message: string) =>
+  process.stdout.write(
+    `[${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s] ${message}\n`,
+  );
+
+/** Starts a target, runs `work`, and always stops it. */
+async function withTarget<T>(name: TargetName, work: (target: Target) => Promise<T>): Promise<T> {
+  const target = await startTarget(name);
+  try {
+    return await work(target);
+  } finally {
+    await target.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  say(`bench ${mode}: targets ${TARGETS.join(", ")}`);
+  const partial: Omit<BenchResult, "ratios"> = {
+    schema: 1,
+    mode,
+    started_at: new Date(startedAt).toISOString(),
+    seconds: 0,
+    machine: { cpus: cpus().length, node: process.version, platform: process.platform },
+    fanout: SIZES.subscribers.map((subscribers) => ({ subscribers, by_target: {} })),
+    saturation: SIZES.subscribers.map((subscribers) => ({ subscribers, by_target: {} })),
+    ingest: { by_target: {} },
+    events: null,
+    scale: SIZES.scale.map((streams) => ({ streams, by_target: {} })),
+    wire: { json_bytes_per_update: 0, updates_per_s: SIZES.rate, bytes_per_s_per_session: 0 },
+  };
+
+  for (const name of TARGETS) {
+    await withTarget(name, async (target) => {
+      for (const entry of partial.fanout) {
+        say(
+          `fan-out  ${name.padEnd(5)} ${entry.subscribers} subscribers, ${SIZES.posts} posts at ${SIZES.rate}/s`,
+        );
+        const result = await fanout(target, entry.subscribers, SIZES.posts, SIZES.rate);
+        entry.by_target[name] = result;
+        say(
+          `         p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms, ${result.deliveries}/${result.expected_deliveries} delivered`,
+        );
+        if (name === "us" && entry.subscribers === 1) {
+          partial.wire.json_bytes_per_update = result.bytes_per_update;
+          partial.wire.bytes_per_s_per_session = Math.round(result.bytes_per_update * SIZES.rate);
+        }
+      }
+      for (const entry of partial.saturation) {
+        say(`saturate ${name.padEnd(5)} ${entry.subscribers} subscribers for ${SIZES.saturateS} s`);
+        const result = await saturation(target, entry.subscribers, SIZES.saturateS);
+        entry.by_target[name] = result;
+        say(`         ${result.posts_per_s} posts/s, ${result.deliveries_per_s} deliveries/s`);
+      }
+      say(`ingest   ${name.padEnd(5)} one session for ${SIZES.ingestS} s`);
+      const ingested = await ingest(target, SIZES.ingestS);
+      partial.ingest.by_target[name] = ingested;
+      say(`         ${ingested.posts_per_s} posts/s`);
+      if (name === "us") {
+        const [sessions, perSession] = SIZES.events as [number, number];
+        say(`events   us    ${sessions} sessions × ${perSession} events through POST /v1/events`);
+        const events = await eventsIngest(target, sessions, perSession);
+        partial.events = { ...events };
+        say(
+          `         ${events.events_per_s} events/s, p99 ${events.ingest_to_subscriber_ms.p99} ms`,
+        );
+      }
+    });
+    for (const entry of partial.scale) {
+      await withTarget(name, async (target) => {
+        say(`scale    ${name.padEnd(5)} ${entry.streams} streams over as many sessions`);
+        const result = await scale(target, entry.streams, SIZES.idleS);
+        entry.by_target[name] = { ...result };
+        say(
+          `         opened in ${result.open_seconds} s, ${result.failures} failures, ${result.rss_per_live_session_bytes} B RSS/session`,
+        );
+      });
+    }
+  }
+
+  partial.seconds = Math.round((Date.now() - startedAt) / 1000);
+  const result: BenchResult = { ...partial, ratios: computeRatios(partial) };
+  const problems = validateResult(result);
+  if (problems.length > 0) throw new Error(`result is malformed: ${problems.join("; ")}`);
+  mkdirSync(values.out as string, { recursive: true });
+  writeFileSync(join(values.out as string, "latest.json"), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(values.out as string, "latest.md"), markdown(result));
+  writeFileSync(join(values.out as string, "p99-vs-subscribers.svg"), p99Svg(result));
+  process.stdout.write(`\n${markdown(result)}\n`);
+  say(`wrote ${values.out}/latest.{json,md} and p99-vs-subscribers.svg`);
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exitCode = 1;
+} finally {
+  await runCleanups();
+}
