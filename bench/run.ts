@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { eventsIngest } from "./lib/events-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, p99Svg, validateResult } from "./lib/report.ts";
-import { fanout, ingest, saturation, scale } from "./lib/scenarios.ts";
+import { fanout, ingest, saturation, scale, settle } from "./lib/scenarios.ts";
 import { startTarget, type Target, type TargetName } from "./lib/targets.ts";
 
 const { values } = parseArgs({
@@ -100,6 +100,7 @@ async function main(): Promise<void> {
           `fan-out  ${name.padEnd(5)} ${entry.subscribers} subscribers, ${SIZES.posts} posts at ${SIZES.rate}/s`,
         );
         const result = await fanout(target, entry.subscribers, SIZES.posts, SIZES.rate);
+        await settle(target);
         entry.by_target[name] = result;
         say(
           `         p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms, ${result.deliveries}/${result.expected_deliveries} delivered`,
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
       for (const entry of partial.saturation) {
         say(`saturate ${name.padEnd(5)} ${entry.subscribers} subscribers for ${SIZES.saturateS} s`);
         const result = await saturation(target, entry.subscribers, SIZES.saturateS);
+        await settle(target);
         entry.by_target[name] = result;
         say(`         ${result.posts_per_s} posts/s, ${result.deliveries_per_s} deliveries/s`);
       }

@@ -177,13 +177,13 @@ export function markdown(result: BenchResult): string {
     "",
     "## Scale: one stream per session",
     "",
-    "| streams | target | open (s) | failures | RSS/live session | RSS/idle session | storage/session |",
-    "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    "| streams | target | create (s) | open (s) | failures | RSS/live session | RSS/idle session | storage/session |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   );
   for (const { streams, by_target } of result.scale) {
     for (const [target, f] of Object.entries(by_target)) {
       lines.push(
-        `| ${streams} | ${target} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
+        `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
       );
     }
   }

@@ -1,0 +1,132 @@
+/** The benchmark harness's own pieces: percentile math, the result schema, process cleanup. */
+import { spawn } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { cpuSeconds, descendants, onExit, rssBytes, runCleanups } from "../../bench/lib/procs.ts";
+import {
+  type BenchResult,
+  computeRatios,
+  markdown,
+  p99Svg,
+  validateResult,
+} from "../../bench/lib/report.ts";
+import { percentile, ratio, summarize } from "../../bench/lib/stats.ts";
+
+describe("percentiles", () => {
+  it("use the nearest rank", () => {
+    const hundred = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(hundred, 99)).toBe(99);
+    expect(percentile(hundred, 100)).toBe(100);
+    expect(percentile(hundred, 50)).toBe(50);
+    expect(percentile([1, 2, 3, 4], 50)).toBe(2);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 99)).toBeNaN();
+    expect(() => percentile([1], 0)).toThrow(RangeError);
+  });
+
+  it("summarize sorts first and reports p50, p99, max and mean", () => {
+    const values = [5, 1, 4, 2, 3, ...Array(95).fill(1)];
+    expect(summarize(values)).toEqual({ count: 100, p50: 1, p99: 4, max: 5, mean: 1.1 });
+  });
+
+  it("ratios are null when a side is missing or zero", () => {
+    expect(ratio(2, 4)).toBe(0.5);
+    expect(ratio(1, 0)).toBeNull();
+    expect(ratio(undefined, 3)).toBeNull();
+    expect(ratio(Number.NaN, 3)).toBeNull();
+  });
+});
+
+function sampleResult(): BenchResult {
+  const latency = (p99: number) => ({
+    latency_ms: { p50: p99 / 2, p99, max: p99 * 2 },
+    deliveries: 10,
+    expected_deliveries: 10,
+    failures: 0,
+    bytes_per_update: 500,
+    client_cpu: 0.1,
+    server_cpu: 0.2,
+  });
+  const throughput = (deliveries: number) => ({
+    posts_per_s: 100,
+    deliveries_per_s: deliveries,
+    client_cpu: 0.5,
+    server_cpu: 0.9,
+  });
+  const partial: Omit<BenchResult, "ratios"> = {
+    schema: 1,
+    mode: "smoke",
+    started_at: "2026-11-22T00:00:00.000Z",
+    seconds: 1,
+    machine: { cpus: 2, node: "v22", platform: "linux" },
+    fanout: [
+      { subscribers: 1, by_target: { us: latency(6), floor: latency(4), peer: latency(8) } },
+    ],
+    saturation: [
+      {
+        subscribers: 1,
+        by_target: { us: throughput(300), floor: throughput(600), peer: throughput(200) },
+      },
+    ],
+    ingest: {
+      by_target: {
+        us: { posts_per_s: 80, errors: 0, client_cpu: 0, server_cpu: 0 },
+        floor: { posts_per_s: 100, errors: 0, client_cpu: 0, server_cpu: 0 },
+      },
+    },
+    events: null,
+    scale: [{ streams: 10, by_target: { us: { open_seconds: 1 } } }],
+    wire: { json_bytes_per_update: 500, updates_per_s: 10, bytes_per_s_per_session: 5000 },
+  };
+  return { ...partial, ratios: computeRatios(partial) };
+}
+
+describe("the result", () => {
+  it("carries ratios against the floor and the peer", () => {
+    const result = sampleResult();
+    expect(result.ratios.fanout_p99).toEqual([
+      { subscribers: 1, ratio_vs_floor: 1.5, ratio_vs_peer: 0.75 },
+    ]);
+    expect(result.ratios.saturation_deliveries[0]).toMatchObject({
+      ratio_vs_floor: 0.5,
+      ratio_vs_peer: 1.5,
+    });
+    expect(result.ratios.ingest_posts).toEqual({ ratio_vs_floor: 0.8, ratio_vs_peer: null });
+  });
+
+  it("passes the schema check when complete, and names what is missing otherwise", () => {
+    expect(validateResult(sampleResult())).toEqual([]);
+    const broken = sampleResult() as unknown as Record<string, unknown>;
+    delete (broken.fanout as BenchResult["fanout"])[0]?.by_target.peer;
+    broken.mode = "fast";
+    expect(validateResult(broken)).toEqual([
+      "mode must be smoke, quick or full",
+      "fanout[1] lacks peer",
+    ]);
+    expect(validateResult(null)).toEqual(["not an object"]);
+  });
+
+  it("renders a table row per target and a line per target in the plot", () => {
+    const result = sampleResult();
+    expect(markdown(result)).toContain("| 1 | us | 3 | 6 | 12 | 10/10 |");
+    expect(p99Svg(result).match(/<polyline/g)).toHaveLength(3);
+  });
+});
+
+describe("processes", () => {
+  it("finds a child, reads its CPU and memory, and stops it on cleanup", async () => {
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    const pid = child.pid as number;
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code, signal) => resolve(signal ? 0 : code)),
+    );
+    expect(descendants(process.pid)).toContain(pid);
+    expect(cpuSeconds([pid])).toBeGreaterThanOrEqual(0);
+    expect(rssBytes([pid])).toBeGreaterThan(0);
+    onExit(() => {
+      child.kill("SIGTERM");
+    });
+    await runCleanups();
+    await exited;
+    expect(descendants(process.pid)).not.toContain(pid);
+  });
+});
