@@ -50,28 +50,31 @@ async function deadLetterRefused(
   records: readonly unknown[],
 ): Promise<void> {
   const atMs = Date.now();
+  await queued(
+    () =>
+      env.DEAD_LETTER_QUEUE.sendBatch(
+        rejected.map(({ index, error }) => ({
+          body: {
+            reason: `refused at ingest: ${error.message}`,
+            queue: "ingest",
+            attempts: 0,
+            body: records[index] ?? null,
+            atMs,
+          },
+          contentType: "json" as const,
+        })),
+      ),
+    "the dead-letter queue did not take the refused events: send the same request again",
+  );
+}
+
+/** Runs a Queue send; a refusal becomes 503 with Retry-After, and the client sends again. */
+async function queued(send: () => Promise<unknown>, message: string): Promise<void> {
   try {
-    await env.DEAD_LETTER_QUEUE.sendBatch(
-      rejected.map(({ index, error }) => ({
-        body: {
-          reason: `refused at ingest: ${error.message}`,
-          queue: "ingest",
-          attempts: 0,
-          body: records[index] ?? null,
-          atMs,
-        },
-        contentType: "json" as const,
-      })),
-    );
+    await send();
   } catch (e) {
-    log("error", "events.dead_letter_failed", {
-      message: e instanceof Error ? e.message : String(e),
-    });
-    throw new AppError(
-      "unavailable",
-      "the dead-letter queue did not take the refused events: send the same request again",
-      1,
-    );
+    log("error", "events.enqueue_failed", { message: e instanceof Error ? e.message : String(e) });
+    throw new AppError("unavailable", message, 1);
   }
 }
 
@@ -117,21 +120,14 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>
           result.event,
         );
     });
-    try {
-      await Promise.all([
-        enqueue(c.env.EVENTS_QUEUE, lifecycle),
-        enqueue(c.env.PROGRESS_QUEUE, progress),
-      ]);
-    } catch (e) {
-      log("error", "events.enqueue_failed", {
-        message: e instanceof Error ? e.message : String(e),
-      });
-      throw new AppError(
-        "unavailable",
-        "the queue did not take the events: send the same request again (duplicates are harmless)",
-        1,
-      );
-    }
+    await queued(
+      () =>
+        Promise.all([
+          enqueue(c.env.EVENTS_QUEUE, lifecycle),
+          enqueue(c.env.PROGRESS_QUEUE, progress),
+        ]),
+      "the queue did not take the events: send the same request again (duplicates are harmless)",
+    );
     const accepted = lifecycle.length + progress.length;
     if (rejected.length > 0 && onInvalid === "dead_letter") {
       await deadLetterRefused(c.env, rejected, records);

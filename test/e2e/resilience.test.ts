@@ -4,32 +4,22 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DevServer } from "../support/dev-server";
-import { freshId, serviceToken, token } from "../support/tokens";
+import { servicePost } from "../support/http";
+import { freshId, token } from "../support/tokens";
 import { type Frame, openWs, type WsClient } from "../support/ws-client";
 
 const wsUrl = (baseUrl: string, path: string) => `${baseUrl.replace(/^http/, "ws")}${path}`;
 
-async function service(baseUrl: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(`${baseUrl}${path}`, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${await serviceToken()}`,
-      "Content-Type": "application/json",
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-}
-
 /** Creates and starts a session with a long step, so it stays active. */
 async function activeSession(baseUrl: string, sessionId: string, playerId: string): Promise<void> {
-  const created = await service(baseUrl, "/v1/sessions", {
+  const created = await servicePost(baseUrl, "/v1/sessions", {
     session_id: sessionId,
     player_id: playerId,
     recipe_id: "iron-sword",
     steps: [{ name: "forge", duration_ms: 3_600_000 }],
   });
   expect(created.status).toBe(201);
-  expect((await service(baseUrl, `/v1/sessions/${sessionId}/start`)).status).toBe(200);
+  expect((await servicePost(baseUrl, `/v1/sessions/${sessionId}/start`)).status).toBe(200);
 }
 
 describe("idle streams", () => {
@@ -186,9 +176,13 @@ describe("a crash of the whole server", () => {
       Promise.all(
         sessions.map(async ({ sessionId }) => {
           for (let i = 0; i < n; i++) {
-            const response = await service(server.baseUrl, `/udp/sessions/${sessionId}/progress`, {
-              elapsed_ms: 1000 + i,
-            });
+            const response = await servicePost(
+              server.baseUrl,
+              `/udp/sessions/${sessionId}/progress`,
+              {
+                elapsed_ms: 1000 + i,
+              },
+            );
             expect(response.status).toBe(200);
           }
         }),

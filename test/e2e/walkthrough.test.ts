@@ -3,6 +3,7 @@
  * WebSocket client: create → watch → start → progress → complete.
  */
 import { describe, expect, inject, it } from "vitest";
+import { servicePost } from "../support/http";
 import {
   expiredToken,
   freshId,
@@ -16,16 +17,7 @@ import { openWs } from "../support/ws-client";
 const baseUrl = inject("baseUrl");
 const wsUrl = (path: string) => `${baseUrl.replace(/^http/, "ws")}${path}`;
 
-async function service(path: string, body?: unknown): Promise<Response> {
-  return fetch(`${baseUrl}${path}`, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${await serviceToken()}`,
-      "Content-Type": "application/json",
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-}
+const service = (path: string, body?: unknown) => servicePost(baseUrl, path, body);
 
 async function createSession(sessionId: string, playerId: string): Promise<void> {
   const response = await service("/v1/sessions", {
