@@ -4,15 +4,18 @@ import { HTTPException } from "hono/http-exception";
 import { AppError, httpStatus, transientObjectError } from "./errors";
 import { log } from "./log";
 import { refuseCredentialsInUrl } from "./middleware/auth";
+import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
-import { healthRoutes } from "./routes/health";
+import { healthRoutes, metricsRoutes } from "./routes/health";
 import { sessionRoutes, syncRoutes } from "./routes/sessions";
 import { streamRoutes } from "./routes/streams";
 
 /** The Worker's router. */
 export const app = new Hono<{ Bindings: Env }>()
+  .use(traceRequests)
   .use(refuseCredentialsInUrl)
   .route("/health", healthRoutes)
+  .route("/metrics", metricsRoutes)
   .route("/v1/sessions", sessionRoutes)
   .route("/v1/events", eventRoutes)
   .route("/udp/sessions", syncRoutes)

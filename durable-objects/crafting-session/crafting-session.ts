@@ -11,7 +11,9 @@ import { type HeldLease, releaseStreamLeases, renewStreamLeases } from "../../sr
 import { CloseCode, fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
 import { type ServerFrame, ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
-import { log } from "../../src/log";
+import { log, setLogLevel } from "../../src/log";
+import { metrics, pushMetricsSoon } from "../../src/metrics/push";
+import type { TraceContext } from "../../src/middleware/trace";
 import {
   decodeClientJson,
   encodeJson,
@@ -67,6 +69,8 @@ export class CraftingSession extends DurableObject<Env> {
   /** Live progress budget and the one frame held back by it (progress-pacing.ts). */
   #pacer: Pacer = newPacer(Date.now());
   #pending: ServerFrame | null = null;
+  /** When the oldest change the held frame stands for reached the edge. */
+  #pendingSinceMs = 0;
   /** The seq every live stream has been sent (or synced past). */
   #deliveredSeq: number;
   /** A stream was synced (snapshot, replay) while a frame was held. */
@@ -79,6 +83,7 @@ export class CraftingSession extends DurableObject<Env> {
     this.#state = ctx.storage.kv.get<SessionState>(STATE_KEY) ?? null;
     this.#replayTableReady = this.#state !== null;
     this.#deliveredSeq = this.#state?.seq ?? 0;
+    setLogLevel(env.LOG_LEVEL);
     this.#events = new EventStore(ctx.storage);
     // Keepalives are answered by the runtime without waking the object.
     // https://developers.cloudflare.com/durable-objects/best-practices/websockets/
@@ -90,24 +95,32 @@ export class CraftingSession extends DurableObject<Env> {
   /** Creates the session; repeating the same create is idempotent. */
   async create(
     params: CreateSessionParams,
+    trace?: TraceContext,
   ): Promise<Result<{ created: boolean; session: SessionJson }>> {
     const epoch = 1 + Math.floor(Math.random() * 0xfffffffe);
     const before = this.#state;
-    const result = await this.#apply({ type: "create", params, epoch, atMs: Date.now() });
+    const result = await this.#apply({ type: "create", params, epoch, atMs: Date.now() }, trace);
     if (!result.ok) return result;
     return ok({ created: before === null, session: this.#json(result.value) });
   }
 
   /** Applies a lifecycle action (start, pause, resume, complete, fail, cancel). */
-  async lifecycle(action: LifecycleAction, reason?: string): Promise<Result<SessionJson>> {
+  async lifecycle(
+    action: LifecycleAction,
+    reason?: string,
+    trace?: TraceContext,
+  ): Promise<Result<SessionJson>> {
     const input: SessionInput = { type: "lifecycle", action, atMs: Date.now() };
     if (reason !== undefined) input.reason = reason;
-    return this.#applyAsJson(input);
+    return this.#applyAsJson(input, trace);
   }
 
   /** Applies an explicit progress correction from crafting-service. */
-  async correctProgress(correction: ProgressCorrection): Promise<Result<SessionJson>> {
-    return this.#applyAsJson({ type: "progress", correction, atMs: Date.now() });
+  async correctProgress(
+    correction: ProgressCorrection,
+    trace?: TraceContext,
+  ): Promise<Result<SessionJson>> {
+    return this.#applyAsJson({ type: "progress", correction, atMs: Date.now() }, trace);
   }
 
   /** The current state, or not_found. */
@@ -188,9 +201,13 @@ export class CraftingSession extends DurableObject<Env> {
       fold.state && changed(prev, fold.state) ? { ...fold.state, seq: (prev?.seq ?? 0) + 1 } : prev;
     const atMs = Date.now();
     const cause = fold.lastApplied ?? "event";
+    const traceId = fresh.findLast((event) => event.traceId)?.traceId ?? "";
     const frame =
       next && next !== prev
-        ? updateFrame(this.#position(next, atMs), sessionUpdateMessage(next, cause, atMs))
+        ? updateFrame(
+            { ...this.#position(next, atMs), traceId },
+            sessionUpdateMessage(next, cause, atMs),
+          )
         : null;
     const nextMeta: EventMeta = {
       ...meta,
@@ -203,11 +220,13 @@ export class CraftingSession extends DurableObject<Env> {
     });
     if (!next || next === prev) return false;
     this.#state = next;
+    this.#countLifecycle(prev, next);
     if (prev === null) {
       this.#deliveredSeq = next.seq;
       return false;
     }
-    if (frame) this.#deliver(frame, cause === "progress", atMs);
+    const acceptedAtMs = Math.min(...fresh.map((event) => event.acceptedAtMs));
+    if (frame) this.#deliver(frame, cause === "progress", atMs, acceptedAtMs);
     return isFinal(next.status) && !isFinal(prev.status);
   }
 
@@ -259,11 +278,13 @@ export class CraftingSession extends DurableObject<Env> {
         encodeJson(snapshotFrame(this.#position(state, now), sessionStateMessage(state, now))),
       );
     this.#audit("stream.connect", attachment, { resume_seq: resume?.seq });
+    metrics.count("crafting_streams_opened_total", { kind: "session" });
 
     if (isFinal(state.status)) {
       // Nothing more will happen: deliver what the client needs, then end.
-      server.close(CloseCode.NORMAL, `session ${state.status}`);
-      await releaseStreamLeases(this.env, [attachment]);
+      await this.#release([
+        this.#closeByServer(server, CloseCode.NORMAL, `session ${state.status}`),
+      ]);
     } else {
       await this.#ensureSweep(attachment, now);
     }
@@ -279,14 +300,13 @@ export class CraftingSession extends DurableObject<Env> {
       typeof message === "string"
         ? new TextEncoder().encode(message).byteLength
         : message.byteLength;
+    metrics.count("crafting_messages_in_total");
+    metrics.count("crafting_bytes_in_total", {}, size);
     if (size > MAX_CLIENT_FRAME_BYTES) {
-      const attachment = ws.deserializeAttachment() as StreamAttachment;
-      this.#audit("stream.frame_too_big", attachment, {
-        close_code: CloseCode.MESSAGE_TOO_BIG,
-        bytes: size,
-      });
-      ws.close(CloseCode.MESSAGE_TOO_BIG, `frames are limited to ${MAX_CLIENT_FRAME_BYTES} bytes`);
-      await releaseStreamLeases(this.env, [attachment]);
+      const reason = `frames are limited to ${MAX_CLIENT_FRAME_BYTES} bytes`;
+      await this.#release([
+        this.#closeByServer(ws, CloseCode.MESSAGE_TOO_BIG, reason, { bytes: size }),
+      ]);
       return;
     }
     const now = Date.now();
@@ -341,8 +361,11 @@ export class CraftingSession extends DurableObject<Env> {
       // Already closed by the runtime.
     }
     const attachment = ws.deserializeAttachment() as StreamAttachment;
+    // A stream the server closed was counted and released then.
+    if (attachment.closedCode !== undefined) return;
     this.#audit("stream.close", attachment, { close_code: code, by: "client" });
-    await releaseStreamLeases(this.env, [attachment]);
+    metrics.count("crafting_streams_closed_total", { kind: "session", code: String(code) });
+    await this.#release([attachment]);
   }
 
   /**
@@ -368,20 +391,14 @@ export class CraftingSession extends DurableObject<Env> {
       };
       const verdict = streamVerdict(clock, now);
       if (verdict.action === "close") {
-        try {
-          ws.close(verdict.code, verdict.reason);
-        } catch {
-          // Already closing.
-        }
-        this.#audit("stream.close", attachment, { close_code: verdict.code, by: "server" });
-        closed.push(attachment);
+        closed.push(this.#closeByServer(ws, verdict.code, verdict.reason));
       } else {
         kept.push(attachment);
         clocks.push(clock);
         if (heartbeat) trySend(ws, heartbeat);
       }
     }
-    await Promise.all([releaseStreamLeases(this.env, closed), renewStreamLeases(this.env, kept)]);
+    await Promise.all([this.#release(closed), renewStreamLeases(this.env, kept)]);
     const next = nextSweepAt(clocks, now);
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }
@@ -397,22 +414,24 @@ export class CraftingSession extends DurableObject<Env> {
 
   // ─── Internals ─────────────────────────────────────────────────────────────
 
-  async #applyAsJson(input: SessionInput): Promise<Result<SessionJson>> {
-    const result = await this.#apply(input);
+  async #applyAsJson(input: SessionInput, trace?: TraceContext): Promise<Result<SessionJson>> {
+    const result = await this.#apply(input, trace);
     return result.ok ? ok(this.#json(result.value)) : result;
   }
 
   /** Runs one transition and carries out its effects, in order. */
-  async #apply(input: SessionInput): Promise<Result<SessionState>> {
-    const result = transition(this.#state, input);
+  async #apply(input: SessionInput, trace?: TraceContext): Promise<Result<SessionState>> {
+    const prev = this.#state;
+    const result = transition(prev, input);
     if (!result.ok) return result;
     const { state, effects } = result;
+    const receivedAtMs = trace?.receivedAtMs ?? input.atMs;
     const broadcast = effects.find(
       (e): e is Extract<SessionEffect, { type: "broadcast" }> => e.type === "broadcast",
     );
     const frame = broadcast
       ? updateFrame(
-          this.#position(state, input.atMs),
+          { ...this.#position(state, input.atMs), traceId: trace?.traceId ?? "" },
           sessionUpdateMessage(state, broadcast.cause, input.atMs),
         )
       : null;
@@ -432,7 +451,7 @@ export class CraftingSession extends DurableObject<Env> {
           this.#state = state;
           break;
         case "broadcast":
-          if (frame) this.#deliver(frame, effect.cause === "progress", input.atMs);
+          if (frame) this.#deliver(frame, effect.cause === "progress", input.atMs, receivedAtMs);
           break;
         case "close_all":
           await this.#closeAll(CloseCode.NORMAL, effect.reason);
@@ -441,6 +460,15 @@ export class CraftingSession extends DurableObject<Env> {
     }
     // A change nobody was sent (create) leaves every stream current.
     if (!this.#pending) this.#deliveredSeq = state.seq;
+    this.#countLifecycle(prev, state);
+    if (trace && effects.length > 0) {
+      log("debug", "session.changed", {
+        session_id: state.sessionId,
+        seq: state.seq,
+        status: state.status,
+        trace_id: trace.traceId,
+      });
+    }
     return ok(state);
   }
 
@@ -473,17 +501,19 @@ export class CraftingSession extends DurableObject<Env> {
    * holds it as the one pending frame, replacing an older one (latest-wins).
    * A status change replaces any pending progress and goes at once.
    */
-  #deliver(frame: ServerFrame, coalescible: boolean, nowMs: number): void {
+  #deliver(frame: ServerFrame, coalescible: boolean, nowMs: number, receivedAtMs: number): void {
     const hadPending = this.#pending !== null;
     this.#pending = null;
     const paced = pace(this.#pacer, nowMs);
     if (!coalescible || paced.sendNow) {
       // A status change spends a token too, but is never held back.
       this.#pacer = paced.pacer;
-      this.#broadcast(frame);
+      this.#broadcast(frame, receivedAtMs);
       return;
     }
     this.#pending = frame;
+    // Latency is measured from the oldest change the held frame stands for.
+    if (!hadPending) this.#pendingSinceMs = receivedAtMs;
     if (!hadPending && !paced.sendNow) setTimeout(() => this.#flush(), paced.waitMs);
   }
 
@@ -498,7 +528,7 @@ export class CraftingSession extends DurableObject<Env> {
       return;
     }
     this.#pending = null;
-    this.#broadcast(frame);
+    this.#broadcast(frame, this.#pendingSinceMs);
   }
 
   /**
@@ -506,12 +536,14 @@ export class CraftingSession extends DurableObject<Env> {
    * that stream; a stream already brought to its seq by a snapshot or replay
    * (possible only while a frame was held) is skipped.
    */
-  #broadcast(frame: ServerFrame): void {
+  #broadcast(frame: ServerFrame, receivedAtMs: number): void {
     const deliveredSeq = this.#deliveredSeq;
     const checkEach = this.#joinedWhileHeld;
     this.#deliveredSeq = frame.seq;
     this.#joinedWhileHeld = false;
     const texts = new Map<number, string>();
+    let sent = 0;
+    let bytes = 0;
     for (const ws of this.ctx.getWebSockets()) {
       let seen = deliveredSeq;
       if (checkEach) {
@@ -525,25 +557,61 @@ export class CraftingSession extends DurableObject<Env> {
         text = encodeJson(withSuperseded(frame, superseded));
         texts.set(superseded, text);
       }
-      trySend(ws, text);
+      if (trySend(ws, text)) {
+        sent++;
+        bytes += text.length;
+      }
+    }
+    if (sent > 0) {
+      metrics.count("crafting_messages_out_total", {}, sent);
+      metrics.count("crafting_bytes_out_total", {}, bytes);
+      metrics.observe("crafting_delivery_latency_seconds", (Date.now() - receivedAtMs) / 1000);
+      pushMetricsSoon(this.env);
     }
   }
 
-  async #closeAll(code: number, reason: string): Promise<void> {
-    const held: HeldLease[] = [];
-    for (const ws of this.ctx.getWebSockets()) {
-      try {
-        ws.close(code, reason);
-      } catch {
-        // Already closing.
-      }
-      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
-      if (attachment) {
-        held.push(attachment);
-        this.#audit("stream.close", attachment, { close_code: code, by: "server" });
-      }
+  /** Counts sessions created and ended. */
+  #countLifecycle(prev: SessionState | null, next: SessionState): void {
+    if (prev === null) metrics.count("crafting_sessions_created_total");
+    if (isFinal(next.status) && (prev === null || !isFinal(prev.status))) {
+      metrics.count("crafting_sessions_ended_total", { status: next.status });
     }
-    await releaseStreamLeases(this.env, held);
+    pushMetricsSoon(this.env);
+  }
+
+  async #closeAll(code: number, reason: string): Promise<void> {
+    await this.#release(
+      this.ctx.getWebSockets().map((ws) => this.#closeByServer(ws, code, reason)),
+    );
+  }
+
+  /**
+   * Closes a stream from the server side: marks it closed (so its close
+   * event does not count it twice), closes, audits and counts it. Returns
+   * what the caller must release.
+   */
+  #closeByServer(
+    ws: WebSocket,
+    code: number,
+    reason: string,
+    fields: Record<string, string | number | undefined> = {},
+  ): StreamAttachment {
+    const attachment = { ...(ws.deserializeAttachment() as StreamAttachment), closedCode: code };
+    try {
+      ws.serializeAttachment(attachment);
+      ws.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+    this.#audit("stream.close", attachment, { close_code: code, by: "server", ...fields });
+    metrics.count("crafting_streams_closed_total", { kind: "session", code: String(code) });
+    return attachment;
+  }
+
+  /** Gives back stream slots, and pushes the counts soon. */
+  async #release(streams: readonly HeldLease[]): Promise<void> {
+    pushMetricsSoon(this.env);
+    await releaseStreamLeases(this.env, streams);
   }
 
   /** Refuses a frame over budget; closes a client that keeps sending regardless. */
@@ -553,17 +621,14 @@ export class CraftingSession extends DurableObject<Env> {
     decision: "throttle" | "close",
     position: FramePosition,
   ): Promise<void> {
-    this.#audit("stream.throttle", attachment, {
-      decision,
-      close_code: decision === "close" ? CloseCode.POLICY_VIOLATION : undefined,
-    });
+    this.#audit("stream.throttle", attachment, { decision });
+    metrics.count("crafting_throttles_total", { limit: "frame_budget" });
     if (decision === "throttle") {
       const message = `over ${FRAME_BUDGET.perSecond} frames/s (burst ${FRAME_BUDGET.burst}): this frame was ignored; slow down or be disconnected`;
       ws.send(encodeJson(errorFrame(position, { code: "resource_exhausted", message })));
       return;
     }
-    ws.close(CloseCode.POLICY_VIOLATION, "too many frames");
-    await releaseStreamLeases(this.env, [attachment]);
+    await this.#release([this.#closeByServer(ws, CloseCode.POLICY_VIOLATION, "too many frames")]);
   }
 
   /** Makes sure a sweep runs before the new stream can go idle or its token expire. */
@@ -655,12 +720,14 @@ function withSuperseded(frame: ServerFrame, superseded: number): ServerFrame {
   return { ...frame, kind: { case: "update", value: { ...frame.kind.value, superseded } } };
 }
 
-/** Sends unless the socket closed meanwhile (its close handler cleans up). */
-function trySend(ws: WebSocket, text: string): void {
+/** Sends unless the socket closed meanwhile (its close handler cleans up); true when sent. */
+function trySend(ws: WebSocket, text: string): boolean {
   try {
     ws.send(text);
+    return true;
   } catch {
     // Closed between listing and sending.
+    return false;
   }
 }
 

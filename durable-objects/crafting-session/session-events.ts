@@ -49,6 +49,8 @@ export interface SessionEvent {
   progress?: ProgressCorrection;
   /** When the edge accepted it (ms), for ingest-to-state latency. */
   acceptedAtMs: number;
+  /** The W3C trace id of the request that brought it. */
+  traceId?: string;
 }
 
 /** What became of one event in a fold. */

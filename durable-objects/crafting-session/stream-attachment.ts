@@ -17,6 +17,8 @@ export interface StreamAttachment {
   origin: string | null;
   /** The seq this stream was brought up to by its snapshot or replay; held frames at or below it are skipped. */
   syncedSeq: number;
+  /** Set when the server closed the stream (its close was counted and its slot released then). */
+  closedCode?: number;
   bucket: FrameBucket;
 }
 

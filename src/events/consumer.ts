@@ -9,6 +9,7 @@ import type { SessionEvent } from "../../durable-objects/crafting-session/sessio
 import type { DeadLetter } from "../../durable-objects/dead-letters/dead-letters";
 import { deadLetterStub, sessionStub } from "../durable";
 import { log } from "../log";
+import { metrics } from "../metrics/push";
 import { isSessionEvent } from "./event-input";
 
 /** The dead-letter queue's name (wrangler.toml). */
@@ -25,6 +26,7 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env): Pro
   const bySession = new Map<string, { message: Message<unknown>; event: SessionEvent }[]>();
   for (const message of batch.messages) {
     if (!isSessionEvent(message.body)) {
+      metrics.count("crafting_ingest_events_total", { outcome: "malformed" });
       dead.push({ message, reason: "malformed: not a crafting event" });
       continue;
     }
@@ -46,12 +48,14 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env): Pro
           count: group.length,
           message: e instanceof Error ? e.message : String(e),
         });
+        metrics.count("crafting_ingest_events_total", { outcome: "retried" }, group.length);
         for (const { message } of group)
           message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
         return;
       }
       group.forEach(({ message }, i) => {
         const result = results[i];
+        metrics.count("crafting_ingest_events_total", { outcome: result?.outcome ?? "unknown" });
         if (result?.outcome === "rejected")
           dead.push({ message, reason: `rejected: ${result.reason}` });
         else message.ack();
@@ -109,5 +113,6 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
         };
   });
   await deadLetterStub(env).record(letters);
+  metrics.count("crafting_dead_letters_total", {}, letters.length);
   batch.ackAll();
 }

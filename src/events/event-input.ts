@@ -65,9 +65,15 @@ function field(record: Record<string, unknown>, name: string): unknown {
 }
 
 /** Validates one record into an event, or says what is wrong with it. */
-export function parseEventRecord(raw: unknown, acceptedAtMs: number): RecordResult {
+export function parseEventRecord(
+  raw: unknown,
+  acceptedAtMs: number,
+  traceId?: string,
+): RecordResult {
   try {
-    return { ok: true, event: parseEvent(raw, acceptedAtMs) };
+    const event = parseEvent(raw, acceptedAtMs);
+    if (traceId) event.traceId = traceId;
+    return { ok: true, event };
   } catch (e) {
     return { ok: false, message: e instanceof Error ? e.message : String(e) };
   }

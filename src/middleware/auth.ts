@@ -8,6 +8,7 @@ import { createMiddleware } from "hono/factory";
 import { type TokenClaims, type TokenScope, verifyJwt } from "../auth/jwt";
 import { AppError } from "../errors";
 import { log } from "../log";
+import { metrics } from "../metrics/push";
 
 /** Hono variables set by this middleware. */
 export interface AuthVariables {
@@ -106,6 +107,7 @@ export function requireAuth(scope: TokenScope) {
 }
 
 function logAuthFailure(request: Request, reason: string): void {
+  metrics.count("crafting_auth_failures_total", { reason });
   const url = new URL(request.url);
   log("warn", "auth.failure", {
     reason,

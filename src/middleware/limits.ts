@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { AppError } from "../errors";
 import { log } from "../log";
+import { metrics } from "../metrics/push";
 import type { AuthVariables } from "./auth";
 
 type LimitEnv = { Bindings: Env; Variables: Partial<AuthVariables> };
@@ -60,6 +61,9 @@ export function rateLimit(name: RateLimiterName, key: (c: Context<LimitEnv>) => 
     const limitKey = key(c);
     const { success } = await c.env[name].limit({ key: limitKey });
     if (!success) {
+      metrics.count("crafting_throttles_total", {
+        limit: name.replace("_RATE_LIMITER", "").toLowerCase(),
+      });
       log("warn", "request.rate_limited", { limiter: name, path: new URL(c.req.url).pathname });
       throw new AppError(
         "resource_exhausted",

@@ -12,6 +12,7 @@ import { readBodyText } from "../http/body";
 import { log } from "../log";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
+import type { TraceVariables } from "../middleware/trace";
 
 /** Queue limits of one `sendBatch`: 100 messages, 256 KB. */
 const SEND_BATCH = { maxMessages: 100, maxBytes: 200 * 1024 } as const;
@@ -79,7 +80,7 @@ async function queued(send: () => Promise<unknown>, message: string): Promise<vo
 }
 
 /** Routes under /v1/events. */
-export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
+export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & TraceVariables }>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/", async (c) => {
     const text = await readBodyText(c.req.raw, {
@@ -112,7 +113,7 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>
     const progress: SessionEvent[] = [];
     const rejected: Rejection[] = [];
     records.forEach((record, index) => {
-      const result = parseEventRecord(record, acceptedAtMs);
+      const result = parseEventRecord(record, acceptedAtMs, c.get("trace").traceId);
       if (!result.ok)
         rejected.push({ index, error: { code: "invalid_argument", message: result.message } });
       else

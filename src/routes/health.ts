@@ -1,18 +1,41 @@
-/** Liveness for load balancers and operators: no Durable Object is touched. */
+/**
+ * Health and metrics for operators and load balancers:
+ * `GET /health` (liveness: no Durable Object touched), `POST /health/batch`
+ * (named dependency checks), `GET /health/ws` (periodic snapshots),
+ * `GET /metrics` (Prometheus text).
+ */
 import { Hono } from "hono";
-import { MIN_SECRET_LENGTH } from "../middleware/auth";
+import { AppError } from "../errors";
+import {
+  CHECK_NAMES,
+  type CheckName,
+  isCheckName,
+  overall,
+  runHealthChecks,
+  SLO,
+} from "../health/checks";
+import { readJsonBody } from "../http/body";
+import { collectTotals } from "../metrics/push";
+import { renderPrometheus, summarizeTotals } from "../metrics/registry";
+import { type AuthVariables, MIN_SECRET_LENGTH, requireAuth } from "../middleware/auth";
 import { clientIp, rateLimit } from "../middleware/limits";
 
-type Check = "ok" | "missing" | "misconfigured";
+type Binding = "ok" | "missing" | "misconfigured";
+
+const bound = (value: unknown) => typeof value === "object" && value !== null;
 
 /** Routes under /health. */
-export const healthRoutes = new Hono<{ Bindings: Env }>()
+export const healthRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
   .use(rateLimit("HEALTH_RATE_LIMITER", clientIp))
   .get("/", (c) => {
     const secret = c.env.JWT_SECRET;
-    const bindings: Record<string, Check> = {
-      CRAFTING_SESSION: typeof c.env.CRAFTING_SESSION?.getByName === "function" ? "ok" : "missing",
-      PLAYER: typeof c.env.PLAYER?.getByName === "function" ? "ok" : "missing",
+    const bindings: Record<string, Binding> = {
+      CRAFTING_SESSION: bound(c.env.CRAFTING_SESSION) ? "ok" : "missing",
+      PLAYER: bound(c.env.PLAYER) ? "ok" : "missing",
+      METRICS: bound(c.env.METRICS) ? "ok" : "missing",
+      DEAD_LETTERS: bound(c.env.DEAD_LETTERS) ? "ok" : "missing",
+      EVENTS_QUEUE: bound(c.env.EVENTS_QUEUE) ? "ok" : "missing",
+      PROGRESS_QUEUE: bound(c.env.PROGRESS_QUEUE) ? "ok" : "missing",
       JWT_SECRET: !secret ? "missing" : secret.length < MIN_SECRET_LENGTH ? "misconfigured" : "ok",
     };
     const healthy = Object.values(bindings).every((check) => check === "ok");
@@ -25,4 +48,68 @@ export const healthRoutes = new Hono<{ Bindings: Env }>()
       },
       healthy ? 200 : 503,
     );
+  })
+  .post("/batch", async (c) => {
+    const body = (await readJsonBody(c.req.raw, { optional: true })) as { checks?: unknown };
+    let names: CheckName[] = CHECK_NAMES;
+    if (body.checks !== undefined) {
+      if (
+        !Array.isArray(body.checks) ||
+        body.checks.length === 0 ||
+        !body.checks.every((n) => typeof n === "string" && isCheckName(n))
+      ) {
+        throw new AppError(
+          "invalid_argument",
+          `checks must be a non-empty list of: ${CHECK_NAMES.join(", ")}`,
+        );
+      }
+      names = [...new Set(body.checks as CheckName[])];
+    }
+    const checks = await runHealthChecks(c.env, names);
+    const status = overall(checks);
+    return c.json(
+      { status, version: c.env.SERVICE_VERSION, time: new Date().toISOString(), checks },
+      status === "failing" ? 503 : 200,
+    );
+  })
+  .get("/ws", requireAuth("service"), async (c) => {
+    if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
+      throw new AppError("invalid_argument", "this route expects a WebSocket upgrade");
+    }
+    const headers = new Headers({ Upgrade: "websocket" });
+    if (c.req.header("Sec-WebSocket-Protocol")?.includes("crafting.v1.json")) {
+      headers.set("X-Crafting-Protocol", "crafting.v1.json");
+    }
+    return c.env.METRICS.getByName("health").fetch("https://metrics/health", { headers });
+  });
+
+/** `GET /metrics`: the Prometheus text exposition, for a crafting-service (scraper) token. */
+export const metricsRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
+  .use(requireAuth("service"))
+  .get("/", async (c) => {
+    const totals = await collectTotals(c.env);
+    const summary = summarizeTotals(totals);
+    const p99 = summary.deliveryP99Seconds;
+    const text = renderPrometheus(totals, [
+      {
+        name: "crafting_slo_stream_failure_ratio",
+        help: "Share of streams that ended abnormally (1006, 1011) since the counters began.",
+        value: summary.streamFailureRatio,
+      },
+      {
+        name: "crafting_slo_delivery_p99_seconds",
+        help: "Upper bound of the bucket holding the delivery-latency p99 since the counters began (0 before any delivery).",
+        value: p99 === null || !Number.isFinite(p99) ? 0 : p99,
+      },
+      {
+        name: "crafting_slo_breached",
+        help: "1 when seed 000's thresholds (stream failures > 1 %, delivery p99 > 50 ms) are exceeded.",
+        value:
+          summary.streamFailureRatio > SLO.maxStreamFailureRatio ||
+          (p99 ?? 0) > SLO.maxDeliveryP99Seconds
+            ? 1
+            : 0,
+      },
+    ]);
+    return c.text(text, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
   });

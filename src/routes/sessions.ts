@@ -8,6 +8,7 @@ import { AppError, type Result } from "../errors";
 import { readJsonBody } from "../http/body";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
+import type { TraceVariables } from "../middleware/trace";
 import {
   LIFECYCLE_ACTIONS,
   parseCorrection,
@@ -16,7 +17,7 @@ import {
   parseReason,
 } from "./session-input";
 
-type Env_ = { Bindings: Env; Variables: AuthVariables };
+type Env_ = { Bindings: Env; Variables: AuthVariables & TraceVariables };
 
 function unwrap<T>(result: Result<T>): T {
   if (!result.ok) throw AppError.from(result.error);
@@ -40,7 +41,9 @@ export const sessionRoutes = new Hono<Env_>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/", async (c) => {
     const params = parseCreateSession(await readJsonBody(c.req.raw), () => crypto.randomUUID());
-    const { created, session } = unwrap(await sessionStub(c.env, params.sessionId).create(params));
+    const { created, session } = unwrap(
+      await sessionStub(c.env, params.sessionId).create(params, c.get("trace")),
+    );
     return jsonText(session, created ? 201 : 200);
   })
   .get("/:id", async (c) => {
@@ -52,7 +55,7 @@ export const sessionRoutes = new Hono<Env_>()
       throw new AppError("not_found", `unknown action; use one of ${LIFECYCLE_ACTIONS.join(", ")}`);
     const reason = parseReason(await readJsonBody(c.req.raw, { optional: true }));
     const stub = stubFor(c.env, c.req.param("id"));
-    return jsonText(unwrap(await stub.lifecycle(action, reason)));
+    return jsonText(unwrap(await stub.lifecycle(action, reason, c.get("trace"))));
   });
 
 /** Routes under /udp/sessions (JSON now; binary bodies arrive with the compact protocol). */
@@ -61,5 +64,5 @@ export const syncRoutes = new Hono<Env_>()
   .post("/:id/progress", async (c) => {
     const correction = parseCorrection(await readJsonBody(c.req.raw));
     const stub = stubFor(c.env, c.req.param("id"));
-    return jsonText(unwrap(await stub.correctProgress(correction)));
+    return jsonText(unwrap(await stub.correctProgress(correction, c.get("trace"))));
   });

@@ -9,6 +9,7 @@ import type { StreamKind } from "../../durable-objects/player/stream-leases";
 import { playerStub, releaseStreamLeases, sessionStub } from "../durable";
 import { AppError } from "../errors";
 import { log } from "../log";
+import { metrics } from "../metrics/push";
 import {
   type AuthVariables,
   BEARER_PROTOCOL_PREFIX,
@@ -73,6 +74,7 @@ export async function openStream(
   const auth = c.get("auth");
   const lease = await playerStub(c.env, auth.sub).acquireStream(kind, target);
   if (!lease.ok) {
+    metrics.count("crafting_throttles_total", { limit: "stream_slots" });
     log("warn", "stream.refused", {
       player_id: auth.sub,
       kind,

@@ -1,0 +1,78 @@
+/**
+ * W3C Trace Context: a request's `traceparent` is accepted (or one is
+ * created), its trace id is carried into the Durable Object, its logs and
+ * the frames it causes, and every request gets one access-log line.
+ * https://www.w3.org/TR/trace-context/#traceparent-header
+ */
+import { createMiddleware } from "hono/factory";
+import { matchedRoutes, routePath } from "hono/route";
+import { log, setLogLevel } from "../log";
+import { metrics, pushMetricsSoon } from "../metrics/push";
+
+/** What the Worker passes along with a call into a Durable Object. */
+export interface TraceContext {
+  traceId: string;
+  /** When the request reached the edge (ms since the epoch). */
+  receivedAtMs: number;
+}
+
+/** Hono variables set by the trace middleware. */
+export interface TraceVariables {
+  trace: TraceContext;
+  requestId: string;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** The trace id of a valid `traceparent`, or null (all-zero ids and version ff are invalid). */
+export function parseTraceparent(header: string | null | undefined): string | null {
+  const match = header ? TRACEPARENT.exec(header.trim().toLowerCase()) : null;
+  if (!match || match[1] === "ff") return null;
+  const traceId = match[2] as string;
+  if (/^0+$/.test(traceId) || /^0+$/.test(match[3] as string)) return null;
+  return traceId;
+}
+
+function randomHex(bytes: number): string {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))]
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/** Sets the trace, answers with our `traceparent`, and logs and counts the request. */
+export const traceRequests = createMiddleware<{
+  Bindings: Env;
+  Variables: TraceVariables & { auth?: { sub: string } };
+}>(async (c, next) => {
+  setLogLevel(c.env.LOG_LEVEL);
+  const receivedAtMs = Date.now();
+  const traceId = parseTraceparent(c.req.header("traceparent")) ?? randomHex(16);
+  const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
+  c.set("trace", { traceId, receivedAtMs });
+  c.set("requestId", requestId);
+  try {
+    await next();
+  } finally {
+    const status = c.res.status;
+    // Upgrades keep their 101 response untouched.
+    if (status !== 101) c.res.headers.set("traceparent", `00-${traceId}-${randomHex(8)}-01`);
+    // The route as registered (`/v1/sessions/:id/:action`), never the raw path: bounded label values.
+    const route = matchedRoutes(c).length > 1 ? routePath(c, -1) : "unmatched";
+    metrics.count("crafting_http_requests_total", { route, code: String(status) });
+    log(status >= 500 ? "error" : status >= 400 ? "warn" : "info", "request", {
+      request_id: requestId,
+      trace_id: traceId,
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      status,
+      duration_ms: Date.now() - receivedAtMs,
+      player_id: c.get("auth")?.sub,
+    });
+    try {
+      pushMetricsSoon(c.env, (promise) => c.executionCtx.waitUntil(promise));
+    } catch {
+      // No execution context (tests calling app.fetch directly): the timer still runs.
+      pushMetricsSoon(c.env);
+    }
+  }
+});
