@@ -1,0 +1,146 @@
+/** Operations in workerd: trace ids end to end, health checks and the health stream, /metrics access. */
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { runHealthChecks } from "../../src/health/checks";
+import { freshId, serviceToken, token } from "../support/tokens";
+import { call, createSession, serviceCall, TestSocket, watch } from "./helpers";
+
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+describe("tracing", () => {
+  it("carries a posted traceparent into the subscriber's frame, the response and the logs", async () => {
+    const lines: string[] = [];
+    const capture = (...args: unknown[]) => {
+      lines.push(args.map(String).join(" "));
+    };
+    const spies = (["log", "warn", "error"] as const).map((m) =>
+      vi.spyOn(console, m).mockImplementation(capture),
+    );
+    try {
+      const sessionId = freshId("s");
+      const playerId = freshId("p");
+      await createSession(sessionId, playerId);
+      await serviceCall(`/v1/sessions/${sessionId}/start`);
+      const socket = await watch(sessionId, await token(playerId));
+      await socket.frameCount(1);
+      const response = await call(`/udp/sessions/${sessionId}/progress`, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${await serviceToken()}`,
+          "Content-Type": "application/json",
+          traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`,
+        },
+        body: JSON.stringify({ progress_percent: 10 }),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("traceparent")).toMatch(
+        new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`),
+      );
+      const [update] = (await socket.frameCount(2)).slice(1);
+      expect(update).toMatchObject({ traceId: TRACE_ID, update: { cause: "progress" } });
+
+      const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(events).toContainEqual(
+        expect.objectContaining({
+          event: "request",
+          trace_id: TRACE_ID,
+          status: 200,
+          method: "POST",
+          path: `/udp/sessions/${sessionId}/progress`,
+        }),
+      );
+      const request = events.find((e) => e.event === "request" && e.trace_id === TRACE_ID);
+      expect(request).toHaveProperty("request_id");
+      expect(request).toHaveProperty("duration_ms");
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  });
+
+  it("starts a trace when none (or an invalid one) is sent", async () => {
+    const response = await call("/health", { headers: { traceparent: "garbage" } });
+    expect(response.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(response.headers.get("traceparent")).not.toContain("garbage");
+  });
+});
+
+describe("health", () => {
+  it("POST /health/batch runs the named checks, each with a status and latency", async () => {
+    const response = await call("/health/batch", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ checks: ["secret", "durable_objects", "storage", "queues"] }),
+    });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as {
+      status: string;
+      checks: { name: string; status: string; latency_ms: number }[];
+    };
+    expect(body.status).toBe("ok");
+    expect(body.checks.map((c) => [c.name, c.status])).toEqual([
+      ["secret", "ok"],
+      ["durable_objects", "ok"],
+      ["storage", "ok"],
+      ["queues", "ok"],
+    ]);
+    for (const check of body.checks) expect(check.latency_ms).toBeGreaterThanOrEqual(0);
+    const bad = await call("/health/batch", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: '{"checks":["coffee"]}',
+    });
+    expect(bad.status).toBe(400);
+  });
+
+  it("reports a failing dependency as failing", async () => {
+    const broken = { ...env, DEAD_LETTER_QUEUE: undefined, JWT_SECRET: "short" } as unknown as Env;
+    const results = await runHealthChecks(broken, ["queues", "secret", "storage"]);
+    expect(results).toEqual([
+      expect.objectContaining({
+        name: "queues",
+        status: "failing",
+        message: "not bound: DEAD_LETTER_QUEUE",
+      }),
+      expect.objectContaining({ name: "secret", status: "failing" }),
+      expect.objectContaining({ name: "storage", status: "ok" }),
+    ]);
+  });
+
+  it("GET /health/ws streams snapshots to a service token, and refuses a player", async () => {
+    const refused = await call("/health/ws", {
+      headers: { Upgrade: "websocket", Authorization: `Bearer ${await token("p-1")}` },
+    });
+    expect(refused.status).toBe(403);
+    const response = await call("/health/ws", {
+      headers: { Upgrade: "websocket", Authorization: `Bearer ${await serviceToken()}` },
+    });
+    expect(response.status).toBe(101);
+    const socket = new TestSocket(response.webSocket as WebSocket);
+    const [first] = await socket.frameCount(1);
+    expect(first).toMatchObject({
+      health: { status: expect.stringMatching(/^HEALTH_STATUS_/), version: env.SERVICE_VERSION },
+    });
+    const health = first?.health as { checks: { name: string }[] } | undefined;
+    expect(health?.checks.map((c) => c.name)).toContain("storage");
+    expect(await runDurableObjectAlarm(env.METRICS.getByName("health"))).toBe(true);
+    await socket.frameCount(2);
+    socket.ws.close(1000);
+  });
+});
+
+describe("/metrics", () => {
+  it("needs a service token and answers Prometheus text", async () => {
+    expect((await call("/metrics")).status).toBe(401);
+    expect(
+      (await call("/metrics", { headers: { Authorization: `Bearer ${await token("p-1")}` } }))
+        .status,
+    ).toBe(403);
+    const response = await serviceCall("/metrics", undefined, "GET");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    expect(text).toContain("# TYPE crafting_delivery_latency_seconds histogram");
+    expect(text).toContain("# TYPE crafting_slo_breached gauge");
+  });
+});
