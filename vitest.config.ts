@@ -20,7 +20,8 @@ export default defineConfig({
             miniflare: { bindings: { JWT_SECRET: TEST_JWT_SECRET } },
           }),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+        // Queue deliveries and alarms take their time when every file runs at once.
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"], testTimeout: 20_000 },
       },
       {
         test: {

@@ -2,7 +2,7 @@
 import { app } from "./app";
 import { consumeDeadLetters, consumeEvents, DEAD_LETTER_QUEUE_NAME } from "./events/consumer";
 import { setLogLevel } from "./log";
-import { pushMetricsSoon } from "./metrics/push";
+import { pushMetricsSoon, WORKER_CONTEXT } from "./metrics/push";
 
 export { CraftingSession } from "../durable-objects/crafting-session/crafting-session";
 export { DeadLetters } from "../durable-objects/dead-letters/dead-letters";
@@ -15,6 +15,6 @@ export default {
     setLogLevel(env.LOG_LEVEL);
     if (batch.queue === DEAD_LETTER_QUEUE_NAME) await consumeDeadLetters(batch, env);
     else await consumeEvents(batch, env);
-    pushMetricsSoon(env, (promise) => ctx.waitUntil(promise));
+    pushMetricsSoon(env, WORKER_CONTEXT, (promise) => ctx.waitUntil(promise));
   },
 } satisfies ExportedHandler<Env>;

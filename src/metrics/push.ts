@@ -13,24 +13,33 @@ export const PUSH_DELAY_MS = 1000;
 /** This isolate's counts: the Worker and every Durable Object it hosts share it. */
 export const metrics = new MetricsBuffer();
 
-let scheduled: Promise<void> | null = null;
+/** Contexts with a push pending: a promise must never be awaited outside the context that made it. */
+const scheduled = new WeakSet<object>();
+
+/** The owner of pushes made from Worker requests (one pending at a time per isolate). */
+export const WORKER_CONTEXT = {};
 
 /**
- * Pushes what was counted within the next second. Pass the request's
- * `waitUntil` from a Worker; a Durable Object stays awake for the timer.
+ * Pushes what was counted within the next second, unless `owner` (a
+ * Durable Object instance, or WORKER_CONTEXT) already has a push pending.
+ * From a Worker, pass the request's `waitUntil` so the push outlives the
+ * response; a Durable Object stays awake for the timer.
  */
-export function pushMetricsSoon(env: Env, waitUntil?: (promise: Promise<unknown>) => void): void {
-  if (!metrics.dirty && !scheduled) return;
-  if (!scheduled) {
-    scheduled = new Promise<void>((resolve) => setTimeout(resolve, PUSH_DELAY_MS)).then(() =>
-      pushNow(env),
-    );
-  }
-  waitUntil?.(scheduled);
+export function pushMetricsSoon(
+  env: Env,
+  owner: object,
+  waitUntil?: (promise: Promise<unknown>) => void,
+): void {
+  if (!metrics.dirty || scheduled.has(owner)) return;
+  scheduled.add(owner);
+  const push = new Promise<void>((resolve) => setTimeout(resolve, PUSH_DELAY_MS)).then(() => {
+    scheduled.delete(owner);
+    return pushNow(env);
+  });
+  waitUntil?.(push);
 }
 
 async function pushNow(env: Env): Promise<void> {
-  scheduled = null;
   if (!metrics.dirty) return;
   const delta = metrics.drain();
   const shard = Math.floor(Math.random() * METRICS_SHARDS);

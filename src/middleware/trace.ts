@@ -7,7 +7,7 @@
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes, routePath } from "hono/route";
 import { log, setLogLevel } from "../log";
-import { metrics, pushMetricsSoon } from "../metrics/push";
+import { metrics, pushMetricsSoon, WORKER_CONTEXT } from "../metrics/push";
 
 /** What the Worker passes along with a call into a Durable Object. */
 export interface TraceContext {
@@ -55,7 +55,16 @@ export const traceRequests = createMiddleware<{
   } finally {
     const status = c.res.status;
     // Upgrades keep their 101 response untouched.
-    if (status !== 101) c.res.headers.set("traceparent", `00-${traceId}-${randomHex(8)}-01`);
+    if (status !== 101) {
+      const traceparent = `00-${traceId}-${randomHex(8)}-01`;
+      try {
+        c.res.headers.set("traceparent", traceparent);
+      } catch {
+        // A response passed through from a Durable Object has immutable headers.
+        c.res = new Response(c.res.body, c.res);
+        c.res.headers.set("traceparent", traceparent);
+      }
+    }
     // The route as registered (`/v1/sessions/:id/:action`), never the raw path: bounded label values.
     const route = matchedRoutes(c).length > 1 ? routePath(c, -1) : "unmatched";
     metrics.count("crafting_http_requests_total", { route, code: String(status) });
@@ -69,10 +78,10 @@ export const traceRequests = createMiddleware<{
       player_id: c.get("auth")?.sub,
     });
     try {
-      pushMetricsSoon(c.env, (promise) => c.executionCtx.waitUntil(promise));
+      pushMetricsSoon(c.env, WORKER_CONTEXT, (promise) => c.executionCtx.waitUntil(promise));
     } catch {
       // No execution context (tests calling app.fetch directly): the timer still runs.
-      pushMetricsSoon(c.env);
+      pushMetricsSoon(c.env, WORKER_CONTEXT);
     }
   }
 });

@@ -4,8 +4,8 @@
  */
 import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
-import { STREAM_HEADERS } from "../../durable-objects/crafting-session/stream-attachment";
 import type { StreamKind } from "../../durable-objects/player/stream-leases";
+import { STREAM_HEADERS } from "../../durable-objects/streams/stream-attachment";
 import { playerStub, releaseStreamLeases, sessionStub } from "../durable";
 import { AppError } from "../errors";
 import { log } from "../log";

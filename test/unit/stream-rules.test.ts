@@ -1,14 +1,6 @@
 /** The pure stream rules: leases, idle and token verdicts, the frame budget, origins. */
 import { describe, expect, it } from "vitest";
 import {
-  FRAME_BUDGET,
-  meterFrame,
-  newBucket,
-  nextSweepAt,
-  STREAM_TIMING,
-  streamVerdict,
-} from "../../durable-objects/crafting-session/stream-liveness";
-import {
   acquireLease,
   LEASE_RULES,
   liveLeases,
@@ -16,6 +8,14 @@ import {
   renewLeases,
   type StreamLease,
 } from "../../durable-objects/player/stream-leases";
+import {
+  FRAME_BUDGET,
+  meterFrame,
+  newBucket,
+  nextSweepAt,
+  STREAM_TIMING,
+  streamVerdict,
+} from "../../durable-objects/streams/stream-liveness";
 import { closeAdvice, transientObjectError } from "../../src/errors";
 import { originAllowed } from "../../src/middleware/limits";
 

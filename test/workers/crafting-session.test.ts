@@ -2,7 +2,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
-import type { StreamAttachment } from "../../durable-objects/crafting-session/stream-attachment";
+import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import { freshId, token } from "../support/tokens";
 import { createSession, serviceCall, watch } from "./helpers";
 

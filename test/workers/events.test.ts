@@ -165,7 +165,7 @@ describe("POST /v1/events", () => {
     ]);
     const state = await until(
       () => stateOf(sessionId),
-      (s) => (s?.seq ?? 0) >= 2,
+      (s) => s?.clock.anchorElapsedMs === 30_000,
       "start and progress applied",
     );
     expect(state?.clock.anchorElapsedMs).toBe(30_000);
