@@ -1,0 +1,120 @@
+/**
+ * A player's crafting queue as a pure projection of their sessions: every
+ * session is a request; queued ones wait in creation order for one of the
+ * player's crafting slots; active and paused ones hold a slot (position 0);
+ * a final status takes the request out of the queue. Positions and waits follow from the
+ * planned step durations, the time already crafted and the slots.
+ */
+import type { SessionClock, SessionStatus } from "../crafting-session/crafting-session-state";
+
+/** What a session object tells its player's object after every change. */
+export interface SessionSummary {
+  sessionId: string;
+  recipeId: string;
+  status: SessionStatus;
+  createdAtMs: number;
+  /** Sum of the planned step durations. */
+  plannedMs: number;
+  clock: SessionClock;
+  /** The session's seq: older summaries than the one held are ignored. */
+  seq: number;
+}
+
+/** One request as a client sees it (seed 000's queue fields). */
+export interface QueueItem {
+  requestId: string;
+  recipeId: string;
+  status: "queued" | "processing" | "completed" | "failed";
+  queuePosition: number;
+  estimatedWaitSeconds: number;
+}
+
+/** Default crafting slots of a player (sessions crafting at once). */
+export const DEFAULT_SLOTS = 1;
+
+const FINAL: ReadonlySet<SessionStatus> = new Set(["completed", "failed", "cancelled"]);
+
+/** How long an ended request is remembered, so a late, older notification cannot bring it back. */
+export const ENDED_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The queue after a session changed. A summary older than (or as old as)
+ * the one held changes nothing, so notifications may arrive in any order.
+ * A request that reached a final status stays known (out of the view) for
+ * a day, so an older notification arriving later cannot bring it back;
+ * `ended` is set when this summary ended it.
+ */
+export function applySummary(
+  entries: Readonly<Record<string, SessionSummary>>,
+  summary: SessionSummary,
+  nowMs: number,
+): { entries: Record<string, SessionSummary>; changed: boolean; ended: boolean } {
+  const held = entries[summary.sessionId];
+  if (held && held.seq >= summary.seq)
+    return { entries: { ...entries }, changed: false, ended: false };
+  const next: Record<string, SessionSummary> = {};
+  for (const [id, entry] of Object.entries(entries)) {
+    const forgotten =
+      FINAL.has(entry.status) && nowMs - entry.clock.anchorAtMs > ENDED_RETENTION_MS;
+    if (!forgotten) next[id] = entry;
+  }
+  next[summary.sessionId] = summary;
+  return {
+    entries: next,
+    changed: true,
+    ended: FINAL.has(summary.status) && !(held && FINAL.has(held.status)),
+  };
+}
+
+/** Crafting time still to go for a session (ms of wall time at its rate). */
+function remainingMs(summary: SessionSummary, nowMs: number): number {
+  const { anchorAtMs, anchorElapsedMs, rate, running } = summary.clock;
+  const elapsed = anchorElapsedMs + (running ? rate * Math.max(0, nowMs - anchorAtMs) : 0);
+  return (
+    Math.max(0, summary.plannedMs - Math.min(summary.plannedMs, elapsed)) / (rate > 0 ? rate : 1)
+  );
+}
+
+/**
+ * Positions and estimated waits. Sessions holding a slot are position 0,
+ * wait 0. Queued ones take, in creation order, whichever slot frees first;
+ * a slot frees when its session's remaining time has passed (a paused
+ * session is counted as if it resumed now).
+ */
+export function queueView(
+  entries: Readonly<Record<string, SessionSummary>>,
+  slots: number,
+  nowMs: number,
+): QueueItem[] {
+  const all = Object.values(entries).filter((s) => !FINAL.has(s.status));
+  const holding = all.filter((s) => s.status === "active" || s.status === "paused");
+  const waiting = all
+    .filter((s) => s.status === "queued")
+    .sort((a, b) => a.createdAtMs - b.createdAtMs || (a.sessionId < b.sessionId ? -1 : 1));
+  const freeAt = holding.map((s) => remainingMs(s, nowMs));
+  while (freeAt.length < Math.max(1, slots)) freeAt.push(0);
+  freeAt.sort((a, b) => a - b);
+  const items: QueueItem[] = holding
+    .sort((a, b) => a.createdAtMs - b.createdAtMs)
+    .map((s) => ({
+      requestId: s.sessionId,
+      recipeId: s.recipeId,
+      status: "processing",
+      queuePosition: 0,
+      estimatedWaitSeconds: 0,
+    }));
+  waiting.forEach((s, i) => {
+    // The earliest free slot takes the next request; it frees again after that request's planned time.
+    const slot = freeAt.indexOf(Math.min(...freeAt));
+    const wait = freeAt[slot] as number;
+    freeAt[slot] = wait + s.plannedMs;
+    items.push({
+      requestId: s.sessionId,
+      recipeId: s.recipeId,
+      status: "queued",
+      queuePosition: i + 1,
+      estimatedWaitSeconds: Math.round(wait / 100) / 10,
+    });
+  });
+  return items;
+}
