@@ -7,6 +7,7 @@ import { refuseCredentialsInUrl } from "./middleware/auth";
 import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
 import { healthRoutes, metricsRoutes } from "./routes/health";
+import { playerRoutes } from "./routes/players";
 import { sessionRoutes, syncRoutes } from "./routes/sessions";
 import { streamRoutes } from "./routes/streams";
 
@@ -18,6 +19,7 @@ export const app = new Hono<{ Bindings: Env }>()
   .route("/metrics", metricsRoutes)
   .route("/v1/sessions", sessionRoutes)
   .route("/v1/events", eventRoutes)
+  .route("/v1/players", playerRoutes)
   .route("/udp/sessions", syncRoutes)
   .route("/ws", streamRoutes);
 

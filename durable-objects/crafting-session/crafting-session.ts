@@ -8,6 +8,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { playerStub } from "../../src/durable";
 import { CloseCode, fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
 import { type ServerFrame, ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
@@ -16,6 +17,7 @@ import { metrics, pushMetricsSoon } from "../../src/metrics/push";
 import type { TraceContext } from "../../src/middleware/trace";
 import { snapshotFrame, updateFrame } from "../../src/protocol/frames";
 import { sessionStateMessage, sessionUpdateMessage } from "../../src/protocol/session-wire";
+import type { SessionSummary } from "../player/crafting-queue";
 import { STREAM_HEADERS } from "../streams/stream-attachment";
 import { StreamHub } from "../streams/stream-hub";
 import {
@@ -26,6 +28,7 @@ import {
   type SessionEffect,
   type SessionInput,
   type SessionState,
+  totalDurationMs,
   transition,
 } from "./crafting-session-state";
 import { type EventMeta, EventStore } from "./event-store";
@@ -199,6 +202,7 @@ export class CraftingSession extends DurableObject<Env> {
     if (!next || next === prev) return false;
     this.#state = next;
     this.#countLifecycle(prev, next);
+    void this.#notifyPlayer(next);
     if (prev === null) {
       this.#hub.current(next.seq);
       return false;
@@ -305,6 +309,9 @@ export class CraftingSession extends DurableObject<Env> {
     // A change nobody was sent (create) leaves every stream current.
     this.#hub.current(state.seq);
     this.#countLifecycle(prev, state);
+    // The queue must not miss a status change; a progress correction only moves its estimates.
+    if (state !== prev && state.status !== prev?.status) await this.#notifyPlayer(state);
+    else if (state !== prev) void this.#notifyPlayer(state);
     if (trace && effects.length > 0) {
       log("debug", "session.changed", {
         session_id: state.sessionId,
@@ -348,6 +355,32 @@ export class CraftingSession extends DurableObject<Env> {
     }
     pushMetricsSoon(this.env, this.ctx);
   }
+  /**
+   * Tells the player's object (their crafting queue) about the change. A lost
+   * notification is repaired by the next one (they carry the seq and the
+   * whole summary); a failure is logged, never fails the session's change.
+   */
+  async #notifyPlayer(state: SessionState): Promise<void> {
+    const summary: SessionSummary = {
+      sessionId: state.sessionId,
+      recipeId: state.recipeId,
+      status: state.status,
+      createdAtMs: state.createdAtMs,
+      plannedMs: totalDurationMs(state.steps),
+      clock: state.clock,
+      seq: state.seq,
+    };
+    try {
+      await playerStub(this.env, state.playerId).sessionChanged(state.playerId, summary);
+    } catch (e) {
+      log("warn", "queue.notify_failed", {
+        session_id: state.sessionId,
+        player_id: state.playerId,
+        message: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
+
   /** The replay log's frames after `seq`, in order (as far as it reaches). */
   #replayAfter(seq: number): ServerFrame[] {
     if (!this.#replayTableReady) return [];

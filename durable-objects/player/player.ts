@@ -1,11 +1,19 @@
 /**
- * One player: holds the player's stream leases (and, later, their crafting
- * queue). A thin shell around the pure rules in stream-leases.ts; the lease
- * set is small (at most 10 live), so it is stored whole under one key.
+ * One player: their stream slots (leases, pure rules in stream-leases.ts)
+ * and their crafting queue, a projection of their sessions kept up to date
+ * by the session objects (pure rules in crafting-queue.ts), with its own
+ * live streams. Both are small, so each is stored whole under one key.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { Result } from "../../src/errors";
-import { ok } from "../../src/errors";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
+import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
+import { setLogLevel } from "../../src/log";
+import { type FramePosition, queueFrame, queueSnapshotFrame } from "../../src/protocol/frames";
+import { queueMessage } from "../../src/protocol/queue-wire";
+import { STREAM_HEADERS } from "../streams/stream-attachment";
+import { StreamHub } from "../streams/stream-hub";
+import { applySummary, DEFAULT_SLOTS, queueView, type SessionSummary } from "./crafting-queue";
 import {
   acquireLease,
   LEASE_RULES,
@@ -17,9 +25,157 @@ import {
 } from "./stream-leases";
 
 const LEASES_KEY = "stream_leases";
+const QUEUE_KEY = "queue";
+/** Queue changes kept for resuming clients. */
+export const QUEUE_LOG_LIMIT = 100;
+
+/** The queue's persistent state. */
+interface QueueState {
+  playerId: string;
+  entries: Record<string, SessionSummary>;
+  slots: number;
+  epoch: number;
+  seq: number;
+}
 
 /** Durable Object for one player. */
 export class Player extends DurableObject<Env> {
+  #queue: QueueState | null;
+  readonly #hub: StreamHub;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    setLogLevel(env.LOG_LEVEL);
+    this.#queue = ctx.storage.kv.get<QueueState>(QUEUE_KEY) ?? null;
+    this.#hub = new StreamHub(ctx, env, "queue", {
+      position: (nowMs) => (this.#queue ? this.#position(this.#queue, nowMs) : null),
+      snapshot: (nowMs, recovered) => {
+        const queue = this.#queue as QueueState;
+        return queueSnapshotFrame(
+          this.#position(queue, nowMs),
+          this.#message(queue, nowMs),
+          recovered,
+        );
+      },
+      replayAfter: (seq) =>
+        this.ctx.storage.sql
+          .exec<{ frame: ArrayBuffer }>(
+            "SELECT frame FROM queue_log WHERE seq > ? ORDER BY seq",
+            seq,
+          )
+          .toArray()
+          .map((row) => fromBinary(ServerFrameSchema, new Uint8Array(row.frame))),
+      auditFields: () => ({ queue_of: this.#queue?.playerId }),
+    });
+  }
+
+  // ─── The crafting queue ────────────────────────────────────────────────────
+
+  /**
+   * A session of this player changed (called by the session object after
+   * every change it stored). Older notifications than the one held change
+   * nothing; a change updates every queue stream.
+   */
+  async sessionChanged(playerId: string, summary: SessionSummary): Promise<void> {
+    const now = Date.now();
+    const queue = this.#queue ?? this.#newQueue(playerId);
+    const applied = applySummary(queue.entries, summary, now);
+    if (!applied.changed) return;
+    this.#commit({ ...queue, entries: applied.entries, seq: queue.seq + 1 }, now);
+  }
+
+  /** Sets how many sessions the player crafts at once (1 by default). */
+  async setSlots(playerId: string, slots: number): Promise<void> {
+    const queue = this.#queue ?? this.#newQueue(playerId);
+    if (queue.slots === slots && this.#queue) return;
+    this.#commit({ ...queue, slots, seq: queue.seq + 1 }, Date.now());
+  }
+
+  /** The queue as its streams show it (tests, operators). */
+  async craftingQueue(): Promise<Result<{ slots: number; items: ReturnType<typeof queueView> }>> {
+    const queue = this.#queue;
+    if (!queue) return fail("not_found", "this player has no crafting queue yet");
+    return ok({ slots: queue.slots, items: queueView(queue.entries, queue.slots, Date.now()) });
+  }
+
+  #newQueue(playerId: string): QueueState {
+    const slots = Number(this.env.DEFAULT_CRAFTING_SLOTS) || DEFAULT_SLOTS;
+    return {
+      playerId,
+      entries: {},
+      slots,
+      epoch: 1 + Math.floor(Math.random() * 0xfffffffe),
+      seq: 0,
+    };
+  }
+
+  /** Stores the queue and its frame in one transaction, then tells its streams. */
+  #commit(queue: QueueState, now: number): void {
+    const frame = queueFrame(this.#position(queue, now), this.#message(queue, now));
+    const { storage } = this.ctx;
+    storage.transactionSync(() => {
+      storage.sql.exec(
+        "CREATE TABLE IF NOT EXISTS queue_log (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL)",
+      );
+      storage.kv.put(QUEUE_KEY, queue);
+      storage.sql.exec(
+        "INSERT INTO queue_log (seq, frame) VALUES (?, ?)",
+        queue.seq,
+        toBinary(ServerFrameSchema, frame),
+      );
+      storage.sql.exec("DELETE FROM queue_log WHERE seq <= ?", queue.seq - QUEUE_LOG_LIMIT);
+    });
+    this.#queue = queue;
+    this.#hub.deliver(frame, false, now, now);
+  }
+
+  #position(queue: QueueState, nowMs: number): FramePosition {
+    return { seq: queue.seq, epoch: queue.epoch, serverTimeMs: nowMs };
+  }
+
+  #message(queue: QueueState, nowMs: number) {
+    return queueMessage(
+      queue.playerId,
+      queueView(queue.entries, queue.slots, nowMs),
+      queue.slots,
+      nowMs,
+    );
+  }
+
+  // ─── Queue streams ─────────────────────────────────────────────────────────
+
+  /** Accepts the player's queue stream (the Worker checked that the token is this player's). */
+  override async fetch(request: Request): Promise<Response> {
+    const headers = request.headers;
+    const playerId = headers.get(STREAM_HEADERS.player);
+    if (headers.get("Upgrade")?.toLowerCase() !== "websocket" || !playerId) {
+      return errorResponse({
+        code: "invalid_argument",
+        message: "expected an authenticated WebSocket upgrade",
+      });
+    }
+    // A player with no session yet still gets an (empty) queue to watch.
+    if (!this.#queue) this.#commit({ ...this.#newQueue(playerId), seq: 1 }, Date.now());
+    return this.#hub.accept(headers, playerId, null);
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    await this.#hub.message(ws, message);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    await this.#hub.closed(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    this.#hub.errored(ws, error);
+  }
+
+  override async alarm(): Promise<void> {
+    await this.#hub.sweep();
+  }
+
+  // ─── Stream slots ──────────────────────────────────────────────────────────
   #leases(): StreamLease[] {
     return this.ctx.storage.kv.get<StreamLease[]>(LEASES_KEY) ?? [];
   }
@@ -53,4 +209,8 @@ export class Player extends DurableObject<Env> {
   async streams(): Promise<StreamLease[]> {
     return liveLeases(this.#leases(), Date.now());
   }
+}
+
+function errorResponse(error: ServiceError): Response {
+  return Response.json({ error }, { status: httpStatus(error.code) });
 }

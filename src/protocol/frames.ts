@@ -15,6 +15,7 @@ import {
   ServerFrameSchema,
   SnapshotSchema,
 } from "../gen/crafting/v1/frames_pb";
+import type { QueueSnapshot } from "../gen/crafting/v1/queue_pb";
 import type {
   SessionState as SessionStateMessage,
   SessionUpdate,
@@ -51,6 +52,23 @@ export function snapshotFrame(
     case: "snapshot",
     value: create(SnapshotSchema, { state: { case: "session", value: session }, recovered }),
   });
+}
+
+/** A snapshot of a player's crafting queue; `recovered` answers a resume. */
+export function queueSnapshotFrame(
+  position: FramePosition,
+  queue: QueueSnapshot,
+  recovered = false,
+): ServerFrame {
+  return frame(position, {
+    case: "snapshot",
+    value: create(SnapshotSchema, { state: { case: "queue", value: queue }, recovered }),
+  });
+}
+
+/** A change of a player's crafting queue: the whole queue (it is small). */
+export function queueFrame(position: FramePosition, queue: QueueSnapshot): ServerFrame {
+  return frame(position, { case: "queue", value: queue });
 }
 
 /** An update of a session. */

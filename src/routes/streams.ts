@@ -124,4 +124,13 @@ export const streamRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
     return openStream(c, "session", sessionId, (headers) =>
       sessionStub(c.env, sessionId).fetch("https://crafting-session/stream", { headers }),
     );
+  })
+  .get("/queue/:playerId", async (c) => {
+    const playerId = parseId(c.req.param("playerId"), "player_id");
+    if (c.get("auth").sub !== playerId) {
+      throw new AppError("permission_denied", "a player may watch only their own queue");
+    }
+    return openStream(c, "queue", playerId, (headers) =>
+      playerStub(c.env, playerId).fetch("https://player/queue", { headers }),
+    );
   });

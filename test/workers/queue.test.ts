@@ -1,0 +1,110 @@
+/** A player's crafting queue as a projection of their sessions, streamed live. */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { freshId, token } from "../support/tokens";
+import { call, createSession, type Frame, serviceCall, TestSocket } from "./helpers";
+
+async function watchQueue(playerId: string, bearer: string, query = ""): Promise<TestSocket> {
+  const response = await call(`/ws/queue/${playerId}${query}`, {
+    headers: { Upgrade: "websocket", Authorization: `Bearer ${bearer}` },
+  });
+  if (response.status !== 101 || !response.webSocket)
+    throw new Error(`refused ${response.status}: ${await response.text()}`);
+  return new TestSocket(response.webSocket);
+}
+
+type Entry = {
+  requestId: string;
+  queuePosition?: number;
+  estimatedWaitSeconds?: number;
+  status: string;
+};
+const entriesOf = (frame: Frame | undefined): Entry[] => {
+  const queue = ((frame?.snapshot as { queue?: unknown } | undefined)?.queue ?? frame?.queue) as
+    | { entries?: Entry[] }
+    | undefined;
+  return queue?.entries ?? [];
+};
+const byRequest = (frame: Frame | undefined) =>
+  Object.fromEntries(
+    entriesOf(frame).map((e) => [
+      e.requestId,
+      [e.status, e.queuePosition ?? 0, e.estimatedWaitSeconds ?? 0],
+    ]),
+  );
+
+describe("the player's queue", () => {
+  it("follows create, start, complete and the slot count, live", async () => {
+    const playerId = freshId("p");
+    const [a, b, c] = [freshId("s"), freshId("s"), freshId("s")];
+    for (const id of [a, b, c]) {
+      expect((await createSession(id, playerId)).status).toBe(201);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const socket = await watchQueue(playerId, await token(playerId));
+    const [snapshot] = await socket.frameCount(1);
+    // Two steps of 60 s each: 120 s per request, one slot.
+    expect(byRequest(snapshot)).toEqual({
+      [a]: ["QUEUE_ENTRY_STATUS_QUEUED", 1, 0],
+      [b]: ["QUEUE_ENTRY_STATUS_QUEUED", 2, 120],
+      [c]: ["QUEUE_ENTRY_STATUS_QUEUED", 3, 240],
+    });
+
+    await serviceCall(`/v1/sessions/${a}/start`);
+    const started = (await socket.frameCount(2))[1];
+    expect(byRequest(started)[a]).toEqual(["QUEUE_ENTRY_STATUS_PROCESSING", 0, 0]);
+    expect(byRequest(started)[b]?.slice(0, 2)).toEqual(["QUEUE_ENTRY_STATUS_QUEUED", 1]);
+    expect(byRequest(started)[b]?.[2]).toBeGreaterThan(119);
+
+    await serviceCall(`/v1/sessions/${a}/complete`);
+    const completed = (await socket.frameCount(3))[2];
+    expect(Object.keys(byRequest(completed)).sort()).toEqual([b, c].sort());
+
+    expect((await serviceCall(`/v1/players/${playerId}/slots`, { slots: 2 }, "PUT")).status).toBe(
+      200,
+    );
+    const twoSlots = (await socket.frameCount(4))[3];
+    expect(byRequest(twoSlots)).toEqual({
+      [b]: ["QUEUE_ENTRY_STATUS_QUEUED", 1, 0],
+      [c]: ["QUEUE_ENTRY_STATUS_QUEUED", 2, 0],
+    });
+    expect(twoSlots).toMatchObject({ queue: { slots: 2 } });
+    // Every frame continues the previous seq.
+    expect(socket.frames.map((f) => f.seq)).toEqual(
+      [1, 2, 3, 4].map((n) => (snapshot?.seq as number) + n - 1),
+    );
+  });
+
+  it("resumes a queue stream with exactly what was missed", async () => {
+    const playerId = freshId("p");
+    const bearer = await token(playerId);
+    const first = await watchQueue(playerId, bearer);
+    const [snapshot] = await first.frameCount(1);
+    first.ws.close(1000);
+    for (let i = 0; i < 3; i++) await createSession(freshId("s"), playerId);
+    const resumed = await watchQueue(
+      playerId,
+      bearer,
+      `?resume_epoch=${snapshot?.epoch}&resume_seq=${snapshot?.seq}`,
+    );
+    const frames = await resumed.frameCount(4);
+    expect(frames.slice(0, 3).map((f) => entriesOf(f).length)).toEqual([1, 2, 3]);
+    expect(frames[3]).toMatchObject({ resumed: { replayed: 3 } });
+  });
+
+  it("refuses a player watching another player's queue with 403, and bad slot counts with 400", async () => {
+    const response = await call(`/ws/queue/${freshId("p")}`, {
+      headers: { Upgrade: "websocket", Authorization: `Bearer ${await token(freshId("p"))}` },
+    });
+    expect(response.status).toBe(403);
+    for (const slots of [0, 1.5, 17, "2"]) {
+      expect(
+        (await serviceCall(`/v1/players/${freshId("p")}/slots`, { slots }, "PUT")).status,
+      ).toBe(400);
+    }
+    expect(await env.PLAYER.getByName(freshId("p")).craftingQueue()).toMatchObject({
+      ok: false,
+      error: { code: "not_found" },
+    });
+  });
+});
