@@ -10,6 +10,7 @@ import { healthRoutes, metricsRoutes } from "./routes/health";
 import { playerRoutes } from "./routes/players";
 import { sessionRoutes, syncRoutes } from "./routes/sessions";
 import { streamRoutes } from "./routes/streams";
+import { workflowRoutes } from "./routes/workflows";
 
 /** The Worker's router. */
 export const app = new Hono<{ Bindings: Env }>()
@@ -20,6 +21,7 @@ export const app = new Hono<{ Bindings: Env }>()
   .route("/v1/sessions", sessionRoutes)
   .route("/v1/events", eventRoutes)
   .route("/v1/players", playerRoutes)
+  .route("/v1/workflows", workflowRoutes)
   .route("/udp/sessions", syncRoutes)
   .route("/ws", streamRoutes);
 

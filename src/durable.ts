@@ -1,12 +1,21 @@
 /** Typed access to the Durable Object namespaces. */
 
 /** The stub type of a Durable Object binding of Env. */
-export type DurableObjectStubOf<K extends "CRAFTING_SESSION" | "PLAYER" | "DEAD_LETTERS"> =
-  Env[K] extends DurableObjectNamespace<infer T> ? DurableObjectStub<T> : never;
+export type DurableObjectStubOf<
+  K extends "CRAFTING_SESSION" | "CRAFTING_WORKFLOW" | "PLAYER" | "DEAD_LETTERS",
+> = Env[K] extends DurableObjectNamespace<infer T> ? DurableObjectStub<T> : never;
 
 /** The session object for an id; one object per session id, the world over. */
 export function sessionStub(env: Env, sessionId: string): DurableObjectStubOf<"CRAFTING_SESSION"> {
   return env.CRAFTING_SESSION.getByName(sessionId);
+}
+
+/** The object of one workflow. */
+export function workflowStub(
+  env: Env,
+  workflowId: string,
+): DurableObjectStubOf<"CRAFTING_WORKFLOW"> {
+  return env.CRAFTING_WORKFLOW.getByName(workflowId);
 }
 
 /** The object of one player: stream leases, queue. */

@@ -5,6 +5,7 @@ import { setLogLevel } from "./log";
 import { pushMetricsSoon, WORKER_CONTEXT } from "./metrics/push";
 
 export { CraftingSession } from "../durable-objects/crafting-session/crafting-session";
+export { CraftingWorkflow } from "../durable-objects/crafting-workflow/crafting-workflow";
 export { DeadLetters } from "../durable-objects/dead-letters/dead-letters";
 export { Metrics } from "../durable-objects/metrics/metrics";
 export { Player } from "../durable-objects/player/player";

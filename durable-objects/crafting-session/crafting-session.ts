@@ -8,7 +8,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
-import { playerStub } from "../../src/durable";
+import { playerStub, workflowStub } from "../../src/durable";
 import { CloseCode, fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
 import { type ServerFrame, ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
@@ -25,6 +25,7 @@ import {
   isFinal,
   type LifecycleAction,
   type ProgressCorrection,
+  progressAt,
   type SessionEffect,
   type SessionInput,
   type SessionState,
@@ -356,7 +357,8 @@ export class CraftingSession extends DurableObject<Env> {
     pushMetricsSoon(this.env, this.ctx);
   }
   /**
-   * Tells the player's object (their crafting queue) about the change. A lost
+   * Tells the player's object (their crafting queue) and the session's
+   * workflow, if any, about the change. A lost
    * notification is repaired by the next one (they carry the seq and the
    * whole summary); a failure is logged, never fails the session's change.
    */
@@ -371,7 +373,16 @@ export class CraftingSession extends DurableObject<Env> {
       seq: state.seq,
     };
     try {
-      await playerStub(this.env, state.playerId).sessionChanged(state.playerId, summary);
+      const player = playerStub(this.env, state.playerId).sessionChanged(state.playerId, summary);
+      const workflow = state.workflowId
+        ? workflowStub(this.env, state.workflowId).stepChanged({
+            sessionId: state.sessionId,
+            status: state.status,
+            progressPercent: progressAt(state, Date.now()).percent,
+            seq: state.seq,
+          })
+        : null;
+      await Promise.all([player, workflow]);
     } catch (e) {
       log("warn", "queue.notify_failed", {
         session_id: state.sessionId,

@@ -120,6 +120,7 @@ export class StreamHub {
     metrics.count("crafting_messages_in_total");
     metrics.count("crafting_bytes_in_total", {}, size);
     if (size > MAX_CLIENT_FRAME_BYTES) {
+      if ((ws.deserializeAttachment() as StreamAttachment).closedCode !== undefined) return;
       const reason = `frames are limited to ${MAX_CLIENT_FRAME_BYTES} bytes`;
       await this.#release([
         this.#closeByServer(ws, CloseCode.MESSAGE_TOO_BIG, reason, { bytes: size }),
@@ -129,6 +130,8 @@ export class StreamHub {
     const now = Date.now();
     const position = this.source.position(now) ?? { seq: 0, epoch: 0, serverTimeMs: now };
     const attachment = ws.deserializeAttachment() as StreamAttachment;
+    // Frames still in flight after the server closed the stream are dropped.
+    if (attachment.closedCode !== undefined) return;
     const metered = meterFrame(attachment.bucket, now);
     ws.serializeAttachment({ ...attachment, lastSeenMs: now, bucket: metered.bucket });
     if (metered.decision !== "accept") {
@@ -140,18 +143,18 @@ export class StreamHub {
         code: "invalid_argument" as const,
         message: "this stream speaks crafting.v1.json: send text frames",
       };
-      ws.send(encodeJson(errorFrame(position, refusal)));
+      trySend(ws, encodeJson(errorFrame(position, refusal)));
       return;
     }
     const decoded = decodeClientJson(message);
     if (!decoded.ok) {
-      ws.send(encodeJson(errorFrame(position, decoded.error)));
+      trySend(ws, encodeJson(errorFrame(position, decoded.error)));
       return;
     }
     const { kind } = decoded.frame;
     switch (kind.case) {
       case "ping":
-        ws.send(encodeJson(pongFrame(position, kind.value.clientTimeMs)));
+        trySend(ws, encodeJson(pongFrame(position, kind.value.clientTimeMs)));
         break;
       case "resume":
         this.#resume(ws, kind.value.epoch, kind.value.seq, now);
@@ -357,7 +360,7 @@ export class StreamHub {
     metrics.count("crafting_throttles_total", { limit: "frame_budget" });
     if (decision === "throttle") {
       const message = `over ${FRAME_BUDGET.perSecond} frames/s (burst ${FRAME_BUDGET.burst}): this frame was ignored; slow down or be disconnected`;
-      ws.send(encodeJson(errorFrame(position, { code: "resource_exhausted", message })));
+      trySend(ws, encodeJson(errorFrame(position, { code: "resource_exhausted", message })));
       return;
     }
     await this.#release([this.#closeByServer(ws, CloseCode.POLICY_VIOLATION, "too many frames")]);

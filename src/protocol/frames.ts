@@ -20,6 +20,7 @@ import type {
   SessionState as SessionStateMessage,
   SessionUpdate,
 } from "../gen/crafting/v1/session_pb";
+import type { WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
 
 /** Largest inbound frame a stream accepts (bytes); larger ones close the stream with 1009. */
 export const MAX_CLIENT_FRAME_BYTES = 64 * 1024;
@@ -69,6 +70,23 @@ export function queueSnapshotFrame(
 /** A change of a player's crafting queue: the whole queue (it is small). */
 export function queueFrame(position: FramePosition, queue: QueueSnapshot): ServerFrame {
   return frame(position, { case: "queue", value: queue });
+}
+
+/** A snapshot of a workflow; `recovered` answers a resume. */
+export function workflowSnapshotFrame(
+  position: FramePosition,
+  workflow: WorkflowUpdate,
+  recovered = false,
+): ServerFrame {
+  return frame(position, {
+    case: "snapshot",
+    value: create(SnapshotSchema, { state: { case: "workflow", value: workflow }, recovered }),
+  });
+}
+
+/** A change of a workflow: all of it. */
+export function workflowFrame(position: FramePosition, workflow: WorkflowUpdate): ServerFrame {
+  return frame(position, { case: "workflow", value: workflow });
 }
 
 /** An update of a session. */

@@ -6,7 +6,7 @@ import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { StreamKind } from "../../durable-objects/player/stream-leases";
 import { STREAM_HEADERS } from "../../durable-objects/streams/stream-attachment";
-import { playerStub, releaseStreamLeases, sessionStub } from "../durable";
+import { playerStub, releaseStreamLeases, sessionStub, workflowStub } from "../durable";
 import { AppError } from "../errors";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
@@ -123,6 +123,12 @@ export const streamRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
     const sessionId = parseId(c.req.param("sessionId"), "session_id");
     return openStream(c, "session", sessionId, (headers) =>
       sessionStub(c.env, sessionId).fetch("https://crafting-session/stream", { headers }),
+    );
+  })
+  .get("/workflow/:workflowId", async (c) => {
+    const workflowId = parseId(c.req.param("workflowId"), "workflow_id");
+    return openStream(c, "workflow", workflowId, (headers) =>
+      workflowStub(c.env, workflowId).fetch("https://workflow/stream", { headers }),
     );
   })
   .get("/queue/:playerId", async (c) => {

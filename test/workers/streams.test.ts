@@ -377,16 +377,18 @@ describe("hostile clients", () => {
     const socket = await watch(sessionId, bearer);
     await socket.frameCount(1);
     const before = await sessionJson(sessionId);
-    const flood = FRAME_BUDGET.burst + FRAME_BUDGET.maxStrikes + 5;
-    for (let i = 0; i < flood; i++)
+    // Keep flooding until the server gives up (bounded): how many frames that
+    // takes depends on how fast they are processed, since the bucket refills.
+    for (let i = 0; i < 2_000 && socket.closed === null; i++) {
       socket.ws.send(JSON.stringify({ ping: { clientTimeMs: String(i) } }));
+      if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
     expect((await socket.closing()).code).toBe(1008);
     const kinds = socket.frames.slice(1).map(kindOf);
-    // The burst is served; then refusals; then the close.
-    expect(kinds.filter((k) => k === "pong").length).toBeGreaterThanOrEqual(FRAME_BUDGET.burst);
-    expect(kinds.filter((k) => k === "pong").length).toBeLessThan(FRAME_BUDGET.burst + 5);
+    // The burst is served in full before the first refusal; refusals follow; then the close.
+    expect(kinds.indexOf("error")).toBeGreaterThanOrEqual(FRAME_BUDGET.burst);
     expect(kinds.filter((k) => k === "error").length).toBeGreaterThanOrEqual(
-      FRAME_BUDGET.maxStrikes - 5,
+      FRAME_BUDGET.maxStrikes,
     );
     expect(socket.frames.find((f) => kindOf(f) === "error")).toMatchObject({
       error: { code: "resource_exhausted" },
@@ -412,7 +414,9 @@ describe("hostile clients", () => {
     const missing = freshId("s");
     const statuses: number[] = [];
     let limited: Response | null = null;
-    for (let i = 0; i < 70 && !limited; i++) {
+    // The limiter counts in fixed 60 s windows: a run that straddles a window
+    // boundary may get up to twice the limit through before the first 429.
+    for (let i = 0; i < 125 && !limited; i++) {
       const { response } = await openStream(missing, bearer);
       statuses.push(response.status);
       if (response.status === 429) limited = response;
@@ -423,13 +427,14 @@ describe("hostile clients", () => {
   });
 
   it("rate-limits health checks per client IP", async () => {
-    const ip = `192.0.2.${Math.floor(Math.random() * 250)}`;
+    const ip = `2001:db8::${crypto.randomUUID().slice(0, 4)}`;
     const statuses: number[] = [];
-    for (let i = 0; i < 61; i++) {
+    // Fixed 60 s windows: at most twice the limit gets through before the first 429.
+    while (statuses.length < 125 && statuses.at(-1) !== 429) {
       statuses.push((await call("/health", { headers: { "CF-Connecting-IP": ip } })).status);
     }
     expect(statuses.slice(0, 60).every((s) => s === 200)).toBe(true);
-    expect(statuses[60]).toBe(429);
+    expect(statuses.at(-1)).toBe(429);
     expect(
       (await call("/health", { headers: { "CF-Connecting-IP": "198.51.100.7" } })).status,
     ).toBe(200);

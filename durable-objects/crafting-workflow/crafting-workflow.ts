@@ -1,0 +1,220 @@
+/**
+ * One multi-step workflow: a thin Durable Object around workflow-state.ts.
+ * It creates and starts each step's session, hears back from the session
+ * objects after every change, and streams the workflow to its player.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { sessionStub } from "../../src/durable";
+import { fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
+import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
+import { log, setLogLevel } from "../../src/log";
+import {
+  type FramePosition,
+  workflowFrame,
+  workflowSnapshotFrame,
+} from "../../src/protocol/frames";
+import { workflowMessage } from "../../src/protocol/workflow-wire";
+import { STREAM_HEADERS } from "../streams/stream-attachment";
+import { StreamHub } from "../streams/stream-hub";
+import {
+  applyStepChange,
+  newWorkflow,
+  type StepSummary,
+  type WorkflowState,
+  type WorkflowStepPlan,
+  workflowEnded,
+} from "./workflow-state";
+
+const STATE_KEY = "workflow";
+/** Workflow changes kept for resuming clients. */
+export const WORKFLOW_LOG_LIMIT = 200;
+
+/** A workflow as HTTP callers see it (`crafting.v1.WorkflowUpdate`, proto3 JSON via the wire module). */
+export type WorkflowView = WorkflowState;
+
+/** Durable Object holding one workflow and its live subscribers. */
+export class CraftingWorkflow extends DurableObject<Env> {
+  #state: WorkflowState | null;
+  readonly #hub: StreamHub;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    setLogLevel(env.LOG_LEVEL);
+    this.#state = ctx.storage.kv.get<WorkflowState>(STATE_KEY) ?? null;
+    this.#hub = new StreamHub(ctx, env, "workflow", {
+      position: (nowMs) => (this.#state ? this.#position(this.#state, nowMs) : null),
+      snapshot: (nowMs, recovered) => {
+        const state = this.#state as WorkflowState;
+        return workflowSnapshotFrame(
+          this.#position(state, nowMs),
+          workflowMessage(state, nowMs),
+          recovered,
+        );
+      },
+      replayAfter: (seq) =>
+        this.ctx.storage.sql
+          .exec<{ frame: ArrayBuffer }>(
+            "SELECT frame FROM workflow_log WHERE seq > ? ORDER BY seq",
+            seq,
+          )
+          .toArray()
+          .map((row) => fromBinary(ServerFrameSchema, new Uint8Array(row.frame))),
+      auditFields: () => ({ workflow_id: this.#state?.workflowId }),
+    });
+  }
+
+  // ─── RPC for the Worker and the session objects ────────────────────────────
+
+  /** Creates the workflow and starts its first step; the same create again is idempotent. */
+  async create(
+    workflowId: string,
+    playerId: string,
+    plans: WorkflowStepPlan[],
+  ): Promise<Result<{ created: boolean; workflow: WorkflowState }>> {
+    if (this.#state) {
+      const same =
+        this.#state.playerId === playerId &&
+        JSON.stringify(
+          this.#state.steps.map(({ name, recipeId, steps }) => ({ name, recipeId, steps })),
+        ) === JSON.stringify(plans);
+      return same
+        ? ok({ created: false, workflow: this.#state })
+        : fail("already_exists", "a different workflow already has this id");
+    }
+    const epoch = 1 + Math.floor(Math.random() * 0xfffffffe);
+    this.#commit(newWorkflow(workflowId, playerId, plans, epoch, Date.now()));
+    await this.#startStep(0);
+    const created = await this.view();
+    return created.ok ? ok({ created: true, workflow: created.value }) : created;
+  }
+
+  /** A step's session changed (called by the session object). */
+  async stepChanged(summary: StepSummary): Promise<void> {
+    const state = this.#state;
+    if (!state) return;
+    const applied = applyStepChange(state, summary);
+    if (!applied.changed) return;
+    this.#commit(applied.state);
+    if (applied.startStep !== null) await this.#startStep(applied.startStep);
+    if (workflowEnded(applied.state))
+      await this.#hub.closeAll(1000, `workflow ${applied.state.status}`);
+  }
+
+  /** Pauses or resumes the current step's session (the workflow follows it). */
+  async control(action: "pause" | "resume"): Promise<Result<WorkflowState>> {
+    const state = this.#state;
+    if (!state) return fail("not_found", "no workflow with this id");
+    if (workflowEnded(state)) return fail("failed_precondition", `the workflow is ${state.status}`);
+    const current = state.steps[state.currentIndex];
+    if (!current) return fail("internal", "the workflow has no current step");
+    const result = await sessionStub(this.env, current.sessionId).lifecycle(action);
+    if (!result.ok) return result;
+    // The session has told this object about the change by now.
+    return this.view();
+  }
+
+  /** The workflow, or not_found. */
+  async view(): Promise<Result<WorkflowState>> {
+    return this.#state ? ok(this.#state) : fail("not_found", "no workflow with this id");
+  }
+
+  // ─── Streams ───────────────────────────────────────────────────────────────
+
+  /** Accepts the owning player's workflow stream. */
+  override async fetch(request: Request): Promise<Response> {
+    const headers = request.headers;
+    const playerId = headers.get(STREAM_HEADERS.player);
+    if (headers.get("Upgrade")?.toLowerCase() !== "websocket" || !playerId) {
+      return errorResponse({
+        code: "invalid_argument",
+        message: "expected an authenticated WebSocket upgrade",
+      });
+    }
+    const state = this.#state;
+    if (!state) return errorResponse({ code: "not_found", message: "no workflow with this id" });
+    if (state.playerId !== playerId) {
+      return errorResponse({
+        code: "permission_denied",
+        message: "this workflow belongs to another player",
+      });
+    }
+    return this.#hub.accept(
+      headers,
+      playerId,
+      workflowEnded(state) ? `workflow ${state.status}` : null,
+    );
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    await this.#hub.message(ws, message);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    await this.#hub.closed(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    this.#hub.errored(ws, error);
+  }
+
+  override async alarm(): Promise<void> {
+    await this.#hub.sweep();
+  }
+
+  // ─── Internals ─────────────────────────────────────────────────────────────
+
+  /** Creates and starts step `index`'s session (idempotent: a retried create returns the same session). */
+  async #startStep(index: number): Promise<void> {
+    const state = this.#state as WorkflowState;
+    const step = state.steps[index];
+    if (!step) return;
+    const stub = sessionStub(this.env, step.sessionId);
+    const created = await stub.create({
+      sessionId: step.sessionId,
+      playerId: state.playerId,
+      recipeId: step.recipeId,
+      workflowId: state.workflowId,
+      steps: step.steps,
+    });
+    const started = created.ok ? await stub.lifecycle("start") : created;
+    if (!started.ok && started.error.code !== "failed_precondition") {
+      log("error", "workflow.step_start_failed", {
+        workflow_id: state.workflowId,
+        session_id: step.sessionId,
+        message: started.error.message,
+      });
+    }
+  }
+
+  /** Stores the workflow and its frame in one transaction, then tells its streams. */
+  #commit(state: WorkflowState): void {
+    const now = Date.now();
+    const frame = workflowFrame(this.#position(state, now), workflowMessage(state, now));
+    const { storage } = this.ctx;
+    storage.transactionSync(() => {
+      storage.sql.exec(
+        "CREATE TABLE IF NOT EXISTS workflow_log (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL)",
+      );
+      storage.kv.put(STATE_KEY, state);
+      storage.sql.exec(
+        "INSERT INTO workflow_log (seq, frame) VALUES (?, ?)",
+        state.seq,
+        toBinary(ServerFrameSchema, frame),
+      );
+      storage.sql.exec("DELETE FROM workflow_log WHERE seq <= ?", state.seq - WORKFLOW_LOG_LIMIT);
+    });
+    const first = this.#state === null;
+    this.#state = state;
+    if (first) this.#hub.current(state.seq);
+    else this.#hub.deliver(frame, false, now, now);
+  }
+
+  #position(state: WorkflowState, nowMs: number): FramePosition {
+    return { seq: state.seq, epoch: state.epoch, serverTimeMs: nowMs };
+  }
+}
+
+function errorResponse(error: ServiceError): Response {
+  return Response.json({ error }, { status: httpStatus(error.code) });
+}

@@ -1,0 +1,59 @@
+/** A workflow, domain → wire (`crafting.v1.WorkflowUpdate`). */
+import { create } from "@bufbuild/protobuf";
+import {
+  overallProgress,
+  type WorkflowState,
+} from "../../durable-objects/crafting-workflow/workflow-state";
+import {
+  WorkflowStatus,
+  WorkflowStepSchema,
+  type WorkflowUpdate,
+  WorkflowUpdateSchema,
+} from "../gen/crafting/v1/workflow_pb";
+
+const WORKFLOW_STATUS = {
+  active: WorkflowStatus.ACTIVE,
+  paused: WorkflowStatus.PAUSED,
+  completed: WorkflowStatus.COMPLETED,
+  failed: WorkflowStatus.FAILED,
+} as const;
+
+/** A step's status as a workflow status (a pending or queued step is not started: unspecified). */
+function stepStatus(status: WorkflowState["steps"][number]["status"]): WorkflowStatus {
+  switch (status) {
+    case "active":
+      return WorkflowStatus.ACTIVE;
+    case "paused":
+      return WorkflowStatus.PAUSED;
+    case "completed":
+      return WorkflowStatus.COMPLETED;
+    case "failed":
+    case "cancelled":
+      return WorkflowStatus.FAILED;
+    default:
+      return WorkflowStatus.UNSPECIFIED;
+  }
+}
+
+/** Seed 000's workflow fields for `state` at `nowMs`. */
+export function workflowMessage(state: WorkflowState, nowMs: number): WorkflowUpdate {
+  return create(WorkflowUpdateSchema, {
+    workflowId: state.workflowId,
+    playerId: state.playerId,
+    overallProgress: overallProgress(state),
+    currentStepIndex: state.currentIndex,
+    totalSteps: state.steps.length,
+    currentStepName: state.steps[state.currentIndex]?.name ?? "",
+    steps: state.steps.map((step) =>
+      create(WorkflowStepSchema, {
+        name: step.name,
+        sessionId: step.sessionId,
+        recipeId: step.recipeId,
+        status: stepStatus(step.status),
+        progressPercent: step.status === "completed" ? 100 : step.progressPercent,
+      }),
+    ),
+    status: WORKFLOW_STATUS[state.status],
+    timestampMs: BigInt(nowMs),
+  });
+}

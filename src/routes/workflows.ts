@@ -1,0 +1,104 @@
+/** crafting-service's API for multi-step workflows: create, read, pause and resume. */
+import { toJsonString } from "@bufbuild/protobuf";
+import { Hono } from "hono";
+import type {
+  WorkflowState,
+  WorkflowStepPlan,
+} from "../../durable-objects/crafting-workflow/workflow-state";
+import { workflowStub } from "../durable";
+import { AppError, type Result } from "../errors";
+import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
+import { readJsonBody } from "../http/body";
+import { type AuthVariables, requireAuth } from "../middleware/auth";
+import { rateLimit, subject } from "../middleware/limits";
+import { workflowMessage } from "../protocol/workflow-wire";
+import { parseCreateSession, parseId } from "./session-input";
+
+/** Most steps in one workflow. */
+export const MAX_WORKFLOW_STEPS = 32;
+
+function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw AppError.from(result.error);
+  return result.value;
+}
+
+function json(state: WorkflowState, status = 200): Response {
+  return new Response(toJsonString(WorkflowUpdateSchema, workflowMessage(state, Date.now())), {
+    status,
+    headers: { "Content-Type": "application/json; charset=utf-8" },
+  });
+}
+
+/** `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps: [{ name, duration_ms }] }], workflow_id? }`. */
+function parseWorkflow(body: unknown): {
+  workflowId: string;
+  playerId: string;
+  plans: WorkflowStepPlan[];
+} {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new AppError("invalid_argument", "the body must be a JSON object");
+  }
+  const input = body as Record<string, unknown>;
+  const playerId = parseId(input.player_id, "player_id");
+  const workflowId =
+    input.workflow_id === undefined
+      ? crypto.randomUUID()
+      : parseId(input.workflow_id, "workflow_id");
+  if (workflowId.length > 60)
+    throw new AppError("invalid_argument", "workflow_id must be at most 60 characters");
+  const steps = input.steps;
+  if (!Array.isArray(steps) || steps.length === 0 || steps.length > MAX_WORKFLOW_STEPS) {
+    throw new AppError(
+      "invalid_argument",
+      `steps must be an array of 1-${MAX_WORKFLOW_STEPS} workflow steps`,
+    );
+  }
+  const plans = steps.map((raw: unknown, i) => {
+    const step = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    if (typeof step.name !== "string" || step.name.length === 0 || step.name.length > 64) {
+      throw new AppError(
+        "invalid_argument",
+        `steps[${i}].name must be a string of 1-64 characters`,
+      );
+    }
+    // Each step is a session: its recipe and crafting steps follow the session rules.
+    let session: ReturnType<typeof parseCreateSession>;
+    try {
+      session = parseCreateSession(
+        { player_id: playerId, recipe_id: step.recipe_id, steps: step.steps },
+        () => "x",
+      );
+    } catch (e) {
+      throw new AppError(
+        "invalid_argument",
+        `steps[${i}]: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    return { name: step.name, recipeId: session.recipeId, steps: session.steps };
+  });
+  return { workflowId, playerId, plans };
+}
+
+/** Routes under /v1/workflows. */
+export const workflowRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
+  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  .post("/", async (c) => {
+    const { workflowId, playerId, plans } = parseWorkflow(await readJsonBody(c.req.raw));
+    const { created, workflow } = unwrap(
+      await workflowStub(c.env, workflowId).create(workflowId, playerId, plans),
+    );
+    return json(workflow, created ? 201 : 200);
+  })
+  .get("/:id", async (c) => {
+    return json(
+      unwrap(await workflowStub(c.env, parseId(c.req.param("id"), "workflow_id")).view()),
+    );
+  })
+  .post("/:id/:action", async (c) => {
+    const action = c.req.param("action");
+    if (action !== "pause" && action !== "resume")
+      throw new AppError("not_found", "unknown action; use pause or resume");
+    return json(
+      unwrap(await workflowStub(c.env, parseId(c.req.param("id"), "workflow_id")).control(action)),
+    );
+  });

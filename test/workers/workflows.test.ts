@@ -1,0 +1,153 @@
+/** Multi-step workflows: each step a session; completion advances, failure fails; streamed live. */
+import { describe, expect, it } from "vitest";
+import { freshId, token } from "../support/tokens";
+import { call, type Frame, serviceCall, TestSocket } from "./helpers";
+
+const STEPS = ["smelt", "forge", "polish"].map((name) => ({
+  name,
+  recipe_id: `${name}-recipe`,
+  steps: [{ name: `${name}-work`, duration_ms: 60_000 }],
+}));
+
+async function createWorkflow(
+  playerId: string,
+  workflowId = freshId("w"),
+): Promise<{ workflowId: string; body: Record<string, unknown> }> {
+  const response = await serviceCall("/v1/workflows", {
+    workflow_id: workflowId,
+    player_id: playerId,
+    steps: STEPS,
+  });
+  expect(response.status).toBe(201);
+  return { workflowId, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function watchWorkflow(workflowId: string, bearer: string): Promise<TestSocket> {
+  const response = await call(`/ws/workflow/${workflowId}`, {
+    headers: { Upgrade: "websocket", Authorization: `Bearer ${bearer}` },
+  });
+  if (response.status !== 101 || !response.webSocket)
+    throw new Error(`refused ${response.status}: ${await response.text()}`);
+  return new TestSocket(response.webSocket);
+}
+
+const workflowOf = (frame: Frame | undefined) =>
+  ((frame?.snapshot as { workflow?: unknown } | undefined)?.workflow ?? frame?.workflow) as
+    | Record<string, unknown>
+    | undefined;
+
+async function view(workflowId: string): Promise<Record<string, unknown>> {
+  return (await (
+    await serviceCall(`/v1/workflows/${workflowId}`, undefined, "GET")
+  ).json()) as Record<string, unknown>;
+}
+
+describe("workflows", () => {
+  it("runs three steps to completion: each completion starts the next step's session", async () => {
+    const playerId = freshId("p");
+    const { workflowId, body } = await createWorkflow(playerId);
+    expect(body).toMatchObject({
+      workflowId,
+      totalSteps: 3,
+      currentStepName: "smelt",
+      status: "WORKFLOW_STATUS_ACTIVE",
+    });
+    const socket = await watchWorkflow(workflowId, await token(playerId));
+    await socket.frameCount(1);
+    // The first step's session exists and is active.
+    const first = (await (
+      await serviceCall(`/v1/sessions/${workflowId}.0`, undefined, "GET")
+    ).json()) as Record<string, unknown>;
+    expect(first).toMatchObject({
+      status: "SESSION_STATUS_ACTIVE",
+      workflowId,
+      recipeId: "smelt-recipe",
+    });
+
+    for (const index of [0, 1, 2]) {
+      expect((await serviceCall(`/v1/sessions/${workflowId}.${index}/complete`)).status).toBe(200);
+    }
+    const done = await view(workflowId);
+    expect(done).toMatchObject({
+      status: "WORKFLOW_STATUS_COMPLETED",
+      currentStepIndex: 2,
+      overallProgress: 100,
+    });
+    expect((done.steps as { status: string }[]).map((s) => s.status)).toEqual(
+      Array(3).fill("WORKFLOW_STATUS_COMPLETED"),
+    );
+    // The stream saw the advance and ended normally.
+    await socket.until(
+      () => socket.frames.some((f) => workflowOf(f)?.currentStepIndex === 1),
+      "the advance to step 2",
+    );
+    expect((await socket.closing()).code).toBe(1000);
+    expect(workflowOf(socket.frames.at(-1))).toMatchObject({ status: "WORKFLOW_STATUS_COMPLETED" });
+  });
+
+  it("fails when a step fails in the middle, and starts nothing after it", async () => {
+    const playerId = freshId("p");
+    const { workflowId } = await createWorkflow(playerId);
+    await serviceCall(`/v1/sessions/${workflowId}.0/complete`);
+    expect(
+      (await serviceCall(`/v1/sessions/${workflowId}.1/fail`, { reason: "forge overheated" }))
+        .status,
+    ).toBe(200);
+    expect(await view(workflowId)).toMatchObject({
+      status: "WORKFLOW_STATUS_FAILED",
+      currentStepIndex: 1,
+    });
+    expect((await serviceCall(`/v1/sessions/${workflowId}.2`, undefined, "GET")).status).toBe(404);
+  });
+
+  it("pauses and resumes the current step", async () => {
+    const playerId = freshId("p");
+    const { workflowId } = await createWorkflow(playerId);
+    expect((await serviceCall(`/v1/workflows/${workflowId}/pause`)).status).toBe(200);
+    expect(await view(workflowId)).toMatchObject({ status: "WORKFLOW_STATUS_PAUSED" });
+    const session = (await (
+      await serviceCall(`/v1/sessions/${workflowId}.0`, undefined, "GET")
+    ).json()) as Record<string, unknown>;
+    expect(session.status).toBe("SESSION_STATUS_PAUSED");
+    expect((await serviceCall(`/v1/workflows/${workflowId}/resume`)).status).toBe(200);
+    expect(await view(workflowId)).toMatchObject({ status: "WORKFLOW_STATUS_ACTIVE" });
+  });
+
+  it("refuses another player's stream with 403, a bad plan with 400, and a different plan under the same id with 409", async () => {
+    const playerId = freshId("p");
+    const { workflowId } = await createWorkflow(playerId);
+    const other = await call(`/ws/workflow/${workflowId}`, {
+      headers: { Upgrade: "websocket", Authorization: `Bearer ${await token(freshId("p"))}` },
+    });
+    expect(other.status).toBe(403);
+    expect((await serviceCall("/v1/workflows", { player_id: playerId, steps: [] })).status).toBe(
+      400,
+    );
+    expect(
+      (
+        await serviceCall("/v1/workflows", {
+          player_id: playerId,
+          steps: [{ name: "x", recipe_id: "r", steps: [] }],
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await serviceCall("/v1/workflows", {
+          workflow_id: workflowId,
+          player_id: playerId,
+          steps: STEPS,
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await serviceCall("/v1/workflows", {
+          workflow_id: workflowId,
+          player_id: playerId,
+          steps: STEPS.slice(1),
+        })
+      ).status,
+    ).toBe(409);
+  });
+});
