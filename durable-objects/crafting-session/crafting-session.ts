@@ -6,10 +6,9 @@
  * (streams/stream-hub.ts), close them when the session ends.
  */
 
-import { DurableObject } from "cloudflare:workers";
 import { fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { playerStub, workflowStub } from "../../src/durable";
-import { CloseCode, fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
+import { CloseCode, fail, ok, type Result } from "../../src/errors";
 import { type ServerFrame, ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
 import { log, setLogLevel } from "../../src/log";
@@ -18,8 +17,8 @@ import type { TraceContext } from "../../src/middleware/trace";
 import { snapshotFrame, updateFrame } from "../../src/protocol/frames";
 import { sessionStateMessage, sessionUpdateMessage } from "../../src/protocol/session-wire";
 import type { SessionSummary } from "../player/crafting-queue";
-import { STREAM_HEADERS } from "../streams/stream-attachment";
 import { StreamHub } from "../streams/stream-hub";
+import { errorResponse, StreamingObject } from "../streams/streaming-object";
 import {
   type CreateSessionParams,
   isFinal,
@@ -46,11 +45,11 @@ export const REPLAY_LOG_LIMIT = 1000;
 export type SessionJson = string;
 
 /** Durable Object holding one crafting session and its live subscribers. */
-export class CraftingSession extends DurableObject<Env> {
+export class CraftingSession extends StreamingObject {
   #state: SessionState | null;
   #replayTableReady = false;
   readonly #events: EventStore;
-  readonly #hub: StreamHub;
+  protected override readonly hub: StreamHub;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -60,7 +59,7 @@ export class CraftingSession extends DurableObject<Env> {
     this.#state = ctx.storage.kv.get<SessionState>(STATE_KEY) ?? null;
     this.#replayTableReady = this.#state !== null;
     this.#events = new EventStore(ctx.storage);
-    this.#hub = new StreamHub(ctx, env, "session", {
+    this.hub = new StreamHub(ctx, env, "session", {
       position: (nowMs) => (this.#state ? this.#position(this.#state, nowMs) : null),
       snapshot: (nowMs, recovered) => {
         const state = this.#state as SessionState;
@@ -146,7 +145,7 @@ export class CraftingSession extends DurableObject<Env> {
       }
     }
     if (fresh.length > 0 && this.#foldIn(fresh, meta, epoch, results)) {
-      await this.#hub.closeAll(CloseCode.NORMAL, `session ${this.#state?.status}`);
+      await this.hub.closeAll(CloseCode.NORMAL, `session ${this.#state?.status}`);
     }
     return events.map((event) => results.get(event.eventId) as EventResult);
   }
@@ -205,11 +204,11 @@ export class CraftingSession extends DurableObject<Env> {
     this.#countLifecycle(prev, next);
     void this.#notifyPlayer(next);
     if (prev === null) {
-      this.#hub.current(next.seq);
+      this.hub.current(next.seq);
       return false;
     }
     const acceptedAtMs = Math.min(...fresh.map((event) => event.acceptedAtMs));
-    if (frame) this.#hub.deliver(frame, cause === "progress", atMs, acceptedAtMs);
+    if (frame) this.hub.deliver(frame, cause === "progress", atMs, acceptedAtMs);
     return isFinal(next.status) && !isFinal(prev.status);
   }
 
@@ -220,14 +219,10 @@ export class CraftingSession extends DurableObject<Env> {
    * stream slot. Ownership is checked here, where the owner is known.
    */
   override async fetch(request: Request): Promise<Response> {
+    const upgrade = this.upgrade(request);
+    if (upgrade instanceof Response) return upgrade;
+    const { playerId } = upgrade;
     const headers = request.headers;
-    const playerId = headers.get(STREAM_HEADERS.player);
-    if (headers.get("Upgrade")?.toLowerCase() !== "websocket" || !playerId) {
-      return errorResponse({
-        code: "invalid_argument",
-        message: "expected an authenticated WebSocket upgrade",
-      });
-    }
     const state = this.#state;
     if (!state) {
       return errorResponse({ code: "not_found", message: "no crafting session with this id" });
@@ -240,24 +235,7 @@ export class CraftingSession extends DurableObject<Env> {
     }
     // A stream of an ended session gets what it needs, then a normal close.
     const ended = isFinal(state.status) ? `session ${state.status}` : null;
-    return this.#hub.accept(headers, playerId, ended);
-  }
-
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    await this.#hub.message(ws, message);
-  }
-
-  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    await this.#hub.closed(ws, code, reason);
-  }
-
-  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
-    this.#hub.errored(ws, error);
-  }
-
-  /** The streams' sweep: idle and token-expiry closes, heartbeats, slot renewal. */
-  override async alarm(): Promise<void> {
-    await this.#hub.sweep();
+    return this.hub.accept(headers, playerId, ended);
   }
 
   // ─── Internals ─────────────────────────────────────────────────────────────
@@ -299,16 +277,15 @@ export class CraftingSession extends DurableObject<Env> {
           this.#state = state;
           break;
         case "broadcast":
-          if (frame)
-            this.#hub.deliver(frame, effect.cause === "progress", input.atMs, receivedAtMs);
+          if (frame) this.hub.deliver(frame, effect.cause === "progress", input.atMs, receivedAtMs);
           break;
         case "close_all":
-          await this.#hub.closeAll(CloseCode.NORMAL, effect.reason);
+          await this.hub.closeAll(CloseCode.NORMAL, effect.reason);
           break;
       }
     }
     // A change nobody was sent (create) leaves every stream current.
-    this.#hub.current(state.seq);
+    this.hub.current(state.seq);
     this.#countLifecycle(prev, state);
     // The queue must not miss a status change; a progress correction only moves its estimates.
     if (state !== prev && state.status !== prev?.status) await this.#notifyPlayer(state);
@@ -426,8 +403,4 @@ function changed(prev: SessionState | null, next: SessionState): boolean {
   return (
     prev === null || JSON.stringify({ ...prev, seq: 0 }) !== JSON.stringify({ ...next, seq: 0 })
   );
-}
-
-function errorResponse(error: ServiceError): Response {
-  return Response.json({ error }, { status: httpStatus(error.code) });
 }

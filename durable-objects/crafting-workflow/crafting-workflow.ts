@@ -3,10 +3,9 @@
  * It creates and starts each step's session, hears back from the session
  * objects after every change, and streams the workflow to its player.
  */
-import { DurableObject } from "cloudflare:workers";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sessionStub } from "../../src/durable";
-import { fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
+import { fail, ok, type Result } from "../../src/errors";
 import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { log, setLogLevel } from "../../src/log";
 import {
@@ -15,8 +14,8 @@ import {
   workflowSnapshotFrame,
 } from "../../src/protocol/frames";
 import { workflowMessage } from "../../src/protocol/workflow-wire";
-import { STREAM_HEADERS } from "../streams/stream-attachment";
 import { StreamHub } from "../streams/stream-hub";
+import { errorResponse, StreamingObject } from "../streams/streaming-object";
 import {
   applyStepChange,
   newWorkflow,
@@ -34,15 +33,15 @@ export const WORKFLOW_LOG_LIMIT = 200;
 export type WorkflowView = WorkflowState;
 
 /** Durable Object holding one workflow and its live subscribers. */
-export class CraftingWorkflow extends DurableObject<Env> {
+export class CraftingWorkflow extends StreamingObject {
   #state: WorkflowState | null;
-  readonly #hub: StreamHub;
+  protected override readonly hub: StreamHub;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
     this.#state = ctx.storage.kv.get<WorkflowState>(STATE_KEY) ?? null;
-    this.#hub = new StreamHub(ctx, env, "workflow", {
+    this.hub = new StreamHub(ctx, env, "workflow", {
       position: (nowMs) => (this.#state ? this.#position(this.#state, nowMs) : null),
       snapshot: (nowMs, recovered) => {
         const state = this.#state as WorkflowState;
@@ -98,7 +97,7 @@ export class CraftingWorkflow extends DurableObject<Env> {
     this.#commit(applied.state);
     if (applied.startStep !== null) await this.#startStep(applied.startStep);
     if (workflowEnded(applied.state))
-      await this.#hub.closeAll(1000, `workflow ${applied.state.status}`);
+      await this.hub.closeAll(1000, `workflow ${applied.state.status}`);
   }
 
   /** Pauses or resumes the current step's session (the workflow follows it). */
@@ -123,14 +122,10 @@ export class CraftingWorkflow extends DurableObject<Env> {
 
   /** Accepts the owning player's workflow stream. */
   override async fetch(request: Request): Promise<Response> {
+    const upgrade = this.upgrade(request);
+    if (upgrade instanceof Response) return upgrade;
+    const { playerId } = upgrade;
     const headers = request.headers;
-    const playerId = headers.get(STREAM_HEADERS.player);
-    if (headers.get("Upgrade")?.toLowerCase() !== "websocket" || !playerId) {
-      return errorResponse({
-        code: "invalid_argument",
-        message: "expected an authenticated WebSocket upgrade",
-      });
-    }
     const state = this.#state;
     if (!state) return errorResponse({ code: "not_found", message: "no workflow with this id" });
     if (state.playerId !== playerId) {
@@ -139,27 +134,11 @@ export class CraftingWorkflow extends DurableObject<Env> {
         message: "this workflow belongs to another player",
       });
     }
-    return this.#hub.accept(
+    return this.hub.accept(
       headers,
       playerId,
       workflowEnded(state) ? `workflow ${state.status}` : null,
     );
-  }
-
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    await this.#hub.message(ws, message);
-  }
-
-  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    await this.#hub.closed(ws, code, reason);
-  }
-
-  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
-    this.#hub.errored(ws, error);
-  }
-
-  override async alarm(): Promise<void> {
-    await this.#hub.sweep();
   }
 
   // ─── Internals ─────────────────────────────────────────────────────────────
@@ -206,15 +185,11 @@ export class CraftingWorkflow extends DurableObject<Env> {
     });
     const first = this.#state === null;
     this.#state = state;
-    if (first) this.#hub.current(state.seq);
-    else this.#hub.deliver(frame, false, now, now);
+    if (first) this.hub.current(state.seq);
+    else this.hub.deliver(frame, false, now, now);
   }
 
   #position(state: WorkflowState, nowMs: number): FramePosition {
     return { seq: state.seq, epoch: state.epoch, serverTimeMs: nowMs };
   }
-}
-
-function errorResponse(error: ServiceError): Response {
-  return Response.json({ error }, { status: httpStatus(error.code) });
 }

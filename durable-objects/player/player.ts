@@ -4,15 +4,14 @@
  * by the session objects (pure rules in crafting-queue.ts), with its own
  * live streams. Both are small, so each is stored whole under one key.
  */
-import { DurableObject } from "cloudflare:workers";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { fail, httpStatus, ok, type Result, type ServiceError } from "../../src/errors";
+import { fail, ok, type Result } from "../../src/errors";
 import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { setLogLevel } from "../../src/log";
 import { type FramePosition, queueFrame, queueSnapshotFrame } from "../../src/protocol/frames";
 import { queueMessage } from "../../src/protocol/queue-wire";
-import { STREAM_HEADERS } from "../streams/stream-attachment";
 import { StreamHub } from "../streams/stream-hub";
+import { StreamingObject } from "../streams/streaming-object";
 import { applySummary, DEFAULT_SLOTS, queueView, type SessionSummary } from "./crafting-queue";
 import {
   acquireLease,
@@ -39,15 +38,15 @@ interface QueueState {
 }
 
 /** Durable Object for one player. */
-export class Player extends DurableObject<Env> {
+export class Player extends StreamingObject {
   #queue: QueueState | null;
-  readonly #hub: StreamHub;
+  protected override readonly hub: StreamHub;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
     this.#queue = ctx.storage.kv.get<QueueState>(QUEUE_KEY) ?? null;
-    this.#hub = new StreamHub(ctx, env, "queue", {
+    this.hub = new StreamHub(ctx, env, "queue", {
       position: (nowMs) => (this.#queue ? this.#position(this.#queue, nowMs) : null),
       snapshot: (nowMs, recovered) => {
         const queue = this.#queue as QueueState;
@@ -126,7 +125,7 @@ export class Player extends DurableObject<Env> {
       storage.sql.exec("DELETE FROM queue_log WHERE seq <= ?", queue.seq - QUEUE_LOG_LIMIT);
     });
     this.#queue = queue;
-    this.#hub.deliver(frame, false, now, now);
+    this.hub.deliver(frame, false, now, now);
   }
 
   #position(queue: QueueState, nowMs: number): FramePosition {
@@ -146,33 +145,13 @@ export class Player extends DurableObject<Env> {
 
   /** Accepts the player's queue stream (the Worker checked that the token is this player's). */
   override async fetch(request: Request): Promise<Response> {
+    const upgrade = this.upgrade(request);
+    if (upgrade instanceof Response) return upgrade;
+    const { playerId } = upgrade;
     const headers = request.headers;
-    const playerId = headers.get(STREAM_HEADERS.player);
-    if (headers.get("Upgrade")?.toLowerCase() !== "websocket" || !playerId) {
-      return errorResponse({
-        code: "invalid_argument",
-        message: "expected an authenticated WebSocket upgrade",
-      });
-    }
     // A player with no session yet still gets an (empty) queue to watch.
     if (!this.#queue) this.#commit({ ...this.#newQueue(playerId), seq: 1 }, Date.now());
-    return this.#hub.accept(headers, playerId, null);
-  }
-
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    await this.#hub.message(ws, message);
-  }
-
-  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    await this.#hub.closed(ws, code, reason);
-  }
-
-  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
-    this.#hub.errored(ws, error);
-  }
-
-  override async alarm(): Promise<void> {
-    await this.#hub.sweep();
+    return this.hub.accept(headers, playerId, null);
   }
 
   // ─── Stream slots ──────────────────────────────────────────────────────────
@@ -209,8 +188,4 @@ export class Player extends DurableObject<Env> {
   async streams(): Promise<StreamLease[]> {
     return liveLeases(this.#leases(), Date.now());
   }
-}
-
-function errorResponse(error: ServiceError): Response {
-  return Response.json({ error }, { status: httpStatus(error.code) });
 }
