@@ -6,10 +6,10 @@
  * (streams/stream-hub.ts), close them when the session ends.
  */
 
-import { fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { toJsonString } from "@bufbuild/protobuf";
 import { playerStub, workflowStub } from "../../src/durable";
 import { CloseCode, fail, ok, type Result } from "../../src/errors";
-import { type ServerFrame, ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
+import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
 import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
 import { log, setLogLevel } from "../../src/log";
 import { metrics, pushMetricsSoon } from "../../src/metrics/push";
@@ -17,6 +17,7 @@ import type { TraceContext } from "../../src/middleware/trace";
 import { snapshotFrame, updateFrame } from "../../src/protocol/frames";
 import { sessionStateMessage, sessionUpdateMessage } from "../../src/protocol/session-wire";
 import type { SessionSummary } from "../player/crafting-queue";
+import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { errorResponse, StreamingObject } from "../streams/streaming-object";
 import {
@@ -47,7 +48,7 @@ export type SessionJson = string;
 /** Durable Object holding one crafting session and its live subscribers. */
 export class CraftingSession extends StreamingObject {
   #state: SessionState | null;
-  #replayTableReady = false;
+  readonly #log: ReplayLog;
   readonly #events: EventStore;
   protected override readonly hub: StreamHub;
 
@@ -57,7 +58,7 @@ export class CraftingSession extends StreamingObject {
     // Synchronous KV read of SQLite-backed storage: nothing is written for an
     // id that was never created, so probing an unknown id leaves no trace.
     this.#state = ctx.storage.kv.get<SessionState>(STATE_KEY) ?? null;
-    this.#replayTableReady = this.#state !== null;
+    this.#log = new ReplayLog(ctx.storage, "replay_log", REPLAY_LOG_LIMIT);
     this.#events = new EventStore(ctx.storage);
     this.hub = new StreamHub(ctx, env, "session", {
       position: (nowMs) => (this.#state ? this.#position(this.#state, nowMs) : null),
@@ -66,7 +67,7 @@ export class CraftingSession extends StreamingObject {
         const position = this.#position(state, nowMs);
         return snapshotFrame(position, sessionStateMessage(state, nowMs), recovered);
       },
-      replayAfter: (seq) => this.#replayAfter(seq),
+      replayAfter: (seq) => this.#log.after(seq),
       auditFields: () => ({ session_id: this.#state?.sessionId }),
     });
   }
@@ -307,22 +308,10 @@ export class CraftingSession extends StreamingObject {
     storage.transactionSync(() => {
       // An HTTP command on a session that also receives events becomes their new base.
       if (settleEvents) this.#events.settleUnder(state);
-      if (!this.#replayTableReady) {
-        storage.sql.exec(
-          "CREATE TABLE IF NOT EXISTS replay_log (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL)",
-        );
-      }
+      this.#log.prepare();
       storage.kv.put(STATE_KEY, state);
-      if (frame) {
-        storage.sql.exec(
-          "INSERT INTO replay_log (seq, frame) VALUES (?, ?)",
-          state.seq,
-          toBinary(ServerFrameSchema, frame),
-        );
-        storage.sql.exec("DELETE FROM replay_log WHERE seq <= ?", state.seq - REPLAY_LOG_LIMIT);
-      }
+      if (frame) this.#log.append(state.seq, frame);
     });
-    this.#replayTableReady = true;
   }
 
   /** Counts sessions created and ended. */
@@ -367,15 +356,6 @@ export class CraftingSession extends StreamingObject {
         message: e instanceof Error ? e.message : String(e),
       });
     }
-  }
-
-  /** The replay log's frames after `seq`, in order (as far as it reaches). */
-  #replayAfter(seq: number): ServerFrame[] {
-    if (!this.#replayTableReady) return [];
-    return this.ctx.storage.sql
-      .exec<{ frame: ArrayBuffer }>("SELECT frame FROM replay_log WHERE seq > ? ORDER BY seq", seq)
-      .toArray()
-      .map((row) => fromBinary(ServerFrameSchema, new Uint8Array(row.frame)));
   }
 
   #position(state: SessionState, nowMs: number) {

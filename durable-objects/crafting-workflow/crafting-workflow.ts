@@ -3,10 +3,8 @@
  * It creates and starts each step's session, hears back from the session
  * objects after every change, and streams the workflow to its player.
  */
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sessionStub } from "../../src/durable";
 import { fail, ok, type Result } from "../../src/errors";
-import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { log, setLogLevel } from "../../src/log";
 import {
   type FramePosition,
@@ -14,6 +12,7 @@ import {
   workflowSnapshotFrame,
 } from "../../src/protocol/frames";
 import { workflowMessage } from "../../src/protocol/workflow-wire";
+import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { errorResponse, StreamingObject } from "../streams/streaming-object";
 import {
@@ -36,11 +35,13 @@ export type WorkflowView = WorkflowState;
 export class CraftingWorkflow extends StreamingObject {
   #state: WorkflowState | null;
   protected override readonly hub: StreamHub;
+  readonly #log: ReplayLog;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
     this.#state = ctx.storage.kv.get<WorkflowState>(STATE_KEY) ?? null;
+    this.#log = new ReplayLog(ctx.storage, "workflow_log", WORKFLOW_LOG_LIMIT);
     this.hub = new StreamHub(ctx, env, "workflow", {
       position: (nowMs) => (this.#state ? this.#position(this.#state, nowMs) : null),
       snapshot: (nowMs, recovered) => {
@@ -51,14 +52,7 @@ export class CraftingWorkflow extends StreamingObject {
           recovered,
         );
       },
-      replayAfter: (seq) =>
-        this.ctx.storage.sql
-          .exec<{ frame: ArrayBuffer }>(
-            "SELECT frame FROM workflow_log WHERE seq > ? ORDER BY seq",
-            seq,
-          )
-          .toArray()
-          .map((row) => fromBinary(ServerFrameSchema, new Uint8Array(row.frame))),
+      replayAfter: (seq) => this.#log.after(seq),
       auditFields: () => ({ workflow_id: this.#state?.workflowId }),
     });
   }
@@ -172,16 +166,8 @@ export class CraftingWorkflow extends StreamingObject {
     const frame = workflowFrame(this.#position(state, now), workflowMessage(state, now));
     const { storage } = this.ctx;
     storage.transactionSync(() => {
-      storage.sql.exec(
-        "CREATE TABLE IF NOT EXISTS workflow_log (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL)",
-      );
       storage.kv.put(STATE_KEY, state);
-      storage.sql.exec(
-        "INSERT INTO workflow_log (seq, frame) VALUES (?, ?)",
-        state.seq,
-        toBinary(ServerFrameSchema, frame),
-      );
-      storage.sql.exec("DELETE FROM workflow_log WHERE seq <= ?", state.seq - WORKFLOW_LOG_LIMIT);
+      this.#log.append(state.seq, frame);
     });
     const first = this.#state === null;
     this.#state = state;

@@ -4,12 +4,11 @@
  * by the session objects (pure rules in crafting-queue.ts), with its own
  * live streams. Both are small, so each is stored whole under one key.
  */
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { fail, ok, type Result } from "../../src/errors";
-import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { setLogLevel } from "../../src/log";
 import { type FramePosition, queueFrame, queueSnapshotFrame } from "../../src/protocol/frames";
 import { queueMessage } from "../../src/protocol/queue-wire";
+import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 import { applySummary, DEFAULT_SLOTS, queueView, type SessionSummary } from "./crafting-queue";
@@ -41,11 +40,13 @@ interface QueueState {
 export class Player extends StreamingObject {
   #queue: QueueState | null;
   protected override readonly hub: StreamHub;
+  readonly #log: ReplayLog;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
     this.#queue = ctx.storage.kv.get<QueueState>(QUEUE_KEY) ?? null;
+    this.#log = new ReplayLog(ctx.storage, "queue_log", QUEUE_LOG_LIMIT);
     this.hub = new StreamHub(ctx, env, "queue", {
       position: (nowMs) => (this.#queue ? this.#position(this.#queue, nowMs) : null),
       snapshot: (nowMs, recovered) => {
@@ -56,14 +57,7 @@ export class Player extends StreamingObject {
           recovered,
         );
       },
-      replayAfter: (seq) =>
-        this.ctx.storage.sql
-          .exec<{ frame: ArrayBuffer }>(
-            "SELECT frame FROM queue_log WHERE seq > ? ORDER BY seq",
-            seq,
-          )
-          .toArray()
-          .map((row) => fromBinary(ServerFrameSchema, new Uint8Array(row.frame))),
+      replayAfter: (seq) => this.#log.after(seq),
       auditFields: () => ({ queue_of: this.#queue?.playerId }),
     });
   }
@@ -113,16 +107,8 @@ export class Player extends StreamingObject {
     const frame = queueFrame(this.#position(queue, now), this.#message(queue, now));
     const { storage } = this.ctx;
     storage.transactionSync(() => {
-      storage.sql.exec(
-        "CREATE TABLE IF NOT EXISTS queue_log (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL)",
-      );
       storage.kv.put(QUEUE_KEY, queue);
-      storage.sql.exec(
-        "INSERT INTO queue_log (seq, frame) VALUES (?, ?)",
-        queue.seq,
-        toBinary(ServerFrameSchema, frame),
-      );
-      storage.sql.exec("DELETE FROM queue_log WHERE seq <= ?", queue.seq - QUEUE_LOG_LIMIT);
+      this.#log.append(queue.seq, frame);
     });
     this.#queue = queue;
     this.hub.deliver(frame, false, now, now);
