@@ -33,7 +33,13 @@ import {
   transition,
 } from "./crafting-session-state";
 import { type EventMeta, EventStore } from "./event-store";
-import { type FoldOutcome, foldEvents, type SessionEvent } from "./session-events";
+import {
+  admitEvents,
+  type FoldOutcome,
+  foldNew,
+  type Refusal,
+  type SessionEvent,
+} from "./session-events";
 
 const STATE_KEY = "state";
 /** Updates kept for resuming clients: the last 1,000 (see README, "Resume"). */
@@ -125,30 +131,17 @@ export class CraftingSession extends StreamingObject {
     const epoch = prev?.epoch ?? 1 + Math.floor(Math.random() * 0xfffffffe);
     this.ctx.storage.transactionSync(() => store.expire(now, epoch));
     const meta = store.meta() ?? { floor: 0, maxVersion: 0, base: prev };
-    const results = new Map<string, EventResult>();
-    const fresh: SessionEvent[] = [];
-    for (const event of events) {
-      const { eventId } = event;
-      if (results.has(eventId) || fresh.some((e) => e.eventId === eventId) || store.has(eventId)) {
-        results.set(eventId, { eventId, outcome: "duplicate" });
-      } else if (event.version <= meta.floor) {
-        results.set(eventId, { eventId, outcome: "stale" });
-      } else if (event.sessionId !== (prev?.sessionId ?? event.sessionId)) {
-        results.set(eventId, { eventId, outcome: "rejected", reason: "session_id does not match" });
-      } else if (prev && prev.playerId !== event.playerId) {
-        results.set(eventId, {
-          eventId,
-          outcome: "rejected",
-          reason: `session ${prev.sessionId} belongs to another player`,
-        });
-      } else {
-        fresh.push(event);
-      }
-    }
-    if (fresh.length > 0 && this.#foldIn(fresh, meta, epoch, results)) {
-      await this.hub.closeAll(CloseCode.NORMAL, `session ${this.#state?.status}`);
-    }
-    return events.map((event) => results.get(event.eventId) as EventResult);
+    const { fresh, refused } = admitEvents(events, {
+      floor: meta.floor,
+      owner: prev && { sessionId: prev.sessionId, playerId: prev.playerId },
+      seen: (eventId) => store.has(eventId),
+    });
+    const folded = fresh.length > 0 ? this.#foldIn(fresh, meta, epoch) : null;
+    if (folded?.ended) await this.hub.closeAll(CloseCode.NORMAL, `session ${this.#state?.status}`);
+    return events.map((event, i) => ({
+      eventId: event.eventId,
+      ...(refused[i] ?? folded?.outcomes.get(event.eventId) ?? { outcome: "parked" }),
+    }));
   }
 
   /**
@@ -159,17 +152,19 @@ export class CraftingSession extends StreamingObject {
     fresh: SessionEvent[],
     meta: EventMeta,
     epoch: number,
-    results: Map<string, EventResult>,
-  ): boolean {
+  ): { outcomes: Map<string, FoldOutcome>; ended: boolean } {
     const prev = this.#state;
-    const inOrder = prev !== null && fresh.every((event) => event.version > meta.maxVersion);
-    const fold = inOrder
-      ? foldEvents(prev, fresh, epoch)
-      : foldEvents(meta.base, [...this.#events.all(), ...fresh], epoch);
+    const stored = () => this.#events.all();
+    const fold = foldNew(
+      prev,
+      { base: meta.base, maxVersion: meta.maxVersion, stored },
+      fresh,
+      epoch,
+    );
+    const done = (ended: boolean) => ({ outcomes: fold.outcomes, ended });
     for (const event of fresh) {
-      const outcome = fold.outcomes.get(event.eventId) ?? { outcome: "parked" };
-      results.set(event.eventId, { eventId: event.eventId, ...outcome });
-      if (outcome.outcome === "ignored") {
+      const outcome = fold.outcomes.get(event.eventId);
+      if (outcome?.outcome === "ignored") {
         log("info", "event.ignored", {
           session_id: event.sessionId,
           event_id: event.eventId,
@@ -200,17 +195,17 @@ export class CraftingSession extends StreamingObject {
       if (next && next !== prev)
         this.#persist(next, prev === null ? null : frame, { settleEvents: false });
     });
-    if (!next || next === prev) return false;
+    if (!next || next === prev) return done(false);
     this.#state = next;
     this.#countLifecycle(prev, next);
     void this.#notifyPlayer(next);
     if (prev === null) {
       this.hub.current(next.seq);
-      return false;
+      return done(false);
     }
     const acceptedAtMs = Math.min(...fresh.map((event) => event.acceptedAtMs));
     if (frame) this.hub.deliver(frame, cause === "progress", atMs, acceptedAtMs);
-    return isFinal(next.status) && !isFinal(prev.status);
+    return done(isFinal(next.status) && !isFinal(prev.status));
   }
 
   // ─── Streams ───────────────────────────────────────────────────────────────
@@ -368,15 +363,7 @@ export class CraftingSession extends StreamingObject {
 }
 
 /** What became of one bridged event; the queue consumer acks, retries or dead-letters by it. */
-export type EventResult = { eventId: string } & (
-  | FoldOutcome
-  /** Seen before (same event id): acknowledged, nothing changed. */
-  | { outcome: "duplicate" }
-  /** At or below the settled version: too late to matter. */
-  | { outcome: "stale" }
-  /** Can never apply here (another player's session): dead-lettered with the reason. */
-  | { outcome: "rejected"; reason: string }
-);
+export type EventResult = { eventId: string } & (FoldOutcome | Refusal);
 
 /** Whether a fold changed anything a client can see (seq aside). */
 function changed(prev: SessionState | null, next: SessionState): boolean {

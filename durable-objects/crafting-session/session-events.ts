@@ -146,3 +146,63 @@ function inputsFor(state: SessionState | null, event: SessionEvent, epoch: numbe
     }
   }
 }
+
+/** Why an event is not folded at all. */
+export type Refusal =
+  /** Seen before (same event id): acknowledged, nothing changes. */
+  | { outcome: "duplicate" }
+  /** At or below the settled version: too late to matter. */
+  | { outcome: "stale" }
+  /** Can never apply here (another player's session): dead-lettered with the reason. */
+  | { outcome: "rejected"; reason: string };
+
+/**
+ * Sorts a batch into the events to fold and those refused (by position):
+ * duplicates (of a stored event or of an earlier one in the batch), events
+ * at or below the settled version, and events for another player's session.
+ */
+export function admitEvents(
+  events: readonly SessionEvent[],
+  session: {
+    floor: number;
+    owner: { sessionId: string; playerId: string } | null;
+    seen: (eventId: string) => boolean;
+  },
+): { fresh: SessionEvent[]; refused: (Refusal | null)[] } {
+  const fresh: SessionEvent[] = [];
+  const inBatch = new Set<string>();
+  const refused = events.map((event): Refusal | null => {
+    const { owner } = session;
+    if (inBatch.has(event.eventId) || session.seen(event.eventId)) return { outcome: "duplicate" };
+    inBatch.add(event.eventId);
+    if (event.version <= session.floor) return { outcome: "stale" };
+    if (owner && owner.sessionId !== event.sessionId)
+      return { outcome: "rejected", reason: "session_id does not match" };
+    if (owner && owner.playerId !== event.playerId) {
+      return {
+        outcome: "rejected",
+        reason: `session ${owner.sessionId} belongs to another player`,
+      };
+    }
+    fresh.push(event);
+    return null;
+  });
+  return { fresh, refused };
+}
+
+/**
+ * Folds new events into the session: incrementally onto `current` when they
+ * all come after every stored version, else from `base` with every stored
+ * event (`stored` is read only then), so late events land in version order.
+ */
+export function foldNew(
+  current: SessionState | null,
+  log: { base: SessionState | null; maxVersion: number; stored: () => SessionEvent[] },
+  fresh: readonly SessionEvent[],
+  epoch: number,
+): Fold {
+  const inOrder = current !== null && fresh.every((event) => event.version > log.maxVersion);
+  return inOrder
+    ? foldEvents(current, fresh, epoch)
+    : foldEvents(log.base, [...log.stored(), ...fresh], epoch);
+}

@@ -3,7 +3,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  admitEvents,
   foldEvents,
+  foldNew,
   type SessionEvent,
 } from "../../durable-objects/crafting-session/session-events";
 import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../../src/events/event-input";
@@ -156,5 +158,67 @@ describe("the shipped Kafka Connect sinks", () => {
       ]);
       expect(config["http.headers.authorization"]).toMatch(/^Bearer \$\{file:/);
     }
+  });
+});
+
+describe("admission", () => {
+  const owner = { sessionId: "s-1", playerId: "p-1" };
+
+  it("refuses duplicates (stored or earlier in the batch), stale versions and other players' events, by position", () => {
+    const stored = ev("start", 1);
+    const pause = ev("pause", 5);
+    const foreign = ev("resume", 6, { playerId: "p-2" });
+    const { fresh, refused } = admitEvents([stored, pause, pause, ev("progress", 2), foreign], {
+      floor: 3,
+      owner,
+      seen: (id) => id === stored.eventId,
+    });
+    expect(refused).toEqual([
+      { outcome: "duplicate" },
+      null,
+      { outcome: "duplicate" },
+      { outcome: "stale" },
+      { outcome: "rejected", reason: "session s-1 belongs to another player" },
+    ]);
+    expect(fresh).toEqual([pause]);
+  });
+
+  it("admits anything for a session that does not exist yet", () => {
+    expect(
+      admitEvents([ev("pause", 2, { playerId: "p-9" })], {
+        floor: 0,
+        owner: null,
+        seen: () => false,
+      }).fresh,
+    ).toHaveLength(1);
+  });
+});
+
+describe("folding new events", () => {
+  const start = ev("start", 1);
+  const pause = ev("pause", 3);
+  const resume = ev("resume", 4);
+
+  it("applies events that come after every stored one incrementally, without reading the store", () => {
+    const current = foldEvents(null, [start, pause], 1).state;
+    const stored = () => {
+      throw new Error("the store must not be read");
+    };
+    expect(foldNew(current, { base: null, maxVersion: 3, stored }, [resume], 1).state?.status).toBe(
+      "active",
+    );
+  });
+
+  it("re-folds from the base with every stored event when one arrives late", () => {
+    // Stored: start and resume (the resume was ignored: nothing to resume). The pause arrives late.
+    const current = foldEvents(null, [start, resume], 1).state;
+    const fold = foldNew(
+      current,
+      { base: null, maxVersion: 4, stored: () => [start, resume] },
+      [pause],
+      1,
+    );
+    expect(fold.state?.status).toBe("active");
+    expect(fold.state?.pausedTotalMs).toBe(1000);
   });
 });
