@@ -43,6 +43,8 @@ export class EventStore {
          body TEXT NOT NULL
        )`,
     );
+    // `expire` runs on every batch: find the expired rows without scanning the table.
+    this.storage.sql.exec("CREATE INDEX IF NOT EXISTS events_by_acceptance ON events (accepted_at_ms)");
     this.#ready = true;
   }
 
