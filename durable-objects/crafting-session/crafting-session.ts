@@ -198,7 +198,7 @@ export class CraftingSession extends StreamingObject {
     if (!next || next === prev) return done(false);
     this.#state = next;
     this.#countLifecycle(prev, next);
-    void this.#notifyPlayer(next);
+    void this.#notifyProjections(next);
     if (prev === null) {
       this.hub.current(next.seq);
       return done(false);
@@ -284,8 +284,8 @@ export class CraftingSession extends StreamingObject {
     this.hub.current(state.seq);
     this.#countLifecycle(prev, state);
     // The queue must not miss a status change; a progress correction only moves its estimates.
-    if (state !== prev && state.status !== prev?.status) await this.#notifyPlayer(state);
-    else if (state !== prev) void this.#notifyPlayer(state);
+    if (state !== prev && state.status !== prev?.status) await this.#notifyProjections(state);
+    else if (state !== prev) void this.#notifyProjections(state);
     if (trace && effects.length > 0) {
       log("debug", "session.changed", {
         session_id: state.sessionId,
@@ -323,7 +323,7 @@ export class CraftingSession extends StreamingObject {
    * notification is repaired by the next one (they carry the seq and the
    * whole summary); a failure is logged, never fails the session's change.
    */
-  async #notifyPlayer(state: SessionState): Promise<void> {
+  async #notifyProjections(state: SessionState): Promise<void> {
     const summary: SessionSummary = {
       sessionId: state.sessionId,
       recipeId: state.recipeId,

@@ -44,7 +44,9 @@ export class EventStore {
        )`,
     );
     // `expire` runs on every batch: find the expired rows without scanning the table.
-    this.storage.sql.exec("CREATE INDEX IF NOT EXISTS events_by_acceptance ON events (accepted_at_ms)");
+    this.storage.sql.exec(
+      "CREATE INDEX IF NOT EXISTS events_by_acceptance ON events (accepted_at_ms)",
+    );
     this.#ready = true;
   }
 

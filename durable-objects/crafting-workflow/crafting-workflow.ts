@@ -19,6 +19,7 @@ import {
   applyStepChange,
   newWorkflow,
   type StepSummary,
+  samePlan,
   type WorkflowState,
   type WorkflowStepPlan,
   workflowEnded,
@@ -27,9 +28,6 @@ import {
 const STATE_KEY = "workflow";
 /** Workflow changes kept for resuming clients. */
 export const WORKFLOW_LOG_LIMIT = 200;
-
-/** A workflow as HTTP callers see it (`crafting.v1.WorkflowUpdate`, proto3 JSON via the wire module). */
-export type WorkflowView = WorkflowState;
 
 /** Durable Object holding one workflow and its live subscribers. */
 export class CraftingWorkflow extends StreamingObject {
@@ -66,12 +64,7 @@ export class CraftingWorkflow extends StreamingObject {
     plans: WorkflowStepPlan[],
   ): Promise<Result<{ created: boolean; workflow: WorkflowState }>> {
     if (this.#state) {
-      const same =
-        this.#state.playerId === playerId &&
-        JSON.stringify(
-          this.#state.steps.map(({ name, recipeId, steps }) => ({ name, recipeId, steps })),
-        ) === JSON.stringify(plans);
-      return same
+      return samePlan(this.#state, playerId, plans)
         ? ok({ created: false, workflow: this.#state })
         : fail("already_exists", "a different workflow already has this id");
     }

@@ -77,6 +77,30 @@ export function newWorkflow(
   };
 }
 
+/** Whether a repeated create asks for the workflow that exists (it is then idempotent). */
+export function samePlan(
+  state: WorkflowState,
+  playerId: string,
+  plans: readonly WorkflowStepPlan[],
+): boolean {
+  return (
+    state.playerId === playerId &&
+    state.steps.length === plans.length &&
+    state.steps.every((step, i) => {
+      const plan = plans[i];
+      return (
+        plan !== undefined &&
+        step.name === plan.name &&
+        step.recipeId === plan.recipeId &&
+        step.steps.length === plan.steps.length &&
+        step.steps.every(
+          (s, j) => s.name === plan.steps[j]?.name && s.durationMs === plan.steps[j]?.durationMs,
+        )
+      );
+    })
+  );
+}
+
 /** The workflow after a step's session changed, and the index of a step to start, if any. */
 export function applyStepChange(
   state: WorkflowState,

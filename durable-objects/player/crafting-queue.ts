@@ -24,7 +24,8 @@ export interface SessionSummary {
 export interface QueueItem {
   requestId: string;
   recipeId: string;
-  status: "queued" | "processing" | "completed" | "failed";
+  /** Ended requests leave the queue, so these are the only two. */
+  status: "queued" | "processing";
   queuePosition: number;
   estimatedWaitSeconds: number;
 }

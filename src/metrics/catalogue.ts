@@ -61,10 +61,8 @@ export type MetricName = keyof typeof METRICS;
 export const DERIVED_GAUGES = {
   crafting_streams_open: {
     help: "Streams open now, by kind (opened minus closed).",
-    from: ["crafting_streams_opened_total", "crafting_streams_closed_total"],
   },
   crafting_sessions_active: {
     help: "Sessions created and not yet ended.",
-    from: ["crafting_sessions_created_total", "crafting_sessions_ended_total"],
   },
 } as const;

@@ -11,8 +11,6 @@ import {
 const STATUS: Record<QueueItem["status"], QueueEntryStatus> = {
   queued: QueueEntryStatus.QUEUED,
   processing: QueueEntryStatus.PROCESSING,
-  completed: QueueEntryStatus.COMPLETED,
-  failed: QueueEntryStatus.FAILED,
 };
 
 /** The queue message for `items`, as of `nowMs`. */

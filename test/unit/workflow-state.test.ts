@@ -4,6 +4,7 @@ import {
   applyStepChange,
   newWorkflow,
   overallProgress,
+  samePlan,
   stepSessionId,
   type WorkflowState,
 } from "../../durable-objects/crafting-workflow/workflow-state";
@@ -64,5 +65,17 @@ describe("workflow advancement", () => {
     const w = change(change(start(), 0, "completed", 3, 100).state, 1, "active", 2, 50).state;
     // (60 + 15) of 100 s.
     expect(overallProgress(w)).toBeCloseTo(75);
+  });
+});
+
+describe("repeating a create", () => {
+  it("is the same workflow only for the same player and the same plan", () => {
+    expect(samePlan(start(), "p1", plans)).toBe(true);
+    expect(samePlan(start(), "p2", plans)).toBe(false);
+    expect(samePlan(start(), "p1", plans.slice(1))).toBe(false);
+    const slower = plans.map((p, i) =>
+      i === 2 ? { ...p, steps: [{ name: "work", durationMs: 1 }] } : p,
+    );
+    expect(samePlan(start(), "p1", slower)).toBe(false);
   });
 });
