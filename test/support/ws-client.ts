@@ -1,8 +1,8 @@
 /** A `ws` client that records JSON frames and the close, for end-to-end tests. */
 import WebSocket from "ws";
+import { type Frame, FrameLog } from "./frame-log";
 
-/** A frame as received. */
-export type Frame = Record<string, unknown>;
+export type { Frame } from "./frame-log";
 
 /** Result of trying to open a stream: either an open client or the refusal. */
 export type OpenResult =
@@ -10,39 +10,13 @@ export type OpenResult =
   | { ok: false; status: number; body: string };
 
 /** A connected client. */
-export class WsClient {
-  readonly frames: Frame[] = [];
-  closed: { code: number; reason: string } | null = null;
-
+export class WsClient extends FrameLog {
   constructor(readonly socket: WebSocket) {
+    super(10_000);
     socket.on("message", (data, isBinary) => {
-      this.frames.push(isBinary ? { binary: data } : parseText(String(data)));
+      this.received(isBinary ? { binary: data } : parseText(String(data)));
     });
-    socket.on("close", (code, reason) => {
-      this.closed = { code, reason: reason.toString() };
-    });
-  }
-
-  /** Polls until `predicate` holds. */
-  async until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames)}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-
-  /** Waits for `count` frames. */
-  async frameCount(count: number): Promise<Frame[]> {
-    await this.until(() => this.frames.length >= count, `${count} frames`);
-    return this.frames.slice(0, count);
-  }
-
-  /** Waits for the server's close. */
-  async closing(): Promise<{ code: number; reason: string }> {
-    await this.until(() => this.closed !== null, "close");
-    return this.closed as { code: number; reason: string };
+    socket.on("close", (code, reason) => this.ended({ code, reason: reason.toString() }));
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 /** Talking to the Worker from inside workerd, as a real client would. */
 import { exports } from "cloudflare:workers";
+import { type Frame, FrameLog } from "../support/frame-log";
 import { serviceToken } from "../support/tokens";
 
 /** A request to the Worker's own fetch handler. */
@@ -35,54 +36,17 @@ export async function createSession(sessionId: string, playerId: string): Promis
   });
 }
 
-/** A JSON server frame as received. */
-export type Frame = Record<string, unknown> & { seq?: number; epoch?: number };
+export type { Frame } from "../support/frame-log";
 
-/** A client WebSocket that queues frames and close events for the test to await. */
-export class TestSocket {
-  readonly frames: Frame[] = [];
-  closed: { code: number; reason: string } | null = null;
-  #waiters: (() => void)[] = [];
-
+/** A client WebSocket in workerd that records frames and the close for the test to await. */
+export class TestSocket extends FrameLog {
   constructor(readonly ws: WebSocket) {
+    super(5_000);
     ws.accept();
-    ws.addEventListener("message", (event) => {
-      this.frames.push(JSON.parse(String(event.data)) as Frame);
-      this.#wake();
-    });
-    ws.addEventListener("close", (event) => {
-      this.closed = { code: event.code, reason: event.reason };
-      this.#wake();
-    });
-  }
-
-  #wake(): void {
-    for (const waiter of this.#waiters.splice(0)) waiter();
-  }
-
-  /** Waits until `predicate` holds, or fails after `timeoutMs`. */
-  async until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(this.frames)}`);
-      await Promise.race([
-        new Promise<void>((resolve) => this.#waiters.push(resolve)),
-        new Promise((resolve) => setTimeout(resolve, 50)),
-      ]);
-    }
-  }
-
-  /** Waits for `count` frames in all. */
-  async frameCount(count: number): Promise<Frame[]> {
-    await this.until(() => this.frames.length >= count, `${count} frames`);
-    return this.frames.slice(0, count);
-  }
-
-  /** Waits for the close. */
-  async closing(): Promise<{ code: number; reason: string }> {
-    await this.until(() => this.closed !== null, "close");
-    return this.closed as { code: number; reason: string };
+    ws.addEventListener("message", (event) =>
+      this.received(JSON.parse(String(event.data)) as Frame),
+    );
+    ws.addEventListener("close", (event) => this.ended({ code: event.code, reason: event.reason }));
   }
 }
 
