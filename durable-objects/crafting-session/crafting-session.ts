@@ -19,7 +19,7 @@ import { sessionStateMessage, sessionUpdateMessage } from "../../src/protocol/se
 import type { SessionSummary } from "../player/crafting-queue";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
-import { errorResponse, StreamingObject } from "../streams/streaming-object";
+import { StreamingObject } from "../streams/streaming-object";
 import {
   type CreateSessionParams,
   isFinal,
@@ -215,23 +215,14 @@ export class CraftingSession extends StreamingObject {
    * stream slot. Ownership is checked here, where the owner is known.
    */
   override async fetch(request: Request): Promise<Response> {
-    const upgrade = this.upgrade(request);
-    if (upgrade instanceof Response) return upgrade;
-    const { playerId } = upgrade;
-    const headers = request.headers;
     const state = this.#state;
-    if (!state) {
-      return errorResponse({ code: "not_found", message: "no crafting session with this id" });
-    }
-    if (state.playerId !== playerId) {
-      return errorResponse({
-        code: "permission_denied",
-        message: "this session belongs to another player",
-      });
-    }
     // A stream of an ended session gets what it needs, then a normal close.
-    const ended = isFinal(state.status) ? `session ${state.status}` : null;
-    return this.hub.accept(headers, playerId, ended);
+    const endReason = state && isFinal(state.status) ? `session ${state.status}` : null;
+    return this.acceptOwned(
+      request,
+      "crafting session",
+      state && { owner: state.playerId, endReason },
+    );
   }
 
   // ─── Internals ─────────────────────────────────────────────────────────────

@@ -14,7 +14,7 @@ import {
 import { workflowMessage } from "../../src/protocol/workflow-wire";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
-import { errorResponse, StreamingObject } from "../streams/streaming-object";
+import { StreamingObject } from "../streams/streaming-object";
 import {
   applyStepChange,
   newWorkflow,
@@ -109,23 +109,9 @@ export class CraftingWorkflow extends StreamingObject {
 
   /** Accepts the owning player's workflow stream. */
   override async fetch(request: Request): Promise<Response> {
-    const upgrade = this.upgrade(request);
-    if (upgrade instanceof Response) return upgrade;
-    const { playerId } = upgrade;
-    const headers = request.headers;
     const state = this.#state;
-    if (!state) return errorResponse({ code: "not_found", message: "no workflow with this id" });
-    if (state.playerId !== playerId) {
-      return errorResponse({
-        code: "permission_denied",
-        message: "this workflow belongs to another player",
-      });
-    }
-    return this.hub.accept(
-      headers,
-      playerId,
-      workflowEnded(state) ? `workflow ${state.status}` : null,
-    );
+    const endReason = state && workflowEnded(state) ? `workflow ${state.status}` : null;
+    return this.acceptOwned(request, "workflow", state && { owner: state.playerId, endReason });
   }
 
   // ─── Internals ─────────────────────────────────────────────────────────────

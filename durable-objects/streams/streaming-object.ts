@@ -29,6 +29,28 @@ export abstract class StreamingObject extends DurableObject<Env> {
     return { playerId };
   }
 
+  /**
+   * Accepts a stream of what this object holds, for its owner only:
+   * `not_found` while there is nothing (`watched` is null), `permission_denied`
+   * for another player; `endReason` closes it normally after the first frame.
+   */
+  protected acceptOwned(
+    request: Request,
+    what: string,
+    watched: { owner: string; endReason: string | null } | null,
+  ): Promise<Response> | Response {
+    const upgrade = this.upgrade(request);
+    if (upgrade instanceof Response) return upgrade;
+    if (!watched) return errorResponse({ code: "not_found", message: `no ${what} with this id` });
+    if (watched.owner !== upgrade.playerId) {
+      return errorResponse({
+        code: "permission_denied",
+        message: `this ${what} belongs to another player`,
+      });
+    }
+    return this.hub.accept(request.headers, upgrade.playerId, watched.endReason);
+  }
+
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     await this.hub.message(ws, message);
   }
