@@ -22,6 +22,7 @@ const created = transition(null, {
     playerId: "p-1",
     recipeId: "r",
     workflowId: null,
+    materials: [],
     steps: [
       { name: "a", durationMs: 3_600_000 },
       { name: "b", durationMs: 3_600_000 },

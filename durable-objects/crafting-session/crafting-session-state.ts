@@ -4,6 +4,14 @@
  * No `cloudflare:*` imports: every rule here is unit-tested in plain Node.
  */
 import type { ServiceError } from "../../src/errors";
+import {
+  applyMaterialChanges,
+  initialMaterials,
+  type MaterialChange,
+  type MaterialRequirementInput,
+  type MaterialState,
+  sameRequirements,
+} from "./materials";
 
 // ─── State ──────────────────────────────────────────────────────────────────
 
@@ -50,6 +58,8 @@ export interface SessionState {
   pausedTotalMs: number;
   clock: SessionClock;
   failureReason: string | null;
+  /** What the recipe requires and how much of it the player has. */
+  materials: readonly MaterialState[];
   /** Chosen at creation; a client holding another epoch must resync. */
   epoch: number;
   /** Increases by one with every change, starting at 1 on creation. */
@@ -63,6 +73,7 @@ export interface CreateSessionParams {
   recipeId: string;
   workflowId: string | null;
   steps: PlannedStep[];
+  materials: MaterialRequirementInput[];
 }
 
 /**
@@ -82,7 +93,9 @@ export interface ProgressCorrection {
 export type SessionInput =
   | { type: "create"; params: CreateSessionParams; epoch: number; atMs: number }
   | { type: "lifecycle"; action: LifecycleAction; reason?: string; atMs: number }
-  | { type: "progress"; correction: ProgressCorrection; atMs: number };
+  | { type: "progress"; correction: ProgressCorrection; atMs: number }
+  /** Material availability crafting-service observed at `asOfMs`. */
+  | { type: "materials"; changes: MaterialChange[]; asOfMs: number; atMs: number };
 
 /** Work the Durable Object carries out after a transition, in order. */
 export type SessionEffect =
@@ -90,6 +103,8 @@ export type SessionEffect =
   | { type: "persist" }
   /** Send the update for the new seq to every subscriber. */
   | { type: "broadcast"; cause: string }
+  /** Send a material notification of these changes to every subscriber. */
+  | { type: "notify_materials"; changes: MaterialChange[] }
   /** Close every subscriber: the session reached a final state. */
   | { type: "close_all"; reason: string };
 
@@ -212,6 +227,8 @@ export function transition(state: SessionState | null, input: SessionInput): Tra
       return lifecycle(state, input.action, input.atMs, input.reason);
     case "progress":
       return correct(state, input.correction, input.atMs);
+    case "materials":
+      return materialsChanged(state, input.changes, input.asOfMs);
   }
 }
 
@@ -242,6 +259,7 @@ function create(
       pausedTotalMs: 0,
       clock: { anchorAtMs: atMs, anchorElapsedMs: 0, rate: 1, running: false },
       failureReason: null,
+      materials: initialMaterials(params.materials),
       epoch,
       seq: 1,
     },
@@ -254,6 +272,7 @@ function sameParams(state: SessionState, params: CreateSessionParams): boolean {
     state.playerId === params.playerId &&
     state.recipeId === params.recipeId &&
     state.workflowId === params.workflowId &&
+    sameRequirements(state.materials, params.materials) &&
     state.steps.length === params.steps.length &&
     state.steps.every(
       (step, i) =>
@@ -378,6 +397,38 @@ function correct(
       clock: { anchorAtMs: atMs, anchorElapsedMs: elapsedMs, rate, running: state.clock.running },
     },
     effects: [{ type: "persist" }, { type: "broadcast", cause: "progress" }],
+  };
+}
+
+/**
+ * Material availability changes. A change to what the player has is a new
+ * seq with a notification; a restatement only moves the observation time
+ * (persisted, nobody told); an ended session takes none.
+ */
+function materialsChanged(
+  state: SessionState,
+  changes: MaterialChange[],
+  asOfMs: number,
+): TransitionResult {
+  if (isFinal(state.status)) {
+    return error(
+      "failed_precondition",
+      `cannot change materials of a session that is ${state.status}`,
+    );
+  }
+  const result = applyMaterialChanges(state.materials, changes, asOfMs);
+  if (result.materials === state.materials) return { ok: true, state, effects: [] };
+  if (result.applied.length === 0) {
+    return {
+      ok: true,
+      state: { ...state, materials: result.materials },
+      effects: [{ type: "persist" }],
+    };
+  }
+  return {
+    ok: true,
+    state: { ...state, materials: result.materials, seq: state.seq + 1 },
+    effects: [{ type: "persist" }, { type: "notify_materials", changes: result.applied }],
   };
 }
 

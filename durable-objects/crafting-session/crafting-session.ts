@@ -14,8 +14,12 @@ import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
 import { log, setLogLevel } from "../../src/log";
 import { metrics, pushMetricsSoon } from "../../src/metrics/push";
 import type { TraceContext } from "../../src/middleware/trace";
-import { snapshotFrame, updateFrame } from "../../src/protocol/frames";
-import { sessionStateMessage, sessionUpdateMessage } from "../../src/protocol/session-wire";
+import { materialFrame, snapshotFrame, updateFrame } from "../../src/protocol/frames";
+import {
+  materialNotificationMessage,
+  sessionStateMessage,
+  sessionUpdateMessage,
+} from "../../src/protocol/session-wire";
 import type { SessionSummary } from "../player/crafting-queue";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
@@ -33,6 +37,7 @@ import {
   transition,
 } from "./crafting-session-state";
 import { type EventMeta, EventStore } from "./event-store";
+import { applyMaterialChanges, type MaterialChange, type MaterialOutcome } from "./materials";
 import {
   admitEvents,
   type FoldOutcome,
@@ -63,7 +68,9 @@ export class CraftingSession extends StreamingObject {
     setLogLevel(env.LOG_LEVEL);
     // Synchronous KV read of SQLite-backed storage: nothing is written for an
     // id that was never created, so probing an unknown id leaves no trace.
-    this.#state = ctx.storage.kv.get<SessionState>(STATE_KEY) ?? null;
+    const stored = ctx.storage.kv.get<SessionState>(STATE_KEY) ?? null;
+    // Sessions stored before materials existed require none.
+    this.#state = stored && { ...stored, materials: stored.materials ?? [] };
     this.#log = new ReplayLog(ctx.storage, "replay_log", REPLAY_LOG_LIMIT);
     this.#events = new EventStore(ctx.storage);
     this.hub = new StreamHub(ctx, env, "session", {
@@ -109,6 +116,26 @@ export class CraftingSession extends StreamingObject {
     trace?: TraceContext,
   ): Promise<Result<SessionJson>> {
     return this.#applyAsJson({ type: "progress", correction, atMs: Date.now() }, trace);
+  }
+
+  /**
+   * Applies material availability changes observed at `asOfMs`; says what
+   * became of each. Subscribers get a material notification when what the
+   * player has changed.
+   */
+  async materials(
+    changes: MaterialChange[],
+    asOfMs: number,
+    trace?: TraceContext,
+  ): Promise<Result<{ outcomes: MaterialOutcome[]; session: SessionJson }>> {
+    const held = this.#state?.materials ?? [];
+    const result = await this.#apply(
+      { type: "materials", changes, asOfMs, atMs: Date.now() },
+      trace,
+    );
+    if (!result.ok) return result;
+    const { outcomes } = applyMaterialChanges(held, changes, asOfMs);
+    return ok({ outcomes, session: this.#json(result.value) });
   }
 
   /** The current state, or not_found. */
@@ -239,15 +266,7 @@ export class CraftingSession extends StreamingObject {
     if (!result.ok) return result;
     const { state, effects } = result;
     const receivedAtMs = trace?.receivedAtMs ?? input.atMs;
-    const broadcast = effects.find(
-      (e): e is Extract<SessionEffect, { type: "broadcast" }> => e.type === "broadcast",
-    );
-    const frame = broadcast
-      ? updateFrame(
-          { ...this.#position(state, input.atMs), traceId: trace?.traceId ?? "" },
-          sessionUpdateMessage(state, broadcast.cause, input.atMs),
-        )
-      : null;
+    const frame = this.#frameFor(state, effects, input.atMs, trace?.traceId ?? "");
     for (const effect of effects) {
       switch (effect.type) {
         case "persist":
@@ -264,7 +283,11 @@ export class CraftingSession extends StreamingObject {
           this.#state = state;
           break;
         case "broadcast":
-          if (frame) this.hub.deliver(frame, effect.cause === "progress", input.atMs, receivedAtMs);
+        case "notify_materials":
+          if (frame) {
+            const latestWins = effect.type === "broadcast" && effect.cause === "progress";
+            this.hub.deliver(frame, latestWins, input.atMs, receivedAtMs);
+          }
           break;
         case "close_all":
           await this.hub.closeAll(CloseCode.NORMAL, effect.reason);
@@ -275,8 +298,10 @@ export class CraftingSession extends StreamingObject {
     this.hub.current(state.seq);
     this.#countLifecycle(prev, state);
     // The queue must not miss a status change; a progress correction only moves its estimates.
-    if (state !== prev && state.status !== prev?.status) await this.#notifyProjections(state);
-    else if (state !== prev) void this.#notifyProjections(state);
+    if (state.seq === prev?.seq) {
+      // Nothing a projection shows changed.
+    } else if (state.status !== prev?.status) await this.#notifyProjections(state);
+    else void this.#notifyProjections(state);
     if (trace && effects.length > 0) {
       log("debug", "session.changed", {
         session_id: state.sessionId,
@@ -286,6 +311,23 @@ export class CraftingSession extends StreamingObject {
       });
     }
     return ok(state);
+  }
+
+  /** The frame a transition's effects send (an update or a material notification), if any. */
+  #frameFor(
+    state: SessionState,
+    effects: readonly SessionEffect[],
+    atMs: number,
+    traceId: string,
+  ): ServerFrame | null {
+    const position = { ...this.#position(state, atMs), traceId };
+    for (const effect of effects) {
+      if (effect.type === "broadcast")
+        return updateFrame(position, sessionUpdateMessage(state, effect.cause, atMs));
+      if (effect.type === "notify_materials")
+        return materialFrame(position, materialNotificationMessage(state, effect.changes, atMs));
+    }
+    return null;
   }
 
   /** State, seq and replay-log entry in one synchronous transaction, before anyone hears of it. */
@@ -322,6 +364,7 @@ export class CraftingSession extends StreamingObject {
       createdAtMs: state.createdAtMs,
       plannedMs: totalDurationMs(state.steps),
       clock: state.clock,
+      materialIds: state.materials.map((m) => m.materialId),
       seq: state.seq,
     };
     try {

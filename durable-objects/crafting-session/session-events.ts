@@ -13,6 +13,7 @@ import {
   type SessionState,
   transition,
 } from "./crafting-session-state";
+import type { MaterialRequirementInput } from "./materials";
 
 /** The event types of seed 002, and progress. */
 export const EVENT_TYPES = {
@@ -42,7 +43,12 @@ export interface SessionEvent {
   playerId: string;
   version: number;
   /** start: the recipe and its steps. */
-  start?: { recipeId: string; workflowId: string | null; steps: PlannedStep[] };
+  start?: {
+    recipeId: string;
+    workflowId: string | null;
+    steps: PlannedStep[];
+    materials: MaterialRequirementInput[];
+  };
   /** fail, cancel. */
   reason?: string;
   /** progress: where the clock stands. */
@@ -130,6 +136,8 @@ function inputsFor(state: SessionState | null, event: SessionEvent, epoch: numbe
         recipeId: start.recipeId,
         workflowId: start.workflowId,
         steps: start.steps,
+        // Events queued before materials existed carry none.
+        materials: start.materials ?? [],
       };
       return [{ type: "create", params, epoch, atMs }, begin];
     }

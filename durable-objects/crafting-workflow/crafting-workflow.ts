@@ -128,6 +128,7 @@ export class CraftingWorkflow extends StreamingObject {
       recipeId: step.recipeId,
       workflowId: state.workflowId,
       steps: step.steps,
+      materials: step.materials,
     });
     const started = created.ok ? await stub.lifecycle("start") : created;
     if (!started.ok && started.error.code !== "failed_precondition") {

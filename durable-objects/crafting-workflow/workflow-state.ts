@@ -7,6 +7,7 @@
  * than what a step holds changes nothing.
  */
 import type { PlannedStep, SessionStatus } from "../crafting-session/crafting-session-state";
+import type { MaterialRequirementInput } from "../crafting-session/materials";
 
 /** Status of a workflow (seed 000). */
 export type WorkflowStatus = "active" | "paused" | "completed" | "failed";
@@ -16,6 +17,8 @@ export interface WorkflowStepPlan {
   name: string;
   recipeId: string;
   steps: PlannedStep[];
+  /** Materials the step's session requires. */
+  materials: MaterialRequirementInput[];
 }
 
 /** One step as the workflow tracks it. */
@@ -92,6 +95,7 @@ export function samePlan(
         plan !== undefined &&
         step.name === plan.name &&
         step.recipeId === plan.recipeId &&
+        JSON.stringify(step.materials) === JSON.stringify(plan.materials) &&
         step.steps.length === plan.steps.length &&
         step.steps.every(
           (s, j) => s.name === plan.steps[j]?.name && s.durationMs === plan.steps[j]?.durationMs,

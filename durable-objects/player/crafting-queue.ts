@@ -16,6 +16,8 @@ export interface SessionSummary {
   /** Sum of the planned step durations. */
   plannedMs: number;
   clock: SessionClock;
+  /** The materials the session requires: a player's material change reaches these sessions. */
+  materialIds: string[];
   /** The session's seq: older summaries than the one held are ignored. */
   seq: number;
 }

@@ -4,10 +4,14 @@
  * by the session objects (pure rules in crafting-queue.ts), with its own
  * live streams. Both are small, so each is stored whole under one key.
  */
-import { fail, ok, type Result } from "../../src/errors";
-import { setLogLevel } from "../../src/log";
+import { sessionStub } from "../../src/durable";
+import { fail, ok, type Result, type ServiceError } from "../../src/errors";
+import { log, setLogLevel } from "../../src/log";
+import type { TraceContext } from "../../src/middleware/trace";
 import { type FramePosition, queueFrame, queueSnapshotFrame } from "../../src/protocol/frames";
 import { queueMessage } from "../../src/protocol/queue-wire";
+import { isFinal } from "../crafting-session/crafting-session-state";
+import type { MaterialChange, MaterialOutcome } from "../crafting-session/materials";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
@@ -26,6 +30,12 @@ const LEASES_KEY = "stream_leases";
 const QUEUE_KEY = "queue";
 /** Queue changes kept for resuming clients. */
 export const QUEUE_LOG_LIMIT = 100;
+
+/** What one session of the player made of a material change. */
+export type PlayerMaterialResult = { sessionId: string; materialIds: string[] } & (
+  | { outcomes: MaterialOutcome[] }
+  | { error: ServiceError }
+);
 
 /** The queue's persistent state. */
 interface QueueState {
@@ -75,6 +85,53 @@ export class Player extends StreamingObject {
     const applied = applySummary(queue.entries, summary, now);
     if (!applied.changed) return;
     this.#commit({ ...queue, entries: applied.entries, seq: queue.seq + 1 }, now);
+  }
+
+  /**
+   * A change in the player's materials: every session of theirs that has
+   * not ended and requires one of the materials gets the changes it uses,
+   * all at once. Says, per session, what became of each change (or why
+   * the session could not take them: a retry is safe).
+   */
+  async materialsChanged(
+    changes: MaterialChange[],
+    asOfMs: number,
+    trace?: TraceContext,
+  ): Promise<PlayerMaterialResult[]> {
+    const sessions = Object.values(this.#queue?.entries ?? {}).filter(
+      (entry) => !isFinal(entry.status),
+    );
+    const calls = sessions.flatMap((entry) => {
+      const needed = new Set(entry.materialIds ?? []);
+      const relevant = changes.filter((change) => needed.has(change.materialId));
+      if (relevant.length === 0) return [];
+      return [this.#materialsFor(entry.sessionId, relevant, asOfMs, trace)];
+    });
+    return Promise.all(calls);
+  }
+
+  async #materialsFor(
+    sessionId: string,
+    changes: MaterialChange[],
+    asOfMs: number,
+    trace?: TraceContext,
+  ): Promise<PlayerMaterialResult> {
+    const materialIds = changes.map((change) => change.materialId);
+    try {
+      const result = await sessionStub(this.env, sessionId).materials(changes, asOfMs, trace);
+      if (!result.ok) return { sessionId, materialIds, error: result.error };
+      return { sessionId, materialIds, outcomes: result.value.outcomes };
+    } catch (e) {
+      log("warn", "materials.fan_out_failed", {
+        session_id: sessionId,
+        message: e instanceof Error ? e.message : String(e),
+      });
+      return {
+        sessionId,
+        materialIds,
+        error: { code: "unavailable", message: "the session could not be reached; retry" },
+      };
+    }
   }
 
   /** Sets how many sessions the player crafts at once (1 by default). */

@@ -154,6 +154,7 @@ function fillPayload(event: SessionEvent, kind: EventKind, payload: Record<strin
           player_id: event.playerId,
           recipe_id: field(payload, "recipe_id"),
           steps: normaliseSteps(field(payload, "steps")),
+          materials: field(payload, "materials"),
           ...(field(payload, "workflow_id") ? { workflow_id: field(payload, "workflow_id") } : {}),
         },
         () => event.sessionId,
@@ -162,6 +163,7 @@ function fillPayload(event: SessionEvent, kind: EventKind, payload: Record<strin
         recipeId: params.recipeId,
         workflowId: params.workflowId,
         steps: params.steps,
+        materials: params.materials,
       };
       return;
     }

@@ -15,6 +15,7 @@ import {
   ServerFrameSchema,
   SnapshotSchema,
 } from "../gen/crafting/v1/frames_pb";
+import type { MaterialNotification } from "../gen/crafting/v1/materials_pb";
 import type { QueueSnapshot } from "../gen/crafting/v1/queue_pb";
 import type {
   SessionState as SessionStateMessage,
@@ -92,6 +93,14 @@ export function workflowFrame(position: FramePosition, workflow: WorkflowUpdate)
 /** An update of a session. */
 export function updateFrame(position: FramePosition, update: SessionUpdate): ServerFrame {
   return frame(position, { case: "update", value: update });
+}
+
+/** A change in the availability of a session's materials. */
+export function materialFrame(
+  position: FramePosition,
+  notification: MaterialNotification,
+): ServerFrame {
+  return frame(position, { case: "material", value: notification });
 }
 
 /** An error on the stream; the stream stays open. */

@@ -11,9 +11,19 @@ import {
   totalDurationMs,
 } from "../../durable-objects/crafting-session/crafting-session-state";
 import {
+  allAvailable,
+  type MaterialChange,
+} from "../../durable-objects/crafting-session/materials";
+import {
+  MaterialChangeSchema,
+  type MaterialNotification,
+  MaterialNotificationSchema,
+} from "../gen/crafting/v1/materials_pb";
+import {
   type CraftingProgressUpdate,
   CraftingProgressUpdateSchema,
   CraftingStepSchema,
+  MaterialRequirementSchema,
   type ProgressClock,
   ProgressClockSchema,
   type SessionState as SessionStateMessage,
@@ -100,6 +110,13 @@ export function sessionStateMessage(state: SessionState, nowMs: number): Session
     clock: clockMessage(state),
     progress,
     failureReason: state.failureReason ?? "",
+    materials: state.materials.map((m) =>
+      create(MaterialRequirementSchema, {
+        materialId: m.materialId,
+        required: m.required,
+        available: m.available,
+      }),
+    ),
     epoch: state.epoch,
     seq: state.seq,
   });
@@ -117,5 +134,20 @@ export function sessionUpdateMessage(
     clock: clockMessage(state),
     cause,
     failureReason: state.failureReason ?? "",
+  });
+}
+
+/** The notification subscribers get when the session's materials change. */
+export function materialNotificationMessage(
+  state: SessionState,
+  changes: readonly MaterialChange[],
+  nowMs: number,
+): MaterialNotification {
+  return create(MaterialNotificationSchema, {
+    sessionId: state.sessionId,
+    playerId: state.playerId,
+    changes: changes.map((change) => create(MaterialChangeSchema, change)),
+    allAvailable: allAvailable(state.materials),
+    timestampMs: BigInt(Math.floor(nowMs)),
   });
 }

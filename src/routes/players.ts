@@ -1,17 +1,18 @@
-/** crafting-service's settings of a player: their crafting slots. */
+/** crafting-service's calls about a player: their crafting slots, their materials. */
 import { Hono } from "hono";
 import { playerStub } from "../durable";
 import { AppError } from "../errors";
 import { readJsonBody } from "../http/body";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
-import { parseId } from "./session-input";
+import type { TraceVariables } from "../middleware/trace";
+import { parseId, parseMaterialReport } from "./session-input";
 
 /** Most sessions one player may craft at once. */
 export const MAX_CRAFTING_SLOTS = 16;
 
 /** Routes under /v1/players. */
-export const playerRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
+export const playerRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & TraceVariables }>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .put("/:id/slots", async (c) => {
     const playerId = parseId(c.req.param("id"), "player_id");
@@ -29,4 +30,30 @@ export const playerRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
     }
     await playerStub(c.env, playerId).setSlots(playerId, slots);
     return c.json({ player_id: playerId, slots });
+  })
+  .post("/:id/materials", async (c) => {
+    const playerId = parseId(c.req.param("id"), "player_id");
+    const { changes, asOfMs } = parseMaterialReport(await readJsonBody(c.req.raw), Date.now());
+    const results = await playerStub(c.env, playerId).materialsChanged(
+      changes,
+      asOfMs,
+      c.get("trace"),
+    );
+    const sessions = results.map((result) =>
+      "error" in result
+        ? { session_id: result.sessionId, error: result.error }
+        : {
+            session_id: result.sessionId,
+            results: result.materialIds.map((id, i) => ({
+              material_id: id,
+              outcome: result.outcomes[i],
+            })),
+          },
+    );
+    // A session that could not be reached makes the whole report worth retrying (it is idempotent).
+    const retry = results.some(
+      (result) => "error" in result && ["unavailable", "internal"].includes(result.error.code),
+    );
+    if (retry) c.header("Retry-After", "1");
+    return c.json({ player_id: playerId, sessions }, retry ? 503 : 200);
   });

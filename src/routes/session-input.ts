@@ -8,6 +8,10 @@ import type {
   PlannedStep,
   ProgressCorrection,
 } from "../../durable-objects/crafting-session/crafting-session-state";
+import type {
+  MaterialChange,
+  MaterialRequirementInput,
+} from "../../durable-objects/crafting-session/materials";
 import { AppError } from "../errors";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
@@ -19,6 +23,12 @@ export const SESSION_LIMITS = {
   maxReasonLength: 256,
   /** The whole session: 7 days, so every duration fits a uint32 of ms on the wire. */
   maxTotalDurationMs: 7 * 24 * 60 * 60 * 1000,
+  /** Materials one session may require, and changes in one report. */
+  maxMaterials: 64,
+  /** Quantities travel as uint32. */
+  maxQuantity: 0xffffffff,
+  /** How far ahead of the server clock an observation time may be. */
+  maxClockSkewMs: 60_000,
 } as const;
 
 /** The lifecycle actions, as they appear in routes. */
@@ -49,6 +59,83 @@ export function parseId(value: unknown, field: string): string {
   return value;
 }
 
+function quantity(value: unknown, field: string, optional = false): number | undefined {
+  if (optional && (value === undefined || value === null)) return undefined;
+  if (
+    typeof value !== "number" ||
+    !Number.isInteger(value) ||
+    value < 0 ||
+    value > SESSION_LIMITS.maxQuantity
+  ) {
+    throw invalid(`${field} must be a whole number from 0 to ${SESSION_LIMITS.maxQuantity}`);
+  }
+  return value;
+}
+
+/** A list of at most `maxMaterials` objects with distinct `material_id`s. */
+function materialList(value: unknown, field: string): Record<string, unknown>[] {
+  if (!Array.isArray(value) || value.length > SESSION_LIMITS.maxMaterials) {
+    throw invalid(`${field} must be an array of at most ${SESSION_LIMITS.maxMaterials} materials`);
+  }
+  const seen = new Set<string>();
+  return value.map((raw: unknown, i) => {
+    const item = asObject(raw, `${field}[${i}]`);
+    const id = parseId(item.material_id ?? item.materialId, `${field}[${i}].material_id`);
+    if (seen.has(id)) throw invalid(`${field}[${i}].material_id ${id} appears twice`);
+    seen.add(id);
+    return { ...item, material_id: id };
+  });
+}
+
+/** `materials: [{ material_id, required, available? }]` of a new session (camelCase accepted). */
+export function parseRequirements(value: unknown): MaterialRequirementInput[] {
+  if (value === undefined || value === null) return [];
+  return materialList(value, "materials").map((item, i) => {
+    const required = quantity(item.required, `materials[${i}].required`) as number;
+    const available = quantity(item.available, `materials[${i}].available`, true);
+    const requirement: MaterialRequirementInput = {
+      materialId: item.material_id as string,
+      required,
+    };
+    if (available !== undefined) requirement.available = available;
+    return requirement;
+  });
+}
+
+/** A material availability report: what changed, observed when. */
+export interface MaterialReport {
+  changes: MaterialChange[];
+  /** When crafting-service observed the inventory (server clock if it did not say). */
+  asOfMs: number;
+}
+
+/**
+ * `POST .../materials` body: `{ changes: [{ material_id, quantity, available? }], as_of_ms? }`.
+ * `available` defaults to `quantity > 0`; `as_of_ms` (ms since the epoch)
+ * orders reports that arrive out of order, and may not lie more than a
+ * minute ahead of the server clock.
+ */
+export function parseMaterialReport(body: unknown, nowMs: number): MaterialReport {
+  const input = asObject(body, "the body");
+  const list = materialList(input.changes, "changes");
+  if (list.length === 0) throw invalid("changes must hold at least one change");
+  const changes = list.map((item, i) => {
+    const amount = quantity(item.quantity, `changes[${i}].quantity`) as number;
+    const available = item.available ?? amount > 0;
+    if (typeof available !== "boolean") throw invalid(`changes[${i}].available must be a boolean`);
+    return { materialId: item.material_id as string, quantity: amount, available };
+  });
+  const asOf = input.as_of_ms ?? input.asOfMs;
+  if (asOf === undefined || asOf === null) return { changes, asOfMs: nowMs };
+  if (typeof asOf !== "number" || !Number.isSafeInteger(asOf) || asOf < 1) {
+    throw invalid("as_of_ms must be a time in milliseconds since the Unix epoch");
+  }
+  if (asOf > nowMs + SESSION_LIMITS.maxClockSkewMs) {
+    throw invalid("as_of_ms lies more than a minute in the future; check the sender's clock");
+  }
+  return { changes, asOfMs: asOf };
+}
+
 function optionalNumber(body: Record<string, unknown>, field: string): number | undefined {
   const value = body[field];
   if (value === undefined || value === null) return undefined;
@@ -57,7 +144,10 @@ function optionalNumber(body: Record<string, unknown>, field: string): number | 
   return value;
 }
 
-/** `POST /v1/sessions` body: `{ player_id, recipe_id, steps: [{ name, duration_ms }], session_id?, workflow_id? }`. */
+/**
+ * `POST /v1/sessions` body: `{ player_id, recipe_id, steps: [{ name, duration_ms }],
+ * materials?: [{ material_id, required, available? }], session_id?, workflow_id? }`.
+ */
 export function parseCreateSession(body: unknown, newId: () => string): CreateSessionParams {
   const input = asObject(body, "the body");
   const steps = input.steps;
@@ -94,6 +184,7 @@ export function parseCreateSession(body: unknown, newId: () => string): CreateSe
     recipeId: parseId(input.recipe_id, "recipe_id"),
     workflowId: input.workflow_id === undefined ? null : parseId(input.workflow_id, "workflow_id"),
     steps: planned,
+    materials: parseRequirements(input.materials),
   };
 }
 

@@ -14,6 +14,7 @@ import {
   parseCorrection,
   parseCreateSession,
   parseId,
+  parseMaterialReport,
   parseReason,
 } from "./session-input";
 
@@ -65,4 +66,14 @@ export const syncRoutes = new Hono<Env_>()
     const correction = parseCorrection(await readJsonBody(c.req.raw));
     const stub = stubFor(c.env, c.req.param("id"));
     return jsonText(unwrap(await stub.correctProgress(correction, c.get("trace"))));
+  })
+  .post("/:id/materials", async (c) => {
+    const { changes, asOfMs } = parseMaterialReport(await readJsonBody(c.req.raw), Date.now());
+    const stub = stubFor(c.env, c.req.param("id"));
+    const { outcomes, session } = unwrap(await stub.materials(changes, asOfMs, c.get("trace")));
+    const results = changes.map((change, i) => ({
+      material_id: change.materialId,
+      outcome: outcomes[i],
+    }));
+    return jsonText(`{"results":${JSON.stringify(results)},"session":${session}}`);
   });

@@ -29,7 +29,7 @@ function json(state: WorkflowState, status = 200): Response {
   });
 }
 
-/** `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps: [{ name, duration_ms }] }], workflow_id? }`. */
+/** `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps: [{ name, duration_ms }], materials? }], workflow_id? }`. */
 function parseWorkflow(body: unknown): {
   workflowId: string;
   playerId: string;
@@ -65,7 +65,12 @@ function parseWorkflow(body: unknown): {
     let session: ReturnType<typeof parseCreateSession>;
     try {
       session = parseCreateSession(
-        { player_id: playerId, recipe_id: step.recipe_id, steps: step.steps },
+        {
+          player_id: playerId,
+          recipe_id: step.recipe_id,
+          steps: step.steps,
+          materials: step.materials,
+        },
         () => "x",
       );
     } catch (e) {
@@ -74,7 +79,12 @@ function parseWorkflow(body: unknown): {
         `steps[${i}]: ${e instanceof Error ? e.message : String(e)}`,
       );
     }
-    return { name: step.name, recipeId: session.recipeId, steps: session.steps };
+    return {
+      name: step.name,
+      recipeId: session.recipeId,
+      steps: session.steps,
+      materials: session.materials,
+    };
   });
   return { workflowId, playerId, plans };
 }

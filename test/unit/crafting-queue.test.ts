@@ -28,6 +28,7 @@ function summary(
       rate: 1,
       running: status === "active",
     },
+    materialIds: [],
     seq: 1,
     ...extra,
   };

@@ -23,6 +23,7 @@ function created(): SessionState {
         { name: "smelt", durationMs: 4_000 },
         { name: "forge", durationMs: 6_000 },
       ],
+      materials: [],
     },
   });
   if (!result.ok) throw new Error(result.error.message);
@@ -97,6 +98,7 @@ describe("session lifecycle", () => {
         recipeId: "r",
         workflowId: null,
         steps: [{ name: "a", durationMs: 1 }],
+        materials: [],
       },
     });
     expect(result.ok && result.state).toMatchObject({ status: "queued", seq: 1, epoch: 9 });
@@ -115,6 +117,7 @@ describe("session lifecycle", () => {
         recipeId: "sword",
         workflowId: null,
         steps: state.steps,
+        materials: [],
       },
     });
     expect(same).toEqual({ ok: true, state, effects: [] });
@@ -128,6 +131,7 @@ describe("session lifecycle", () => {
         recipeId: "sword",
         workflowId: null,
         steps: state.steps,
+        materials: [],
       },
     });
     expect(other).toMatchObject({ ok: false, error: { code: "already_exists" } });

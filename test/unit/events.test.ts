@@ -32,7 +32,14 @@ function ev(
     version,
     acceptedAtMs: 0,
     ...(kind === "start"
-      ? { start: { recipeId: "r", workflowId: null, steps: [{ name: "a", durationMs: 100_000 }] } }
+      ? {
+          start: {
+            recipeId: "r",
+            workflowId: null,
+            steps: [{ name: "a", durationMs: 100_000 }],
+            materials: [],
+          },
+        }
       : {}),
     ...extra,
   };
@@ -57,11 +64,19 @@ describe("event records", () => {
       sessionId: "s-1",
       playerId: "p-1",
       version: "7",
-      start: { recipeId: "iron-sword", steps: [{ name: "smelt", durationMs: 1000 }] },
+      start: {
+        recipeId: "iron-sword",
+        steps: [{ name: "smelt", durationMs: 1000 }],
+        materials: [{ materialId: "ore", required: 3 }],
+      },
     });
     expect(event).toMatchObject({
       version: 7,
-      start: { recipeId: "iron-sword", steps: [{ name: "smelt", durationMs: 1000 }] },
+      start: {
+        recipeId: "iron-sword",
+        steps: [{ name: "smelt", durationMs: 1000 }],
+        materials: [{ materialId: "ore", required: 3 }],
+      },
     });
   });
 

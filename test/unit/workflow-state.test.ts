@@ -13,6 +13,7 @@ const plans = [60, 30, 10].map((s, i) => ({
   name: `step-${i}`,
   recipeId: `r-${i}`,
   steps: [{ name: "work", durationMs: s * 1000 }],
+  materials: [] as { materialId: string; required: number }[],
 }));
 const start = () => newWorkflow("w1", "p1", plans, 7, 0);
 const change = (
@@ -77,5 +78,9 @@ describe("repeating a create", () => {
       i === 2 ? { ...p, steps: [{ name: "work", durationMs: 1 }] } : p,
     );
     expect(samePlan(start(), "p1", slower)).toBe(false);
+    const needsOre = plans.map((p, i) =>
+      i === 1 ? { ...p, materials: [{ materialId: "ore", required: 2 }] } : p,
+    );
+    expect(samePlan(start(), "p1", needsOre)).toBe(false);
   });
 });

@@ -367,6 +367,7 @@ describe("the consumer, message by message", () => {
             recipeId: "iron-sword",
             workflowId: null,
             steps: [{ name: "smelt", durationMs: 1000 }],
+            materials: [],
           },
         }
       : {}),

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { CraftingProgressUpdate } from "./session_pb.js";
+import type { CraftingProgressUpdate, MaterialRequirement } from "./session_pb.js";
 import { file_crafting_v1_session } from "./session_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crafting/v1/events.proto.
  */
 export const file_crafting_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChhjcmFmdGluZy92MS9ldmVudHMucHJvdG8SC2NyYWZ0aW5nLnYxIjAKC1BsYW5uZWRTdGVwEgwKBG5hbWUYASABKAkSEwoLZHVyYXRpb25fbXMYAiABKA0iZgoTU2Vzc2lvblN0YXJ0UGF5bG9hZBIRCglyZWNpcGVfaWQYASABKAkSJwoFc3RlcHMYAiADKAsyGC5jcmFmdGluZy52MS5QbGFubmVkU3RlcBITCgt3b3JrZmxvd19pZBgDIAEoCSIYChZTZXNzaW9uQ29tcGxldGVQYXlsb2FkIiQKElNlc3Npb25GYWlsUGF5bG9hZBIOCgZyZWFzb24YASABKAkiJgoUU2Vzc2lvbkNhbmNlbFBheWxvYWQSDgoGcmVhc29uGAEgASgJIhUKE1Nlc3Npb25QYXVzZVBheWxvYWQiFgoUU2Vzc2lvblJlc3VtZVBheWxvYWQinAQKDUNyYWZ0aW5nRXZlbnQSEAoIZXZlbnRfaWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRIvCgtvY2N1cnJlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgEIAEoCRIRCglwbGF5ZXJfaWQYBSABKAkSDwoHdmVyc2lvbhgGIAEoBBIxCgVzdGFydBgKIAEoCzIgLmNyYWZ0aW5nLnYxLlNlc3Npb25TdGFydFBheWxvYWRIABI3Cghjb21wbGV0ZRgLIAEoCzIjLmNyYWZ0aW5nLnYxLlNlc3Npb25Db21wbGV0ZVBheWxvYWRIABIvCgRmYWlsGAwgASgLMh8uY3JhZnRpbmcudjEuU2Vzc2lvbkZhaWxQYXlsb2FkSAASMwoGY2FuY2VsGA0gASgLMiEuY3JhZnRpbmcudjEuU2Vzc2lvbkNhbmNlbFBheWxvYWRIABIxCgVwYXVzZRgOIAEoCzIgLmNyYWZ0aW5nLnYxLlNlc3Npb25QYXVzZVBheWxvYWRIABIzCgZyZXN1bWUYDyABKAsyIS5jcmFmdGluZy52MS5TZXNzaW9uUmVzdW1lUGF5bG9hZEgAEjcKCHByb2dyZXNzGBAgASgLMiMuY3JhZnRpbmcudjEuQ3JhZnRpbmdQcm9ncmVzc1VwZGF0ZUgAQgkKB3BheWxvYWRiBnByb3RvMw", [file_crafting_v1_session, file_google_protobuf_timestamp]);
+  fileDesc("ChhjcmFmdGluZy92MS9ldmVudHMucHJvdG8SC2NyYWZ0aW5nLnYxIjAKC1BsYW5uZWRTdGVwEgwKBG5hbWUYASABKAkSEwoLZHVyYXRpb25fbXMYAiABKA0imwEKE1Nlc3Npb25TdGFydFBheWxvYWQSEQoJcmVjaXBlX2lkGAEgASgJEicKBXN0ZXBzGAIgAygLMhguY3JhZnRpbmcudjEuUGxhbm5lZFN0ZXASEwoLd29ya2Zsb3dfaWQYAyABKAkSMwoJbWF0ZXJpYWxzGAQgAygLMiAuY3JhZnRpbmcudjEuTWF0ZXJpYWxSZXF1aXJlbWVudCIYChZTZXNzaW9uQ29tcGxldGVQYXlsb2FkIiQKElNlc3Npb25GYWlsUGF5bG9hZBIOCgZyZWFzb24YASABKAkiJgoUU2Vzc2lvbkNhbmNlbFBheWxvYWQSDgoGcmVhc29uGAEgASgJIhUKE1Nlc3Npb25QYXVzZVBheWxvYWQiFgoUU2Vzc2lvblJlc3VtZVBheWxvYWQinAQKDUNyYWZ0aW5nRXZlbnQSEAoIZXZlbnRfaWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRIvCgtvY2N1cnJlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgEIAEoCRIRCglwbGF5ZXJfaWQYBSABKAkSDwoHdmVyc2lvbhgGIAEoBBIxCgVzdGFydBgKIAEoCzIgLmNyYWZ0aW5nLnYxLlNlc3Npb25TdGFydFBheWxvYWRIABI3Cghjb21wbGV0ZRgLIAEoCzIjLmNyYWZ0aW5nLnYxLlNlc3Npb25Db21wbGV0ZVBheWxvYWRIABIvCgRmYWlsGAwgASgLMh8uY3JhZnRpbmcudjEuU2Vzc2lvbkZhaWxQYXlsb2FkSAASMwoGY2FuY2VsGA0gASgLMiEuY3JhZnRpbmcudjEuU2Vzc2lvbkNhbmNlbFBheWxvYWRIABIxCgVwYXVzZRgOIAEoCzIgLmNyYWZ0aW5nLnYxLlNlc3Npb25QYXVzZVBheWxvYWRIABIzCgZyZXN1bWUYDyABKAsyIS5jcmFmdGluZy52MS5TZXNzaW9uUmVzdW1lUGF5bG9hZEgAEjcKCHByb2dyZXNzGBAgASgLMiMuY3JhZnRpbmcudjEuQ3JhZnRpbmdQcm9ncmVzc1VwZGF0ZUgAQgkKB3BheWxvYWRiBnByb3RvMw", [file_crafting_v1_session, file_google_protobuf_timestamp]);
 
 /**
  * Step of a recipe as crafting-service plans it.
@@ -60,6 +60,13 @@ export type SessionStartPayload = Message<"crafting.v1.SessionStartPayload"> & {
    * @generated from field: string workflow_id = 3;
    */
   workflowId: string;
+
+  /**
+   * Materials the session requires (`available` defaults to `required`).
+   *
+   * @generated from field: repeated crafting.v1.MaterialRequirement materials = 4;
+   */
+  materials: MaterialRequirement[];
 };
 
 /**
