@@ -1,4 +1,6 @@
 /** Material availability: notifications to a session's subscribers, state, and per-player fan-out. */
+import { evictDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { freshId, token } from "../support/tokens";
 import { call, type Frame, serviceCall, watch } from "./helpers";
@@ -183,6 +185,24 @@ describe("a player's material change", () => {
     expect(sockets[2]?.frames).toHaveLength(1);
     const untouched = await (await serviceCall(`/v1/sessions/${other}`, undefined, "GET")).json();
     expect(untouched).toMatchObject({ materials: [{ materialId: "ore", available: 2 }] });
+  });
+  it("still reaches the sessions and their watchers after both objects hibernated", async () => {
+    const playerId = freshId("p");
+    const sessionId = await craft(playerId, ["ore"]);
+    const socket = await watch(sessionId, await token(playerId));
+    await socket.frameCount(1);
+    await evictDurableObject(env.PLAYER.getByName(playerId));
+    await evictDurableObject(env.CRAFTING_SESSION.getByName(sessionId), {
+      webSockets: "hibernate",
+    });
+    const response = await serviceCall(`/v1/players/${playerId}/materials`, {
+      changes: [{ material_id: "ore", quantity: 0 }],
+    });
+    expect(await response.json()).toMatchObject({
+      sessions: [{ session_id: sessionId, results: [{ outcome: "applied" }] }],
+    });
+    const [, notified] = await socket.frameCount(2);
+    expect(materialOf(notified)).toMatchObject({ changes: [{ materialId: "ore" }] });
   });
 });
 
