@@ -11,6 +11,7 @@ import { playerRoutes } from "./routes/players";
 import { sessionRoutes, syncRoutes } from "./routes/sessions";
 import { streamRoutes } from "./routes/streams";
 import { workflowRoutes } from "./routes/workflows";
+import { handleRpc, RPC_PATH_PREFIX } from "./rpc/streaming-service";
 
 /** The Worker's router. */
 export const app = new Hono<{ Bindings: Env }>()
@@ -23,7 +24,9 @@ export const app = new Hono<{ Bindings: Env }>()
   .route("/v1/players", playerRoutes)
   .route("/v1/workflows", workflowRoutes)
   .route("/udp/sessions", syncRoutes)
-  .route("/ws", streamRoutes);
+  .route("/ws", streamRoutes)
+  // Streaming RPCs (Connect, gRPC-Web): errors in their protocols' own shapes.
+  .post(`${RPC_PATH_PREFIX}*`, (c) => handleRpc(c.env, c.req.raw));
 
 app.notFound(() => {
   throw new AppError("not_found", "no such route");

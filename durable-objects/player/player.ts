@@ -84,7 +84,8 @@ export class Player extends StreamingObject {
     const queue = this.#queue ?? this.#newQueue(playerId);
     const applied = applySummary(queue.entries, summary, now);
     if (!applied.changed) return;
-    this.#commit({ ...queue, entries: applied.entries, seq: queue.seq + 1 }, now);
+    const ended = applied.ended ? [summary] : [];
+    this.#commit({ ...queue, entries: applied.entries, seq: queue.seq + 1 }, now, ended);
   }
 
   /**
@@ -160,8 +161,8 @@ export class Player extends StreamingObject {
   }
 
   /** Stores the queue and its frame in one transaction, then tells its streams. */
-  #commit(queue: QueueState, now: number): void {
-    const frame = queueFrame(this.#position(queue, now), this.#message(queue, now));
+  #commit(queue: QueueState, now: number, ended: readonly SessionSummary[] = []): void {
+    const frame = queueFrame(this.#position(queue, now), this.#message(queue, now, ended));
     const { storage } = this.ctx;
     storage.transactionSync(() => {
       storage.kv.put(QUEUE_KEY, queue);
@@ -175,12 +176,13 @@ export class Player extends StreamingObject {
     return { seq: queue.seq, epoch: queue.epoch, serverTimeMs: nowMs };
   }
 
-  #message(queue: QueueState, nowMs: number) {
+  #message(queue: QueueState, nowMs: number, ended: readonly SessionSummary[] = []) {
     return queueMessage(
       queue.playerId,
       queueView(queue.entries, queue.slots, nowMs),
       queue.slots,
       nowMs,
+      ended,
     );
   }
 

@@ -73,35 +73,44 @@ const refusalMessages = {
 } as const;
 
 /**
- * Requires a valid token of the given scope. Runs before any Durable Object
- * is touched, so a bad token costs one HMAC and nothing else.
+ * The claims of a request's valid token of the given scope, or the
+ * refusal (AppError). A bad token costs one HMAC and nothing else.
  */
+export async function authenticate(
+  env: Env,
+  request: Request,
+  scope: TokenScope,
+): Promise<TokenClaims> {
+  const secret = env.JWT_SECRET;
+  if (!secret || secret.length < MIN_SECRET_LENGTH) {
+    throw new AppError("unavailable", "authentication is not configured (JWT_SECRET)");
+  }
+  const token = bearerToken(request);
+  if (!token) {
+    logAuthFailure(request, "missing");
+    throw new AppError("unauthenticated", "a bearer token is required");
+  }
+  const result = await verifyJwt(token, secret, Date.now());
+  if (!result.ok) {
+    logAuthFailure(request, result.reason);
+    throw new AppError("unauthenticated", refusalMessages[result.reason]);
+  }
+  if (result.claims.scope !== scope) {
+    logAuthFailure(request, "wrong_scope");
+    throw new AppError(
+      "permission_denied",
+      scope === "service"
+        ? "this route needs a crafting-service token"
+        : "this route needs a player token",
+    );
+  }
+  return result.claims;
+}
+
+/** Requires a valid token of the given scope, before any Durable Object is touched. */
 export function requireAuth(scope: TokenScope) {
   return createMiddleware<{ Bindings: Env; Variables: AuthVariables }>(async (c, next) => {
-    const secret = c.env.JWT_SECRET;
-    if (!secret || secret.length < MIN_SECRET_LENGTH) {
-      throw new AppError("unavailable", "authentication is not configured (JWT_SECRET)");
-    }
-    const token = bearerToken(c.req.raw);
-    if (!token) {
-      logAuthFailure(c.req.raw, "missing");
-      throw new AppError("unauthenticated", "a bearer token is required");
-    }
-    const result = await verifyJwt(token, secret, Date.now());
-    if (!result.ok) {
-      logAuthFailure(c.req.raw, result.reason);
-      throw new AppError("unauthenticated", refusalMessages[result.reason]);
-    }
-    if (result.claims.scope !== scope) {
-      logAuthFailure(c.req.raw, "wrong_scope");
-      throw new AppError(
-        "permission_denied",
-        scope === "service"
-          ? "this route needs a crafting-service token"
-          : "this route needs a player token",
-      );
-    }
-    c.set("auth", result.claims);
+    c.set("auth", await authenticate(c.env, c.req.raw, scope));
     await next();
   });
 }

@@ -58,21 +58,29 @@ export function clientIp(c: Context): string {
  */
 export function rateLimit(name: RateLimiterName, key: (c: Context<LimitEnv>) => string) {
   return createMiddleware<LimitEnv>(async (c, next) => {
-    const limitKey = key(c);
-    const { success } = await c.env[name].limit({ key: limitKey });
-    if (!success) {
-      metrics.count("crafting_throttles_total", {
-        limit: name.replace("_RATE_LIMITER", "").toLowerCase(),
-      });
-      log("warn", "request.rate_limited", { limiter: name, path: new URL(c.req.url).pathname });
-      throw new AppError(
-        "resource_exhausted",
-        "rate limit exceeded: retry later",
-        PERIOD_SECONDS[name],
-      );
-    }
+    await checkRateLimit(c.env, name, key(c), new URL(c.req.url).pathname);
     await next();
   });
+}
+
+/** Counts one request of `key` against a limiter; `resource_exhausted` past its budget. */
+export async function checkRateLimit(
+  env: Env,
+  name: RateLimiterName,
+  key: string,
+  path: string,
+): Promise<void> {
+  const { success } = await env[name].limit({ key });
+  if (success) return;
+  metrics.count("crafting_throttles_total", {
+    limit: name.replace("_RATE_LIMITER", "").toLowerCase(),
+  });
+  log("warn", "request.rate_limited", { limiter: name, path });
+  throw new AppError(
+    "resource_exhausted",
+    "rate limit exceeded: retry later",
+    PERIOD_SECONDS[name],
+  );
 }
 
 /** The authenticated subject, for limits that follow authentication. */

@@ -1,6 +1,7 @@
 /** A player's queue, domain → wire (`crafting.v1.QueueSnapshot`). */
 import { create } from "@bufbuild/protobuf";
-import type { QueueItem } from "../../durable-objects/player/crafting-queue";
+import type { SessionStatus } from "../../durable-objects/crafting-session/crafting-session-state";
+import type { QueueItem, SessionSummary } from "../../durable-objects/player/crafting-queue";
 import {
   QueueEntrySchema,
   QueueEntryStatus,
@@ -13,16 +14,31 @@ const STATUS: Record<QueueItem["status"], QueueEntryStatus> = {
   processing: QueueEntryStatus.PROCESSING,
 };
 
-/** The queue message for `items`, as of `nowMs`. */
+const FINAL_STATUS: Partial<Record<SessionStatus, QueueEntryStatus>> = {
+  completed: QueueEntryStatus.COMPLETED,
+  failed: QueueEntryStatus.FAILED,
+  cancelled: QueueEntryStatus.CANCELLED,
+};
+
+/** The queue message for `items`, as of `nowMs`; `ended` left the queue with this change. */
 export function queueMessage(
   playerId: string,
   items: readonly QueueItem[],
   slots: number,
   nowMs: number,
+  ended: readonly SessionSummary[] = [],
 ): QueueSnapshot {
   return create(QueueSnapshotSchema, {
     playerId,
     slots,
+    ended: ended.map((summary) =>
+      create(QueueEntrySchema, {
+        requestId: summary.sessionId,
+        recipeId: summary.recipeId,
+        status: FINAL_STATUS[summary.status] ?? QueueEntryStatus.UNSPECIFIED,
+        timestampMs: BigInt(nowMs),
+      }),
+    ),
     entries: items.map((item) =>
       create(QueueEntrySchema, {
         requestId: item.requestId,

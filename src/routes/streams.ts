@@ -4,8 +4,8 @@
  */
 import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { StreamKind } from "../../durable-objects/player/stream-leases";
 import { STREAM_HEADERS } from "../../durable-objects/streams/stream-attachment";
+import type { TokenClaims } from "../auth/jwt";
 import { playerStub, releaseStreamLeases, sessionStub, workflowStub } from "../durable";
 import { AppError } from "../errors";
 import { log } from "../log";
@@ -56,29 +56,59 @@ export function parseResumeQuery(url: URL): string | null {
   return `${epoch}.${seq}`;
 }
 
-type StreamContext = Context<{ Bindings: Env; Variables: AuthVariables }>;
+/** What a stream watches, and how the object serving it is asked for a socket. */
+export type WatchedKind = "session" | "workflow" | "queue";
+
+/** The object serving each kind of stream: one place that knows where streams live. */
+const STREAM_OBJECTS: Record<
+  WatchedKind,
+  (env: Env, id: string, headers: Headers) => Promise<Response>
+> = {
+  session: (env, id, headers) =>
+    sessionStub(env, id).fetch("https://crafting-session/stream", { headers }),
+  workflow: (env, id, headers) =>
+    workflowStub(env, id).fetch("https://workflow/stream", { headers }),
+  queue: (env, id, headers) => playerStub(env, id).fetch("https://player/queue", { headers }),
+};
+
+/** A stream to open for an authenticated player. */
+export interface StreamRequest {
+  kind: WatchedKind;
+  /** Session, workflow or player id. */
+  target: string;
+  /** Subprotocol to speak (`crafting.v1.json` when null). */
+  protocol: string | null;
+  /** `epoch.seq` to resume after. */
+  resume: string | null;
+  origin: string | null;
+  /** Which interface opened it (audit): "websocket", "connect", "grpc-web". */
+  via?: string;
+}
 
 /**
- * The one way a stream is opened, whatever it watches: check the upgrade,
- * negotiate the subprotocol, take one of the player's stream slots, hand
- * the socket to the object that serves it, and free the slot if it refused.
+ * The one way a stream is opened, whatever it watches and whichever
+ * interface asks (WebSocket upgrade or streaming RPC): a player may watch
+ * only their own queue; take one of the player's stream slots; hand the
+ * socket to the object that serves it (which checks ownership), and free
+ * the slot if it refused.
  */
-export async function openStream(
-  c: StreamContext,
-  kind: StreamKind,
-  target: string,
-  connect: (headers: Headers) => Promise<Response>,
+export async function connectStream(
+  env: Env,
+  auth: TokenClaims,
+  stream: StreamRequest,
 ): Promise<Response> {
-  const protocol = negotiateProtocol(c.req.raw);
-  const resume = parseResumeQuery(new URL(c.req.url));
-  const auth = c.get("auth");
-  const lease = await playerStub(c.env, auth.sub).acquireStream(kind, target);
+  const { kind, target } = stream;
+  if (kind === "queue" && auth.sub !== target) {
+    throw new AppError("permission_denied", "a player may watch only their own queue");
+  }
+  const lease = await playerStub(env, auth.sub).acquireStream(kind, target);
   if (!lease.ok) {
     metrics.count("crafting_throttles_total", { limit: "stream_slots" });
     log("warn", "stream.refused", {
       player_id: auth.sub,
       kind,
       target,
+      via: stream.via ?? "websocket",
       reason: lease.error.message,
     });
     throw AppError.from(lease.error);
@@ -90,21 +120,36 @@ export async function openStream(
     [STREAM_HEADERS.tokenExp]: String(auth.exp),
     [STREAM_HEADERS.leaseId]: lease.value.leaseId,
   });
-  if (protocol) headers.set(STREAM_HEADERS.protocol, protocol);
-  if (resume) headers.set(STREAM_HEADERS.resume, resume);
-  const origin = c.req.header("Origin");
-  if (origin) headers.set(STREAM_HEADERS.origin, origin);
+  if (stream.protocol) headers.set(STREAM_HEADERS.protocol, stream.protocol);
+  if (stream.resume) headers.set(STREAM_HEADERS.resume, stream.resume);
+  if (stream.origin) headers.set(STREAM_HEADERS.origin, stream.origin);
   let response: Response;
   try {
-    response = await connect(headers);
+    response = await STREAM_OBJECTS[kind](env, target, headers);
   } catch (err) {
-    await releaseStreamLeases(c.env, [{ playerId: auth.sub, leaseId: lease.value.leaseId }]);
+    await releaseStreamLeases(env, [{ playerId: auth.sub, leaseId: lease.value.leaseId }]);
     throw err;
   }
   if (response.status !== 101) {
-    await releaseStreamLeases(c.env, [{ playerId: auth.sub, leaseId: lease.value.leaseId }]);
+    await releaseStreamLeases(env, [{ playerId: auth.sub, leaseId: lease.value.leaseId }]);
   }
   return response;
+}
+
+/** A WebSocket upgrade for `kind`/`target`: subprotocol and resume point from the request. */
+function openStream(
+  c: Context<{ Bindings: Env; Variables: AuthVariables }>,
+  kind: WatchedKind,
+  idParam: string,
+  idField: string,
+): Promise<Response> {
+  return connectStream(c.env, c.get("auth"), {
+    kind,
+    target: parseId(c.req.param(idParam), idField),
+    protocol: negotiateProtocol(c.req.raw),
+    resume: parseResumeQuery(new URL(c.req.url)),
+    origin: c.req.header("Origin") ?? null,
+  });
 }
 
 /** Rejects anything but a WebSocket upgrade, before any object is touched. */
@@ -119,24 +164,6 @@ const requireUpgrade = createMiddleware(async (c, next) => {
 export const streamRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
   .use(requireAllowedOrigin, requireAuth("player"), requireUpgrade)
   .use(rateLimit("UPGRADE_RATE_LIMITER", subject))
-  .get("/crafting/:sessionId", async (c) => {
-    const sessionId = parseId(c.req.param("sessionId"), "session_id");
-    return openStream(c, "session", sessionId, (headers) =>
-      sessionStub(c.env, sessionId).fetch("https://crafting-session/stream", { headers }),
-    );
-  })
-  .get("/workflow/:workflowId", async (c) => {
-    const workflowId = parseId(c.req.param("workflowId"), "workflow_id");
-    return openStream(c, "workflow", workflowId, (headers) =>
-      workflowStub(c.env, workflowId).fetch("https://workflow/stream", { headers }),
-    );
-  })
-  .get("/queue/:playerId", async (c) => {
-    const playerId = parseId(c.req.param("playerId"), "player_id");
-    if (c.get("auth").sub !== playerId) {
-      throw new AppError("permission_denied", "a player may watch only their own queue");
-    }
-    return openStream(c, "queue", playerId, (headers) =>
-      playerStub(c.env, playerId).fetch("https://player/queue", { headers }),
-    );
-  });
+  .get("/crafting/:sessionId", (c) => openStream(c, "session", "sessionId", "session_id"))
+  .get("/workflow/:workflowId", (c) => openStream(c, "workflow", "workflowId", "workflow_id"))
+  .get("/queue/:playerId", (c) => openStream(c, "queue", "playerId", "player_id"));

@@ -59,6 +59,10 @@ describe("the player's queue", () => {
     await serviceCall(`/v1/sessions/${a}/complete`);
     const completed = (await socket.frameCount(3))[2];
     expect(Object.keys(byRequest(completed)).sort()).toEqual([b, c].sort());
+    // The request that left says how it ended.
+    expect(completed).toMatchObject({
+      queue: { ended: [{ requestId: a, status: "QUEUE_ENTRY_STATUS_COMPLETED" }] },
+    });
 
     expect((await serviceCall(`/v1/players/${playerId}/slots`, { slots: 2 }, "PUT")).status).toBe(
       200,

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crafting/v1/queue.proto.
  */
 export const file_crafting_v1_queue: GenFile = /*@__PURE__*/
-  fileDesc("ChdjcmFmdGluZy92MS9xdWV1ZS5wcm90bxILY3JhZnRpbmcudjEisAEKClF1ZXVlRW50cnkSEgoKcmVxdWVzdF9pZBgBIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgCIAEoDRIeChZlc3RpbWF0ZWRfd2FpdF9zZWNvbmRzGAMgASgBEi0KBnN0YXR1cxgEIAEoDjIdLmNyYWZ0aW5nLnYxLlF1ZXVlRW50cnlTdGF0dXMSEQoJcmVjaXBlX2lkGAUgASgJEhQKDHRpbWVzdGFtcF9tcxgGIAEoAyJbCg1RdWV1ZVNuYXBzaG90EhEKCXBsYXllcl9pZBgBIAEoCRIoCgdlbnRyaWVzGAIgAygLMhcuY3JhZnRpbmcudjEuUXVldWVFbnRyeRINCgVzbG90cxgDIAEoDSq5AQoQUXVldWVFbnRyeVN0YXR1cxIiCh5RVUVVRV9FTlRSWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIdChlRVUVVRV9FTlRSWV9TVEFUVVNfUVVFVUVEEAESIQodUVVFVUVfRU5UUllfU1RBVFVTX1BST0NFU1NJTkcQAhIgChxRVUVVRV9FTlRSWV9TVEFUVVNfQ09NUExFVEVEEAMSHQoZUVVFVUVfRU5UUllfU1RBVFVTX0ZBSUxFRBAEYgZwcm90bzM");
+  fileDesc("ChdjcmFmdGluZy92MS9xdWV1ZS5wcm90bxILY3JhZnRpbmcudjEisAEKClF1ZXVlRW50cnkSEgoKcmVxdWVzdF9pZBgBIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgCIAEoDRIeChZlc3RpbWF0ZWRfd2FpdF9zZWNvbmRzGAMgASgBEi0KBnN0YXR1cxgEIAEoDjIdLmNyYWZ0aW5nLnYxLlF1ZXVlRW50cnlTdGF0dXMSEQoJcmVjaXBlX2lkGAUgASgJEhQKDHRpbWVzdGFtcF9tcxgGIAEoAyKDAQoNUXVldWVTbmFwc2hvdBIRCglwbGF5ZXJfaWQYASABKAkSKAoHZW50cmllcxgCIAMoCzIXLmNyYWZ0aW5nLnYxLlF1ZXVlRW50cnkSDQoFc2xvdHMYAyABKA0SJgoFZW5kZWQYBCADKAsyFy5jcmFmdGluZy52MS5RdWV1ZUVudHJ5KtsBChBRdWV1ZUVudHJ5U3RhdHVzEiIKHlFVRVVFX0VOVFJZX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGVFVRVVFX0VOVFJZX1NUQVRVU19RVUVVRUQQARIhCh1RVUVVRV9FTlRSWV9TVEFUVVNfUFJPQ0VTU0lORxACEiAKHFFVRVVFX0VOVFJZX1NUQVRVU19DT01QTEVURUQQAxIdChlRVUVVRV9FTlRSWV9TVEFUVVNfRkFJTEVEEAQSIAocUVVFVUVfRU5UUllfU1RBVFVTX0NBTkNFTExFRBAFYgZwcm90bzM");
 
 /**
  * One crafting request of a player (seed 000 `StreamCraftingQueue` fields).
@@ -78,6 +78,14 @@ export type QueueSnapshot = Message<"crafting.v1.QueueSnapshot"> & {
    * @generated from field: uint32 slots = 3;
    */
   slots: number;
+
+  /**
+   * Requests that left the queue with this change, with their final status
+   * (set only on the change that ended them; a snapshot lists live ones).
+   *
+   * @generated from field: repeated crafting.v1.QueueEntry ended = 4;
+   */
+  ended: QueueEntry[];
 };
 
 /**
@@ -117,6 +125,11 @@ export enum QueueEntryStatus {
    * @generated from enum value: QUEUE_ENTRY_STATUS_FAILED = 4;
    */
   FAILED = 4,
+
+  /**
+   * @generated from enum value: QUEUE_ENTRY_STATUS_CANCELLED = 5;
+   */
+  CANCELLED = 5,
 }
 
 /**

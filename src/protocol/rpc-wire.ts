@@ -1,0 +1,78 @@
+/**
+ * Stream frames → the messages of `CraftingStreamingService`'s RPCs (seed
+ * 000). Pure: the RPCs are served from the same frames as WebSocket streams.
+ */
+import { create } from "@bufbuild/protobuf";
+import type { ServerFrame } from "../gen/crafting/v1/frames_pb";
+import type { QueueEntry, QueueSnapshot } from "../gen/crafting/v1/queue_pb";
+import {
+  type StreamCraftingProgressResponse,
+  StreamCraftingProgressResponseSchema,
+  type StreamCraftingQueueResponse,
+  StreamCraftingQueueResponseSchema,
+  type StreamMultiStepWorkflowResponse,
+  StreamMultiStepWorkflowResponseSchema,
+} from "../gen/crafting/v1/streaming_service_pb";
+
+/** A session frame as `StreamCraftingProgress` sends it; null for frames it does not carry. */
+export function progressResponse(frame: ServerFrame): StreamCraftingProgressResponse | null {
+  const { kind, seq } = frame;
+  if (kind.case === "snapshot" && kind.value.state.case === "session") {
+    const state = kind.value.state.value;
+    return create(StreamCraftingProgressResponseSchema, {
+      update: state.progress,
+      status: state.status,
+      clock: state.clock,
+      seq,
+    });
+  }
+  if (kind.case === "update") {
+    const { progress, status, clock } = kind.value;
+    return create(StreamCraftingProgressResponseSchema, { update: progress, status, clock, seq });
+  }
+  return null;
+}
+
+/** A workflow frame as `StreamMultiStepWorkflow` sends it; null for frames it does not carry. */
+export function workflowResponse(frame: ServerFrame): StreamMultiStepWorkflowResponse | null {
+  const { kind, seq } = frame;
+  const update =
+    kind.case === "workflow"
+      ? kind.value
+      : kind.case === "snapshot" && kind.value.state.case === "workflow"
+        ? kind.value.state.value
+        : null;
+  return update && create(StreamMultiStepWorkflowResponseSchema, { update, seq });
+}
+
+const entryKey = (entry: QueueEntry) =>
+  `${entry.status}/${entry.queuePosition}/${entry.estimatedWaitSeconds}/${entry.recipeId}`;
+
+/**
+ * `StreamCraftingQueue` sends one entry per message: every entry on the
+ * snapshot, then, on each change, the entries whose position, wait or
+ * status changed and the ones that ended (with their final status).
+ */
+export class QueueEntryDiff {
+  readonly #held = new Map<string, string>();
+
+  /** The messages a queue frame gives, in queue order then ended ones. */
+  next(frame: ServerFrame): StreamCraftingQueueResponse[] {
+    const { kind, seq } = frame;
+    let queue: QueueSnapshot | null = null;
+    if (kind.case === "queue") queue = kind.value;
+    else if (kind.case === "snapshot" && kind.value.state.case === "queue") {
+      queue = kind.value.state.value;
+      this.#held.clear();
+    }
+    if (!queue) return [];
+    const changed = queue.entries.filter(
+      (entry) => this.#held.get(entry.requestId) !== entryKey(entry),
+    );
+    for (const entry of queue.entries) this.#held.set(entry.requestId, entryKey(entry));
+    for (const entry of queue.ended) this.#held.delete(entry.requestId);
+    return [...changed, ...queue.ended].map((entry) =>
+      create(StreamCraftingQueueResponseSchema, { entry, seq }),
+    );
+  }
+}

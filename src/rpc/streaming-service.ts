@@ -1,0 +1,194 @@
+/**
+ * `CraftingStreamingService` (seed 000) over the Connect protocol and
+ * gRPC-Web, JSON and binary, with `@connectrpc/connect`'s fetch handler.
+ * Each RPC opens the same stream a WebSocket client gets (`connectStream`:
+ * the same auth, owner checks, stream slots, token expiry) and turns its
+ * frames into the RPC's messages. Native gRPC is not offered: it needs
+ * HTTP/2 response trailers, which Workers cannot send.
+ */
+import type { Message } from "@bufbuild/protobuf";
+import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
+import { createFetchHandler } from "@connectrpc/connect/protocol";
+import type { TokenClaims } from "../auth/jwt";
+import { AppError, CloseCode, type ErrorCode } from "../errors";
+import type { ServerFrame } from "../gen/crafting/v1/frames_pb";
+import { CraftingStreamingService } from "../gen/crafting/v1/streaming_service_pb";
+import { authenticate } from "../middleware/auth";
+import { checkRateLimit } from "../middleware/limits";
+import { progressResponse, QueueEntryDiff, workflowResponse } from "../protocol/rpc-wire";
+import { parseId } from "../routes/session-input";
+import { connectStream, type WatchedKind } from "../routes/streams";
+import { streamFrames } from "./frame-stream";
+
+/** Path prefix of the service's RPCs. */
+export const RPC_PATH_PREFIX = `/${CraftingStreamingService.typeName}/`;
+/** Largest request message accepted (bytes). */
+const READ_MAX_BYTES = 16 * 1024;
+
+const CONNECT_CODE: Record<ErrorCode, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
+  not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
+  failed_precondition: Code.FailedPrecondition,
+  payload_too_large: Code.ResourceExhausted,
+  unsupported_media_type: Code.InvalidArgument,
+  resource_exhausted: Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
+  internal: Code.Internal,
+};
+
+/** An error of ours as the Connect error a gRPC-family client expects. */
+function connectError(error: { code: ErrorCode; message: string }): ConnectError {
+  return new ConnectError(error.message, CONNECT_CODE[error.code]);
+}
+
+/** How a stream's close reaches the RPC client: a clean end, or the matching status. */
+function closeStatus(code: number, reason: string): ConnectError | null {
+  switch (code) {
+    case CloseCode.NORMAL:
+      return null;
+    case CloseCode.TOKEN_EXPIRED:
+      return new ConnectError(reason || "the bearer token expired", Code.Unauthenticated);
+    case CloseCode.FORBIDDEN:
+      return new ConnectError(reason, Code.PermissionDenied);
+    case CloseCode.NOT_FOUND:
+      return new ConnectError(reason, Code.NotFound);
+    case CloseCode.POLICY_VIOLATION:
+    case CloseCode.MESSAGE_TOO_BIG:
+      return new ConnectError(reason, Code.ResourceExhausted);
+    case CloseCode.INTERNAL_ERROR:
+      return new ConnectError(reason || "the stream failed", Code.Internal);
+    default:
+      return new ConnectError(reason || `the stream closed (${code}): retry`, Code.Unavailable);
+  }
+}
+
+/** Everything one RPC call needs from the request that carried it. */
+interface CallScope {
+  env: Env;
+  request: Request;
+  via: "connect" | "grpc-web";
+}
+
+/** Authenticates the caller (a player) and counts the stream against the upgrade limit. */
+async function admit(scope: CallScope, claimedPlayer: string): Promise<TokenClaims> {
+  const auth = await authenticate(scope.env, scope.request, "player");
+  if (claimedPlayer && claimedPlayer !== auth.sub) {
+    throw new AppError("permission_denied", "player_id must be the token's player");
+  }
+  await checkRateLimit(
+    scope.env,
+    "UPGRADE_RATE_LIMITER",
+    auth.sub,
+    new URL(scope.request.url).pathname,
+  );
+  return auth;
+}
+
+/**
+ * Opens `kind`/`target` for the caller and yields what `toMessages` makes of
+ * each frame; a heartbeat repeats the last message (same seq), so an idle
+ * stream still carries traffic and a gone client is noticed. Ends cleanly
+ * when the watched thing reaches a final state; stops the object's work
+ * when the client cancels.
+ */
+async function* watch<M extends Message>(
+  scope: CallScope,
+  auth: TokenClaims,
+  kind: WatchedKind,
+  target: string,
+  signal: AbortSignal,
+  toMessages: (frame: ServerFrame) => M[],
+): AsyncGenerator<M> {
+  const response = await connectStream(scope.env, auth, {
+    kind,
+    target,
+    protocol: null,
+    resume: null,
+    origin: scope.request.headers.get("Origin"),
+    via: scope.via,
+  });
+  if (response.status !== 101) {
+    const body = (await response.json().catch(() => null)) as {
+      error?: { code: ErrorCode; message: string };
+    } | null;
+    throw connectError(body?.error ?? { code: "internal", message: "the stream was refused" });
+  }
+  const frames = streamFrames(response, signal);
+  let last: M | undefined;
+  for (;;) {
+    const next = await frames.next();
+    if (next.done) {
+      const status = next.value.cancelled ? null : closeStatus(next.value.code, next.value.reason);
+      if (status) throw status;
+      return;
+    }
+    if (next.value.kind.case === "heartbeat") {
+      if (last) yield last;
+      continue;
+    }
+    for (const message of toMessages(next.value)) {
+      last = message;
+      yield message;
+    }
+  }
+}
+
+/** Runs an RPC body, turning our errors into Connect errors. */
+async function* asConnect<M>(body: () => AsyncGenerator<M>): AsyncGenerator<M> {
+  try {
+    yield* body();
+  } catch (err) {
+    if (err instanceof AppError) throw connectError(err);
+    throw err;
+  }
+}
+
+const present = <M>(message: M | null): M[] => (message ? [message] : []);
+
+/** The fetch handler of one RPC request (Connect or gRPC-Web). */
+export function handleRpc(env: Env, request: Request): Promise<Response> {
+  const contentType = request.headers.get("Content-Type") ?? "";
+  const via = contentType.startsWith("application/grpc-web") ? "grpc-web" : "connect";
+  const scope: CallScope = { env, request, via };
+  const router = createConnectRouter({
+    grpc: false,
+    grpcWeb: true,
+    connect: true,
+    readMaxBytes: READ_MAX_BYTES,
+  }).service(CraftingStreamingService, {
+    streamCraftingProgress: (req, ctx) =>
+      asConnect(async function* () {
+        const sessionId = parseId(req.sessionId, "session_id");
+        const auth = await admit(scope, req.playerId);
+        yield* watch(scope, auth, "session", sessionId, ctx.signal, (frame) =>
+          present(progressResponse(frame)),
+        );
+      }),
+    streamCraftingQueue: (req, ctx) =>
+      asConnect(async function* () {
+        const playerId = parseId(req.playerId, "player_id");
+        const auth = await admit(scope, playerId);
+        const diff = new QueueEntryDiff();
+        yield* watch(scope, auth, "queue", playerId, ctx.signal, (frame) => diff.next(frame));
+      }),
+    streamMultiStepWorkflow: (req, ctx) =>
+      asConnect(async function* () {
+        const workflowId = parseId(req.workflowId, "workflow_id");
+        const auth = await admit(scope, req.playerId);
+        yield* watch(scope, auth, "workflow", workflowId, ctx.signal, (frame) =>
+          present(workflowResponse(frame)),
+        );
+      }),
+  });
+  const path = new URL(request.url).pathname;
+  const handler = router.handlers.find((h) => h.requestPath === path);
+  if (!handler) {
+    return Promise.resolve(
+      Response.json({ code: "unimplemented", message: `no such method: ${path}` }, { status: 404 }),
+    );
+  }
+  return createFetchHandler(handler)(request);
+}
