@@ -8,7 +8,7 @@ import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
 import { healthRoutes, metricsRoutes } from "./routes/health";
 import { playerRoutes } from "./routes/players";
-import { sessionRoutes, syncRoutes } from "./routes/sessions";
+import { progressBatchRoutes, sessionRoutes, syncRoutes } from "./routes/sessions";
 import { streamRoutes } from "./routes/streams";
 import { workflowRoutes } from "./routes/workflows";
 import { handleRpc, RPC_PATH_PREFIX } from "./rpc/streaming-service";
@@ -20,6 +20,7 @@ export const app = new Hono<{ Bindings: Env }>()
   .route("/health", healthRoutes)
   .route("/metrics", metricsRoutes)
   .route("/v1/sessions", sessionRoutes)
+  .route("/v1/progress", progressBatchRoutes)
   .route("/v1/events", eventRoutes)
   .route("/v1/players", playerRoutes)
   .route("/v1/workflows", workflowRoutes)

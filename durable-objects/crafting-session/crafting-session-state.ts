@@ -94,6 +94,8 @@ export type SessionInput =
   | { type: "create"; params: CreateSessionParams; epoch: number; atMs: number }
   | { type: "lifecycle"; action: LifecycleAction; reason?: string; atMs: number }
   | { type: "progress"; correction: ProgressCorrection; atMs: number }
+  /** Several corrections applied together: all or none, one new seq. */
+  | { type: "progress_batch"; corrections: ProgressCorrection[]; atMs: number }
   /** Material availability crafting-service observed at `asOfMs`. */
   | { type: "materials"; changes: MaterialChange[]; asOfMs: number; atMs: number };
 
@@ -227,6 +229,8 @@ export function transition(state: SessionState | null, input: SessionInput): Tra
       return lifecycle(state, input.action, input.atMs, input.reason);
     case "progress":
       return correct(state, input.correction, input.atMs);
+    case "progress_batch":
+      return correctAll(state, input.corrections, input.atMs);
     case "materials":
       return materialsChanged(state, input.changes, input.asOfMs);
   }
@@ -396,6 +400,35 @@ function correct(
       seq: state.seq + 1,
       clock: { anchorAtMs: atMs, anchorElapsedMs: elapsedMs, rate, running: state.clock.running },
     },
+    effects: [{ type: "persist" }, { type: "broadcast", cause: "progress" }],
+  };
+}
+
+/**
+ * Corrections in order, as one change: the first refused one refuses them
+ * all (its index is named), so the session never shows half a batch.
+ */
+function correctAll(
+  state: SessionState,
+  corrections: readonly ProgressCorrection[],
+  atMs: number,
+): TransitionResult {
+  if (corrections.length === 0) return error("invalid_argument", "a batch needs at least one update");
+  let next = state;
+  for (const [i, correction] of corrections.entries()) {
+    const result = correct(next, correction, atMs);
+    if (!result.ok) {
+      const { code, message } = result.error;
+      return error(
+        code,
+        `update ${i + 1} of ${corrections.length} for this session: ${message}; none of them were applied`,
+      );
+    }
+    next = result.state;
+  }
+  return {
+    ok: true,
+    state: { ...next, seq: state.seq + 1 },
     effects: [{ type: "persist" }, { type: "broadcast", cause: "progress" }],
   };
 }

@@ -118,6 +118,14 @@ export class CraftingSession extends StreamingObject {
     return this.#applyAsJson({ type: "progress", correction, atMs: Date.now() }, trace);
   }
 
+  /** Applies several progress corrections as one change: all or none, one update. */
+  async correctProgressBatch(
+    corrections: ProgressCorrection[],
+    trace?: TraceContext,
+  ): Promise<Result<SessionJson>> {
+    return this.#applyAsJson({ type: "progress_batch", corrections, atMs: Date.now() }, trace);
+  }
+
   /**
    * Applies material availability changes observed at `asOfMs`; says what
    * became of each. Subscribers get a material notification when what the

@@ -222,3 +222,40 @@ export function parseCorrection(body: unknown): ProgressCorrection {
   if (rate !== undefined) correction.rate = rate;
   return correction;
 }
+
+/** Most updates in one batch. */
+export const MAX_BATCH_UPDATES = 1000;
+
+/** One session's share of a progress batch, with the updates' positions in the body. */
+export interface SessionBatch {
+  sessionId: string;
+  corrections: ProgressCorrection[];
+  indexes: number[];
+}
+
+/**
+ * `POST /v1/progress` body: `{ updates: [{ session_id, ...correction }] }`,
+ * grouped by session in body order. Any malformed update refuses the whole
+ * batch (nothing is applied), naming its index.
+ */
+export function parseProgressBatch(body: unknown): SessionBatch[] {
+  const { updates } = asObject(body, "the body");
+  if (!Array.isArray(updates) || updates.length === 0 || updates.length > MAX_BATCH_UPDATES) {
+    throw invalid(`updates must be an array of 1-${MAX_BATCH_UPDATES} progress updates`);
+  }
+  const bySession = new Map<string, SessionBatch>();
+  updates.forEach((raw: unknown, i) => {
+    try {
+      const update = asObject(raw, "the update");
+      const sessionId = parseId(update.session_id, "session_id");
+      const { session_id: _, ...correction } = update;
+      const batch = bySession.get(sessionId) ?? { sessionId, corrections: [], indexes: [] };
+      batch.corrections.push(parseCorrection(correction));
+      batch.indexes.push(i);
+      bySession.set(sessionId, batch);
+    } catch (e) {
+      throw invalid(`updates[${i}]: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  });
+  return [...bySession.values()];
+}

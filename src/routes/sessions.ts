@@ -4,18 +4,20 @@
  */
 import { Hono } from "hono";
 import { type DurableObjectStubOf, sessionStub } from "../durable";
-import { AppError, type Result } from "../errors";
+import { AppError, type ErrorCode, type Result, transientObjectError } from "../errors";
 import { readJsonBody } from "../http/body";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
-import type { TraceVariables } from "../middleware/trace";
+import type { TraceContext, TraceVariables } from "../middleware/trace";
 import {
   LIFECYCLE_ACTIONS,
   parseCorrection,
   parseCreateSession,
   parseId,
   parseMaterialReport,
+  parseProgressBatch,
   parseReason,
+  type SessionBatch,
 } from "./session-input";
 
 type Env_ = { Bindings: Env; Variables: AuthVariables & TraceVariables };
@@ -76,4 +78,62 @@ export const syncRoutes = new Hono<Env_>()
       outcome: outcomes[i],
     }));
     return jsonText(`{"results":${JSON.stringify(results)},"session":${session}}`);
+  });
+
+/** Largest progress batch body: 1,000 updates of ~1 KB at most. */
+const MAX_BATCH_BODY_BYTES = 1024 * 1024;
+/** Sessions a batch works on at once. */
+const BATCH_CONCURRENCY = 50;
+
+type BatchResult = { session_id: string; updates: number[] } & (
+  | { seq: number }
+  | { error: { code: ErrorCode; message: string } }
+);
+
+async function applyBatch(
+  env: Env,
+  batch: SessionBatch,
+  trace: TraceContext | undefined,
+): Promise<BatchResult> {
+  const base = { session_id: batch.sessionId, updates: batch.indexes };
+  try {
+    const result = await sessionStub(env, batch.sessionId).correctProgressBatch(
+      batch.corrections,
+      trace,
+    );
+    if (!result.ok) return { ...base, error: result.error };
+    return { ...base, seq: (JSON.parse(result.value) as { seq: number }).seq };
+  } catch (err) {
+    const known = transientObjectError(err);
+    return {
+      ...base,
+      error: known
+        ? { code: known.code, message: known.message }
+        : { code: "internal", message: "the session could not apply the batch" },
+    };
+  }
+}
+
+/**
+ * `POST /v1/progress`: many progress updates in one request (client
+ * streaming, HTTP-style), applied atomically per session: each session
+ * takes all of its updates as one change (one update to its subscribers)
+ * or none. Answers per session; `503` when one could not be reached.
+ */
+export const progressBatchRoutes = new Hono<Env_>()
+  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  .post("/", async (c) => {
+    const batches = parseProgressBatch(
+      await readJsonBody(c.req.raw, { maxBytes: MAX_BATCH_BODY_BYTES }),
+    );
+    const sessions: BatchResult[] = [];
+    for (let i = 0; i < batches.length; i += BATCH_CONCURRENCY) {
+      const slice = batches.slice(i, i + BATCH_CONCURRENCY);
+      sessions.push(...(await Promise.all(slice.map((b) => applyBatch(c.env, b, c.get("trace"))))));
+    }
+    const retry = sessions.some(
+      (s) => "error" in s && (s.error.code === "unavailable" || s.error.code === "internal"),
+    );
+    if (retry) c.header("Retry-After", "1");
+    return c.json({ sessions }, retry ? 503 : 200);
   });

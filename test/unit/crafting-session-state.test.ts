@@ -256,6 +256,41 @@ describe("time-based progress", () => {
   });
 });
 
+describe("a batch of progress corrections", () => {
+  const batch = (state: SessionState, corrections: object[], atMs: number) =>
+    transition(state, { type: "progress_batch", corrections, atMs });
+
+  it("applies them in order as one change: one seq, one update", () => {
+    const active = apply(created(), "start", T0);
+    const result = batch(
+      active,
+      [{ progressPercent: 20 }, { rate: 2 }, { elapsedMs: 7_000 }],
+      T0 + 500,
+    );
+    if (!result.ok) throw new Error(result.error.message);
+    expect(result.state.seq).toBe(active.seq + 1);
+    expect(result.effects).toEqual([{ type: "persist" }, { type: "broadcast", cause: "progress" }]);
+    expect(result.state.clock).toMatchObject({ anchorElapsedMs: 7_000, rate: 2 });
+  });
+
+  it("refuses all of them when one is refused, naming which", () => {
+    const active = apply(created(), "start", T0);
+    const result = batch(active, [{ progressPercent: 20 }, { progressPercent: 120 }], T0 + 500);
+    expect(result).toMatchObject({
+      ok: false,
+      error: {
+        code: "invalid_argument",
+        message: expect.stringMatching(/^update 2 of 2 .*none of them were applied/),
+      },
+    });
+    expect(batch(active, [], T0)).toMatchObject({ ok: false, error: { code: "invalid_argument" } });
+    expect(batch(created(), [{ progressPercent: 5 }], T0)).toMatchObject({
+      ok: false,
+      error: { code: "failed_precondition" },
+    });
+  });
+});
+
 describe("progress corrections", () => {
   const correct = (state: SessionState, correction: object, atMs: number) =>
     transition(state, { type: "progress", correction, atMs });

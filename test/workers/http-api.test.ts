@@ -9,7 +9,7 @@ import {
   unsignedToken,
   wrongKeyToken,
 } from "../support/tokens";
-import { call, createSession, openStream, serviceCall } from "./helpers";
+import { call, createSession, openStream, serviceCall, watch } from "./helpers";
 
 async function objectExists(sessionId: string): Promise<boolean> {
   const id = env.CRAFTING_SESSION.idFromName(sessionId);
@@ -255,5 +255,83 @@ describe("crafting-service session API", () => {
     expect(await errorOf(bad)).toMatchObject({ status: 400, code: "invalid_argument" });
     const view = await (await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).json();
     expect(view).toMatchObject({ seq: 1 });
+  });
+});
+
+describe("POST /v1/progress (a batch of progress updates)", () => {
+  it("applies each session's updates atomically: one update per session to its subscribers", async () => {
+    const playerId = freshId("p");
+    const [a, b, c] = [freshId("s"), freshId("s"), freshId("s")];
+    for (const id of [a, b, c]) {
+      await createSession(id, playerId);
+      await serviceCall(`/v1/sessions/${id}/start`);
+    }
+    const socket = await watch(a, await token(playerId));
+    const [snapshot] = await socket.frameCount(1);
+    const response = await serviceCall("/v1/progress", {
+      updates: [
+        { session_id: a, progress_percent: 10 },
+        { session_id: b, progress_percent: 30 },
+        { session_id: a, progress_percent: 25 },
+        { session_id: c, progress_percent: 50 },
+        { session_id: c, progress_percent: 150 },
+      ],
+    });
+    expect(response.status).toBe(200);
+    const { sessions } = (await response.json()) as { sessions: Record<string, unknown>[] };
+    expect(sessions).toEqual([
+      { session_id: a, updates: [0, 2], seq: 3 },
+      { session_id: b, updates: [1], seq: 3 },
+      {
+        session_id: c,
+        updates: [3, 4],
+        error: { code: "invalid_argument", message: expect.stringMatching(/update 2 of 2/) },
+      },
+    ]);
+    // Session a's subscribers get one update with the last of its corrections.
+    const [, update] = await socket.frameCount(2);
+    expect(update?.seq).toBe((snapshot?.seq as number) + 1);
+    expect(update).toMatchObject({
+      update: { progress: { progressPercent: expect.closeTo(25, 0) } },
+    });
+    // Session c is untouched.
+    const view = (await (await serviceCall(`/v1/sessions/${c}`, undefined, "GET")).json()) as {
+      seq: number;
+    };
+    expect(view.seq).toBe(2);
+  });
+
+  it("refuses a malformed batch as a whole, naming the update", async () => {
+    const sessionId = freshId("s");
+    await createSession(sessionId, freshId("p"));
+    await serviceCall(`/v1/sessions/${sessionId}/start`);
+    for (const [body, message] of [
+      [{}, /updates must be an array/],
+      [{ updates: [] }, /updates must be an array/],
+      [
+        { updates: [{ session_id: sessionId, progress_percent: 5 }, { progress_percent: 5 }] },
+        /updates\[1\]: session_id/,
+      ],
+      [
+        { updates: [{ session_id: sessionId, progress_percent: "x" }] },
+        /updates\[0\]: progress_percent must be a number/,
+      ],
+      [
+        { updates: Array.from({ length: 1001 }, () => ({ session_id: sessionId, rate: 1 })) },
+        /1-1000/,
+      ],
+    ] as const) {
+      const response = await serviceCall("/v1/progress", body);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+        message,
+      );
+    }
+    const view = (await (
+      await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")
+    ).json()) as {
+      seq: number;
+    };
+    expect(view.seq).toBe(2);
   });
 });

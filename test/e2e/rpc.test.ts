@@ -1,0 +1,174 @@
+/**
+ * The streaming RPCs against a real `wrangler dev`, with third-party
+ * clients: `buf curl` (Connect and gRPC-Web) and connect-node.
+ */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { describe, expect, inject, it } from "vitest";
+import { CraftingStreamingService } from "../../src/gen/crafting/v1/streaming_service_pb";
+import { servicePost } from "../support/http";
+import { freshId, token } from "../support/tokens";
+
+const baseUrl = inject("baseUrl");
+const service = (path: string, body?: unknown) => servicePost(baseUrl, path, body);
+const BUF = join(process.cwd(), "node_modules", ".bin", "buf");
+const METHOD = `${baseUrl}/crafting.v1.CraftingStreamingService/StreamCraftingProgress`;
+
+/** A started session of a fresh player. */
+async function startedSession(): Promise<{ sessionId: string; playerId: string }> {
+  const sessionId = freshId("s");
+  const playerId = freshId("p");
+  const created = await service("/v1/sessions", {
+    session_id: sessionId,
+    player_id: playerId,
+    recipe_id: "iron-sword",
+    steps: [
+      { name: "smelt", duration_ms: 20_000 },
+      { name: "forge", duration_ms: 20_000 },
+    ],
+  });
+  expect(created.status).toBe(201);
+  expect((await service(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+  return { sessionId, playerId };
+}
+
+/** Drives a session through a correction to completion once `ready` resolves. */
+async function drive(sessionId: string, ready: Promise<void>): Promise<void> {
+  await ready;
+  await service(`/udp/sessions/${sessionId}/progress`, { progress_percent: 60 });
+  await service(`/v1/sessions/${sessionId}/complete`);
+}
+
+/** Runs `buf curl` and resolves with its exit code and output; `onOutput` sees stdout as it comes. */
+function bufCurl(
+  args: string[],
+  onOutput: (stdout: string) => void = () => {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BUF, ["curl", "--schema", "proto", ...args], { stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      onOutput(stdout);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The JSON messages `buf curl` printed (concatenated, pretty-printed documents). */
+function documents(
+  stdout: string,
+): { seq: number; status?: string; update?: { progressPercent?: number } }[] {
+  return stdout
+    .split(/\n(?=\{)/)
+    .filter((text) => text.trim().length > 0)
+    .map((text) => JSON.parse(text));
+}
+
+describe("streaming RPCs over wrangler dev", () => {
+  for (const protocol of ["connect", "grpcweb"]) {
+    it(`buf curl --protocol ${protocol} receives a session's progress to completion`, async () => {
+      const { sessionId, playerId } = await startedSession();
+      let firstMessage: () => void = () => {};
+      const ready = new Promise<void>((resolve) => {
+        firstMessage = resolve;
+      });
+      const driving = drive(sessionId, ready);
+      const result = await bufCurl(
+        [
+          "--protocol",
+          protocol,
+          "-H",
+          `Authorization: Bearer ${await token(playerId)}`,
+          "-d",
+          JSON.stringify({ session_id: sessionId }),
+          METHOD,
+        ],
+        (stdout) => {
+          if (stdout.includes("}\n")) firstMessage();
+        },
+      );
+      await driving;
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      const messages = documents(result.stdout);
+      expect(messages.map((m) => m.seq)).toEqual([2, 3, 4]);
+      expect(messages.at(-1)).toMatchObject({
+        status: "SESSION_STATUS_COMPLETED",
+        update: { progressPercent: 100 },
+      });
+    });
+
+    it(`buf curl --protocol ${protocol} gets permission_denied for another player's session`, async () => {
+      const { sessionId } = await startedSession();
+      const result = await bufCurl([
+        "--protocol",
+        protocol,
+        "-H",
+        `Authorization: Bearer ${await token(freshId("intruder"))}`,
+        "-d",
+        JSON.stringify({ session_id: sessionId }),
+        METHOD,
+      ]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain("permission_denied");
+    });
+  }
+
+  for (const [name, make] of [
+    ["Connect", createConnectTransport],
+    ["gRPC-Web", createGrpcWebTransport],
+  ] as const) {
+    it(`a connect-node client (${name}, binary) follows a session to completion`, async () => {
+      const { sessionId, playerId } = await startedSession();
+      const client = createClient(
+        CraftingStreamingService,
+        make({ baseUrl, httpVersion: "1.1", useBinaryFormat: true }),
+      );
+      let firstMessage: () => void = () => {};
+      const driving = drive(
+        sessionId,
+        new Promise<void>((resolve) => {
+          firstMessage = resolve;
+        }),
+      );
+      const seqs: number[] = [];
+      for await (const message of client.streamCraftingProgress(
+        { sessionId },
+        { headers: { Authorization: `Bearer ${await token(playerId)}` } },
+      )) {
+        seqs.push(message.seq);
+        firstMessage();
+      }
+      await driving;
+      expect(seqs).toEqual([2, 3, 4]);
+    });
+  }
+
+  it("a connect-node client gets unauthenticated without a token", async () => {
+    const client = createClient(
+      CraftingStreamingService,
+      createConnectTransport({ baseUrl, httpVersion: "1.1" }),
+    );
+    let error: ConnectError | null = null;
+    try {
+      for await (const _ of client.streamCraftingProgress({ sessionId: freshId("s") })) {
+        // nothing arrives
+      }
+    } catch (err) {
+      error = ConnectError.from(err);
+    }
+    expect(error?.code).toBe(Code.Unauthenticated);
+  });
+});

@@ -1,0 +1,299 @@
+/**
+ * CraftingStreamingService over Connect and gRPC-Web, called in workerd
+ * with connect-es clients (the transports game backends and tools use).
+ */
+import { env, exports } from "cloudflare:workers";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { describe, expect, it } from "vitest";
+import { CraftingStreamingService } from "../../src/gen/crafting/v1/streaming_service_pb";
+import { freshId, serviceToken, token } from "../support/tokens";
+import { createSession, serviceCall } from "./helpers";
+
+// connect-web asks for redirect "error", which workerd does not implement; nothing here redirects.
+const fetchWorker: typeof fetch = (input, init) =>
+  exports.default.fetch(new Request(input as RequestInfo, { ...init, redirect: "manual" }));
+
+const transports: [string, (useBinary: boolean) => Transport][] = [
+  [
+    "Connect",
+    (useBinaryFormat) =>
+      createConnectTransport({
+        baseUrl: "https://crafting.test",
+        fetch: fetchWorker,
+        useBinaryFormat,
+      }),
+  ],
+  [
+    "gRPC-Web",
+    (useBinaryFormat) =>
+      createGrpcWebTransport({
+        baseUrl: "https://crafting.test",
+        fetch: fetchWorker,
+        useBinaryFormat,
+      }),
+  ],
+];
+
+function client(transport: Transport) {
+  return createClient(CraftingStreamingService, transport);
+}
+
+const bearer = async (playerId: string) => ({ Authorization: `Bearer ${await token(playerId)}` });
+
+/** The error an RPC ends with (or null when it ends cleanly), after draining it. */
+async function outcome(stream: AsyncIterable<unknown>): Promise<ConnectError | null> {
+  try {
+    for await (const _ of stream) {
+      // drain
+    }
+    return null;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+}
+
+/** Waits until the player holds `count` stream slots. */
+async function slotsHeld(playerId: string, count: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const held = (await env.PLAYER.getByName(playerId).streams()).length;
+    if (held === count) return;
+    if (Date.now() > deadline) throw new Error(`player holds ${held} slots, expected ${count}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+for (const [name, transport] of transports) {
+  for (const binary of [false, true]) {
+    describe(`${name} (${binary ? "binary" : "JSON"})`, () => {
+      const rpc = () => client(transport(binary));
+
+      it("streams a session's progress to completion, then ends cleanly", async () => {
+        const sessionId = freshId("s");
+        const playerId = freshId("p");
+        await createSession(sessionId, playerId);
+        const stream = rpc().streamCraftingProgress(
+          { sessionId },
+          { headers: await bearer(playerId) },
+        );
+        const seen: { seq: number; status: number; percent: number }[] = [];
+        const drive = (async () => {
+          await slotsHeld(playerId, 1);
+          await serviceCall(`/v1/sessions/${sessionId}/start`);
+          await serviceCall(`/udp/sessions/${sessionId}/progress`, { progress_percent: 40 });
+          await serviceCall(`/v1/sessions/${sessionId}/complete`);
+        })();
+        for await (const message of stream) {
+          seen.push({
+            seq: message.seq,
+            status: message.status,
+            percent: Math.round(message.update?.progressPercent ?? -1),
+          });
+        }
+        await drive;
+        expect(seen).toEqual([
+          { seq: 1, status: 1, percent: 0 },
+          { seq: 2, status: 2, percent: 0 },
+          { seq: 3, status: 2, percent: 40 },
+          { seq: 4, status: 4, percent: 100 },
+        ]);
+        // The stream's slot is free again.
+        await slotsHeld(playerId, 0);
+      });
+    });
+  }
+}
+
+describe("the queue and workflow RPCs", () => {
+  const rpc = client(transports[0]?.[1](false) as Transport);
+
+  it("streams queue entries: each one on join, then what changed and what ended", async () => {
+    const playerId = freshId("p");
+    const [a, b] = [freshId("s"), freshId("s")];
+    await createSession(a, playerId);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await createSession(b, playerId);
+    const controller = new AbortController();
+    const stream = rpc.streamCraftingQueue(
+      { playerId },
+      { headers: await bearer(playerId), signal: controller.signal },
+    );
+    const seen: string[] = [];
+    const drive = (async () => {
+      await slotsHeld(playerId, 1);
+      await serviceCall(`/v1/sessions/${a}/start`);
+      await serviceCall(`/v1/sessions/${a}/complete`);
+    })();
+    try {
+      for await (const { entry, seq } of stream) {
+        seen.push(
+          `${seq}:${entry?.requestId === a ? "a" : "b"}:${entry?.status}:${entry?.queuePosition}`,
+        );
+        if (seen.length === 6) controller.abort();
+      }
+    } catch (err) {
+      expect(ConnectError.from(err).code).toBe(Code.Canceled);
+    }
+    await drive;
+    const [first] = seen;
+    const seq0 = Number(first?.split(":")[0]);
+    // Snapshot: both queued; start: a processing, b still 1st in line (unchanged? its wait changed);
+    // complete: b moves nowhere but a ended.
+    expect(seen.map((s) => s.replace(/^\d+/, (n) => String(Number(n) - seq0)))).toEqual([
+      "0:a:1:1",
+      "0:b:1:2",
+      "1:a:2:0",
+      "1:b:1:1",
+      "2:b:1:1",
+      "2:a:3:0",
+    ]);
+    await slotsHeld(playerId, 0);
+  });
+
+  it("streams a workflow to completion and ends cleanly", async () => {
+    const playerId = freshId("p");
+    const workflowId = freshId("w");
+    await serviceCall("/v1/workflows", {
+      workflow_id: workflowId,
+      player_id: playerId,
+      steps: ["one", "two"].map((name) => ({
+        name,
+        recipe_id: name,
+        steps: [{ name: "work", duration_ms: 10_000 }],
+      })),
+    });
+    const stream = rpc.streamMultiStepWorkflow({ workflowId }, { headers: await bearer(playerId) });
+    const drive = (async () => {
+      await slotsHeld(playerId, 1);
+      await serviceCall(`/v1/sessions/${workflowId}.0/complete`);
+      await serviceCall(`/v1/sessions/${workflowId}.1/complete`);
+    })();
+    const steps: number[] = [];
+    let lastStatus = 0;
+    for await (const { update } of stream) {
+      steps.push(update?.currentStepIndex ?? -1);
+      lastStatus = update?.status ?? 0;
+    }
+    await drive;
+    expect(steps[0]).toBe(0);
+    expect(steps).toContain(1);
+    expect(lastStatus).toBe(3); // WORKFLOW_STATUS_COMPLETED
+  });
+});
+
+describe("RPC errors", () => {
+  const rpc = client(transports[0]?.[1](false) as Transport);
+  const grpcWeb = client(transports[1]?.[1](true) as Transport);
+
+  it("answers unauthenticated without a token or with a service token's wrong scope as permission_denied", async () => {
+    const sessionId = freshId("s");
+    await createSession(sessionId, freshId("p"));
+    for (const c of [rpc, grpcWeb]) {
+      expect((await outcome(c.streamCraftingProgress({ sessionId })))?.code).toBe(
+        Code.Unauthenticated,
+      );
+      const forged = { Authorization: "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJwIn0." };
+      expect(
+        (await outcome(c.streamCraftingProgress({ sessionId }, { headers: forged })))?.code,
+      ).toBe(Code.Unauthenticated);
+      const service = { Authorization: `Bearer ${await serviceToken()}` };
+      expect(
+        (await outcome(c.streamCraftingProgress({ sessionId }, { headers: service })))?.code,
+      ).toBe(Code.PermissionDenied);
+    }
+  });
+
+  it("ends a stream with unauthenticated when its token expires mid-stream", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const shortLived = await token(playerId, "player", { ttlSeconds: 2 });
+    const messages: number[] = [];
+    let ended: ConnectError | null = null;
+    try {
+      for await (const { seq } of rpc.streamCraftingProgress(
+        { sessionId },
+        { headers: { Authorization: `Bearer ${shortLived}` } },
+      ))
+        messages.push(seq);
+    } catch (err) {
+      ended = ConnectError.from(err);
+    }
+    expect(messages).toEqual([1]);
+    expect(ended?.code).toBe(Code.Unauthenticated);
+    expect(ended?.rawMessage).toMatch(/token expired/);
+    await slotsHeld(playerId, 0);
+  });
+
+  it("answers permission_denied for another player's session, workflow or queue", async () => {
+    const sessionId = freshId("s");
+    await createSession(sessionId, freshId("owner"));
+    const intruder = freshId("intruder");
+    const headers = await bearer(intruder);
+    for (const c of [rpc, grpcWeb]) {
+      expect((await outcome(c.streamCraftingProgress({ sessionId }, { headers })))?.code).toBe(
+        Code.PermissionDenied,
+      );
+      expect(
+        (await outcome(c.streamCraftingQueue({ playerId: freshId("p") }, { headers })))?.code,
+      ).toBe(Code.PermissionDenied);
+      expect(
+        (
+          await outcome(
+            c.streamCraftingProgress({ sessionId, playerId: "someone-else" }, { headers }),
+          )
+        )?.code,
+      ).toBe(Code.PermissionDenied);
+    }
+    // Refusals took no slot.
+    await slotsHeld(intruder, 0);
+  });
+
+  it("answers not_found and invalid_argument", async () => {
+    const headers = await bearer(freshId("p"));
+    for (const c of [rpc, grpcWeb]) {
+      expect(
+        (await outcome(c.streamCraftingProgress({ sessionId: freshId("s") }, { headers })))?.code,
+      ).toBe(Code.NotFound);
+      expect(
+        (await outcome(c.streamMultiStepWorkflow({ workflowId: freshId("w") }, { headers })))?.code,
+      ).toBe(Code.NotFound);
+      const invalid = await outcome(
+        c.streamCraftingProgress({ sessionId: "not an id!" }, { headers }),
+      );
+      expect(invalid?.code).toBe(Code.InvalidArgument);
+      expect(invalid?.rawMessage).toMatch(/session_id/);
+      expect((await outcome(c.streamCraftingProgress({ sessionId: "" }, { headers })))?.code).toBe(
+        Code.InvalidArgument,
+      );
+    }
+  });
+
+  it("answers resource_exhausted past the player's 10 streams, WebSockets and RPCs counted together", async () => {
+    const playerId = freshId("p");
+    const sessionId = freshId("s");
+    await createSession(sessionId, playerId);
+    const headers = await bearer(playerId);
+    const controller = new AbortController();
+    const open = Array.from({ length: 10 }, () =>
+      rpc
+        .streamCraftingProgress({ sessionId }, { headers, signal: controller.signal })
+        [Symbol.asyncIterator](),
+    );
+    await Promise.all(open.map((it) => it.next()));
+    await slotsHeld(playerId, 10);
+    const eleventh = await outcome(rpc.streamCraftingProgress({ sessionId }, { headers }));
+    expect(eleventh?.code).toBe(Code.ResourceExhausted);
+    const socket = await exports.default.fetch(
+      new Request(`https://crafting.test/ws/crafting/${sessionId}`, {
+        headers: { Upgrade: "websocket", ...headers },
+      }),
+    );
+    expect(socket.status).toBe(429);
+    // Cancelling frees every slot: the server stops the streams' work.
+    controller.abort();
+    await Promise.allSettled(open.map((it) => it.next()));
+    await slotsHeld(playerId, 0);
+  });
+});
