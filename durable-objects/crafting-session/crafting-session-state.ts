@@ -413,7 +413,8 @@ function correctAll(
   corrections: readonly ProgressCorrection[],
   atMs: number,
 ): TransitionResult {
-  if (corrections.length === 0) return error("invalid_argument", "a batch needs at least one update");
+  if (corrections.length === 0)
+    return error("invalid_argument", "a batch needs at least one update");
   let next = state;
   for (const [i, correction] of corrections.entries()) {
     const result = correct(next, correction, atMs);

@@ -4,7 +4,7 @@
  * by the session objects (pure rules in crafting-queue.ts), with its own
  * live streams. Both are small, so each is stored whole under one key.
  */
-import { sessionStub } from "../../src/durable";
+import { playerStub, sessionStub, workflowStub } from "../../src/durable";
 import { fail, ok, type Result, type ServiceError } from "../../src/errors";
 import { log, setLogLevel } from "../../src/log";
 import type { TraceContext } from "../../src/middleware/trace";
@@ -209,14 +209,69 @@ export class Player extends StreamingObject {
     else this.ctx.storage.kv.put(LEASES_KEY, leases);
   }
 
-  /** Takes a stream slot; `resource_exhausted` when the player is at the limit. */
+  /**
+   * Takes a stream slot; `resource_exhausted` when the player is at the
+   * limit. At the limit, the objects holding the player's streams are asked
+   * which are still open first: slots of streams lost in a crash or a
+   * restart are freed then, not at their expiry.
+   */
   async acquireStream(kind: StreamKind, target: string): Promise<Result<{ leaseId: string }>> {
     const max = Number(this.env.MAX_STREAMS_PER_PLAYER) || LEASE_RULES.maxStreamsPerPlayer;
     const request = { id: crypto.randomUUID(), kind, target };
-    const result = acquireLease(this.#leases(), request, Date.now(), max);
-    if (!result.ok) return result;
+    let result = acquireLease(this.#leases(), request, Date.now(), max);
+    if (!result.ok) {
+      // A slot taken (or renewed) moments ago may belong to a stream still being accepted.
+      const takenBefore = Date.now() - LEASE_RULES.settleMs;
+      const askable = liveLeases(this.#leases(), Date.now()).filter(
+        (lease) => lease.expiresAtMs - LEASE_RULES.ttlMs < takenBefore,
+      );
+      const lost = await this.#lostLeases(askable);
+      if (lost.length === 0) return result;
+      log("info", "stream.slots_reclaimed", { count: lost.length });
+      this.#save(releaseLeases(this.#leases(), lost, Date.now()));
+      result = acquireLease(this.#leases(), request, Date.now(), max);
+      if (!result.ok) return result;
+    }
     this.#save(result.leases);
     return ok({ leaseId: result.lease.id });
+  }
+
+  /** Leases whose stream no longer exists in the object that served it. */
+  async #lostLeases(leases: readonly StreamLease[]): Promise<string[]> {
+    const byHolder = new Map<string, StreamLease[]>();
+    for (const lease of leases) {
+      const key = `${lease.kind}/${lease.target}`;
+      byHolder.set(key, [...(byHolder.get(key) ?? []), lease]);
+    }
+    const answers = await Promise.all(
+      [...byHolder.values()].map(async (held) => {
+        const { kind, target } = held[0] as StreamLease;
+        const ids = held.map((lease) => lease.id);
+        try {
+          const open = new Set((await this.#holder(kind, target)?.(ids)) ?? ids);
+          return ids.filter((id) => !open.has(id));
+        } catch {
+          return []; // Could not ask: keep them.
+        }
+      }),
+    );
+    return answers.flat();
+  }
+
+  /** Who to ask whether a stream of `kind` on `target` is open (null: keep it). */
+  #holder(kind: StreamKind, target: string): ((ids: string[]) => Promise<string[]>) | null {
+    switch (kind) {
+      case "session":
+        return (ids) => sessionStub(this.env, target).openLeases(ids);
+      case "workflow":
+        return (ids) => workflowStub(this.env, target).openLeases(ids);
+      case "queue":
+        return target === this.#queue?.playerId
+          ? (ids) => this.openLeases(ids)
+          : (ids) => playerStub(this.env, target).openLeases(ids);
+      default:
+        return null;
+    }
   }
 
   /** Keeps the given streams' slots alive. */

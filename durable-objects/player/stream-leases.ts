@@ -22,6 +22,8 @@ export const LEASE_RULES = {
   maxStreamsPerPlayer: 10,
   /** Holders renew every STREAM_TIMING.sweepIntervalMs (30 s); two missed renewals free the slot. */
   ttlMs: 65_000,
+  /** A slot taken or renewed this recently is never reclaimed (its stream may be opening). */
+  settleMs: 5_000,
 } as const;
 
 /** Leases still alive at `nowMs`. */

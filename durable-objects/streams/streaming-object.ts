@@ -5,7 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { httpStatus, type ServiceError } from "../../src/errors";
-import { STREAM_HEADERS } from "./stream-attachment";
+import { STREAM_HEADERS, type StreamAttachment } from "./stream-attachment";
 import type { StreamHub } from "./stream-hub";
 
 /** An error answered to the Worker, which passes it on. */
@@ -49,6 +49,22 @@ export abstract class StreamingObject extends DurableObject<Env> {
       });
     }
     return this.hub.accept(request.headers, upgrade.playerId, watched.endReason);
+  }
+
+  /**
+   * Which of these stream slots still have an open stream here (the player's
+   * object asks before refusing a stream: slots of streams lost in a crash
+   * are freed at once instead of at their expiry).
+   */
+  async openLeases(leaseIds: string[]): Promise<string[]> {
+    const asked = new Set(leaseIds);
+    return this.ctx
+      .getWebSockets()
+      .map((ws) => ws.deserializeAttachment() as StreamAttachment | null)
+      .filter(
+        (a): a is StreamAttachment => !!a && a.closedCode === undefined && asked.has(a.leaseId),
+      )
+      .map((a) => a.leaseId);
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {

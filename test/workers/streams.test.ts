@@ -298,6 +298,31 @@ describe("stream slots", () => {
     );
   });
 
+  it("reclaims, at the limit, slots whose streams were lost (a crash), and only those", async () => {
+    const { sessionId, playerId, bearer } = await activeSession();
+    const open = await Promise.all(Array.from({ length: 4 }, () => watch(sessionId, bearer)));
+    await Promise.all(open.map((socket) => socket.frameCount(1)));
+    // Six slots whose streams no object holds: what a crash leaves behind.
+    const player = env.PLAYER.getByName(playerId);
+    for (let i = 0; i < 6; i++) await player.acquireStream("session", sessionId);
+    expect(await playerStreams(playerId)).toHaveLength(10);
+    // Taken moments ago, they could still be opening: not reclaimed yet.
+    expect((await openStream(sessionId, bearer)).response.status).toBe(429);
+    await runInDurableObject(player, (_instance, state) => {
+      const key = "stream_leases";
+      const leases = state.storage.kv.get<{ expiresAtMs: number }[]>(key) ?? [];
+      state.storage.kv.put(
+        key,
+        leases.map((lease) => ({ ...lease, expiresAtMs: lease.expiresAtMs - 10_000 })),
+      );
+    });
+    const opened = await openStream(sessionId, bearer);
+    expect(opened.response.status).toBe(101);
+    // The six lost slots are gone; the four open streams and the new one hold theirs.
+    expect(await playerStreams(playerId)).toHaveLength(5);
+    for (const socket of open) expect(socket.closed).toBeNull();
+  });
+
   it("does not spend a slot on a refused upgrade", async () => {
     const owner = freshId("p");
     const sessionId = freshId("s");
