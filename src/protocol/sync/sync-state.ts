@@ -92,18 +92,27 @@ export function diffState(
   return delta;
 }
 
-/** `base` with `delta` applied. */
-export function applyDelta(base: SyncState, delta: SyncDelta): SyncState {
+const UINT32_MAX = 0xffff_ffff;
+const inUint32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= UINT32_MAX;
+
+/**
+ * `base` with `delta` applied; null when the result cannot be a state (the
+ * delta was made for another base: drift, the client needs a full sync).
+ */
+export function applyDelta(base: SyncState, delta: SyncDelta): SyncState | null {
   const quantities = [...base.materialQuantities];
   let k = 0;
   for (let i = 0; i < quantities.length; i++) {
     if (bitAt(delta.changedMaterials, i))
       quantities[i] = (quantities[i] ?? 0) + (delta.quantityChanges[k++] ?? 0);
   }
+  const anchorAtMs = base.anchorAtMs + (delta.anchorAtDeltaMs ?? 0n);
+  const anchorElapsedMs = base.anchorElapsedMs + (delta.anchorElapsedDeltaMs ?? 0);
+  if (anchorAtMs < 0n || !inUint32(anchorElapsedMs) || !quantities.every(inUint32)) return null;
   return create(SyncStateSchema, {
     status: delta.status ?? base.status,
-    anchorAtMs: base.anchorAtMs + (delta.anchorAtDeltaMs ?? 0n),
-    anchorElapsedMs: base.anchorElapsedMs + (delta.anchorElapsedDeltaMs ?? 0),
+    anchorAtMs,
+    anchorElapsedMs,
     rate: delta.rate ?? base.rate,
     running: delta.running ?? base.running,
     materialQuantities: quantities,
