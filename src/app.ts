@@ -10,6 +10,7 @@ import { healthRoutes, metricsRoutes } from "./routes/health";
 import { playerRoutes } from "./routes/players";
 import { progressBatchRoutes, sessionRoutes, syncRoutes } from "./routes/sessions";
 import { streamRoutes } from "./routes/streams";
+import { syncChannelRoutes } from "./routes/sync-channel";
 import { workflowRoutes } from "./routes/workflows";
 import { handleRpc, RPC_PATH_PREFIX } from "./rpc/streaming-service";
 
@@ -25,6 +26,7 @@ export const app = new Hono<{ Bindings: Env }>()
   .route("/v1/players", playerRoutes)
   .route("/v1/workflows", workflowRoutes)
   .route("/udp/sessions", syncRoutes)
+  .route("/udp/sessions", syncChannelRoutes)
   .route("/ws", streamRoutes)
   // Streaming RPCs (Connect, gRPC-Web): errors in their protocols' own shapes.
   .post(`${RPC_PATH_PREFIX}*`, (c) => handleRpc(c.env, c.req.raw));

@@ -20,6 +20,7 @@ import {
   sessionStateMessage,
   sessionUpdateMessage,
 } from "../../src/protocol/session-wire";
+import { encodeSync } from "../../src/protocol/sync/channel";
 import type { SessionSummary } from "../player/crafting-queue";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
@@ -82,6 +83,8 @@ export class CraftingSession extends StreamingObject {
       },
       replayAfter: (seq) => this.#log.after(seq),
       auditFields: () => ({ session_id: this.#state?.sessionId }),
+      syncPackets: (channel, nowMs, forceFull) =>
+        this.#state ? encodeSync(channel, this.#state, nowMs, forceFull) : null,
     });
   }
 
@@ -144,6 +147,12 @@ export class CraftingSession extends StreamingObject {
     if (!result.ok) return result;
     const { outcomes } = applyMaterialChanges(held, changes, asOfMs);
     return ok({ outcomes, session: this.#json(result.value) });
+  }
+
+  /** Who owns the session and where it stands (the sync channel's negotiation). */
+  async owner(): Promise<Result<{ playerId: string; ended: boolean }>> {
+    if (!this.#state) return fail("not_found", "no crafting session with this id");
+    return ok({ playerId: this.#state.playerId, ended: isFinal(this.#state.status) });
   }
 
   /** The current state, or not_found. */

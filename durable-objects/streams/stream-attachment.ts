@@ -2,6 +2,8 @@
  * What a stream carries through hibernation: small, serialisable, no token.
  * https://developers.cloudflare.com/durable-objects/api/websockets/#serializeattachment
  */
+import type { SyncChannelState } from "../../src/protocol/sync/channel";
+import type { StreamCodec } from "./stream-codec";
 import type { FrameBucket } from "./stream-liveness";
 
 /** Per-socket state that must survive hibernation. */
@@ -20,6 +22,10 @@ export interface StreamAttachment {
   /** Set when the server closed the stream (its close was counted and its slot released then). */
   closedCode?: number;
   bucket: FrameBucket;
+  /** How frames travel (json when absent: streams accepted before codecs existed). */
+  codec?: StreamCodec;
+  /** The sync channel's state (codec "sync"). */
+  sync?: SyncChannelState;
 }
 
 /**
@@ -33,4 +39,6 @@ export const STREAM_HEADERS = {
   leaseId: "X-Crafting-Lease",
   origin: "X-Crafting-Origin",
   resume: "X-Crafting-Resume",
+  /** The sync channel's negotiated options (JSON of SyncOptions). */
+  sync: "X-Crafting-Sync",
 } as const;

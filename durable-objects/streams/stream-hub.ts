@@ -6,14 +6,15 @@
  * latest-wins delivery of updates. The object supplies what is watched
  * through a `StreamSource`; one implementation of each rule, for every kind.
  */
+
+import { fromBinary } from "@bufbuild/protobuf";
 import { type HeldLease, releaseStreamLeases, renewStreamLeases } from "../../src/durable";
 import { CloseCode } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
+import { SyncRequestSchema } from "../../src/gen/crafting/v1/sync_pb";
 import { log } from "../../src/log";
 import { metrics, pushMetricsSoon } from "../../src/metrics/push";
 import {
-  decodeClientJson,
-  encodeJson,
   errorFrame,
   type FramePosition,
   heartbeatFrame,
@@ -21,9 +22,16 @@ import {
   pongFrame,
   resumedFrame,
 } from "../../src/protocol/frames";
+import {
+  controlPackets,
+  openChannel,
+  type SyncChannelState,
+  type SyncOptions,
+} from "../../src/protocol/sync/channel";
 import type { StreamKind } from "../player/stream-leases";
 import { newPacer, type Pacer, pace } from "./progress-pacing";
 import { STREAM_HEADERS, type StreamAttachment } from "./stream-attachment";
+import { codecOf, decodeClientFrame, encodeFrame, type StreamCodec } from "./stream-codec";
 import {
   FRAME_BUDGET,
   meterFrame,
@@ -44,6 +52,15 @@ export interface StreamSource {
   replayAfter(seq: number): ServerFrame[];
   /** Ids for the audit lines (session_id, player_id …). */
   auditFields(): Record<string, string | undefined>;
+  /**
+   * The sync channel's packets for the current state (sessions only): a
+   * full sync when `forceFull` or due, else a delta; null while there is nothing.
+   */
+  syncPackets?(
+    channel: SyncChannelState,
+    nowMs: number,
+    forceFull: boolean,
+  ): { packets: Uint8Array[]; channel: SyncChannelState } | null;
 }
 
 /** The live streams of one object. */
@@ -82,6 +99,8 @@ export class StreamHub {
     const position = this.source.position(now);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [playerId]);
+    const protocol = headers.get(STREAM_HEADERS.protocol);
+    const codec = codecOf(protocol);
     const attachment: StreamAttachment = {
       playerId,
       leaseId: headers.get(STREAM_HEADERS.leaseId) ?? "",
@@ -91,12 +110,20 @@ export class StreamHub {
       origin: headers.get(STREAM_HEADERS.origin),
       syncedSeq: position?.seq ?? 0,
       bucket: newBucket(now),
+      codec,
     };
+    if (codec === "sync") {
+      const options = JSON.parse(headers.get(STREAM_HEADERS.sync) ?? "null") as SyncOptions | null;
+      if (!options || !this.source.syncPackets)
+        throw new Error("a sync stream needs its options and a session");
+      attachment.sync = openChannel(options, now);
+    }
     server.serializeAttachment(attachment);
     if (this.#pending) this.#joinedWhileHeld = true;
     const resume = parseResume(headers.get(STREAM_HEADERS.resume));
-    if (resume) this.#resume(server, resume.epoch, resume.seq, now);
-    else server.send(encodeJson(this.source.snapshot(now)));
+    if (codec === "sync") this.#sync(server, now, true);
+    else if (resume) this.#resume(server, resume.epoch, resume.seq, now);
+    else server.send(encodeFrame(codec, this.source.snapshot(now)));
     this.#audit("stream.connect", attachment, { resume_seq: resume?.seq });
     metrics.count("crafting_streams_opened_total", { kind: this.kind });
 
@@ -106,7 +133,6 @@ export class StreamHub {
       await this.#ensureSweep(attachment, now);
     }
     const responseHeaders = new Headers();
-    const protocol = headers.get(STREAM_HEADERS.protocol);
     if (protocol) responseHeaders.set("Sec-WebSocket-Protocol", protocol);
     return new Response(null, { status: 101, webSocket: client, headers: responseHeaders });
   }
@@ -138,23 +164,20 @@ export class StreamHub {
       await this.#throttle(ws, attachment, metered.decision, position);
       return;
     }
-    if (typeof message !== "string") {
-      const refusal = {
-        code: "invalid_argument" as const,
-        message: "this stream speaks crafting.v1.json: send text frames",
-      };
-      trySend(ws, encodeJson(errorFrame(position, refusal)));
+    const codec = attachment.codec ?? "json";
+    if (codec === "sync") {
+      this.#syncRequest(ws, message, position, now);
       return;
     }
-    const decoded = decodeClientJson(message);
+    const decoded = decodeClientFrame(codec, message);
     if (!decoded.ok) {
-      trySend(ws, encodeJson(errorFrame(position, decoded.error)));
+      this.#send(ws, errorFrame(position, decoded.error));
       return;
     }
     const { kind } = decoded.frame;
     switch (kind.case) {
       case "ping":
-        trySend(ws, encodeJson(pongFrame(position, kind.value.clientTimeMs)));
+        this.#send(ws, pongFrame(position, kind.value.clientTimeMs));
         break;
       case "resume":
         this.#resume(ws, kind.value.epoch, kind.value.seq, now);
@@ -208,9 +231,7 @@ export class StreamHub {
     const closed: StreamAttachment[] = [];
     const clocks: StreamClock[] = [];
     const position = this.source.position(now);
-    const heartbeat = position
-      ? encodeJson(heartbeatFrame(position, STREAM_TIMING.idleTimeoutMs))
-      : null;
+    const heartbeat = position ? heartbeatFrame(position, STREAM_TIMING.idleTimeoutMs) : null;
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = ws.deserializeAttachment() as StreamAttachment | null;
       if (!attachment || attachment.closedCode !== undefined) continue;
@@ -225,7 +246,7 @@ export class StreamHub {
       } else {
         kept.push(attachment);
         clocks.push(clock);
-        if (heartbeat) trySend(ws, heartbeat);
+        if (heartbeat) this.#send(ws, heartbeat, attachment);
       }
     }
     await Promise.all([this.#release(closed), renewStreamLeases(this.env, kept)]);
@@ -298,25 +319,37 @@ export class StreamHub {
     const checkEach = this.#joinedWhileHeld;
     this.#deliveredSeq = frame.seq;
     this.#joinedWhileHeld = false;
-    const texts = new Map<number, string>();
+    const encoded = new Map<string, { data: string | Uint8Array; size: number }>();
     let sent = 0;
     let bytes = 0;
+    const now = Date.now();
     for (const ws of this.ctx.getWebSockets()) {
+      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
       let seen = deliveredSeq;
       if (checkEach) {
-        const synced = (ws.deserializeAttachment() as StreamAttachment | null)?.syncedSeq ?? 0;
+        const synced = attachment?.syncedSeq ?? 0;
         if (synced >= frame.seq) continue;
         seen = Math.max(seen, synced);
       }
-      const superseded = frame.seq - 1 - seen;
-      let text = texts.get(superseded);
-      if (text === undefined) {
-        text = encodeJson(withSuperseded(frame, superseded));
-        texts.set(superseded, text);
+      const codec = attachment?.codec ?? "json";
+      if (codec === "sync") {
+        // The sync channel sends the state itself (delta or full), not the frame.
+        const out = this.#sync(ws, now, false, attachment);
+        sent += out.sent;
+        bytes += out.bytes;
+        continue;
       }
-      if (trySend(ws, text)) {
+      const superseded = frame.seq - 1 - seen;
+      const key = `${codec}/${superseded}`;
+      let out = encoded.get(key);
+      if (out === undefined) {
+        const data = encodeFrame(codec, withSuperseded(frame, superseded));
+        out = { data, size: byteLength(data) };
+        encoded.set(key, out);
+      }
+      if (trySend(ws, out.data)) {
         sent++;
-        bytes += text.length;
+        bytes += out.size;
       }
     }
     if (sent > 0) {
@@ -341,12 +374,83 @@ export class StreamHub {
       const missed = position.seq - seq;
       const frames = missed === 0 ? [] : this.source.replayAfter(seq);
       if (frames.length === missed) {
-        for (const frame of frames) ws.send(encodeJson(frame));
-        ws.send(encodeJson(resumedFrame(position, seq, missed)));
+        for (const frame of frames) this.#send(ws, frame);
+        this.#send(ws, resumedFrame(position, seq, missed));
         return;
       }
     }
-    ws.send(encodeJson(this.source.snapshot(now, false)));
+    this.#send(ws, this.source.snapshot(now, false));
+  }
+
+  /** Sends one frame in the stream's codec (on the sync channel: a heartbeat is a sync, others control packets). */
+  #send(ws: WebSocket, frame: ServerFrame, known?: StreamAttachment): void {
+    const attachment = known ?? (ws.deserializeAttachment() as StreamAttachment);
+    const codec: StreamCodec = attachment.codec ?? "json";
+    if (codec !== "sync") {
+      trySend(ws, encodeFrame(codec, frame));
+      return;
+    }
+    const now = Date.now();
+    if (frame.kind.case === "heartbeat") {
+      this.#sync(ws, now, false, attachment);
+      return;
+    }
+    if (attachment.sync)
+      for (const packet of controlPackets(attachment.sync, frame, now)) trySend(ws, packet);
+  }
+
+  /** Sends the sync channel's packets for the current state; keeps the channel's new base. */
+  #sync(
+    ws: WebSocket,
+    now: number,
+    forceFull: boolean,
+    known?: StreamAttachment | null,
+  ): { sent: number; bytes: number } {
+    const attachment = known ?? (ws.deserializeAttachment() as StreamAttachment);
+    if (!attachment.sync || !this.source.syncPackets) return { sent: 0, bytes: 0 };
+    const out = this.source.syncPackets(attachment.sync, now, forceFull);
+    if (!out) return { sent: 0, bytes: 0 };
+    let sent = 0;
+    let bytes = 0;
+    for (const packet of out.packets) {
+      if (trySend(ws, packet)) {
+        sent++;
+        bytes += packet.length;
+      }
+    }
+    if (out.channel !== attachment.sync) {
+      try {
+        ws.serializeAttachment({ ...attachment, sync: out.channel });
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+    return { sent, bytes };
+  }
+
+  /** A sync client's request: a full sync when it asks or holds another base; garbage gets an error. */
+  #syncRequest(
+    ws: WebSocket,
+    message: string | ArrayBuffer,
+    position: FramePosition,
+    now: number,
+  ): void {
+    const refuse = (text: string) =>
+      this.#send(ws, errorFrame(position, { code: "invalid_argument", message: text }));
+    if (typeof message === "string") {
+      refuse("this stream speaks crafting.sync.v1: send binary SyncRequest frames");
+      return;
+    }
+    let request: ReturnType<typeof fromBinary<typeof SyncRequestSchema>>;
+    try {
+      request = fromBinary(SyncRequestSchema, new Uint8Array(message));
+    } catch (e) {
+      refuse(`malformed SyncRequest: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    const attachment = ws.deserializeAttachment() as StreamAttachment;
+    const held = attachment.sync?.baseSeq ?? 0;
+    this.#sync(ws, now, request.full || request.baseSeq !== held, attachment);
   }
 
   /** Refuses a frame over budget; closes a client that keeps sending regardless. */
@@ -360,7 +464,7 @@ export class StreamHub {
     metrics.count("crafting_throttles_total", { limit: "frame_budget" });
     if (decision === "throttle") {
       const message = `over ${FRAME_BUDGET.perSecond} frames/s (burst ${FRAME_BUDGET.burst}): this frame was ignored; slow down or be disconnected`;
-      trySend(ws, encodeJson(errorFrame(position, { code: "resource_exhausted", message })));
+      this.#send(ws, errorFrame(position, { code: "resource_exhausted", message }));
       return;
     }
     await this.#release([this.#closeByServer(ws, CloseCode.POLICY_VIOLATION, "too many frames")]);
@@ -423,12 +527,17 @@ function withSuperseded(frame: ServerFrame, superseded: number): ServerFrame {
 }
 
 /** Sends unless the socket closed meanwhile (its close handler cleans up); true when sent. */
-function trySend(ws: WebSocket, text: string): boolean {
+function trySend(ws: WebSocket, data: string | Uint8Array): boolean {
   try {
-    ws.send(text);
+    ws.send(data);
     return true;
   } catch {
     // Closed between listing and sending.
     return false;
   }
+}
+
+/** Bytes of a text (UTF-8) or binary frame. */
+function byteLength(data: string | Uint8Array): number {
+  return typeof data === "string" ? new TextEncoder().encode(data).byteLength : data.byteLength;
 }

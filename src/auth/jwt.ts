@@ -4,8 +4,12 @@
  * Deliberately imports nothing: Node loads it directly with type stripping.
  */
 
-/** Who a token speaks for: a player watching their own crafting, or crafting-service. */
-export type TokenScope = "player" | "service";
+/**
+ * Who a token speaks for: a player watching their own crafting,
+ * crafting-service, or a player's sync channel to one session (issued by
+ * `POST /udp/sessions/{id}/connect`, short-lived, carrying what was negotiated).
+ */
+export type TokenScope = "player" | "service" | "sync";
 
 /** The claims this service reads; others are ignored. */
 export interface TokenClaims {
@@ -14,6 +18,10 @@ export interface TokenClaims {
   exp: number;
   iat?: number;
   nbf?: number;
+  /** Sync tokens: the one session they open. */
+  sid?: string;
+  /** Sync tokens: the negotiated channel options (opaque to this module). */
+  syn?: Record<string, unknown>;
 }
 
 /** Why a token was refused. The reason is safe to log: it never quotes the token. */
@@ -122,10 +130,13 @@ export async function verifyJwt(
   );
   if (!valid) return { ok: false, reason: "bad_signature" };
 
-  const { sub, scope, exp, iat, nbf } = payload;
+  const { sub, scope, exp, iat, nbf, sid, syn } = payload;
   if (typeof sub !== "string" || sub.length === 0 || sub.length > 128)
     return { ok: false, reason: "bad_claims" };
-  if (scope !== "player" && scope !== "service") return { ok: false, reason: "bad_claims" };
+  if (scope !== "player" && scope !== "service" && scope !== "sync")
+    return { ok: false, reason: "bad_claims" };
+  if (scope === "sync" && (typeof sid !== "string" || typeof syn !== "object" || syn === null))
+    return { ok: false, reason: "bad_claims" };
   if (typeof exp !== "number" || !Number.isFinite(exp)) return { ok: false, reason: "bad_claims" };
   if (nbf !== undefined && typeof nbf !== "number") return { ok: false, reason: "bad_claims" };
   const nowSeconds = nowMs / 1000;
@@ -134,5 +145,9 @@ export async function verifyJwt(
   const claims: TokenClaims = { sub, scope, exp };
   if (typeof iat === "number") claims.iat = iat;
   if (typeof nbf === "number") claims.nbf = nbf;
+  if (scope === "sync") {
+    claims.sid = sid as string;
+    claims.syn = syn as Record<string, unknown>;
+  }
   return { ok: true, claims };
 }

@@ -30,13 +30,56 @@ export async function readJsonBody(
 
 /**
  * Reads a UTF-8 body of at most `maxBytes` whose Content-Type (when sent)
- * matches one of `types`; null when empty. Counts bytes as they stream in,
- * so a missing or lying Content-Length cannot get past the cap.
+ * matches one of `types`; null when empty.
  */
 export async function readBodyText(
   request: Request,
-  { maxBytes, types, accept }: { maxBytes: number; types: readonly RegExp[]; accept: string },
+  options: { maxBytes: number; types: readonly RegExp[]; accept: string },
 ): Promise<string | null> {
+  const bytes = await readBodyBytes(request, options);
+  if (bytes === null) return null;
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new AppError("invalid_argument", "the body is not valid UTF-8");
+  }
+}
+
+/** Media type of binary protobuf bodies. */
+export const PROTOBUF_TYPE = "application/x-protobuf";
+
+/** Whether a request's body is binary protobuf. */
+export function isProtobuf(request: Request): boolean {
+  return /^application\/(x-)?protobuf\b/i.test(request.headers.get("Content-Type") ?? "");
+}
+
+/** Whether a caller asked for binary protobuf answers. */
+export function wantsProtobuf(request: Request): boolean {
+  return /application\/(x-)?protobuf/i.test(request.headers.get("Accept") ?? "");
+}
+
+/** Reads a binary protobuf body of at most `maxBytes` (empty: no bytes, every field default). */
+export async function readProtobufBody(
+  request: Request,
+  maxBytes = MAX_JSON_BODY_BYTES,
+): Promise<Uint8Array> {
+  const bytes = await readBodyBytes(request, {
+    maxBytes,
+    types: [/^application\/(x-)?protobuf\b/i],
+    accept: PROTOBUF_TYPE,
+  });
+  return bytes ?? new Uint8Array();
+}
+
+/**
+ * Reads a body of at most `maxBytes` whose Content-Type (when sent) matches
+ * one of `types`; null when empty. Counts bytes as they stream in, so a
+ * missing or lying Content-Length cannot get past the cap.
+ */
+async function readBodyBytes(
+  request: Request,
+  { maxBytes, types, accept }: { maxBytes: number; types: readonly RegExp[]; accept: string },
+): Promise<Uint8Array | null> {
   const declared = Number(request.headers.get("Content-Length") ?? "NaN");
   if (declared > maxBytes) throw tooLarge(maxBytes);
   if (!request.body) return null;
@@ -64,11 +107,7 @@ export async function readBodyText(
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw new AppError("invalid_argument", "the body is not valid UTF-8");
-  }
+  return bytes;
 }
 
 function tooLarge(maxBytes: number): AppError {

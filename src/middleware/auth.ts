@@ -99,9 +99,11 @@ export async function authenticate(
     logAuthFailure(request, "wrong_scope");
     throw new AppError(
       "permission_denied",
-      scope === "service"
-        ? "this route needs a crafting-service token"
-        : "this route needs a player token",
+      {
+        service: "this route needs a crafting-service token",
+        player: "this route needs a player token",
+        sync: "this route needs a sync token from POST /udp/sessions/{id}/connect",
+      }[scope],
     );
   }
   return result.claims;

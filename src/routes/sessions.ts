@@ -2,10 +2,24 @@
  * crafting-service's HTTP API for sessions: create, drive the lifecycle,
  * read, and post progress corrections. Service credentials on every route.
  */
+
+import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Hono } from "hono";
 import { type DurableObjectStubOf, sessionStub } from "../durable";
 import { AppError, type ErrorCode, type Result, transientObjectError } from "../errors";
-import { readJsonBody } from "../http/body";
+import { SessionStateSchema } from "../gen/crafting/v1/session_pb";
+import {
+  MaterialReportResultSchema,
+  ProgressCorrectionRequestSchema,
+  UdpMaterialUpdateSchema,
+} from "../gen/crafting/v1/sync_pb";
+import {
+  isProtobuf,
+  PROTOBUF_TYPE,
+  readJsonBody,
+  readProtobufBody,
+  wantsProtobuf,
+} from "../http/body";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import type { TraceContext, TraceVariables } from "../middleware/trace";
@@ -61,24 +75,92 @@ export const sessionRoutes = new Hono<Env_>()
     return jsonText(unwrap(await stub.lifecycle(action, reason, c.get("trace"))));
   });
 
-/** Routes under /udp/sessions (JSON now; binary bodies arrive with the compact protocol). */
+/**
+ * crafting-service's routes under /udp/sessions (the player's sync channel
+ * routes share the prefix, so credentials are checked per route here).
+ */
 export const syncRoutes = new Hono<Env_>()
-  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  .use("/:id/progress", requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  .use("/:id/materials", requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/:id/progress", async (c) => {
-    const correction = parseCorrection(await readJsonBody(c.req.raw));
+    const correction = parseCorrection(await progressBody(c.req.raw));
     const stub = stubFor(c.env, c.req.param("id"));
-    return jsonText(unwrap(await stub.correctProgress(correction, c.get("trace"))));
+    const session = unwrap(await stub.correctProgress(correction, c.get("trace")));
+    if (!wantsProtobuf(c.req.raw)) return jsonText(session);
+    return protobuf(toBinary(SessionStateSchema, fromJsonString(SessionStateSchema, session)));
   })
   .post("/:id/materials", async (c) => {
-    const { changes, asOfMs } = parseMaterialReport(await readJsonBody(c.req.raw), Date.now());
+    const { changes, asOfMs } = parseMaterialReport(await materialsBody(c.req.raw), Date.now());
     const stub = stubFor(c.env, c.req.param("id"));
     const { outcomes, session } = unwrap(await stub.materials(changes, asOfMs, c.get("trace")));
     const results = changes.map((change, i) => ({
       material_id: change.materialId,
       outcome: outcomes[i],
     }));
+    if (wantsProtobuf(c.req.raw)) {
+      const answer = create(MaterialReportResultSchema, {
+        results: results.map((r) => ({ materialId: r.material_id, outcome: r.outcome })),
+        session: fromJsonString(SessionStateSchema, session),
+      });
+      return protobuf(toBinary(MaterialReportResultSchema, answer));
+    }
     return jsonText(`{"results":${JSON.stringify(results)},"session":${session}}`);
   });
+
+/** A binary protobuf answer. */
+function protobuf(bytes: Uint8Array): Response {
+  return new Response(bytes, { headers: { "Content-Type": PROTOBUF_TYPE } });
+}
+
+/** Decodes a binary body, or says it is not the message it should be. */
+function decodeBody<T>(decode: () => T, what: string): T {
+  try {
+    return decode();
+  } catch (e) {
+    throw new AppError(
+      "invalid_argument",
+      `the body is not a valid ${what}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+}
+
+/**
+ * A progress correction body, JSON or `crafting.v1.ProgressCorrectionRequest`:
+ * both go through the same validation.
+ */
+async function progressBody(request: Request): Promise<unknown> {
+  if (!isProtobuf(request)) return readJsonBody(request);
+  const bytes = await readProtobufBody(request);
+  const message = decodeBody(
+    () => fromBinary(ProgressCorrectionRequestSchema, bytes),
+    "crafting.v1.ProgressCorrectionRequest",
+  );
+  return {
+    elapsed_ms: message.elapsedMs,
+    progress_percent: message.progressPercent,
+    current_step_index: message.currentStepIndex,
+    step_progress: message.stepProgress,
+    rate: message.rate,
+  };
+}
+
+/** A material report body, JSON or `crafting.v1.UdpMaterialUpdate` (where `available` is explicit). */
+async function materialsBody(request: Request): Promise<unknown> {
+  if (!isProtobuf(request)) return readJsonBody(request);
+  const bytes = await readProtobufBody(request);
+  const message = decodeBody(
+    () => fromBinary(UdpMaterialUpdateSchema, bytes),
+    "crafting.v1.UdpMaterialUpdate",
+  );
+  return {
+    changes: message.changes.map((change) => ({
+      material_id: change.materialId,
+      quantity: change.quantity,
+      available: change.available,
+    })),
+    as_of_ms: message.asOfMs === 0n ? undefined : Number(message.asOfMs),
+  };
+}
 
 /** Largest progress batch body: 1,000 updates of ~1 KB at most. */
 const MAX_BATCH_BODY_BYTES = 1024 * 1024;

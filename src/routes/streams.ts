@@ -5,6 +5,7 @@
 import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { STREAM_HEADERS } from "../../durable-objects/streams/stream-attachment";
+import { SUBPROTOCOL } from "../../durable-objects/streams/stream-codec";
 import type { TokenClaims } from "../auth/jwt";
 import { playerStub, releaseStreamLeases, sessionStub, workflowStub } from "../durable";
 import { AppError } from "../errors";
@@ -20,21 +21,24 @@ import { rateLimit, requireAllowedOrigin, subject } from "../middleware/limits";
 import { parseId } from "./session-input";
 
 /** The subprotocols the service speaks, in order of preference. */
-export const STREAM_PROTOCOLS = ["crafting.v1.json"] as const;
+export const STREAM_PROTOCOLS = [SUBPROTOCOL.json, SUBPROTOCOL.binary] as const;
 
 /**
  * Picks the subprotocol to echo. The bearer entry is never echoed; a client
  * that offers only protocols we do not speak is refused rather than
  * silently given another format.
  */
-export function negotiateProtocol(request: Request): string | null {
+export function negotiateProtocol(
+  request: Request,
+  spoken: readonly string[] = STREAM_PROTOCOLS,
+): string | null {
   const offered = offeredProtocols(request).filter((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX));
   if (offered.length === 0) return null;
-  const chosen = STREAM_PROTOCOLS.find((p) => offered.includes(p));
+  const chosen = spoken.find((p) => offered.includes(p));
   if (!chosen) {
     throw new AppError(
       "invalid_argument",
-      `unsupported subprotocol; offer one of ${STREAM_PROTOCOLS.join(", ")}`,
+      `unsupported subprotocol; offer one of ${spoken.join(", ")}`,
     );
   }
   return chosen;
@@ -83,6 +87,8 @@ export interface StreamRequest {
   origin: string | null;
   /** Which interface opened it (audit): "websocket", "connect", "grpc-web". */
   via?: string;
+  /** The sync channel's negotiated options (JSON of SyncOptions). */
+  sync?: string;
 }
 
 /**
@@ -123,6 +129,7 @@ export async function connectStream(
   if (stream.protocol) headers.set(STREAM_HEADERS.protocol, stream.protocol);
   if (stream.resume) headers.set(STREAM_HEADERS.resume, stream.resume);
   if (stream.origin) headers.set(STREAM_HEADERS.origin, stream.origin);
+  if (stream.sync) headers.set(STREAM_HEADERS.sync, stream.sync);
   let response: Response;
   try {
     response = await STREAM_OBJECTS[kind](env, target, headers);
@@ -153,7 +160,7 @@ function openStream(
 }
 
 /** Rejects anything but a WebSocket upgrade, before any object is touched. */
-const requireUpgrade = createMiddleware(async (c, next) => {
+export const requireUpgrade = createMiddleware(async (c, next) => {
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     throw new AppError("invalid_argument", "this route expects a WebSocket upgrade");
   }

@@ -74,19 +74,13 @@ describe("the sync channel", () => {
     const sizes: number[] = [];
     for (let i = 1; i <= 20; i++) {
       const at = T0 + i * 400;
-      session = transition(session, {
+      const corrected = transition(session, {
         type: "progress",
         correction: { elapsedMs: i * 450 },
         atMs: at,
-      }).ok
-        ? (
-            transition(session, {
-              type: "progress",
-              correction: { elapsedMs: i * 450 },
-              atMs: at,
-            }) as { state: SessionState }
-          ).state
-        : session;
+      });
+      if (!corrected.ok) throw new Error(corrected.error.message);
+      session = corrected.state;
       const sent = encodeSync(channel, session, at);
       expect(sent.full).toBe(false);
       channel = sent.channel;

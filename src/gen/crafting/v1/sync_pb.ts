@@ -8,7 +8,7 @@ import type { PlannedStep } from "./events_pb.js";
 import { file_crafting_v1_events } from "./events_pb.js";
 import type { MaterialChange } from "./materials_pb.js";
 import { file_crafting_v1_materials } from "./materials_pb.js";
-import type { MaterialRequirement, SessionStatus } from "./session_pb.js";
+import type { MaterialRequirement, SessionState, SessionStatus } from "./session_pb.js";
 import { file_crafting_v1_session } from "./session_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crafting/v1/sync.proto.
  */
 export const file_crafting_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("ChZjcmFmdGluZy92MS9zeW5jLnByb3RvEgtjcmFmdGluZy52MSKgAQoPVWRwUGFja2V0SGVhZGVyEg8KB3ZlcnNpb24YASABKA0SDQoFZmxhZ3MYAiABKA0SCwoDc2VxGAMgASgNEhAKCGJhc2Vfc2VxGAQgASgNEhYKDnNlcnZlcl90aW1lX21zGAUgASgEEg4KBmxlbmd0aBgGIAEoDRISCgpwYXJ0X2luZGV4GAcgASgNEhIKCnBhcnRfY291bnQYCCABKA0ivAEKCVN5bmNTdGF0ZRIqCgZzdGF0dXMYASABKA4yGi5jcmFmdGluZy52MS5TZXNzaW9uU3RhdHVzEhQKDGFuY2hvcl9hdF9tcxgCIAEoAxIZChFhbmNob3JfZWxhcHNlZF9tcxgDIAEoDRIMCgRyYXRlGAQgASgBEg8KB3J1bm5pbmcYBSABKAgSGwoTbWF0ZXJpYWxfcXVhbnRpdGllcxgGIAMoDRIWCg5mYWlsdXJlX3JlYXNvbhgHIAEoCSLyAQoIU3luY0Z1bGwSJQoFc3RhdGUYASABKAsyFi5jcmFmdGluZy52MS5TeW5jU3RhdGUSEAoIY2hlY2tzdW0YAiABKAcSEgoKc2Vzc2lvbl9pZBgDIAEoCRINCgVlcG9jaBgEIAEoDRIUCgx0aW1lX2Jhc2VfbXMYBSABKAMSJwoFc3RlcHMYBiADKAsyGC5jcmFmdGluZy52MS5QbGFubmVkU3RlcBIzCgltYXRlcmlhbHMYByADKAsyIC5jcmFmdGluZy52MS5NYXRlcmlhbFJlcXVpcmVtZW50EhYKDmF2YWlsYWJsZV9iaXRzGAggASgMIo4DCglTeW5jRGVsdGESLwoGc3RhdHVzGAEgASgOMhouY3JhZnRpbmcudjEuU2Vzc2lvblN0YXR1c0gAiAEBEh8KEmFuY2hvcl9hdF9kZWx0YV9tcxgCIAEoEkgBiAEBEiQKF2FuY2hvcl9lbGFwc2VkX2RlbHRhX21zGAMgASgRSAKIAQESEQoEcmF0ZRgEIAEoAUgDiAEBEhQKB3J1bm5pbmcYBSABKAhIBIgBARIZChFjaGFuZ2VkX21hdGVyaWFscxgGIAEoDBIYChBxdWFudGl0eV9jaGFuZ2VzGAcgAygREhYKDmF2YWlsYWJsZV9iaXRzGAggASgMEhsKDmZhaWx1cmVfcmVhc29uGAkgASgJSAWIAQESEAoIY2hlY2tzdW0YCiABKAdCCQoHX3N0YXR1c0IVChNfYW5jaG9yX2F0X2RlbHRhX21zQhoKGF9hbmNob3JfZWxhcHNlZF9kZWx0YV9tc0IHCgVfcmF0ZUIKCghfcnVubmluZ0IRCg9fZmFpbHVyZV9yZWFzb24iLQoLU3luY1JlcXVlc3QSDAoEZnVsbBgBIAEoCBIQCghiYXNlX3NlcRgCIAEoDSL5AQoZUHJvZ3Jlc3NDb3JyZWN0aW9uUmVxdWVzdBIXCgplbGFwc2VkX21zGAEgASgNSACIAQESHQoQcHJvZ3Jlc3NfcGVyY2VudBgCIAEoAkgBiAEBEh8KEmN1cnJlbnRfc3RlcF9pbmRleBgDIAEoDUgCiAEBEhoKDXN0ZXBfcHJvZ3Jlc3MYBCABKAJIA4gBARIRCgRyYXRlGAUgASgBSASIAQFCDQoLX2VsYXBzZWRfbXNCEwoRX3Byb2dyZXNzX3BlcmNlbnRCFQoTX2N1cnJlbnRfc3RlcF9pbmRleEIQCg5fc3RlcF9wcm9ncmVzc0IHCgVfcmF0ZSJTChFVZHBNYXRlcmlhbFVwZGF0ZRIsCgdjaGFuZ2VzGAEgAygLMhsuY3JhZnRpbmcudjEuTWF0ZXJpYWxDaGFuZ2USEAoIYXNfb2ZfbXMYAiABKAMqgQEKClBhY2tldEZsYWcSGwoXUEFDS0VUX0ZMQUdfVU5TUEVDSUZJRUQQABIUChBQQUNLRVRfRkxBR19GVUxMEAESFQoRUEFDS0VUX0ZMQUdfREVMVEEQAhITCg9QQUNLRVRfRkxBR19MWjQQBBIUChBQQUNLRVRfRkxBR19QQVJUEAhiBnByb3RvMw", [file_crafting_v1_events, file_crafting_v1_materials, file_crafting_v1_session]);
+  fileDesc("ChZjcmFmdGluZy92MS9zeW5jLnByb3RvEgtjcmFmdGluZy52MSKgAQoPVWRwUGFja2V0SGVhZGVyEg8KB3ZlcnNpb24YASABKA0SDQoFZmxhZ3MYAiABKA0SCwoDc2VxGAMgASgNEhAKCGJhc2Vfc2VxGAQgASgNEhYKDnNlcnZlcl90aW1lX21zGAUgASgEEg4KBmxlbmd0aBgGIAEoDRISCgpwYXJ0X2luZGV4GAcgASgNEhIKCnBhcnRfY291bnQYCCABKA0ivAEKCVN5bmNTdGF0ZRIqCgZzdGF0dXMYASABKA4yGi5jcmFmdGluZy52MS5TZXNzaW9uU3RhdHVzEhQKDGFuY2hvcl9hdF9tcxgCIAEoAxIZChFhbmNob3JfZWxhcHNlZF9tcxgDIAEoDRIMCgRyYXRlGAQgASgBEg8KB3J1bm5pbmcYBSABKAgSGwoTbWF0ZXJpYWxfcXVhbnRpdGllcxgGIAMoDRIWCg5mYWlsdXJlX3JlYXNvbhgHIAEoCSLyAQoIU3luY0Z1bGwSJQoFc3RhdGUYASABKAsyFi5jcmFmdGluZy52MS5TeW5jU3RhdGUSEAoIY2hlY2tzdW0YAiABKAcSEgoKc2Vzc2lvbl9pZBgDIAEoCRINCgVlcG9jaBgEIAEoDRIUCgx0aW1lX2Jhc2VfbXMYBSABKAMSJwoFc3RlcHMYBiADKAsyGC5jcmFmdGluZy52MS5QbGFubmVkU3RlcBIzCgltYXRlcmlhbHMYByADKAsyIC5jcmFmdGluZy52MS5NYXRlcmlhbFJlcXVpcmVtZW50EhYKDmF2YWlsYWJsZV9iaXRzGAggASgMIo4DCglTeW5jRGVsdGESLwoGc3RhdHVzGAEgASgOMhouY3JhZnRpbmcudjEuU2Vzc2lvblN0YXR1c0gAiAEBEh8KEmFuY2hvcl9hdF9kZWx0YV9tcxgCIAEoEkgBiAEBEiQKF2FuY2hvcl9lbGFwc2VkX2RlbHRhX21zGAMgASgRSAKIAQESEQoEcmF0ZRgEIAEoAUgDiAEBEhQKB3J1bm5pbmcYBSABKAhIBIgBARIZChFjaGFuZ2VkX21hdGVyaWFscxgGIAEoDBIYChBxdWFudGl0eV9jaGFuZ2VzGAcgAygREhYKDmF2YWlsYWJsZV9iaXRzGAggASgMEhsKDmZhaWx1cmVfcmVhc29uGAkgASgJSAWIAQESEAoIY2hlY2tzdW0YCiABKAdCCQoHX3N0YXR1c0IVChNfYW5jaG9yX2F0X2RlbHRhX21zQhoKGF9hbmNob3JfZWxhcHNlZF9kZWx0YV9tc0IHCgVfcmF0ZUIKCghfcnVubmluZ0IRCg9fZmFpbHVyZV9yZWFzb24iLQoLU3luY1JlcXVlc3QSDAoEZnVsbBgBIAEoCBIQCghiYXNlX3NlcRgCIAEoDSL5AQoZUHJvZ3Jlc3NDb3JyZWN0aW9uUmVxdWVzdBIXCgplbGFwc2VkX21zGAEgASgNSACIAQESHQoQcHJvZ3Jlc3NfcGVyY2VudBgCIAEoAkgBiAEBEh8KEmN1cnJlbnRfc3RlcF9pbmRleBgDIAEoDUgCiAEBEhoKDXN0ZXBfcHJvZ3Jlc3MYBCABKAJIA4gBARIRCgRyYXRlGAUgASgBSASIAQFCDQoLX2VsYXBzZWRfbXNCEwoRX3Byb2dyZXNzX3BlcmNlbnRCFQoTX2N1cnJlbnRfc3RlcF9pbmRleEIQCg5fc3RlcF9wcm9ncmVzc0IHCgVfcmF0ZSJTChFVZHBNYXRlcmlhbFVwZGF0ZRIsCgdjaGFuZ2VzGAEgAygLMhsuY3JhZnRpbmcudjEuTWF0ZXJpYWxDaGFuZ2USEAoIYXNfb2ZfbXMYAiABKAMiNgoOTWF0ZXJpYWxSZXN1bHQSEwoLbWF0ZXJpYWxfaWQYASABKAkSDwoHb3V0Y29tZRgCIAEoCSJwChRNYXRlcmlhbFJlcG9ydFJlc3VsdBIsCgdyZXN1bHRzGAEgAygLMhsuY3JhZnRpbmcudjEuTWF0ZXJpYWxSZXN1bHQSKgoHc2Vzc2lvbhgCIAEoCzIZLmNyYWZ0aW5nLnYxLlNlc3Npb25TdGF0ZSqBAQoKUGFja2V0RmxhZxIbChdQQUNLRVRfRkxBR19VTlNQRUNJRklFRBAAEhQKEFBBQ0tFVF9GTEFHX0ZVTEwQARIVChFQQUNLRVRfRkxBR19ERUxUQRACEhMKD1BBQ0tFVF9GTEFHX0xaNBAEEhQKEFBBQ0tFVF9GTEFHX1BBUlQQCGIGcHJvdG8z", [file_crafting_v1_events, file_crafting_v1_materials, file_crafting_v1_session]);
 
 /**
  * The header of every packet, as fields (its wire layout is compact binary).
@@ -363,6 +363,54 @@ export type UdpMaterialUpdate = Message<"crafting.v1.UdpMaterialUpdate"> & {
  */
 export const UdpMaterialUpdateSchema: GenMessage<UdpMaterialUpdate> = /*@__PURE__*/
   messageDesc(file_crafting_v1_sync, 6);
+
+/**
+ * What became of one material change: applied, unchanged, stale, not_required.
+ *
+ * @generated from message crafting.v1.MaterialResult
+ */
+export type MaterialResult = Message<"crafting.v1.MaterialResult"> & {
+  /**
+   * @generated from field: string material_id = 1;
+   */
+  materialId: string;
+
+  /**
+   * @generated from field: string outcome = 2;
+   */
+  outcome: string;
+};
+
+/**
+ * Describes the message crafting.v1.MaterialResult.
+ * Use `create(MaterialResultSchema)` to create a new message.
+ */
+export const MaterialResultSchema: GenMessage<MaterialResult> = /*@__PURE__*/
+  messageDesc(file_crafting_v1_sync, 7);
+
+/**
+ * The answer to a material report, as application/x-protobuf.
+ *
+ * @generated from message crafting.v1.MaterialReportResult
+ */
+export type MaterialReportResult = Message<"crafting.v1.MaterialReportResult"> & {
+  /**
+   * @generated from field: repeated crafting.v1.MaterialResult results = 1;
+   */
+  results: MaterialResult[];
+
+  /**
+   * @generated from field: crafting.v1.SessionState session = 2;
+   */
+  session?: SessionState | undefined;
+};
+
+/**
+ * Describes the message crafting.v1.MaterialReportResult.
+ * Use `create(MaterialReportResultSchema)` to create a new message.
+ */
+export const MaterialReportResultSchema: GenMessage<MaterialReportResult> = /*@__PURE__*/
+  messageDesc(file_crafting_v1_sync, 8);
 
 /**
  * Header flags.
