@@ -7,6 +7,7 @@
  * reports figures and ratios measured in this run. Writes
  * bench/results/latest.{json,md,svg} (or --out DIR).
  */
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, p99Svg, validateResult } from "./lib/report.ts";
 import { fanout, ingest, saturation, scale, settle } from "./lib/scenarios.ts";
 import { startTarget, type Target, type TargetName } from "./lib/targets.ts";
+import { wireSizes } from "./lib/wire-scenario.ts";
 
 const { values } = parseArgs({
   options: {
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
     ingest: { by_target: {} },
     events: null,
     scale: SIZES.scale.map((streams) => ({ streams, by_target: {} })),
-    wire: { json_bytes_per_update: 0, updates_per_s: SIZES.rate, bytes_per_s_per_session: 0 },
+    wire: null,
   };
 
   for (const name of TARGETS) {
@@ -105,10 +107,6 @@ async function main(): Promise<void> {
         say(
           `         p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms, ${result.deliveries}/${result.expected_deliveries} delivered`,
         );
-        if (name === "us" && entry.subscribers === 1) {
-          partial.wire.json_bytes_per_update = result.bytes_per_update;
-          partial.wire.bytes_per_s_per_session = Math.round(result.bytes_per_update * SIZES.rate);
-        }
       }
       for (const entry of partial.saturation) {
         say(`saturate ${name.padEnd(5)} ${entry.subscribers} subscribers for ${SIZES.saturateS} s`);
@@ -122,6 +120,11 @@ async function main(): Promise<void> {
       partial.ingest.by_target[name] = ingested;
       say(`         ${ingested.posts_per_s} posts/s`);
       if (name === "us") {
+        say(`wire     us    ${SIZES.posts} updates watched as JSON, binary and sync deltas`);
+        partial.wire = await wireSizes(target, SIZES.posts, SIZES.rate);
+        say(
+          `         ${partial.wire.json_bytes_per_update} / ${partial.wire.binary_bytes_per_update} / ${partial.wire.sync_bytes_per_update} bytes per update`,
+        );
         const [sessions, perSession] = SIZES.events as [number, number];
         say(`events   us    ${sessions} sessions × ${perSession} events through POST /v1/events`);
         const events = await eventsIngest(target, sessions, perSession);

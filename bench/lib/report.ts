@@ -1,5 +1,6 @@
 /** The result file, its schema check, the markdown table and the plot. */
 import { ratio } from "./stats.ts";
+import type { WireResult } from "./wire-scenario.ts";
 
 /** Per-target figures of one scenario variant. */
 export type ByTarget<T> = Partial<Record<"us" | "floor" | "peer", T>>;
@@ -42,7 +43,7 @@ export interface BenchResult {
   };
   events: Record<string, unknown> | null;
   scale: { streams: number; by_target: ByTarget<Record<string, number>> }[];
-  wire: { json_bytes_per_update: number; updates_per_s: number; bytes_per_s_per_session: number };
+  wire: WireResult | null;
   ratios: {
     fanout_p99: {
       subscribers: number;
@@ -105,8 +106,8 @@ export function validateResult(value: unknown): string[] {
     }
   }
   if (!r.ratios || !Array.isArray(r.ratios.fanout_p99)) problems.push("ratios.fanout_p99 missing");
-  if (!r.wire || !(r.wire.json_bytes_per_update > 0))
-    problems.push("wire.json_bytes_per_update missing");
+  if (!r.wire || !(r.wire.json_bytes_per_update > 0) || !(r.wire.sync_bytes_per_update > 0))
+    problems.push("wire sizes missing");
   return problems;
 }
 
@@ -187,13 +188,7 @@ export function markdown(result: BenchResult): string {
       );
     }
   }
-  lines.push(
-    "",
-    "## Wire (us)",
-    "",
-    `${fmt(result.wire.json_bytes_per_update, 0)} bytes per JSON progress update; at ${result.wire.updates_per_s} updates/s, ${fmt(result.wire.bytes_per_s_per_session, 0)} bytes/s per active session.`,
-    "",
-  );
+  lines.push("", "## Wire (us)", "", ...wireLines(result.wire), "");
   return lines.join("\n");
 }
 
@@ -259,4 +254,21 @@ export function p99Svg(result: BenchResult): string {
   }
   parts.push("</svg>");
   return parts.join("\n");
+}
+
+/** The wire table: bytes per progress update and per second, by encoding. */
+function wireLines(wire: WireResult | null): string[] {
+  if (!wire) return ["(not measured)"];
+  const { bytes_per_s_per_session: perS } = wire;
+  return [
+    `The same ${wire.updates} progress updates at ${wire.updates_per_s}/s, watched three ways at once (first frame excluded; the sync channel's periodic full syncs included):`,
+    "",
+    "| encoding | bytes per update | bytes/s per active session |",
+    "| --- | --: | --: |",
+    `| JSON frames (\`crafting.v1.json\`) | ${fmt(wire.json_bytes_per_update, 1)} | ${fmt(perS.json, 0)} |`,
+    `| binary frames (\`crafting.v1.bin\`) | ${fmt(wire.binary_bytes_per_update, 1)} | ${fmt(perS.binary, 0)} |`,
+    `| sync channel (\`crafting.sync.v1\`, deltas) | ${fmt(wire.sync_bytes_per_update, 1)} | ${fmt(perS.sync, 0)} |`,
+    "",
+    `Largest delta packet: ${fmt(wire.sync_max_delta_bytes, 0)} bytes (target ≤ 32).`,
+  ];
 }

@@ -75,7 +75,15 @@ function sampleResult(): BenchResult {
     },
     events: null,
     scale: [{ streams: 10, by_target: { us: { open_seconds: 1 } } }],
-    wire: { json_bytes_per_update: 500, updates_per_s: 10, bytes_per_s_per_session: 5000 },
+    wire: {
+      updates: 30,
+      updates_per_s: 10,
+      json_bytes_per_update: 500,
+      binary_bytes_per_update: 200,
+      sync_bytes_per_update: 25,
+      sync_max_delta_bytes: 22,
+      bytes_per_s_per_session: { json: 5000, binary: 2000, sync: 250 },
+    },
   };
   return { ...partial, ratios: computeRatios(partial) };
 }
