@@ -226,7 +226,7 @@ describe("packets", () => {
 
 describe("LZ4 frames", () => {
   const dir = mkdtempSync(join(tmpdir(), "lz4-interop-"));
-  const text = new TextEncoder().encode("iron-ore ".repeat(500) + "the end");
+  const text = new TextEncoder().encode(`${"iron-ore ".repeat(500)}the end`);
 
   it("round-trip, and shrink what repeats", () => {
     fc.assert(

@@ -180,7 +180,7 @@ describe("a player's material change", () => {
     expect(materialOf(swordFrames[1])?.changes).toEqual([
       { materialId: "ore", quantity: 1, available: true },
     ]);
-    expect((materialOf(axeFrames[1])?.changes as unknown[]).length).toBe(2);
+    expect(materialOf(axeFrames[1])?.changes).toHaveLength(2);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(sockets[2]?.frames).toHaveLength(1);
     const untouched = await (await serviceCall(`/v1/sessions/${other}`, undefined, "GET")).json();

@@ -1,0 +1,159 @@
+/**
+ * One resilient WebSocket: a token from the provider on every (re)connect
+ * (sent as the `bearer.<token>` subprotocol, which browsers can set),
+ * exponential backoff with full jitter, close codes that stop retrying or
+ * ask for a new token, a heartbeat with a pong timeout. What the messages
+ * mean is the caller's (stream.ts, sync.ts).
+ */
+import { closeAdvice } from "../errors";
+import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff";
+
+/** Returns a fresh bearer token; called before every connect. */
+export type TokenProvider = () => string | Promise<string>;
+
+/** Where a connection stands. */
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
+
+export interface ConnectionOptions {
+  /** Builds the URL of each attempt (it may carry a resume point). */
+  url: () => string | Promise<string>;
+  token: TokenProvider;
+  /** Subprotocols to offer besides the bearer one. */
+  protocols: string[];
+  backoff?: BackoffOptions;
+  /** Heartbeat interval and how long to wait for its answer (ms). */
+  heartbeatMs?: number;
+  pongTimeoutMs?: number;
+  /** A heartbeat to send (return null to send the text keepalive "ping"). */
+  ping?: () => string | Uint8Array | null;
+  onOpen?: () => void;
+  onMessage: (data: string | ArrayBuffer) => void;
+  onState?: (
+    state: ConnectionState,
+    detail: { code?: number; reason?: string; attempt: number },
+  ) => void;
+  /** The WebSocket class (global by default: browsers, Node ≥ 22, Workers). */
+  WebSocket?: typeof WebSocket;
+}
+
+export class Connection {
+  #ws: WebSocket | null = null;
+  #attempt = 0;
+  #closed = false;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #heartbeat: ReturnType<typeof setInterval> | null = null;
+  #pongDeadline: ReturnType<typeof setTimeout> | null = null;
+  state: ConnectionState = "connecting";
+
+  constructor(private readonly options: ConnectionOptions) {}
+
+  /** Opens the connection (and keeps it open until `close`). */
+  start(): this {
+    void this.#connect();
+    return this;
+  }
+
+  /** Sends a message now, if open. */
+  send(data: string | Uint8Array): boolean {
+    if (this.#ws?.readyState !== 1) return false;
+    this.#ws.send(data);
+    return true;
+  }
+
+  /** A heartbeat was answered. */
+  answered(): void {
+    if (this.#pongDeadline) clearTimeout(this.#pongDeadline);
+    this.#pongDeadline = null;
+  }
+
+  /** Closes for good. */
+  close(): void {
+    this.#closed = true;
+    this.#clearTimers();
+    try {
+      this.#ws?.close(1000, "closed by the client");
+    } catch {
+      // Already closed.
+    }
+    this.#setState("closed", {});
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#closed) return;
+    this.#setState(this.#attempt === 0 ? "connecting" : "reconnecting", {});
+    let ws: WebSocket;
+    try {
+      const [url, token] = await Promise.all([this.options.url(), this.options.token()]);
+      if (this.#closed) return;
+      const Socket = this.options.WebSocket ?? globalThis.WebSocket;
+      ws = new Socket(url, [...this.options.protocols, `bearer.${token}`]);
+    } catch {
+      this.#retry(undefined, "could not connect");
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.#ws = ws;
+    ws.addEventListener("open", () => {
+      this.#attempt = 0;
+      this.#setState("open", {});
+      this.#startHeartbeat();
+      this.options.onOpen?.();
+    });
+    ws.addEventListener("message", (event) =>
+      this.options.onMessage(event.data as string | ArrayBuffer),
+    );
+    ws.addEventListener("close", (event) => {
+      if (this.#ws !== ws) return;
+      this.#ws = null;
+      this.#clearTimers();
+      if (this.#closed) return;
+      const advice = closeAdvice(event.code);
+      if (advice === "do_not_reconnect") {
+        this.#closed = true;
+        this.#setState("closed", { code: event.code, reason: event.reason });
+        return;
+      }
+      // A new token is fetched on every connect: an expired one needs no wait.
+      if (advice === "reconnect_with_new_token") this.#attempt = 0;
+      this.#retry(event.code, event.reason);
+    });
+  }
+
+  #retry(code: number | undefined, reason: string | undefined): void {
+    if (this.#closed) return;
+    const delay = backoffDelay(this.#attempt, this.options.backoff ?? DEFAULT_BACKOFF);
+    this.#attempt++;
+    this.#setState("reconnecting", { code, reason });
+    this.#timer = setTimeout(() => void this.#connect(), delay);
+  }
+
+  #startHeartbeat(): void {
+    const every = this.options.heartbeatMs ?? 10_000;
+    const timeout = this.options.pongTimeoutMs ?? 5_000;
+    this.#heartbeat = setInterval(() => {
+      const ping = this.options.ping?.() ?? "ping";
+      if (!this.send(ping)) return;
+      if (this.#pongDeadline) return;
+      this.#pongDeadline = setTimeout(() => {
+        // No answer: the connection is dead even if the socket does not know it yet.
+        this.#pongDeadline = null;
+        try {
+          this.#ws?.close(4000, "heartbeat timeout");
+        } catch {
+          // Already closing.
+        }
+      }, timeout);
+    }, every);
+  }
+
+  #clearTimers(): void {
+    for (const timer of [this.#timer, this.#pongDeadline]) if (timer) clearTimeout(timer);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#timer = this.#pongDeadline = this.#heartbeat = null;
+  }
+
+  #setState(state: ConnectionState, detail: { code?: number; reason?: string }): void {
+    this.state = state;
+    this.options.onState?.(state, { ...detail, attempt: this.#attempt });
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * Typed live views over the service's streams — a session (progress and
+ * materials), a player's queue, a workflow — in JSON or binary frames. Each
+ * view resumes from the last (epoch, seq) it saw after a reconnect, so it
+ * misses nothing the replay log still holds, and keeps its state current.
+ */
+import { create, fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
+import {
+  type ClientFrame,
+  ClientFrameSchema,
+  type ServerFrame,
+  ServerFrameSchema,
+} from "../gen/crafting/v1/frames_pb";
+import type { MaterialNotification } from "../gen/crafting/v1/materials_pb";
+import type { QueueSnapshot } from "../gen/crafting/v1/queue_pb";
+import { type SessionState, SessionStatus } from "../gen/crafting/v1/session_pb";
+import type { WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
+import type { BackoffOptions } from "./backoff";
+import { ClockSync } from "./clock";
+import { Connection, type ConnectionState, type TokenProvider } from "./connection";
+import { type ClockView, ProgressPredictor, stepAt } from "./predict";
+
+/** What every view needs from the client. */
+export interface ViewOptions {
+  baseUrl: string;
+  token: TokenProvider;
+  /** `json` (crafting.v1.json, default) or `binary` (crafting.v1.bin). */
+  codec?: "json" | "binary";
+  backoff?: BackoffOptions;
+  heartbeatMs?: number;
+  pongTimeoutMs?: number;
+  clock?: ClockSync;
+  WebSocket?: typeof WebSocket;
+}
+
+type Listener<T> = (value: T) => void;
+
+/** A tiny typed event emitter. */
+class Emitter<Events extends object> {
+  #listeners = new Map<keyof Events, Set<Listener<never>>>();
+  on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
+    const set = this.#listeners.get(event) ?? new Set();
+    set.add(listener as Listener<never>);
+    this.#listeners.set(event, set);
+    return () => set.delete(listener as Listener<never>);
+  }
+  protected emit<K extends keyof Events>(event: K, value: Events[K]): void {
+    for (const listener of this.#listeners.get(event) ?? [])
+      (listener as Listener<Events[K]>)(value);
+  }
+}
+
+/** Events every view emits. */
+export interface ViewEvents {
+  /** Any frame, decoded. */
+  frame: ServerFrame;
+  /** The connection's state. */
+  state: { state: ConnectionState; code?: number; reason?: string; attempt: number };
+  /** A frame the server sent as an `error` (the stream stays open). */
+  error: { code: string; message: string };
+  /** Resync: the server could not replay what was missed; state was replaced by a snapshot. */
+  resync: ServerFrame;
+}
+
+/** A live stream of one watched thing. */
+export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitter<Events> {
+  readonly clock: ClockSync;
+  protected epoch = 0;
+  protected seq = 0;
+  readonly #connection: Connection;
+  readonly #codec: "json" | "binary";
+  #pingSentAt = 0;
+
+  constructor(path: string, options: ViewOptions) {
+    super();
+    this.clock = options.clock ?? new ClockSync();
+    this.#codec = options.codec ?? "json";
+    const wsBase = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
+    this.#connection = new Connection({
+      url: () =>
+        `${wsBase}${path}${this.seq > 0 ? `?resume_epoch=${this.epoch}&resume_seq=${this.seq}` : ""}`,
+      token: options.token,
+      protocols: [this.#codec === "binary" ? "crafting.v1.bin" : "crafting.v1.json"],
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+      ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+      ...(options.pongTimeoutMs ? { pongTimeoutMs: options.pongTimeoutMs } : {}),
+      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      ping: () => this.#ping(),
+      onMessage: (data) => this.#receive(data),
+      onState: (state, detail) => this.emit("state", { state, ...detail }),
+    }).start();
+  }
+
+  /** The connection's state. */
+  get state(): ConnectionState {
+    return this.#connection.state;
+  }
+
+  /** The (epoch, seq) of the last change received. */
+  get position(): { epoch: number; seq: number } {
+    return { epoch: this.epoch, seq: this.seq };
+  }
+
+  /** Stops watching. */
+  close(): void {
+    this.#connection.close();
+  }
+
+  /** The server's time now, per the heartbeats' clock samples. */
+  serverNow(): number {
+    return this.clock.serverNow();
+  }
+
+  /** Applies one data frame to the view's state. */
+  protected abstract apply(frame: ServerFrame): void;
+
+  #ping(): string | Uint8Array {
+    this.#pingSentAt = Date.now();
+    const frame: ClientFrame = create(ClientFrameSchema, {
+      kind: { case: "ping", value: { clientTimeMs: BigInt(this.#pingSentAt) } },
+    });
+    return this.#codec === "binary"
+      ? toBinary(ClientFrameSchema, frame)
+      : toJsonString(ClientFrameSchema, frame);
+  }
+
+  #receive(data: string | ArrayBuffer): void {
+    if (data === "pong") {
+      this.#connection.answered();
+      return;
+    }
+    let frame: ServerFrame;
+    try {
+      frame =
+        typeof data === "string"
+          ? fromJsonString(ServerFrameSchema, data, { ignoreUnknownFields: true })
+          : fromBinary(ServerFrameSchema, new Uint8Array(data));
+    } catch {
+      return; // Not ours to understand: ignore.
+    }
+    const { kind } = frame;
+    this.clock.hint(Number(frame.serverTimeMs));
+    switch (kind.case) {
+      case "pong":
+        this.#connection.answered();
+        this.clock.sample(Number(kind.value.clientTimeMs), Number(kind.value.serverTimeMs));
+        break;
+      case "error":
+        this.emit("error", { code: kind.value.code, message: kind.value.message });
+        break;
+      case "heartbeat":
+      case "resumed":
+        break;
+      default:
+        if (kind.case === "snapshot" && !kind.value.recovered && this.seq > 0)
+          this.emit("resync", frame);
+        this.epoch = frame.epoch;
+        this.seq = frame.seq;
+        this.apply(frame);
+    }
+    this.emit("frame", frame);
+  }
+}
+
+const FINAL = new Set([SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED]);
+
+/** Events of a session view. */
+export interface SessionEvents extends ViewEvents {
+  /** The state changed (snapshot, update or material notification). */
+  change: SessionState;
+  material: MaterialNotification;
+}
+
+/** A crafting session, live: its state, and a smooth progress value between updates. */
+export class SessionView extends View<SessionEvents> {
+  /** The session as last known (null until the first frame). */
+  session: SessionState | null = null;
+  readonly #predictor = new ProgressPredictor();
+
+  constructor(sessionId: string, options: ViewOptions) {
+    super(`/ws/crafting/${encodeURIComponent(sessionId)}`, options);
+  }
+
+  /** True once the session ended (the stream then closes normally). */
+  get ended(): boolean {
+    return this.session !== null && FINAL.has(this.session.status);
+  }
+
+  /**
+   * Progress to show at `now` (client clock; server time via the clock
+   * offset): smooth between updates, never moving backwards.
+   */
+  predictProgress(now: number = Date.now()): {
+    percent: number;
+    elapsedMs: number;
+    stepIndex: number;
+    stepPercent: number;
+  } {
+    const serverTime = now + this.clock.offsetMs;
+    const elapsedMs = this.#predictor.elapsedAt(serverTime);
+    const total = this.session?.clock?.totalDurationMs ?? 0;
+    const step = stepAt(this.session?.steps.map((s) => s.durationMs) ?? [], elapsedMs);
+    return {
+      percent: total > 0 ? (elapsedMs / total) * 100 : 0,
+      elapsedMs,
+      stepIndex: step.index,
+      stepPercent: step.percent,
+    };
+  }
+
+  protected apply(frame: ServerFrame): void {
+    const { kind } = frame;
+    if (kind.case === "snapshot" && kind.value.state.case === "session") {
+      const state = kind.value.state.value;
+      if (this.session && this.session.epoch !== state.epoch) this.#predictor.reset();
+      this.session = state;
+    } else if (kind.case === "update" && this.session) {
+      const { status, progress, clock, failureReason } = kind.value;
+      this.session = {
+        ...this.session,
+        status,
+        failureReason,
+        ...(progress ? { progress, steps: progress.steps } : {}),
+        ...(clock ? { clock } : {}),
+        seq: frame.seq,
+      };
+    } else if (kind.case === "material" && this.session) {
+      const changes = new Map(kind.value.changes.map((c) => [c.materialId, c]));
+      this.session = {
+        ...this.session,
+        materials: this.session.materials.map((m) => {
+          const change = changes.get(m.materialId);
+          return change ? { ...m, available: change.available ? change.quantity : 0 } : m;
+        }),
+        seq: frame.seq,
+      };
+      this.emit("material", kind.value);
+    } else return;
+    const clock = this.session?.clock;
+    if (clock) this.#predictor.update(clockView(clock));
+    if (this.session) this.emit("change", this.session);
+  }
+}
+
+function clockView(clock: NonNullable<SessionState["clock"]>): ClockView {
+  return {
+    anchorAtMs: Number(clock.anchorAtMs),
+    anchorElapsedMs: clock.anchorElapsedMs,
+    rate: clock.rate,
+    running: clock.running,
+    totalDurationMs: clock.totalDurationMs,
+  };
+}
+
+/** Events of a queue view. */
+export interface QueueEvents extends ViewEvents {
+  change: QueueSnapshot;
+}
+
+/** A player's crafting queue, live. */
+export class QueueView extends View<QueueEvents> {
+  queue: QueueSnapshot | null = null;
+
+  constructor(playerId: string, options: ViewOptions) {
+    super(`/ws/queue/${encodeURIComponent(playerId)}`, options);
+  }
+
+  protected apply(frame: ServerFrame): void {
+    const { kind } = frame;
+    if (kind.case === "queue") this.queue = kind.value;
+    else if (kind.case === "snapshot" && kind.value.state.case === "queue")
+      this.queue = kind.value.state.value;
+    else return;
+    this.emit("change", this.queue);
+  }
+}
+
+/** Events of a workflow view. */
+export interface WorkflowEvents extends ViewEvents {
+  change: WorkflowUpdate;
+}
+
+/** A multi-step workflow, live. */
+export class WorkflowView extends View<WorkflowEvents> {
+  workflow: WorkflowUpdate | null = null;
+
+  constructor(workflowId: string, options: ViewOptions) {
+    super(`/ws/workflow/${encodeURIComponent(workflowId)}`, options);
+  }
+
+  protected apply(frame: ServerFrame): void {
+    const { kind } = frame;
+    if (kind.case === "workflow") this.workflow = kind.value;
+    else if (kind.case === "snapshot" && kind.value.state.case === "workflow")
+      this.workflow = kind.value.state.value;
+    else return;
+    this.emit("change", this.workflow);
+  }
+}
