@@ -14,6 +14,7 @@ interface Sample {
 /** Keeps the best recent clock samples. */
 export class ClockSync {
   #samples: Sample[] = [];
+  #hint: number | null = null;
 
   constructor(
     private readonly keep = 8,
@@ -29,13 +30,13 @@ export class ClockSync {
 
   /** A server time seen without a round trip (a frame's `serverTimeMs`): used only until a ping answers. */
   hint(serverTimeMs: number, receivedAtMs: number = this.now()): void {
-    if (this.#samples.length === 0) this.sample(receivedAtMs, serverTimeMs, receivedAtMs);
+    this.#hint ??= serverTimeMs - receivedAtMs;
   }
 
   /** Server clock minus client clock (ms); 0 before any sample. */
   get offsetMs(): number {
     const best = this.#best();
-    return best ? best.offsetMs : 0;
+    return best ? best.offsetMs : (this.#hint ?? 0);
   }
 
   /** How far the offset may be off: half the best round trip (Infinity before any sample). */

@@ -24,6 +24,8 @@ export interface ConnectionOptions {
   /** Heartbeat interval and how long to wait for its answer (ms). */
   heartbeatMs?: number;
   pongTimeoutMs?: number;
+  /** How long a handshake may take before it is abandoned and retried (ms). */
+  connectTimeoutMs?: number;
   /** A heartbeat to send (return null to send the text keepalive "ping"). */
   ping?: () => string | Uint8Array | null;
   onOpen?: () => void;
@@ -83,7 +85,9 @@ export class Connection {
     this.#setState(this.#attempt === 0 ? "connecting" : "reconnecting", {});
     let ws: WebSocket;
     try {
-      const [url, token] = await Promise.all([this.options.url(), this.options.token()]);
+      // The token first: getting it may decide the URL (the sync channel negotiates both).
+      const token = await this.options.token();
+      const url = await this.options.url();
       if (this.#closed) return;
       const Socket = this.options.WebSocket ?? globalThis.WebSocket;
       ws = new Socket(url, [...this.options.protocols, `bearer.${token}`]);
@@ -93,7 +97,19 @@ export class Connection {
     }
     ws.binaryType = "arraybuffer";
     this.#ws = ws;
+    // A handshake that hangs (a server restarting behind a proxy) is abandoned.
+    const handshake = setTimeout(() => {
+      if (this.#ws !== ws || ws.readyState === 1) return;
+      this.#ws = null;
+      try {
+        ws.close();
+      } catch {
+        // Never opened.
+      }
+      this.#retry(undefined, "handshake timeout");
+    }, this.options.connectTimeoutMs ?? 10_000);
     ws.addEventListener("open", () => {
+      clearTimeout(handshake);
       this.#attempt = 0;
       this.#setState("open", {});
       this.#startHeartbeat();
@@ -103,6 +119,7 @@ export class Connection {
       this.options.onMessage(event.data as string | ArrayBuffer),
     );
     ws.addEventListener("close", (event) => {
+      clearTimeout(handshake);
       if (this.#ws !== ws) return;
       this.#ws = null;
       this.#clearTimers();
@@ -113,15 +130,16 @@ export class Connection {
         this.#setState("closed", { code: event.code, reason: event.reason });
         return;
       }
-      // A new token is fetched on every connect: an expired one needs no wait.
-      if (advice === "reconnect_with_new_token") this.#attempt = 0;
-      this.#retry(event.code, event.reason);
+      // The token expired on an open stream: fetch a new one and reconnect at once.
+      this.#retry(event.code, event.reason, advice === "reconnect_with_new_token");
     });
   }
 
-  #retry(code: number | undefined, reason: string | undefined): void {
+  #retry(code: number | undefined, reason: string | undefined, immediate = false): void {
     if (this.#closed) return;
-    const delay = backoffDelay(this.#attempt, this.options.backoff ?? DEFAULT_BACKOFF);
+    const delay = immediate
+      ? 0
+      : backoffDelay(this.#attempt, this.options.backoff ?? DEFAULT_BACKOFF);
     this.#attempt++;
     this.#setState("reconnecting", { code, reason });
     this.#timer = setTimeout(() => void this.#connect(), delay);

@@ -29,6 +29,7 @@ export interface ViewOptions {
   backoff?: BackoffOptions;
   heartbeatMs?: number;
   pongTimeoutMs?: number;
+  connectTimeoutMs?: number;
   clock?: ClockSync;
   WebSocket?: typeof WebSocket;
 }
@@ -84,6 +85,7 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
       ...(options.backoff ? { backoff: options.backoff } : {}),
       ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
       ...(options.pongTimeoutMs ? { pongTimeoutMs: options.pongTimeoutMs } : {}),
+      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
       ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
       ping: () => this.#ping(),
       onMessage: (data) => this.#receive(data),

@@ -1,0 +1,78 @@
+// A small line chart on a canvas: the last `capacity` values of one or more series.
+export class LineChart {
+  constructor(
+    canvas,
+    { capacity = 120, colors = ["#f0a030", "#58a6ff", "#3fb950", "#bc8cff"] } = {},
+  ) {
+    this.canvas = canvas;
+    this.capacity = capacity;
+    this.colors = colors;
+    this.series = new Map();
+  }
+
+  push(name, value) {
+    const values = this.series.get(name) ?? [];
+    values.push(Number.isFinite(value) ? value : 0);
+    if (values.length > this.capacity) values.shift();
+    this.series.set(name, values);
+  }
+
+  draw() {
+    const { canvas } = this;
+    const ratio = window.devicePixelRatio || 1;
+    const width = canvas.clientWidth * ratio;
+    const height = canvas.clientHeight * ratio;
+    if (canvas.width !== width || canvas.height !== height)
+      Object.assign(canvas, { width, height });
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, width, height);
+    let max = 1;
+    for (const values of this.series.values()) for (const v of values) max = Math.max(max, v);
+    ctx.lineWidth = 1.5 * ratio;
+    let i = 0;
+    for (const [name, values] of this.series) {
+      ctx.strokeStyle = this.colors[i % this.colors.length];
+      ctx.beginPath();
+      values.forEach((v, x) => {
+        const px = (x / (this.capacity - 1)) * width;
+        const py = height - (v / max) * (height - 14 * ratio) - 2 * ratio;
+        if (x === 0) ctx.moveTo(px, py);
+        else ctx.lineTo(px, py);
+      });
+      ctx.stroke();
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.font = `${11 * ratio}px system-ui`;
+      ctx.fillText(name, 4 * ratio + i * 90 * ratio, 11 * ratio);
+      i++;
+    }
+    ctx.fillStyle = "#8b98a5";
+    ctx.textAlign = "right";
+    ctx.fillText(String(Math.round(max * 10) / 10), width - 2 * ratio, 11 * ratio);
+    ctx.textAlign = "left";
+  }
+}
+
+// Parses Prometheus text: [{ name, labels, value }].
+export function parseMetrics(text) {
+  const samples = [];
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!match) continue;
+    const labels = {};
+    for (const pair of (match[3] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+      labels[pair[1]] = pair[2];
+    samples.push({ name: match[1], labels, value: Number(match[4]) });
+  }
+  return samples;
+}
+
+// A token from the URL fragment (never sent to the server), else session storage.
+export function tokenFrom(key) {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromHash) {
+    sessionStorage.setItem(key, fromHash);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(key);
+}

@@ -1,0 +1,164 @@
+// The operator dashboard: polls /metrics, the dead-letter log and the health checks; draws charts.
+import { LineChart, parseMetrics, tokenFrom } from "./charts.js";
+
+const POLL_MS = 2000;
+const HEALTH_MS = 10_000;
+const KEY = "crafting.serviceToken";
+const $ = (selector) => document.querySelector(selector);
+const charts = {
+  sessions: new LineChart($("#chart-sessions")),
+  streams: new LineChart($("#chart-streams")),
+  messages: new LineChart($("#chart-messages")),
+  latency: new LineChart($("#chart-latency")),
+};
+let token = tokenFrom(KEY);
+let previous = null;
+
+function askForToken() {
+  $("#token-panel").hidden = false;
+  $("#token-form").onsubmit = (event) => {
+    event.preventDefault();
+    token = $("#token-input").value.trim();
+    sessionStorage.setItem(KEY, token);
+    $("#token-panel").hidden = true;
+  };
+}
+
+async function get(path, init = {}) {
+  const response = await fetch(path, {
+    ...init,
+    headers: { Authorization: `Bearer ${token}`, ...init.headers },
+  });
+  if (response.status === 401 || response.status === 403) {
+    askForToken();
+    throw new Error(`${path}: ${response.status}`);
+  }
+  return response;
+}
+
+const sum = (samples, name, filter = () => true) =>
+  samples
+    .filter((s) => s.name === name && filter(s.labels))
+    .reduce((total, s) => total + s.value, 0);
+
+// Quantile of the observations between two cumulative histograms (linear within a bucket).
+function quantile(now, before, q) {
+  const buckets = now
+    .filter((s) => s.name === "crafting_delivery_latency_seconds_bucket")
+    .map((s) => {
+      const old = before.find((b) => b.name === s.name && b.labels.le === s.labels.le);
+      return {
+        le: s.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(s.labels.le),
+        count: s.value - (old?.value ?? 0),
+      };
+    })
+    .sort((a, b) => a.le - b.le);
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total <= 0) return null;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const { le, count } of buckets) {
+    if (count >= rank) {
+      if (!Number.isFinite(le)) return lower * 1000;
+      const inBucket = count - below;
+      return (lower + ((rank - below) / Math.max(1, inBucket)) * (le - lower)) * 1000;
+    }
+    lower = Number.isFinite(le) ? le : lower;
+    below = count;
+  }
+  return lower * 1000;
+}
+
+const show = (name, value, digits = 0) => {
+  const el = document.querySelector(`[data-metric="${name}"]`);
+  if (el && value !== null && value !== undefined) el.textContent = Number(value).toFixed(digits);
+};
+
+async function poll() {
+  if (!token) return askForToken();
+  const at = performance.now();
+  const samples = parseMetrics(await (await get("/metrics")).text());
+  const current = { at, samples };
+  const sessions = sum(samples, "crafting_sessions_active");
+  show("sessions", sessions);
+  charts.sessions.push("sessions", sessions);
+  const kinds = {};
+  for (const s of samples.filter((x) => x.name === "crafting_streams_open"))
+    kinds[s.labels.kind] = (kinds[s.labels.kind] ?? 0) + s.value;
+  $("#streams").innerHTML =
+    Object.entries(kinds)
+      .map(([kind, n]) => `<dt>${kind}</dt><dd data-stream-kind="${kind}">${n}</dd>`)
+      .join("") || "<dt>none</dt><dd>0</dd>";
+  for (const [kind, n] of Object.entries(kinds)) charts.streams.push(kind, n);
+  if (previous) {
+    const seconds = (at - previous.at) / 1000;
+    const rate = (name) =>
+      Math.max(0, (sum(samples, name) - sum(previous.samples, name)) / seconds);
+    const out = rate("crafting_messages_out_total");
+    const inbound = rate("crafting_messages_in_total");
+    show("out-rate", out, 1);
+    show("in-rate", inbound, 1);
+    charts.messages.push("out/s", out);
+    charts.messages.push("in/s", inbound);
+    const p99 = quantile(samples, previous.samples, 0.99);
+    const p50 = quantile(samples, previous.samples, 0.5);
+    if (p99 !== null) {
+      show("p99", p99, 1);
+      show("p50", p50, 1);
+    }
+    charts.latency.push("p99 ms", p99 ?? 0);
+    charts.latency.push("p50 ms", p50 ?? 0);
+  }
+  previous = current;
+  const letters = await (await get("/v1/events/dead-letters?limit=5")).json();
+  show("dlq", letters.count);
+  $("#letters").innerHTML = letters.letters
+    .map(
+      (l) =>
+        `<tr><td>${new Date(l.atMs).toLocaleTimeString()}</td><td>${html(l.body?.eventId ?? l.queue)}</td><td>${html(l.reason)}</td></tr>`,
+    )
+    .join("");
+  for (const chart of Object.values(charts)) chart.draw();
+  $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  document.body.dataset.polls = String(Number(document.body.dataset.polls ?? 0) + 1);
+}
+
+async function health() {
+  const response = await fetch("/health/batch", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: "{}",
+  });
+  const report = await response.json();
+  const badge = $("#health");
+  badge.textContent = `health ${report.status}`;
+  badge.className = `status ${report.status}`;
+  $("#checks").innerHTML = (report.checks ?? [])
+    .map(
+      (c) =>
+        `<tr><td>${html(c.name)}</td><td><span class="status ${c.status}">${c.status}</span></td><td>${c.latency_ms ?? ""}</td></tr>`,
+    )
+    .join("");
+}
+
+function html(text) {
+  return String(text).replace(
+    /[&<>"]/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c],
+  );
+}
+
+async function loop(fn, every) {
+  for (;;) {
+    try {
+      await fn();
+    } catch (error) {
+      $("#updated").textContent = `retrying: ${error.message}`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+}
+
+loop(poll, POLL_MS);
+loop(health, HEALTH_MS);

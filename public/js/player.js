@@ -1,0 +1,109 @@
+// The player view, built on the client SDK: a session's progress (smooth between
+// updates, never backwards), its steps and materials, the player's queue, a workflow.
+
+import { tokenFrom } from "./charts.js";
+import { CraftingClient } from "./sdk.js";
+
+const $ = (selector) => document.querySelector(selector);
+const params = new URLSearchParams(location.search);
+const token = tokenFrom("crafting.playerToken");
+const ids = {
+  player: params.get("player"),
+  session: params.get("session"),
+  workflow: params.get("workflow"),
+};
+
+if (!token || !ids.player) {
+  $("#setup").hidden = false;
+  for (const [key, value] of Object.entries(ids)) if (value) $(`#${key}`).value = value;
+  $("#setup-form").onsubmit = (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    const query = new URLSearchParams();
+    for (const key of ["player", "session", "workflow"])
+      if (form.get(key)) query.set(key, form.get(key));
+    location.href = `/player.html?${query}#token=${encodeURIComponent(form.get("token"))}`;
+  };
+} else {
+  start();
+}
+
+const SESSION_STATUS = ["", "queued", "active", "paused", "completed", "failed", "cancelled"];
+const STEP_STATUS = ["", "pending", "active", "paused", "completed", "failed", "cancelled"];
+const QUEUE_STATUS = ["", "queued", "processing", "completed", "failed", "cancelled"];
+const WORKFLOW_STATUS = ["", "active", "paused", "completed", "failed"];
+
+function start() {
+  const client = new CraftingClient({ baseUrl: location.origin, token: () => token });
+  const connection = $("#connection");
+  const onState = ({ state }) => {
+    connection.textContent = state;
+    connection.className = `status ${state}`;
+    document.body.dataset.connection = state;
+  };
+
+  if (ids.session) {
+    const session = client.watchSession(ids.session);
+    session.on("state", onState);
+    $("#session-id").textContent = ids.session;
+    session.on("change", (state) => {
+      $("#session-status").textContent = SESSION_STATUS[state.status] ?? "";
+      $("#materials").innerHTML =
+        state.materials
+          .map(
+            (m) =>
+              `<tr class="${m.available < m.required ? "missing" : ""}"><td>${m.materialId}</td><td>${m.available}</td><td>${m.required}</td></tr>`,
+          )
+          .join("") || `<tr><td colspan="3" class="muted">none required</td></tr>`;
+    });
+    const frame = () => {
+      const state = session.session;
+      if (state) {
+        const p = session.predictProgress();
+        $("#progress").style.width = `${p.percent.toFixed(2)}%`;
+        $("#percent").textContent = p.percent.toFixed(1);
+        document.body.dataset.progress = p.percent.toFixed(3);
+        $("#step-name").textContent = state.steps[p.stepIndex]?.name ?? "";
+        $("#steps").innerHTML = state.steps
+          .map((step, i) => {
+            const percent =
+              i < p.stepIndex || state.status === 4 ? 100 : i === p.stepIndex ? p.stepPercent : 0;
+            return `<li><span>${step.name} <span class="muted">${STEP_STATUS[step.status] ?? ""}</span></span><div class="bar"><div style="width:${percent.toFixed(1)}%"></div></div></li>`;
+          })
+          .join("");
+      }
+      $("#clock").textContent = `server time ${new Date(client.serverNow()).toLocaleTimeString()}`;
+      requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+  }
+
+  const queue = client.watchQueue(ids.player);
+  if (!ids.session) queue.on("state", onState);
+  queue.on("change", (snapshot) => {
+    $("#queue").innerHTML =
+      snapshot.entries
+        .map(
+          (e) =>
+            `<tr><td>${e.requestId}</td><td>${e.recipeId}</td><td>${QUEUE_STATUS[e.status] ?? ""}</td><td>${e.queuePosition}</td><td>${e.estimatedWaitSeconds.toFixed(0)} s</td></tr>`,
+        )
+        .join("") || `<tr><td colspan="5" class="muted">empty</td></tr>`;
+    document.body.dataset.queueUpdates = String(
+      Number(document.body.dataset.queueUpdates ?? 0) + 1,
+    );
+  });
+
+  if (ids.workflow) {
+    const workflow = client.watchWorkflow(ids.workflow);
+    workflow.on("change", (w) => {
+      $("#workflow-status").textContent = WORKFLOW_STATUS[w.status] ?? "";
+      $("#workflow-progress").style.width = `${w.overallProgress.toFixed(1)}%`;
+      $("#workflow-steps").innerHTML = w.steps
+        .map(
+          (s, i) =>
+            `<li><span>${i === w.currentStepIndex ? "▶ " : ""}${s.name}</span><div class="bar"><div style="width:${(s.progressPercent ?? 0).toFixed(1)}%"></div></div></li>`,
+        )
+        .join("");
+    });
+  }
+}

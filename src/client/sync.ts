@@ -1,0 +1,150 @@
+/**
+ * The compact sync channel from the client side: negotiates
+ * (`POST /udp/sessions/{id}/connect`) on every (re)connect, so each
+ * connection gets a fresh sync token, then applies packets with
+ * `SyncReceiver` and asks for a full sync whenever it must.
+ */
+import { create, toBinary } from "@bufbuild/protobuf";
+import { SyncRequestSchema, type SyncState } from "../gen/crafting/v1/sync_pb";
+import { SyncReceiver } from "../protocol/sync/channel";
+import type { BackoffOptions } from "./backoff";
+import { ClockSync } from "./clock";
+import { Connection, type ConnectionState, type TokenProvider } from "./connection";
+import { elapsedAt, ProgressPredictor } from "./predict";
+
+export interface SyncViewOptions {
+  baseUrl: string;
+  /** The player's token (the sync token is negotiated with it). */
+  token: TokenProvider;
+  packetSize?: number;
+  delta?: boolean;
+  lz4?: boolean;
+  fullSyncIntervalMs?: number;
+  backoff?: BackoffOptions;
+  WebSocket?: typeof WebSocket;
+  fetch?: typeof fetch;
+  onState?: (state: ConnectionState) => void;
+  /** Called with every state applied (full or delta). */
+  onChange?: (state: SyncState, seq: number) => void;
+}
+
+/** A session over the sync channel. */
+export class SyncView {
+  readonly receiver = new SyncReceiver();
+  readonly #connection: Connection;
+  readonly #predictor = new ProgressPredictor();
+  /** The server's clock, from the packets' server times (one-way: a hint). */
+  readonly clock = new ClockSync();
+  #url = "";
+  /** Bytes received (for measuring). */
+  bytes = 0;
+
+  constructor(
+    readonly sessionId: string,
+    private readonly options: SyncViewOptions,
+  ) {
+    const wsBase = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
+    this.#connection = new Connection({
+      // Negotiating yields the URL and the token: one call per connect.
+      url: () => this.#url,
+      token: async () => {
+        const offer = await this.#negotiate();
+        this.#url = `${wsBase}${offer.url}`;
+        return offer.token;
+      },
+      protocols: ["crafting.sync.v1"],
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      onMessage: (data) => this.#receive(data),
+      onState: (state) => options.onState?.(state),
+    });
+    // The URL is known only after negotiating: negotiate first, then connect.
+    this.#connection.start();
+  }
+
+  /** The session's dynamic state as last synced. */
+  get state(): SyncState | null {
+    return this.receiver.state;
+  }
+
+  close(): void {
+    this.#connection.close();
+  }
+
+  /** Progress (%) to show at `now` (client clock), from the synced clock; never moves back. */
+  predictPercent(now: number = Date.now()): number {
+    const full = this.receiver.session;
+    const state = this.receiver.state;
+    if (!full || !state) return 0;
+    const total = full.steps.reduce((sum, s) => sum + s.durationMs, 0);
+    this.#predictor.update({
+      anchorAtMs: Number(state.anchorAtMs),
+      anchorElapsedMs: state.anchorElapsedMs,
+      rate: state.rate,
+      running: state.running,
+      totalDurationMs: total,
+    });
+    return total > 0 ? (this.#predictor.elapsedAt(now + this.clock.offsetMs) / total) * 100 : 0;
+  }
+
+  /** The exact elapsed time per the synced clock at server time `t`. */
+  elapsedAt(serverTimeMs: number): number {
+    const full = this.receiver.session;
+    const state = this.receiver.state;
+    if (!full || !state) return 0;
+    return elapsedAt(
+      {
+        anchorAtMs: Number(state.anchorAtMs),
+        anchorElapsedMs: state.anchorElapsedMs,
+        rate: state.rate,
+        running: state.running,
+        totalDurationMs: full.steps.reduce((sum, s) => sum + s.durationMs, 0),
+      },
+      serverTimeMs,
+    );
+  }
+
+  async #negotiate(): Promise<{ url: string; token: string }> {
+    const fetcher = this.options.fetch ?? globalThis.fetch;
+    const response = await fetcher(
+      `${this.options.baseUrl.replace(/\/$/, "")}/udp/sessions/${encodeURIComponent(this.sessionId)}/connect`,
+      {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${await this.options.token()}`,
+          "Content-Type": "application/json",
+        },
+        body: JSON.stringify({
+          packet_size: this.options.packetSize,
+          delta: this.options.delta,
+          lz4: this.options.lz4,
+          full_sync_interval_ms: this.options.fullSyncIntervalMs,
+        }),
+      },
+    );
+    if (!response.ok) throw new Error(`sync negotiation refused: ${response.status}`);
+    return (await response.json()) as { url: string; token: string };
+  }
+
+  #receive(data: string | ArrayBuffer): void {
+    if (typeof data === "string") {
+      if (data === "pong") this.#connection.answered();
+      return;
+    }
+    this.#connection.answered();
+    this.bytes += data.byteLength;
+    const event = this.receiver.receive(new Uint8Array(data));
+    if (event.type === "need_full") {
+      this.#connection.send(
+        toBinary(
+          SyncRequestSchema,
+          create(SyncRequestSchema, { full: true, baseSeq: this.receiver.baseSeq }),
+        ),
+      );
+    } else if (event.type === "state") {
+      const timeBase = Number(this.receiver.session?.timeBaseMs ?? 0);
+      this.clock.hint(timeBase + event.serverTimeMs);
+      this.options.onChange?.(event.state, event.seq);
+    }
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core)
+ * against `wrangler dev` with `npm run demo` driving it: progress advances
+ * and numbers update live, and the pages survive a server restart.
+ * Screenshots go to test-artifacts/.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DevServer } from "../support/dev-server";
+import { TEST_JWT_SECRET } from "../support/secret";
+
+/** What the page functions below touch in the browser (this file is not compiled with the DOM library). */
+declare const document: {
+  body: { dataset: Record<string, string | undefined> };
+  querySelector(selector: string): { textContent: string | null } | null;
+};
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = join(process.cwd(), "test-artifacts");
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+interface DemoLinks {
+  operator: string;
+  player: string;
+  session_id: string;
+}
+
+/** Starts the demo against `baseUrl` and resolves with its links. */
+function startDemo(baseUrl: string): { child: ChildProcess; links: Promise<DemoLinks> } {
+  const child = spawn(
+    process.execPath,
+    ["scripts/demo.mjs", "--url", baseUrl, "--players", "2", "--speed", "3", "--quiet"],
+    { env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  const links = new Promise<DemoLinks>((resolve, reject) => {
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const line = /^DEMO_LINKS (.*)$/m.exec(output);
+      if (line) resolve(JSON.parse(line[1] as string) as DemoLinks);
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("exit", (code) => reject(new Error(`demo exited ${code}:\n${output}`)));
+  });
+  return { child, links };
+}
+
+const number = async (page: Page, selector: string) =>
+  Number(await page.locator(selector).getAttribute("data-progress"));
+
+describe("the dashboard in chromium", () => {
+  const server = new DevServer();
+  let browser: Browser;
+  let demo: ReturnType<typeof startDemo>;
+  let links: DemoLinks;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await server.start();
+    demo = startDemo(server.baseUrl);
+    links = await demo.links;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  }, 180_000);
+
+  afterAll(async () => {
+    demo?.child.kill("SIGTERM");
+    await browser?.close();
+    await server.dispose();
+  });
+
+  it("shows a player's session progressing smoothly, their queue and workflow, and survives a restart", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(links.player);
+    await page.waitForFunction(() => document.body.dataset.connection === "open", null, {
+      timeout: 20_000,
+    });
+    await page.waitForFunction(() => Number(document.body.dataset.progress ?? 0) > 0, null, {
+      timeout: 30_000,
+    });
+    const before = await number(page, "body");
+    await page.waitForTimeout(1_500);
+    const after = await number(page, "body");
+    expect(after).toBeGreaterThan(before);
+    await page.waitForFunction(() => Number(document.body.dataset.queueUpdates ?? 0) > 0);
+    expect(await page.locator("#queue tr").count()).toBeGreaterThan(0);
+    expect(await page.locator("#steps li").count()).toBeGreaterThan(0);
+    await page.screenshot({ path: join(ARTIFACTS, "player.png"), fullPage: true });
+
+    await server.stop("SIGKILL");
+    await page.waitForFunction(() => document.body.dataset.connection !== "open", null, {
+      timeout: 20_000,
+    });
+    await server.start();
+    await page.waitForFunction(() => document.body.dataset.connection === "open", null, {
+      timeout: 40_000,
+    });
+    const resumed = await number(page, "body");
+    await page.waitForTimeout(1_500);
+    expect(await number(page, "body")).toBeGreaterThanOrEqual(resumed);
+    await page.screenshot({ path: join(ARTIFACTS, "player-after-restart.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it("shows operators live numbers and charts", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(links.operator);
+    await page.waitForFunction(() => Number(document.body.dataset.polls ?? 0) >= 3, null, {
+      timeout: 30_000,
+    });
+    const sessions = Number(await page.locator('[data-metric="sessions"]').textContent());
+    expect(sessions).toBeGreaterThan(0);
+    const outRate = async () =>
+      Number(await page.locator('[data-metric="out-rate"]').textContent());
+    await page.waitForFunction(
+      () => Number(document.querySelector('[data-metric="out-rate"]')?.textContent) > 0,
+      null,
+      { timeout: 30_000 },
+    );
+    expect(await outRate()).toBeGreaterThan(0);
+    const polls = Number(await page.locator("body").getAttribute("data-polls"));
+    await page.waitForFunction((n) => Number(document.body.dataset.polls) > n + 1, polls, {
+      timeout: 20_000,
+    });
+    await page.waitForFunction(
+      () => (document.querySelector("#health")?.textContent ?? "").includes("ok"),
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    expect(await page.locator("#checks tr").count()).toBeGreaterThan(0);
+    await page.screenshot({ path: join(ARTIFACTS, "operator.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 90_000);
+});

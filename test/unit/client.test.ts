@@ -1,0 +1,162 @@
+/** The client SDK's pure parts: backoff, clock sync, progress prediction, and the connection's retry rules. */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from "../../src/client/backoff";
+import { ClockSync } from "../../src/client/clock";
+import { Connection } from "../../src/client/connection";
+import { ProgressPredictor, stepAt } from "../../src/client/predict";
+
+describe("backoff", () => {
+  it("doubles its ceiling up to the cap, with full jitter below it", () => {
+    expect([0, 1, 2, 3, 10, 40].map((n) => backoffCeiling(n))).toEqual([
+      250, 500, 1000, 2000, 30_000, 30_000,
+    ]);
+    expect(backoffDelay(3, DEFAULT_BACKOFF, () => 0)).toBe(0);
+    expect(backoffDelay(3, DEFAULT_BACKOFF, () => 0.999)).toBe(1998);
+    for (let i = 0; i < 1000; i++) {
+      const attempt = i % 12;
+      const delay = backoffDelay(attempt);
+      expect(delay).toBeGreaterThanOrEqual(0);
+      expect(delay).toBeLessThan(backoffCeiling(attempt));
+    }
+  });
+});
+
+describe("clock sync", () => {
+  it("takes the offset from the sample with the shortest round trip", () => {
+    const clock = new ClockSync(8, () => 10_000);
+    clock.sample(1_000, 6_100, 1_400); // rtt 400, offset 4900
+    clock.sample(2_000, 7_050, 2_100); // rtt 100, offset 5000
+    clock.sample(3_000, 8_300, 3_600); // rtt 600, offset 5000
+    expect(clock.offsetMs).toBe(5_000);
+    expect(clock.uncertaintyMs).toBe(50);
+    expect(clock.serverNow()).toBe(15_000);
+  });
+
+  it("uses a one-way hint only until a round trip is measured", () => {
+    const clock = new ClockSync(8, () => 0);
+    clock.hint(500, 0);
+    expect(clock.offsetMs).toBe(500);
+    clock.sample(0, 1_000, 10);
+    clock.hint(99_999, 10);
+    expect(clock.offsetMs).toBe(995);
+  });
+});
+
+describe("progress prediction", () => {
+  const clock = {
+    anchorAtMs: 0,
+    anchorElapsedMs: 0,
+    rate: 1,
+    running: true,
+    totalDurationMs: 10_000,
+  };
+
+  it("follows the clock between updates", () => {
+    const p = new ProgressPredictor();
+    p.update(clock);
+    expect(p.elapsedAt(2_500)).toBe(2_500);
+    expect(p.percentAt(5_000)).toBe(50);
+    expect(p.elapsedAt(20_000)).toBe(10_000);
+  });
+
+  it("never moves back on a correction behind it: it slows down until the truth catches up", () => {
+    const p = new ProgressPredictor({ catchUpRate: 0.25 });
+    p.update(clock);
+    expect(p.elapsedAt(4_000)).toBe(4_000);
+    // The server says it is really at 3,000 ms at t = 4,000.
+    p.update({ ...clock, anchorAtMs: 4_000, anchorElapsedMs: 3_000 });
+    const shown = [4_000, 4_400, 4_800, 5_200, 5_600].map((t) => p.elapsedAt(t));
+    for (let i = 1; i < shown.length; i++)
+      expect(shown[i]).toBeGreaterThanOrEqual(shown[i - 1] as number);
+    expect(shown[1]).toBe(4_100); // a quarter of the speed
+    // The truth (3,000 + t − 4,000) passes 4,000 + creep after a while, then the bar follows it exactly.
+    expect(p.elapsedAt(6_000)).toBe(5_000);
+    expect(p.elapsedAt(7_000)).toBe(6_000);
+  });
+
+  it("jumps forward at once, holds when paused, and starts over on reset", () => {
+    const p = new ProgressPredictor();
+    p.update(clock);
+    p.elapsedAt(1_000);
+    p.update({ ...clock, anchorAtMs: 1_000, anchorElapsedMs: 6_000 });
+    expect(p.elapsedAt(1_000)).toBe(6_000);
+    p.update({ ...clock, anchorAtMs: 2_000, anchorElapsedMs: 7_000, running: false });
+    expect(p.elapsedAt(9_000)).toBe(7_000);
+    p.reset();
+    p.update({ ...clock, anchorAtMs: 9_000 });
+    expect(p.elapsedAt(9_500)).toBe(500);
+  });
+
+  it("places elapsed time in its step", () => {
+    expect(stepAt([1_000, 3_000], 2_500)).toEqual({ index: 1, percent: 50 });
+    expect(stepAt([1_000, 3_000], 9_000)).toEqual({ index: 1, percent: 100 });
+  });
+});
+
+describe("the connection's retry rules", () => {
+  afterEach(() => vi.useRealTimers());
+
+  /** A socket that fails to connect (close 1006), or closes with `code` after opening. */
+  function socketClass(codes: number[], urls: string[]) {
+    return class {
+      readyState = 0;
+      binaryType = "blob";
+      #listeners = new Map<string, ((event: unknown) => void)[]>();
+      constructor(url: string) {
+        urls.push(url);
+        const code = codes.shift() ?? 1006;
+        queueMicrotask(() => {
+          if (code !== 1006) this.#fire("open", {});
+          this.#fire("close", { code, reason: "" });
+        });
+      }
+      addEventListener(type: string, listener: (event: unknown) => void) {
+        this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
+      }
+      send() {}
+      close() {}
+      #fire(type: string, event: unknown) {
+        for (const listener of this.#listeners.get(type) ?? []) listener(event);
+      }
+    } as unknown as typeof WebSocket;
+  }
+
+  it("backs off within the ceilings, asks for a token every time, and stops on a final close", async () => {
+    vi.useFakeTimers();
+    const urls: string[] = [];
+    const states: { state: string; attempt: number }[] = [];
+    let tokens = 0;
+    const connection = new Connection({
+      url: () => "ws://x/ws",
+      token: () => `t${++tokens}`,
+      protocols: ["crafting.v1.json"],
+      backoff: { baseMs: 100, capMs: 1_000 },
+      onMessage: () => {},
+      onState: (state, detail) => states.push({ state, attempt: detail.attempt }),
+      WebSocket: socketClass([1006, 1006, 1006, 1006, 1006, 1000], urls),
+    }).start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(urls).toHaveLength(6);
+    expect(tokens).toBe(6);
+    expect(connection.state).toBe("closed");
+    expect(states.at(-1)).toMatchObject({ state: "closed" });
+  });
+
+  it("reconnects at once with a new token after 4001", async () => {
+    vi.useFakeTimers();
+    const urls: string[] = [];
+    let tokens = 0;
+    new Connection({
+      url: () => "ws://x/ws",
+      token: () => `t${++tokens}`,
+      protocols: [],
+      backoff: { baseMs: 60_000, capMs: 60_000 },
+      onMessage: () => {},
+      WebSocket: socketClass([4001, 4001, 1000], urls),
+    }).start();
+    await vi.advanceTimersByTimeAsync(10);
+    // No backoff (its base here is a minute): two expiries, three connects, three tokens.
+    expect(urls).toHaveLength(3);
+    expect(tokens).toBe(3);
+  });
+});
