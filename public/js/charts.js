@@ -33,8 +33,10 @@ export class LineChart {
     for (const [name, values] of this.series) {
       ctx.strokeStyle = this.colors[i % this.colors.length];
       ctx.beginPath();
+      // Few points yet: spread them over the width; then the last `capacity` scroll by.
+      const span = Math.max(1, Math.min(this.capacity, values.length) - 1);
       values.forEach((v, x) => {
-        const px = (x / (this.capacity - 1)) * width;
+        const px = (x / span) * width;
         const py = height - (v / max) * (height - 14 * ratio) - 2 * ratio;
         if (x === 0) ctx.moveTo(px, py);
         else ctx.lineTo(px, py);

@@ -25,10 +25,13 @@ const PERIOD_SECONDS: Record<RateLimiterName, number> = {
   HEALTH_RATE_LIMITER: 60,
 };
 
-/** Whether `origin` may open streams under the ALLOWED_ORIGINS setting. */
-export function originAllowed(origin: string | null, allowed: string): boolean {
+/**
+ * Whether `origin` may open streams under the ALLOWED_ORIGINS setting. The
+ * service's own origin (`self`: the dashboard it serves) always may.
+ */
+export function originAllowed(origin: string | null, allowed: string, self?: string): boolean {
   // Native game clients and servers send no Origin: the allowlist guards browsers.
-  if (origin === null) return true;
+  if (origin === null || origin === self) return true;
   const entries = allowed
     .split(",")
     .map((entry) => entry.trim())
@@ -39,7 +42,7 @@ export function originAllowed(origin: string | null, allowed: string): boolean {
 /** 403 for a browser whose Origin is not on the allowlist. */
 export const requireAllowedOrigin = createMiddleware<LimitEnv>(async (c, next) => {
   const origin = c.req.header("Origin") ?? null;
-  if (!originAllowed(origin, c.env.ALLOWED_ORIGINS ?? "")) {
+  if (!originAllowed(origin, c.env.ALLOWED_ORIGINS ?? "", new URL(c.req.url).origin)) {
     log("warn", "stream.origin_refused", { origin, path: new URL(c.req.url).pathname });
     throw new AppError("permission_denied", `origin ${origin} may not open streams here`);
   }

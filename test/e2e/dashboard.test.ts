@@ -121,6 +121,9 @@ describe("the dashboard in chromium", () => {
   }, 120_000);
 
   it("shows operators live numbers and charts", async () => {
+    // A player watching, so frames flow.
+    const player = await browser.newPage();
+    await player.goto(links.player);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
@@ -153,5 +156,6 @@ describe("the dashboard in chromium", () => {
     await page.screenshot({ path: join(ARTIFACTS, "operator.png"), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
+    await player.close();
   }, 90_000);
 });

@@ -137,6 +137,11 @@ describe("origin allowlist", () => {
     expect(originAllowed(null, allowed)).toBe(true);
   });
 
+  it("allows the service's own origin (its dashboard), wherever it runs", () => {
+    expect(originAllowed("http://127.0.0.1:40123", allowed, "http://127.0.0.1:40123")).toBe(true);
+    expect(originAllowed("http://127.0.0.1:40124", allowed, "http://127.0.0.1:40123")).toBe(false);
+  });
+
   it("refuses anything else, including near misses", () => {
     for (const origin of [
       "https://localhost:8787",
