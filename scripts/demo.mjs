@@ -6,9 +6,9 @@
 //   npm run demo [-- --url http://127.0.0.1:8787 --players 3 --speed 1 --seconds 0]
 // Prints links to the operator and player pages (tokens in the fragment),
 // and a machine-readable `DEMO_LINKS {...}` line.
-import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { signJwt } from "../src/auth/jwt.ts";
+import { readSecret } from "./dev-secret.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -26,15 +26,6 @@ const STOP_AT = Number(values.seconds) > 0 ? Date.now() + Number(values.seconds)
 const RUN = Math.random().toString(36).slice(2, 7);
 const say = (...args) => values.quiet || console.log(...args);
 
-function readSecret() {
-  if (process.env.JWT_SECRET) return process.env.JWT_SECRET;
-  for (const file of [".dev.vars", ".dev.vars.example"]) {
-    if (!existsSync(file)) continue;
-    const match = /^JWT_SECRET\s*=\s*"?([^"\n]*)"?\s*$/m.exec(readFileSync(file, "utf8"));
-    if (match) return match[1];
-  }
-  throw new Error("no JWT_SECRET: set it in the environment or in .dev.vars");
-}
 const SECRET = readSecret();
 const mint = (sub, scope) => {
   const now = Math.floor(Date.now() / 1000);

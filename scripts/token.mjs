@@ -3,19 +3,9 @@
 //   npm run token -- --service [--ttl <seconds>]
 // The token is printed alone on the last line of stdout. The secret comes from
 // JWT_SECRET in the environment, else .dev.vars, else .dev.vars.example.
-import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { signJwt } from "../src/auth/jwt.ts";
-
-function readSecret() {
-  if (process.env.JWT_SECRET) return process.env.JWT_SECRET;
-  for (const file of [".dev.vars", ".dev.vars.example"]) {
-    if (!existsSync(file)) continue;
-    const match = /^JWT_SECRET\s*=\s*"?([^"\n]*)"?\s*$/m.exec(readFileSync(file, "utf8"));
-    if (match) return match[1];
-  }
-  throw new Error("no JWT_SECRET: set it in the environment or in .dev.vars");
-}
+import { readSecret } from "./dev-secret.mjs";
 
 const { values } = parseArgs({
   options: {

@@ -1,10 +1,10 @@
 // Watches a crafting session live, as a game client would:
 //   npm run watch -- <session_id> --player <player_id> [--url http://127.0.0.1:8787]
 // Mints a local player token (see scripts/token.mjs) and prints one line per frame.
-import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { signJwt } from "../src/auth/jwt.ts";
+import { readSecret } from "./dev-secret.mjs";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -18,10 +18,7 @@ if (!sessionId || !values.player) {
   console.error("usage: npm run watch -- <session_id> --player <player_id> [--url <base url>]");
   process.exit(2);
 }
-const file = [".dev.vars", ".dev.vars.example"].find((f) => existsSync(f));
-const secret =
-  process.env.JWT_SECRET ??
-  /^JWT_SECRET\s*=\s*"?([^"\n]*)"?/m.exec(readFileSync(file, "utf8"))?.[1];
+const secret = readSecret();
 const now = Math.floor(Date.now() / 1000);
 const token = await signJwt(
   { sub: values.player, scope: "player", iat: now, exp: now + 3600 },

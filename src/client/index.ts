@@ -10,9 +10,7 @@
  *   session.on("change", (state) => render(state));
  *   requestAnimationFrame(function frame() { bar.value = session.predictProgress().percent; requestAnimationFrame(frame); });
  */
-import type { BackoffOptions } from "./backoff";
 import { ClockSync } from "./clock";
-import type { TokenProvider } from "./connection";
 import { QueueView, SessionView, type ViewOptions, WorkflowView } from "./streams";
 import { SyncView, type SyncViewOptions } from "./sync";
 
@@ -28,19 +26,8 @@ export { type ClockView, elapsedAt, ProgressPredictor, stepAt } from "./predict"
 export { QueueView, SessionView, View, type ViewOptions, WorkflowView } from "./streams";
 export { SyncView, type SyncViewOptions } from "./sync";
 
-export interface ClientOptions {
-  /** The service's base URL (http or https). */
-  baseUrl: string;
-  /** A player token, fetched again before every (re)connect. */
-  token: TokenProvider;
-  /** Frame encoding of the views: `json` (default) or `binary`. */
-  codec?: "json" | "binary";
-  backoff?: BackoffOptions;
-  heartbeatMs?: number;
-  pongTimeoutMs?: number;
-  connectTimeoutMs?: number;
-  WebSocket?: typeof WebSocket;
-}
+/** A client's settings: those of its views (the clock is the client's own, shared by them). */
+export type ClientOptions = Omit<ViewOptions, "clock">;
 
 /** One player's connection settings and shared clock; views are opened from it. */
 export class CraftingClient {
@@ -77,26 +64,6 @@ export class CraftingClient {
   }
 
   #viewOptions(): ViewOptions {
-    const {
-      baseUrl,
-      token,
-      codec,
-      backoff,
-      heartbeatMs,
-      pongTimeoutMs,
-      connectTimeoutMs,
-      WebSocket,
-    } = this.options;
-    return {
-      baseUrl,
-      token,
-      clock: this.clock,
-      ...(codec ? { codec } : {}),
-      ...(backoff ? { backoff } : {}),
-      ...(heartbeatMs ? { heartbeatMs } : {}),
-      ...(pongTimeoutMs ? { pongTimeoutMs } : {}),
-      ...(connectTimeoutMs ? { connectTimeoutMs } : {}),
-      ...(WebSocket ? { WebSocket } : {}),
-    };
+    return { ...this.options, clock: this.clock };
   }
 }
