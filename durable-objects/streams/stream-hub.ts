@@ -74,6 +74,8 @@ export class StreamHub {
   #deliveredSeq: number;
   /** A stream was synced (snapshot, replay) while a frame was held. */
   #joinedWhileHeld = false;
+  /** Each socket's codec (it never changes; attachments are costly to read per frame). */
+  readonly #codecs = new WeakMap<WebSocket, StreamCodec>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -324,14 +326,16 @@ export class StreamHub {
     let bytes = 0;
     const now = Date.now();
     for (const ws of this.ctx.getWebSockets()) {
-      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
+      // Attachments are read only when needed: at a thousand sockets, reading each costs.
+      let attachment: StreamAttachment | null = null;
       let seen = deliveredSeq;
       if (checkEach) {
+        attachment = ws.deserializeAttachment() as StreamAttachment | null;
         const synced = attachment?.syncedSeq ?? 0;
         if (synced >= frame.seq) continue;
         seen = Math.max(seen, synced);
       }
-      const codec = attachment?.codec ?? "json";
+      const codec = this.#codecOf(ws, attachment);
       if (codec === "sync") {
         // The sync channel sends the state itself (delta or full), not the frame.
         const out = this.#sync(ws, now, false, attachment);
@@ -380,6 +384,17 @@ export class StreamHub {
       }
     }
     this.#send(ws, this.source.snapshot(now, false));
+  }
+
+  /** A socket's codec, remembered in memory (read from its attachment once per wake-up). */
+  #codecOf(ws: WebSocket, known: StreamAttachment | null = null): StreamCodec {
+    let codec = this.#codecs.get(ws);
+    if (codec === undefined) {
+      const attachment = known ?? (ws.deserializeAttachment() as StreamAttachment | null);
+      codec = attachment?.codec ?? "json";
+      this.#codecs.set(ws, codec);
+    }
+    return codec;
   }
 
   /** Sends one frame in the stream's codec (on the sync channel: a heartbeat is a sync, others control packets). */

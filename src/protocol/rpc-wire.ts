@@ -16,7 +16,7 @@ import {
 
 /** A session frame as `StreamCraftingProgress` sends it; null for frames it does not carry. */
 export function progressResponse(frame: ServerFrame): StreamCraftingProgressResponse | null {
-  const { kind, seq } = frame;
+  const { kind, seq, epoch } = frame;
   if (kind.case === "snapshot" && kind.value.state.case === "session") {
     const state = kind.value.state.value;
     return create(StreamCraftingProgressResponseSchema, {
@@ -24,25 +24,32 @@ export function progressResponse(frame: ServerFrame): StreamCraftingProgressResp
       status: state.status,
       clock: state.clock,
       seq,
+      epoch,
     });
   }
   if (kind.case === "update") {
     const { progress, status, clock } = kind.value;
-    return create(StreamCraftingProgressResponseSchema, { update: progress, status, clock, seq });
+    return create(StreamCraftingProgressResponseSchema, {
+      update: progress,
+      status,
+      clock,
+      seq,
+      epoch,
+    });
   }
   return null;
 }
 
 /** A workflow frame as `StreamMultiStepWorkflow` sends it; null for frames it does not carry. */
 export function workflowResponse(frame: ServerFrame): StreamMultiStepWorkflowResponse | null {
-  const { kind, seq } = frame;
+  const { kind, seq, epoch } = frame;
   const update =
     kind.case === "workflow"
       ? kind.value
       : kind.case === "snapshot" && kind.value.state.case === "workflow"
         ? kind.value.state.value
         : null;
-  return update && create(StreamMultiStepWorkflowResponseSchema, { update, seq });
+  return update && create(StreamMultiStepWorkflowResponseSchema, { update, seq, epoch });
 }
 
 const entryKey = (entry: QueueEntry) =>
@@ -58,7 +65,7 @@ export class QueueEntryDiff {
 
   /** The messages a queue frame gives, in queue order then ended ones. */
   next(frame: ServerFrame): StreamCraftingQueueResponse[] {
-    const { kind, seq } = frame;
+    const { kind, seq, epoch } = frame;
     let queue: QueueSnapshot | null = null;
     if (kind.case === "queue") queue = kind.value;
     else if (kind.case === "snapshot" && kind.value.state.case === "queue") {
@@ -72,7 +79,7 @@ export class QueueEntryDiff {
     for (const entry of queue.entries) this.#held.set(entry.requestId, entryKey(entry));
     for (const entry of queue.ended) this.#held.delete(entry.requestId);
     return [...changed, ...queue.ended].map((entry) =>
-      create(StreamCraftingQueueResponseSchema, { entry, seq }),
+      create(StreamCraftingQueueResponseSchema, { entry, seq, epoch }),
     );
   }
 }

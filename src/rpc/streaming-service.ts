@@ -99,6 +99,7 @@ async function* watch<M extends Message>(
   auth: TokenClaims,
   kind: WatchedKind,
   target: string,
+  resume: ResumePoint,
   signal: AbortSignal,
   toMessages: (frame: ServerFrame) => M[],
 ): AsyncGenerator<M> {
@@ -106,7 +107,7 @@ async function* watch<M extends Message>(
     kind,
     target,
     protocol: null,
-    resume: null,
+    resume: resume.resumeEpoch ? `${resume.resumeEpoch}.${resume.resumeSeq}` : null,
     origin: scope.request.headers.get("Origin"),
     via: scope.via,
   });
@@ -136,6 +137,12 @@ async function* watch<M extends Message>(
   }
 }
 
+/** A request's resume point (`resume_epoch` 0: none). */
+interface ResumePoint {
+  resumeEpoch: number;
+  resumeSeq: number;
+}
+
 /** Runs an RPC body, turning our errors into Connect errors. */
 async function* asConnect<M>(body: () => AsyncGenerator<M>): AsyncGenerator<M> {
   try {
@@ -163,7 +170,7 @@ export function handleRpc(env: Env, request: Request): Promise<Response> {
       asConnect(async function* () {
         const sessionId = parseId(req.sessionId, "session_id");
         const auth = await admit(scope, req.playerId);
-        yield* watch(scope, auth, "session", sessionId, ctx.signal, (frame) =>
+        yield* watch(scope, auth, "session", sessionId, req, ctx.signal, (frame) =>
           present(progressResponse(frame)),
         );
       }),
@@ -172,13 +179,13 @@ export function handleRpc(env: Env, request: Request): Promise<Response> {
         const playerId = parseId(req.playerId, "player_id");
         const auth = await admit(scope, playerId);
         const diff = new QueueEntryDiff();
-        yield* watch(scope, auth, "queue", playerId, ctx.signal, (frame) => diff.next(frame));
+        yield* watch(scope, auth, "queue", playerId, req, ctx.signal, (frame) => diff.next(frame));
       }),
     streamMultiStepWorkflow: (req, ctx) =>
       asConnect(async function* () {
         const workflowId = parseId(req.workflowId, "workflow_id");
         const auth = await admit(scope, req.playerId);
-        yield* watch(scope, auth, "workflow", workflowId, ctx.signal, (frame) =>
+        yield* watch(scope, auth, "workflow", workflowId, req, ctx.signal, (frame) =>
           present(workflowResponse(frame)),
         );
       }),

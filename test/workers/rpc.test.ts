@@ -105,6 +105,42 @@ for (const [name, transport] of transports) {
   }
 }
 
+describe("resuming an RPC stream", () => {
+  const rpc = client(transports[0]?.[1](true) as Transport);
+
+  it("replays exactly what was missed after (resume_epoch, resume_seq), then goes live", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const headers = await bearer(playerId);
+    const controller = new AbortController();
+    const first = rpc.streamCraftingProgress({ sessionId }, { headers, signal: controller.signal });
+    const iterator = first[Symbol.asyncIterator]();
+    const { value: snapshot } = await iterator.next();
+    controller.abort();
+    await iterator.next().catch(() => {});
+    await slotsHeld(playerId, 0);
+    await serviceCall(`/v1/sessions/${sessionId}/start`);
+    await serviceCall(`/udp/sessions/${sessionId}/progress`, { progress_percent: 30 });
+    const resumed = rpc.streamCraftingProgress(
+      { sessionId, resumeEpoch: snapshot?.epoch ?? 0, resumeSeq: snapshot?.seq ?? 0 },
+      { headers },
+    );
+    const seen: number[] = [];
+    const drive = (async () => {
+      await slotsHeld(playerId, 1);
+      await serviceCall(`/v1/sessions/${sessionId}/complete`);
+    })();
+    for await (const message of resumed) {
+      expect(message.epoch).toBe(snapshot?.epoch);
+      seen.push(message.seq);
+    }
+    await drive;
+    const from = snapshot?.seq ?? 0;
+    expect(seen).toEqual([from + 1, from + 2, from + 3]);
+  });
+});
+
 describe("the queue and workflow RPCs", () => {
   const rpc = client(transports[0]?.[1](false) as Transport);
 

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crafting/v1/streaming_service.proto.
  */
 export const file_crafting_v1_streaming_service: GenFile = /*@__PURE__*/
-  fileDesc("CiNjcmFmdGluZy92MS9zdHJlYW1pbmdfc2VydmljZS5wcm90bxILY3JhZnRpbmcudjEiUwodU3RyZWFtQ3JhZnRpbmdQcm9ncmVzc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglwbGF5ZXJfaWQYAiABKAlKBAgDEARSBXRva2VuIrkBCh5TdHJlYW1DcmFmdGluZ1Byb2dyZXNzUmVzcG9uc2USMwoGdXBkYXRlGAEgASgLMiMuY3JhZnRpbmcudjEuQ3JhZnRpbmdQcm9ncmVzc1VwZGF0ZRIqCgZzdGF0dXMYAiABKA4yGi5jcmFmdGluZy52MS5TZXNzaW9uU3RhdHVzEikKBWNsb2NrGAMgASgLMhouY3JhZnRpbmcudjEuUHJvZ3Jlc3NDbG9jaxILCgNzZXEYBCABKA0iPAoaU3RyZWFtQ3JhZnRpbmdRdWV1ZVJlcXVlc3QSEQoJcGxheWVyX2lkGAEgASgJSgQIAhADUgV0b2tlbiJSChtTdHJlYW1DcmFmdGluZ1F1ZXVlUmVzcG9uc2USJgoFZW50cnkYASABKAsyFy5jcmFmdGluZy52MS5RdWV1ZUVudHJ5EgsKA3NlcRgCIAEoDSJVCh5TdHJlYW1NdWx0aVN0ZXBXb3JrZmxvd1JlcXVlc3QSEwoLd29ya2Zsb3dfaWQYASABKAkSEQoJcGxheWVyX2lkGAIgASgJSgQIAxAEUgV0b2tlbiJbCh9TdHJlYW1NdWx0aVN0ZXBXb3JrZmxvd1Jlc3BvbnNlEisKBnVwZGF0ZRgBIAEoCzIbLmNyYWZ0aW5nLnYxLldvcmtmbG93VXBkYXRlEgsKA3NlcRgCIAEoDTLzAgoYQ3JhZnRpbmdTdHJlYW1pbmdTZXJ2aWNlEnMKFlN0cmVhbUNyYWZ0aW5nUHJvZ3Jlc3MSKi5jcmFmdGluZy52MS5TdHJlYW1DcmFmdGluZ1Byb2dyZXNzUmVxdWVzdBorLmNyYWZ0aW5nLnYxLlN0cmVhbUNyYWZ0aW5nUHJvZ3Jlc3NSZXNwb25zZTABEmoKE1N0cmVhbUNyYWZ0aW5nUXVldWUSJy5jcmFmdGluZy52MS5TdHJlYW1DcmFmdGluZ1F1ZXVlUmVxdWVzdBooLmNyYWZ0aW5nLnYxLlN0cmVhbUNyYWZ0aW5nUXVldWVSZXNwb25zZTABEnYKF1N0cmVhbU11bHRpU3RlcFdvcmtmbG93EisuY3JhZnRpbmcudjEuU3RyZWFtTXVsdGlTdGVwV29ya2Zsb3dSZXF1ZXN0GiwuY3JhZnRpbmcudjEuU3RyZWFtTXVsdGlTdGVwV29ya2Zsb3dSZXNwb25zZTABYgZwcm90bzM", [file_crafting_v1_queue, file_crafting_v1_session, file_crafting_v1_workflow]);
+  fileDesc("CiNjcmFmdGluZy92MS9zdHJlYW1pbmdfc2VydmljZS5wcm90bxILY3JhZnRpbmcudjEifQodU3RyZWFtQ3JhZnRpbmdQcm9ncmVzc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglwbGF5ZXJfaWQYAiABKAkSFAoMcmVzdW1lX2Vwb2NoGAogASgNEhIKCnJlc3VtZV9zZXEYCyABKA1KBAgDEARSBXRva2VuIsgBCh5TdHJlYW1DcmFmdGluZ1Byb2dyZXNzUmVzcG9uc2USMwoGdXBkYXRlGAEgASgLMiMuY3JhZnRpbmcudjEuQ3JhZnRpbmdQcm9ncmVzc1VwZGF0ZRIqCgZzdGF0dXMYAiABKA4yGi5jcmFmdGluZy52MS5TZXNzaW9uU3RhdHVzEikKBWNsb2NrGAMgASgLMhouY3JhZnRpbmcudjEuUHJvZ3Jlc3NDbG9jaxILCgNzZXEYBCABKA0SDQoFZXBvY2gYBSABKA0iZgoaU3RyZWFtQ3JhZnRpbmdRdWV1ZVJlcXVlc3QSEQoJcGxheWVyX2lkGAEgASgJEhQKDHJlc3VtZV9lcG9jaBgKIAEoDRISCgpyZXN1bWVfc2VxGAsgASgNSgQIAhADUgV0b2tlbiJhChtTdHJlYW1DcmFmdGluZ1F1ZXVlUmVzcG9uc2USJgoFZW50cnkYASABKAsyFy5jcmFmdGluZy52MS5RdWV1ZUVudHJ5EgsKA3NlcRgCIAEoDRINCgVlcG9jaBgDIAEoDSJ/Ch5TdHJlYW1NdWx0aVN0ZXBXb3JrZmxvd1JlcXVlc3QSEwoLd29ya2Zsb3dfaWQYASABKAkSEQoJcGxheWVyX2lkGAIgASgJEhQKDHJlc3VtZV9lcG9jaBgKIAEoDRISCgpyZXN1bWVfc2VxGAsgASgNSgQIAxAEUgV0b2tlbiJqCh9TdHJlYW1NdWx0aVN0ZXBXb3JrZmxvd1Jlc3BvbnNlEisKBnVwZGF0ZRgBIAEoCzIbLmNyYWZ0aW5nLnYxLldvcmtmbG93VXBkYXRlEgsKA3NlcRgCIAEoDRINCgVlcG9jaBgDIAEoDTLzAgoYQ3JhZnRpbmdTdHJlYW1pbmdTZXJ2aWNlEnMKFlN0cmVhbUNyYWZ0aW5nUHJvZ3Jlc3MSKi5jcmFmdGluZy52MS5TdHJlYW1DcmFmdGluZ1Byb2dyZXNzUmVxdWVzdBorLmNyYWZ0aW5nLnYxLlN0cmVhbUNyYWZ0aW5nUHJvZ3Jlc3NSZXNwb25zZTABEmoKE1N0cmVhbUNyYWZ0aW5nUXVldWUSJy5jcmFmdGluZy52MS5TdHJlYW1DcmFmdGluZ1F1ZXVlUmVxdWVzdBooLmNyYWZ0aW5nLnYxLlN0cmVhbUNyYWZ0aW5nUXVldWVSZXNwb25zZTABEnYKF1N0cmVhbU11bHRpU3RlcFdvcmtmbG93EisuY3JhZnRpbmcudjEuU3RyZWFtTXVsdGlTdGVwV29ya2Zsb3dSZXF1ZXN0GiwuY3JhZnRpbmcudjEuU3RyZWFtTXVsdGlTdGVwV29ya2Zsb3dSZXNwb25zZTABYgZwcm90bzM", [file_crafting_v1_queue, file_crafting_v1_session, file_crafting_v1_workflow]);
 
 /**
  * Request of StreamCraftingProgress.
@@ -33,6 +33,19 @@ export type StreamCraftingProgressRequest = Message<"crafting.v1.StreamCraftingP
    * @generated from field: string player_id = 2;
    */
   playerId: string;
+
+  /**
+   * Resume after the last (epoch, seq) received: the missed changes are
+   * replayed instead of a fresh state (resume_epoch 0: no resume).
+   *
+   * @generated from field: uint32 resume_epoch = 10;
+   */
+  resumeEpoch: number;
+
+  /**
+   * @generated from field: uint32 resume_seq = 11;
+   */
+  resumeSeq: number;
 };
 
 /**
@@ -67,6 +80,13 @@ export type StreamCraftingProgressResponse = Message<"crafting.v1.StreamCrafting
    * @generated from field: uint32 seq = 4;
    */
   seq: number;
+
+  /**
+   * With seq, the point to resume from.
+   *
+   * @generated from field: uint32 epoch = 5;
+   */
+  epoch: number;
 };
 
 /**
@@ -86,6 +106,18 @@ export type StreamCraftingQueueRequest = Message<"crafting.v1.StreamCraftingQueu
    * @generated from field: string player_id = 1;
    */
   playerId: string;
+
+  /**
+   * Resume after the last (epoch, seq) received (resume_epoch 0: no resume).
+   *
+   * @generated from field: uint32 resume_epoch = 10;
+   */
+  resumeEpoch: number;
+
+  /**
+   * @generated from field: uint32 resume_seq = 11;
+   */
+  resumeSeq: number;
 };
 
 /**
@@ -110,6 +142,11 @@ export type StreamCraftingQueueResponse = Message<"crafting.v1.StreamCraftingQue
    * @generated from field: uint32 seq = 2;
    */
   seq: number;
+
+  /**
+   * @generated from field: uint32 epoch = 3;
+   */
+  epoch: number;
 };
 
 /**
@@ -134,6 +171,18 @@ export type StreamMultiStepWorkflowRequest = Message<"crafting.v1.StreamMultiSte
    * @generated from field: string player_id = 2;
    */
   playerId: string;
+
+  /**
+   * Resume after the last (epoch, seq) received (resume_epoch 0: no resume).
+   *
+   * @generated from field: uint32 resume_epoch = 10;
+   */
+  resumeEpoch: number;
+
+  /**
+   * @generated from field: uint32 resume_seq = 11;
+   */
+  resumeSeq: number;
 };
 
 /**
@@ -158,6 +207,11 @@ export type StreamMultiStepWorkflowResponse = Message<"crafting.v1.StreamMultiSt
    * @generated from field: uint32 seq = 2;
    */
   seq: number;
+
+  /**
+   * @generated from field: uint32 epoch = 3;
+   */
+  epoch: number;
 };
 
 /**
