@@ -23,6 +23,13 @@ export const SUBPROTOCOL = {
 
 export type StreamCodec = keyof typeof SUBPROTOCOL;
 
+/** The tag a socket is accepted with, so deliveries find each codec's sockets without reading attachments. */
+export const CODEC_TAG: Record<StreamCodec, string> = {
+  json: "codec:json",
+  binary: "codec:binary",
+  sync: "codec:sync",
+};
+
 /** The codec a negotiated subprotocol selects (JSON when none was). */
 export function codecOf(protocol: string | null): StreamCodec {
   if (protocol === SUBPROTOCOL.binary) return "binary";

@@ -31,7 +31,13 @@ import {
 import type { StreamKind } from "../player/stream-leases";
 import { newPacer, type Pacer, pace } from "./progress-pacing";
 import { STREAM_HEADERS, type StreamAttachment } from "./stream-attachment";
-import { codecOf, decodeClientFrame, encodeFrame, type StreamCodec } from "./stream-codec";
+import {
+  CODEC_TAG,
+  codecOf,
+  decodeClientFrame,
+  encodeFrame,
+  type StreamCodec,
+} from "./stream-codec";
 import {
   FRAME_BUDGET,
   meterFrame,
@@ -74,8 +80,6 @@ export class StreamHub {
   #deliveredSeq: number;
   /** A stream was synced (snapshot, replay) while a frame was held. */
   #joinedWhileHeld = false;
-  /** Each socket's codec (it never changes; attachments are costly to read per frame). */
-  readonly #codecs = new WeakMap<WebSocket, StreamCodec>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -100,9 +104,9 @@ export class StreamHub {
     const now = Date.now();
     const position = this.source.position(now);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server, [playerId]);
     const protocol = headers.get(STREAM_HEADERS.protocol);
     const codec = codecOf(protocol);
+    this.ctx.acceptWebSocket(server, [playerId, CODEC_TAG[codec]]);
     const attachment: StreamAttachment = {
       playerId,
       leaseId: headers.get(STREAM_HEADERS.leaseId) ?? "",
@@ -321,40 +325,38 @@ export class StreamHub {
     const checkEach = this.#joinedWhileHeld;
     this.#deliveredSeq = frame.seq;
     this.#joinedWhileHeld = false;
-    const encoded = new Map<string, { data: string | Uint8Array; size: number }>();
     let sent = 0;
     let bytes = 0;
+    // Sockets are tagged with their codec: each group gets its encoding, and no
+    // attachment is read per socket (at a thousand sockets that would cost).
+    for (const codec of ["json", "binary"] as const) {
+      const encoded = new Map<number, { data: string | Uint8Array; size: number }>();
+      for (const ws of this.ctx.getWebSockets(CODEC_TAG[codec])) {
+        let seen = deliveredSeq;
+        if (checkEach) {
+          const synced = (ws.deserializeAttachment() as StreamAttachment | null)?.syncedSeq ?? 0;
+          if (synced >= frame.seq) continue;
+          seen = Math.max(seen, synced);
+        }
+        const superseded = frame.seq - 1 - seen;
+        let out = encoded.get(superseded);
+        if (out === undefined) {
+          const data = encodeFrame(codec, withSuperseded(frame, superseded));
+          out = { data, size: byteLength(data) };
+          encoded.set(superseded, out);
+        }
+        if (trySend(ws, out.data)) {
+          sent++;
+          bytes += out.size;
+        }
+      }
+    }
+    // The sync channel sends the state itself (delta or full), not the frame.
     const now = Date.now();
-    for (const ws of this.ctx.getWebSockets()) {
-      // Attachments are read only when needed: at a thousand sockets, reading each costs.
-      let attachment: StreamAttachment | null = null;
-      let seen = deliveredSeq;
-      if (checkEach) {
-        attachment = ws.deserializeAttachment() as StreamAttachment | null;
-        const synced = attachment?.syncedSeq ?? 0;
-        if (synced >= frame.seq) continue;
-        seen = Math.max(seen, synced);
-      }
-      const codec = this.#codecOf(ws, attachment);
-      if (codec === "sync") {
-        // The sync channel sends the state itself (delta or full), not the frame.
-        const out = this.#sync(ws, now, false, attachment);
-        sent += out.sent;
-        bytes += out.bytes;
-        continue;
-      }
-      const superseded = frame.seq - 1 - seen;
-      const key = `${codec}/${superseded}`;
-      let out = encoded.get(key);
-      if (out === undefined) {
-        const data = encodeFrame(codec, withSuperseded(frame, superseded));
-        out = { data, size: byteLength(data) };
-        encoded.set(key, out);
-      }
-      if (trySend(ws, out.data)) {
-        sent++;
-        bytes += out.size;
-      }
+    for (const ws of this.ctx.getWebSockets(CODEC_TAG.sync)) {
+      const out = this.#sync(ws, now, false);
+      sent += out.sent;
+      bytes += out.bytes;
     }
     if (sent > 0) {
       metrics.count("crafting_messages_out_total", {}, sent);
@@ -384,17 +386,6 @@ export class StreamHub {
       }
     }
     this.#send(ws, this.source.snapshot(now, false));
-  }
-
-  /** A socket's codec, remembered in memory (read from its attachment once per wake-up). */
-  #codecOf(ws: WebSocket, known: StreamAttachment | null = null): StreamCodec {
-    let codec = this.#codecs.get(ws);
-    if (codec === undefined) {
-      const attachment = known ?? (ws.deserializeAttachment() as StreamAttachment | null);
-      codec = attachment?.codec ?? "json";
-      this.#codecs.set(ws, codec);
-    }
-    return codec;
   }
 
   /** Sends one frame in the stream's codec (on the sync channel: a heartbeat is a sync, others control packets). */
