@@ -114,6 +114,15 @@ export function closeAdvice(code: number): CloseAdvice {
 }
 
 /**
+ * Whether a per-item failure in a multi-item answer makes the whole request
+ * worth sending again (`503` with `Retry-After`): the item's object could not
+ * be reached or failed, rather than refused it.
+ */
+export function retryable(code: ErrorCode): boolean {
+  return code === "unavailable" || code === "internal";
+}
+
+/**
  * A Durable Object error the caller may retry: the object is overloaded
  * (too many requests queued) or was reset mid-call (deploy, restart).
  * https://developers.cloudflare.com/durable-objects/best-practices/error-handling/

@@ -52,8 +52,8 @@ export function initialMaterials(
   }));
 }
 
-/** Usable quantity a change reports. */
-function usable(change: MaterialChange): number {
+/** Usable quantity a change reports (an unavailable material counts as none). */
+export function usableQuantity(change: MaterialChange): number {
   return change.available ? change.quantity : 0;
 }
 
@@ -82,10 +82,10 @@ export function applyMaterialChanges(
     } else if (asOfMs < held.asOfMs) {
       outcomes.push("stale");
     } else {
-      const same = usable(change) === held.available;
+      const same = usableQuantity(change) === held.available;
       if (!same || asOfMs > held.asOfMs) {
         next ??= [...materials];
-        next[index] = { ...held, available: usable(change), asOfMs };
+        next[index] = { ...held, available: usableQuantity(change), asOfMs };
       }
       outcomes.push(same ? "unchanged" : "applied");
       if (!same) applied.push(change);

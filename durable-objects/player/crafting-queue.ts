@@ -6,6 +6,7 @@
  * planned step durations, the time already crafted and the slots.
  */
 import type { SessionClock, SessionStatus } from "../crafting-session/crafting-session-state";
+import type { MaterialChange } from "../crafting-session/materials";
 
 /** What a session object tells its player's object after every change. */
 export interface SessionSummary {
@@ -120,4 +121,21 @@ export function queueView(
     });
   });
   return items;
+}
+
+/**
+ * Where a player's material change goes: every session of theirs that has
+ * not ended and requires one of the materials, with only the changes it uses.
+ */
+export function materialTargets(
+  entries: Readonly<Record<string, SessionSummary>>,
+  changes: readonly MaterialChange[],
+): { sessionId: string; changes: MaterialChange[] }[] {
+  return Object.values(entries).flatMap((entry) => {
+    if (FINAL.has(entry.status)) return [];
+    // Summaries stored before materials existed list none.
+    const needed = new Set(entry.materialIds ?? []);
+    const relevant = changes.filter((change) => needed.has(change.materialId));
+    return relevant.length > 0 ? [{ sessionId: entry.sessionId, changes: relevant }] : [];
+  });
 }

@@ -10,16 +10,22 @@ import { log, setLogLevel } from "../../src/log";
 import type { TraceContext } from "../../src/middleware/trace";
 import { type FramePosition, queueFrame, queueSnapshotFrame } from "../../src/protocol/frames";
 import { queueMessage } from "../../src/protocol/queue-wire";
-import { isFinal } from "../crafting-session/crafting-session-state";
 import type { MaterialChange, MaterialOutcome } from "../crafting-session/materials";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
-import { applySummary, DEFAULT_SLOTS, queueView, type SessionSummary } from "./crafting-queue";
+import {
+  applySummary,
+  DEFAULT_SLOTS,
+  materialTargets,
+  queueView,
+  type SessionSummary,
+} from "./crafting-queue";
 import {
   acquireLease,
   LEASE_RULES,
   liveLeases,
+  reclaimableLeases,
   releaseLeases,
   renewLeases,
   type StreamKind,
@@ -99,16 +105,12 @@ export class Player extends StreamingObject {
     asOfMs: number,
     trace?: TraceContext,
   ): Promise<PlayerMaterialResult[]> {
-    const sessions = Object.values(this.#queue?.entries ?? {}).filter(
-      (entry) => !isFinal(entry.status),
+    const targets = materialTargets(this.#queue?.entries ?? {}, changes);
+    return Promise.all(
+      targets.map(({ sessionId, changes: relevant }) =>
+        this.#materialsFor(sessionId, relevant, asOfMs, trace),
+      ),
     );
-    const calls = sessions.flatMap((entry) => {
-      const needed = new Set(entry.materialIds ?? []);
-      const relevant = changes.filter((change) => needed.has(change.materialId));
-      if (relevant.length === 0) return [];
-      return [this.#materialsFor(entry.sessionId, relevant, asOfMs, trace)];
-    });
-    return Promise.all(calls);
   }
 
   async #materialsFor(
@@ -220,12 +222,7 @@ export class Player extends StreamingObject {
     const request = { id: crypto.randomUUID(), kind, target };
     let result = acquireLease(this.#leases(), request, Date.now(), max);
     if (!result.ok) {
-      // A slot taken (or renewed) moments ago may belong to a stream still being accepted.
-      const takenBefore = Date.now() - LEASE_RULES.settleMs;
-      const askable = liveLeases(this.#leases(), Date.now()).filter(
-        (lease) => lease.expiresAtMs - LEASE_RULES.ttlMs < takenBefore,
-      );
-      const lost = await this.#lostLeases(askable);
+      const lost = await this.#lostLeases(reclaimableLeases(this.#leases(), Date.now()));
       if (lost.length === 0) return result;
       log("info", "stream.slots_reclaimed", { count: lost.length });
       this.#save(releaseLeases(this.#leases(), lost, Date.now()));

@@ -31,6 +31,18 @@ export function liveLeases(leases: readonly StreamLease[], nowMs: number): Strea
   return leases.filter((lease) => lease.expiresAtMs > nowMs);
 }
 
+/**
+ * Leases whose streams may be checked for and reclaimed when the player is
+ * at the limit: all live ones but those taken (or renewed) in the last
+ * `settleMs`, whose streams may still be being accepted.
+ */
+export function reclaimableLeases(leases: readonly StreamLease[], nowMs: number): StreamLease[] {
+  const takenBefore = nowMs - LEASE_RULES.settleMs;
+  return liveLeases(leases, nowMs).filter(
+    (lease) => lease.expiresAtMs - LEASE_RULES.ttlMs < takenBefore,
+  );
+}
+
 /** Takes a slot for a new stream, or says the player is at the limit. */
 export function acquireLease(
   leases: readonly StreamLease[],

@@ -48,6 +48,9 @@ import {
   streamVerdict,
 } from "./stream-liveness";
 
+/** One frame encoded once per codec, for sending to many sockets. */
+type EncodedFrames = Map<StreamCodec, string | Uint8Array>;
+
 /** What a hub's streams watch, as the owning object provides it. */
 export interface StreamSource {
   /** Where the watched state stands now; null while there is nothing to watch. */
@@ -127,8 +130,8 @@ export class StreamHub {
     server.serializeAttachment(attachment);
     if (this.#pending) this.#joinedWhileHeld = true;
     const resume = parseResume(headers.get(STREAM_HEADERS.resume));
-    if (codec === "sync") this.#sync(server, now, true);
-    else if (resume) this.#resume(server, resume.epoch, resume.seq, now);
+    if (codec === "sync") this.#sync(server, now, true, attachment);
+    else if (resume) this.#resume(server, resume.epoch, resume.seq, now, attachment);
     else server.send(encodeFrame(codec, this.source.snapshot(now)));
     this.#audit("stream.connect", attachment, { resume_seq: resume?.seq });
     metrics.count("crafting_streams_opened_total", { kind: this.kind });
@@ -165,32 +168,30 @@ export class StreamHub {
     // Frames still in flight after the server closed the stream are dropped.
     if (attachment.closedCode !== undefined) return;
     const metered = meterFrame(attachment.bucket, now);
-    ws.serializeAttachment({ ...attachment, lastSeenMs: now, bucket: metered.bucket });
+    const stored: StreamAttachment = { ...attachment, lastSeenMs: now, bucket: metered.bucket };
+    ws.serializeAttachment(stored);
     if (metered.decision !== "accept") {
-      await this.#throttle(ws, attachment, metered.decision, position);
+      await this.#throttle(ws, stored, metered.decision, position);
       return;
     }
-    const codec = attachment.codec ?? "json";
+    const codec = stored.codec ?? "json";
     if (codec === "sync") {
-      this.#syncRequest(ws, message, position, now);
+      this.#syncRequest(ws, stored, message, position, now);
       return;
     }
     const decoded = decodeClientFrame(codec, message);
     if (!decoded.ok) {
-      this.#send(ws, errorFrame(position, decoded.error));
+      this.#send(ws, errorFrame(position, decoded.error), stored);
       return;
     }
     const { kind } = decoded.frame;
     switch (kind.case) {
       case "ping":
-        this.#send(ws, pongFrame(position, kind.value.clientTimeMs));
+        this.#send(ws, pongFrame(position, kind.value.clientTimeMs), stored);
         break;
       case "resume":
-        this.#resume(ws, kind.value.epoch, kind.value.seq, now);
-        ws.serializeAttachment({
-          ...(ws.deserializeAttachment() as StreamAttachment),
-          syncedSeq: this.source.position(now)?.seq ?? 0,
-        });
+        this.#resume(ws, kind.value.epoch, kind.value.seq, now, stored);
+        ws.serializeAttachment({ ...stored, syncedSeq: this.source.position(now)?.seq ?? 0 });
         if (this.#pending) this.#joinedWhileHeld = true;
         break;
     }
@@ -238,6 +239,7 @@ export class StreamHub {
     const clocks: StreamClock[] = [];
     const position = this.source.position(now);
     const heartbeat = position ? heartbeatFrame(position, STREAM_TIMING.idleTimeoutMs) : null;
+    const encodedHeartbeat: EncodedFrames = new Map();
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = ws.deserializeAttachment() as StreamAttachment | null;
       if (!attachment || attachment.closedCode !== undefined) continue;
@@ -252,7 +254,7 @@ export class StreamHub {
       } else {
         kept.push(attachment);
         clocks.push(clock);
-        if (heartbeat) this.#send(ws, heartbeat, attachment);
+        if (heartbeat) this.#send(ws, heartbeat, attachment, encodedHeartbeat);
       }
     }
     await Promise.all([this.#release(closed), renewStreamLeases(this.env, kept)]);
@@ -373,27 +375,46 @@ export class StreamHub {
    * or sends a snapshot marked not recovered when the log cannot bridge the
    * gap (another epoch, a seq from the future, or older than the log keeps).
    */
-  #resume(ws: WebSocket, epoch: number, seq: number, now: number): void {
+  #resume(
+    ws: WebSocket,
+    epoch: number,
+    seq: number,
+    now: number,
+    attachment: StreamAttachment,
+  ): void {
     const position = this.source.position(now);
     if (!position) return;
     if (epoch === position.epoch && seq <= position.seq) {
       const missed = position.seq - seq;
       const frames = missed === 0 ? [] : this.source.replayAfter(seq);
       if (frames.length === missed) {
-        for (const frame of frames) this.#send(ws, frame);
-        this.#send(ws, resumedFrame(position, seq, missed));
+        for (const frame of frames) this.#send(ws, frame, attachment);
+        this.#send(ws, resumedFrame(position, seq, missed), attachment);
         return;
       }
     }
-    this.#send(ws, this.source.snapshot(now, false));
+    this.#send(ws, this.source.snapshot(now, false), attachment);
   }
 
-  /** Sends one frame in the stream's codec (on the sync channel: a heartbeat is a sync, others control packets). */
-  #send(ws: WebSocket, frame: ServerFrame, known?: StreamAttachment): void {
-    const attachment = known ?? (ws.deserializeAttachment() as StreamAttachment);
+  /**
+   * Sends one frame in the stream's codec (on the sync channel: a heartbeat
+   * is a sync, others control packets). `cache` shares one encoding of the
+   * same frame among many sockets.
+   */
+  #send(
+    ws: WebSocket,
+    frame: ServerFrame,
+    attachment: StreamAttachment,
+    cache: EncodedFrames = new Map(),
+  ): void {
     const codec: StreamCodec = attachment.codec ?? "json";
     if (codec !== "sync") {
-      trySend(ws, encodeFrame(codec, frame));
+      let data = cache.get(codec);
+      if (data === undefined) {
+        data = encodeFrame(codec, frame);
+        cache.set(codec, data);
+      }
+      trySend(ws, data);
       return;
     }
     const now = Date.now();
@@ -437,12 +458,13 @@ export class StreamHub {
   /** A sync client's request: a full sync when it asks or holds another base; garbage gets an error. */
   #syncRequest(
     ws: WebSocket,
+    attachment: StreamAttachment,
     message: string | ArrayBuffer,
     position: FramePosition,
     now: number,
   ): void {
     const refuse = (text: string) =>
-      this.#send(ws, errorFrame(position, { code: "invalid_argument", message: text }));
+      this.#send(ws, errorFrame(position, { code: "invalid_argument", message: text }), attachment);
     if (typeof message === "string") {
       refuse("this stream speaks crafting.sync.v1: send binary SyncRequest frames");
       return;
@@ -454,7 +476,6 @@ export class StreamHub {
       refuse(`malformed SyncRequest: ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
-    const attachment = ws.deserializeAttachment() as StreamAttachment;
     const held = attachment.sync?.baseSeq ?? 0;
     this.#sync(ws, now, request.full || request.baseSeq !== held, attachment);
   }
@@ -470,7 +491,7 @@ export class StreamHub {
     metrics.count("crafting_throttles_total", { limit: "frame_budget" });
     if (decision === "throttle") {
       const message = `over ${FRAME_BUDGET.perSecond} frames/s (burst ${FRAME_BUDGET.burst}): this frame was ignored; slow down or be disconnected`;
-      this.#send(ws, errorFrame(position, { code: "resource_exhausted", message }));
+      this.#send(ws, errorFrame(position, { code: "resource_exhausted", message }), attachment);
       return;
     }
     await this.#release([this.#closeByServer(ws, CloseCode.POLICY_VIOLATION, "too many frames")]);

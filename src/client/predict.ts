@@ -46,11 +46,6 @@ export class ProgressPredictor {
     this.#shownAt = Number.NaN;
   }
 
-  /** The exact elapsed time per the clock (no smoothing), or 0 without a clock. */
-  truthAt(serverTimeMs: number): number {
-    return this.#clock ? elapsedAt(this.#clock, serverTimeMs) : 0;
-  }
-
   /** The elapsed time to show at server time `t`: never less than what was shown before. */
   elapsedAt(serverTimeMs: number): number {
     const clock = this.#clock;

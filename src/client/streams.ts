@@ -5,6 +5,7 @@
  * misses nothing the replay log still holds, and keeps its state current.
  */
 import { create, fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { usableQuantity } from "../../durable-objects/crafting-session/materials";
 import {
   type ClientFrame,
   ClientFrameSchema,
@@ -232,7 +233,7 @@ export class SessionView extends View<SessionEvents> {
         ...this.session,
         materials: this.session.materials.map((m) => {
           const change = changes.get(m.materialId);
-          return change ? { ...m, available: change.available ? change.quantity : 0 } : m;
+          return change ? { ...m, available: usableQuantity(change) } : m;
         }),
         seq: frame.seq,
       };

@@ -10,7 +10,7 @@ import { SyncReceiver } from "../protocol/sync/channel";
 import type { BackoffOptions } from "./backoff";
 import { ClockSync } from "./clock";
 import { Connection, type ConnectionState, type TokenProvider } from "./connection";
-import { elapsedAt, ProgressPredictor } from "./predict";
+import { ProgressPredictor } from "./predict";
 
 export interface SyncViewOptions {
   baseUrl: string;
@@ -73,35 +73,12 @@ export class SyncView {
 
   /** Progress (%) to show at `now` (client clock), from the synced clock; never moves back. */
   predictPercent(now: number = Date.now()): number {
-    const full = this.receiver.session;
-    const state = this.receiver.state;
-    if (!full || !state) return 0;
-    const total = full.steps.reduce((sum, s) => sum + s.durationMs, 0);
-    this.#predictor.update({
-      anchorAtMs: Number(state.anchorAtMs),
-      anchorElapsedMs: state.anchorElapsedMs,
-      rate: state.rate,
-      running: state.running,
-      totalDurationMs: total,
-    });
+    const total = this.#totalMs();
     return total > 0 ? (this.#predictor.elapsedAt(now + this.clock.offsetMs) / total) * 100 : 0;
   }
 
-  /** The exact elapsed time per the synced clock at server time `t`. */
-  elapsedAt(serverTimeMs: number): number {
-    const full = this.receiver.session;
-    const state = this.receiver.state;
-    if (!full || !state) return 0;
-    return elapsedAt(
-      {
-        anchorAtMs: Number(state.anchorAtMs),
-        anchorElapsedMs: state.anchorElapsedMs,
-        rate: state.rate,
-        running: state.running,
-        totalDurationMs: full.steps.reduce((sum, s) => sum + s.durationMs, 0),
-      },
-      serverTimeMs,
-    );
+  #totalMs(): number {
+    return this.receiver.session?.steps.reduce((sum, s) => sum + s.durationMs, 0) ?? 0;
   }
 
   async #negotiate(): Promise<{ url: string; token: string }> {
@@ -144,6 +121,14 @@ export class SyncView {
     } else if (event.type === "state") {
       const timeBase = Number(this.receiver.session?.timeBaseMs ?? 0);
       this.clock.hint(timeBase + event.serverTimeMs);
+      const { anchorAtMs, anchorElapsedMs, rate, running } = event.state;
+      this.#predictor.update({
+        anchorAtMs: Number(anchorAtMs),
+        anchorElapsedMs,
+        rate,
+        running,
+        totalDurationMs: this.#totalMs(),
+      });
       this.options.onChange?.(event.state, event.seq);
     }
   }

@@ -1,12 +1,12 @@
 /** crafting-service's calls about a player: their crafting slots, their materials. */
 import { Hono } from "hono";
 import { playerStub } from "../durable";
-import { AppError } from "../errors";
+import { AppError, retryable } from "../errors";
 import { readJsonBody } from "../http/body";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import type { TraceVariables } from "../middleware/trace";
-import { parseId, parseMaterialReport } from "./session-input";
+import { materialResults, parseId, parseMaterialReport } from "./session-input";
 
 /** Most sessions one player may craft at once. */
 export const MAX_CRAFTING_SLOTS = 16;
@@ -44,16 +44,11 @@ export const playerRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables &
         ? { session_id: result.sessionId, error: result.error }
         : {
             session_id: result.sessionId,
-            results: result.materialIds.map((id, i) => ({
-              material_id: id,
-              outcome: result.outcomes[i],
-            })),
+            results: materialResults(result.materialIds, result.outcomes),
           },
     );
     // A session that could not be reached makes the whole report worth retrying (it is idempotent).
-    const retry = results.some(
-      (result) => "error" in result && ["unavailable", "internal"].includes(result.error.code),
-    );
+    const retry = results.some((result) => "error" in result && retryable(result.error.code));
     if (retry) c.header("Retry-After", "1");
     return c.json({ player_id: playerId, sessions }, retry ? 503 : 200);
   });

@@ -10,6 +10,7 @@ import type {
 } from "../../durable-objects/crafting-session/crafting-session-state";
 import type {
   MaterialChange,
+  MaterialOutcome,
   MaterialRequirementInput,
 } from "../../durable-objects/crafting-session/materials";
 import { AppError } from "../errors";
@@ -134,6 +135,14 @@ export function parseMaterialReport(body: unknown, nowMs: number): MaterialRepor
     throw invalid("as_of_ms lies more than a minute in the future; check the sender's clock");
   }
   return { changes, asOfMs: asOf };
+}
+
+/** What became of each change of a report, as the routes answer it. */
+export function materialResults(
+  materialIds: readonly string[],
+  outcomes: readonly MaterialOutcome[],
+): { material_id: string; outcome: MaterialOutcome | undefined }[] {
+  return materialIds.map((id, i) => ({ material_id: id, outcome: outcomes[i] }));
 }
 
 function optionalNumber(body: Record<string, unknown>, field: string): number | undefined {

@@ -6,7 +6,7 @@
 import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Hono } from "hono";
 import { type DurableObjectStubOf, sessionStub } from "../durable";
-import { AppError, type ErrorCode, type Result, transientObjectError } from "../errors";
+import { AppError, type ErrorCode, type Result, retryable, transientObjectError } from "../errors";
 import { SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import {
   MaterialReportResultSchema,
@@ -25,6 +25,7 @@ import { rateLimit, subject } from "../middleware/limits";
 import type { TraceContext, TraceVariables } from "../middleware/trace";
 import {
   LIFECYCLE_ACTIONS,
+  materialResults,
   parseCorrection,
   parseCreateSession,
   parseId,
@@ -93,13 +94,13 @@ export const syncRoutes = new Hono<Env_>()
     const { changes, asOfMs } = parseMaterialReport(await materialsBody(c.req.raw), Date.now());
     const stub = stubFor(c.env, c.req.param("id"));
     const { outcomes, session } = unwrap(await stub.materials(changes, asOfMs, c.get("trace")));
-    const results = changes.map((change, i) => ({
-      material_id: change.materialId,
-      outcome: outcomes[i],
-    }));
+    const results = materialResults(
+      changes.map((change) => change.materialId),
+      outcomes,
+    );
     if (wantsProtobuf(c.req.raw)) {
       const answer = create(MaterialReportResultSchema, {
-        results: results.map((r) => ({ materialId: r.material_id, outcome: r.outcome })),
+        results: results.map((r) => ({ materialId: r.material_id, outcome: r.outcome ?? "" })),
         session: fromJsonString(SessionStateSchema, session),
       });
       return protobuf(toBinary(MaterialReportResultSchema, answer));
@@ -213,9 +214,7 @@ export const progressBatchRoutes = new Hono<Env_>()
       const slice = batches.slice(i, i + BATCH_CONCURRENCY);
       sessions.push(...(await Promise.all(slice.map((b) => applyBatch(c.env, b, c.get("trace"))))));
     }
-    const retry = sessions.some(
-      (s) => "error" in s && (s.error.code === "unavailable" || s.error.code === "internal"),
-    );
+    const retry = sessions.some((s) => "error" in s && retryable(s.error.code));
     if (retry) c.header("Retry-After", "1");
     return c.json({ sessions }, retry ? 503 : 200);
   });

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { SessionStatus } from "../../durable-objects/crafting-session/crafting-session-state";
 import {
   applySummary,
+  materialTargets,
   queueView,
   type SessionSummary,
 } from "../../durable-objects/player/crafting-queue";
@@ -127,5 +128,26 @@ describe("notifications in any order", () => {
       expect(queueView(fold(order), 1, NOW)).toEqual(expected);
     }
     expect(expected.map((i) => [i.requestId, i.status])).toEqual([["b", "processing"]]);
+  });
+});
+
+describe("a player's material change", () => {
+  it("goes to each unfinished session that requires one of the materials, with only those changes", () => {
+    const entries = {
+      a: summary("a", "active", 60, 0, { materialIds: ["ore", "coal"] }),
+      b: summary("b", "queued", 60, 0, { materialIds: ["ore"] }),
+      c: summary("c", "queued", 60, 0, { materialIds: ["gem"] }),
+      d: summary("d", "completed", 60, 0, { materialIds: ["ore"] }),
+      e: summary("e", "paused", 60, 0, { materialIds: [] }),
+    };
+    const ore = { materialId: "ore", quantity: 1, available: true };
+    const coal = { materialId: "coal", quantity: 0, available: false };
+    expect(materialTargets(entries, [ore, coal])).toEqual([
+      { sessionId: "a", changes: [ore, coal] },
+      { sessionId: "b", changes: [ore] },
+    ]);
+    expect(
+      materialTargets(entries, [{ materialId: "wood", quantity: 3, available: true }]),
+    ).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import {
   acquireLease,
   LEASE_RULES,
   liveLeases,
+  reclaimableLeases,
   releaseLeases,
   renewLeases,
   type StreamLease,
@@ -56,6 +57,16 @@ describe("stream leases", () => {
 
   it("frees released leases only", () => {
     expect(releaseLeases(fill(3), ["l1"], T0).map((l) => l.id)).toEqual(["l0", "l2"]);
+  });
+
+  it("offers for reclaiming only leases taken or renewed more than a few seconds ago", () => {
+    const old = fill(2, T0);
+    const fresh = acquireLease(old, { id: "new", kind: "session", target: "s" }, T0 + 10_000);
+    if (!fresh.ok) throw new Error(fresh.error.message);
+    const renewed = renewLeases(fresh.leases, ["l1"], T0 + 10_000);
+    const at = T0 + 10_000 + LEASE_RULES.settleMs - 1;
+    expect(reclaimableLeases(renewed, at).map((l) => l.id)).toEqual(["l0"]);
+    expect(reclaimableLeases(renewed, at + 2).map((l) => l.id)).toEqual(["l0", "l1", "new"]);
   });
 
   it("outlives two sweeps, so one missed renewal never frees a live stream's slot", () => {
