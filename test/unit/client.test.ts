@@ -94,9 +94,15 @@ describe("progress prediction", () => {
 });
 
 describe("the connection's retry rules", () => {
-  afterEach(() => vi.useRealTimers());
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
 
   /** A socket that fails to connect (close 1006), or closes with `code` after opening. */
+  /** When each socket was constructed (fake time). */
+  let opened: number[] = [];
+
   function socketClass(codes: number[], urls: string[]) {
     return class {
       readyState = 0;
@@ -104,6 +110,7 @@ describe("the connection's retry rules", () => {
       #listeners = new Map<string, ((event: unknown) => void)[]>();
       constructor(url: string) {
         urls.push(url);
+        opened.push(Date.now());
         const code = codes.shift() ?? 1006;
         queueMicrotask(() => {
           if (code !== 1006) this.#fire("open", {});
@@ -123,6 +130,9 @@ describe("the connection's retry rules", () => {
 
   it("backs off within the ceilings, asks for a token every time, and stops on a final close", async () => {
     vi.useFakeTimers();
+    opened = [];
+    // The top of each jittered range, so the delays are the ceilings (minus a hair).
+    vi.spyOn(Math, "random").mockReturnValue(0.999);
     const urls: string[] = [];
     const states: { state: string; attempt: number }[] = [];
     let tokens = 0;
@@ -138,6 +148,10 @@ describe("the connection's retry rules", () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(urls).toHaveLength(6);
     expect(tokens).toBe(6);
+    // 100 · 2ⁿ capped at 1,000: the gaps between attempts.
+    expect(opened.slice(1).map((t, i) => t - (opened[i] as number))).toEqual([
+      99, 199, 399, 799, 999,
+    ]);
     expect(connection.state).toBe("closed");
     expect(states.at(-1)).toMatchObject({ state: "closed" });
   });
