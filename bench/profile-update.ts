@@ -4,11 +4,8 @@
  * per update, without the runtime's I/O. Prints µs per step.
  */
 import { toBinary } from "@bufbuild/protobuf";
-import {
-  type SessionState,
-  transition,
-} from "../durable-objects/crafting-session/crafting-session-state.ts";
 import { signJwt, verifyJwt } from "../src/auth/jwt.ts";
+import { type SessionState, transition } from "../src/domain/session/session-machine.ts";
 import { ServerFrameSchema } from "../src/gen/crafting/v1/frames_pb.ts";
 import { encodeJson, updateFrame } from "../src/protocol/frames.ts";
 import { sessionUpdateMessage } from "../src/protocol/session-wire.ts";

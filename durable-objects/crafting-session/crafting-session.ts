@@ -7,6 +7,31 @@
  */
 
 import { toJsonString } from "@bufbuild/protobuf";
+import {
+  admitEvents,
+  type EventResult,
+  type FoldOutcome,
+  foldNew,
+  type SessionEvent,
+} from "../../src/domain/events/session-events";
+import {
+  applyMaterialChanges,
+  type MaterialChange,
+  type MaterialOutcome,
+} from "../../src/domain/materials/materials";
+import type { SessionSummary } from "../../src/domain/queue/crafting-queue";
+import {
+  type CreateSessionParams,
+  isFinal,
+  type LifecycleAction,
+  type ProgressCorrection,
+  progressAt,
+  type SessionEffect,
+  type SessionInput,
+  type SessionState,
+  totalDurationMs,
+  transition,
+} from "../../src/domain/session/session-machine";
 import { playerStub, workflowStub } from "../../src/durable";
 import { CloseCode, fail, ok, type Result } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
@@ -20,32 +45,11 @@ import {
   sessionStateMessage,
   sessionUpdateMessage,
 } from "../../src/protocol/session-wire";
-import { encodeSync } from "../../src/protocol/sync/channel";
-import type { SessionSummary } from "../player/crafting-queue";
+import { encodeSync } from "../../src/protocol/sync/sync-encoder";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
-import {
-  type CreateSessionParams,
-  isFinal,
-  type LifecycleAction,
-  type ProgressCorrection,
-  progressAt,
-  type SessionEffect,
-  type SessionInput,
-  type SessionState,
-  totalDurationMs,
-  transition,
-} from "./crafting-session-state";
 import { type EventMeta, EventStore } from "./event-store";
-import { applyMaterialChanges, type MaterialChange, type MaterialOutcome } from "./materials";
-import {
-  admitEvents,
-  type FoldOutcome,
-  foldNew,
-  type Refusal,
-  type SessionEvent,
-} from "./session-events";
 
 const STATE_KEY = "state";
 /** Updates kept for resuming clients: the last 1,000 (see README, "Resume"). */
@@ -412,9 +416,6 @@ export class CraftingSession extends StreamingObject {
     return toJsonString(SessionStateSchema, sessionStateMessage(state, Date.now()));
   }
 }
-
-/** What became of one bridged event; the queue consumer acks, retries or dead-letters by it. */
-export type EventResult = { eventId: string } & (FoldOutcome | Refusal);
 
 /** Whether a fold changed anything a client can see (seq aside). */
 function changed(prev: SessionState | null, next: SessionState): boolean {

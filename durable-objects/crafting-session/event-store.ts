@@ -4,8 +4,9 @@
  * they fold onto, and the version floor below which events are stale.
  * All writes happen inside the caller's `transactionSync`, with the state.
  */
-import type { SessionState } from "./crafting-session-state";
-import { foldEvents, type SessionEvent } from "./session-events";
+
+import { foldEvents, type SessionEvent } from "../../src/domain/events/session-events";
+import type { SessionState } from "../../src/domain/session/session-machine";
 
 /** How long event ids are remembered for dedupe, and events kept for re-folds. */
 export const EVENT_RETENTION_MS = 24 * 60 * 60 * 1000;

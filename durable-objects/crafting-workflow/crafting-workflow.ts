@@ -3,6 +3,16 @@
  * It creates and starts each step's session, hears back from the session
  * objects after every change, and streams the workflow to its player.
  */
+
+import {
+  applyStepChange,
+  newWorkflow,
+  type StepSummary,
+  samePlan,
+  type WorkflowState,
+  type WorkflowStepPlan,
+  workflowEnded,
+} from "../../src/domain/workflow/workflow-state";
 import { sessionStub } from "../../src/durable";
 import { fail, ok, type Result } from "../../src/errors";
 import { log, setLogLevel } from "../../src/log";
@@ -15,15 +25,6 @@ import { workflowMessage } from "../../src/protocol/workflow-wire";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
-import {
-  applyStepChange,
-  newWorkflow,
-  type StepSummary,
-  samePlan,
-  type WorkflowState,
-  type WorkflowStepPlan,
-  workflowEnded,
-} from "./workflow-state";
 
 const STATE_KEY = "workflow";
 /** Workflow changes kept for resuming clients. */

@@ -4,23 +4,15 @@
  * by the session objects (pure rules in crafting-queue.ts), with its own
  * live streams. Both are small, so each is stored whole under one key.
  */
-import { playerStub, sessionStub, workflowStub } from "../../src/durable";
-import { fail, ok, type Result, type ServiceError } from "../../src/errors";
-import { log, setLogLevel } from "../../src/log";
-import type { TraceContext } from "../../src/middleware/trace";
-import { type FramePosition, queueFrame, queueSnapshotFrame } from "../../src/protocol/frames";
-import { queueMessage } from "../../src/protocol/queue-wire";
-import type { MaterialChange, MaterialOutcome } from "../crafting-session/materials";
-import { ReplayLog } from "../streams/replay-log";
-import { StreamHub } from "../streams/stream-hub";
-import { StreamingObject } from "../streams/streaming-object";
+
+import type { MaterialChange, MaterialOutcome } from "../../src/domain/materials/materials";
 import {
   applySummary,
   DEFAULT_SLOTS,
   materialTargets,
   queueView,
   type SessionSummary,
-} from "./crafting-queue";
+} from "../../src/domain/queue/crafting-queue";
 import {
   acquireLease,
   LEASE_RULES,
@@ -30,7 +22,16 @@ import {
   renewLeases,
   type StreamKind,
   type StreamLease,
-} from "./stream-leases";
+} from "../../src/domain/streams/stream-leases";
+import { playerStub, sessionStub, workflowStub } from "../../src/durable";
+import { fail, ok, type Result, type ServiceError } from "../../src/errors";
+import { log, setLogLevel } from "../../src/log";
+import type { TraceContext } from "../../src/middleware/trace";
+import { type FramePosition, queueFrame, queueSnapshotFrame } from "../../src/protocol/frames";
+import { queueMessage } from "../../src/protocol/queue-wire";
+import { ReplayLog } from "../streams/replay-log";
+import { StreamHub } from "../streams/stream-hub";
+import { StreamingObject } from "../streams/streaming-object";
 
 const LEASES_KEY = "stream_leases";
 const QUEUE_KEY = "queue";

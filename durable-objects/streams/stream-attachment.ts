@@ -2,9 +2,10 @@
  * What a stream carries through hibernation: small, serialisable, no token.
  * https://developers.cloudflare.com/durable-objects/api/websockets/#serializeattachment
  */
-import type { SyncChannelState } from "../../src/protocol/sync/channel";
-import type { StreamCodec } from "./stream-codec";
-import type { FrameBucket } from "./stream-liveness";
+
+import type { FrameBucket } from "../../src/domain/streams/stream-liveness";
+import type { StreamCodec } from "../../src/protocol/stream-codec";
+import type { SyncChannelState } from "../../src/protocol/sync/sync-encoder";
 
 /** Per-socket state that must survive hibernation. */
 export interface StreamAttachment {
@@ -27,18 +28,3 @@ export interface StreamAttachment {
   /** The sync channel's state (codec "sync"). */
   sync?: SyncChannelState;
 }
-
-/**
- * Headers the Worker sets on the fresh request it forwards to a Durable
- * Object after verifying the token; a client's own headers never reach it.
- */
-export const STREAM_HEADERS = {
-  player: "X-Crafting-Player",
-  tokenExp: "X-Crafting-Token-Exp",
-  protocol: "X-Crafting-Protocol",
-  leaseId: "X-Crafting-Lease",
-  origin: "X-Crafting-Origin",
-  resume: "X-Crafting-Resume",
-  /** The sync channel's negotiated options (JSON of SyncOptions). */
-  sync: "X-Crafting-Sync",
-} as const;

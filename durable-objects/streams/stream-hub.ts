@@ -8,6 +8,17 @@
  */
 
 import { fromBinary } from "@bufbuild/protobuf";
+import { newPacer, type Pacer, pace } from "../../src/domain/streams/progress-pacing";
+import type { StreamKind } from "../../src/domain/streams/stream-leases";
+import {
+  FRAME_BUDGET,
+  meterFrame,
+  newBucket,
+  nextSweepAt,
+  STREAM_TIMING,
+  type StreamClock,
+  streamVerdict,
+} from "../../src/domain/streams/stream-liveness";
 import { type HeldLease, releaseStreamLeases, renewStreamLeases } from "../../src/durable";
 import { CloseCode } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
@@ -23,30 +34,20 @@ import {
   resumedFrame,
 } from "../../src/protocol/frames";
 import {
-  controlPackets,
-  openChannel,
-  type SyncChannelState,
-  type SyncOptions,
-} from "../../src/protocol/sync/channel";
-import type { StreamKind } from "../player/stream-leases";
-import { newPacer, type Pacer, pace } from "./progress-pacing";
-import { STREAM_HEADERS, type StreamAttachment } from "./stream-attachment";
-import {
   CODEC_TAG,
   codecOf,
   decodeClientFrame,
   encodeFrame,
   type StreamCodec,
-} from "./stream-codec";
+} from "../../src/protocol/stream-codec";
+import { STREAM_HEADERS } from "../../src/protocol/stream-headers";
 import {
-  FRAME_BUDGET,
-  meterFrame,
-  newBucket,
-  nextSweepAt,
-  STREAM_TIMING,
-  type StreamClock,
-  streamVerdict,
-} from "./stream-liveness";
+  controlPackets,
+  openChannel,
+  type SyncChannelState,
+  type SyncOptions,
+} from "../../src/protocol/sync/sync-encoder";
+import type { StreamAttachment } from "./stream-attachment";
 
 /** One frame encoded once per codec, for sending to many sockets. */
 type EncodedFrames = Map<StreamCodec, string | Uint8Array>;

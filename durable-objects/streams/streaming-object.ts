@@ -5,7 +5,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { httpStatus, type ServiceError } from "../../src/errors";
-import { STREAM_HEADERS, type StreamAttachment } from "./stream-attachment";
+import { STREAM_HEADERS } from "../../src/protocol/stream-headers";
+import type { StreamAttachment } from "./stream-attachment";
 import type { StreamHub } from "./stream-hub";
 
 /** An error answered to the Worker, which passes it on. */

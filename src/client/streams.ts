@@ -5,7 +5,7 @@
  * misses nothing the replay log still holds, and keeps its state current.
  */
 import { create, fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
-import { usableQuantity } from "../../durable-objects/crafting-session/materials";
+import { usableQuantity } from "../domain/materials/materials";
 import {
   type ClientFrame,
   ClientFrameSchema,

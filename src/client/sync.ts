@@ -6,7 +6,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SyncRequestSchema, type SyncState } from "../gen/crafting/v1/sync_pb";
-import { SyncReceiver } from "../protocol/sync/channel";
+import { SyncReceiver } from "../protocol/sync/sync-receiver";
 import type { BackoffOptions } from "./backoff";
 import { ClockSync } from "./clock";
 import { Connection, type ConnectionState, type TokenProvider } from "./connection";

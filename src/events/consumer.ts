@@ -4,9 +4,9 @@
  * with backoff, or dead-lettered with its reason on its own — one bad event
  * never retries a batch. Dead letters: recorded for operators.
  */
-import type { EventResult } from "../../durable-objects/crafting-session/crafting-session";
-import type { SessionEvent } from "../../durable-objects/crafting-session/session-events";
-import type { DeadLetter } from "../../durable-objects/dead-letters/dead-letters";
+
+import type { DeadLetter } from "../domain/events/dead-letter";
+import type { EventResult, SessionEvent } from "../domain/events/session-events";
 import { deadLetterStub, sessionStub } from "../durable";
 import { log } from "../log";
 import { metrics } from "../metrics/push";

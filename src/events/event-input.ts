@@ -4,11 +4,7 @@
  * of JSON strings, as the StringConverter leaves them), or one event per
  * line. Every refusal names the field and the rule.
  */
-import {
-  EVENT_TYPES,
-  type EventKind,
-  type SessionEvent,
-} from "../../durable-objects/crafting-session/session-events";
+import { EVENT_TYPES, type EventKind, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
 import { ID_PATTERN, parseCreateSession, parseReason } from "../routes/session-input";
 

@@ -3,17 +3,14 @@
  * proto/), so JSON and binary frames carry exactly the same information.
  */
 import { create } from "@bufbuild/protobuf";
+import { allAvailable, type MaterialChange } from "../domain/materials/materials";
 import {
   progressAt,
   type SessionState,
   type SessionStatus,
   type StepStatus,
   totalDurationMs,
-} from "../../durable-objects/crafting-session/crafting-session-state";
-import {
-  allAvailable,
-  type MaterialChange,
-} from "../../durable-objects/crafting-session/materials";
+} from "../domain/session/session-machine";
 import {
   MaterialChangeSchema,
   type MaterialNotification,

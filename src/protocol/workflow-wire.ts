@@ -1,9 +1,6 @@
 /** A workflow, domain → wire (`crafting.v1.WorkflowUpdate`). */
 import { create } from "@bufbuild/protobuf";
-import {
-  overallProgress,
-  type WorkflowState,
-} from "../../durable-objects/crafting-workflow/workflow-state";
+import { overallProgress, type WorkflowState } from "../domain/workflow/workflow-state";
 import {
   WorkflowStatus,
   WorkflowStepSchema,

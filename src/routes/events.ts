@@ -4,7 +4,7 @@
  * them; each bad record is reported by index and reason.
  */
 import { Hono } from "hono";
-import { type SessionEvent, topicOf } from "../../durable-objects/crafting-session/session-events";
+import { type SessionEvent, topicOf } from "../domain/events/session-events";
 import { deadLetterStub } from "../durable";
 import { AppError } from "../errors";
 import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../events/event-input";

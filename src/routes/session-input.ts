@@ -2,17 +2,18 @@
  * Validation of crafting-service's JSON bodies into domain inputs. Every
  * refusal names the field and the rule, so a caller can fix its request.
  */
+
+import type {
+  MaterialChange,
+  MaterialOutcome,
+  MaterialRequirementInput,
+} from "../domain/materials/materials";
 import type {
   CreateSessionParams,
   LifecycleAction,
   PlannedStep,
   ProgressCorrection,
-} from "../../durable-objects/crafting-session/crafting-session-state";
-import type {
-  MaterialChange,
-  MaterialOutcome,
-  MaterialRequirementInput,
-} from "../../durable-objects/crafting-session/materials";
+} from "../domain/session/session-machine";
 import { AppError } from "../errors";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */

@@ -4,8 +4,6 @@
  */
 import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
-import { STREAM_HEADERS } from "../../durable-objects/streams/stream-attachment";
-import { SUBPROTOCOL } from "../../durable-objects/streams/stream-codec";
 import type { TokenClaims } from "../auth/jwt";
 import { playerStub, releaseStreamLeases, sessionStub, workflowStub } from "../durable";
 import { AppError } from "../errors";
@@ -18,6 +16,8 @@ import {
   requireAuth,
 } from "../middleware/auth";
 import { rateLimit, requireAllowedOrigin, subject } from "../middleware/limits";
+import { SUBPROTOCOL } from "../protocol/stream-codec";
+import { STREAM_HEADERS } from "../protocol/stream-headers";
 import { parseId } from "./session-input";
 
 /** The subprotocols the service speaks, in order of preference. */

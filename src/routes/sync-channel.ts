@@ -6,16 +6,16 @@
  * opens the stream with it (subprotocol `crafting.sync.v1`).
  */
 import { Hono } from "hono";
-import { SUBPROTOCOL } from "../../durable-objects/streams/stream-codec";
 import { signJwt, type TokenClaims } from "../auth/jwt";
 import { sessionStub } from "../durable";
 import { AppError } from "../errors";
 import { readJsonBody } from "../http/body";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, requireAllowedOrigin, subject } from "../middleware/limits";
-import type { SyncOptions } from "../protocol/sync/channel";
+import { SUBPROTOCOL } from "../protocol/stream-codec";
 import { LZ4_MIN_BYTES } from "../protocol/sync/lz4";
 import { PACKET_SIZE } from "../protocol/sync/packet";
+import type { SyncOptions } from "../protocol/sync/sync-encoder";
 import { parseId } from "./session-input";
 import { connectStream, negotiateProtocol, requireUpgrade } from "./streams";
 

@@ -1,10 +1,7 @@
 /** crafting-service's API for multi-step workflows: create, read, pause and resume. */
 import { toJsonString } from "@bufbuild/protobuf";
 import { Hono } from "hono";
-import type {
-  WorkflowState,
-  WorkflowStepPlan,
-} from "../../durable-objects/crafting-workflow/workflow-state";
+import type { WorkflowState, WorkflowStepPlan } from "../domain/workflow/workflow-state";
 import { workflowStub } from "../durable";
 import { AppError, type Result } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";

@@ -1,16 +1,14 @@
 /** Both ends of the sync channel over a lossy carrier. */
 import { describe, expect, it } from "vitest";
-import {
-  type SessionState,
-  transition,
-} from "../../durable-objects/crafting-session/crafting-session-state";
+import { type SessionState, transition } from "../../src/domain/session/session-machine";
 import {
   encodeSync,
   openChannel,
   type SyncOptions,
-  SyncReceiver,
-} from "../../src/protocol/sync/channel";
-import { sameState, syncStateOf } from "../../src/protocol/sync/sync-state";
+  syncStateOf,
+} from "../../src/protocol/sync/sync-encoder";
+import { SyncReceiver } from "../../src/protocol/sync/sync-receiver";
+import { sameState } from "../../src/protocol/sync/sync-state";
 
 const T0 = 1_795_000_000_000;
 

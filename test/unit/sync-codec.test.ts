@@ -286,7 +286,7 @@ describe("LZ4 frames", () => {
 
 describe("inbound binary client frames", () => {
   it("decode random and truncated bytes to an error value, never an exception", async () => {
-    const { decodeClientFrame } = await import("../../durable-objects/streams/stream-codec");
+    const { decodeClientFrame } = await import("../../src/protocol/stream-codec");
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
         const decoded = decodeClientFrame("binary", bytes.slice().buffer);

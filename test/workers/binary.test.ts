@@ -16,7 +16,7 @@ import {
   SyncRequestSchema,
   UdpMaterialUpdateSchema,
 } from "../../src/gen/crafting/v1/sync_pb";
-import { SyncReceiver } from "../../src/protocol/sync/channel";
+import { SyncReceiver } from "../../src/protocol/sync/sync-receiver";
 import { freshId, token } from "../support/tokens";
 import { call, serviceCall, watch } from "./helpers";
 

@@ -7,11 +7,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
-import type { SessionState } from "../../durable-objects/crafting-session/crafting-session-state";
-import {
-  foldEvents,
-  type SessionEvent,
-} from "../../durable-objects/crafting-session/session-events";
+import { foldEvents, type SessionEvent } from "../../src/domain/events/session-events";
+import type { SessionState } from "../../src/domain/session/session-machine";
 import { parseEventRecord } from "../../src/events/event-input";
 import { freshId, serviceToken } from "../support/tokens";
 import { call } from "./helpers";

@@ -11,8 +11,8 @@ import {
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
-import type { SessionState } from "../../durable-objects/crafting-session/crafting-session-state";
-import type { SessionEvent } from "../../durable-objects/crafting-session/session-events";
+import type { SessionEvent } from "../../src/domain/events/session-events";
+import type { SessionState } from "../../src/domain/session/session-machine";
 import { consumeEvents, retryDelaySeconds } from "../../src/events/consumer";
 import { EVENT_LIMITS } from "../../src/events/event-input";
 import { freshId, serviceToken, token } from "../support/tokens";

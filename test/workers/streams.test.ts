@@ -6,10 +6,10 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
-import { LEASE_RULES } from "../../durable-objects/player/stream-leases";
-import { PROGRESS_PACING } from "../../durable-objects/streams/progress-pacing";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
-import { FRAME_BUDGET } from "../../durable-objects/streams/stream-liveness";
+import { PROGRESS_PACING } from "../../src/domain/streams/progress-pacing";
+import { LEASE_RULES } from "../../src/domain/streams/stream-leases";
+import { FRAME_BUDGET } from "../../src/domain/streams/stream-liveness";
 import { freshId, token } from "../support/tokens";
 import {
   call,

@@ -7,28 +7,13 @@
  * changes; availability as a bitset.
  */
 import { create, equals, toBinary } from "@bufbuild/protobuf";
-import type { SessionState } from "../../../durable-objects/crafting-session/crafting-session-state";
 import {
   type SyncDelta,
   SyncDeltaSchema,
   type SyncState,
   SyncStateSchema,
 } from "../../gen/crafting/v1/sync_pb";
-import { sessionStatusMessage } from "../session-wire";
 import { crc32 } from "./crc32";
-
-/** The dynamic part of a session, as the sync channel carries it. */
-export function syncStateOf(state: SessionState): SyncState {
-  return create(SyncStateSchema, {
-    status: sessionStatusMessage(state.status),
-    anchorAtMs: BigInt(Math.floor(state.clock.anchorAtMs)),
-    anchorElapsedMs: Math.round(state.clock.anchorElapsedMs),
-    rate: state.clock.rate,
-    running: state.clock.running,
-    materialQuantities: state.materials.map((m) => m.available),
-    failureReason: state.failureReason ?? "",
-  });
-}
 
 /** CRC-32 of a state's binary encoding (deterministic: fields in number order). */
 export function stateChecksum(state: SyncState): number {

@@ -5,8 +5,9 @@
  * a final status takes the request out of the queue. Positions and waits follow from the
  * planned step durations, the time already crafted and the slots.
  */
-import type { SessionClock, SessionStatus } from "../crafting-session/crafting-session-state";
-import type { MaterialChange } from "../crafting-session/materials";
+
+import type { MaterialChange } from "../materials/materials";
+import type { SessionClock, SessionStatus } from "../session/session-machine";
 
 /** What a session object tells its player's object after every change. */
 export interface SessionSummary {

@@ -3,7 +3,7 @@
  * returns the next state and the effects to carry out, as plain data.
  * No `cloudflare:*` imports: every rule here is unit-tested in plain Node.
  */
-import type { ServiceError } from "../../src/errors";
+import type { ServiceError } from "../../errors";
 import {
   applyMaterialChanges,
   initialMaterials,
@@ -11,7 +11,7 @@ import {
   type MaterialRequirementInput,
   type MaterialState,
   sameRequirements,
-} from "./materials";
+} from "../materials/materials";
 
 // ─── State ──────────────────────────────────────────────────────────────────
 

@@ -2,17 +2,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  type SessionState,
-  transition,
-} from "../../durable-objects/crafting-session/crafting-session-state";
-import {
   allAvailable,
   applyMaterialChanges,
   initialMaterials,
   type MaterialChange,
   type MaterialState,
   missingMaterials,
-} from "../../durable-objects/crafting-session/materials";
+} from "../../../src/domain/materials/materials";
+import { type SessionState, transition } from "../../../src/domain/session/session-machine";
 
 const T0 = 1_000_000;
 const ore = (quantity: number, available = true): MaterialChange => ({

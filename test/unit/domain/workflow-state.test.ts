@@ -7,7 +7,7 @@ import {
   samePlan,
   stepSessionId,
   type WorkflowState,
-} from "../../durable-objects/crafting-workflow/workflow-state";
+} from "../../../src/domain/workflow/workflow-state";
 
 const plans = [60, 30, 10].map((s, i) => ({
   name: `step-${i}`,

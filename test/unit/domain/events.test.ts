@@ -7,10 +7,10 @@ import {
   foldEvents,
   foldNew,
   type SessionEvent,
-} from "../../durable-objects/crafting-session/session-events";
-import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../../src/events/event-input";
+} from "../../../src/domain/events/session-events";
+import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../../../src/events/event-input";
 
-const EXAMPLES = join(import.meta.dirname, "../../proto/examples");
+const EXAMPLES = join(import.meta.dirname, "../../../proto/examples");
 
 function parsed(raw: unknown): SessionEvent {
   const result = parseEventRecord(raw, 0);
@@ -148,7 +148,7 @@ describe("the fold", () => {
 });
 
 describe("the shipped Kafka Connect sinks", () => {
-  const dir = join(import.meta.dirname, "../../deploy/kafka-connect");
+  const dir = join(import.meta.dirname, "../../../deploy/kafka-connect");
   const configs = readdirSync(dir).map(
     (file) =>
       JSON.parse(readFileSync(join(dir, file), "utf8")) as { config: Record<string, string> },

@@ -1,28 +1,27 @@
 /**
- * The sync channel's two ends as pure code. `encodeSync` (server, per
- * socket) turns the session's current state into packets: a full sync when
+ * The server end of the sync channel, as pure code: `encodeSync` (per
+ * socket) turns the session's current state into packets — a full sync when
  * the client has no base, asked for one, or the full-sync interval passed;
  * otherwise a delta against the last full sync it was sent (so a lost delta
  * costs nothing, and a lost full sync is repaired by the client's request or
- * the next interval). `SyncReceiver` (client) joins parts, decompresses,
- * applies, checks the checksum and says when it needs a full sync.
+ * the next interval). The client end is sync-receiver.ts.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { SessionState } from "../../../durable-objects/crafting-session/crafting-session-state";
+import type { SessionState } from "../../domain/session/session-machine";
 import { PlannedStepSchema } from "../../gen/crafting/v1/events_pb";
 import { type ServerFrame, ServerFrameSchema } from "../../gen/crafting/v1/frames_pb";
 import { MaterialRequirementSchema } from "../../gen/crafting/v1/session_pb";
 import {
-  type SyncDelta,
   SyncDeltaSchema,
   type SyncFull,
   SyncFullSchema,
   type SyncState,
   SyncStateSchema,
 } from "../../gen/crafting/v1/sync_pb";
-import { LZ4_MIN_BYTES, lz4Compress, lz4Decompress } from "./lz4";
-import { decodePacket, FLAG, packetize, Reassembler } from "./packet";
-import { applyDelta, availableBits, diffState, stateChecksum, syncStateOf } from "./sync-state";
+import { sessionStatusMessage } from "../session-wire";
+import { LZ4_MIN_BYTES, lz4Compress } from "./lz4";
+import { FLAG, packetize } from "./packet";
+import { availableBits, diffState, stateChecksum } from "./sync-state";
 
 /** What a client negotiated (`POST /udp/sessions/{id}/connect`). */
 export interface SyncOptions {
@@ -130,76 +129,15 @@ export function controlPackets(
   return packetize(fields, toBinary(ServerFrameSchema, frame), channel.packetSize);
 }
 
-/** What a client makes of one packet. */
-export type SyncEvent =
-  | { type: "state"; seq: number; state: SyncState; full: boolean; serverTimeMs: number }
-  | { type: "partial" }
-  | { type: "control"; frame: ServerFrame }
-  /** The client must ask for a full sync (no base, wrong base, drift). */
-  | { type: "need_full"; reason: string }
-  | { type: "invalid"; reason: string };
-
-/** The client end: joins, decompresses, applies and checks packets. */
-export class SyncReceiver {
-  readonly #parts = new Reassembler();
-  #base: { seq: number; state: SyncState; full: SyncFull } | null = null;
-  /** The last state applied, and its seq. */
-  state: SyncState | null = null;
-  seq = 0;
-  /** The static part of the session, from the last full sync. */
-  get session(): SyncFull | null {
-    return this.#base?.full ?? null;
-  }
-
-  /** The full sync's seq this client holds (to report in a SyncRequest). */
-  get baseSeq(): number {
-    return this.#base?.seq ?? 0;
-  }
-
-  receive(bytes: Uint8Array): SyncEvent {
-    const decoded = decodePacket(bytes);
-    if (!decoded.ok) return { type: "invalid", reason: decoded.reason };
-    const joined = this.#parts.add(decoded.header, decoded.payload);
-    if (!joined) return { type: "partial" };
-    const { header } = joined;
-    let payload = joined.payload;
-    if (header.flags & FLAG.LZ4) {
-      const inflated = lz4Decompress(payload);
-      if (!inflated.ok) return { type: "invalid", reason: inflated.reason };
-      payload = inflated.data;
-    }
-    try {
-      if (header.flags & FLAG.FULL) {
-        const full = fromBinary(SyncFullSchema, payload);
-        const state = full.state ?? create(SyncStateSchema);
-        if (stateChecksum(state) !== full.checksum)
-          return { type: "need_full", reason: "full sync checksum mismatch" };
-        this.#base = { seq: header.seq, state, full };
-        return this.#applied(header.seq, state, true, header.serverTimeMs);
-      }
-      if (header.flags & FLAG.DELTA) {
-        if (!this.#base || this.#base.seq !== header.baseSeq) {
-          return {
-            type: "need_full",
-            reason: `no full sync ${header.baseSeq} to apply a delta to`,
-          };
-        }
-        if (header.seq < this.seq) return { type: "partial" }; // older than what is shown: skip
-        const delta: SyncDelta = fromBinary(SyncDeltaSchema, payload);
-        const state = applyDelta(this.#base.state, delta);
-        if (!state || stateChecksum(state) !== delta.checksum)
-          return { type: "need_full", reason: "checksum mismatch (drift)" };
-        return this.#applied(header.seq, state, false, header.serverTimeMs);
-      }
-      return { type: "control", frame: fromBinary(ServerFrameSchema, payload) };
-    } catch (e) {
-      return { type: "invalid", reason: e instanceof Error ? e.message : String(e) };
-    }
-  }
-
-  #applied(seq: number, state: SyncState, full: boolean, serverTimeMs: number): SyncEvent {
-    this.state = state;
-    this.seq = seq;
-    return { type: "state", seq, state, full, serverTimeMs };
-  }
+/** The dynamic part of a session, as the sync channel carries it. */
+export function syncStateOf(state: SessionState): SyncState {
+  return create(SyncStateSchema, {
+    status: sessionStatusMessage(state.status),
+    anchorAtMs: BigInt(Math.floor(state.clock.anchorAtMs)),
+    anchorElapsedMs: Math.round(state.clock.anchorElapsedMs),
+    rate: state.clock.rate,
+    running: state.clock.running,
+    materialQuantities: state.materials.map((m) => m.available),
+    failureReason: state.failureReason ?? "",
+  });
 }

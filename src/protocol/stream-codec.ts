@@ -5,14 +5,14 @@
  * `crafting.sync.v1` (the compact sync channel's packets, src/protocol/sync).
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { ServiceError } from "../../src/errors";
+import type { ServiceError } from "../errors";
 import {
   type ClientFrame,
   ClientFrameSchema,
   type ServerFrame,
   ServerFrameSchema,
-} from "../../src/gen/crafting/v1/frames_pb";
-import { decodeClientJson, encodeJson } from "../../src/protocol/frames";
+} from "../gen/crafting/v1/frames_pb";
+import { decodeClientJson, encodeJson } from "./frames";
 
 /** The subprotocols, by name. */
 export const SUBPROTOCOL = {

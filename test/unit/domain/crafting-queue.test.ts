@@ -1,12 +1,12 @@
 /** The player's queue as a projection of their sessions: positions, waits, order of notifications. */
 import { describe, expect, it } from "vitest";
-import type { SessionStatus } from "../../durable-objects/crafting-session/crafting-session-state";
 import {
   applySummary,
   materialTargets,
   queueView,
   type SessionSummary,
-} from "../../durable-objects/player/crafting-queue";
+} from "../../../src/domain/queue/crafting-queue";
+import type { SessionStatus } from "../../../src/domain/session/session-machine";
 
 const NOW = 1_800_000_000_000;
 

@@ -5,6 +5,8 @@
  * object stores every event it has not seen before and re-folds from its
  * base state when one arrives late.
  */
+
+import type { MaterialRequirementInput } from "../materials/materials";
 import {
   type LifecycleAction,
   type PlannedStep,
@@ -12,8 +14,7 @@ import {
   type SessionInput,
   type SessionState,
   transition,
-} from "./crafting-session-state";
-import type { MaterialRequirementInput } from "./materials";
+} from "../session/session-machine";
 
 /** The event types of seed 002, and progress. */
 export const EVENT_TYPES = {
@@ -214,3 +215,6 @@ export function foldNew(
     ? foldEvents(current, fresh, epoch)
     : foldEvents(log.base, [...log.stored(), ...fresh], epoch);
 }
+
+/** What became of one bridged event; the queue consumer acks, retries or dead-letters by it. */
+export type EventResult = { eventId: string } & (FoldOutcome | Refusal);

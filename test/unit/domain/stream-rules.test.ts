@@ -8,7 +8,7 @@ import {
   releaseLeases,
   renewLeases,
   type StreamLease,
-} from "../../durable-objects/player/stream-leases";
+} from "../../../src/domain/streams/stream-leases";
 import {
   FRAME_BUDGET,
   meterFrame,
@@ -16,9 +16,9 @@ import {
   nextSweepAt,
   STREAM_TIMING,
   streamVerdict,
-} from "../../durable-objects/streams/stream-liveness";
-import { closeAdvice, transientObjectError } from "../../src/errors";
-import { originAllowed } from "../../src/middleware/limits";
+} from "../../../src/domain/streams/stream-liveness";
+import { closeAdvice, transientObjectError } from "../../../src/errors";
+import { originAllowed } from "../../../src/middleware/limits";
 
 const T0 = 1_800_000_000_000;
 

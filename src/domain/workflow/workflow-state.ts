@@ -6,8 +6,9 @@
  * step. Step changes arrive as session summaries, in any order: one older
  * than what a step holds changes nothing.
  */
-import type { PlannedStep, SessionStatus } from "../crafting-session/crafting-session-state";
-import type { MaterialRequirementInput } from "../crafting-session/materials";
+
+import type { MaterialRequirementInput } from "../materials/materials";
+import type { PlannedStep, SessionStatus } from "../session/session-machine";
 
 /** Status of a workflow (seed 000). */
 export type WorkflowStatus = "active" | "paused" | "completed" | "failed";

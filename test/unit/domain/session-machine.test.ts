@@ -5,7 +5,7 @@ import {
   type SessionState,
   type SessionStatus,
   transition,
-} from "../../durable-objects/crafting-session/crafting-session-state";
+} from "../../../src/domain/session/session-machine";
 
 const T0 = 1_000_000;
 

@@ -4,7 +4,7 @@
  * Leases expire unless renewed, so a stream whose close was never seen (a
  * crashed object, workerd#1187) frees its slot by itself.
  */
-import type { ServiceError } from "../../src/errors";
+import type { ServiceError } from "../../errors";
 
 /** What a stream watches. */
 export type StreamKind = "session" | "queue" | "workflow" | "health" | "rpc";

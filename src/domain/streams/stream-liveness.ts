@@ -4,7 +4,7 @@
  * a token bucket. The Durable Object's alarm applies them, so they hold
  * while the object hibernates.
  */
-import { CloseCode } from "../../src/errors";
+import { CloseCode } from "../../errors";
 
 /** Timing of every stream, in one place. */
 export const STREAM_TIMING = {
