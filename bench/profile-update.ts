@@ -5,7 +5,8 @@
  */
 import { toBinary } from "@bufbuild/protobuf";
 import { signJwt, verifyJwt } from "../src/auth/jwt.ts";
-import { type SessionState, transition } from "../src/domain/session/session-machine.ts";
+import type { Session } from "../src/domain/session/session.ts";
+import { transition } from "../src/domain/session/session-machine.ts";
 import { ServerFrameSchema } from "../src/gen/crafting/v1/frames_pb.ts";
 import { encodeJson, updateFrame } from "../src/protocol/frames.ts";
 import { sessionUpdateMessage } from "../src/protocol/session-wire.ts";
@@ -31,7 +32,7 @@ const created = transition(null, {
 if (!created.ok) throw new Error("create failed");
 const started = transition(created.state, { type: "lifecycle", action: "start", atMs: Date.now() });
 if (!started.ok) throw new Error("start failed");
-let state: SessionState = started.state;
+let state: Session = started.state;
 const token = await signJwt(
   { sub: "crafting-service", scope: "service", iat: 0, exp: 4_000_000_000 },
   secret,
@@ -49,7 +50,7 @@ async function time(
   return us;
 }
 
-const frameOf = (s: SessionState, at: number) =>
+const frameOf = (s: Session, at: number) =>
   updateFrame(
     { seq: s.seq, epoch: s.epoch, serverTimeMs: at },
     sessionUpdateMessage(s, "progress", at),

@@ -1,35 +1,26 @@
 /**
  * One crafting session: a thin Durable Object around the pure state machine
- * in crafting-session-state.ts. It decodes input, calls `transition` (or
- * folds bridged events), and carries out the effects: persist (one
+ * (src/domain/session/session-machine.ts). It decodes input, calls
+ * `transition`, and carries out the effects in order: persist (one
  * synchronous SQLite transaction), deliver to its streams
- * (streams/stream-hub.ts), close them when the session ends.
+ * (streams/stream-hub.ts), close them, notify the player's and the
+ * workflow's objects, count.
  */
 
 import { toJsonString } from "@bufbuild/protobuf";
-import {
-  admitEvents,
-  type EventResult,
-  type FoldOutcome,
-  foldNew,
-  type SessionEvent,
-} from "../../src/domain/events/session-events";
-import {
-  applyMaterialChanges,
-  type MaterialChange,
-  type MaterialOutcome,
-} from "../../src/domain/materials/materials";
-import type { SessionSummary } from "../../src/domain/queue/crafting-queue";
+import type { EventResult, SessionEvent } from "../../src/domain/events/session-events";
+import type { MaterialChange, MaterialOutcome } from "../../src/domain/materials/materials";
 import {
   type CreateSessionParams,
   isFinal,
   type LifecycleAction,
   type ProgressCorrection,
-  progressAt,
+  type Session,
+} from "../../src/domain/session/session";
+import {
   type SessionEffect,
   type SessionInput,
-  type SessionState,
-  totalDurationMs,
+  type SessionOutcome,
   transition,
 } from "../../src/domain/session/session-machine";
 import { playerStub, workflowStub } from "../../src/durable";
@@ -49,21 +40,21 @@ import { encodeSync } from "../../src/protocol/sync/sync-encoder";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
-import { type EventMeta, EventStore } from "./event-store";
+import { EventStore } from "./event-store";
 
 const STATE_KEY = "state";
 /** Updates kept for resuming clients: the last 1,000 (see README, "Resume"). */
 export const REPLAY_LOG_LIMIT = 1000;
 
 /**
- * A session as HTTP callers see it: the proto3 JSON text of `SessionState`,
+ * A session as HTTP callers see it: the proto3 JSON text of `Session`,
  * passed through the Worker untouched.
  */
 export type SessionJson = string;
 
 /** Durable Object holding one crafting session and its live subscribers. */
 export class CraftingSession extends StreamingObject {
-  #state: SessionState | null;
+  #state: Session | null;
   readonly #log: ReplayLog;
   readonly #events: EventStore;
   protected override readonly hub: StreamHub;
@@ -73,7 +64,7 @@ export class CraftingSession extends StreamingObject {
     setLogLevel(env.LOG_LEVEL);
     // Synchronous KV read of SQLite-backed storage: nothing is written for an
     // id that was never created, so probing an unknown id leaves no trace.
-    const stored = ctx.storage.kv.get<SessionState>(STATE_KEY) ?? null;
+    const stored = ctx.storage.kv.get<Session>(STATE_KEY) ?? null;
     // Sessions stored before materials existed require none.
     this.#state = stored && { ...stored, materials: stored.materials ?? [] };
     this.#log = new ReplayLog(ctx.storage, "replay_log", REPLAY_LOG_LIMIT);
@@ -81,7 +72,7 @@ export class CraftingSession extends StreamingObject {
     this.hub = new StreamHub(ctx, env, "session", {
       position: (nowMs) => (this.#state ? this.#position(this.#state, nowMs) : null),
       snapshot: (nowMs, recovered) => {
-        const state = this.#state as SessionState;
+        const state = this.#state as Session;
         const position = this.#position(state, nowMs);
         return snapshotFrame(position, sessionStateMessage(state, nowMs), recovered);
       },
@@ -99,11 +90,14 @@ export class CraftingSession extends StreamingObject {
     params: CreateSessionParams,
     trace?: TraceContext,
   ): Promise<Result<{ created: boolean; session: SessionJson }>> {
-    const epoch = 1 + Math.floor(Math.random() * 0xfffffffe);
-    const before = this.#state;
-    const result = await this.#apply({ type: "create", params, epoch, atMs: Date.now() }, trace);
+    const result = await this.#apply(
+      { type: "create", params, epoch: newEpoch(), atMs: Date.now() },
+      trace,
+    );
     if (!result.ok) return result;
-    return ok({ created: before === null, session: this.#json(result.value) });
+    const { state, outcome } = result.value;
+    const created = outcome.type === "created" && outcome.created;
+    return ok({ created, session: this.#json(state as Session) });
   }
 
   /** Applies a lifecycle action (start, pause, resume, complete, fail, cancel). */
@@ -143,14 +137,12 @@ export class CraftingSession extends StreamingObject {
     asOfMs: number,
     trace?: TraceContext,
   ): Promise<Result<{ outcomes: MaterialOutcome[]; session: SessionJson }>> {
-    const held = this.#state?.materials ?? [];
-    const result = await this.#apply(
-      { type: "materials", changes, asOfMs, atMs: Date.now() },
-      trace,
-    );
+    const input: SessionInput = { type: "materials", changes, asOfMs, atMs: Date.now() };
+    const result = await this.#apply(input, trace);
     if (!result.ok) return result;
-    const { outcomes } = applyMaterialChanges(held, changes, asOfMs);
-    return ok({ outcomes, session: this.#json(result.value) });
+    const { state, outcome } = result.value;
+    const outcomes = outcome.type === "materials" ? outcome.outcomes : [];
+    return ok({ outcomes, session: this.#json(state as Session) });
   }
 
   /** Who owns the session and where it stands (the sync channel's negotiation). */
@@ -166,94 +158,24 @@ export class CraftingSession extends StreamingObject {
   }
 
   /**
-   * Applies bridged events (one batch, all for this session). Duplicates
-   * (by event id) and stale events (at or below the settled version) are
-   * acknowledged and change nothing; the rest are stored and folded in
-   * version order, with the state, in one transaction. One update goes out
-   * if the state changed.
+   * Applies bridged events (one batch, all for this session), through the
+   * same transition as every other input; says what became of each.
    */
   async applyEvents(events: SessionEvent[]): Promise<EventResult[]> {
     const now = Date.now();
     const store = this.#events;
-    const prev = this.#state;
-    const epoch = prev?.epoch ?? 1 + Math.floor(Math.random() * 0xfffffffe);
+    const epoch = this.#state?.epoch ?? newEpoch();
     this.ctx.storage.transactionSync(() => store.expire(now, epoch));
-    const meta = store.meta() ?? { floor: 0, maxVersion: 0, base: prev };
-    const { fresh, refused } = admitEvents(events, {
-      floor: meta.floor,
-      owner: prev && { sessionId: prev.sessionId, playerId: prev.playerId },
-      seen: (eventId) => store.has(eventId),
-    });
-    const folded = fresh.length > 0 ? this.#foldIn(fresh, meta, epoch) : null;
-    if (folded?.ended) await this.hub.closeAll(CloseCode.NORMAL, `session ${this.#state?.status}`);
-    return events.map((event, i) => ({
-      eventId: event.eventId,
-      ...(refused[i] ?? folded?.outcomes.get(event.eventId) ?? { outcome: "parked" }),
-    }));
-  }
-
-  /**
-   * Folds new events into the session: incrementally when they come in
-   * order, from the base when not. True when the session just ended.
-   */
-  #foldIn(
-    fresh: SessionEvent[],
-    meta: EventMeta,
-    epoch: number,
-  ): { outcomes: Map<string, FoldOutcome>; ended: boolean } {
-    const prev = this.#state;
-    const stored = () => this.#events.all();
-    const fold = foldNew(
-      prev,
-      { base: meta.base, maxVersion: meta.maxVersion, stored },
-      fresh,
-      epoch,
-    );
-    const done = (ended: boolean) => ({ outcomes: fold.outcomes, ended });
-    for (const event of fresh) {
-      const outcome = fold.outcomes.get(event.eventId);
-      if (outcome?.outcome === "ignored") {
-        log("info", "event.ignored", {
-          session_id: event.sessionId,
-          event_id: event.eventId,
-          event_type: event.kind,
-          version: event.version,
-          reason: outcome.reason,
-        });
-      }
-    }
-    const next =
-      fold.state && changed(prev, fold.state) ? { ...fold.state, seq: (prev?.seq ?? 0) + 1 } : prev;
-    const atMs = Date.now();
-    const cause = fold.lastApplied ?? "event";
-    const traceId = fresh.findLast((event) => event.traceId)?.traceId ?? "";
-    const frame =
-      next && next !== prev
-        ? updateFrame(
-            { ...this.#position(next, atMs), traceId },
-            sessionUpdateMessage(next, cause, atMs),
-          )
-        : null;
-    const nextMeta: EventMeta = {
+    const meta = store.meta() ?? { floor: 0, maxVersion: 0, base: this.#state };
+    const log = {
       ...meta,
-      maxVersion: Math.max(meta.maxVersion, ...fresh.map((event) => event.version)),
+      seen: (eventId: string) => store.has(eventId),
+      stored: () => store.all(),
     };
-    this.ctx.storage.transactionSync(() => {
-      this.#events.save(fresh, nextMeta);
-      if (next && next !== prev)
-        this.#persist(next, prev === null ? null : frame, { settleEvents: false });
-    });
-    if (!next || next === prev) return done(false);
-    this.#state = next;
-    this.#countLifecycle(prev, next);
-    void this.#notifyProjections(next);
-    if (prev === null) {
-      this.hub.current(next.seq);
-      return done(false);
-    }
-    const acceptedAtMs = Math.min(...fresh.map((event) => event.acceptedAtMs));
-    if (frame) this.hub.deliver(frame, cause === "progress", atMs, acceptedAtMs);
-    return done(isFinal(next.status) && !isFinal(prev.status));
+    const result = await this.#apply({ type: "events", events, log, epoch, atMs: now });
+    if (!result.ok) throw new Error(result.error.message);
+    const { outcome } = result.value;
+    return outcome.type === "events" ? outcome.results : [];
   }
 
   // ─── Streams ───────────────────────────────────────────────────────────────
@@ -277,53 +199,81 @@ export class CraftingSession extends StreamingObject {
 
   async #applyAsJson(input: SessionInput, trace?: TraceContext): Promise<Result<SessionJson>> {
     const result = await this.#apply(input, trace);
-    return result.ok ? ok(this.#json(result.value)) : result;
+    return result.ok ? ok(this.#json(result.value.state as Session)) : result;
   }
 
   /** Runs one transition and carries out its effects, in order. */
-  async #apply(input: SessionInput, trace?: TraceContext): Promise<Result<SessionState>> {
-    const prev = this.#state;
-    const result = transition(prev, input);
+  async #apply(
+    input: SessionInput,
+    trace?: TraceContext,
+  ): Promise<Result<{ state: Session | null; outcome: SessionOutcome }>> {
+    const result = transition(this.#state, input);
     if (!result.ok) return result;
-    const { state, effects } = result;
-    const receivedAtMs = trace?.receivedAtMs ?? input.atMs;
-    const frame = this.#frameFor(state, effects, input.atMs, trace?.traceId ?? "");
+    const { state, effects, outcome } = result;
+    const frame = state && this.#frameFor(state, effects, input.atMs, trace?.traceId ?? "");
+    const waits: Promise<void>[] = [];
     for (const effect of effects) {
       switch (effect.type) {
         case "persist":
           try {
-            this.#persist(state, frame);
+            this.#persist(state, frame, effect);
           } catch (e: unknown) {
             log("error", "session.persist_failed", {
-              session_id: state.sessionId,
-              seq: state.seq,
+              session_id: state?.sessionId,
+              seq: state?.seq,
               message: e instanceof Error ? e.message : String(e),
             });
             return fail("internal", "the session could not be saved; nothing was changed");
           }
           this.#state = state;
           break;
-        case "broadcast":
-        case "notify_materials":
+        case "deliver":
           if (frame) {
-            const latestWins = effect.type === "broadcast" && effect.cause === "progress";
+            const latestWins = effect.frame === "update" && effect.latestWins;
+            const receivedAtMs =
+              (effect.frame === "update" && effect.receivedAtMs) ||
+              (trace?.receivedAtMs ?? input.atMs);
             this.hub.deliver(frame, latestWins, input.atMs, receivedAtMs);
           }
           break;
         case "close_all":
           await this.hub.closeAll(CloseCode.NORMAL, effect.reason);
           break;
+        case "notify_player":
+          waits.push(
+            this.#notify(effect.wait, "player", () =>
+              playerStub(this.env, effect.playerId).sessionChanged(effect.playerId, effect.summary),
+            ),
+          );
+          break;
+        case "notify_workflow":
+          waits.push(
+            this.#notify(effect.wait, "workflow", () =>
+              workflowStub(this.env, effect.workflowId).stepChanged(effect.step),
+            ),
+          );
+          break;
+        case "count":
+          if (effect.metric === "crafting_sessions_ended_total")
+            metrics.count(effect.metric, { status: effect.status });
+          else metrics.count(effect.metric);
+          pushMetricsSoon(this.env, this.ctx);
+          break;
+        case "log_ignored":
+          log("info", "event.ignored", {
+            session_id: effect.event.sessionId,
+            event_id: effect.event.eventId,
+            event_type: effect.event.kind,
+            version: effect.event.version,
+            reason: effect.reason,
+          });
+          break;
       }
     }
-    // A change nobody was sent (create) leaves every stream current.
-    this.hub.current(state.seq);
-    this.#countLifecycle(prev, state);
-    // The queue must not miss a status change; a progress correction only moves its estimates.
-    if (state.seq === prev?.seq) {
-      // Nothing a projection shows changed.
-    } else if (state.status !== prev?.status) await this.#notifyProjections(state);
-    else void this.#notifyProjections(state);
-    if (trace && effects.length > 0) {
+    // A change nobody was sent (a creation) leaves every stream current.
+    if (state) this.hub.current(state.seq);
+    await Promise.all(waits);
+    if (trace && state && effects.length > 0) {
       log("debug", "session.changed", {
         session_id: state.sessionId,
         seq: state.seq,
@@ -331,95 +281,79 @@ export class CraftingSession extends StreamingObject {
         trace_id: trace.traceId,
       });
     }
-    return ok(state);
+    return ok({ state, outcome });
+  }
+
+  /**
+   * Tells another object about the change. A lost notification is repaired
+   * by the next one (they carry the seq and the whole summary); a failure is
+   * logged, never fails the session's change. `wait`: the caller's answer
+   * waits for it (a status change the queue must not miss).
+   */
+  #notify(wait: boolean, to: string, call: () => Promise<unknown>): Promise<void> {
+    const sent = (async () => {
+      try {
+        await call();
+      } catch (e: unknown) {
+        log("warn", "session.notify_failed", {
+          session_id: this.#state?.sessionId,
+          to,
+          message: e instanceof Error ? e.message : String(e),
+        });
+      }
+    })();
+    return wait ? sent : Promise.resolve();
   }
 
   /** The frame a transition's effects send (an update or a material notification), if any. */
   #frameFor(
-    state: SessionState,
+    state: Session,
     effects: readonly SessionEffect[],
     atMs: number,
     traceId: string,
   ): ServerFrame | null {
-    const position = { ...this.#position(state, atMs), traceId };
     for (const effect of effects) {
-      if (effect.type === "broadcast")
+      if (effect.type !== "deliver") continue;
+      const position = {
+        ...this.#position(state, atMs),
+        traceId: (effect.frame === "update" && effect.traceId) || traceId,
+      };
+      if (effect.frame === "update")
         return updateFrame(position, sessionUpdateMessage(state, effect.cause, atMs));
-      if (effect.type === "notify_materials")
-        return materialFrame(position, materialNotificationMessage(state, effect.changes, atMs));
+      return materialFrame(position, materialNotificationMessage(state, effect.changes, atMs));
     }
     return null;
   }
 
-  /** State, seq and replay-log entry in one synchronous transaction, before anyone hears of it. */
-  #persist(state: SessionState, frame: ServerFrame | null, { settleEvents = true } = {}): void {
+  /** State, seq, replay-log entry and new events in one synchronous transaction, before anyone hears of it. */
+  #persist(
+    state: Session | null,
+    frame: ServerFrame | null,
+    effect: Extract<SessionEffect, { type: "persist" }>,
+  ): void {
     const { storage } = this.ctx;
+    const events = this.#events;
     storage.transactionSync(() => {
       // An HTTP command on a session that also receives events becomes their new base.
-      if (settleEvents) this.#events.settleUnder(state);
+      if (effect.settleEvents && state) events.settleUnder(state);
+      if (effect.events) events.save(effect.events.fresh, effect.events.maxVersion, this.#state);
+      if (state === null) return;
       this.#log.prepare();
       storage.kv.put(STATE_KEY, state);
       if (frame) this.#log.append(state.seq, frame);
     });
   }
 
-  /** Counts sessions created and ended. */
-  #countLifecycle(prev: SessionState | null, next: SessionState): void {
-    if (prev === null) metrics.count("crafting_sessions_created_total");
-    if (isFinal(next.status) && (prev === null || !isFinal(prev.status))) {
-      metrics.count("crafting_sessions_ended_total", { status: next.status });
-    }
-    pushMetricsSoon(this.env, this.ctx);
-  }
-  /**
-   * Tells the player's object (their crafting queue) and the session's
-   * workflow, if any, about the change. A lost
-   * notification is repaired by the next one (they carry the seq and the
-   * whole summary); a failure is logged, never fails the session's change.
-   */
-  async #notifyProjections(state: SessionState): Promise<void> {
-    const summary: SessionSummary = {
-      sessionId: state.sessionId,
-      recipeId: state.recipeId,
-      status: state.status,
-      createdAtMs: state.createdAtMs,
-      plannedMs: totalDurationMs(state.steps),
-      clock: state.clock,
-      materialIds: state.materials.map((m) => m.materialId),
-      seq: state.seq,
-    };
-    try {
-      const player = playerStub(this.env, state.playerId).sessionChanged(state.playerId, summary);
-      const workflow = state.workflowId
-        ? workflowStub(this.env, state.workflowId).stepChanged({
-            sessionId: state.sessionId,
-            status: state.status,
-            progressPercent: progressAt(state, Date.now()).percent,
-            seq: state.seq,
-          })
-        : null;
-      await Promise.all([player, workflow]);
-    } catch (e) {
-      log("warn", "queue.notify_failed", {
-        session_id: state.sessionId,
-        player_id: state.playerId,
-        message: e instanceof Error ? e.message : String(e),
-      });
-    }
-  }
-
-  #position(state: SessionState, nowMs: number) {
+  #position(state: Session, nowMs: number) {
     return { seq: state.seq, epoch: state.epoch, serverTimeMs: nowMs };
   }
 
-  #json(state: SessionState): SessionJson {
+  #json(state: Session): SessionJson {
     return toJsonString(SessionStateSchema, sessionStateMessage(state, Date.now()));
   }
 }
 
-/** Whether a fold changed anything a client can see (seq aside). */
-function changed(prev: SessionState | null, next: SessionState): boolean {
-  return (
-    prev === null || JSON.stringify({ ...prev, seq: 0 }) !== JSON.stringify({ ...next, seq: 0 })
-  );
+/** A new session's epoch: random, so a client holding another one knows to resync. */
+function newEpoch(): number {
+  return 1 + Math.floor(Math.random() * 0xfffffffe);
 }

@@ -6,7 +6,7 @@
  */
 
 import { foldEvents, type SessionEvent } from "../../src/domain/events/session-events";
-import type { SessionState } from "../../src/domain/session/session-machine";
+import type { Session } from "../../src/domain/session/session";
 
 /** How long event ids are remembered for dedupe, and events kept for re-folds. */
 export const EVENT_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -18,7 +18,7 @@ export interface EventMeta {
   /** Highest version stored. */
   maxVersion: number;
   /** The state events fold onto (the session before its first event, or after the last HTTP command). */
-  base: SessionState | null;
+  base: Session | null;
 }
 
 const META_KEY = "events_meta";
@@ -68,8 +68,12 @@ export class EventStore {
       .map((row) => JSON.parse(row.body) as SessionEvent);
   }
 
-  /** Stores new events and the bookkeeping. Call inside `transactionSync`. */
-  save(events: readonly SessionEvent[], meta: EventMeta): void {
+  /**
+   * Stores new events and raises the highest version stored; a session's
+   * first events fold onto `base` (the state before them). Call inside `transactionSync`.
+   */
+  save(events: readonly SessionEvent[], maxVersion: number, base: Session | null): void {
+    const meta = this.meta() ?? { floor: 0, maxVersion: 0, base };
     this.#table();
     for (const event of events) {
       this.storage.sql.exec(
@@ -80,14 +84,14 @@ export class EventStore {
         JSON.stringify(event),
       );
     }
-    this.storage.kv.put(META_KEY, meta);
+    this.storage.kv.put(META_KEY, { ...meta, maxVersion: Math.max(meta.maxVersion, maxVersion) });
   }
 
   /**
    * An HTTP command changed the session: it becomes the new base and every
    * stored event is settled under it. Call inside `transactionSync`.
    */
-  settleUnder(state: SessionState): void {
+  settleUnder(state: Session): void {
     const meta = this.meta();
     if (!meta) return;
     this.#table();

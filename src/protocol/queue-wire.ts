@@ -1,7 +1,7 @@
 /** A player's queue, domain → wire (`crafting.v1.QueueSnapshot`). */
 import { create } from "@bufbuild/protobuf";
 import type { QueueItem, SessionSummary } from "../domain/queue/crafting-queue";
-import type { SessionStatus } from "../domain/session/session-machine";
+import type { SessionStatus } from "../domain/session/session";
 import {
   QueueEntrySchema,
   QueueEntryStatus,

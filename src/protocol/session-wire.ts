@@ -4,13 +4,8 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { allAvailable, type MaterialChange } from "../domain/materials/materials";
-import {
-  progressAt,
-  type SessionState,
-  type SessionStatus,
-  type StepStatus,
-  totalDurationMs,
-} from "../domain/session/session-machine";
+import { progressAt, totalDurationMs } from "../domain/session/progress";
+import type { Session, SessionStatus, StepStatus } from "../domain/session/session";
 import {
   MaterialChangeSchema,
   type MaterialNotification,
@@ -55,7 +50,7 @@ export function sessionStatusMessage(status: SessionStatus): SessionStatusEnum {
 }
 
 /** Seed 000's progress fields at `nowMs`. */
-export function progressMessage(state: SessionState, nowMs: number): CraftingProgressUpdate {
+export function progressMessage(state: Session, nowMs: number): CraftingProgressUpdate {
   const view = progressAt(state, nowMs);
   return create(CraftingProgressUpdateSchema, {
     sessionId: state.sessionId,
@@ -78,7 +73,7 @@ export function progressMessage(state: SessionState, nowMs: number): CraftingPro
 }
 
 /** The clock a client extrapolates progress from between updates. */
-export function clockMessage(state: SessionState): ProgressClock {
+export function clockMessage(state: Session): ProgressClock {
   const { anchorAtMs, anchorElapsedMs, rate, running } = state.clock;
   return create(ProgressClockSchema, {
     anchorAtMs: BigInt(Math.floor(anchorAtMs)),
@@ -90,7 +85,7 @@ export function clockMessage(state: SessionState): ProgressClock {
 }
 
 /** The full session state, with progress computed at `nowMs`. */
-export function sessionStateMessage(state: SessionState, nowMs: number): SessionStateMessage {
+export function sessionStateMessage(state: Session, nowMs: number): SessionStateMessage {
   const progress = progressMessage(state, nowMs);
   return create(SessionStateSchema, {
     sessionId: state.sessionId,
@@ -120,11 +115,7 @@ export function sessionStateMessage(state: SessionState, nowMs: number): Session
 }
 
 /** The update subscribers get when the session changes. */
-export function sessionUpdateMessage(
-  state: SessionState,
-  cause: string,
-  nowMs: number,
-): SessionUpdate {
+export function sessionUpdateMessage(state: Session, cause: string, nowMs: number): SessionUpdate {
   return create(SessionUpdateSchema, {
     status: sessionStatusToWire[state.status],
     progress: progressMessage(state, nowMs),
@@ -136,7 +127,7 @@ export function sessionUpdateMessage(
 
 /** The notification subscribers get when the session's materials change. */
 export function materialNotificationMessage(
-  state: SessionState,
+  state: Session,
   changes: readonly MaterialChange[],
   nowMs: number,
 ): MaterialNotification {

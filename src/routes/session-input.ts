@@ -13,7 +13,7 @@ import type {
   LifecycleAction,
   PlannedStep,
   ProgressCorrection,
-} from "../domain/session/session-machine";
+} from "../domain/session/session";
 import { AppError } from "../errors";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */

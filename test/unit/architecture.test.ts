@@ -19,7 +19,8 @@ function filesUnder(dir: string): string[] {
 /** Every module a file imports: relative paths resolved from the root, packages as named. */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(root, file), "utf8");
-  return [...text.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)].map(([, spec]) =>
+  const statements = /^\s*(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"/gm;
+  return [...text.matchAll(statements)].map(([, spec]) =>
     spec?.startsWith(".") ? relative(root, resolve(dirname(join(root, file)), spec)) : `${spec}`,
   );
 }

@@ -1,6 +1,7 @@
 /** Both ends of the sync channel over a lossy carrier. */
 import { describe, expect, it } from "vitest";
-import { type SessionState, transition } from "../../src/domain/session/session-machine";
+import type { Session } from "../../src/domain/session/session";
+import { transition } from "../../src/domain/session/session-machine";
 import {
   encodeSync,
   openChannel,
@@ -12,7 +13,7 @@ import { sameState } from "../../src/protocol/sync/sync-state";
 
 const T0 = 1_795_000_000_000;
 
-function activeSession(materials = 3): SessionState {
+function activeSession(materials = 3): Session {
   const created = transition(null, {
     type: "create",
     epoch: 5,
@@ -39,7 +40,7 @@ function activeSession(materials = 3): SessionState {
 }
 
 /** The session after change `i`: progress corrections, now and then a material change. */
-function step(state: SessionState, i: number, atMs: number): SessionState {
+function step(state: Session, i: number, atMs: number): Session {
   const result =
     i % 5 === 4
       ? transition(state, {
@@ -101,7 +102,7 @@ describe("the sync channel", () => {
       let sent = 0;
       let applied = 0;
       let fulls = 0;
-      const history = new Map<number, SessionState>();
+      const history = new Map<number, Session>();
       for (let i = 1; i <= 300; i++) {
         const at = T0 + i * 250;
         session = step(session, i, at);
@@ -119,9 +120,9 @@ describe("the sync channel", () => {
           if (event.type === "state") {
             applied++;
             // Whatever arrives is exactly the session at that seq.
-            expect(
-              sameState(event.state, syncStateOf(history.get(event.seq) as SessionState)),
-            ).toBe(true);
+            expect(sameState(event.state, syncStateOf(history.get(event.seq) as Session))).toBe(
+              true,
+            );
           }
         }
       }

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
 import { foldEvents, type SessionEvent } from "../../src/domain/events/session-events";
-import type { SessionState } from "../../src/domain/session/session-machine";
+import type { Session } from "../../src/domain/session/session";
 import { parseEventRecord } from "../../src/events/event-input";
 import { freshId, serviceToken } from "../support/tokens";
 import { call } from "./helpers";
@@ -78,19 +78,17 @@ function sessionEvents(
 }
 
 /** What must converge: everything but seq and epoch. */
-function outcome(state: SessionState | null) {
+function outcome(state: Session | null) {
   if (!state) return null;
   const { seq: _seq, epoch: _epoch, ...rest } = state;
   return rest;
 }
 
-async function storedOf(
-  sessionId: string,
-): Promise<{ state: SessionState | null; eventIds: string[] }> {
+async function storedOf(sessionId: string): Promise<{ state: Session | null; eventIds: string[] }> {
   return runInDurableObject(
     env.CRAFTING_SESSION.getByName(sessionId),
     (_i: CraftingSession, ctx) => {
-      const state = ctx.storage.kv.get<SessionState>("state") ?? null;
+      const state = ctx.storage.kv.get<Session>("state") ?? null;
       const eventIds = state
         ? ctx.storage.sql
             .exec<{ event_id: string }>("SELECT event_id FROM events")

@@ -12,7 +12,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
 import type { SessionEvent } from "../../src/domain/events/session-events";
-import type { SessionState } from "../../src/domain/session/session-machine";
+import type { Session } from "../../src/domain/session/session";
 import { consumeEvents, retryDelaySeconds } from "../../src/events/consumer";
 import { EVENT_LIMITS } from "../../src/events/event-input";
 import { freshId, serviceToken, token } from "../support/tokens";
@@ -55,10 +55,10 @@ async function postEvents(body: string, contentType = "application/json"): Promi
 }
 
 /** The session's stored state, straight from its object (null when it has none yet). */
-async function stateOf(sessionId: string): Promise<SessionState | null> {
+async function stateOf(sessionId: string): Promise<Session | null> {
   return runInDurableObject(
     env.CRAFTING_SESSION.getByName(sessionId),
-    (_i: CraftingSession, state) => state.storage.kv.get<SessionState>("state") ?? null,
+    (_i: CraftingSession, state) => state.storage.kv.get<Session>("state") ?? null,
   );
 }
 

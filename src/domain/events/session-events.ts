@@ -7,14 +7,8 @@
  */
 
 import type { MaterialRequirementInput } from "../materials/materials";
-import {
-  type LifecycleAction,
-  type PlannedStep,
-  type ProgressCorrection,
-  type SessionInput,
-  type SessionState,
-  transition,
-} from "../session/session-machine";
+import type { LifecycleAction, PlannedStep, ProgressCorrection, Session } from "../session/session";
+import { applyCommand, type SessionCommand } from "../session/session-commands";
 
 /** The event types of seed 002, and progress. */
 export const EVENT_TYPES = {
@@ -70,7 +64,7 @@ export type FoldOutcome =
 
 /** The state after folding `events` (sorted by version) onto `base`. */
 export interface Fold {
-  state: SessionState | null;
+  state: Session | null;
   outcomes: Map<string, FoldOutcome>;
   /** The kind of the last event that changed the state. */
   lastApplied: EventKind | null;
@@ -87,7 +81,7 @@ export function byVersion(a: SessionEvent, b: SessionEvent): number {
  * session keeps for its whole life.
  */
 export function foldEvents(
-  base: SessionState | null,
+  base: Session | null,
   events: readonly SessionEvent[],
   epoch: number,
 ): Fold {
@@ -102,7 +96,7 @@ export function foldEvents(
       continue;
     }
     for (const input of inputsFor(state, event, epoch)) {
-      const result = transition(state, input);
+      const result = applyCommand(state, input);
       if (!result.ok) {
         outcomes.set(event.eventId, { outcome: "ignored", reason: result.error.message });
         break;
@@ -124,12 +118,12 @@ export function foldEvents(
 }
 
 /** The state machine inputs of one event, at its `occurred_at`. */
-function inputsFor(state: SessionState | null, event: SessionEvent, epoch: number): SessionInput[] {
+function inputsFor(state: Session | null, event: SessionEvent, epoch: number): SessionCommand[] {
   const atMs = event.occurredAtMs;
   switch (event.kind) {
     case "start": {
       const start = event.start;
-      const begin: SessionInput = { type: "lifecycle", action: "start", atMs };
+      const begin: SessionCommand = { type: "lifecycle", action: "start", atMs };
       if (state || !start) return [begin];
       const params = {
         sessionId: event.sessionId,
@@ -145,7 +139,7 @@ function inputsFor(state: SessionState | null, event: SessionEvent, epoch: numbe
     case "progress":
       return [{ type: "progress", correction: event.progress ?? {}, atMs }];
     default: {
-      const input: SessionInput = {
+      const input: SessionCommand = {
         type: "lifecycle",
         action: event.kind as LifecycleAction,
         atMs,
@@ -205,8 +199,8 @@ export function admitEvents(
  * event (`stored` is read only then), so late events land in version order.
  */
 export function foldNew(
-  current: SessionState | null,
-  log: { base: SessionState | null; maxVersion: number; stored: () => SessionEvent[] },
+  current: Session | null,
+  log: { base: Session | null; maxVersion: number; stored: () => SessionEvent[] },
   fresh: readonly SessionEvent[],
   epoch: number,
 ): Fold {

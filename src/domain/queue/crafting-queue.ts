@@ -7,7 +7,7 @@
  */
 
 import type { MaterialChange } from "../materials/materials";
-import type { SessionClock, SessionStatus } from "../session/session-machine";
+import type { SessionClock, SessionStatus } from "../session/session";
 
 /** What a session object tells its player's object after every change. */
 export interface SessionSummary {

@@ -1,471 +1,247 @@
 /**
- * The crafting session as a pure state machine: `transition(state, input)`
- * returns the next state and the effects to carry out, as plain data.
- * No `cloudflare:*` imports: every rule here is unit-tested in plain Node.
+ * The crafting session as a pure state machine: every change — an HTTP
+ * command, a progress correction, a material report, a batch of bridged
+ * events — goes through `transition(state, input)`, which returns the next
+ * state, the effects to carry out in order (as plain data), and the
+ * input's outcome. `seq` is assigned here and nowhere else. No runtime
+ * imports: every rule is unit-tested in plain Node.
  */
 import type { ServiceError } from "../../errors";
 import {
-  applyMaterialChanges,
-  initialMaterials,
-  type MaterialChange,
-  type MaterialRequirementInput,
-  type MaterialState,
-  sameRequirements,
-} from "../materials/materials";
-
-// ─── State ──────────────────────────────────────────────────────────────────
-
-/** Lifecycle status of a session. */
-export type SessionStatus = "queued" | "active" | "paused" | "completed" | "failed" | "cancelled";
-
-/** A lifecycle command, as crafting-service or a bridged event sends it. */
-export type LifecycleAction = "start" | "pause" | "resume" | "complete" | "fail" | "cancel";
-
-/** Status of one step, derived from the clock. */
-export type StepStatus = "pending" | "active" | "paused" | "completed" | "failed" | "cancelled";
-
-/** A step as planned by crafting-service. */
-export interface PlannedStep {
-  name: string;
-  durationMs: number;
-}
+  admitEvents,
+  type EventResult,
+  foldNew,
+  type SessionEvent,
+} from "../events/session-events";
+import type { MaterialChange, MaterialOutcome } from "../materials/materials";
+import type { SessionSummary } from "../queue/crafting-queue";
+import type { StepSummary } from "../workflow/workflow-state";
+import { progressAt, totalDurationMs } from "./progress";
+import { isFinal, type Session, sameSession } from "./session";
+import { applyCommand, type Change, type SessionCommand } from "./session-commands";
 
 /**
- * The session clock. Elapsed crafting time at `now` is
- * `anchorElapsedMs + (running ? rate * (now - anchorAtMs) : 0)`, capped at the
- * total duration. Every transition re-anchors it, so pauses and corrections
- * never need a timer and clients can compute the same value between updates.
+ * What the session knows of the bridged events it stored: the version
+ * floor (at or below it an event is stale), the highest version stored, the
+ * base state they fold onto, and two reads (dedupe; every stored event, for
+ * a re-fold — read only when one is needed).
  */
-export interface SessionClock {
-  anchorAtMs: number;
-  anchorElapsedMs: number;
-  rate: number;
-  running: boolean;
+export interface EventLog {
+  floor: number;
+  maxVersion: number;
+  base: Session | null;
+  seen(eventId: string): boolean;
+  stored(): SessionEvent[];
 }
 
-/** The authoritative state of one crafting session. */
-export interface SessionState {
-  sessionId: string;
-  playerId: string;
-  recipeId: string;
-  workflowId: string | null;
-  status: SessionStatus;
-  steps: PlannedStep[];
-  createdAtMs: number;
-  startedAtMs: number | null;
-  endedAtMs: number | null;
-  pausedAtMs: number | null;
-  pausedTotalMs: number;
-  clock: SessionClock;
-  failureReason: string | null;
-  /** What the recipe requires and how much of it the player has. */
-  materials: readonly MaterialState[];
-  /** Chosen at creation; a client holding another epoch must resync. */
-  epoch: number;
-  /** Increases by one with every change, starting at 1 on creation. */
-  seq: number;
-}
-
-/** What crafting-service sends to create a session. */
-export interface CreateSessionParams {
-  sessionId: string;
-  playerId: string;
-  recipeId: string;
-  workflowId: string | null;
-  steps: PlannedStep[];
-  materials: MaterialRequirementInput[];
-}
-
-/**
- * An explicit progress correction from crafting-service. Exactly one of
- * `elapsedMs`, `progressPercent` or `stepIndex` (with `stepProgressPercent`)
- * places the clock; `rate` alone changes the crafting speed.
- */
-export interface ProgressCorrection {
-  elapsedMs?: number;
-  progressPercent?: number;
-  stepIndex?: number;
-  stepProgressPercent?: number;
-  rate?: number;
-}
-
-/** One input to the state machine; `atMs` is the server clock when it arrived. */
+/** One input to the state machine. */
 export type SessionInput =
-  | { type: "create"; params: CreateSessionParams; epoch: number; atMs: number }
-  | { type: "lifecycle"; action: LifecycleAction; reason?: string; atMs: number }
-  | { type: "progress"; correction: ProgressCorrection; atMs: number }
-  /** Several corrections applied together: all or none, one new seq. */
-  | { type: "progress_batch"; corrections: ProgressCorrection[]; atMs: number }
-  /** Material availability crafting-service observed at `asOfMs`. */
-  | { type: "materials"; changes: MaterialChange[]; asOfMs: number; atMs: number };
+  | SessionCommand
+  /** A batch of bridged events for this session; `epoch` is used if they create it. */
+  | { type: "events"; events: SessionEvent[]; log: EventLog; epoch: number; atMs: number };
 
-/** Work the Durable Object carries out after a transition, in order. */
+/** Work the Durable Object carries out after a transition, in this order. */
 export type SessionEffect =
-  /** Persist the new state and its replay-log entry in one transaction. */
-  | { type: "persist" }
-  /** Send the update for the new seq to every subscriber. */
-  | { type: "broadcast"; cause: string }
-  /** Send a material notification of these changes to every subscriber. */
-  | { type: "notify_materials"; changes: MaterialChange[] }
-  /** Close every subscriber: the session reached a final state. */
-  | { type: "close_all"; reason: string };
+  /**
+   * Store the new state (and the delivered frame in the replay log) in one
+   * transaction, before anyone hears of it. `settleEvents`: the state is the
+   * stored events' new base (an HTTP command). `events`: new bridged events to store.
+   */
+  | {
+      type: "persist";
+      settleEvents: boolean;
+      events?: { fresh: SessionEvent[]; maxVersion: number };
+    }
+  /** Send the update of the new seq to every stream; progress is latest-wins. */
+  | {
+      type: "deliver";
+      frame: "update";
+      cause: string;
+      latestWins: boolean;
+      /** When the oldest change it carries reached the edge (bridged events). */
+      receivedAtMs?: number;
+      traceId?: string;
+    }
+  /** Send a material notification of these changes to every stream. */
+  | { type: "deliver"; frame: "materials"; changes: MaterialChange[] }
+  /** Close every stream normally: the session reached a final state. */
+  | { type: "close_all"; reason: string }
+  /** Tell the player's object (their queue); `wait` when a status changed, which it must not miss. */
+  | { type: "notify_player"; playerId: string; summary: SessionSummary; wait: boolean }
+  /** Tell the session's workflow about its step. */
+  | { type: "notify_workflow"; workflowId: string; step: StepSummary; wait: boolean }
+  /** Count a session created or ended. */
+  | { type: "count"; metric: "crafting_sessions_created_total" }
+  | { type: "count"; metric: "crafting_sessions_ended_total"; status: string }
+  /** Log a bridged event that could not apply at its place in version order. */
+  | { type: "log_ignored"; event: SessionEvent; reason: string };
 
-/** The outcome of a transition: an expected error is data, never thrown. */
-export type TransitionResult =
-  | { ok: true; state: SessionState; effects: SessionEffect[] }
+/** What became of the input itself. */
+export type SessionOutcome =
+  | { type: "none" }
+  | { type: "created"; created: boolean }
+  | { type: "materials"; outcomes: MaterialOutcome[] }
+  | { type: "events"; results: EventResult[] };
+
+/** The outcome of a command: an expected error is data, never thrown. */
+export type CommandTransition =
+  | { ok: true; state: Session; effects: SessionEffect[]; outcome: SessionOutcome }
   | { ok: false; error: ServiceError };
 
-// ─── Rules ──────────────────────────────────────────────────────────────────
-
-const FINAL_STATUSES: ReadonlySet<SessionStatus> = new Set(["completed", "failed", "cancelled"]);
-
-/** The status each lifecycle action leads to, from each status it is legal in. */
-const LEGAL: Record<LifecycleAction, { from: readonly SessionStatus[]; to: SessionStatus }> = {
-  start: { from: ["queued"], to: "active" },
-  pause: { from: ["active"], to: "paused" },
-  resume: { from: ["paused"], to: "active" },
-  complete: { from: ["active"], to: "completed" },
-  fail: { from: ["queued", "active", "paused"], to: "failed" },
-  cancel: { from: ["queued", "active", "paused"], to: "cancelled" },
-};
-
-/** True once a session can no longer change. */
-export function isFinal(status: SessionStatus): boolean {
-  return FINAL_STATUSES.has(status);
-}
-
-/** Sum of the planned step durations. */
-export function totalDurationMs(steps: readonly PlannedStep[]): number {
-  let total = 0;
-  for (const step of steps) total += step.durationMs;
-  return total;
-}
-
-/** Elapsed crafting time at `nowMs`, from the clock alone. */
-export function elapsedAt(state: SessionState, nowMs: number): number {
-  const total = totalDurationMs(state.steps);
-  if (state.status === "completed") return total;
-  const { anchorAtMs, anchorElapsedMs, rate, running } = state.clock;
-  const elapsed = anchorElapsedMs + (running ? rate * Math.max(0, nowMs - anchorAtMs) : 0);
-  return Math.min(total, Math.max(0, elapsed));
-}
-
-/** Progress of a session at an instant, as a client renders it. */
-export interface ProgressView {
-  elapsedMs: number;
-  remainingMs: number;
-  totalMs: number;
-  percent: number;
-  currentStepIndex: number;
-  stepPercent: number;
-  steps: { name: string; durationMs: number; status: StepStatus; percent: number }[];
-}
-
-/** Computes progress at `nowMs` from the clock, the steps and the status. */
-export function progressAt(state: SessionState, nowMs: number): ProgressView {
-  const totalMs = totalDurationMs(state.steps);
-  const elapsedMs = elapsedAt(state, nowMs);
-  // The current step is the first whose end lies after the elapsed time; once
-  // everything has elapsed it stays the last step (at 100 %).
-  const lastIndex = Math.max(0, state.steps.length - 1);
-  let currentStepIndex = lastIndex;
-  let stepStart = totalMs - (state.steps[lastIndex]?.durationMs ?? 0);
-  let start = 0;
-  for (const [i, step] of state.steps.entries()) {
-    if (elapsedMs < start + step.durationMs) {
-      currentStepIndex = i;
-      stepStart = start;
-      break;
-    }
-    start += step.durationMs;
-  }
-  const currentDuration = state.steps[currentStepIndex]?.durationMs ?? 0;
-  const stepPercent =
-    currentDuration > 0 ? Math.min(100, ((elapsedMs - stepStart) / currentDuration) * 100) : 100;
-  const currentStatus = currentStepStatus(state.status);
-  const steps = state.steps.map((step, i) => {
-    if (state.status === "completed" || i < currentStepIndex) {
-      return { ...step, status: "completed" as const, percent: 100 };
-    }
-    if (i > currentStepIndex) return { ...step, status: "pending" as const, percent: 0 };
-    return { ...step, status: currentStatus, percent: stepPercent };
-  });
-  return {
-    elapsedMs,
-    remainingMs: totalMs - elapsedMs,
-    totalMs,
-    percent: totalMs > 0 ? (elapsedMs / totalMs) * 100 : 100,
-    currentStepIndex,
-    stepPercent: state.status === "completed" ? 100 : stepPercent,
-    steps,
-  };
-}
-
-function currentStepStatus(status: SessionStatus): StepStatus {
-  switch (status) {
-    case "queued":
-      return "pending";
-    case "active":
-      return "active";
-    case "paused":
-      return "paused";
-    case "completed":
-      return "completed";
-    case "failed":
-      return "failed";
-    case "cancelled":
-      return "cancelled";
-  }
-}
-
-// ─── Transitions ────────────────────────────────────────────────────────────
+/** The outcome of any input (events may leave a session not yet created). */
+export type TransitionResult =
+  | { ok: true; state: Session | null; effects: SessionEffect[]; outcome: SessionOutcome }
+  | { ok: false; error: ServiceError };
 
 /** Applies one input to a session (or to no session yet) and says what to do. */
-export function transition(state: SessionState | null, input: SessionInput): TransitionResult {
-  if (input.type === "create") return create(state, input);
-  if (!state) return error("not_found", "no crafting session with this id");
-  switch (input.type) {
-    case "lifecycle":
-      return lifecycle(state, input.action, input.atMs, input.reason);
-    case "progress":
-      return correct(state, input.correction, input.atMs);
-    case "progress_batch":
-      return correctAll(state, input.corrections, input.atMs);
-    case "materials":
-      return materialsChanged(state, input.changes, input.asOfMs);
-  }
-}
-
-function create(
-  state: SessionState | null,
-  input: Extract<SessionInput, { type: "create" }>,
-): TransitionResult {
-  const { params, atMs, epoch } = input;
-  if (state) {
-    // crafting-service retries a create it did not see answered: the same
-    // request is idempotent, a different one under the same id is a conflict.
-    if (sameParams(state, params)) return { ok: true, state, effects: [] };
-    return error("already_exists", "a different crafting session already has this id");
-  }
-  return {
-    ok: true,
-    state: {
-      sessionId: params.sessionId,
-      playerId: params.playerId,
-      recipeId: params.recipeId,
-      workflowId: params.workflowId,
-      status: "queued",
-      steps: params.steps.map((step) => ({ name: step.name, durationMs: step.durationMs })),
-      createdAtMs: atMs,
-      startedAtMs: null,
-      endedAtMs: null,
-      pausedAtMs: null,
-      pausedTotalMs: 0,
-      clock: { anchorAtMs: atMs, anchorElapsedMs: 0, rate: 1, running: false },
-      failureReason: null,
-      materials: initialMaterials(params.materials),
-      epoch,
-      seq: 1,
-    },
-    effects: [{ type: "persist" }],
-  };
-}
-
-function sameParams(state: SessionState, params: CreateSessionParams): boolean {
-  return (
-    state.playerId === params.playerId &&
-    state.recipeId === params.recipeId &&
-    state.workflowId === params.workflowId &&
-    sameRequirements(state.materials, params.materials) &&
-    state.steps.length === params.steps.length &&
-    state.steps.every(
-      (step, i) =>
-        step.name === params.steps[i]?.name && step.durationMs === params.steps[i]?.durationMs,
-    )
-  );
-}
-
-function lifecycle(
-  state: SessionState,
-  action: LifecycleAction,
-  atMs: number,
-  reason: string | undefined,
-): TransitionResult {
-  const rule = LEGAL[action];
-  if (!rule.from.includes(state.status)) {
-    return error("failed_precondition", `cannot ${action} a session that is ${state.status}`);
-  }
-  const elapsedMs = elapsedAt(state, atMs);
-  const next: SessionState = { ...state, status: rule.to, seq: state.seq + 1 };
-  switch (action) {
-    case "start":
-      next.startedAtMs = atMs;
-      next.clock = { ...state.clock, anchorAtMs: atMs, anchorElapsedMs: 0, running: true };
-      break;
-    case "pause":
-      next.pausedAtMs = atMs;
-      next.clock = { ...state.clock, anchorAtMs: atMs, anchorElapsedMs: elapsedMs, running: false };
-      break;
-    case "resume":
-      next.pausedTotalMs = state.pausedTotalMs + Math.max(0, atMs - (state.pausedAtMs ?? atMs));
-      next.pausedAtMs = null;
-      next.clock = { ...state.clock, anchorAtMs: atMs, anchorElapsedMs: elapsedMs, running: true };
-      break;
-    case "complete":
-    case "fail":
-    case "cancel": {
-      if (state.pausedAtMs !== null) {
-        next.pausedTotalMs = state.pausedTotalMs + Math.max(0, atMs - state.pausedAtMs);
-        next.pausedAtMs = null;
-      }
-      const finalElapsed = action === "complete" ? totalDurationMs(state.steps) : elapsedMs;
-      next.endedAtMs = atMs;
-      next.clock = {
-        ...state.clock,
-        anchorAtMs: atMs,
-        anchorElapsedMs: finalElapsed,
-        running: false,
-      };
-      if (action !== "complete") next.failureReason = reason ?? null;
-      break;
-    }
-  }
-  const effects: SessionEffect[] = [{ type: "persist" }, { type: "broadcast", cause: action }];
-  if (isFinal(next.status)) effects.push({ type: "close_all", reason: `session ${next.status}` });
-  return { ok: true, state: next, effects };
-}
-
-function correct(
-  state: SessionState,
-  correction: ProgressCorrection,
-  atMs: number,
-): TransitionResult {
-  if (state.status !== "active" && state.status !== "paused") {
-    return error(
-      "failed_precondition",
-      `cannot correct progress of a session that is ${state.status}`,
-    );
-  }
-  const placed = [correction.elapsedMs, correction.progressPercent, correction.stepIndex].filter(
-    (value) => value !== undefined,
-  ).length;
-  if (placed > 1) {
-    return error(
-      "invalid_argument",
-      "give at most one of elapsed_ms, progress_percent or current_step_index",
-    );
-  }
-  if (placed === 0 && correction.rate === undefined) {
-    return error(
-      "invalid_argument",
-      "a progress correction needs elapsed_ms, progress_percent, current_step_index or rate",
-    );
-  }
-  const totalMs = totalDurationMs(state.steps);
-  let elapsedMs = elapsedAt(state, atMs);
-  if (correction.elapsedMs !== undefined) {
-    if (correction.elapsedMs < 0 || correction.elapsedMs > totalMs) {
-      return error("invalid_argument", `elapsed_ms must be between 0 and ${totalMs}`);
-    }
-    elapsedMs = correction.elapsedMs;
-  } else if (correction.progressPercent !== undefined) {
-    if (!(correction.progressPercent >= 0 && correction.progressPercent <= 100)) {
-      return error("invalid_argument", "progress_percent must be between 0 and 100");
-    }
-    elapsedMs = (totalMs * correction.progressPercent) / 100;
-  } else if (correction.stepIndex !== undefined) {
-    const index = correction.stepIndex;
-    const step = state.steps[index];
-    if (!Number.isInteger(index) || !step) {
-      return error(
-        "invalid_argument",
-        `current_step_index must be between 0 and ${state.steps.length - 1}`,
-      );
-    }
-    const stepPercent = correction.stepProgressPercent ?? 0;
-    if (!(stepPercent >= 0 && stepPercent <= 100)) {
-      return error("invalid_argument", "step_progress must be between 0 and 100");
-    }
-    elapsedMs =
-      totalDurationMs(state.steps.slice(0, index)) + (step.durationMs * stepPercent) / 100;
-  }
-  const rate = correction.rate ?? state.clock.rate;
-  if (!(rate > 0 && rate <= 100)) {
-    return error("invalid_argument", "rate must be greater than 0 and at most 100");
-  }
-  return {
-    ok: true,
-    state: {
-      ...state,
-      seq: state.seq + 1,
-      clock: { anchorAtMs: atMs, anchorElapsedMs: elapsedMs, rate, running: state.clock.running },
-    },
-    effects: [{ type: "persist" }, { type: "broadcast", cause: "progress" }],
-  };
+export function transition(state: Session | null, input: SessionCommand): CommandTransition;
+export function transition(state: Session | null, input: SessionInput): TransitionResult;
+export function transition(state: Session | null, input: SessionInput): TransitionResult {
+  if (input.type === "events") return applyEvents(state, input);
+  const result = applyCommand(state, input);
+  if (!result.ok) return result;
+  const committed = commit(state, result.state, result.change, input.atMs, { settleEvents: true });
+  const outcome: SessionOutcome =
+    input.type === "create"
+      ? { type: "created", created: state === null }
+      : result.outcomes
+        ? { type: "materials", outcomes: result.outcomes }
+        : { type: "none" };
+  return { ok: true, ...committed, outcome };
 }
 
 /**
- * Corrections in order, as one change: the first refused one refuses them
- * all (its index is named), so the session never shows half a batch.
+ * The next state and its effects, alike for every input: a visible change
+ * takes the next seq, is stored, then delivered; a final status closes the
+ * streams; the player's queue and the workflow hear of every new seq.
  */
-function correctAll(
-  state: SessionState,
-  corrections: readonly ProgressCorrection[],
+function commit(
+  prev: Session | null,
+  next: Session,
+  change: Change,
   atMs: number,
-): TransitionResult {
-  if (corrections.length === 0)
-    return error("invalid_argument", "a batch needs at least one update");
-  let next = state;
-  for (const [i, correction] of corrections.entries()) {
-    const result = correct(next, correction, atMs);
-    if (!result.ok) {
-      const { code, message } = result.error;
-      return error(
-        code,
-        `update ${i + 1} of ${corrections.length} for this session: ${message}; none of them were applied`,
-      );
-    }
-    next = result.state;
-  }
-  return {
-    ok: true,
-    state: { ...next, seq: state.seq + 1 },
-    effects: [{ type: "persist" }, { type: "broadcast", cause: "progress" }],
-  };
-}
-
-/**
- * Material availability changes. A change to what the player has is a new
- * seq with a notification; a restatement only moves the observation time
- * (persisted, nobody told); an ended session takes none.
- */
-function materialsChanged(
-  state: SessionState,
-  changes: MaterialChange[],
-  asOfMs: number,
-): TransitionResult {
-  if (isFinal(state.status)) {
-    return error(
-      "failed_precondition",
-      `cannot change materials of a session that is ${state.status}`,
-    );
-  }
-  const result = applyMaterialChanges(state.materials, changes, asOfMs);
-  if (result.materials === state.materials) return { ok: true, state, effects: [] };
-  if (result.applied.length === 0) {
+  persist: Omit<Extract<SessionEffect, { type: "persist" }>, "type">,
+  delivery: { receivedAtMs?: number; traceId?: string } = {},
+): { state: Session; effects: SessionEffect[] } {
+  if (change.kind === "none") {
     return {
-      ok: true,
-      state: { ...state, materials: result.materials },
-      effects: [{ type: "persist" }],
+      state: prev ?? next,
+      effects: persist.events ? [{ type: "persist", ...persist }] : [],
     };
   }
+  if (change.kind === "stored") return { state: next, effects: [{ type: "persist", ...persist }] };
+  const state: Session = { ...next, seq: prev === null ? 1 : prev.seq + 1 };
+  const effects: SessionEffect[] = [{ type: "persist", ...persist }];
+  if (change.kind === "update" && prev !== null) {
+    const latestWins = change.cause === "progress";
+    effects.push({
+      type: "deliver",
+      frame: "update",
+      cause: change.cause,
+      latestWins,
+      ...delivery,
+    });
+  } else if (change.kind === "materials") {
+    effects.push({ type: "deliver", frame: "materials", changes: change.changes });
+  }
+  const ended = isFinal(state.status) && (prev === null || !isFinal(prev.status));
+  if (ended && prev !== null)
+    effects.push({ type: "close_all", reason: `session ${state.status}` });
+  const wait = state.status !== prev?.status;
+  effects.push({
+    type: "notify_player",
+    playerId: state.playerId,
+    summary: summaryOf(state),
+    wait,
+  });
+  if (state.workflowId) {
+    effects.push({
+      type: "notify_workflow",
+      workflowId: state.workflowId,
+      step: {
+        sessionId: state.sessionId,
+        status: state.status,
+        progressPercent: progressAt(state, atMs).percent,
+        seq: state.seq,
+      },
+      wait,
+    });
+  }
+  if (prev === null) effects.push({ type: "count", metric: "crafting_sessions_created_total" });
+  if (ended)
+    effects.push({ type: "count", metric: "crafting_sessions_ended_total", status: state.status });
+  return { state, effects };
+}
+
+/** What the player's queue needs of a session. */
+function summaryOf(state: Session): SessionSummary {
   return {
-    ok: true,
-    state: { ...state, materials: result.materials, seq: state.seq + 1 },
-    effects: [{ type: "persist" }, { type: "notify_materials", changes: result.applied }],
+    sessionId: state.sessionId,
+    recipeId: state.recipeId,
+    status: state.status,
+    createdAtMs: state.createdAtMs,
+    plannedMs: totalDurationMs(state.steps),
+    clock: state.clock,
+    materialIds: state.materials.map((m) => m.materialId),
+    seq: state.seq,
   };
 }
 
-function error(code: ServiceError["code"], message: string): TransitionResult {
-  return { ok: false, error: { code, message } };
+/**
+ * Bridged events: duplicates (by event id) and stale events (at or below
+ * the floor) are acknowledged and change nothing; the rest are stored and
+ * folded in version order — onto the current state when they all come
+ * after every stored version, else from the base — so the result does not
+ * depend on delivery order or repetition. One update if the state changed.
+ */
+function applyEvents(
+  prev: Session | null,
+  input: Extract<SessionInput, { type: "events" }>,
+): TransitionResult {
+  const { events, log, epoch, atMs } = input;
+  const owner = prev && { sessionId: prev.sessionId, playerId: prev.playerId };
+  const { fresh, refused } = admitEvents(events, { floor: log.floor, owner, seen: log.seen });
+  const results = (outcomes: Map<string, EventResult> | null): SessionOutcome => ({
+    type: "events",
+    results: events.map((event, i): EventResult => {
+      const refusal = refused[i];
+      if (refusal) return { eventId: event.eventId, ...refusal };
+      return outcomes?.get(event.eventId) ?? { eventId: event.eventId, outcome: "parked" };
+    }),
+  });
+  if (fresh.length === 0) return { ok: true, state: prev, effects: [], outcome: results(null) };
+
+  const fold = foldNew(prev, log, fresh, epoch);
+  const outcomes = new Map<string, EventResult>();
+  const ignored: SessionEffect[] = [];
+  for (const event of fresh) {
+    const outcome = fold.outcomes.get(event.eventId) ?? { outcome: "parked" as const };
+    outcomes.set(event.eventId, { eventId: event.eventId, ...outcome });
+    if (outcome.outcome === "ignored")
+      ignored.push({ type: "log_ignored", event, reason: outcome.reason });
+  }
+  const maxVersion = Math.max(log.maxVersion, ...fresh.map((event) => event.version));
+  const persist = { settleEvents: false, events: { fresh, maxVersion } };
+  const next = fold.state;
+  const changed = next !== null && (prev === null || !sameSession(prev, next));
+  const change: Change = !changed
+    ? { kind: "none" }
+    : prev === null
+      ? { kind: "created" }
+      : { kind: "update", cause: fold.lastApplied ?? "event" };
+  const delivery = {
+    receivedAtMs: Math.min(...fresh.map((event) => event.acceptedAtMs)),
+    traceId: fresh.findLast((event) => event.traceId)?.traceId ?? "",
+  };
+  const committed = next
+    ? commit(prev, next, change, atMs, persist, delivery)
+    : { state: prev, effects: [{ type: "persist" as const, ...persist }] };
+  return {
+    ok: true,
+    state: committed.state,
+    effects: [...committed.effects, ...ignored],
+    outcome: results(outcomes),
+  };
 }
+
+export type { Change, SessionCommand } from "./session-commands";

@@ -8,7 +8,7 @@
  */
 
 import type { MaterialRequirementInput } from "../materials/materials";
-import type { PlannedStep, SessionStatus } from "../session/session-machine";
+import type { PlannedStep, SessionStatus } from "../session/session";
 
 /** Status of a workflow (seed 000). */
 export type WorkflowStatus = "active" | "paused" | "completed" | "failed";

@@ -7,7 +7,7 @@
  * the next interval). The client end is sync-receiver.ts.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { SessionState } from "../../domain/session/session-machine";
+import type { Session } from "../../domain/session/session";
 import { PlannedStepSchema } from "../../gen/crafting/v1/events_pb";
 import { type ServerFrame, ServerFrameSchema } from "../../gen/crafting/v1/frames_pb";
 import { MaterialRequirementSchema } from "../../gen/crafting/v1/session_pb";
@@ -52,7 +52,7 @@ const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCo
 /** Packets for `session` now, and the channel's next state. */
 export function encodeSync(
   channel: SyncChannelState,
-  session: SessionState,
+  session: Session,
   nowMs: number,
   forceFull = false,
 ): { packets: Uint8Array[]; channel: SyncChannelState; full: boolean } {
@@ -94,7 +94,7 @@ export function encodeSync(
   return { packets: packetize(fields, payload, channel.packetSize), channel: next, full };
 }
 
-function fullSync(session: SessionState, state: SyncState, timeBaseMs: number): SyncFull {
+function fullSync(session: Session, state: SyncState, timeBaseMs: number): SyncFull {
   return create(SyncFullSchema, {
     state,
     checksum: stateChecksum(state),
@@ -130,7 +130,7 @@ export function controlPackets(
 }
 
 /** The dynamic part of a session, as the sync channel carries it. */
-export function syncStateOf(state: SessionState): SyncState {
+export function syncStateOf(state: Session): SyncState {
   return create(SyncStateSchema, {
     status: sessionStatusMessage(state.status),
     anchorAtMs: BigInt(Math.floor(state.clock.anchorAtMs)),

@@ -6,7 +6,7 @@ import {
   queueView,
   type SessionSummary,
 } from "../../../src/domain/queue/crafting-queue";
-import type { SessionStatus } from "../../../src/domain/session/session-machine";
+import type { SessionStatus } from "../../../src/domain/session/session";
 
 const NOW = 1_800_000_000_000;
 

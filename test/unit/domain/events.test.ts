@@ -8,6 +8,8 @@ import {
   foldNew,
   type SessionEvent,
 } from "../../../src/domain/events/session-events";
+import type { Session } from "../../../src/domain/session/session";
+import { type EventLog, transition } from "../../../src/domain/session/session-machine";
 import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../../../src/events/event-input";
 
 const EXAMPLES = join(import.meta.dirname, "../../../proto/examples");
@@ -235,5 +237,105 @@ describe("folding new events", () => {
     );
     expect(fold.state?.status).toBe("active");
     expect(fold.state?.pausedTotalMs).toBe(1000);
+  });
+});
+
+describe("bridged events through the one transition", () => {
+  const start = ev("start", 1);
+  const progress = ev("progress", 2, { progress: { elapsedMs: 20_000 }, acceptedAtMs: 50 });
+  const pause = ev("pause", 3, { acceptedAtMs: 40, traceId: "t-3" });
+
+  /** An event log holding `stored`, as the session object reads it from SQLite. */
+  function logOf(stored: SessionEvent[], base: Session | null = null): EventLog {
+    return {
+      floor: 0,
+      maxVersion: Math.max(0, ...stored.map((e) => e.version)),
+      base,
+      seen: (id) => stored.some((e) => e.eventId === id),
+      stored: () => stored,
+    };
+  }
+
+  function events(state: Session | null, batch: SessionEvent[], stored: SessionEvent[] = []) {
+    const result = transition(state, {
+      type: "events",
+      events: batch,
+      log: logOf(stored),
+      epoch: 5,
+      atMs: 2_000_000,
+    });
+    if (!result.ok) throw new Error(result.error.message);
+    return result;
+  }
+
+  it("creates the session at seq 1 without delivering, storing the events with it", () => {
+    const result = events(null, [start]);
+    expect(result.state).toMatchObject({ seq: 1, status: "active", epoch: 5 });
+    expect(result.effects[0]).toEqual({
+      type: "persist",
+      settleEvents: false,
+      events: { fresh: [start], maxVersion: 1 },
+    });
+    expect(result.effects.some((e) => e.type === "deliver")).toBe(false);
+    expect(result.outcome).toEqual({
+      type: "events",
+      results: [{ eventId: start.eventId, outcome: "applied" }],
+    });
+  });
+
+  it("assigns one seq to a batch and delivers one update, caused by the last event applied", () => {
+    const created = events(null, [start]).state as Session;
+    const result = events(created, [progress, pause], [start]);
+    expect(result.state?.seq).toBe(created.seq + 1);
+    const delivered = result.effects.filter((e) => e.type === "deliver");
+    // Latency counts from the oldest event of the batch; the trace is the newest one's.
+    expect(delivered).toEqual([
+      {
+        type: "deliver",
+        frame: "update",
+        cause: "pause",
+        latestWins: false,
+        receivedAtMs: 40,
+        traceId: "t-3",
+      },
+    ]);
+  });
+
+  it("acknowledges a duplicate without storing or changing anything", () => {
+    const created = events(null, [start]).state as Session;
+    const result = events(created, [start], [start]);
+    expect(result.state).toBe(created);
+    expect(result.effects).toEqual([]);
+    expect(result.outcome).toEqual({
+      type: "events",
+      results: [{ eventId: start.eventId, outcome: "duplicate" }],
+    });
+  });
+
+  it("takes no new seq when a late event re-folds to the same state", () => {
+    // A progress event at version 2 arrives after version 4 already placed the clock.
+    const later = ev("progress", 4, { progress: { elapsedMs: 30_000 } });
+    const state = events(null, [start, later]).state as Session;
+    const result = events(state, [progress], [start, later]);
+    expect(result.state).toBe(state);
+    expect(result.effects).toEqual([
+      {
+        type: "persist",
+        settleEvents: false,
+        events: { fresh: [progress], maxVersion: 4 },
+      },
+    ]);
+  });
+
+  it("parks events that precede the session's start, and stores them", () => {
+    const result = events(null, [pause]);
+    expect(result.state).toBeNull();
+    expect(result.effects).toEqual([
+      { type: "persist", settleEvents: false, events: { fresh: [pause], maxVersion: 3 } },
+    ]);
+    expect(result.outcome).toEqual({
+      type: "events",
+      results: [{ eventId: pause.eventId, outcome: "parked" }],
+    });
   });
 });

@@ -9,7 +9,8 @@ import {
   type MaterialState,
   missingMaterials,
 } from "../../../src/domain/materials/materials";
-import { type SessionState, transition } from "../../../src/domain/session/session-machine";
+import type { Session } from "../../../src/domain/session/session";
+import { transition } from "../../../src/domain/session/session-machine";
 
 const T0 = 1_000_000;
 const ore = (quantity: number, available = true): MaterialChange => ({
@@ -18,7 +19,7 @@ const ore = (quantity: number, available = true): MaterialChange => ({
   available,
 });
 
-function session(): SessionState {
+function session(): Session {
   const result = transition(null, {
     type: "create",
     epoch: 3,
@@ -135,10 +136,12 @@ describe("the state machine's material rules", () => {
       atMs: T0 + 5,
     });
     expect(result.ok && result.state.seq).toBe(state.seq + 1);
-    expect(result.ok && result.effects).toEqual([
-      { type: "persist" },
-      { type: "notify_materials", changes: [ore(1)] },
+    expect(result.ok && result.effects.slice(0, 2)).toEqual([
+      { type: "persist", settleEvents: true },
+      { type: "deliver", frame: "materials", changes: [ore(1)] },
     ]);
+    // Outcomes come from the same transition, in the order given.
+    expect(result.ok && result.outcome).toEqual({ type: "materials", outcomes: ["applied"] });
   });
 
   it("persists a restatement without telling anyone, and ignores what changes nothing", () => {
@@ -149,7 +152,8 @@ describe("the state machine's material rules", () => {
       asOfMs: T0,
       atMs: T0,
     });
-    expect(restated.ok && restated.effects).toEqual([{ type: "persist" }]);
+    expect(restated.ok && restated.effects).toEqual([{ type: "persist", settleEvents: true }]);
+    expect(restated.ok && restated.outcome).toEqual({ type: "materials", outcomes: ["unchanged"] });
     expect(restated.ok && restated.state.seq).toBe(state.seq);
     const unrelated = transition(state, {
       type: "materials",
@@ -157,7 +161,12 @@ describe("the state machine's material rules", () => {
       asOfMs: T0,
       atMs: T0,
     });
-    expect(unrelated).toEqual({ ok: true, state, effects: [] });
+    expect(unrelated).toEqual({
+      ok: true,
+      state,
+      effects: [],
+      outcome: { type: "materials", outcomes: ["not_required"] },
+    });
   });
 
   it("refuses changes to an ended session", () => {

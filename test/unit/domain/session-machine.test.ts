@@ -1,15 +1,11 @@
 import { describe, expect, it } from "vitest";
-import {
-  type LifecycleAction,
-  progressAt,
-  type SessionState,
-  type SessionStatus,
-  transition,
-} from "../../../src/domain/session/session-machine";
+import { progressAt } from "../../../src/domain/session/progress";
+import type { LifecycleAction, Session, SessionStatus } from "../../../src/domain/session/session";
+import { transition } from "../../../src/domain/session/session-machine";
 
 const T0 = 1_000_000;
 
-function created(): SessionState {
+function created(): Session {
   const result = transition(null, {
     type: "create",
     epoch: 7,
@@ -30,12 +26,7 @@ function created(): SessionState {
   return result.state;
 }
 
-function apply(
-  state: SessionState,
-  action: LifecycleAction,
-  atMs: number,
-  reason?: string,
-): SessionState {
+function apply(state: Session, action: LifecycleAction, atMs: number, reason?: string): Session {
   const result = transition(state, {
     type: "lifecycle",
     action,
@@ -46,7 +37,7 @@ function apply(
   return result.state;
 }
 
-function inStatus(status: SessionStatus): SessionState {
+function inStatus(status: SessionStatus): Session {
   const queued = created();
   switch (status) {
     case "queued":
@@ -102,7 +93,19 @@ describe("session lifecycle", () => {
       },
     });
     expect(result.ok && result.state).toMatchObject({ status: "queued", seq: 1, epoch: 9 });
-    expect(result.ok && result.effects).toEqual([{ type: "persist" }]);
+    // Stored, not delivered (nobody watches a session before it exists); the queue and the metrics hear of it.
+    expect(result.ok && result.effects.map((e) => e.type)).toEqual([
+      "persist",
+      "notify_player",
+      "count",
+    ]);
+    expect(result.ok && result.effects[1]).toMatchObject({
+      type: "notify_player",
+      playerId: "p",
+      wait: true,
+      summary: { sessionId: "s", status: "queued", seq: 1, plannedMs: 1 },
+    });
+    expect(result.ok && result.outcome).toEqual({ type: "created", created: true });
   });
 
   it("treats a repeated identical create as a no-op and a different one as a conflict", () => {
@@ -120,7 +123,12 @@ describe("session lifecycle", () => {
         materials: [],
       },
     });
-    expect(same).toEqual({ ok: true, state, effects: [] });
+    expect(same).toEqual({
+      ok: true,
+      state,
+      effects: [],
+      outcome: { type: "created", created: false },
+    });
     const other = transition(state, {
       type: "create",
       epoch: 1,
@@ -156,11 +164,20 @@ describe("session lifecycle", () => {
           expect(result.state.status).toBe(to);
           expect(result.state.seq).toBe(before.seq + 1);
           expect(result.effects.slice(0, 2)).toEqual([
-            { type: "persist" },
-            { type: "broadcast", cause: action },
+            { type: "persist", settleEvents: true },
+            { type: "deliver", frame: "update", cause: action, latestWins: false },
           ]);
+          const ends = ["completed", "failed", "cancelled"].includes(to);
           const closes = result.effects.some((e) => e.type === "close_all");
-          expect(closes).toBe(["completed", "failed", "cancelled"].includes(to));
+          expect(closes).toBe(ends);
+          // The queue must not miss a status change: the caller waits for it.
+          expect(result.effects).toContainEqual(
+            expect.objectContaining({ type: "notify_player", wait: true }),
+          );
+          const counted = result.effects.filter((e) => e.type === "count");
+          expect(counted).toEqual(
+            ends ? [{ type: "count", metric: "crafting_sessions_ended_total", status: to }] : [],
+          );
         });
       } else {
         it(`refuses to ${action} a ${from} session and leaves it unchanged`, () => {
@@ -257,7 +274,7 @@ describe("time-based progress", () => {
 });
 
 describe("a batch of progress corrections", () => {
-  const batch = (state: SessionState, corrections: object[], atMs: number) =>
+  const batch = (state: Session, corrections: object[], atMs: number) =>
     transition(state, { type: "progress_batch", corrections, atMs });
 
   it("applies them in order as one change: one seq, one update", () => {
@@ -269,7 +286,11 @@ describe("a batch of progress corrections", () => {
     );
     if (!result.ok) throw new Error(result.error.message);
     expect(result.state.seq).toBe(active.seq + 1);
-    expect(result.effects).toEqual([{ type: "persist" }, { type: "broadcast", cause: "progress" }]);
+    expect(result.effects.slice(0, 3)).toEqual([
+      { type: "persist", settleEvents: true },
+      { type: "deliver", frame: "update", cause: "progress", latestWins: true },
+      expect.objectContaining({ type: "notify_player", wait: false }),
+    ]);
     expect(result.state.clock).toMatchObject({ anchorElapsedMs: 7_000, rate: 2 });
   });
 
@@ -292,7 +313,7 @@ describe("a batch of progress corrections", () => {
 });
 
 describe("progress corrections", () => {
-  const correct = (state: SessionState, correction: object, atMs: number) =>
+  const correct = (state: Session, correction: object, atMs: number) =>
     transition(state, { type: "progress", correction, atMs });
 
   it("places the clock at an overall percentage and keeps running from there", () => {
@@ -300,7 +321,11 @@ describe("progress corrections", () => {
     const result = correct(active, { progressPercent: 50 }, T0 + 1_000);
     if (!result.ok) throw new Error(result.error.message);
     expect(result.state.seq).toBe(active.seq + 1);
-    expect(result.effects).toEqual([{ type: "persist" }, { type: "broadcast", cause: "progress" }]);
+    expect(result.effects.slice(0, 3)).toEqual([
+      { type: "persist", settleEvents: true },
+      { type: "deliver", frame: "update", cause: "progress", latestWins: true },
+      expect.objectContaining({ type: "notify_player", wait: false }),
+    ]);
     expect(progressAt(result.state, T0 + 1_000).elapsedMs).toBe(5_000);
     expect(progressAt(result.state, T0 + 2_000).elapsedMs).toBe(6_000);
   });

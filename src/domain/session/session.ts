@@ -1,0 +1,124 @@
+/**
+ * A crafting session as plain data: its plan, its status, the clock its
+ * progress is computed from, its materials, and the (epoch, seq) a client
+ * uses to tell "I missed nothing" from "I must resync".
+ */
+import type { MaterialRequirementInput, MaterialState } from "../materials/materials";
+
+/** Lifecycle status of a session. */
+export type SessionStatus = "queued" | "active" | "paused" | "completed" | "failed" | "cancelled";
+
+/** A lifecycle command, as crafting-service or a bridged event sends it. */
+export type LifecycleAction = "start" | "pause" | "resume" | "complete" | "fail" | "cancel";
+
+/** Status of one step, derived from the clock. */
+export type StepStatus = "pending" | "active" | "paused" | "completed" | "failed" | "cancelled";
+
+/** A step as planned by crafting-service. */
+export interface PlannedStep {
+  name: string;
+  durationMs: number;
+}
+
+/**
+ * The session clock. Elapsed crafting time at `now` is
+ * `anchorElapsedMs + (running ? rate * (now - anchorAtMs) : 0)`, capped at the
+ * total duration. Every transition re-anchors it, so pauses and corrections
+ * never need a timer and clients can compute the same value between updates.
+ */
+export interface SessionClock {
+  anchorAtMs: number;
+  anchorElapsedMs: number;
+  rate: number;
+  running: boolean;
+}
+
+/** The authoritative state of one crafting session. */
+export interface Session {
+  sessionId: string;
+  playerId: string;
+  recipeId: string;
+  workflowId: string | null;
+  status: SessionStatus;
+  steps: PlannedStep[];
+  createdAtMs: number;
+  startedAtMs: number | null;
+  endedAtMs: number | null;
+  pausedAtMs: number | null;
+  pausedTotalMs: number;
+  clock: SessionClock;
+  failureReason: string | null;
+  /** What the recipe requires and how much of it the player has. */
+  materials: readonly MaterialState[];
+  /** Chosen at creation; a client holding another epoch must resync. */
+  epoch: number;
+  /** Increases by one with every change, starting at 1 on creation. */
+  seq: number;
+}
+
+/** What crafting-service sends to create a session. */
+export interface CreateSessionParams {
+  sessionId: string;
+  playerId: string;
+  recipeId: string;
+  workflowId: string | null;
+  steps: PlannedStep[];
+  materials: MaterialRequirementInput[];
+}
+
+/**
+ * An explicit progress correction from crafting-service. Exactly one of
+ * `elapsedMs`, `progressPercent` or `stepIndex` (with `stepProgressPercent`)
+ * places the clock; `rate` alone changes the crafting speed.
+ */
+export interface ProgressCorrection {
+  elapsedMs?: number;
+  progressPercent?: number;
+  stepIndex?: number;
+  stepProgressPercent?: number;
+  rate?: number;
+}
+
+const FINAL_STATUSES: ReadonlySet<SessionStatus> = new Set(["completed", "failed", "cancelled"]);
+
+/** True once a session can no longer change. */
+export function isFinal(status: SessionStatus): boolean {
+  return FINAL_STATUSES.has(status);
+}
+
+/** Whether two sessions hold the same thing, seq aside (a re-fold may rebuild what is held). */
+export function sameSession(a: Session, b: Session): boolean {
+  return (
+    a.sessionId === b.sessionId &&
+    a.playerId === b.playerId &&
+    a.recipeId === b.recipeId &&
+    a.workflowId === b.workflowId &&
+    a.status === b.status &&
+    a.createdAtMs === b.createdAtMs &&
+    a.startedAtMs === b.startedAtMs &&
+    a.endedAtMs === b.endedAtMs &&
+    a.pausedAtMs === b.pausedAtMs &&
+    a.pausedTotalMs === b.pausedTotalMs &&
+    a.failureReason === b.failureReason &&
+    a.epoch === b.epoch &&
+    a.clock.anchorAtMs === b.clock.anchorAtMs &&
+    a.clock.anchorElapsedMs === b.clock.anchorElapsedMs &&
+    a.clock.rate === b.clock.rate &&
+    a.clock.running === b.clock.running &&
+    a.steps.length === b.steps.length &&
+    a.steps.every(
+      (step, i) => step.name === b.steps[i]?.name && step.durationMs === b.steps[i]?.durationMs,
+    ) &&
+    a.materials.length === b.materials.length &&
+    a.materials.every((m, i) => {
+      const other = b.materials[i];
+      return (
+        other !== undefined &&
+        m.materialId === other.materialId &&
+        m.required === other.required &&
+        m.available === other.available &&
+        m.asOfMs === other.asOfMs
+      );
+    })
+  );
+}
