@@ -2,7 +2,7 @@
 
 /** The stub type of a Durable Object binding of Env. */
 export type DurableObjectStubOf<
-  K extends "CRAFTING_SESSION" | "CRAFTING_WORKFLOW" | "PLAYER" | "DEAD_LETTERS",
+  K extends "CRAFTING_SESSION" | "CRAFTING_WORKFLOW" | "PLAYER" | "DEAD_LETTERS" | "METRICS",
 > = Env[K] extends DurableObjectNamespace<infer T> ? DurableObjectStub<T> : never;
 
 /** The session object for an id; one object per session id, the world over. */
@@ -21,6 +21,11 @@ export function workflowStub(
 /** The object of one player: stream leases, queue. */
 export function playerStub(env: Env, playerId: string): DurableObjectStubOf<"PLAYER"> {
   return env.PLAYER.getByName(playerId);
+}
+
+/** The object serving the operators' health stream (one of the metrics objects, by name). */
+export function healthStub(env: Env, name = "health"): DurableObjectStubOf<"METRICS"> {
+  return env.METRICS.getByName(name);
 }
 
 /** The one dead-letter log. */

@@ -1,6 +1,8 @@
 /**
  * One shard of the metrics aggregator, and (the instance named "health")
- * the operators' health stream.
+ * the operators' health stream — a stream like every other (streams/
+ * stream-hub.ts): a slot of the caller's, heartbeats, the idle close, token
+ * expiry, close codes; a snapshot every 5 s while any is open.
  *
  * Every isolate (Worker or Durable Object) counts locally and pushes its
  * deltas at most once a second to a shard chosen at random; `GET /metrics`
@@ -9,11 +11,10 @@
  * rate each absorbs is divided by N, and adding shards scales it. In
  * production, Workers Analytics Engine can take this role (README).
  */
-import { DurableObject } from "cloudflare:workers";
-import { create, toJsonString } from "@bufbuild/protobuf";
-import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
+import { create } from "@bufbuild/protobuf";
 import {
   DependencyHealthSchema,
+  type HealthSnapshot,
   HealthSnapshotSchema,
   HealthStatus,
 } from "../../src/gen/crafting/v1/health_pb";
@@ -21,6 +22,9 @@ import { type CheckStatus, overall, runHealthChecks } from "../../src/health/che
 import { setLogLevel } from "../../src/log";
 import { collectTotals } from "../../src/metrics/push";
 import { emptyTotals, mergeTotals, summarizeTotals, type Totals } from "../../src/metrics/registry";
+import { type FramePosition, healthFrame } from "../../src/protocol/frames";
+import { StreamHub } from "../streams/stream-hub";
+import { StreamingObject } from "../streams/streaming-object";
 
 const TOTALS_KEY = "totals";
 /** How often the health stream sends a snapshot. */
@@ -33,14 +37,28 @@ const WIRE_STATUS: Record<CheckStatus, HealthStatus> = {
 };
 
 /** Durable Object holding one shard of the metrics totals, or the health stream. */
-export class Metrics extends DurableObject<Env> {
+export class Metrics extends StreamingObject {
   #totals: Totals;
   #lastMessagesOut: { at: number; count: number } | null = null;
+  protected override readonly hub: StreamHub;
+  /** The health stream's latest snapshot and its place: held in memory (a restart is a new epoch). */
+  #health: { snapshot: HealthSnapshot; seq: number } | null = null;
+  readonly #healthEpoch = 1 + Math.floor(Math.random() * 0xfffffffe);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
     this.#totals = ctx.storage.kv.get<Totals>(TOTALS_KEY) ?? emptyTotals();
+    this.hub = new StreamHub(ctx, env, "health", {
+      position: (nowMs) => (this.#health ? this.#position(this.#health.seq, nowMs) : null),
+      snapshot: (nowMs) => {
+        const health = this.#health as { snapshot: HealthSnapshot; seq: number };
+        return healthFrame(this.#position(health.seq, nowMs), health.snapshot);
+      },
+      // Health is a state, not a history: a resume gets the latest snapshot.
+      replayAfter: () => [],
+      auditFields: () => ({ stream: "health" }),
+    });
   }
 
   /** Adds a pushed delta. */
@@ -59,51 +77,46 @@ export class Metrics extends DurableObject<Env> {
     return this.ctx.storage.sql.exec<{ one: number }>("SELECT 1 AS one").one().one;
   }
 
-  /** Accepts an operator's health stream (the Worker checked the token). */
+  /** Accepts an operator's health stream (the Worker checked the token and took a slot). */
   override async fetch(request: Request): Promise<Response> {
-    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("expected a WebSocket upgrade", { status: 400 });
-    }
-    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server);
-    server.send(await this.#snapshot());
-    if ((await this.ctx.storage.getAlarm()) === null)
-      await this.ctx.storage.setAlarm(Date.now() + HEALTH_INTERVAL_MS);
-    const headers = new Headers();
-    const protocol = request.headers.get("X-Crafting-Protocol");
-    if (protocol) headers.set("Sec-WebSocket-Protocol", protocol);
-    return new Response(null, { status: 101, webSocket: client, headers });
+    const upgrade = this.upgrade(request);
+    if (upgrade instanceof Response) return upgrade;
+    await this.#publish();
+    const response = await this.hub.accept(request.headers, upgrade.playerId, null);
+    await this.#nextSnapshotBy(Date.now() + HEALTH_INTERVAL_MS);
+    return response;
   }
 
-  /** Sends a snapshot to every operator stream, every 5 s while any is open. */
+  /** A snapshot to every health stream every 5 s, and the streams' sweep, while any is open. */
   override async alarm(): Promise<void> {
-    const sockets = this.ctx.getWebSockets();
-    if (sockets.length === 0) return;
-    const text = await this.#snapshot();
-    for (const ws of sockets) {
-      try {
-        ws.send(text);
-      } catch {
-        // Closing.
-      }
-    }
-    await this.ctx.storage.setAlarm(Date.now() + HEALTH_INTERVAL_MS);
+    if (this.ctx.getWebSockets().length === 0) return;
+    await this.#publish();
+    await this.hub.sweep();
+    if (this.ctx.getWebSockets().length > 0)
+      await this.#nextSnapshotBy(Date.now() + HEALTH_INTERVAL_MS);
   }
 
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    if (message === "ping") ws.send("pong");
+  /** Makes the alarm fire by `atMs` (the sweep may want it sooner). */
+  async #nextSnapshotBy(atMs: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > atMs) await this.ctx.storage.setAlarm(atMs);
   }
 
-  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
-    } catch {
-      // Already closed.
-    }
+  /** Takes a new snapshot and sends it to every health stream. */
+  async #publish(): Promise<void> {
+    const snapshot = await this.#snapshot();
+    const seq = (this.#health?.seq ?? 0) + 1;
+    this.#health = { snapshot, seq };
+    const now = Date.now();
+    this.hub.deliver(healthFrame(this.#position(seq, now), snapshot), false, now, now);
   }
 
-  /** A `ServerFrame` with a `HealthSnapshot`, as JSON. */
-  async #snapshot(): Promise<string> {
+  #position(seq: number, nowMs: number): FramePosition {
+    return { seq, epoch: this.#healthEpoch, serverTimeMs: nowMs };
+  }
+
+  /** The service's health and load now. */
+  async #snapshot(): Promise<HealthSnapshot> {
     const now = Date.now();
     const [checks, totals] = await Promise.all([
       runHealthChecks(this.env),
@@ -116,7 +129,7 @@ export class Metrics extends DurableObject<Env> {
       previous && now > previous.at
         ? ((summary.messagesOut - previous.count) * 1000) / (now - previous.at)
         : 0;
-    const snapshot = create(HealthSnapshotSchema, {
+    return create(HealthSnapshotSchema, {
       status: WIRE_STATUS[overall(checks)],
       version: this.env.SERVICE_VERSION,
       checks: checks.map((check) =>
@@ -132,12 +145,5 @@ export class Metrics extends DurableObject<Env> {
       messagesPerSecond: Math.max(0, rate),
       timestampMs: BigInt(now),
     });
-    return toJsonString(
-      ServerFrameSchema,
-      create(ServerFrameSchema, {
-        serverTimeMs: BigInt(now),
-        kind: { case: "health", value: snapshot },
-      }),
-    );
   }
 }

@@ -23,7 +23,7 @@ import {
   type StreamKind,
   type StreamLease,
 } from "../../src/domain/streams/stream-leases";
-import { playerStub, sessionStub, workflowStub } from "../../src/durable";
+import { healthStub, playerStub, sessionStub, workflowStub } from "../../src/durable";
 import { fail, ok, type Result, type ServiceError } from "../../src/errors";
 import { log, setLogLevel } from "../../src/log";
 import type { TraceContext } from "../../src/middleware/trace";
@@ -263,6 +263,8 @@ export class Player extends StreamingObject {
         return (ids) => sessionStub(this.env, target).openLeases(ids);
       case "workflow":
         return (ids) => workflowStub(this.env, target).openLeases(ids);
+      case "health":
+        return (ids) => healthStub(this.env, target).openLeases(ids);
       case "queue":
         return target === this.#queue?.playerId
           ? (ids) => this.openLeases(ids)

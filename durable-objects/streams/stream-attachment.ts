@@ -3,9 +3,14 @@
  * https://developers.cloudflare.com/durable-objects/api/websockets/#serializeattachment
  */
 
-import type { FrameBucket } from "../../src/domain/streams/stream-liveness";
+import { type FrameBucket, newBucket } from "../../src/domain/streams/stream-liveness";
 import type { StreamCodec } from "../../src/protocol/stream-codec";
-import type { SyncChannelState } from "../../src/protocol/sync/sync-encoder";
+import { STREAM_HEADERS } from "../../src/protocol/stream-headers";
+import {
+  openChannel,
+  type SyncChannelState,
+  type SyncOptions,
+} from "../../src/protocol/sync/sync-encoder";
 
 /** Per-socket state that must survive hibernation. */
 export interface StreamAttachment {
@@ -27,4 +32,31 @@ export interface StreamAttachment {
   codec?: StreamCodec;
   /** The sync channel's state (codec "sync"). */
   sync?: SyncChannelState;
+}
+
+/** A new stream's attachment, from what the Worker verified and put in the upgrade's headers. */
+export function attachmentFor(
+  headers: Headers,
+  playerId: string,
+  codec: StreamCodec,
+  syncedSeq: number,
+  nowMs: number,
+): StreamAttachment {
+  const attachment: StreamAttachment = {
+    playerId,
+    leaseId: headers.get(STREAM_HEADERS.leaseId) ?? "",
+    tokenExp: Number(headers.get(STREAM_HEADERS.tokenExp)),
+    connectedAtMs: nowMs,
+    lastSeenMs: nowMs,
+    origin: headers.get(STREAM_HEADERS.origin),
+    syncedSeq,
+    bucket: newBucket(nowMs),
+    codec,
+  };
+  if (codec === "sync") {
+    const options = JSON.parse(headers.get(STREAM_HEADERS.sync) ?? "null") as SyncOptions | null;
+    if (!options) throw new Error("a sync stream needs its negotiated options");
+    attachment.sync = openChannel(options, nowMs);
+  }
+  return attachment;
 }

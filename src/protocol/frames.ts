@@ -15,6 +15,7 @@ import {
   ServerFrameSchema,
   SnapshotSchema,
 } from "../gen/crafting/v1/frames_pb";
+import type { HealthSnapshot } from "../gen/crafting/v1/health_pb";
 import type { MaterialNotification } from "../gen/crafting/v1/materials_pb";
 import type { QueueSnapshot } from "../gen/crafting/v1/queue_pb";
 import type {
@@ -54,6 +55,11 @@ export function snapshotFrame(
     case: "snapshot",
     value: create(SnapshotSchema, { state: { case: "session", value: session }, recovered }),
   });
+}
+
+/** The service's health and load (the operators' health stream). */
+export function healthFrame(position: FramePosition, health: HealthSnapshot): ServerFrame {
+  return frame(position, { case: "health", value: health });
 }
 
 /** A snapshot of a player's crafting queue; `recovered` answers a resume. */

@@ -18,7 +18,8 @@ import { readJsonBody } from "../http/body";
 import { collectTotals } from "../metrics/push";
 import { renderPrometheus, summarizeTotals } from "../metrics/registry";
 import { type AuthVariables, MIN_SECRET_LENGTH, requireAuth } from "../middleware/auth";
-import { clientIp, rateLimit } from "../middleware/limits";
+import { clientIp, rateLimit, subject } from "../middleware/limits";
+import { connectStream, negotiateProtocol, parseResumeQuery, requireUpgrade } from "./streams";
 
 type Binding = "ok" | "missing" | "misconfigured";
 
@@ -72,16 +73,22 @@ export const healthRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
       status === "failing" ? 503 : 200,
     );
   })
-  .get("/ws", requireAuth("service"), async (c) => {
-    if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
-      throw new AppError("invalid_argument", "this route expects a WebSocket upgrade");
-    }
-    const headers = new Headers({ Upgrade: "websocket" });
-    if (c.req.header("Sec-WebSocket-Protocol")?.includes("crafting.v1.json")) {
-      headers.set("X-Crafting-Protocol", "crafting.v1.json");
-    }
-    return c.env.METRICS.getByName("health").fetch("https://metrics/health", { headers });
-  });
+  // The operators' health stream: a stream like every other (a slot of the
+  // caller's, heartbeats, the idle close, token expiry), for a service token.
+  .get(
+    "/ws",
+    requireAuth("service"),
+    requireUpgrade,
+    rateLimit("UPGRADE_RATE_LIMITER", subject),
+    (c) =>
+      connectStream(c.env, c.get("auth"), {
+        kind: "health",
+        target: "health",
+        protocol: negotiateProtocol(c.req.raw),
+        resume: parseResumeQuery(new URL(c.req.url)),
+        origin: c.req.header("Origin") ?? null,
+      }),
+  );
 
 /** `GET /metrics`: the Prometheus text exposition, for a crafting-service (scraper) token. */
 export const metricsRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()

@@ -5,7 +5,7 @@
 import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { TokenClaims } from "../auth/jwt";
-import { playerStub, releaseStreamLeases, sessionStub, workflowStub } from "../durable";
+import { healthStub, playerStub, releaseStreamLeases, sessionStub, workflowStub } from "../durable";
 import { AppError } from "../errors";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
@@ -61,7 +61,7 @@ export function parseResumeQuery(url: URL): string | null {
 }
 
 /** What a stream watches, and how the object serving it is asked for a socket. */
-export type WatchedKind = "session" | "workflow" | "queue";
+export type WatchedKind = "session" | "workflow" | "queue" | "health";
 
 /** The object serving each kind of stream: one place that knows where streams live. */
 const STREAM_OBJECTS: Record<
@@ -73,6 +73,7 @@ const STREAM_OBJECTS: Record<
   workflow: (env, id, headers) =>
     workflowStub(env, id).fetch("https://workflow/stream", { headers }),
   queue: (env, id, headers) => playerStub(env, id).fetch("https://player/queue", { headers }),
+  health: (env, id, headers) => healthStub(env, id).fetch("https://metrics/health", { headers }),
 };
 
 /** A stream to open for an authenticated player. */

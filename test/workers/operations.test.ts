@@ -1,7 +1,8 @@
 /** Operations in workerd: trace ids end to end, health checks and the health stream, /metrics access. */
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import { runHealthChecks } from "../../src/health/checks";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { call, createSession, serviceCall, TestSocket, watch } from "./helpers";
@@ -126,6 +127,38 @@ describe("health", () => {
     expect(await runDurableObjectAlarm(env.METRICS.getByName("health"))).toBe(true);
     await socket.frameCount(2);
     socket.ws.close(1000);
+  });
+
+  it("runs the health stream on the rules of every stream: a slot, seq, the idle close", async () => {
+    const operator = freshId("ops");
+    const bearer = await token(operator, "service");
+    const open = () =>
+      call("/health/ws", { headers: { Upgrade: "websocket", Authorization: `Bearer ${bearer}` } });
+    const response = await open();
+    expect(response.status).toBe(101);
+    const socket = new TestSocket(response.webSocket as WebSocket);
+    const [first] = await socket.frameCount(1);
+    // The caller holds one of its ten stream slots while it watches.
+    const slots = () => env.PLAYER.getByName(operator).streams();
+    expect((await slots()).map((lease) => lease.kind)).toEqual(["health"]);
+    // Snapshots are numbered like every stream's frames.
+    const health = env.METRICS.getByName("health");
+    expect(await runDurableObjectAlarm(health)).toBe(true);
+    const [, second] = await socket.frameCount(2);
+    expect(Number(second?.seq)).toBe(Number(first?.seq) + 1);
+    expect(second?.epoch).toBe(first?.epoch);
+    // Silent for 30 s: closed with 4008 at the next sweep, and the slot freed.
+    await runInDurableObject(health, (_instance, state) => {
+      for (const ws of state.getWebSockets()) {
+        const attachment = ws.deserializeAttachment() as StreamAttachment;
+        ws.serializeAttachment({ ...attachment, lastSeenMs: attachment.lastSeenMs - 31_000 });
+      }
+    });
+    expect(await runDurableObjectAlarm(health)).toBe(true);
+    expect(await socket.closing()).toEqual({ code: 4008, reason: "idle for 30 s" });
+    for (let i = 0; i < 50 && (await slots()).length > 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await slots()).toEqual([]);
   });
 });
 

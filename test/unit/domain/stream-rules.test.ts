@@ -1,5 +1,6 @@
 /** The pure stream rules: leases, idle and token verdicts, the frame budget, origins. */
 import { describe, expect, it } from "vitest";
+import { parseResumePoint, planResume } from "../../../src/domain/streams/resume";
 import {
   acquireLease,
   LEASE_RULES,
@@ -183,5 +184,40 @@ describe("Durable Object overload", () => {
     expect(transientObjectError(reset)).toMatchObject({ code: "unavailable" });
     expect(transientObjectError(new Error("bug"))).toBeNull();
     expect(transientObjectError("not an error")).toBeNull();
+  });
+});
+
+describe("resume", () => {
+  const log = (from: number, to: number) => (after: number) =>
+    Array.from(
+      { length: to - Math.max(after, from - 1) },
+      (_, i) => Math.max(after, from - 1) + i + 1,
+    );
+
+  it("replays exactly what a client missed, in order, when the log still holds it", () => {
+    expect(planResume({ epoch: 7, seq: 10 }, { epoch: 7, seq: 6 }, log(1, 10))).toEqual({
+      type: "replay",
+      frames: [7, 8, 9, 10],
+      missed: 4,
+    });
+    expect(
+      planResume({ epoch: 7, seq: 10 }, { epoch: 7, seq: 10 }, () => {
+        throw new Error("nothing missed: the log is not read");
+      }),
+    ).toEqual({ type: "replay", frames: [], missed: 0 });
+  });
+
+  it("answers with a snapshot not recovered for another epoch, a future seq or a gap the log lost", () => {
+    const snapshot = { type: "snapshot", recovered: false };
+    expect(planResume({ epoch: 7, seq: 10 }, { epoch: 8, seq: 6 }, log(1, 10))).toEqual(snapshot);
+    expect(planResume({ epoch: 7, seq: 10 }, { epoch: 7, seq: 11 }, log(1, 10))).toEqual(snapshot);
+    // The log keeps 5..10: a client at 2 missed 3 and 4 for good.
+    expect(planResume({ epoch: 7, seq: 10 }, { epoch: 7, seq: 2 }, log(5, 10))).toEqual(snapshot);
+  });
+
+  it("reads a resume point only in its epoch.seq form", () => {
+    expect(parseResumePoint("12.34")).toEqual({ epoch: 12, seq: 34 });
+    for (const bad of [null, "", "12", "12.", ".3", "-1.2", "1.2.3", "a.b"])
+      expect(parseResumePoint(bad)).toBeNull();
   });
 });
