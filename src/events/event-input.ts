@@ -4,9 +4,12 @@
  * of JSON strings, as the StringConverter leaves them), or one event per
  * line. Every refusal names the field and the rule.
  */
+
+import * as v from "valibot";
 import { EVENT_TYPES, type EventKind, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
-import { ID_PATTERN, parseCreateSession, parseReason } from "../routes/session-input";
+import { fields, isObject, parse, snakeKeys } from "../http/valid";
+import { ID_PATTERN, idSchema, parseCreateSession, parseReason } from "../routes/session-input";
 
 /** Limits of `POST /v1/events`. */
 export const EVENT_LIMITS = {
@@ -75,44 +78,64 @@ export function parseEventRecord(
   }
 }
 
+const EVENT_TYPE_RULE = `must be one of ${Object.keys(EVENT_TYPES).join(", ")}`;
+const OCCURRED_RULE = "must be an RFC 3339 timestamp";
+const VERSION_RULE = "must be a positive whole number";
+
+/** The envelope every record carries (snake_case or proto3 JSON names). */
+const envelope = v.pipe(
+  v.unknown(),
+  v.transform(snakeKeys),
+  fields(
+    {
+      event_id: v.pipe(v.string("must be a UUID"), v.regex(UUID, "must be a UUID")),
+      event_type: v.picklist(
+        Object.keys(EVENT_TYPES) as (keyof typeof EVENT_TYPES)[],
+        EVENT_TYPE_RULE,
+      ),
+      occurred_at: v.pipe(
+        v.string(OCCURRED_RULE),
+        v.regex(RFC3339, OCCURRED_RULE),
+        v.transform(Date.parse),
+        v.finite(OCCURRED_RULE),
+      ),
+      session_id: idSchema,
+      player_id: idSchema,
+      // int64 travels as a decimal string in proto3 JSON.
+      version: v.pipe(
+        v.union(
+          [v.number(), v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number))],
+          VERSION_RULE,
+        ),
+        v.safeInteger(VERSION_RULE),
+        v.minValue(1, VERSION_RULE),
+      ),
+      payload: v.optional(v.unknown()),
+    },
+    "an event must be a JSON object",
+  ),
+);
+
 function parseEvent(raw: unknown, acceptedAtMs: number): SessionEvent {
   if (raw instanceof NotJson) throw invalid("the line is not valid JSON");
   const value = typeof raw === "string" ? parseString(raw) : raw;
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw invalid("an event must be a JSON object");
-  const record = value as Record<string, unknown>;
-  if (JSON.stringify(record).length > EVENT_LIMITS.maxRecordBytes) {
+  if (isObject(value) && JSON.stringify(value).length > EVENT_LIMITS.maxRecordBytes) {
     throw invalid(`an event may not exceed ${EVENT_LIMITS.maxRecordBytes} bytes`);
   }
-  const eventId = field(record, "event_id");
-  if (typeof eventId !== "string" || !UUID.test(eventId)) throw invalid("event_id must be a UUID");
-  const type = field(record, "event_type");
-  const kind = typeof type === "string" ? EVENT_TYPES[type as keyof typeof EVENT_TYPES] : undefined;
-  if (!kind) throw invalid(`event_type must be one of ${Object.keys(EVENT_TYPES).join(", ")}`);
-  const occurredAt = field(record, "occurred_at");
-  const occurredAtMs =
-    typeof occurredAt === "string" && RFC3339.test(occurredAt)
-      ? Date.parse(occurredAt)
-      : Number.NaN;
-  if (!Number.isFinite(occurredAtMs)) throw invalid("occurred_at must be an RFC 3339 timestamp");
-  const sessionId = idField(record, "session_id");
-  const playerId = idField(record, "player_id");
-  const version = parseVersion(field(record, "version"));
-  const payloadValue = field(record, "payload") ?? record[kind] ?? {};
-  if (typeof payloadValue !== "object" || payloadValue === null || Array.isArray(payloadValue)) {
-    throw invalid("payload must be a JSON object");
-  }
-  const payload = payloadValue as Record<string, unknown>;
+  const record = parse(envelope, value);
+  const kind = EVENT_TYPES[record.event_type];
+  const payloadValue = record.payload ?? (value as Record<string, unknown>)[kind] ?? {};
+  if (!isObject(payloadValue)) throw invalid("payload must be a JSON object");
   const event: SessionEvent = {
-    eventId: eventId.toLowerCase(),
+    eventId: record.event_id.toLowerCase(),
     kind,
-    occurredAtMs,
-    sessionId,
-    playerId,
-    version,
+    occurredAtMs: record.occurred_at,
+    sessionId: record.session_id,
+    playerId: record.player_id,
+    version: record.version,
     acceptedAtMs,
   };
-  fillPayload(event, kind, payload);
+  fillPayload(event, kind, payloadValue);
   return event;
 }
 
@@ -122,23 +145,6 @@ function parseString(raw: string): unknown {
   } catch {
     throw invalid("a string record must hold a JSON event");
   }
-}
-
-function idField(record: Record<string, unknown>, name: string): string {
-  const value = field(record, name);
-  if (typeof value !== "string" || !ID_PATTERN.test(value)) {
-    throw invalid(`${name} must be 1-64 characters of letters, digits, '_', '-', '.' or ':'`);
-  }
-  return value;
-}
-
-/** `version`: a positive whole number (or its decimal string, as int64 travels in proto3 JSON). */
-function parseVersion(value: unknown): number {
-  const number = typeof value === "string" && /^\d{1,16}$/.test(value) ? Number(value) : value;
-  if (typeof number !== "number" || !Number.isSafeInteger(number) || number < 1) {
-    throw invalid("version must be a positive whole number");
-  }
-  return number;
 }
 
 function fillPayload(event: SessionEvent, kind: EventKind, payload: Record<string, unknown>): void {

@@ -1,20 +1,17 @@
 /**
- * Validation of crafting-service's JSON bodies into domain inputs. Every
- * refusal names the field and the rule, so a caller can fix its request.
+ * Validation of crafting-service's bodies into domain inputs, as valibot
+ * schemas. Every refusal names the field and the rule, so a caller can fix
+ * its request (src/http/valid.ts).
  */
-
-import type {
-  MaterialChange,
-  MaterialOutcome,
-  MaterialRequirementInput,
-} from "../domain/materials/materials";
+import * as v from "valibot";
+import type { MaterialChange, MaterialOutcome } from "../domain/materials/materials";
 import type {
   CreateSessionParams,
   LifecycleAction,
-  PlannedStep,
   ProgressCorrection,
 } from "../domain/session/session";
 import { AppError } from "../errors";
+import { fields, finiteNumber, parse, snakeKeys, wholeNumber } from "../http/valid";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -43,65 +40,167 @@ export const LIFECYCLE_ACTIONS: readonly LifecycleAction[] = [
   "cancel",
 ];
 
-function invalid(message: string): AppError {
-  return new AppError("invalid_argument", message);
+// ─── Schemas ────────────────────────────────────────────────────────────────
+
+const ID_RULE = "must be 1-64 characters of letters, digits, '_', '-', '.' or ':'";
+/** An id from a path or a body. */
+export const idSchema = v.pipe(v.string(ID_RULE), v.regex(ID_PATTERN, ID_RULE));
+
+const OBJECT_RULE = "must be a JSON object";
+const BODY_RULE = "the body must be a JSON object";
+const QUANTITY_RULE = `must be a whole number from 0 to ${SESSION_LIMITS.maxQuantity}`;
+const quantity = wholeNumber(0, SESSION_LIMITS.maxQuantity, QUANTITY_RULE);
+
+/**
+ * A list of at most `maxMaterials` objects (camelCase accepted) with distinct
+ * `material_id`s.
+ */
+function materialList<E extends v.ObjectEntries>(entries: E) {
+  const rule = `must be an array of at most ${SESSION_LIMITS.maxMaterials} materials`;
+  const item = v.pipe(
+    v.unknown(),
+    v.transform(snakeKeys),
+    fields({ material_id: idSchema, ...entries }, OBJECT_RULE),
+  );
+  return v.pipe(
+    v.array(item, rule),
+    v.maxLength(SESSION_LIMITS.maxMaterials, rule),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const seen = new Set<string>();
+      for (const [i, material] of dataset.value.entries()) {
+        const id = material.material_id as string;
+        if (seen.has(id)) {
+          addIssue({
+            message: `${id} appears twice`,
+            path: [
+              { type: "array", origin: "value", input: dataset.value, key: i, value: material },
+              {
+                type: "object",
+                origin: "value",
+                input: material,
+                key: "material_id",
+                value: id,
+              },
+            ],
+          });
+          return;
+        }
+        seen.add(id);
+      }
+    }),
+  );
 }
 
-function asObject(body: unknown, what: string): Record<string, unknown> {
-  if (typeof body !== "object" || body === null || Array.isArray(body))
-    throw invalid(`${what} must be a JSON object`);
-  return body as Record<string, unknown>;
+const requirements = v.nullish(
+  materialList({ required: quantity, available: v.nullish(quantity) }),
+  [],
+);
+
+const NAME_RULE = `must be a string of 1-${SESSION_LIMITS.maxStepNameLength} characters`;
+const STEPS_RULE = `must be an array of 1-${SESSION_LIMITS.maxSteps} steps`;
+const step = fields(
+  {
+    name: v.pipe(
+      v.string(NAME_RULE),
+      v.minLength(1, NAME_RULE),
+      v.maxLength(SESSION_LIMITS.maxStepNameLength, NAME_RULE),
+    ),
+    duration_ms: wholeNumber(
+      1,
+      Number.MAX_SAFE_INTEGER,
+      "must be a positive whole number of milliseconds",
+    ),
+  },
+  OBJECT_RULE,
+);
+const steps = v.pipe(
+  v.array(step, STEPS_RULE),
+  v.minLength(1, STEPS_RULE),
+  v.maxLength(SESSION_LIMITS.maxSteps, STEPS_RULE),
+  v.check(
+    (list) =>
+      list.reduce((total, s) => total + s.duration_ms, 0) <= SESSION_LIMITS.maxTotalDurationMs,
+    `must not add up to more than ${SESSION_LIMITS.maxTotalDurationMs} ms (7 days)`,
+  ),
+);
+
+const createSession = fields(
+  {
+    steps,
+    session_id: v.optional(idSchema),
+    player_id: idSchema,
+    recipe_id: idSchema,
+    workflow_id: v.optional(idSchema),
+    materials: requirements,
+  },
+  BODY_RULE,
+);
+
+const REASON_RULE = `must be a string of at most ${SESSION_LIMITS.maxReasonLength} characters`;
+const reasonBody = fields(
+  {
+    reason: v.nullish(
+      v.pipe(v.string(REASON_RULE), v.maxLength(SESSION_LIMITS.maxReasonLength, REASON_RULE)),
+    ),
+  },
+  BODY_RULE,
+);
+
+const number = v.nullish(finiteNumber("must be a number"));
+const correctionEntries = {
+  elapsed_ms: number,
+  progress_percent: number,
+  current_step_index: number,
+  step_progress: number,
+  rate: number,
+};
+/** `step_progress` places the clock within a step: it needs the step. */
+function stepProgressNeedsIndex<
+  T extends { step_progress?: number | null; current_step_index?: number | null },
+>() {
+  return v.check<T, string>(
+    (body) => body.step_progress == null || body.current_step_index != null,
+    "step_progress needs current_step_index",
+  );
 }
+const correction = v.pipe(fields(correctionEntries, BODY_RULE), stepProgressNeedsIndex());
+
+const AS_OF_RULE = "must be a time in milliseconds since the Unix epoch";
+const materialReport = v.pipe(
+  v.unknown(),
+  v.transform(snakeKeys),
+  fields(
+    {
+      changes: v.pipe(
+        materialList({
+          quantity,
+          available: v.nullish(v.boolean("must be a boolean")),
+        }),
+        v.minLength(1, "must hold at least one change"),
+      ),
+      as_of_ms: v.nullish(
+        v.pipe(v.number(AS_OF_RULE), v.safeInteger(AS_OF_RULE), v.minValue(1, AS_OF_RULE)),
+      ),
+    },
+    BODY_RULE,
+  ),
+);
+
+// ─── Parsers ────────────────────────────────────────────────────────────────
 
 /** Checks an id from a path or body. */
 export function parseId(value: unknown, field: string): string {
-  if (typeof value !== "string" || !ID_PATTERN.test(value)) {
-    throw invalid(`${field} must be 1-64 characters of letters, digits, '_', '-', '.' or ':'`);
-  }
-  return value;
-}
-
-function quantity(value: unknown, field: string, optional = false): number | undefined {
-  if (optional && (value === undefined || value === null)) return undefined;
-  if (
-    typeof value !== "number" ||
-    !Number.isInteger(value) ||
-    value < 0 ||
-    value > SESSION_LIMITS.maxQuantity
-  ) {
-    throw invalid(`${field} must be a whole number from 0 to ${SESSION_LIMITS.maxQuantity}`);
-  }
-  return value;
-}
-
-/** A list of at most `maxMaterials` objects with distinct `material_id`s. */
-function materialList(value: unknown, field: string): Record<string, unknown>[] {
-  if (!Array.isArray(value) || value.length > SESSION_LIMITS.maxMaterials) {
-    throw invalid(`${field} must be an array of at most ${SESSION_LIMITS.maxMaterials} materials`);
-  }
-  const seen = new Set<string>();
-  return value.map((raw: unknown, i) => {
-    const item = asObject(raw, `${field}[${i}]`);
-    const id = parseId(item.material_id ?? item.materialId, `${field}[${i}].material_id`);
-    if (seen.has(id)) throw invalid(`${field}[${i}].material_id ${id} appears twice`);
-    seen.add(id);
-    return { ...item, material_id: id };
-  });
+  return parse(idSchema, value, field);
 }
 
 /** `materials: [{ material_id, required, available? }]` of a new session (camelCase accepted). */
-export function parseRequirements(value: unknown): MaterialRequirementInput[] {
-  if (value === undefined || value === null) return [];
-  return materialList(value, "materials").map((item, i) => {
-    const required = quantity(item.required, `materials[${i}].required`) as number;
-    const available = quantity(item.available, `materials[${i}].available`, true);
-    const requirement: MaterialRequirementInput = {
-      materialId: item.material_id as string,
-      required,
-    };
-    if (available !== undefined) requirement.available = available;
-    return requirement;
-  });
+export function parseRequirements(value: unknown): CreateSessionParams["materials"] {
+  return parse(requirements, value, "materials").map((m) =>
+    m.available == null
+      ? { materialId: m.material_id, required: m.required }
+      : { materialId: m.material_id, required: m.required, available: m.available },
+  );
 }
 
 /** A material availability report: what changed, observed when. */
@@ -118,22 +217,19 @@ export interface MaterialReport {
  * minute ahead of the server clock.
  */
 export function parseMaterialReport(body: unknown, nowMs: number): MaterialReport {
-  const input = asObject(body, "the body");
-  const list = materialList(input.changes, "changes");
-  if (list.length === 0) throw invalid("changes must hold at least one change");
-  const changes = list.map((item, i) => {
-    const amount = quantity(item.quantity, `changes[${i}].quantity`) as number;
-    const available = item.available ?? amount > 0;
-    if (typeof available !== "boolean") throw invalid(`changes[${i}].available must be a boolean`);
-    return { materialId: item.material_id as string, quantity: amount, available };
-  });
-  const asOf = input.as_of_ms ?? input.asOfMs;
-  if (asOf === undefined || asOf === null) return { changes, asOfMs: nowMs };
-  if (typeof asOf !== "number" || !Number.isSafeInteger(asOf) || asOf < 1) {
-    throw invalid("as_of_ms must be a time in milliseconds since the Unix epoch");
-  }
+  const report = parse(materialReport, body);
+  const changes = report.changes.map((item) => ({
+    materialId: item.material_id,
+    quantity: item.quantity,
+    available: item.available ?? item.quantity > 0,
+  }));
+  const asOf = report.as_of_ms;
+  if (asOf == null) return { changes, asOfMs: nowMs };
   if (asOf > nowMs + SESSION_LIMITS.maxClockSkewMs) {
-    throw invalid("as_of_ms lies more than a minute in the future; check the sender's clock");
+    throw new AppError(
+      "invalid_argument",
+      "as_of_ms lies more than a minute in the future; check the sender's clock",
+    );
   }
   return { changes, asOfMs: asOf };
 }
@@ -146,68 +242,25 @@ export function materialResults(
   return materialIds.map((id, i) => ({ material_id: id, outcome: outcomes[i] }));
 }
 
-function optionalNumber(body: Record<string, unknown>, field: string): number | undefined {
-  const value = body[field];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value))
-    throw invalid(`${field} must be a number`);
-  return value;
-}
-
 /**
  * `POST /v1/sessions` body: `{ player_id, recipe_id, steps: [{ name, duration_ms }],
  * materials?: [{ material_id, required, available? }], session_id?, workflow_id? }`.
  */
 export function parseCreateSession(body: unknown, newId: () => string): CreateSessionParams {
-  const input = asObject(body, "the body");
-  const steps = input.steps;
-  if (!Array.isArray(steps) || steps.length === 0 || steps.length > SESSION_LIMITS.maxSteps) {
-    throw invalid(`steps must be an array of 1-${SESSION_LIMITS.maxSteps} steps`);
-  }
-  let total = 0;
-  const planned: PlannedStep[] = steps.map((raw: unknown, i) => {
-    const step = asObject(raw, `steps[${i}]`);
-    const { name, duration_ms: durationMs } = step;
-    if (
-      typeof name !== "string" ||
-      name.length === 0 ||
-      name.length > SESSION_LIMITS.maxStepNameLength
-    ) {
-      throw invalid(
-        `steps[${i}].name must be a string of 1-${SESSION_LIMITS.maxStepNameLength} characters`,
-      );
-    }
-    if (typeof durationMs !== "number" || !Number.isInteger(durationMs) || durationMs < 1) {
-      throw invalid(`steps[${i}].duration_ms must be a positive whole number of milliseconds`);
-    }
-    total += durationMs;
-    return { name, durationMs };
-  });
-  if (total > SESSION_LIMITS.maxTotalDurationMs) {
-    throw invalid(
-      `the steps' durations add up to more than ${SESSION_LIMITS.maxTotalDurationMs} ms (7 days)`,
-    );
-  }
+  const input = parse(createSession, body);
   return {
-    sessionId: input.session_id === undefined ? newId() : parseId(input.session_id, "session_id"),
-    playerId: parseId(input.player_id, "player_id"),
-    recipeId: parseId(input.recipe_id, "recipe_id"),
-    workflowId: input.workflow_id === undefined ? null : parseId(input.workflow_id, "workflow_id"),
-    steps: planned,
+    sessionId: input.session_id ?? newId(),
+    playerId: input.player_id,
+    recipeId: input.recipe_id,
+    workflowId: input.workflow_id ?? null,
+    steps: input.steps.map((step) => ({ name: step.name, durationMs: step.duration_ms })),
     materials: parseRequirements(input.materials),
   };
 }
 
 /** Lifecycle body: optional `{ reason }` (used by fail and cancel). */
 export function parseReason(body: unknown): string | undefined {
-  const { reason } = asObject(body, "the body");
-  if (reason === undefined || reason === null) return undefined;
-  if (typeof reason !== "string" || reason.length > SESSION_LIMITS.maxReasonLength) {
-    throw invalid(
-      `reason must be a string of at most ${SESSION_LIMITS.maxReasonLength} characters`,
-    );
-  }
-  return reason;
+  return parse(reasonBody, body).reason ?? undefined;
 }
 
 /**
@@ -215,22 +268,17 @@ export function parseReason(body: unknown): string | undefined {
  * `current_step_index` with `step_progress`; and/or `rate`.
  */
 export function parseCorrection(body: unknown): ProgressCorrection {
-  const input = asObject(body, "the body");
-  const correction: ProgressCorrection = {};
-  const elapsedMs = optionalNumber(input, "elapsed_ms");
-  const progressPercent = optionalNumber(input, "progress_percent");
-  const stepIndex = optionalNumber(input, "current_step_index");
-  const stepProgressPercent = optionalNumber(input, "step_progress");
-  const rate = optionalNumber(input, "rate");
-  if (elapsedMs !== undefined) correction.elapsedMs = elapsedMs;
-  if (progressPercent !== undefined) correction.progressPercent = progressPercent;
-  if (stepIndex !== undefined) correction.stepIndex = stepIndex;
-  if (stepProgressPercent !== undefined) {
-    if (stepIndex === undefined) throw invalid("step_progress needs current_step_index");
-    correction.stepProgressPercent = stepProgressPercent;
-  }
-  if (rate !== undefined) correction.rate = rate;
-  return correction;
+  return correctionOf(parse(correction, body));
+}
+
+function correctionOf(input: { [K in keyof typeof correctionEntries]?: number | null }) {
+  const out: ProgressCorrection = {};
+  if (input.elapsed_ms != null) out.elapsedMs = input.elapsed_ms;
+  if (input.progress_percent != null) out.progressPercent = input.progress_percent;
+  if (input.current_step_index != null) out.stepIndex = input.current_step_index;
+  if (input.step_progress != null) out.stepProgressPercent = input.step_progress;
+  if (input.rate != null) out.rate = input.rate;
+  return out;
 }
 
 /** Most updates in one batch. */
@@ -243,29 +291,48 @@ export interface SessionBatch {
   indexes: number[];
 }
 
+const UPDATES_RULE = `must be an array of 1-${MAX_BATCH_UPDATES} progress updates`;
+const batchBody = fields(
+  {
+    updates: v.pipe(
+      v.array(v.unknown(), UPDATES_RULE),
+      v.minLength(1, UPDATES_RULE),
+      v.maxLength(MAX_BATCH_UPDATES, UPDATES_RULE),
+    ),
+  },
+  BODY_RULE,
+);
+const batchUpdate = v.pipe(
+  fields({ session_id: idSchema, ...correctionEntries }, "the update must be a JSON object"),
+  stepProgressNeedsIndex(),
+);
+
 /**
  * `POST /v1/progress` body: `{ updates: [{ session_id, ...correction }] }`,
  * grouped by session in body order. Any malformed update refuses the whole
  * batch (nothing is applied), naming its index.
  */
 export function parseProgressBatch(body: unknown): SessionBatch[] {
-  const { updates } = asObject(body, "the body");
-  if (!Array.isArray(updates) || updates.length === 0 || updates.length > MAX_BATCH_UPDATES) {
-    throw invalid(`updates must be an array of 1-${MAX_BATCH_UPDATES} progress updates`);
-  }
+  const { updates } = parse(batchBody, body);
   const bySession = new Map<string, SessionBatch>();
-  updates.forEach((raw: unknown, i) => {
+  for (const [i, raw] of updates.entries()) {
+    let update: v.InferOutput<typeof batchUpdate>;
     try {
-      const update = asObject(raw, "the update");
-      const sessionId = parseId(update.session_id, "session_id");
-      const { session_id: _, ...correction } = update;
-      const batch = bySession.get(sessionId) ?? { sessionId, corrections: [], indexes: [] };
-      batch.corrections.push(parseCorrection(correction));
-      batch.indexes.push(i);
-      bySession.set(sessionId, batch);
-    } catch (e) {
-      throw invalid(`updates[${i}]: ${e instanceof Error ? e.message : String(e)}`);
+      update = parse(batchUpdate, raw);
+    } catch (e: unknown) {
+      throw new AppError(
+        "invalid_argument",
+        `updates[${i}]: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
-  });
+    const batch = bySession.get(update.session_id) ?? {
+      sessionId: update.session_id,
+      corrections: [],
+      indexes: [],
+    };
+    batch.corrections.push(correctionOf(update));
+    batch.indexes.push(i);
+    bySession.set(update.session_id, batch);
+  }
   return [...bySession.values()];
 }

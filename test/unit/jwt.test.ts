@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { signJwt, verifyJwt } from "../../src/auth/jwt";
+import { signJwt, TOKEN_RULES, verifyJwt } from "../../src/auth/jwt";
 import { TEST_JWT_SECRET } from "../support/secret";
 import { unsignedToken } from "../support/tokens";
 
@@ -80,4 +80,45 @@ describe("HS256 tokens", () => {
       });
     },
   );
+
+  it("refuses a header with a crit member it does not understand (RFC 7515 §4.1.11)", async () => {
+    // jose will not even sign such a header, so it is signed by hand.
+    const b64 = (text: string) =>
+      btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const header = { alg: "HS256", crit: ["exp-2030"], "exp-2030": true };
+    const input = `${b64(JSON.stringify(header))}.${b64(JSON.stringify({ sub: "p1", scope: "player", exp }))}`;
+    const key = await crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(TEST_JWT_SECRET),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    const mac = new Uint8Array(
+      await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(input)),
+    );
+    const token = `${input}.${b64(String.fromCharCode(...mac))}`;
+    // The same token without crit verifies: the refusal is for crit alone.
+    const plain = `${b64(JSON.stringify({ alg: "HS256" }))}.${input.split(".")[1]}`;
+    const plainMac = new Uint8Array(
+      await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(plain)),
+    );
+    expect(
+      (await verifyJwt(`${plain}.${b64(String.fromCharCode(...plainMac))}`, TEST_JWT_SECRET, NOW))
+        .ok,
+    ).toBe(true);
+    expect(await verifyJwt(token, TEST_JWT_SECRET, NOW)).toEqual({
+      ok: false,
+      reason: "malformed",
+    });
+  });
+
+  it("refuses a token over the size cap before reading it", async () => {
+    const padding = "x".repeat(TOKEN_RULES.maxBytes);
+    const big = await signJwt(
+      { sub: "p1", scope: "player", exp, pad: padding } as never,
+      TEST_JWT_SECRET,
+    );
+    expect(await verifyJwt(big, TEST_JWT_SECRET, NOW)).toEqual({ ok: false, reason: "malformed" });
+  });
 });
