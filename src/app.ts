@@ -8,7 +8,7 @@ import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
 import { healthRoutes, metricsRoutes } from "./routes/health";
 import { playerRoutes } from "./routes/players";
-import { progressBatchRoutes, sessionRoutes, syncRoutes } from "./routes/sessions";
+import { progressBatchRoutes, sessionRoutes, sessionReportRoutes } from "./routes/sessions";
 import { streamRoutes } from "./routes/streams";
 import { syncChannelRoutes } from "./routes/sync-channel";
 import { workflowRoutes } from "./routes/workflows";
@@ -25,7 +25,7 @@ export const app = new Hono<{ Bindings: Env }>()
   .route("/v1/events", eventRoutes)
   .route("/v1/players", playerRoutes)
   .route("/v1/workflows", workflowRoutes)
-  .route("/udp/sessions", syncRoutes)
+  .route("/udp/sessions", sessionReportRoutes)
   .route("/udp/sessions", syncChannelRoutes)
   .route("/ws", streamRoutes)
   // Streaming RPCs (Connect, gRPC-Web): errors in their protocols' own shapes.

@@ -77,10 +77,12 @@ export const sessionRoutes = new Hono<Env_>()
   });
 
 /**
- * crafting-service's routes under /udp/sessions (the player's sync channel
- * routes share the prefix, so credentials are checked per route here).
+ * crafting-service's progress and material reports, under /udp/sessions:
+ * plain HTTP routes whose paths seed 001 fixed (the "UDP" channel itself is
+ * the sync channel, sync-channel.ts, which shares the prefix — so
+ * credentials are checked per route here).
  */
-export const syncRoutes = new Hono<Env_>()
+export const sessionReportRoutes = new Hono<Env_>()
   .use("/:id/progress", requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .use("/:id/materials", requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/:id/progress", async (c) => {
