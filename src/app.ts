@@ -8,7 +8,7 @@ import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
 import { healthRoutes, metricsRoutes } from "./routes/health";
 import { playerRoutes } from "./routes/players";
-import { progressBatchRoutes, sessionRoutes, sessionReportRoutes } from "./routes/sessions";
+import { progressBatchRoutes, sessionReportRoutes, sessionRoutes } from "./routes/sessions";
 import { streamRoutes } from "./routes/streams";
 import { syncChannelRoutes } from "./routes/sync-channel";
 import { workflowRoutes } from "./routes/workflows";
