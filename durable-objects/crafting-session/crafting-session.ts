@@ -43,7 +43,7 @@ import { StreamingObject } from "../streams/streaming-object";
 import { EventStore } from "./event-store";
 
 const STATE_KEY = "state";
-/** Updates kept for resuming clients: the last 1,000 (see README, "Resume"). */
+/** Updates kept for resuming clients: the last 1,000 (docs/streams.md, "Resume"). */
 export const REPLAY_LOG_LIMIT = 1000;
 
 /**

@@ -9,7 +9,7 @@
  * sums the shards. Totals are kept in storage, so a restart does not reset
  * the counters. One object serializes its calls; with N shards the push
  * rate each absorbs is divided by N, and adding shards scales it. In
- * production, Workers Analytics Engine can take this role (README).
+ * production, Workers Analytics Engine can take this role (docs/operations.md).
  */
 import { create } from "@bufbuild/protobuf";
 import {
