@@ -39,6 +39,7 @@ export interface BenchResult {
       errors: number;
       client_cpu: number;
       server_cpu: number;
+      rows_written_per_update?: number;
     }>;
   };
   events: Record<string, unknown> | null;
@@ -154,11 +155,14 @@ export function markdown(result: BenchResult): string {
     "",
     "## Ingest into one session (posts/s)",
     "",
-    "| target | posts/s | errors | server CPU |",
-    "| --- | ---: | ---: | ---: |",
+    "| target | posts/s | errors | server CPU | SQLite rows written per update |",
+    "| --- | ---: | ---: | ---: | ---: |",
   );
   for (const [target, f] of Object.entries(result.ingest.by_target)) {
-    lines.push(`| ${target} | ${fmt(f.posts_per_s, 0)} | ${f.errors} | ${fmt(f.server_cpu)} |`);
+    const rows = f.rows_written_per_update === undefined ? "–" : fmt(f.rows_written_per_update);
+    lines.push(
+      `| ${target} | ${fmt(f.posts_per_s, 0)} | ${f.errors} | ${fmt(f.server_cpu)} | ${rows} |`,
+    );
   }
   lines.push(
     "",

@@ -283,8 +283,20 @@ export async function ingest(
   target: Target,
   seconds: number,
   concurrency = 8,
-): Promise<{ posts_per_s: number; errors: number; client_cpu: number; server_cpu: number }> {
+): Promise<{
+  posts_per_s: number;
+  errors: number;
+  client_cpu: number;
+  server_cpu: number;
+  rows_written_per_update?: number;
+}> {
   const room = await target.room(`ingest-${crypto.randomUUID().slice(0, 8)}`);
+  // Counters reach /metrics within a second of being counted (src/metrics/push.ts).
+  const settledCounter = async (name: string) => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    return (await target.counter?.(name)) ?? 0;
+  };
+  const rowsBefore = target.counter ? await settledCounter(ROWS_WRITTEN) : 0;
   let ok = 0;
   let errors = 0;
   let n = 1;
@@ -299,10 +311,16 @@ export async function ingest(
       }),
     );
   });
-  return {
+  const result = {
     posts_per_s: round(ok / measured.seconds, 1),
     errors,
     client_cpu: round(measured.clientCpu),
     server_cpu: round(measured.serverCpu),
   };
+  if (!target.counter || ok === 0) return result;
+  const rows = (await settledCounter(ROWS_WRITTEN)) - rowsBefore;
+  return { ...result, rows_written_per_update: round(rows / ok, 2) };
 }
+
+/** SQLite rows written by the session objects (what the platform bills). */
+const ROWS_WRITTEN = "crafting_storage_rows_written_total";

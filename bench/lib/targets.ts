@@ -23,6 +23,8 @@ export interface Target {
   pids: () => number[];
   /** Creates a room (a session for us) and returns what a subscriber and a poster need. */
   room(id: string): Promise<Room>;
+  /** A counter of the target's own /metrics (us only): what the platform bills, such as rows written. */
+  counter?(name: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -117,6 +119,14 @@ export async function startUs(): Promise<Target> {
   const authorized = { Authorization: `Bearer ${service}`, "Content-Type": "application/json" };
   return {
     name: "us",
+    async counter(name) {
+      const response = await fetch(`${started.baseUrl}/metrics`, { headers: authorized });
+      const text = await response.text();
+      let sum = 0;
+      for (const line of text.split("\n"))
+        if (line.startsWith(name) && !line.startsWith("#")) sum += Number(line.split(" ").at(-1));
+      return sum;
+    },
     baseUrl: started.baseUrl,
     stateDir: started.stateDir,
     pids: started.pids,
@@ -146,7 +156,12 @@ export async function startUs(): Promise<Target> {
         async post(n) {
           const response = await fetch(`${started.baseUrl}/udp/sessions/${id}/progress`, {
             method: "POST",
-            headers: authorized,
+            // As crafting-service posting at high rates would: where the session stands, not its whole state.
+            headers: {
+              ...authorized,
+              Prefer: "return=minimal",
+              "X-Probe": process.env.PROBE ?? "0",
+            },
             body: JSON.stringify({ elapsed_ms: n }),
           });
           await response.arrayBuffer();

@@ -37,12 +37,12 @@ import {
   sessionUpdateMessage,
 } from "../../src/protocol/session-wire";
 import { encodeSync } from "../../src/protocol/sync/sync-encoder";
-import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 import { EventStore } from "./event-store";
+import { LatestEvery } from "./latest-every";
+import { SessionStore } from "./session-store";
 
-const STATE_KEY = "state";
 /** Updates kept for resuming clients: the last 1,000 (docs/streams.md, "Resume"). */
 export const REPLAY_LOG_LIMIT = 1000;
 
@@ -55,19 +55,19 @@ export type SessionJson = string;
 /** Durable Object holding one crafting session and its live subscribers. */
 export class CraftingSession extends StreamingObject {
   #state: Session | null;
-  readonly #log: ReplayLog;
+  readonly #store: SessionStore;
   readonly #events: EventStore;
+  readonly #playerNotices = new LatestEvery(1000);
+  readonly #workflowNotices = new LatestEvery(1000);
   protected override readonly hub: StreamHub;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
-    // Synchronous KV read of SQLite-backed storage: nothing is written for an
+    // Synchronous reads of SQLite-backed storage: nothing is written for an
     // id that was never created, so probing an unknown id leaves no trace.
-    const stored = ctx.storage.kv.get<Session>(STATE_KEY) ?? null;
-    // Sessions stored before materials existed require none.
-    this.#state = stored && { ...stored, materials: stored.materials ?? [] };
-    this.#log = new ReplayLog(ctx.storage, "replay_log", REPLAY_LOG_LIMIT);
+    this.#store = new SessionStore(ctx.storage, REPLAY_LOG_LIMIT);
+    this.#state = this.#store.load();
     this.#events = new EventStore(ctx.storage);
     this.hub = new StreamHub(ctx, env, "session", {
       position: (nowMs) => (this.#state ? this.#position(this.#state, nowMs) : null),
@@ -76,7 +76,7 @@ export class CraftingSession extends StreamingObject {
         const position = this.#position(state, nowMs);
         return snapshotFrame(position, sessionStateMessage(state, nowMs), recovered);
       },
-      replayAfter: (seq) => this.#log.after(seq),
+      replayAfter: (seq) => this.#store.after(seq),
       auditFields: () => ({ session_id: this.#state?.sessionId }),
       syncPackets: (channel, nowMs, forceFull) =>
         this.#state ? encodeSync(channel, this.#state, nowMs, forceFull) : null,
@@ -111,20 +111,27 @@ export class CraftingSession extends StreamingObject {
     return this.#applyAsJson(input, trace);
   }
 
-  /** Applies an explicit progress correction from crafting-service. */
+  /**
+   * Applies an explicit progress correction from crafting-service; answers
+   * the session, or (`minimal`, for callers that send many) only where it
+   * stands: building the whole state costs more than the correction.
+   */
   async correctProgress(
     correction: ProgressCorrection,
     trace?: TraceContext,
+    minimal = false,
   ): Promise<Result<SessionJson>> {
-    return this.#applyAsJson({ type: "progress", correction, atMs: Date.now() }, trace);
+    return this.#applyAsJson({ type: "progress", correction, atMs: Date.now() }, trace, minimal);
   }
 
   /** Applies several progress corrections as one change: all or none, one update. */
   async correctProgressBatch(
     corrections: ProgressCorrection[],
     trace?: TraceContext,
+    minimal = false,
   ): Promise<Result<SessionJson>> {
-    return this.#applyAsJson({ type: "progress_batch", corrections, atMs: Date.now() }, trace);
+    const input: SessionInput = { type: "progress_batch", corrections, atMs: Date.now() };
+    return this.#applyAsJson(input, trace, minimal);
   }
 
   /**
@@ -165,7 +172,12 @@ export class CraftingSession extends StreamingObject {
     const now = Date.now();
     const store = this.#events;
     const epoch = this.#state?.epoch ?? newEpoch();
-    this.ctx.storage.transactionSync(() => store.expire(now, epoch));
+    try {
+      this.ctx.storage.transactionSync(() => store.expire(now, epoch));
+    } catch (e: unknown) {
+      store.forget();
+      throw e;
+    }
     const meta = store.meta() ?? { floor: 0, maxVersion: 0, base: this.#state };
     const log = {
       ...meta,
@@ -197,9 +209,15 @@ export class CraftingSession extends StreamingObject {
 
   // ─── Internals ─────────────────────────────────────────────────────────────
 
-  async #applyAsJson(input: SessionInput, trace?: TraceContext): Promise<Result<SessionJson>> {
+  async #applyAsJson(
+    input: SessionInput,
+    trace?: TraceContext,
+    minimal = false,
+  ): Promise<Result<SessionJson>> {
     const result = await this.#apply(input, trace);
-    return result.ok ? ok(this.#json(result.value.state as Session)) : result;
+    if (!result.ok) return result;
+    const state = result.value.state as Session;
+    return ok(minimal ? minimalJson(state) : this.#json(state));
   }
 
   /** Runs one transition and carries out its effects, in order. */
@@ -218,6 +236,7 @@ export class CraftingSession extends StreamingObject {
           try {
             this.#persist(state, frame, effect);
           } catch (e: unknown) {
+            this.#events.forget();
             log("error", "session.persist_failed", {
               session_id: state?.sessionId,
               seq: state?.seq,
@@ -241,14 +260,14 @@ export class CraftingSession extends StreamingObject {
           break;
         case "notify_player":
           waits.push(
-            this.#notify(effect.wait, "player", () =>
+            this.#notify(effect.wait, this.#playerNotices, "player", () =>
               playerStub(this.env, effect.playerId).sessionChanged(effect.playerId, effect.summary),
             ),
           );
           break;
         case "notify_workflow":
           waits.push(
-            this.#notify(effect.wait, "workflow", () =>
+            this.#notify(effect.wait, this.#workflowNotices, "workflow", () =>
               workflowStub(this.env, effect.workflowId).stepChanged(effect.step),
             ),
           );
@@ -287,11 +306,19 @@ export class CraftingSession extends StreamingObject {
   /**
    * Tells another object about the change. A lost notification is repaired
    * by the next one (they carry the seq and the whole summary); a failure is
-   * logged, never fails the session's change. `wait`: the caller's answer
-   * waits for it (a status change the queue must not miss).
+   * logged, never fails the session's change. `wait`: a status change the
+   * queue must not miss — sent at once, and the caller's answer waits for
+   * it. Otherwise (progress moving estimates) at most one a second, the
+   * newest (latest-every.ts): a burst of corrections costs the player's
+   * object one call a second, not one per correction.
    */
-  #notify(wait: boolean, to: string, call: () => Promise<unknown>): Promise<void> {
-    const sent = (async () => {
+  #notify(
+    wait: boolean,
+    throttle: LatestEvery,
+    to: string,
+    call: () => Promise<unknown>,
+  ): Promise<void> {
+    const send = async () => {
       try {
         await call();
       } catch (e: unknown) {
@@ -301,8 +328,13 @@ export class CraftingSession extends StreamingObject {
           message: e instanceof Error ? e.message : String(e),
         });
       }
-    })();
-    return wait ? sent : Promise.resolve();
+    };
+    if (!wait) {
+      throttle.run(() => void send());
+      return Promise.resolve();
+    }
+    throttle.supersede();
+    return send();
   }
 
   /** The frame a transition's effects send (an update or a material notification), if any. */
@@ -333,15 +365,15 @@ export class CraftingSession extends StreamingObject {
   ): void {
     const { storage } = this.ctx;
     const events = this.#events;
+    let rows = 0;
     storage.transactionSync(() => {
       // An HTTP command on a session that also receives events becomes their new base.
-      if (effect.settleEvents && state) events.settleUnder(state);
-      if (effect.events) events.save(effect.events.fresh, effect.events.maxVersion, this.#state);
-      if (state === null) return;
-      this.#log.prepare();
-      storage.kv.put(STATE_KEY, state);
-      if (frame) this.#log.append(state.seq, frame);
+      if (effect.settleEvents && state) rows += events.settleUnder(state);
+      if (effect.events)
+        rows += events.save(effect.events.fresh, effect.events.maxVersion, this.#state);
+      if (state !== null) rows += this.#store.save(state, frame);
     });
+    metrics.count("crafting_storage_rows_written_total", {}, rows);
   }
 
   #position(state: Session, nowMs: number) {
@@ -351,6 +383,11 @@ export class CraftingSession extends StreamingObject {
   #json(state: Session): SessionJson {
     return toJsonString(SessionStateSchema, sessionStateMessage(state, Date.now()));
   }
+}
+
+/** Where a session stands, as a minimal answer: `{"sessionId","epoch","seq"}` (proto3 JSON names). */
+function minimalJson(state: Session): SessionJson {
+  return `{"sessionId":${JSON.stringify(state.sessionId)},"epoch":${state.epoch},"seq":${state.seq}}`;
 }
 
 /** A new session's epoch: random, so a client holding another one knows to resync. */

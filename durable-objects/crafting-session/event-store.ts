@@ -26,12 +26,25 @@ const META_KEY = "events_meta";
 /** The event log of one session object. */
 export class EventStore {
   #ready = false;
+  /** The bookkeeping as last read or written (undefined: not read yet); every HTTP command asks. */
+  #meta: EventMeta | null | undefined;
 
   constructor(private readonly storage: DurableObjectStorage) {}
 
   /** The log's bookkeeping, or null when this session never received an event. */
   meta(): EventMeta | null {
-    return this.storage.kv.get<EventMeta>(META_KEY) ?? null;
+    if (this.#meta === undefined) this.#meta = this.storage.kv.get<EventMeta>(META_KEY) ?? null;
+    return this.#meta;
+  }
+
+  /** A transaction that wrote through this store rolled back: read the bookkeeping again. */
+  forget(): void {
+    this.#meta = undefined;
+  }
+
+  #putMeta(meta: EventMeta): void {
+    this.storage.kv.put(META_KEY, meta);
+    this.#meta = meta;
   }
 
   #table(): void {
@@ -70,37 +83,41 @@ export class EventStore {
 
   /**
    * Stores new events and raises the highest version stored; a session's
-   * first events fold onto `base` (the state before them). Call inside `transactionSync`.
+   * first events fold onto `base` (the state before them). Returns the rows
+   * written. Call inside `transactionSync`.
    */
-  save(events: readonly SessionEvent[], maxVersion: number, base: Session | null): void {
+  save(events: readonly SessionEvent[], maxVersion: number, base: Session | null): number {
     const meta = this.meta() ?? { floor: 0, maxVersion: 0, base };
     this.#table();
+    let rows = 1; // the bookkeeping
     for (const event of events) {
-      this.storage.sql.exec(
+      rows += this.storage.sql.exec(
         "INSERT INTO events (event_id, version, accepted_at_ms, body) VALUES (?, ?, ?, ?)",
         event.eventId,
         event.version,
         event.acceptedAtMs,
         JSON.stringify(event),
-      );
+      ).rowsWritten;
     }
-    this.storage.kv.put(META_KEY, { ...meta, maxVersion: Math.max(meta.maxVersion, maxVersion) });
+    this.#putMeta({ ...meta, maxVersion: Math.max(meta.maxVersion, maxVersion) });
+    return rows;
   }
 
   /**
    * An HTTP command changed the session: it becomes the new base and every
    * stored event is settled under it. Call inside `transactionSync`.
    */
-  settleUnder(state: Session): void {
+  settleUnder(state: Session): number {
     const meta = this.meta();
-    if (!meta) return;
+    if (!meta) return 0;
     this.#table();
-    this.storage.sql.exec("DELETE FROM events");
-    this.storage.kv.put(META_KEY, {
+    const { rowsWritten } = this.storage.sql.exec("DELETE FROM events");
+    this.#putMeta({
       floor: meta.maxVersion,
       maxVersion: meta.maxVersion,
       base: state,
     });
+    return rowsWritten + 1;
   }
 
   /**
@@ -125,6 +142,6 @@ export class EventStore {
     const old = this.all().filter((event) => event.version <= settled);
     const base = foldEvents(meta.base, old, epoch).state;
     this.storage.sql.exec("DELETE FROM events WHERE version <= ?", settled);
-    this.storage.kv.put(META_KEY, { ...meta, floor: Math.max(meta.floor, settled), base });
+    this.#putMeta({ ...meta, floor: Math.max(meta.floor, settled), base });
   }
 }

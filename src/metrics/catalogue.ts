@@ -28,6 +28,10 @@ export const METRICS = {
     type: "counter",
     help: "Streams closed, by kind and close code.",
   },
+  crafting_storage_rows_written_total: {
+    type: "counter",
+    help: "SQLite rows the session objects wrote for their changes (what the platform bills).",
+  },
   crafting_messages_in_total: { type: "counter", help: "Frames received from clients." },
   crafting_bytes_in_total: { type: "counter", help: "Bytes of frames received from clients." },
   crafting_messages_out_total: {

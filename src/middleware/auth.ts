@@ -90,7 +90,7 @@ export async function authenticate(
     logAuthFailure(request, "missing");
     throw new AppError("unauthenticated", "a bearer token is required");
   }
-  const result = await verifyJwt(token, secret, Date.now());
+  const result = await verifyCached(token, secret, Date.now());
   if (!result.ok) {
     logAuthFailure(request, result.reason);
     throw new AppError("unauthenticated", refusalMessages[result.reason]);
@@ -107,6 +107,34 @@ export async function authenticate(
     );
   }
   return result.claims;
+}
+
+/** Tokens this isolate verified, until their expiry: crafting-service sends the same one with every update. */
+const verified = new Map<string, { secret: string; claims: TokenClaims }>();
+/** Most tokens remembered per isolate (the oldest is forgotten first). */
+export const VERIFIED_TOKEN_CACHE_SIZE = 1000;
+
+/**
+ * Verifies a token, or answers from the tokens already verified with the
+ * same secret while they are unexpired: a signature check costs ~80 µs, and
+ * a busy caller presents the same token thousands of times a second.
+ * Refused tokens are never remembered.
+ */
+async function verifyCached(token: string, secret: string, nowMs: number) {
+  const known = verified.get(token);
+  if (known && known.secret === secret && known.claims.exp * 1000 > nowMs) {
+    return { ok: true as const, claims: known.claims };
+  }
+  const result = await verifyJwt(token, secret, nowMs);
+  if (known) verified.delete(token);
+  if (result.ok) {
+    if (verified.size >= VERIFIED_TOKEN_CACHE_SIZE) {
+      const oldest = verified.keys().next().value;
+      if (oldest !== undefined) verified.delete(oldest);
+    }
+    verified.set(token, { secret, claims: result.claims });
+  }
+  return result;
 }
 
 /** Requires a valid token of the given scope, before any Durable Object is touched. */

@@ -43,10 +43,10 @@ function unwrap<T>(result: Result<T>): T {
 }
 
 /** A JSON text the session object already encoded. */
-function jsonText(body: string, status = 200): Response {
+function jsonText(body: string, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(body, {
     status,
-    headers: { "Content-Type": "application/json; charset=utf-8" },
+    headers: { "Content-Type": "application/json; charset=utf-8", ...headers },
   });
 }
 
@@ -88,6 +88,10 @@ export const sessionReportRoutes = new Hono<Env_>()
   .post("/:id/progress", async (c) => {
     const correction = parseCorrection(await progressBody(c.req.raw));
     const stub = stubFor(c.env, c.req.param("id"));
+    if (prefersMinimal(c.req.raw)) {
+      const where = unwrap(await stub.correctProgress(correction, c.get("trace"), true));
+      return jsonText(where, 200, { "Preference-Applied": "return=minimal" });
+    }
     const session = unwrap(await stub.correctProgress(correction, c.get("trace")));
     if (!wantsProtobuf(c.req.raw)) return jsonText(session);
     return protobuf(toBinary(SessionStateSchema, fromJsonString(SessionStateSchema, session)));
@@ -109,6 +113,15 @@ export const sessionReportRoutes = new Hono<Env_>()
     }
     return jsonText(`{"results":${JSON.stringify(results)},"session":${session}}`);
   });
+
+/**
+ * Whether the caller asked for a minimal answer (RFC 7240 `Prefer:
+ * return=minimal`): where the session stands (`sessionId`, `epoch`, `seq`)
+ * instead of the whole state, for callers that post many updates.
+ */
+function prefersMinimal(request: Request): boolean {
+  return /(^|[,;\s])return=minimal\b/i.test(request.headers.get("Prefer") ?? "");
+}
 
 /** A binary protobuf answer. */
 function protobuf(bytes: Uint8Array): Response {
@@ -185,6 +198,7 @@ async function applyBatch(
     const result = await sessionStub(env, batch.sessionId).correctProgressBatch(
       batch.corrections,
       trace,
+      true,
     );
     if (!result.ok) return { ...base, error: result.error };
     return { ...base, seq: (JSON.parse(result.value) as { seq: number }).seq };

@@ -1,8 +1,15 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
+import {
+  type CraftingSession,
+  REPLAY_LOG_LIMIT,
+} from "../../durable-objects/crafting-session/crafting-session";
+import { SessionStore } from "../../durable-objects/crafting-session/session-store";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
+import type { Session } from "../../src/domain/session/session";
+import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { freshId, token } from "../support/tokens";
 import { createSession, serviceCall, watch } from "./helpers";
 
@@ -132,10 +139,14 @@ describe("crafting session streams", () => {
     await createSession(sessionId, playerId);
     const socket = await watch(sessionId, await token(playerId));
     const stub = env.CRAFTING_SESSION.getByName(sessionId);
-    // Occupy the replay-log slot the next update needs, so its INSERT fails
-    // after the state write inside the same transaction.
+    // Make the next write of the session's row fail inside its transaction.
     await runInDurableObject(stub, (_instance: CraftingSession, state) => {
-      state.storage.sql.exec("INSERT INTO replay_log (seq, frame) VALUES (2, x'00')");
+      state.storage.sql.exec(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON session_log BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+      );
+      state.storage.sql.exec(
+        "CREATE TRIGGER refuse_new BEFORE INSERT ON session_log BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+      );
     });
 
     const response = await serviceCall(`/v1/sessions/${sessionId}/start`);
@@ -155,10 +166,65 @@ describe("crafting session streams", () => {
     const response = await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET");
     expect(response.status).toBe(404);
     const stub = env.CRAFTING_SESSION.getByName(sessionId);
-    const keys = await runInDurableObject(
-      stub,
-      (_i: CraftingSession, state) => [...state.storage.kv.list()].length,
-    );
-    expect(keys).toBe(0);
+    const stored = await runInDurableObject(stub, (_i: CraftingSession, state) => ({
+      keys: [...state.storage.kv.list()].length,
+      tables: state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .toArray()
+        .map((row) => row.name)
+        .filter((name) => !name.startsWith("_cf_") && !name.startsWith("sqlite_")),
+    }));
+    expect(stored).toEqual({ keys: 0, tables: [] });
+  });
+});
+
+describe("the session's storage", () => {
+  const frame = (seq: number) =>
+    create(ServerFrameSchema, { seq, epoch: 7, kind: { case: "heartbeat", value: {} } });
+  const session = (seq: number) =>
+    ({ sessionId: "s", playerId: "p", seq, epoch: 7, materials: [] }) as unknown as Session;
+
+  it("writes one row per change, keeps the last `limit` for replay, and reads the newest back", async () => {
+    const stub = env.CRAFTING_SESSION.getByName(freshId("store"));
+    await runInDurableObject(stub, (_instance: CraftingSession, state) => {
+      const store = new SessionStore(state.storage, 3);
+      const written = [1, 2, 3, 4, 5].map((seq) =>
+        state.storage.transactionSync(() =>
+          store.save(session(seq), seq === 1 ? null : frame(seq)),
+        ),
+      );
+      expect(written).toEqual([1, 1, 1, 1, 1]);
+      // A change that took no new seq rewrites its row and keeps the row's frame.
+      expect(store.save({ ...session(5), recipeId: "restated" } as Session, null)).toBe(1);
+      expect(store.after(0).map((f) => f.seq)).toEqual([3, 4, 5]);
+      expect(new SessionStore(state.storage, 3).load()).toMatchObject({
+        seq: 5,
+        recipeId: "restated",
+      });
+    });
+  });
+
+  it("moves a session stored in the earlier layout (state in KV, a replay_log table) over on load", async () => {
+    const stub = env.CRAFTING_SESSION.getByName(freshId("legacy"));
+    await runInDurableObject(stub, (_instance: CraftingSession, state) => {
+      state.storage.kv.put("state", { ...session(4), materials: undefined });
+      state.storage.sql.exec(
+        "CREATE TABLE replay_log (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL)",
+      );
+      for (const seq of [2, 3, 4])
+        state.storage.sql.exec(
+          "INSERT INTO replay_log (seq, frame) VALUES (?, ?)",
+          seq,
+          toBinary(ServerFrameSchema, frame(seq)),
+        );
+      const store = new SessionStore(state.storage, REPLAY_LOG_LIMIT);
+      expect(store.load()).toMatchObject({ seq: 4, materials: [] });
+      expect(store.after(1).map((f) => f.seq)).toEqual([2, 3, 4]);
+      expect(state.storage.kv.get("state")).toBeUndefined();
+      const tables = state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name = 'replay_log'")
+        .toArray();
+      expect(tables).toEqual([]);
+    });
   });
 });

@@ -6,7 +6,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
+import {
+  type CraftingSession,
+  REPLAY_LOG_LIMIT,
+} from "../../durable-objects/crafting-session/crafting-session";
+import { SessionStore } from "../../durable-objects/crafting-session/session-store";
 import { foldEvents, type SessionEvent } from "../../src/domain/events/session-events";
 import type { Session } from "../../src/domain/session/session";
 import { parseEventRecord } from "../../src/events/event-input";
@@ -88,7 +92,7 @@ async function storedOf(sessionId: string): Promise<{ state: Session | null; eve
   return runInDurableObject(
     env.CRAFTING_SESSION.getByName(sessionId),
     (_i: CraftingSession, ctx) => {
-      const state = ctx.storage.kv.get<Session>("state") ?? null;
+      const state = new SessionStore(ctx.storage, REPLAY_LOG_LIMIT).load();
       const eventIds = state
         ? ctx.storage.sql
             .exec<{ event_id: string }>("SELECT event_id FROM events")

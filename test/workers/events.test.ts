@@ -10,7 +10,11 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
+import {
+  type CraftingSession,
+  REPLAY_LOG_LIMIT,
+} from "../../durable-objects/crafting-session/crafting-session";
+import { SessionStore } from "../../durable-objects/crafting-session/session-store";
 import type { SessionEvent } from "../../src/domain/events/session-events";
 import type { Session } from "../../src/domain/session/session";
 import { consumeEvents, retryDelaySeconds } from "../../src/events/consumer";
@@ -58,7 +62,7 @@ async function postEvents(body: string, contentType = "application/json"): Promi
 async function stateOf(sessionId: string): Promise<Session | null> {
   return runInDurableObject(
     env.CRAFTING_SESSION.getByName(sessionId),
-    (_i: CraftingSession, state) => state.storage.kv.get<Session>("state") ?? null,
+    (_i: CraftingSession, state) => new SessionStore(state.storage, REPLAY_LOG_LIMIT).load(),
   );
 }
 

@@ -256,6 +256,34 @@ describe("crafting-service session API", () => {
     const view = await (await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).json();
     expect(view).toMatchObject({ seq: 1 });
   });
+
+  it("answers a progress correction with where the session stands when asked for a minimal answer", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    await serviceCall(`/v1/sessions/${sessionId}/start`);
+    const socket = await watch(sessionId, await token(playerId));
+    await socket.frameCount(1);
+    const response = await call(`/udp/sessions/${sessionId}/progress`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${await serviceToken()}`,
+        "Content-Type": "application/json",
+        Prefer: "return=minimal",
+      },
+      body: JSON.stringify({ progress_percent: 25 }),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Preference-Applied")).toBe("return=minimal");
+    const answer = (await response.json()) as Record<string, unknown>;
+    expect(Object.keys(answer).sort()).toEqual(["epoch", "seq", "sessionId"]);
+    expect(answer).toMatchObject({ sessionId, seq: 3 });
+    // The change itself is whole: stored and delivered.
+    const [, update] = await socket.frameCount(2);
+    expect(update).toMatchObject({ seq: 3, epoch: answer.epoch });
+    const view = await (await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).json();
+    expect(view).toMatchObject({ seq: 3, progress: { progressPercent: 25 } });
+  });
 });
 
 describe("POST /v1/progress (a batch of progress updates)", () => {
