@@ -1,12 +1,15 @@
 /**
  * `POST /v1/events`: the Kafka bridge's ingest. Validates every record,
- * queues the good ones by topic, and answers only once the Queue accepted
- * them; each bad record is reported by index and reason.
+ * queues lifecycle events and applies progress at once (src/events/
+ * apply-now.ts; the Queue takes what cannot be applied), and answers only
+ * once every good record is applied or queued; each bad record is reported
+ * by index and reason.
  */
 import { Hono } from "hono";
 import { type SessionEvent, topicOf } from "../domain/events/session-events";
 import { deadLetterStub } from "../durable";
 import { AppError } from "../errors";
+import { applyProgressNow } from "../events/apply-now";
 import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../events/event-input";
 import { readBodyText } from "../http/body";
 import { log } from "../log";
@@ -121,12 +124,15 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
           result.event,
         );
     });
+    // Lifecycle events are queued first (the durable, ordered path); progress
+    // is applied at once, and only what could not be goes to its Queue.
     await queued(
-      () =>
-        Promise.all([
-          enqueue(c.env.EVENTS_QUEUE, lifecycle),
-          enqueue(c.env.PROGRESS_QUEUE, progress),
-        ]),
+      () => enqueue(c.env.EVENTS_QUEUE, lifecycle),
+      "the queue did not take the events: send the same request again (duplicates are harmless)",
+    );
+    const later = await applyProgressNow(c.env, progress);
+    await queued(
+      () => enqueue(c.env.PROGRESS_QUEUE, later),
       "the queue did not take the events: send the same request again (duplicates are harmless)",
     );
     const accepted = lifecycle.length + progress.length;

@@ -82,6 +82,52 @@ async function until<T>(
   }
 }
 
+describe("progress applied at once", () => {
+  it("has applied a progress event by the time it answers 202: no wait for the Queue", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)));
+    const started = await until(
+      () => stateOf(sessionId),
+      (s) => s !== null,
+      "the session",
+    );
+    const response = await postEvents(
+      JSON.stringify([rawEvent(sessionId, playerId, "progress", 2, { elapsed_seconds: 42 })]),
+    );
+    expect(response.status).toBe(202);
+    // No polling: the state already holds the event when the answer arrives.
+    const state = await stateOf(sessionId);
+    expect(state?.seq).toBe((started?.seq ?? 0) + 1);
+    expect(state?.clock.anchorElapsedMs).toBe(42_000);
+  });
+
+  it("sends what the session refuses to the Queue, whose consumer dead-letters it with the reason", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)));
+    await until(
+      () => stateOf(sessionId),
+      (s) => s !== null,
+      "the session",
+    );
+    const foreign = rawEvent(sessionId, freshId("intruder"), "progress", 2, { elapsed_seconds: 5 });
+    expect((await postEvents(JSON.stringify([foreign]))).status).toBe(202);
+    type Letters = { letters: { reason: string; body: { eventId?: string } }[] };
+    const letters = await until(
+      async () =>
+        (await (
+          await serviceCall("/v1/events/dead-letters?limit=500", undefined, "GET")
+        ).json()) as Letters,
+      (list) => list.letters.some((letter) => letter.body?.eventId === foreign.event_id),
+      "the dead letter",
+    );
+    const letter = letters.letters.find((l) => l.body?.eventId === foreign.event_id);
+    expect(letter?.reason).toMatch(/^rejected: .*another player/);
+    expect((await stateOf(sessionId))?.clock.anchorElapsedMs).toBe(0);
+  });
+});
+
 describe("POST /v1/events", () => {
   it("queues one event, answers 202, and the consumer applies it to the session", async () => {
     const sessionId = freshId("s");
