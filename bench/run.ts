@@ -13,6 +13,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { eventsIngest } from "./lib/events-scenario.ts";
+import { batchIngest, steadyPaths } from "./lib/paths-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, p99Svg, validateResult } from "./lib/report.ts";
 import { fanout, ingest, saturation, scale, settle } from "./lib/scenarios.ts";
@@ -39,6 +40,8 @@ const SIZES = {
     scale: [10],
     idleS: 1,
     events: [4, 5],
+    steady: { sessions: 2, rate: 10, seconds: 1 },
+    batch: { sessions: 10, updates: 1000 },
   },
   quick: {
     subscribers: [1, 100, 1000],
@@ -49,6 +52,8 @@ const SIZES = {
     scale: [1000],
     idleS: 12,
     events: [20, 50],
+    steady: { sessions: 10, rate: 40, seconds: 10 },
+    batch: { sessions: 100, updates: 10_000 },
   },
   full: {
     subscribers: [1, 100, 1000],
@@ -59,6 +64,8 @@ const SIZES = {
     scale: [1000, 10_000],
     idleS: 15,
     events: [100, 100],
+    steady: { sessions: 10, rate: 40, seconds: 30 },
+    batch: { sessions: 100, updates: 50_000 },
   },
 }[mode];
 const TARGETS: TargetName[] = ["floor", "peer", "us"];
@@ -127,10 +134,30 @@ async function main(): Promise<void> {
         );
         const [sessions, perSession] = SIZES.events as [number, number];
         say(`events   us    ${sessions} sessions × ${perSession} events through POST /v1/events`);
-        const events = await eventsIngest(target, sessions, perSession);
-        partial.events = { ...events };
+        const burst = await eventsIngest(target, sessions, perSession);
+        say(`         ${burst.events_per_s} events/s, p99 ${burst.ingest_to_subscriber_ms.p99} ms`);
+        const { sessions: watched, rate, seconds } = SIZES.steady;
+        say(`paths    us    ${rate} updates/s over ${watched} sessions, half direct, half bridged`);
+        const steady = await steadyPaths(target, watched, rate, seconds);
         say(
-          `         ${events.events_per_s} events/s, p99 ${events.ingest_to_subscriber_ms.p99} ms`,
+          `         p99 direct ${steady.direct_to_subscriber_ms.p99} ms, bridged ${steady.ingest_to_subscriber_ms.p99} ms`,
+        );
+        partial.events = {
+          direct_to_subscriber_ms: steady.direct_to_subscriber_ms,
+          ingest_to_subscriber_ms: steady.ingest_to_subscriber_ms,
+          bridged_vs_direct_p99: steady.bridged_vs_direct_p99,
+          steady,
+          burst,
+        };
+        say(`batch    us    ${SIZES.batch.updates} updates over ${SIZES.batch.sessions} sessions`);
+        const batch = await batchIngest(target, SIZES.batch.sessions, SIZES.batch.updates);
+        partial.ingest.batch_updates_per_s = Math.max(
+          batch.progress_batch_updates_per_s,
+          batch.events_batch_updates_per_s,
+        );
+        partial.ingest.batch = { ...batch };
+        say(
+          `         ${batch.progress_batch_updates_per_s} / ${batch.events_batch_updates_per_s} updates/s (POST /v1/progress / POST /v1/events)`,
         );
       }
     });

@@ -41,6 +41,9 @@ export interface BenchResult {
       server_cpu: number;
       rows_written_per_update?: number;
     }>;
+    /** Progress updates/s across 100 sessions through the batch paths (us). */
+    batch_updates_per_s?: number;
+    batch?: Record<string, unknown>;
   };
   events: Record<string, unknown> | null;
   scale: { streams: number; by_target: ByTarget<Record<string, number>> }[];
@@ -168,10 +171,22 @@ export function markdown(result: BenchResult): string {
     "",
     `us/floor ${fmt(result.ratios.ingest_posts.ratio_vs_floor)}, us/peer ${fmt(result.ratios.ingest_posts.ratio_vs_peer)}`,
   );
+  if (result.ingest.batch) {
+    lines.push(
+      "",
+      `Batch paths (us): ${fmt(result.ingest.batch_updates_per_s, 0)} progress updates/s across ${String(result.ingest.batch.sessions)} sessions (1,000 updates per request; a session's share of a request is one change).`,
+      "",
+      "```json",
+      JSON.stringify(result.ingest.batch, null, 2),
+      "```",
+    );
+  }
   if (result.events) {
     lines.push(
       "",
-      "## Events: POST /v1/events → Queue → session → subscriber (us)",
+      "## Events and the write paths (us)",
+      "",
+      "`direct_to_subscriber_ms` / `ingest_to_subscriber_ms`: the same progress updates at a steady rate, half posted directly, half as bridged events; `burst`: progress events through POST /v1/events as fast as they go.",
       "",
       "```json",
       JSON.stringify(result.events, null, 2),

@@ -1,0 +1,224 @@
+/**
+ * The write paths compared, on our service only:
+ * - `steadyPaths`: the same progress updates at a steady rate over several
+ *   watched sessions, sent both ways at once — directly
+ *   (`POST /udp/sessions/{id}/progress`) and as Kafka-bridged events
+ *   (`POST /v1/events`) — and the latency from each POST to the watcher.
+ * - `batchIngest`: progress updates across 100 sessions through the batch
+ *   paths (`POST /v1/progress`, `POST /v1/events`), as fast as they go.
+ */
+import WebSocket from "ws";
+import { measureCpu } from "./procs.ts";
+import { pool } from "./scenarios.ts";
+import { type LatencySummary, round, summarize } from "./stats.ts";
+import { type Target, token } from "./targets.ts";
+
+export interface SteadyPathsResult {
+  sessions: number;
+  rate_per_s: number;
+  updates_per_path: number;
+  direct_to_subscriber_ms: LatencySummary;
+  ingest_to_subscriber_ms: LatencySummary;
+  /** p99 bridged / p99 direct. */
+  bridged_vs_direct_p99: number | null;
+}
+
+export interface BatchIngestResult {
+  sessions: number;
+  updates: number;
+  /** Updates applied per second through POST /v1/progress (1,000 per request). */
+  progress_batch_updates_per_s: number;
+  /** Progress events applied per second through POST /v1/events (1,000 per request). */
+  events_batch_updates_per_s: number;
+  errors: number;
+}
+
+const T0 = Date.parse("2026-11-22T00:00:00Z");
+
+interface Watched {
+  id: string;
+  playerId: string;
+  /** Send time of each update, by the elapsed seconds it places the clock at. */
+  sentAt: Map<number, number>;
+  seen: { direct: number[]; bridged: number[] };
+  socket: WebSocket;
+}
+
+/** Opens one watched session per id; each update carries its number in the clock it sets. */
+async function watched(target: Target, count: number, prefix: string): Promise<Watched[]> {
+  return pool(
+    Array.from({ length: count }, (_, i) => `${prefix}-${i}-${crypto.randomUUID().slice(0, 8)}`),
+    16,
+    async (id) => {
+      const room = await target.room(id);
+      const entry = {
+        id,
+        playerId: `bench-${id}`,
+        sentAt: new Map<number, number>(),
+        seen: { direct: [] as number[], bridged: [] as number[] },
+        socket: new WebSocket(room.wsUrl, { headers: room.wsHeaders, perMessageDeflate: false }),
+      };
+      entry.socket.on("message", (data) => {
+        const now = performance.now();
+        const frame = JSON.parse(String(data)) as {
+          update?: { clock?: { anchorElapsedMs?: number } };
+        };
+        const ms = frame.update?.clock?.anchorElapsedMs;
+        if (ms === undefined) return;
+        // Odd seconds went direct, even ones as events.
+        const n = Math.round(ms / 1000);
+        const at = entry.sentAt.get(n);
+        if (at === undefined) return;
+        entry.sentAt.delete(n);
+        (n % 2 === 1 ? entry.seen.direct : entry.seen.bridged).push(now - at);
+      });
+      await new Promise((resolve, reject) => {
+        entry.socket.once("open", resolve);
+        entry.socket.once("error", reject);
+      });
+      return entry;
+    },
+  );
+}
+
+/**
+ * `rate` updates/s spread over `sessions` watched sessions for `seconds`,
+ * alternating per session between the direct route and a bridged event, so
+ * both paths see the same load at the same time.
+ */
+export async function steadyPaths(
+  target: Target,
+  sessions: number,
+  rate: number,
+  seconds: number,
+): Promise<SteadyPathsResult> {
+  const service = await token("crafting-service", "service");
+  const headers = { Authorization: `Bearer ${service}`, "Content-Type": "application/json" };
+  const rooms = await watched(target, sessions, "paths");
+  const total = Math.round(rate * seconds);
+  const started = performance.now();
+  const sends: Promise<unknown>[] = [];
+  for (let i = 0; i < total; i++) {
+    const room = rooms[i % sessions] as Watched;
+    const n = Math.floor(i / sessions) + 1; // per session: 1, 2, 3 … (odd direct, even bridged)
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    room.sentAt.set(n, performance.now());
+    const url =
+      n % 2 === 1
+        ? `${target.baseUrl}/udp/sessions/${room.id}/progress`
+        : `${target.baseUrl}/v1/events`;
+    const body =
+      n % 2 === 1
+        ? { elapsed_ms: n * 1000 }
+        : [
+            {
+              event_id: crypto.randomUUID(),
+              event_type: "crafting.session.progress",
+              occurred_at: new Date(T0 + n).toISOString(),
+              session_id: room.id,
+              player_id: room.playerId,
+              version: n,
+              payload: { elapsed_seconds: n },
+            },
+          ];
+    sends.push(
+      fetch(url, {
+        method: "POST",
+        headers: n % 2 === 1 ? { ...headers, Prefer: "return=minimal" } : headers,
+        body: JSON.stringify(body),
+      }).then((r) => r.arrayBuffer()),
+    );
+  }
+  await Promise.all(sends);
+  const deadline = performance.now() + 10_000;
+  while (rooms.some((room) => room.sentAt.size > 0) && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  for (const room of rooms) room.socket.terminate();
+  const direct = summarize(rooms.flatMap((room) => room.seen.direct));
+  const bridged = summarize(rooms.flatMap((room) => room.seen.bridged));
+  return {
+    sessions,
+    rate_per_s: rate,
+    updates_per_path: Math.floor(total / 2),
+    direct_to_subscriber_ms: direct,
+    ingest_to_subscriber_ms: bridged,
+    bridged_vs_direct_p99: direct.p99 > 0 ? round(bridged.p99 / direct.p99) : null,
+  };
+}
+
+/** `updates` progress updates over `sessions` sessions through each batch path, 1,000 per request. */
+export async function batchIngest(
+  target: Target,
+  sessions: number,
+  updates: number,
+  concurrency = 4,
+): Promise<BatchIngestResult> {
+  const service = await token("crafting-service", "service");
+  const headers = { Authorization: `Bearer ${service}`, "Content-Type": "application/json" };
+  const ids = await pool(
+    Array.from({ length: sessions }, (_, i) => `batch-${i}-${crypto.randomUUID().slice(0, 8)}`),
+    16,
+    async (id) => {
+      await target.room(id);
+      return id;
+    },
+  );
+  let errors = 0;
+  const requests = Math.ceil(updates / 1000);
+  const run = async (body: (request: number) => unknown, path: string) => {
+    let applied = 0;
+    const measured = await measureCpu(target.pids, async () => {
+      await pool(
+        Array.from({ length: requests }, (_, r) => r),
+        concurrency,
+        async (r) => {
+          const response = await fetch(`${target.baseUrl}${path}`, {
+            method: "POST",
+            headers,
+            body: JSON.stringify(body(r)),
+          });
+          await response.arrayBuffer();
+          if (response.status >= 300) errors++;
+          else applied += 1000;
+        },
+      );
+    });
+    return round(applied / measured.seconds, 0);
+  };
+  // Each request: 10 updates for each of 100 sessions (one change per session).
+  const progress = await run(
+    (r) => ({
+      updates: Array.from({ length: 1000 }, (_, i) => ({
+        session_id: ids[i % sessions],
+        elapsed_ms: r * 1000 + Math.floor(i / sessions) + 1,
+      })),
+    }),
+    "/v1/progress",
+  );
+  const events = await run(
+    (r) =>
+      Array.from({ length: 1000 }, (_, i) => {
+        const version = r * 1000 + Math.floor(i / sessions) + 1;
+        const id = ids[i % sessions] as string;
+        return {
+          event_id: crypto.randomUUID(),
+          event_type: "crafting.session.progress",
+          occurred_at: new Date(T0 + version).toISOString(),
+          session_id: id,
+          player_id: `bench-${id}`,
+          version,
+          payload: { elapsed_seconds: version },
+        };
+      }),
+    "/v1/events",
+  );
+  return {
+    sessions,
+    updates: requests * 1000,
+    progress_batch_updates_per_s: progress,
+    events_batch_updates_per_s: events,
+    errors,
+  };
+}
