@@ -69,6 +69,8 @@ const SIZES = {
   },
 }[mode];
 const TARGETS: TargetName[] = ["floor", "peer", "us"];
+/** Fan-out runs per scenario and target; the median p99 is reported. */
+const FANOUT_RUNS = mode === "smoke" ? 1 : 3;
 
 const startedAt = Date.now();
 const say = (message: string) =>
@@ -108,9 +110,15 @@ async function main(): Promise<void> {
         say(
           `fan-out  ${name.padEnd(5)} ${entry.subscribers} subscribers, ${SIZES.posts} posts at ${SIZES.rate}/s`,
         );
-        const result = await fanout(target, entry.subscribers, SIZES.posts, SIZES.rate);
-        await settle(target);
-        entry.by_target[name] = result;
+        // The tail is noisy on a shared 2-core machine: the run with the median p99 of three.
+        const runs: Awaited<ReturnType<typeof fanout>>[] = [];
+        for (let run = 0; run < FANOUT_RUNS; run++) {
+          runs.push(await fanout(target, entry.subscribers, SIZES.posts, SIZES.rate));
+          await settle(target);
+        }
+        runs.sort((a, b) => a.latency_ms.p99 - b.latency_ms.p99);
+        const result = runs[Math.floor(runs.length / 2)] as (typeof runs)[number];
+        entry.by_target[name] = { ...result, p99_runs_ms: runs.map((r) => r.latency_ms.p99) };
         say(
           `         p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms, ${result.deliveries}/${result.expected_deliveries} delivered`,
         );

@@ -22,6 +22,8 @@ export interface BenchResult {
       bytes_per_update: number;
       client_cpu: number;
       server_cpu: number;
+      /** The p99 of each run; the figures above are the median run's. */
+      p99_runs_ms?: number[];
     }>;
   }[];
   saturation: {
