@@ -96,11 +96,6 @@ export type CheckName = keyof typeof CHECKS;
 /** Every check name, in report order. */
 export const CHECK_NAMES = Object.keys(CHECKS) as CheckName[];
 
-/** Whether `name` is a check. */
-export function isCheckName(name: string): name is CheckName {
-  return name in CHECKS;
-}
-
 /** Runs the named checks concurrently; a check that throws or takes over 2 s is failing. */
 export async function runHealthChecks(
   env: Env,

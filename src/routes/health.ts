@@ -5,16 +5,10 @@
  * `GET /metrics` (Prometheus text).
  */
 import { Hono } from "hono";
-import { AppError } from "../errors";
-import {
-  CHECK_NAMES,
-  type CheckName,
-  isCheckName,
-  overall,
-  runHealthChecks,
-  SLO,
-} from "../health/checks";
+import * as v from "valibot";
+import { CHECK_NAMES, type CheckName, overall, runHealthChecks, SLO } from "../health/checks";
 import { readJsonBody } from "../http/body";
+import { fields, parse } from "../http/valid";
 import { collectTotals } from "../metrics/push";
 import { renderPrometheus, summarizeTotals } from "../metrics/registry";
 import { type AuthVariables, MIN_SECRET_LENGTH, requireAuth } from "../middleware/auth";
@@ -24,6 +18,20 @@ import { connectStream, negotiateProtocol, parseResumeQuery, requireUpgrade } fr
 type Binding = "ok" | "missing" | "misconfigured";
 
 const bound = (value: unknown) => typeof value === "object" && value !== null;
+
+const CHECKS_RULE = `must be a non-empty list of: ${CHECK_NAMES.join(", ")}`;
+/** `POST /health/batch` body: `{ "checks": [...] }`, all checks when absent. */
+const batchBody = fields(
+  {
+    checks: v.optional(
+      v.pipe(
+        v.array(v.picklist(CHECK_NAMES, CHECKS_RULE), CHECKS_RULE),
+        v.minLength(1, CHECKS_RULE),
+      ),
+    ),
+  },
+  "the body must be a JSON object",
+);
 
 /** Routes under /health. */
 export const healthRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
@@ -51,21 +59,8 @@ export const healthRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
     );
   })
   .post("/batch", async (c) => {
-    const body = (await readJsonBody(c.req.raw, { optional: true })) as { checks?: unknown };
-    let names: CheckName[] = CHECK_NAMES;
-    if (body.checks !== undefined) {
-      if (
-        !Array.isArray(body.checks) ||
-        body.checks.length === 0 ||
-        !body.checks.every((n) => typeof n === "string" && isCheckName(n))
-      ) {
-        throw new AppError(
-          "invalid_argument",
-          `checks must be a non-empty list of: ${CHECK_NAMES.join(", ")}`,
-        );
-      }
-      names = [...new Set(body.checks as CheckName[])];
-    }
+    const body = parse(batchBody, await readJsonBody(c.req.raw, { optional: true }));
+    const names: CheckName[] = body.checks ? [...new Set(body.checks)] : CHECK_NAMES;
     const checks = await runHealthChecks(c.env, names);
     const status = overall(checks);
     return c.json(

@@ -1,8 +1,9 @@
 /** crafting-service's calls about a player: their crafting slots, their materials. */
 import { Hono } from "hono";
 import { playerStub } from "../durable";
-import { AppError, retryable } from "../errors";
+import { retryable } from "../errors";
 import { readJsonBody } from "../http/body";
+import { fields, parse, wholeNumber } from "../http/valid";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import type { TraceVariables } from "../middleware/trace";
@@ -11,23 +12,19 @@ import { materialResults, parseId, parseMaterialReport } from "./session-input";
 /** Most sessions one player may craft at once. */
 export const MAX_CRAFTING_SLOTS = 16;
 
+const SLOTS_RULE = `must be a whole number from 1 to ${MAX_CRAFTING_SLOTS}`;
+/** `PUT /v1/players/{id}/slots` body: `{ "slots": n }`. */
+const slotsBody = fields(
+  { slots: wholeNumber(1, MAX_CRAFTING_SLOTS, SLOTS_RULE) },
+  "the body must be a JSON object",
+);
+
 /** Routes under /v1/players. */
 export const playerRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & TraceVariables }>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .put("/:id/slots", async (c) => {
     const playerId = parseId(c.req.param("id"), "player_id");
-    const { slots } = (await readJsonBody(c.req.raw)) as { slots?: unknown };
-    if (
-      typeof slots !== "number" ||
-      !Number.isInteger(slots) ||
-      slots < 1 ||
-      slots > MAX_CRAFTING_SLOTS
-    ) {
-      throw new AppError(
-        "invalid_argument",
-        `slots must be a whole number from 1 to ${MAX_CRAFTING_SLOTS}`,
-      );
-    }
+    const { slots } = parse(slotsBody, await readJsonBody(c.req.raw));
     await playerStub(c.env, playerId).setSlots(playerId, slots);
     return c.json({ player_id: playerId, slots });
   })

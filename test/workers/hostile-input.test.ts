@@ -1,0 +1,189 @@
+/**
+ * Any JSON value, at the top level and in every field, against every route
+ * that reads a JSON body: each gets a 4xx with the one error shape — never
+ * a 5xx — and a refused body changes nothing.
+ */
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { freshId, serviceToken, token } from "../support/tokens";
+import { call, createSession, serviceCall } from "./helpers";
+
+interface Route {
+  method: "POST" | "PUT";
+  path: (ids: Ids) => string;
+  /** Field names a real body carries, to put hostile values in. */
+  fields: string[];
+  as?: "player";
+}
+
+interface Ids {
+  sessionId: string;
+  playerId: string;
+  workflowId: string;
+  /** A session of its own for the lifecycle route (a valid body ends it). */
+  endedId: string;
+}
+
+const ROUTES: Route[] = [
+  {
+    method: "POST",
+    path: () => "/v1/sessions",
+    fields: ["session_id", "player_id", "recipe_id", "steps", "materials", "workflow_id"],
+  },
+  { method: "POST", path: (i) => `/v1/sessions/${i.endedId}/fail`, fields: ["reason"] },
+  {
+    method: "POST",
+    path: (i) => `/udp/sessions/${i.sessionId}/progress`,
+    fields: ["elapsed_ms", "progress_percent", "current_step_index", "step_progress", "rate"],
+  },
+  {
+    method: "POST",
+    path: (i) => `/udp/sessions/${i.sessionId}/materials`,
+    fields: ["changes", "as_of_ms"],
+  },
+  {
+    method: "POST",
+    path: (i) => `/v1/players/${i.playerId}/materials`,
+    fields: ["changes", "as_of_ms"],
+  },
+  { method: "PUT", path: (i) => `/v1/players/${i.playerId}/slots`, fields: ["slots"] },
+  { method: "POST", path: () => "/v1/progress", fields: ["updates"] },
+  { method: "POST", path: () => "/v1/workflows", fields: ["player_id", "steps", "workflow_id"] },
+  { method: "POST", path: () => "/v1/events", fields: ["event_id", "event_type", "version"] },
+  { method: "POST", path: () => "/health/batch", fields: ["checks"] },
+  {
+    method: "POST",
+    path: (i) => `/udp/sessions/${i.sessionId}/connect`,
+    fields: ["packet_size", "delta", "lz4", "full_sync_interval_ms"],
+    as: "player",
+  },
+];
+
+/** Hostile JSON: any value, deep nesting, huge and negative numbers, strings for numbers. */
+const hostileValue = fc.oneof(
+  fc.jsonValue({ depthSize: "medium" }),
+  fc.constantFrom(null, [], {}, "", "12", "NaN", -1, 0, 1e308, -1e308, 2 ** 53, 0.5, true),
+  // Deep nesting: arrays and objects hundreds of levels down.
+  fc.integer({ min: 1, max: 400 }).map((depth) => {
+    let value: unknown = [];
+    for (let level = 0; level < depth; level++) value = level % 2 ? [value] : { a: value };
+    return value;
+  }),
+);
+
+/** A body: a hostile value at the top level, or a plausible object with hostile fields. */
+function hostileBody(route: Route) {
+  return fc.oneof(
+    hostileValue,
+    fc.dictionary(fc.constantFrom(...route.fields), hostileValue, { minKeys: 1 }),
+  );
+}
+
+let ids: Ids;
+let service: string;
+let player: string;
+
+beforeAll(async () => {
+  ids = {
+    sessionId: freshId("s"),
+    playerId: freshId("p"),
+    workflowId: freshId("w"),
+    endedId: freshId("s"),
+  };
+  await createSession(ids.sessionId, ids.playerId);
+  await createSession(ids.endedId, ids.playerId);
+  await serviceCall(`/v1/sessions/${ids.sessionId}/start`);
+  service = await serviceToken();
+  player = await token(ids.playerId);
+});
+
+async function sessionSeq(): Promise<number> {
+  const response = await serviceCall(`/v1/sessions/${ids.sessionId}`, undefined, "GET");
+  return ((await response.json()) as { seq: number }).seq;
+}
+
+describe("hostile JSON bodies", () => {
+  for (const route of ROUTES) {
+    it(`${route.method} ${route.path({ sessionId: "{id}", playerId: "{id}", workflowId: "{id}", endedId: "{id}" })} answers any JSON with a 4xx or a success, never a 5xx`, async () => {
+      await fc.assert(
+        fc.asyncProperty(hostileBody(route), async (body) => {
+          const before = await sessionSeq();
+          const response = await call(route.path(ids), {
+            method: route.method,
+            headers: {
+              Authorization: `Bearer ${route.as === "player" ? player : service}`,
+              "Content-Type": "application/json",
+            },
+            body: JSON.stringify(body),
+          });
+          const text = await response.text();
+          expect(response.status, text).toBeLessThan(500);
+          if (response.status >= 400) {
+            const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } })
+              .error;
+            expect(typeof error?.code, text).toBe("string");
+            expect(typeof error?.message, text).toBe("string");
+            // A refusal changes nothing.
+            expect(await sessionSeq()).toBe(before);
+          }
+        }),
+        // The top-level shapes every route must refuse are always tried, then random ones.
+        { numRuns: 40, examples: [[null], [[]], ["text"], [42], [true], [{}]] },
+      );
+    });
+  }
+
+  it("answers a body that is not JSON, or not UTF-8, or of the wrong type, with a 4xx", async () => {
+    const bodies: [BodyInit, string][] = [
+      ["{oops", "application/json"],
+      [new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), "application/json"],
+      ["null", "text/html"],
+      ["", "application/json"],
+    ];
+    for (const route of ROUTES) {
+      for (const [body, type] of bodies) {
+        const response = await call(route.path(ids), {
+          method: route.method,
+          headers: {
+            Authorization: `Bearer ${route.as === "player" ? player : service}`,
+            "Content-Type": type,
+          },
+          body,
+        });
+        expect(response.status, `${route.path(ids)} ${type}`).toBeLessThan(500);
+      }
+    }
+  });
+
+  it("answers hostile paths (encoded slashes, NUL, very long ids) with a 4xx", async () => {
+    const ids = ["%2F..%2Fhealth", "a%00b", "a".repeat(5_000), "%F0%28%8C%28", "..", "%20"];
+    for (const id of ids) {
+      for (const [method, path] of [
+        ["GET", `/v1/sessions/${id}`],
+        ["POST", `/v1/sessions/${id}/start`],
+        ["POST", `/udp/sessions/${id}/progress`],
+        ["PUT", `/v1/players/${id}/slots`],
+        ["GET", `/ws/crafting/${id}`],
+      ] as const) {
+        const response = await call(path, {
+          method,
+          headers: {
+            Authorization: `Bearer ${path.startsWith("/ws/") ? player : service}`,
+            "Content-Type": "application/json",
+            ...(path.startsWith("/ws/") ? { Upgrade: "websocket" } : {}),
+          },
+          ...(method === "GET" ? {} : { body: "{}" }),
+        });
+        expect(response.status, `${method} ${path.slice(0, 80)}`).toBeGreaterThanOrEqual(400);
+        expect(response.status, `${method} ${path.slice(0, 80)}`).toBeLessThan(500);
+      }
+    }
+  });
+
+  it("leaves the session working after all of it", async () => {
+    const response = await serviceCall(`/udp/sessions/${ids.sessionId}/progress`, {
+      progress_percent: 10,
+    });
+    expect(response.status).toBe(200);
+  });
+});
