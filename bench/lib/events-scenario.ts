@@ -21,6 +21,22 @@ export interface EventsResult {
 
 const T0 = Date.parse("2026-11-22T00:00:00Z");
 
+/**
+ * A bridged progress event for a bench room's session (owned by `bench-<id>`):
+ * version `n` places the clock at `n` seconds, so a subscriber can tell which one it sees.
+ */
+export function progressEvent(sessionId: string, version: number): Record<string, unknown> {
+  return {
+    event_id: crypto.randomUUID(),
+    event_type: "crafting.session.progress",
+    occurred_at: new Date(T0 + version).toISOString(),
+    session_id: sessionId,
+    player_id: `bench-${sessionId}`,
+    version,
+    payload: { elapsed_seconds: version },
+  };
+}
+
 export async function eventsIngest(
   target: Target,
   sessions: number,
@@ -72,15 +88,7 @@ export async function eventsIngest(
       events.push({
         id,
         version,
-        body: {
-          event_id: crypto.randomUUID(),
-          event_type: "crafting.session.progress",
-          occurred_at: new Date(T0 + version).toISOString(),
-          session_id: id,
-          player_id: `bench-${id}`,
-          version,
-          payload: { elapsed_seconds: version },
-        },
+        body: progressEvent(id, version),
       });
     }
   }

@@ -8,6 +8,7 @@
  *   paths (`POST /v1/progress`, `POST /v1/events`), as fast as they go.
  */
 import WebSocket from "ws";
+import { progressEvent } from "./events-scenario.ts";
 import { measureCpu } from "./procs.ts";
 import { pool } from "./scenarios.ts";
 import { type LatencySummary, round, summarize } from "./stats.ts";
@@ -33,11 +34,8 @@ export interface BatchIngestResult {
   errors: number;
 }
 
-const T0 = Date.parse("2026-11-22T00:00:00Z");
-
 interface Watched {
   id: string;
-  playerId: string;
   /** Send time of each update, by the elapsed seconds it places the clock at. */
   sentAt: Map<number, number>;
   seen: { direct: number[]; bridged: number[] };
@@ -53,7 +51,6 @@ async function watched(target: Target, count: number, prefix: string): Promise<W
       const room = await target.room(id);
       const entry = {
         id,
-        playerId: `bench-${id}`,
         sentAt: new Map<number, number>(),
         seen: { direct: [] as number[], bridged: [] as number[] },
         socket: new WebSocket(room.wsUrl, { headers: room.wsHeaders, perMessageDeflate: false }),
@@ -109,20 +106,7 @@ export async function steadyPaths(
       n % 2 === 1
         ? `${target.baseUrl}/udp/sessions/${room.id}/progress`
         : `${target.baseUrl}/v1/events`;
-    const body =
-      n % 2 === 1
-        ? { elapsed_ms: n * 1000 }
-        : [
-            {
-              event_id: crypto.randomUUID(),
-              event_type: "crafting.session.progress",
-              occurred_at: new Date(T0 + n).toISOString(),
-              session_id: room.id,
-              player_id: room.playerId,
-              version: n,
-              payload: { elapsed_seconds: n },
-            },
-          ];
+    const body = n % 2 === 1 ? { elapsed_ms: n * 1000 } : [progressEvent(room.id, n)];
     sends.push(
       fetch(url, {
         method: "POST",
@@ -199,19 +183,9 @@ export async function batchIngest(
   );
   const events = await run(
     (r) =>
-      Array.from({ length: 1000 }, (_, i) => {
-        const version = r * 1000 + Math.floor(i / sessions) + 1;
-        const id = ids[i % sessions] as string;
-        return {
-          event_id: crypto.randomUUID(),
-          event_type: "crafting.session.progress",
-          occurred_at: new Date(T0 + version).toISOString(),
-          session_id: id,
-          player_id: `bench-${id}`,
-          version,
-          payload: { elapsed_seconds: version },
-        };
-      }),
+      Array.from({ length: 1000 }, (_, i) =>
+        progressEvent(ids[i % sessions] as string, r * 1000 + Math.floor(i / sessions) + 1),
+      ),
     "/v1/events",
   );
   return {
