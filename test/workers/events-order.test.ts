@@ -1,0 +1,206 @@
+/**
+ * Kafka-bridged events through the Queues, the consumer and the session
+ * objects: order, duplicates, parking, dead letters, message by message.
+ */
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { SessionEvent } from "../../src/domain/events/session-events";
+import { consumeEvents, retryDelaySeconds } from "../../src/events/consumer";
+import { freshId } from "../support/tokens";
+import { postEvents, rawEvent, START, stateOf, until } from "./event-helpers";
+import { serviceCall } from "./helpers";
+
+describe("the session applies events whatever their order", () => {
+  async function apply(events: Record<string, unknown>[]) {
+    const response = await postEvents(JSON.stringify(events));
+    expect(response.status).toBe(202);
+  }
+
+  it("dedupes by event id and ignores a pause that comes after complete in version order", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const start = rawEvent(sessionId, playerId, "start", 1, START);
+    const complete = rawEvent(sessionId, playerId, "complete", 5);
+    const latePause = rawEvent(sessionId, playerId, "pause", 6);
+    await apply([complete, start, start, complete]);
+    await until(
+      () => stateOf(sessionId),
+      (s) => s?.status === "completed",
+      "completed",
+    );
+    await apply([latePause, start]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await stateOf(sessionId)).toMatchObject({ status: "completed" });
+  });
+
+  it("parks events that arrive before the session's start, and applies them when it does", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await apply([
+      rawEvent(sessionId, playerId, "progress", 2, { elapsed_seconds: 90 }),
+      rawEvent(sessionId, playerId, "pause", 3),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await stateOf(sessionId)).toBeNull();
+    await apply([rawEvent(sessionId, playerId, "start", 1, START)]);
+    const state = await until(
+      () => stateOf(sessionId),
+      (s) => s?.status === "paused",
+      "paused",
+    );
+    expect(state?.clock).toMatchObject({ anchorElapsedMs: 90_000 + 1000, running: false });
+  });
+
+  it("dead-letters a poison message and an event for another player's session, and nothing else", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await apply([rawEvent(sessionId, playerId, "start", 1, START)]);
+    await until(
+      () => stateOf(sessionId),
+      (s) => s !== null,
+      "the session",
+    );
+    const before = (
+      (await (await serviceCall("/v1/events/dead-letters?limit=500", undefined, "GET")).json()) as {
+        count: number;
+      }
+    ).count;
+    const marker = crypto.randomUUID();
+    await env.EVENTS_QUEUE.send({ poison: marker });
+    await apply([
+      rawEvent(sessionId, freshId("p"), "pause", 2),
+      rawEvent(sessionId, playerId, "pause", 3),
+    ]);
+    const letters = await until(
+      async () =>
+        (await (
+          await serviceCall("/v1/events/dead-letters?limit=500", undefined, "GET")
+        ).json()) as { count: number; letters: { reason: string; body: unknown }[] },
+      (list) => list.count >= before + 2,
+      "two dead letters",
+    );
+    expect(letters.letters).toContainEqual(
+      expect.objectContaining({
+        reason: "malformed: not a crafting event",
+        body: { poison: marker },
+      }),
+    );
+    expect(letters.letters).toContainEqual(
+      expect.objectContaining({
+        reason: expect.stringContaining("belongs to another player"),
+        body: expect.objectContaining({ sessionId }),
+      }),
+    );
+    // The good event of the same batch was applied.
+    await until(
+      () => stateOf(sessionId),
+      (s) => s?.status === "paused",
+      "paused by the owner's event",
+    );
+  });
+});
+
+describe("the consumer, message by message", () => {
+  const event = (
+    sessionId: string,
+    playerId: string,
+    kind: SessionEvent["kind"],
+    version: number,
+  ): SessionEvent => ({
+    eventId: crypto.randomUUID(),
+    kind,
+    occurredAtMs: Date.now(),
+    sessionId,
+    playerId,
+    version,
+    acceptedAtMs: Date.now(),
+    ...(kind === "start"
+      ? {
+          start: {
+            recipeId: "iron-sword",
+            workflowId: null,
+            steps: [{ name: "smelt", durationMs: 1000 }],
+            materials: [],
+          },
+        }
+      : {}),
+  });
+
+  it("acks applied, duplicate and stale events, and dead-letters the poison one alone", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const start = event(sessionId, playerId, "start", 1);
+    const batch = createMessageBatch("crafting-events", [
+      { id: "m1", timestamp: new Date(), attempts: 1, body: start },
+      { id: "m2", timestamp: new Date(), attempts: 1, body: start },
+      {
+        id: "m3",
+        timestamp: new Date(),
+        attempts: 1,
+        body: { nonsense: true } as unknown as SessionEvent,
+      },
+      {
+        id: "m4",
+        timestamp: new Date(),
+        attempts: 1,
+        body: event(sessionId, playerId, "pause", 2),
+      },
+    ]);
+    const ctx = createExecutionContext();
+    await consumeEvents(batch, env);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks.sort()).toEqual(["m1", "m2", "m3", "m4"]);
+    expect(result.retryMessages).toEqual([]);
+    expect(await stateOf(sessionId)).toMatchObject({ status: "paused" });
+  });
+
+  it("retries, with backoff, only the group whose session failed (fault injected: an overloaded object)", async () => {
+    const healthy = freshId("s");
+    const overloaded = freshId("s");
+    const playerId = freshId("p");
+    const faulty: Env = {
+      ...env,
+      CRAFTING_SESSION: new Proxy(env.CRAFTING_SESSION, {
+        get(target, property) {
+          if (property !== "getByName") return Reflect.get(target, property);
+          return (name: string) => {
+            if (name !== overloaded) return target.getByName(name);
+            return {
+              applyEvents: () =>
+                Promise.reject(
+                  Object.assign(new Error("Durable Object is overloaded"), { overloaded: true }),
+                ),
+            };
+          };
+        },
+      }),
+    };
+    const batch = createMessageBatch("crafting-events", [
+      { id: "ok", timestamp: new Date(), attempts: 1, body: event(healthy, playerId, "start", 1) },
+      {
+        id: "busy1",
+        timestamp: new Date(),
+        attempts: 1,
+        body: event(overloaded, playerId, "start", 1),
+      },
+      {
+        id: "busy2",
+        timestamp: new Date(),
+        attempts: 3,
+        body: event(overloaded, playerId, "pause", 2),
+      },
+    ]);
+    const ctx = createExecutionContext();
+    await consumeEvents(batch, faulty);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toEqual(["ok"]);
+    // (getQueueResult does not report the delay; retryDelaySeconds is checked below.)
+    expect(result.retryMessages.map((m) => m.msgId)).toEqual(["busy1", "busy2"]);
+    expect(result.retryBatch.retry).toBe(false);
+  });
+
+  it("backs off 1, 2, 4 … seconds per attempt, at most a minute", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map(retryDelaySeconds)).toEqual([1, 2, 4, 8, 16, 32, 60, 60]);
+  });
+});

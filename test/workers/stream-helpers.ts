@@ -1,0 +1,71 @@
+/** Shared by the stream test files: sessions to watch, aging streams, polling. */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
+import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
+import { freshId, token } from "../support/tokens";
+import { createSession, type Frame, serviceCall } from "./helpers";
+
+export const sessionObject = (sessionId: string) => env.CRAFTING_SESSION.getByName(sessionId);
+export const playerStreams = (playerId: string) => env.PLAYER.getByName(playerId).streams();
+
+/** A created and started session, and its owner's token. */
+export async function activeSession(): Promise<{
+  sessionId: string;
+  playerId: string;
+  bearer: string;
+}> {
+  const sessionId = freshId("s");
+  const playerId = freshId("p");
+  expect((await createSession(sessionId, playerId)).status).toBe(201);
+  expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+  return { sessionId, playerId, bearer: await token(playerId) };
+}
+
+/** Posts `count` progress corrections, each a new seq. */
+export async function postProgress(sessionId: string, count: number): Promise<void> {
+  for (let i = 1; i <= count; i++) {
+    const response = await serviceCall(`/udp/sessions/${sessionId}/progress`, {
+      elapsed_ms: i * 10,
+    });
+    expect(response.status).toBe(200);
+  }
+}
+
+/** What a state change would alter (progress readings move with the clock; these do not). */
+export async function sessionJson(sessionId: string): Promise<Record<string, unknown>> {
+  const state = (await (
+    await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")
+  ).json()) as Record<string, unknown>;
+  return { seq: state.seq, epoch: state.epoch, status: state.status, clock: state.clock };
+}
+
+export const kindOf = (frame: Frame) =>
+  ["snapshot", "update", "error", "pong", "resumed", "heartbeat"].find((k) => k in frame);
+
+/** Moves every stream's last activity `ms` into the past, as if that much time had passed. */
+export async function ageStreams(
+  stub: DurableObjectStub<CraftingSession>,
+  ms: number,
+): Promise<void> {
+  await runInDurableObject(stub, (_instance, state) => {
+    for (const ws of state.getWebSockets()) {
+      const attachment = ws.deserializeAttachment() as StreamAttachment;
+      ws.serializeAttachment({ ...attachment, lastSeenMs: attachment.lastSeenMs - ms });
+    }
+  });
+}
+
+/** Polls an async condition. */
+export async function until(
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
