@@ -53,7 +53,7 @@ async function time(
 const frameOf = (s: Session, at: number) =>
   updateFrame(
     { seq: s.seq, epoch: s.epoch, serverTimeMs: at },
-    sessionUpdateMessage(s, "progress", at),
+    sessionUpdateMessage(s, "progress"),
   );
 await time("verify the service JWT (HMAC-SHA256, Web Crypto)", () =>
   verifyJwt(token, secret, Date.now()),
@@ -68,7 +68,7 @@ await time("transition (pure state machine)", (i) => {
   if (r.ok) state = r.state;
 });
 await time("build the update message (progress view)", () =>
-  sessionUpdateMessage(state, "progress", Date.now()),
+  sessionUpdateMessage(state, "progress"),
 );
 const frame = frameOf(state, Date.now());
 await time("encode the frame as proto3 JSON (toJsonString)", () => encodeJson(frame));

@@ -42,16 +42,56 @@ socket.on("unexpected-response", (_request, response) => {
   });
 });
 socket.on("open", () => console.log(`watching ${sessionId} (Ctrl-C to stop)`));
+// Updates carry what changed (status when it changed, the clock); the plan is
+// the snapshot's. Progress is computed from the clock, as the SDK does.
+let held = null;
 socket.on("message", (data) => {
   const frame = JSON.parse(String(data));
   const kind = ["snapshot", "update", "error", "pong"].find((k) => k in frame) ?? "frame";
+  if (frame.snapshot?.session) held = frame.snapshot.session;
+  else if (frame.update && held) {
+    held = {
+      ...held,
+      status: frame.update.status ?? held.status,
+      clock: { ...frame.update.clock, totalDurationMs: held.clock?.totalDurationMs ?? 0 },
+    };
+  }
   const body = frame.snapshot?.session ?? frame.update ?? frame[kind];
-  const progress = body?.progress;
-  const summary = progress
-    ? `${body.status} ${(progress.progressPercent ?? 0).toFixed(1)}% step=${progress.currentStep} ${body.cause ?? ""}`
-    : JSON.stringify(body);
-  console.log(`seq=${frame.seq} ${kind}: ${summary}`);
+  const summary =
+    held && (kind === "snapshot" || kind === "update")
+      ? `${held.status} ${progressOf(held, Number(frame.serverTimeMs)).toFixed(1)}% step=${stepOf(held, Number(frame.serverTimeMs))} ${body.cause ?? ""}`
+      : JSON.stringify(body);
+  console.log(`seq=${frame.seq} ${kind}: ${summary}`.trimEnd());
 });
+
+/** Elapsed ms of a session at a server time, from its clock. */
+function elapsedOf(session, nowMs) {
+  const {
+    anchorAtMs = 0,
+    anchorElapsedMs = 0,
+    rate = 1,
+    running = false,
+    totalDurationMs = 0,
+  } = session.clock ?? {};
+  if (session.status === "SESSION_STATUS_COMPLETED") return totalDurationMs;
+  const elapsed = anchorElapsedMs + (running ? rate * Math.max(0, nowMs - Number(anchorAtMs)) : 0);
+  return Math.min(totalDurationMs, elapsed);
+}
+
+function progressOf(session, nowMs) {
+  const total = session.clock?.totalDurationMs ?? 0;
+  return total > 0 ? (elapsedOf(session, nowMs) / total) * 100 : 100;
+}
+
+function stepOf(session, nowMs) {
+  const elapsed = elapsedOf(session, nowMs);
+  let start = 0;
+  for (const step of session.steps ?? []) {
+    if (elapsed < start + step.durationMs) return step.name;
+    start += step.durationMs;
+  }
+  return session.steps?.at(-1)?.name ?? "";
+}
 socket.on("close", (code, reason) => {
   console.log(`closed ${code} ${reason}`);
   process.exit(0);

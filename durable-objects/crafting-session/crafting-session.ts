@@ -228,7 +228,8 @@ export class CraftingSession extends StreamingObject {
     const result = transition(this.#state, input);
     if (!result.ok) return result;
     const { state, effects, outcome } = result;
-    const frame = state && this.#frameFor(state, effects, input.atMs, trace?.traceId ?? "");
+    const traceId = trace?.propagated ? trace.traceId : "";
+    const frame = state && this.#frameFor(state, effects, input.atMs, traceId);
     const waits: Promise<void>[] = [];
     for (const effect of effects) {
       switch (effect.type) {
@@ -351,7 +352,10 @@ export class CraftingSession extends StreamingObject {
         traceId: (effect.frame === "update" && effect.traceId) || traceId,
       };
       if (effect.frame === "update")
-        return updateFrame(position, sessionUpdateMessage(state, effect.cause, atMs));
+        return updateFrame(
+          position,
+          sessionUpdateMessage(state, effect.cause, effect.statusChanged),
+        );
       return materialFrame(position, materialNotificationMessage(state, effect.changes, atMs));
     }
     return null;

@@ -16,6 +16,7 @@ import type { MaterialNotification } from "../gen/crafting/v1/materials_pb";
 import type { QueueSnapshot } from "../gen/crafting/v1/queue_pb";
 import { type SessionState, SessionStatus } from "../gen/crafting/v1/session_pb";
 import type { WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
+import { mergeUpdate } from "../protocol/session-merge";
 import type { BackoffOptions } from "./backoff";
 import { ClockSync } from "./clock";
 import { Connection, type ConnectionState, type TokenProvider } from "./connection";
@@ -218,15 +219,8 @@ export class SessionView extends View<SessionEvents> {
       if (this.session && this.session.epoch !== state.epoch) this.#predictor.reset();
       this.session = state;
     } else if (kind.case === "update" && this.session) {
-      const { status, progress, clock, failureReason } = kind.value;
-      this.session = {
-        ...this.session,
-        status,
-        failureReason,
-        ...(progress ? { progress, steps: progress.steps } : {}),
-        ...(clock ? { clock } : {}),
-        seq: frame.seq,
-      };
+      // Updates carry what changed; the plan is the snapshot's; progress is recomputed.
+      this.session = mergeUpdate(this.session, kind.value, frame.seq, Number(frame.serverTimeMs));
     } else if (kind.case === "material" && this.session) {
       const changes = new Map(kind.value.changes.map((c) => [c.materialId, c]));
       this.session = {

@@ -14,6 +14,12 @@ export interface TraceContext {
   traceId: string;
   /** When the request reached the edge (ms since the epoch). */
   receivedAtMs: number;
+  /**
+   * The caller sent the trace (`traceparent`): frames then carry its id so a
+   * client's frame joins the caller's trace. Ids we made up stay in the logs,
+   * out of the frames (32 bytes of every update nobody would look up).
+   */
+  propagated?: boolean;
 }
 
 /** Hono variables set by the trace middleware. */
@@ -49,9 +55,10 @@ export const traceRequests = createMiddleware<{
 }>(async (c, next) => {
   setLogLevel(c.env.LOG_LEVEL);
   const receivedAtMs = Date.now();
-  const traceId = parseTraceparent(c.req.header("traceparent")) ?? randomHex(16);
+  const propagated = parseTraceparent(c.req.header("traceparent"));
+  const traceId = propagated ?? randomHex(16);
   const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
-  c.set("trace", { traceId, receivedAtMs });
+  c.set("trace", { traceId, receivedAtMs, propagated: propagated !== null });
   c.set("requestId", requestId);
   try {
     await next();

@@ -5,6 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServerFrame } from "../gen/crafting/v1/frames_pb";
 import type { QueueEntry, QueueSnapshot } from "../gen/crafting/v1/queue_pb";
+import type { SessionState } from "../gen/crafting/v1/session_pb";
 import {
   type StreamCraftingProgressResponse,
   StreamCraftingProgressResponseSchema,
@@ -13,22 +14,28 @@ import {
   type StreamMultiStepWorkflowResponse,
   StreamMultiStepWorkflowResponseSchema,
 } from "../gen/crafting/v1/streaming_service_pb";
+import { mergeUpdate } from "./session-merge";
 
-/** A session frame as `StreamCraftingProgress` sends it; null for frames it does not carry. */
-export function progressResponse(frame: ServerFrame): StreamCraftingProgressResponse | null {
-  const { kind, seq, epoch } = frame;
-  if (kind.case === "snapshot" && kind.value.state.case === "session") {
-    const state = kind.value.state.value;
-    return create(StreamCraftingProgressResponseSchema, {
-      update: state.progress,
-      status: state.status,
-      clock: state.clock,
-      seq,
-      epoch,
-    });
-  }
-  if (kind.case === "update") {
-    const { progress, status, clock } = kind.value;
+/**
+ * `StreamCraftingProgress` from a session's frames: seed 000's progress
+ * fields with every message. Updates carry only what changed, so the
+ * session is held here (from the snapshot, or `base` when a resumed stream
+ * starts with replayed updates) and each update merged in.
+ */
+export class SessionProgress {
+  constructor(private state: SessionState | null = null) {}
+
+  /** The message for one frame; null for frames the RPC does not carry. */
+  next(frame: ServerFrame): StreamCraftingProgressResponse | null {
+    const { kind, seq, epoch } = frame;
+    if (kind.case === "snapshot" && kind.value.state.case === "session") {
+      this.state = kind.value.state.value;
+    } else if (kind.case === "update" && this.state) {
+      this.state = mergeUpdate(this.state, kind.value, seq, Number(frame.serverTimeMs));
+    } else {
+      return null;
+    }
+    const { progress, status, clock } = this.state;
     return create(StreamCraftingProgressResponseSchema, {
       update: progress,
       status,
@@ -37,7 +44,6 @@ export function progressResponse(frame: ServerFrame): StreamCraftingProgressResp
       epoch,
     });
   }
-  return null;
 }
 
 /** A workflow frame as `StreamMultiStepWorkflow` sends it; null for frames it does not carry. */

@@ -114,12 +114,28 @@ export function sessionStateMessage(state: Session, nowMs: number): SessionState
   });
 }
 
-/** The update subscribers get when the session changes. */
-export function sessionUpdateMessage(state: Session, cause: string, nowMs: number): SessionUpdate {
+/**
+ * The update subscribers get when the session changes: only what a change
+ * can move — the status (when it changed), the clock, the cause, a failure reason. The plan
+ * (steps, total duration) and the progress view are in the snapshot; a
+ * client computes progress from the clock (session-merge.ts), so an update
+ * is ~180 bytes of JSON and ~50 of binary instead of the whole view.
+ */
+export function sessionUpdateMessage(
+  state: Session,
+  cause: string,
+  statusChanged = true,
+): SessionUpdate {
+  const { anchorAtMs, anchorElapsedMs, rate, running } = state.clock;
   return create(SessionUpdateSchema, {
-    status: sessionStatusToWire[state.status],
-    progress: progressMessage(state, nowMs),
-    clock: clockMessage(state),
+    // Unspecified (left out) when the status did not change: a correction moves the clock only.
+    status: statusChanged ? sessionStatusToWire[state.status] : SessionStatusEnum.UNSPECIFIED,
+    clock: create(ProgressClockSchema, {
+      anchorAtMs: BigInt(Math.floor(anchorAtMs)),
+      anchorElapsedMs: Math.round(anchorElapsedMs),
+      rate,
+      running,
+    }),
     cause,
     failureReason: state.failureReason ?? "",
   });

@@ -82,6 +82,11 @@ async function queued(send: () => Promise<unknown>, message: string): Promise<vo
   }
 }
 
+/** The trace id events carry into frames: the caller's, when it sent one. */
+function tracedId(trace: TraceVariables["trace"]): string | undefined {
+  return trace.propagated ? trace.traceId : undefined;
+}
+
 /** Routes under /v1/events. */
 export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & TraceVariables }>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
@@ -116,7 +121,7 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     const progress: SessionEvent[] = [];
     const rejected: Rejection[] = [];
     records.forEach((record, index) => {
-      const result = parseEventRecord(record, acceptedAtMs, c.get("trace").traceId);
+      const result = parseEventRecord(record, acceptedAtMs, tracedId(c.get("trace")));
       if (!result.ok)
         rejected.push({ index, error: { code: "invalid_argument", message: result.message } });
       else

@@ -6,16 +6,18 @@
  * frames into the RPC's messages. Native gRPC is not offered: it needs
  * HTTP/2 response trailers, which Workers cannot send.
  */
-import type { Message } from "@bufbuild/protobuf";
+import { fromJsonString, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { createFetchHandler } from "@connectrpc/connect/protocol";
 import type { TokenClaims } from "../auth/jwt";
+import { sessionStub } from "../durable";
 import { AppError, CloseCode, type ErrorCode } from "../errors";
 import type { ServerFrame } from "../gen/crafting/v1/frames_pb";
+import { type SessionState, SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import { CraftingStreamingService } from "../gen/crafting/v1/streaming_service_pb";
 import { authenticate } from "../middleware/auth";
 import { checkRateLimit } from "../middleware/limits";
-import { progressResponse, QueueEntryDiff, workflowResponse } from "../protocol/rpc-wire";
+import { QueueEntryDiff, SessionProgress, workflowResponse } from "../protocol/rpc-wire";
 import { parseId } from "../routes/session-input";
 import { connectStream, type WatchedKind } from "../routes/streams";
 import { streamFrames } from "./frame-stream";
@@ -155,6 +157,12 @@ async function* asConnect<M>(body: () => AsyncGenerator<M>): AsyncGenerator<M> {
 
 const present = <M>(message: M | null): M[] => (message ? [message] : []);
 
+/** The session as it is now (a resumed RPC's base), or null when it cannot be read. */
+async function currentSession(env: Env, sessionId: string): Promise<SessionState | null> {
+  const view = await sessionStub(env, sessionId).view();
+  return view.ok ? fromJsonString(SessionStateSchema, view.value) : null;
+}
+
 /** The fetch handler of one RPC request (Connect or gRPC-Web). */
 export function handleRpc(env: Env, request: Request): Promise<Response> {
   const contentType = request.headers.get("Content-Type") ?? "";
@@ -170,8 +178,12 @@ export function handleRpc(env: Env, request: Request): Promise<Response> {
       asConnect(async function* () {
         const sessionId = parseId(req.sessionId, "session_id");
         const auth = await admit(scope, req.playerId);
+        // A resumed stream starts with replayed updates: they merge onto the session as it is.
+        const progress = new SessionProgress(
+          req.resumeEpoch ? await currentSession(scope.env, sessionId) : null,
+        );
         yield* watch(scope, auth, "session", sessionId, req, ctx.signal, (frame) =>
-          present(progressResponse(frame)),
+          present(progress.next(frame)),
         );
       }),
     streamCraftingQueue: (req, ctx) =>

@@ -60,17 +60,20 @@ describe("a crafting session over wrangler dev", () => {
     expect(frames[1]).toMatchObject({
       update: { cause: "start", status: "SESSION_STATUS_ACTIVE" },
     });
+    // Updates carry what changed: a correction moves the clock (60 % of the
+    // plan's total, from the snapshot); completion sets it at the total.
+    const total = Number(
+      (snapshot?.snapshot as { session: { clock: { totalDurationMs: number } } }).session.clock
+        .totalDurationMs,
+    );
     expect(frames[2]).toMatchObject({
-      update: {
-        cause: "progress",
-        progress: { progressPercent: expect.closeTo(60, 0), currentStep: "forge" },
-      },
+      update: { cause: "progress", clock: { anchorElapsedMs: total * 0.6, running: true } },
     });
     expect(frames[3]).toMatchObject({
       update: {
         cause: "complete",
         status: "SESSION_STATUS_COMPLETED",
-        progress: { progressPercent: 100 },
+        clock: { anchorElapsedMs: total },
       },
     });
     expect(await client.closing()).toEqual({ code: 1000, reason: "session completed" });

@@ -39,13 +39,13 @@ describe("crafting session streams", () => {
         "progress",
         "pause",
       ]);
+      // A correction moves the clock (2 minutes planned: 25 % is 30 s); the status did not change.
       expect(frames[2]).toMatchObject({
-        update: {
-          status: "SESSION_STATUS_ACTIVE",
-          progress: { sessionId, progressPercent: expect.closeTo(25, 0) },
-          clock: { running: true },
-        },
+        update: { clock: { running: true, anchorElapsedMs: 30_000 } },
       });
+      expect(frames[2]).not.toHaveProperty("update.status");
+      // Updates carry what changed; the plan and the progress view are the snapshot's.
+      expect(frames[2]).not.toHaveProperty("update.progress");
       expect(frames[3]).toMatchObject({ update: { status: "SESSION_STATUS_PAUSED" } });
       // proto3 JSON omits false: a paused clock has no `running`.
       expect(frames[3]).not.toHaveProperty("update.clock.running");
@@ -121,7 +121,7 @@ describe("crafting session streams", () => {
     const frames = await socket.frameCount(3);
     expect(frames[2]).toMatchObject({
       seq: 3,
-      update: { cause: "progress", progress: { currentStep: "forge" } },
+      update: { cause: "progress", clock: { anchorElapsedMs: 90_000 } },
     });
 
     const attachments = await runInDurableObject(stub, (_instance: CraftingSession, state) =>

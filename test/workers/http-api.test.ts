@@ -324,9 +324,8 @@ describe("POST /v1/progress (a batch of progress updates)", () => {
     // Session a's subscribers get one update with the last of its corrections.
     const [, update] = await socket.frameCount(2);
     expect(update?.seq).toBe((snapshot?.seq as number) + 1);
-    expect(update).toMatchObject({
-      update: { progress: { progressPercent: expect.closeTo(25, 0) } },
-    });
+    // 25 % of its two minutes: the clock placed at 30 s.
+    expect(update).toMatchObject({ update: { clock: { anchorElapsedMs: 30_000 } } });
     // Session c is untouched.
     const view = (await (await serviceCall(`/v1/sessions/${c}`, undefined, "GET")).json()) as {
       seq: number;

@@ -59,6 +59,22 @@ describe("tracing", () => {
     }
   });
 
+  it("keeps a trace id it made up in the logs and the response, out of the frames", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    await serviceCall(`/v1/sessions/${sessionId}/start`);
+    const socket = await watch(sessionId, await token(playerId));
+    await socket.frameCount(1);
+    const response = await serviceCall(`/udp/sessions/${sessionId}/progress`, {
+      progress_percent: 10,
+    });
+    expect(response.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    const [update] = (await socket.frameCount(2)).slice(1);
+    expect(update).toMatchObject({ update: { cause: "progress" } });
+    expect(update).not.toHaveProperty("traceId");
+  });
+
   it("starts a trace when none (or an invalid one) is sent", async () => {
     const response = await call("/health", { headers: { traceparent: "garbage" } });
     expect(response.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);

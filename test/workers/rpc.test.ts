@@ -127,6 +127,7 @@ describe("resuming an RPC stream", () => {
       { headers },
     );
     const seen: number[] = [];
+    const percents: number[] = [];
     const drive = (async () => {
       await slotsHeld(playerId, 1);
       await serviceCall(`/v1/sessions/${sessionId}/complete`);
@@ -134,10 +135,13 @@ describe("resuming an RPC stream", () => {
     for await (const message of resumed) {
       expect(message.epoch).toBe(snapshot?.epoch);
       seen.push(message.seq);
+      percents.push(Math.round(message.update?.progressPercent ?? -1));
     }
     await drive;
     const from = snapshot?.seq ?? 0;
     expect(seen).toEqual([from + 1, from + 2, from + 3]);
+    // Replayed updates carry only what changed; the RPC still answers seed 000's progress fields.
+    expect(percents).toEqual([0, 30, 100]);
   });
 });
 

@@ -57,6 +57,8 @@ export type SessionEffect =
       type: "deliver";
       frame: "update";
       cause: string;
+      /** The status changed: the update says so (otherwise it carries the clock alone). */
+      statusChanged: boolean;
       latestWins: boolean;
       /** When the oldest change it carries reached the edge (bridged events). */
       receivedAtMs?: number;
@@ -138,6 +140,7 @@ function commit(
       type: "deliver",
       frame: "update",
       cause: change.cause,
+      statusChanged: state.status !== prev.status,
       latestWins,
       ...delivery,
     });

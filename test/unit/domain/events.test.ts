@@ -294,6 +294,7 @@ describe("bridged events through the one transition", () => {
         type: "deliver",
         frame: "update",
         cause: "pause",
+        statusChanged: true,
         latestWins: false,
         receivedAtMs: 40,
         traceId: "t-3",

@@ -165,7 +165,13 @@ describe("session lifecycle", () => {
           expect(result.state.seq).toBe(before.seq + 1);
           expect(result.effects.slice(0, 2)).toEqual([
             { type: "persist", settleEvents: true },
-            { type: "deliver", frame: "update", cause: action, latestWins: false },
+            {
+              type: "deliver",
+              frame: "update",
+              cause: action,
+              statusChanged: true,
+              latestWins: false,
+            },
           ]);
           const ends = ["completed", "failed", "cancelled"].includes(to);
           const closes = result.effects.some((e) => e.type === "close_all");
@@ -288,7 +294,13 @@ describe("a batch of progress corrections", () => {
     expect(result.state.seq).toBe(active.seq + 1);
     expect(result.effects.slice(0, 3)).toEqual([
       { type: "persist", settleEvents: true },
-      { type: "deliver", frame: "update", cause: "progress", latestWins: true },
+      {
+        type: "deliver",
+        frame: "update",
+        cause: "progress",
+        statusChanged: false,
+        latestWins: true,
+      },
       expect.objectContaining({ type: "notify_player", wait: false }),
     ]);
     expect(result.state.clock).toMatchObject({ anchorElapsedMs: 7_000, rate: 2 });
@@ -323,7 +335,13 @@ describe("progress corrections", () => {
     expect(result.state.seq).toBe(active.seq + 1);
     expect(result.effects.slice(0, 3)).toEqual([
       { type: "persist", settleEvents: true },
-      { type: "deliver", frame: "update", cause: "progress", latestWins: true },
+      {
+        type: "deliver",
+        frame: "update",
+        cause: "progress",
+        statusChanged: false,
+        latestWins: true,
+      },
       expect.objectContaining({ type: "notify_player", wait: false }),
     ]);
     expect(progressAt(result.state, T0 + 1_000).elapsedMs).toBe(5_000);
