@@ -22,12 +22,16 @@ export interface EventMeta {
 }
 
 const META_KEY = "events_meta";
+/** How often an instance looks for events past their retention. */
+const EXPIRY_CHECK_INTERVAL_MS = 60_000;
 
 /** The event log of one session object. */
 export class EventStore {
   #ready = false;
   /** The bookkeeping as last read or written (undefined: not read yet); every HTTP command asks. */
   #meta: EventMeta | null | undefined;
+  /** When this instance last looked for expired events. */
+  #expiryCheckedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly storage: DurableObjectStorage) {}
 
@@ -57,7 +61,7 @@ export class EventStore {
          body TEXT NOT NULL
        )`,
     );
-    // `expire` runs on every batch: find the expired rows without scanning the table.
+    // `expire` runs once a minute at most: find the expired rows without scanning the table.
     this.storage.sql.exec(
       "CREATE INDEX IF NOT EXISTS events_by_acceptance ON events (accepted_at_ms)",
     );
@@ -127,6 +131,9 @@ export class EventStore {
    * Call inside `transactionSync`.
    */
   expire(nowMs: number, epoch: number): void {
+    // Retention is a day: looking once a minute (per instance) is as good as every batch.
+    if (nowMs - this.#expiryCheckedAtMs < EXPIRY_CHECK_INTERVAL_MS) return;
+    this.#expiryCheckedAtMs = nowMs;
     const meta = this.meta();
     if (!meta) return;
     this.#table();
