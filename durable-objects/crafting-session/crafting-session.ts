@@ -47,7 +47,7 @@ import { SessionStore } from "./session-store";
 export const REPLAY_LOG_LIMIT = 1000;
 
 /**
- * A session as HTTP callers see it: the proto3 JSON text of `Session`,
+ * A session as HTTP callers see it: the proto3 JSON text of the wire `SessionState`,
  * passed through the Worker untouched.
  */
 export type SessionJson = string;
