@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { AppError, httpStatus, transientObjectError } from "./errors";
 import { log } from "./log";
 import { refuseCredentialsInUrl } from "./middleware/auth";
+import { readableRefusals } from "./middleware/refusals";
 import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
 import { healthRoutes, metricsRoutes } from "./routes/health";
@@ -17,6 +18,10 @@ import { handleRpc, RPC_PATH_PREFIX } from "./rpc/streaming-service";
 /** The Worker's router. */
 export const app = new Hono<{ Bindings: Env }>()
   .use(traceRequests)
+  // Browsers cannot read a refused handshake's status: they get a close code.
+  .use("/ws/*", readableRefusals)
+  .use("/health/ws", readableRefusals)
+  .use("/udp/sessions/:id/sync", readableRefusals)
   .use(refuseCredentialsInUrl)
   .route("/health", healthRoutes)
   .route("/metrics", metricsRoutes)

@@ -36,10 +36,13 @@ const WORKFLOW_STATUS = ["", "active", "paused", "completed", "failed"];
 function start() {
   const client = new CraftingClient({ baseUrl: location.origin, token: () => token });
   const connection = $("#connection");
-  const onState = ({ state }) => {
-    connection.textContent = state;
+  // A refused stream ends with a close code and the server's reason (a wrong
+  // token, another player's session, no such session): say it, do not retry.
+  const onState = ({ state, code, reason }) => {
+    connection.textContent = state === "closed" && reason ? `closed: ${reason}` : state;
     connection.className = `status ${state}`;
     document.body.dataset.connection = state;
+    if (state === "closed" && code) document.body.dataset.closeCode = String(code);
   };
 
   if (ids.session) {

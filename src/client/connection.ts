@@ -5,7 +5,7 @@
  * ask for a new token, a heartbeat with a pong timeout. What the messages
  * mean is the caller's (stream.ts, sync.ts).
  */
-import { closeAdvice } from "../errors";
+import { CloseCode, closeAdvice } from "../errors";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff";
 
 /** Returns a fresh bearer token; called before every connect. */
@@ -115,16 +115,21 @@ export class Connection {
       this.#startHeartbeat();
       this.options.onOpen?.();
     });
-    ws.addEventListener("message", (event) =>
-      this.options.onMessage(event.data as string | ArrayBuffer),
-    );
+    let heard = false;
+    ws.addEventListener("message", (event) => {
+      heard = true;
+      this.options.onMessage(event.data as string | ArrayBuffer);
+    });
     ws.addEventListener("close", (event) => {
       clearTimeout(handshake);
       if (this.#ws !== ws) return;
       this.#ws = null;
       this.#clearTimers();
       if (this.#closed) return;
-      const advice = closeAdvice(event.code);
+      // A token refused at the handshake (4001 before any frame) was just
+      // fetched: another would be refused too. Final, and said to the app.
+      const refusedAtHandshake = event.code === CloseCode.TOKEN_EXPIRED && !heard;
+      const advice = refusedAtHandshake ? "do_not_reconnect" : closeAdvice(event.code);
       if (advice === "do_not_reconnect") {
         this.#closed = true;
         this.#setState("closed", { code: event.code, reason: event.reason });

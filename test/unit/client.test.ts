@@ -103,7 +103,8 @@ describe("the connection's retry rules", () => {
   /** When each socket was constructed (fake time). */
   let opened: number[] = [];
 
-  function socketClass(codes: number[], urls: string[]) {
+  /** Close codes, in order; `{ code, afterFrame }`: the server sent a frame first. */
+  function socketClass(codes: (number | { code: number; afterFrame: true })[], urls: string[]) {
     return class {
       readyState = 0;
       binaryType = "blob";
@@ -111,9 +112,12 @@ describe("the connection's retry rules", () => {
       constructor(url: string) {
         urls.push(url);
         opened.push(Date.now());
-        const code = codes.shift() ?? 1006;
+        const next = codes.shift() ?? 1006;
+        const { code, afterFrame } =
+          typeof next === "number" ? { code: next, afterFrame: false } : next;
         queueMicrotask(() => {
           if (code !== 1006) this.#fire("open", {});
+          if (afterFrame) this.#fire("message", { data: "{}" });
           this.#fire("close", { code, reason: "" });
         });
       }
@@ -156,21 +160,40 @@ describe("the connection's retry rules", () => {
     expect(states.at(-1)).toMatchObject({ state: "closed" });
   });
 
-  it("reconnects at once with a new token after 4001", async () => {
+  it("reconnects at once with a new token after 4001 on a stream that was live", async () => {
     vi.useFakeTimers();
     const urls: string[] = [];
     let tokens = 0;
+    const expired = { code: 4001, afterFrame: true } as const;
     new Connection({
       url: () => "ws://x/ws",
       token: () => `t${++tokens}`,
       protocols: [],
       backoff: { baseMs: 60_000, capMs: 60_000 },
       onMessage: () => {},
-      WebSocket: socketClass([4001, 4001, 1000], urls),
+      WebSocket: socketClass([expired, expired, 1000], urls),
     }).start();
     await vi.advanceTimersByTimeAsync(10);
     // No backoff (its base here is a minute): two expiries, three connects, three tokens.
     expect(urls).toHaveLength(3);
     expect(tokens).toBe(3);
+  });
+
+  it("stops, and says why, when a fresh token is refused at the handshake (4001 before any frame)", async () => {
+    vi.useFakeTimers();
+    const urls: string[] = [];
+    const states: { state: string; code?: number }[] = [];
+    const connection = new Connection({
+      url: () => "ws://x/ws",
+      token: () => "t",
+      protocols: [],
+      onMessage: () => {},
+      onState: (state, detail) => states.push({ state, code: detail.code }),
+      WebSocket: socketClass([4001, 4001], urls),
+    }).start();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(urls).toHaveLength(1);
+    expect(connection.state).toBe("closed");
+    expect(states.at(-1)).toEqual({ state: "closed", code: 4001 });
   });
 });

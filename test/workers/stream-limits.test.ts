@@ -191,11 +191,15 @@ describe("hostile clients", () => {
     expect(await sessionJson(sessionId)).toEqual(before);
   });
 
-  it("refuses a browser from a foreign Origin with 403; allows listed origins and native clients", async () => {
+  it("refuses a browser from a foreign Origin (close 4003); allows listed origins and native clients", async () => {
     const { sessionId, playerId, bearer } = await activeSession();
     const foreign = await openStream(sessionId, bearer, { Origin: "https://evil.example" });
-    expect(foreign.response.status).toBe(403);
-    expect(await foreign.response.json()).toMatchObject({ error: { code: "permission_denied" } });
+    // A browser cannot read a handshake's status: it is told with a close code.
+    expect(foreign.response.status).toBe(101);
+    expect(await foreign.socket?.closing()).toEqual({
+      code: 4003,
+      reason: "origin https://evil.example may not open streams here",
+    });
     expect(await playerStreams(playerId)).toEqual([]);
     for (const origin of env.ALLOWED_ORIGINS.split(",")) {
       expect((await openStream(sessionId, bearer, { Origin: origin })).response.status).toBe(101);
@@ -329,9 +333,8 @@ describe("bad input changes nothing", () => {
     await expectUnchanged("malformed, binary and ill-typed frames");
     odd.ws.close(1000);
 
-    expect(
-      (await openStream(sessionId, bearer, { Origin: "https://evil.example" })).response.status,
-    ).toBe(403);
+    const foreign = await openStream(sessionId, bearer, { Origin: "https://evil.example" });
+    expect((await foreign.socket?.closing())?.code).toBe(4003);
     expect((await openStream(sessionId, bearer, {}, "?resume_epoch=1")).response.status).toBe(400);
     expect(
       (

@@ -1,9 +1,11 @@
 /** Streams that survive: resume and latest-wins delivery, in workerd. */
 import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
 import { PROGRESS_PACING } from "../../src/domain/streams/progress-pacing";
-import { type Frame, openStream, watch } from "./helpers";
+import { freshId, token } from "../support/tokens";
+import { call, type Frame, openStream, TestSocket, watch } from "./helpers";
 import {
   activeSession,
   kindOf,
@@ -205,5 +207,39 @@ describe("slow consumers: progress is latest-wins", () => {
     expect(pause).toMatchObject({ seq: startSeq + 41, update: { cause: "pause" } });
     expect(pause).not.toHaveProperty("update.superseded");
     expect(expectUnbroken(early.frames, startSeq)).toBe(startSeq + 41);
+  });
+});
+
+describe("refusals a browser can read", () => {
+  // A page of an allowed origin (a foreign one is refused before anything else, with 4003).
+  const ORIGIN = env.ALLOWED_ORIGINS.split(",")[0]?.trim() ?? "";
+
+  it("closes a browser's refused upgrade with the refusal's code and reason, and keeps HTTP statuses for native clients", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const other = await token(freshId("p"));
+    const cases: [string, string, number, number, RegExp][] = [
+      [sessionId, "not-a-token", 4001, 401, /malformed/],
+      [sessionId, other, 4003, 403, /belongs to another player/],
+      [freshId("s"), bearer, 4004, 404, /no crafting session/],
+    ];
+    for (const [id, credential, closeCode, status, reason] of cases) {
+      const browser = await call(`/ws/crafting/${id}`, {
+        headers: {
+          Upgrade: "websocket",
+          Origin: ORIGIN,
+          "Sec-WebSocket-Protocol": `crafting.v1.json, bearer.${credential}`,
+        },
+      });
+      expect(browser.status).toBe(101);
+      // The browser offered crafting.v1.json: it is echoed, or the browser would fail the handshake.
+      expect(browser.headers.get("Sec-WebSocket-Protocol")).toBe("crafting.v1.json");
+      const closed = await new TestSocket(browser.webSocket as WebSocket).closing();
+      expect(closed.code).toBe(closeCode);
+      expect(closed.reason).toMatch(reason);
+      const native = await call(`/ws/crafting/${id}`, {
+        headers: { Upgrade: "websocket", Authorization: `Bearer ${credential}` },
+      });
+      expect(native.status).toBe(status);
+    }
   });
 });

@@ -1,0 +1,63 @@
+/**
+ * Refusals a browser can read. A browser's WebSocket API hides the status of
+ * a refused handshake — 401, 403 and 404 all surface as close 1006 — so a
+ * page cannot tell a wrong token from a server that is down, and retries
+ * forever. For browsers (a handshake with an `Origin`), a refused upgrade is
+ * therefore accepted and closed at once with the refusal as a close code and
+ * reason: 4001 (the token), 4003 (not yours), 4004 (no such thing), 1008
+ * (a malformed request), 1013 (try again later: rate limits, slots, a
+ * restarting object). Native clients (no `Origin`) keep the HTTP status.
+ */
+import { createMiddleware } from "hono/factory";
+import { CloseCode, type ErrorCode } from "../errors";
+import { SUBPROTOCOL } from "../protocol/stream-codec";
+import { offeredProtocols } from "./auth";
+
+/** The close code that says what an HTTP refusal said. */
+export const REFUSAL_CLOSE_CODES: Record<ErrorCode, number> = {
+  unauthenticated: CloseCode.TOKEN_EXPIRED,
+  permission_denied: CloseCode.FORBIDDEN,
+  not_found: CloseCode.NOT_FOUND,
+  invalid_argument: CloseCode.POLICY_VIOLATION,
+  already_exists: CloseCode.POLICY_VIOLATION,
+  failed_precondition: CloseCode.POLICY_VIOLATION,
+  payload_too_large: CloseCode.MESSAGE_TOO_BIG,
+  unsupported_media_type: CloseCode.POLICY_VIOLATION,
+  resource_exhausted: CloseCode.TRY_AGAIN_LATER,
+  unavailable: CloseCode.TRY_AGAIN_LATER,
+  internal: CloseCode.INTERNAL_ERROR,
+};
+
+/** Close reasons are at most 123 bytes (RFC 6455 §5.5): long messages are cut. */
+function closeReason(message: string): string {
+  const bytes = new TextEncoder().encode(message);
+  if (bytes.byteLength <= 123) return message;
+  return `${new TextDecoder().decode(bytes.slice(0, 120)).replace(/\uFFFD+$/, "")}…`;
+}
+
+/** Turns a browser's refused upgrade into an accepted stream closed with the refusal. */
+export const readableRefusals = createMiddleware(async (c, next) => {
+  await next();
+  const browser = c.req.header("Origin") !== undefined;
+  const upgrade = c.req.header("Upgrade")?.toLowerCase() === "websocket";
+  if (!browser || !upgrade || c.res.status < 400) return;
+  const body = (await c.res
+    .clone()
+    .json()
+    .catch(() => null)) as { error?: { code?: ErrorCode; message?: string } } | null;
+  const code = body?.error?.code ?? "internal";
+  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+  server.accept();
+  server.close(
+    REFUSAL_CLOSE_CODES[code] ?? CloseCode.INTERNAL_ERROR,
+    closeReason(body?.error?.message ?? "the stream was refused"),
+  );
+  // A browser fails a handshake that does not echo one of the subprotocols it offered.
+  const headers = new Headers();
+  const protocol = offeredProtocols(c.req.raw).find((p) => SPOKEN.has(p));
+  if (protocol) headers.set("Sec-WebSocket-Protocol", protocol);
+  c.res = new Response(null, { status: 101, webSocket: client, headers });
+});
+
+/** Subprotocols a refusal may echo (never the bearer entry). */
+const SPOKEN = new Set<string>(Object.values(SUBPROTOCOL));
