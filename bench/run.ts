@@ -52,7 +52,7 @@ const SIZES = {
     scale: [1000],
     idleS: 12,
     events: [20, 50],
-    steady: { sessions: 10, rate: 40, seconds: 10 },
+    steady: { sessions: 10, rate: 40, seconds: 20 },
     batch: { sessions: 100, updates: 10_000 },
   },
   full: {
