@@ -6,18 +6,15 @@
  * progress fields with every update. Pure; no server code.
  */
 import { create } from "@bufbuild/protobuf";
-import { progressAt } from "../domain/session/progress";
-import type { Session, SessionStatus, StepStatus } from "../domain/session/session";
+import type { Session, SessionStatus } from "../domain/session/session";
 import {
   type CraftingProgressUpdate,
-  CraftingProgressUpdateSchema,
-  CraftingStepSchema,
   type SessionState,
   SessionStateSchema,
   SessionStatus as SessionStatusEnum,
   type SessionUpdate,
-  StepStatus as StepStatusEnum,
 } from "../gen/crafting/v1/session_pb";
+import { progressMessage } from "./session-wire";
 
 const STATUS: Partial<Record<SessionStatusEnum, SessionStatus>> = {
   [SessionStatusEnum.QUEUED]: "queued",
@@ -28,19 +25,11 @@ const STATUS: Partial<Record<SessionStatusEnum, SessionStatus>> = {
   [SessionStatusEnum.CANCELLED]: "cancelled",
 };
 
-const STEP_STATUS: Record<StepStatus, StepStatusEnum> = {
-  pending: StepStatusEnum.PENDING,
-  active: StepStatusEnum.ACTIVE,
-  paused: StepStatusEnum.PAUSED,
-  completed: StepStatusEnum.COMPLETED,
-  failed: StepStatusEnum.FAILED,
-  cancelled: StepStatusEnum.CANCELLED,
-};
-
 /** Seed 000's progress fields of a wire session at `serverTimeMs`, from its clock. */
 export function progressOf(state: SessionState, serverTimeMs: number): CraftingProgressUpdate {
   const clock = state.clock;
   const session = {
+    sessionId: state.sessionId,
     status: STATUS[state.status] ?? "queued",
     steps: state.steps.map((step) => ({ name: step.name, durationMs: step.durationMs })),
     clock: {
@@ -49,26 +38,8 @@ export function progressOf(state: SessionState, serverTimeMs: number): CraftingP
       rate: clock?.rate ?? 1,
       running: clock?.running ?? false,
     },
-  } as Pick<Session, "status" | "steps" | "clock"> as Session;
-  const view = progressAt(session, serverTimeMs);
-  return create(CraftingProgressUpdateSchema, {
-    sessionId: state.sessionId,
-    progressPercent: view.percent,
-    elapsedSeconds: view.elapsedMs / 1000,
-    remainingSeconds: view.remainingMs / 1000,
-    currentStep: session.steps[view.currentStepIndex]?.name ?? "",
-    currentStepIndex: view.currentStepIndex,
-    stepProgress: view.stepPercent,
-    steps: view.steps.map((step) =>
-      create(CraftingStepSchema, {
-        name: step.name,
-        durationMs: step.durationMs,
-        status: STEP_STATUS[step.status],
-        progressPercent: step.percent,
-      }),
-    ),
-    timestampMs: BigInt(Math.floor(serverTimeMs)),
-  });
+  } as Pick<Session, "sessionId" | "status" | "steps" | "clock"> as Session;
+  return progressMessage(session, serverTimeMs);
 }
 
 /**
