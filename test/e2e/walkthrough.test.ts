@@ -62,10 +62,11 @@ describe("a crafting session over wrangler dev", () => {
     });
     // Updates carry what changed: a correction moves the clock (60 % of the
     // plan's total, from the snapshot); completion sets it at the total.
-    const total = Number(
-      (snapshot?.snapshot as { session: { clock: { totalDurationMs: number } } }).session.clock
-        .totalDurationMs,
-    );
+    const planned = snapshot?.snapshot as
+      | { session?: { clock?: { totalDurationMs?: number } } }
+      | undefined;
+    const total = Number(planned?.session?.clock?.totalDurationMs ?? 0);
+    expect(total).toBe(60_000);
     expect(frames[2]).toMatchObject({
       update: { cause: "progress", clock: { anchorElapsedMs: total * 0.6, running: true } },
     });
