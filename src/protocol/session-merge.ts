@@ -6,31 +6,21 @@
  * progress fields with every update. Pure; no server code.
  */
 import { create } from "@bufbuild/protobuf";
-import type { Session, SessionStatus } from "../domain/session/session";
+import type { Session } from "../domain/session/session";
 import {
   type CraftingProgressUpdate,
   type SessionState,
   SessionStateSchema,
-  SessionStatus as SessionStatusEnum,
   type SessionUpdate,
 } from "../gen/crafting/v1/session_pb";
-import { progressMessage } from "./session-wire";
-
-const STATUS: Partial<Record<SessionStatusEnum, SessionStatus>> = {
-  [SessionStatusEnum.QUEUED]: "queued",
-  [SessionStatusEnum.ACTIVE]: "active",
-  [SessionStatusEnum.PAUSED]: "paused",
-  [SessionStatusEnum.COMPLETED]: "completed",
-  [SessionStatusEnum.FAILED]: "failed",
-  [SessionStatusEnum.CANCELLED]: "cancelled",
-};
+import { progressMessage, sessionStatusOf } from "./session-wire";
 
 /** Seed 000's progress fields of a wire session at `serverTimeMs`, from its clock. */
 export function progressOf(state: SessionState, serverTimeMs: number): CraftingProgressUpdate {
   const clock = state.clock;
   const session = {
     sessionId: state.sessionId,
-    status: STATUS[state.status] ?? "queued",
+    status: sessionStatusOf(state.status) ?? "queued",
     steps: state.steps.map((step) => ({ name: step.name, durationMs: step.durationMs })),
     clock: {
       anchorAtMs: Number(clock?.anchorAtMs ?? 0n),

@@ -49,6 +49,15 @@ export function sessionStatusMessage(status: SessionStatus): SessionStatusEnum {
   return sessionStatusToWire[status];
 }
 
+const sessionStatusFromWire = new Map(
+  Object.entries(sessionStatusToWire).map(([status, wire]) => [wire, status as SessionStatus]),
+);
+
+/** The session status of a wire enum (unspecified: none). */
+export function sessionStatusOf(wire: SessionStatusEnum): SessionStatus | undefined {
+  return sessionStatusFromWire.get(wire);
+}
+
 /** Seed 000's progress fields at `nowMs`. */
 export function progressMessage(state: Session, nowMs: number): CraftingProgressUpdate {
   const view = progressAt(state, nowMs);

@@ -247,4 +247,4 @@ function applyEvents(
   };
 }
 
-export type { Change, SessionCommand } from "./session-commands";
+export type { SessionCommand } from "./session-commands";
