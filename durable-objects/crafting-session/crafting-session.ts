@@ -29,7 +29,7 @@ import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
 import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
 import { log, setLogLevel } from "../../src/log";
 import { metrics, pushMetricsSoon } from "../../src/metrics/push";
-import type { TraceContext } from "../../src/middleware/trace";
+import { frameTraceId, type TraceContext } from "../../src/middleware/trace";
 import { materialFrame, snapshotFrame, updateFrame } from "../../src/protocol/frames";
 import {
   materialNotificationMessage,
@@ -228,8 +228,7 @@ export class CraftingSession extends StreamingObject {
     const result = transition(this.#state, input);
     if (!result.ok) return result;
     const { state, effects, outcome } = result;
-    const traceId = trace?.propagated ? trace.traceId : "";
-    const frame = state && this.#frameFor(state, effects, input.atMs, traceId);
+    const frame = state && this.#frameFor(state, effects, input.atMs, frameTraceId(trace));
     const waits: Promise<void>[] = [];
     for (const effect of effects) {
       switch (effect.type) {

@@ -22,6 +22,11 @@ export interface TraceContext {
   propagated?: boolean;
 }
 
+/** The trace id frames carry: the caller's, when it sent one ("" otherwise). */
+export function frameTraceId(trace: TraceContext | undefined): string {
+  return trace?.propagated ? trace.traceId : "";
+}
+
 /** Hono variables set by the trace middleware. */
 export interface TraceVariables {
   trace: TraceContext;

@@ -15,7 +15,7 @@ import { readBodyText } from "../http/body";
 import { log } from "../log";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
-import type { TraceVariables } from "../middleware/trace";
+import { frameTraceId, type TraceVariables } from "../middleware/trace";
 
 /** Queue limits of one `sendBatch`: 100 messages, 256 KB. */
 const SEND_BATCH = { maxMessages: 100, maxBytes: 200 * 1024 } as const;
@@ -82,11 +82,6 @@ async function queued(send: () => Promise<unknown>, message: string): Promise<vo
   }
 }
 
-/** The trace id events carry into frames: the caller's, when it sent one. */
-function tracedId(trace: TraceVariables["trace"]): string | undefined {
-  return trace.propagated ? trace.traceId : undefined;
-}
-
 /** Routes under /v1/events. */
 export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & TraceVariables }>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
@@ -121,7 +116,7 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     const progress: SessionEvent[] = [];
     const rejected: Rejection[] = [];
     records.forEach((record, index) => {
-      const result = parseEventRecord(record, acceptedAtMs, tracedId(c.get("trace")));
+      const result = parseEventRecord(record, acceptedAtMs, frameTraceId(c.get("trace")));
       if (!result.ok)
         rejected.push({ index, error: { code: "invalid_argument", message: result.message } });
       else
