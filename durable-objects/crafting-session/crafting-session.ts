@@ -18,6 +18,7 @@ import {
   type Session,
 } from "../../src/domain/session/session";
 import {
+  PROGRESS_NOTICE_INTERVAL_MS,
   type SessionEffect,
   type SessionInput,
   type SessionOutcome,
@@ -57,8 +58,8 @@ export class CraftingSession extends StreamingObject {
   #state: Session | null;
   readonly #store: SessionStore;
   readonly #events: EventStore;
-  readonly #playerNotices = new LatestEvery(1000);
-  readonly #workflowNotices = new LatestEvery(1000);
+  readonly #playerNotices = new LatestEvery(PROGRESS_NOTICE_INTERVAL_MS);
+  readonly #workflowNotices = new LatestEvery(PROGRESS_NOTICE_INTERVAL_MS);
   protected override readonly hub: StreamHub;
 
   constructor(ctx: DurableObjectState, env: Env) {

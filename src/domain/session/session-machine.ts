@@ -34,6 +34,12 @@ export interface EventLog {
   stored(): SessionEvent[];
 }
 
+/**
+ * How often, at most, a session tells the player's queue and its workflow of
+ * changes that only move estimates (progress); a status change goes at once.
+ */
+export const PROGRESS_NOTICE_INTERVAL_MS = 1000;
+
 /** One input to the state machine. */
 export type SessionInput =
   | SessionCommand
