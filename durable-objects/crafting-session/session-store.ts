@@ -10,6 +10,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Session } from "../../src/domain/session/session";
 import { type ServerFrame, ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
+import { tableExists } from "../sqlite";
 
 /** The layout before this store: the state in a KV row, the log in its own table. */
 const LEGACY = { stateKey: "state", table: "replay_log" } as const;
@@ -26,9 +27,12 @@ export class SessionStore {
 
   /** The stored session, or null (never created). Moves a legacy layout over first. */
   load(): Session | null {
-    const legacy = this.storage.kv.get<Session>(LEGACY.stateKey);
-    if (legacy) this.storage.transactionSync(() => this.#migrate(legacy));
-    if (!this.#exists()) return null;
+    if (!this.#exists()) {
+      // Only a session without this layout's table can hold the legacy one.
+      const legacy = this.storage.kv.get<Session>(LEGACY.stateKey);
+      if (!legacy) return null;
+      this.storage.transactionSync(() => this.#migrate(legacy));
+    }
     const [row] = this.storage.sql
       .exec<{ state: string }>(
         "SELECT state FROM session_log WHERE state IS NOT NULL ORDER BY seq DESC LIMIT 1",
@@ -70,10 +74,7 @@ export class SessionStore {
   }
 
   #exists(): boolean {
-    this.#ready ||=
-      this.storage.sql
-        .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_log'")
-        .toArray().length > 0;
+    this.#ready ||= tableExists(this.storage.sql, "session_log");
     return this.#ready;
   }
 
@@ -94,11 +95,7 @@ export class SessionStore {
   #migrate(state: Session): void {
     this.#create();
     const { sql } = this.storage;
-    const hasLog =
-      sql
-        .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", LEGACY.table)
-        .toArray().length > 0;
-    if (hasLog) {
+    if (tableExists(sql, LEGACY.table)) {
       sql.exec(
         `INSERT OR REPLACE INTO session_log (slot, seq, state, frame)
          SELECT seq % ?, seq, NULL, frame FROM ${LEGACY.table} WHERE seq > ?`,

@@ -6,6 +6,7 @@
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type ServerFrame, ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
+import { tableExists } from "../sqlite";
 
 /** One object's replay log, in its own table. */
 export class ReplayLog {
@@ -19,10 +20,7 @@ export class ReplayLog {
   ) {}
 
   #exists(): boolean {
-    this.#ready ||=
-      this.storage.sql
-        .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", this.table)
-        .toArray().length > 0;
+    this.#ready ||= tableExists(this.storage.sql, this.table);
     return this.#ready;
   }
 
