@@ -10,6 +10,7 @@ import {
   wrongKeyToken,
 } from "../support/tokens";
 import { call, createSession, openStream, serviceCall, watch } from "./helpers";
+import { watchedSession } from "./stream-helpers";
 
 async function objectExists(sessionId: string): Promise<boolean> {
   const id = env.CRAFTING_SESSION.idFromName(sessionId);
@@ -258,12 +259,7 @@ describe("crafting-service session API", () => {
   });
 
   it("answers a progress correction with where the session stands when asked for a minimal answer", async () => {
-    const sessionId = freshId("s");
-    const playerId = freshId("p");
-    await createSession(sessionId, playerId);
-    await serviceCall(`/v1/sessions/${sessionId}/start`);
-    const socket = await watch(sessionId, await token(playerId));
-    await socket.frameCount(1);
+    const { sessionId, socket } = await watchedSession();
     const response = await call(`/udp/sessions/${sessionId}/progress`, {
       method: "POST",
       headers: {

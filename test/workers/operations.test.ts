@@ -5,7 +5,8 @@ import { describe, expect, it, vi } from "vitest";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import { runHealthChecks } from "../../src/health/checks";
 import { freshId, serviceToken, token } from "../support/tokens";
-import { call, createSession, serviceCall, TestSocket, watch } from "./helpers";
+import { call, serviceCall, TestSocket } from "./helpers";
+import { watchedSession } from "./stream-helpers";
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -19,12 +20,7 @@ describe("tracing", () => {
       vi.spyOn(console, m).mockImplementation(capture),
     );
     try {
-      const sessionId = freshId("s");
-      const playerId = freshId("p");
-      await createSession(sessionId, playerId);
-      await serviceCall(`/v1/sessions/${sessionId}/start`);
-      const socket = await watch(sessionId, await token(playerId));
-      await socket.frameCount(1);
+      const { sessionId, socket } = await watchedSession();
       const response = await call(`/udp/sessions/${sessionId}/progress`, {
         method: "POST",
         headers: {
@@ -60,12 +56,7 @@ describe("tracing", () => {
   });
 
   it("keeps a trace id it made up in the logs and the response, out of the frames", async () => {
-    const sessionId = freshId("s");
-    const playerId = freshId("p");
-    await createSession(sessionId, playerId);
-    await serviceCall(`/v1/sessions/${sessionId}/start`);
-    const socket = await watch(sessionId, await token(playerId));
-    await socket.frameCount(1);
+    const { sessionId, socket } = await watchedSession();
     const response = await serviceCall(`/udp/sessions/${sessionId}/progress`, {
       progress_percent: 10,
     });

@@ -5,7 +5,7 @@ import { expect } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import { freshId, token } from "../support/tokens";
-import { createSession, type Frame, serviceCall } from "./helpers";
+import { createSession, type Frame, serviceCall, type TestSocket, watch } from "./helpers";
 
 export const sessionObject = (sessionId: string) => env.CRAFTING_SESSION.getByName(sessionId);
 export const playerStreams = (playerId: string) => env.PLAYER.getByName(playerId).streams();
@@ -68,4 +68,16 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** An active session watched by its owner, its snapshot already read. */
+export async function watchedSession(): Promise<{
+  sessionId: string;
+  playerId: string;
+  socket: TestSocket;
+}> {
+  const { sessionId, playerId, bearer } = await activeSession();
+  const socket = await watch(sessionId, bearer);
+  await socket.frameCount(1);
+  return { sessionId, playerId, socket };
 }
