@@ -242,4 +242,24 @@ describe("refusals a browser can read", () => {
       expect(native.status).toBe(status);
     }
   });
+
+  it("does the same on the sync channel and the health stream", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const refusals: [string, string, string, number][] = [
+      [`/udp/sessions/${sessionId}/sync`, "crafting.sync.v1", "not-a-token", 4001],
+      ["/health/ws", "crafting.v1.json", bearer, 4003],
+    ];
+    for (const [path, protocol, credential, code] of refusals) {
+      const browser = await call(path, {
+        headers: {
+          Upgrade: "websocket",
+          Origin: ORIGIN,
+          "Sec-WebSocket-Protocol": `${protocol}, bearer.${credential}`,
+        },
+      });
+      expect(browser.status, path).toBe(101);
+      expect(browser.headers.get("Sec-WebSocket-Protocol")).toBe(protocol);
+      expect((await new TestSocket(browser.webSocket as WebSocket).closing()).code).toBe(code);
+    }
+  });
 });
