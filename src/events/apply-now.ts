@@ -23,14 +23,8 @@ export async function applyProgressNow(
   env: Env,
   events: readonly SessionEvent[],
 ): Promise<SessionEvent[]> {
-  const bySession = new Map<string, SessionEvent[]>();
-  for (const event of events) {
-    const group = bySession.get(event.sessionId);
-    if (group) group.push(event);
-    else bySession.set(event.sessionId, [event]);
-  }
   const later: SessionEvent[] = [];
-  const groups = [...bySession];
+  const groups = [...Map.groupBy(events, (event) => event.sessionId)];
   const work = async (): Promise<void> => {
     for (let next = groups.shift(); next; next = groups.shift()) {
       const [sessionId, group] = next;
