@@ -86,39 +86,26 @@ export function isFinal(status: SessionStatus): boolean {
   return FINAL_STATUSES.has(status);
 }
 
-/** Whether two sessions hold the same thing, seq aside (a re-fold may rebuild what is held). */
+/**
+ * Whether two sessions hold the same thing, seq aside (a re-fold may rebuild
+ * what is held). Field by field over the plain data, so a field added to
+ * `Session` is compared without anyone remembering to.
+ */
 export function sameSession(a: Session, b: Session): boolean {
-  return (
-    a.sessionId === b.sessionId &&
-    a.playerId === b.playerId &&
-    a.recipeId === b.recipeId &&
-    a.workflowId === b.workflowId &&
-    a.status === b.status &&
-    a.createdAtMs === b.createdAtMs &&
-    a.startedAtMs === b.startedAtMs &&
-    a.endedAtMs === b.endedAtMs &&
-    a.pausedAtMs === b.pausedAtMs &&
-    a.pausedTotalMs === b.pausedTotalMs &&
-    a.failureReason === b.failureReason &&
-    a.epoch === b.epoch &&
-    a.clock.anchorAtMs === b.clock.anchorAtMs &&
-    a.clock.anchorElapsedMs === b.clock.anchorElapsedMs &&
-    a.clock.rate === b.clock.rate &&
-    a.clock.running === b.clock.running &&
-    a.steps.length === b.steps.length &&
-    a.steps.every(
-      (step, i) => step.name === b.steps[i]?.name && step.durationMs === b.steps[i]?.durationMs,
-    ) &&
-    a.materials.length === b.materials.length &&
-    a.materials.every((m, i) => {
-      const other = b.materials[i];
-      return (
-        other !== undefined &&
-        m.materialId === other.materialId &&
-        m.required === other.required &&
-        m.available === other.available &&
-        m.asOfMs === other.asOfMs
-      );
-    })
+  return samePlainData({ ...a, seq: 0 }, { ...b, seq: 0 });
+}
+
+/** Deep equality of plain data (objects, arrays, primitives). */
+function samePlainData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keysA = Object.keys(a);
+  const keysB = Object.keys(b);
+  if (keysA.length !== keysB.length) return false;
+  return keysA.every(
+    (key) =>
+      Object.hasOwn(b, key) &&
+      samePlainData((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
   );
 }

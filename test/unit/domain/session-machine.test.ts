@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { progressAt } from "../../../src/domain/session/progress";
-import type { LifecycleAction, Session, SessionStatus } from "../../../src/domain/session/session";
+import {
+  type LifecycleAction,
+  type Session,
+  type SessionStatus,
+  sameSession,
+} from "../../../src/domain/session/session";
 import { transition } from "../../../src/domain/session/session-machine";
 
 const T0 = 1_000_000;
@@ -406,4 +411,17 @@ describe("progress corrections", () => {
       expect(result).toMatchObject({ ok: false, error: { code: "failed_precondition" } });
     },
   );
+});
+
+describe("sameSession", () => {
+  it("ignores seq and sees any other difference, however deep", () => {
+    const state = created();
+    expect(sameSession(state, { ...state, seq: state.seq + 5 })).toBe(true);
+    expect(sameSession(state, structuredClone(state))).toBe(true);
+    expect(sameSession(state, { ...state, clock: { ...state.clock, rate: 2 } })).toBe(false);
+    const renamed = structuredClone(state);
+    (renamed.steps[1] as { name: string }).name = "quench";
+    expect(sameSession(state, renamed)).toBe(false);
+    expect(sameSession(state, { ...state, failureReason: "x" })).toBe(false);
+  });
 });
