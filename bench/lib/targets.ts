@@ -82,6 +82,10 @@ async function start(
       resourcePersistencePath: join(stateDir, "state"),
       // The service's log lines would drown the progress output.
       handleStructuredLogs() {},
+      // npm run bench:profile-workerd attaches the DevTools profiler here.
+      ...(process.env.BENCH_INSPECTOR_PORT
+        ? { inspectorPort: Number(process.env.BENCH_INSPECTOR_PORT) }
+        : {}),
       ...options,
     } as unknown as Parameters<typeof convertV4MiniflareOptions>[0]),
   );

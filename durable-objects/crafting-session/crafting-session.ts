@@ -370,13 +370,18 @@ export class CraftingSession extends StreamingObject {
     const { storage } = this.ctx;
     const events = this.#events;
     let rows = 0;
-    storage.transactionSync(() => {
-      // An HTTP command on a session that also receives events becomes their new base.
-      if (effect.settleEvents && state) rows += events.settleUnder(state);
+    // An HTTP command on a session that also receives events becomes their new base.
+    const settle = effect.settleEvents && state !== null && events.meta() !== null;
+    const write = () => {
+      if (settle && state) rows += events.settleUnder(state);
       if (effect.events)
         rows += events.save(effect.events.fresh, effect.events.maxVersion, this.#state);
       if (state !== null) rows += this.#store.save(state, frame);
-    });
+    };
+    // One statement is atomic by itself (the common case: a progress update);
+    // several share a transaction.
+    if (settle || effect.events) storage.transactionSync(write);
+    else write();
     metrics.count("crafting_storage_rows_written_total", {}, rows);
   }
 

@@ -44,7 +44,8 @@ export class SessionStore {
   /**
    * Stores the session after a change, and the frame sent for it (none for a
    * creation, nor for a change that took no new seq: that row keeps its
-   * frame). Returns the rows written: one. Call inside `transactionSync`.
+   * frame). Returns the rows written: one. With other writes, call inside
+   * `transactionSync`.
    */
   save(state: Session, frame: ServerFrame | null): number {
     if (!this.#exists()) this.#create();

@@ -73,19 +73,26 @@ export async function readProtobufBody(
 
 /**
  * Reads a body of at most `maxBytes` whose Content-Type (when sent) matches
- * one of `types`; null when empty. Counts bytes as they stream in, so a
- * missing or lying Content-Length cannot get past the cap.
+ * one of `types`; null when empty. A body that declares its length (within
+ * the cap) is read whole, as the runtime frames it by that length; one that
+ * does not is counted as it streams in, so it cannot get past the cap.
  */
 async function readBodyBytes(
   request: Request,
   { maxBytes, types, accept }: { maxBytes: number; types: readonly RegExp[]; accept: string },
 ): Promise<Uint8Array | null> {
-  const declared = Number(request.headers.get("Content-Length") ?? "NaN");
-  if (declared > maxBytes) throw tooLarge(maxBytes);
+  const length = request.headers.get("Content-Length");
+  const declared = length && /^\d{1,15}$/.test(length) ? Number(length) : null;
+  if (declared !== null && declared > maxBytes) throw tooLarge(maxBytes);
   if (!request.body) return null;
   const contentType = request.headers.get("Content-Type") ?? "";
   if (contentType && !types.some((type) => type.test(contentType))) {
     throw new AppError("unsupported_media_type", `send the body as ${accept}`);
+  }
+  if (declared !== null) {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
+    return bytes.byteLength === 0 ? null : bytes;
   }
   const chunks: Uint8Array[] = [];
   let size = 0;

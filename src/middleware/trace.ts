@@ -1,7 +1,9 @@
 /**
  * W3C Trace Context: a request's `traceparent` is accepted (or one is
  * created), its trace id is carried into the Durable Object, its logs and
- * the frames it causes, and every request gets one access-log line.
+ * the frames it causes, and every request gets one access-log line (a
+ * successful one at `debug`: the platform records every invocation itself,
+ * and a line per progress post would cost more than the post).
  * https://www.w3.org/TR/trace-context/#traceparent-header
  */
 import { createMiddleware } from "hono/factory";
@@ -44,13 +46,10 @@ export function parseTraceparent(header: string | null | undefined): string | nu
   return traceId;
 }
 
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
-/** `bytes` random bytes as lowercase hex (on every request: kept cheap). */
-function randomHex(bytes: number): string {
-  let out = "";
-  for (const b of crypto.getRandomValues(new Uint8Array(bytes))) out += HEX[b];
-  return out;
+/** 32 random hex digits (a trace id; on every request: kept cheap). */
+function randomTraceId(): string {
+  return crypto.randomUUID().replaceAll("-", "");
 }
 
 /** Sets the trace, answers with our `traceparent`, and logs and counts the request. */
@@ -61,7 +60,7 @@ export const traceRequests = createMiddleware<{
   setLogLevel(c.env.LOG_LEVEL);
   const receivedAtMs = Date.now();
   const propagated = parseTraceparent(c.req.header("traceparent"));
-  const traceId = propagated ?? randomHex(16);
+  const traceId = propagated ?? randomTraceId();
   const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
   c.set("trace", { traceId, receivedAtMs, propagated: propagated !== null });
   c.set("requestId", requestId);
@@ -71,7 +70,7 @@ export const traceRequests = createMiddleware<{
     const status = c.res.status;
     // Upgrades keep their 101 response untouched.
     if (status !== 101) {
-      const traceparent = `00-${traceId}-${randomHex(8)}-01`;
+      const traceparent = `00-${traceId}-${randomTraceId().slice(0, 16)}-01`;
       try {
         c.res.headers.set("traceparent", traceparent);
       } catch {
@@ -83,7 +82,7 @@ export const traceRequests = createMiddleware<{
     // The route as registered (`/v1/sessions/:id/:action`), never the raw path: bounded label values.
     const route = matchedRoutes(c).length > 1 ? routePath(c, -1) : "unmatched";
     metrics.count("crafting_http_requests_total", { route, code: String(status) });
-    log(status >= 500 ? "error" : status >= 400 ? "warn" : "info", "request", {
+    log(status >= 500 ? "error" : status >= 400 ? "warn" : "debug", "request", {
       request_id: requestId,
       trace_id: traceId,
       method: c.req.method,

@@ -1,7 +1,12 @@
 /** Operations in workerd: trace ids end to end, health checks and the health stream, /metrics access. */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  createExecutionContext,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import { runHealthChecks } from "../../src/health/checks";
 import { freshId, serviceToken, token } from "../support/tokens";
@@ -10,26 +15,51 @@ import { watchedSession } from "./stream-helpers";
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
 
+/** Captures the log lines written meanwhile; `requests()` are the access-log lines. */
+function captureLogs() {
+  const lines: string[] = [];
+  const spies = (["log", "warn", "error"] as const).map((m) =>
+    vi.spyOn(console, m).mockImplementation((...args: unknown[]) => {
+      lines.push(args.map(String).join(" "));
+    }),
+  );
+  return {
+    requests: () =>
+      lines
+        .flatMap((line) => {
+          try {
+            return [JSON.parse(line) as Record<string, unknown>];
+          } catch {
+            return [];
+          }
+        })
+        .filter((e) => e.event === "request"),
+    restore: () => {
+      for (const spy of spies) spy.mockRestore();
+    },
+  };
+}
+
 describe("tracing", () => {
   it("carries a posted traceparent into the subscriber's frame, the response and the logs", async () => {
-    const lines: string[] = [];
-    const capture = (...args: unknown[]) => {
-      lines.push(args.map(String).join(" "));
-    };
-    const spies = (["log", "warn", "error"] as const).map((m) =>
-      vi.spyOn(console, m).mockImplementation(capture),
-    );
+    const lines = captureLogs();
     try {
       const { sessionId, socket } = await watchedSession();
-      const response = await call(`/udp/sessions/${sessionId}/progress`, {
-        method: "POST",
-        headers: {
-          Authorization: `Bearer ${await serviceToken()}`,
-          "Content-Type": "application/json",
-          traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`,
-        },
-        body: JSON.stringify({ progress_percent: 10 }),
-      });
+      const progress = async (logLevel: string, traceId: string) =>
+        worker.fetch(
+          new Request(`https://crafting.test/udp/sessions/${sessionId}/progress`, {
+            method: "POST",
+            headers: {
+              Authorization: `Bearer ${await serviceToken()}`,
+              "Content-Type": "application/json",
+              traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+            },
+            body: JSON.stringify({ progress_percent: 10 }),
+          }),
+          { ...env, LOG_LEVEL: logLevel },
+          createExecutionContext(),
+        );
+      const response = await progress("debug", TRACE_ID);
       expect(response.status).toBe(200);
       expect(response.headers.get("traceparent")).toMatch(
         new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`),
@@ -37,21 +67,41 @@ describe("tracing", () => {
       const [update] = (await socket.frameCount(2)).slice(1);
       expect(update).toMatchObject({ traceId: TRACE_ID, update: { cause: "progress" } });
 
-      const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-      expect(events).toContainEqual(
+      // A successful request's line is written at debug: the platform records every invocation itself.
+      expect(lines.requests()).toContainEqual(
         expect.objectContaining({
-          event: "request",
+          level: "debug",
           trace_id: TRACE_ID,
           status: 200,
           method: "POST",
           path: `/udp/sessions/${sessionId}/progress`,
         }),
       );
-      const request = events.find((e) => e.event === "request" && e.trace_id === TRACE_ID);
+      const request = lines.requests().find((e) => e.trace_id === TRACE_ID);
       expect(request).toHaveProperty("request_id");
       expect(request).toHaveProperty("duration_ms");
+
+      const quiet = "5bf92f3577b34da6a3ce929d0e0e4737";
+      expect((await progress("info", quiet)).status).toBe(200);
+      expect(lines.requests().some((e) => e.trace_id === quiet)).toBe(false);
     } finally {
-      for (const spy of spies) spy.mockRestore();
+      lines.restore();
+    }
+  });
+
+  it("logs a refused request at warn, whatever the level", async () => {
+    const lines = captureLogs();
+    try {
+      const response = await call("/udp/sessions/s-1/progress", {
+        method: "POST",
+        headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
+      });
+      expect(response.status).toBe(401);
+      expect(lines.requests()).toContainEqual(
+        expect.objectContaining({ level: "warn", trace_id: TRACE_ID, status: 401 }),
+      );
+    } finally {
+      lines.restore();
     }
   });
 

@@ -1,0 +1,93 @@
+/**
+ * npm run bench:profile-workerd — where workerd's CPU goes while our service
+ * takes progress posts into one session (the bench's `ingest` scenario, 8
+ * callers, 8 s), from the DevTools profiler of the real runtime: self and
+ * inclusive shares per function of the bundle (bench/.build/us.js).
+ */
+import WebSocket from "ws";
+import { startUs } from "./lib/targets.ts";
+
+const PORT = 9555;
+process.env.BENCH_INSPECTOR_PORT = String(PORT);
+const SECONDS = 8;
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+const target = await startUs();
+try {
+  const pages = (await (await fetch(`http://127.0.0.1:${PORT}/json`)).json()) as {
+    id: string;
+    webSocketDebuggerUrl: string;
+  }[];
+  // The service is the only user worker (Miniflare names it "core:user:<name>").
+  const page = pages.find((p) => p.id.startsWith("core:user:"));
+  if (!page)
+    throw new Error(
+      `no inspector target for the service among ${pages.map((p) => p.id).join(", ")}`,
+    );
+  const socket = new WebSocket(page.webSocketDebuggerUrl);
+  await new Promise((resolve) => socket.once("open", resolve));
+  let lastId = 0;
+  const waiting = new Map<number, (result: unknown) => void>();
+  socket.on("message", (data) => {
+    const message = JSON.parse(String(data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) waiting.get(message.id)?.(message.result);
+  });
+  const send = <T>(method: string, params = {}) =>
+    new Promise<T>((resolve) => {
+      waiting.set(++lastId, resolve as (result: unknown) => void);
+      socket.send(JSON.stringify({ id: lastId, method, params }));
+    });
+
+  const room = await target.room(`profile-${crypto.randomUUID().slice(0, 8)}`);
+  let n = 1;
+  for (; n < 300; n++) await room.post(n); // warm up
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 100 });
+  await send("Profiler.start");
+  const deadline = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (performance.now() < deadline) await room.post(n++);
+    }),
+  );
+  const { profile } = await send<{ profile: { nodes: ProfileNode[]; samples: number[] } }>(
+    "Profiler.stop",
+  );
+  socket.close();
+
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parents = new Map<number, number>();
+  for (const node of profile.nodes)
+    for (const child of node.children ?? []) parents.set(child, node.id);
+  const name = (id: number) => {
+    const { functionName, url, lineNumber } = (nodes.get(id) as ProfileNode).callFrame;
+    return `${functionName || "(anonymous)"} ${url.split("/").at(-1)}:${lineNumber + 1}`;
+  };
+  const self = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  for (const sample of profile.samples) {
+    self.set(name(sample), (self.get(name(sample)) ?? 0) + 1);
+    const seen = new Set<string>();
+    for (let id: number | undefined = sample; id !== undefined; id = parents.get(id)) {
+      const key = name(id);
+      if (!seen.has(key)) inclusive.set(key, (inclusive.get(key) ?? 0) + 1);
+      seen.add(key);
+    }
+  }
+  const total = profile.samples.length;
+  const show = (title: string, shares: Map<string, number>) => {
+    console.log(`\n${title} (% of ${total} samples)`);
+    for (const [key, count] of [...shares].sort((a, b) => b[1] - a[1]).slice(0, 30))
+      console.log(`${((100 * count) / total).toFixed(1).padStart(6)}  ${key}`);
+  };
+  show("self", self);
+  show("inclusive", inclusive);
+} finally {
+  await target.stop();
+}
+process.exit(0);
