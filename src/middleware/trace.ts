@@ -46,7 +46,6 @@ export function parseTraceparent(header: string | null | undefined): string | nu
   return traceId;
 }
 
-
 /** 32 random hex digits (a trace id; on every request: kept cheap). */
 function randomTraceId(): string {
   return crypto.randomUUID().replaceAll("-", "");

@@ -1,14 +1,10 @@
 /** Operations in workerd: trace ids end to end, health checks and the health stream, /metrics access. */
-import {
-  createExecutionContext,
-  runDurableObjectAlarm,
-  runInDurableObject,
-} from "cloudflare:test";
+import { createExecutionContext, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import worker from "../../src/index";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import { runHealthChecks } from "../../src/health/checks";
+import worker from "../../src/index";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { call, serviceCall, TestSocket } from "./helpers";
 import { watchedSession } from "./stream-helpers";
