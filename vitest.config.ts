@@ -21,7 +21,13 @@ export default defineConfig({
           }),
         ],
         // Queue deliveries and alarms take their time when every file runs at once.
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"], testTimeout: 20_000 },
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+          // A JWKS served locally: the identity provider of the token tests.
+          globalSetup: ["test/workers/identity-provider.setup.ts"],
+          testTimeout: 20_000,
+        },
       },
       {
         test: {

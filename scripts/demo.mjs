@@ -8,7 +8,7 @@
 // and a machine-readable `DEMO_LINKS {...}` line.
 import { parseArgs } from "node:util";
 import { signJwt } from "../src/auth/jwt.ts";
-import { readSecret } from "./dev-secret.mjs";
+import { readKeyId, readSecret } from "./dev-secret.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +29,7 @@ const say = (...args) => values.quiet || console.log(...args);
 const SECRET = readSecret();
 const mint = (sub, scope) => {
   const now = Math.floor(Date.now() / 1000);
-  return signJwt({ sub, scope, iat: now, exp: now + 24 * 3600 }, SECRET);
+  return signJwt({ sub, scope, iat: now, exp: now + 24 * 3600 }, SECRET, readKeyId());
 };
 const SERVICE = await mint("crafting-service", "service");
 

@@ -2,10 +2,11 @@
 //   npm run token -- --player <player_id> [--ttl <seconds>]
 //   npm run token -- --service [--ttl <seconds>]
 // The token is printed alone on the last line of stdout. The secret comes from
-// JWT_SECRET in the environment, else .dev.vars, else .dev.vars.example.
+// JWT_SECRET in the environment, else .dev.vars, else .dev.vars.example; the
+// token names the key (kid) JWT_KEY_ID says, as the service signs.
 import { parseArgs } from "node:util";
 import { signJwt } from "../src/auth/jwt.ts";
-import { readSecret } from "./dev-secret.mjs";
+import { readKeyId, readSecret } from "./dev-secret.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -27,4 +28,4 @@ const now = Math.floor(Date.now() / 1000);
 const claims = values.service
   ? { sub: "crafting-service", scope: "service", iat: now, exp: now + ttl }
   : { sub: values.player, scope: "player", iat: now, exp: now + ttl };
-console.log(await signJwt(claims, readSecret()));
+console.log(await signJwt(claims, readSecret(), readKeyId()));

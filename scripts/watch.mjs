@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { signJwt } from "../src/auth/jwt.ts";
-import { readSecret } from "./dev-secret.mjs";
+import { readKeyId, readSecret } from "./dev-secret.mjs";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -23,6 +23,7 @@ const now = Math.floor(Date.now() / 1000);
 const token = await signJwt(
   { sub: values.player, scope: "player", iat: now, exp: now + 3600 },
   secret,
+  readKeyId(),
 );
 
 const url = `${values.url.replace(/^http/, "ws")}/ws/crafting/${encodeURIComponent(sessionId)}`;

@@ -1,11 +1,15 @@
 /**
- * HS256 JSON Web Tokens, signed and verified with `jose` (a maintained
+ * JSON Web Tokens, signed and verified with `jose` (a maintained
  * implementation of RFC 7515/7519 on Web Crypto), so the same file runs in
- * workerd, Node (the `npm run token` script) and browsers. This module adds
- * only the service's own rules: the algorithm allow-list, a size cap, the
- * claims it requires, and refusal reasons safe to log.
+ * workerd, Node (the `npm run token` script) and browsers: HS256 with the
+ * service's keys (by `kid`, for rotation), and an identity provider's
+ * asymmetric tokens against its published keys (src/auth/keys.ts). This
+ * module adds only the service's own rules: the algorithm allow-list, a size
+ * cap, a clock-skew leeway, the claims it requires, and refusal reasons safe
+ * to log.
  */
-import { errors, jwtVerify, SignJWT } from "jose";
+import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
+import type { Keyring } from "./keys";
 
 /**
  * Who a token speaks for: a player watching their own crafting,
@@ -35,6 +39,8 @@ export type VerifyResult =
       reason:
         | "malformed"
         | "bad_algorithm"
+        | "unknown_key"
+        | "keys_unavailable"
         | "bad_signature"
         | "expired"
         | "not_yet_valid"
@@ -43,9 +49,14 @@ export type VerifyResult =
 
 /** The token rules, in one place (RFC 8725: an algorithm allow-list, a size cap, `exp` required). */
 export const TOKEN_RULES = {
+  /** The service's own keys. */
   algorithms: ["HS256"],
+  /** An identity provider's keys (JWKS). */
+  idpAlgorithms: ["ES256", "RS256", "EdDSA"],
   /** Longer tokens are refused before any parsing. */
   maxBytes: 8 * 1024,
+  /** How far `exp` and `nbf` may be off between the issuer's clock and ours. */
+  clockSkewSeconds: 30,
 } as const;
 
 const encoder = new TextEncoder();
@@ -67,35 +78,71 @@ function hmacKey(secret: string): Promise<CryptoKey> {
   return key;
 }
 
-/** Signs claims as an HS256 JWT. */
-export async function signJwt(claims: TokenClaims, secret: string): Promise<string> {
-  return new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .sign(await hmacKey(secret));
+/** Signs claims as an HS256 JWT; with a `kid`, the header names the key. */
+export async function signJwt(claims: TokenClaims, secret: string, kid = ""): Promise<string> {
+  const header: JWTHeaderParameters = { alg: "HS256", typ: "JWT" };
+  if (kid) header.kid = kid;
+  return new SignJWT({ ...claims }).setProtectedHeader(header).sign(await hmacKey(secret));
 }
 
+/** The keys to verify with: a keyring, or one secret for tokens without a `kid`. */
+export type VerifyKeys = Pick<Keyring, "secrets" | "idp"> | string;
+
+/** A verified token, with the key that verified it (`kid`, or the identity provider's). */
+export type Verified = VerifyResult & { key?: string };
+
 /**
- * Verifies an HS256 JWT: only HS256 (so `alg: none` and algorithm confusion
- * are refused), a matching signature, no `crit` header it does not
- * understand, `exp` required and `nbf` honoured, and `sub`/`scope` well formed.
+ * Verifies a JWT: HS256 with the secret its `kid` names, or (with an
+ * identity provider configured) ES256/RS256/EdDSA with the provider's key
+ * and its `iss`/`aud`; nothing else, so `alg: none` and algorithm confusion
+ * are refused. No `crit` header it does not understand, `exp` required,
+ * `nbf` honoured, both within the clock-skew leeway, and `sub`/`scope` well
+ * formed. An identity provider's token may speak for a player or a service,
+ * never a sync channel (only the service issues those).
  */
-export async function verifyJwt(
-  token: string,
-  secret: string,
-  nowMs: number,
-): Promise<VerifyResult> {
+export async function verifyJwt(token: string, keys: VerifyKeys, nowMs: number): Promise<Verified> {
   if (token.length > TOKEN_RULES.maxBytes) return { ok: false, reason: "malformed" };
+  const { secrets, idp } =
+    typeof keys === "string" ? { secrets: new Map([["", keys]]), idp: null } : keys;
+  const algorithms: string[] = [...TOKEN_RULES.algorithms];
+  if (idp) algorithms.push(...TOKEN_RULES.idpAlgorithms);
   let payload: Record<string, unknown>;
+  let key = "";
+  let fromIdp = false;
   try {
-    ({ payload } = await jwtVerify(token, await hmacKey(secret), {
-      algorithms: [...TOKEN_RULES.algorithms],
-      requiredClaims: ["exp", "sub"],
-      currentDate: new Date(nowMs),
-    }));
+    ({ payload } = await jwtVerify(
+      token,
+      async (header, input) => {
+        if (header.alg === "HS256") {
+          key = header.kid ?? "";
+          const secret = secrets.get(key);
+          if (secret === undefined) throw new UnknownKey();
+          return hmacKey(secret);
+        }
+        if (!idp || !algorithms.includes(header.alg)) throw new errors.JOSEAlgNotAllowed("alg");
+        fromIdp = true;
+        key = `idp:${header.kid ?? ""}`;
+        try {
+          return await idp.keys(header, input);
+        } catch (e: unknown) {
+          if (e instanceof errors.JOSEError && !(e instanceof errors.JWKSTimeout)) throw e;
+          throw new KeysUnavailable();
+        }
+      },
+      {
+        algorithms,
+        requiredClaims: ["exp", "sub"],
+        currentDate: new Date(nowMs),
+        clockTolerance: TOKEN_RULES.clockSkewSeconds,
+      },
+    ));
   } catch (e: unknown) {
     return { ok: false, reason: refusal(e) };
   }
-  const { sub, scope, exp, iat, nbf, sid, syn } = payload;
+  if (fromIdp && idp && (payload.iss !== idp.issuer || !audienceHas(payload.aud, idp.audience)))
+    return { ok: false, reason: "bad_claims" };
+  const { sub, exp, iat, nbf, sid, syn } = payload;
+  const scope = fromIdp ? idpScope(payload.scope) : payload.scope;
   if (typeof sub !== "string" || sub.length === 0 || sub.length > 128)
     return { ok: false, reason: "bad_claims" };
   if (scope !== "player" && scope !== "service" && scope !== "sync")
@@ -110,7 +157,28 @@ export async function verifyJwt(
     claims.sid = sid as string;
     claims.syn = syn as Record<string, unknown>;
   }
-  return { ok: true, claims };
+  return { ok: true, claims, key };
+}
+
+/** A `kid` none of the configured keys carries (retired, or not introduced yet). */
+class UnknownKey extends Error {}
+/** The identity provider's keys could not be fetched. */
+class KeysUnavailable extends Error {}
+
+function audienceHas(aud: unknown, audience: string): boolean {
+  return aud === audience || (Array.isArray(aud) && aud.includes(audience));
+}
+
+/**
+ * The scope of an identity provider's token: its `scope` claim (OAuth 2.0,
+ * space-separated) holds exactly one of `player` and `service`.
+ */
+function idpScope(scope: unknown): TokenScope | null {
+  if (typeof scope !== "string") return null;
+  const ours = scope
+    .split(" ")
+    .filter((s): s is "player" | "service" => s === "player" || s === "service");
+  return ours.length === 1 ? (ours[0] as TokenScope) : null;
 }
 
 /** The refusal reason of a jose error. */
@@ -119,6 +187,8 @@ function refusal(e: unknown): Exclude<VerifyResult, { ok: true }>["reason"] {
   if (e instanceof errors.JWTClaimValidationFailed)
     return e.claim === "nbf" && e.reason === "check_failed" ? "not_yet_valid" : "bad_claims";
   if (e instanceof errors.JOSEAlgNotAllowed) return "bad_algorithm";
+  if (e instanceof UnknownKey || e instanceof errors.JWKSNoMatchingKey) return "unknown_key";
+  if (e instanceof KeysUnavailable) return "keys_unavailable";
   if (e instanceof errors.JWSSignatureVerificationFailed) return "bad_signature";
   return "malformed";
 }

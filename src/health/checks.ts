@@ -4,9 +4,9 @@
  * `/health/ws` snapshots.
  */
 
+import { keyringOf } from "../auth/keys";
 import { collectTotals } from "../metrics/push";
 import { summarizeTotals } from "../metrics/registry";
-import { MIN_SECRET_LENGTH } from "../middleware/auth";
 
 /** The status of one check (the `crafting.v1.HealthStatus` names, short). */
 export type CheckStatus = "ok" | "degraded" | "failing";
@@ -33,16 +33,13 @@ const present = (value: unknown, method: string) =>
 
 /** Every check, by name. */
 const CHECKS = {
-  /** The signing secret is configured and long enough. */
+  /** The keys are configured: the signing secret long enough, the others well formed. */
   secret: async (env) => {
-    const secret = env.JWT_SECRET;
-    if (!secret) return { status: "failing", message: "JWT_SECRET is not set" };
-    if (secret.length < MIN_SECRET_LENGTH)
-      return {
-        status: "failing",
-        message: `JWT_SECRET is shorter than ${MIN_SECRET_LENGTH} bytes`,
-      };
-    return { status: "ok", message: "configured" };
+    const keys = keyringOf(env);
+    if (!keys.ok) return { status: "failing", message: keys.problem };
+    const { secrets, idp } = keys.keyring;
+    const accepted = `${secrets.size} key${secrets.size === 1 ? "" : "s"}${idp ? " and an identity provider" : ""}`;
+    return { status: "ok", message: `configured: ${accepted}` };
   },
   /** A Durable Object answers a call (the player namespace: a read that writes nothing). */
   durable_objects: async (env) => {

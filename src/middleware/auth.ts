@@ -6,6 +6,7 @@
  */
 import { createMiddleware } from "hono/factory";
 import { type TokenClaims, type TokenScope, verifyJwt } from "../auth/jwt";
+import { type Keyring, keyringOf } from "../auth/keys";
 import { AppError } from "../errors";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
@@ -27,8 +28,6 @@ const CREDENTIAL_PARAMS = [
   "bearer",
   "id_token",
 ];
-/** Shortest HS256 secret accepted (bytes): RFC 7518 §3.2 asks for at least the hash size. */
-export const MIN_SECRET_LENGTH = 32;
 
 /** The comma-separated entries of `Sec-WebSocket-Protocol`. */
 export function offeredProtocols(request: Request): string[] {
@@ -65,7 +64,10 @@ export const refuseCredentialsInUrl = createMiddleware(async (c, next) => {
 
 const refusalMessages = {
   malformed: "the bearer token is malformed",
-  bad_algorithm: "the bearer token must be signed with HS256",
+  bad_algorithm: "the bearer token's algorithm is not accepted (HS256, or the identity provider's)",
+  unknown_key:
+    "the bearer token's key (kid) is not one of the service's keys: it may have been retired",
+  keys_unavailable: "the identity provider's keys could not be fetched: retry shortly",
   bad_signature: "the bearer token's signature is invalid",
   expired: "the bearer token has expired",
   not_yet_valid: "the bearer token is not valid yet",
@@ -81,18 +83,20 @@ export async function authenticate(
   request: Request,
   scope: TokenScope,
 ): Promise<TokenClaims> {
-  const secret = env.JWT_SECRET;
-  if (!secret || secret.length < MIN_SECRET_LENGTH) {
-    throw new AppError("unavailable", "authentication is not configured (JWT_SECRET)");
+  const keys = keyringOf(env);
+  if (!keys.ok) {
+    throw new AppError("unavailable", `authentication is not configured: ${keys.problem}`);
   }
   const token = bearerToken(request);
   if (!token) {
     logAuthFailure(request, "missing");
     throw new AppError("unauthenticated", "a bearer token is required");
   }
-  const result = await verifyCached(token, secret, Date.now());
+  const result = await verifyCached(token, keys.keyring, Date.now());
   if (!result.ok) {
     logAuthFailure(request, result.reason);
+    if (result.reason === "keys_unavailable")
+      throw new AppError("unavailable", refusalMessages[result.reason], 5);
     throw new AppError("unauthenticated", refusalMessages[result.reason]);
   }
   if (result.claims.scope !== scope) {
@@ -110,31 +114,38 @@ export async function authenticate(
 }
 
 /** Tokens this isolate verified, until their expiry: crafting-service sends the same one with every update. */
-const verified = new Map<string, { secret: string; claims: TokenClaims }>();
+const verified = new Map<string, { key: string; secret: string | null; claims: TokenClaims }>();
 /** Most tokens remembered per isolate (the oldest is forgotten first). */
 export const VERIFIED_TOKEN_CACHE_SIZE = 1000;
 
 /**
- * Verifies a token, or answers from the tokens already verified with the
- * same secret while they are unexpired: a signature check costs ~80 µs, and
- * a busy caller presents the same token thousands of times a second.
- * Refused tokens are never remembered.
+ * Verifies a token, or answers from the tokens already verified while they
+ * are unexpired and the key that verified them is still configured: a
+ * signature check costs ~80 µs, and a busy caller presents the same token
+ * thousands of times a second. Refused tokens are never remembered.
  */
-async function verifyCached(token: string, secret: string, nowMs: number) {
+async function verifyCached(token: string, keyring: Keyring, nowMs: number) {
   const known = verified.get(token);
-  if (known && known.secret === secret && known.claims.exp * 1000 > nowMs) {
+  if (known && known.claims.exp * 1000 > nowMs && stillConfigured(known, keyring)) {
     return { ok: true as const, claims: known.claims };
   }
-  const result = await verifyJwt(token, secret, nowMs);
+  const result = await verifyJwt(token, keyring, nowMs);
   if (known) verified.delete(token);
   if (result.ok) {
     if (verified.size >= VERIFIED_TOKEN_CACHE_SIZE) {
       const oldest = verified.keys().next().value;
       if (oldest !== undefined) verified.delete(oldest);
     }
-    verified.set(token, { secret, claims: result.claims });
+    const key = result.key ?? "";
+    verified.set(token, { key, secret: keyring.secrets.get(key) ?? null, claims: result.claims });
   }
   return result;
+}
+
+/** The key that verified a remembered token is still one of the keyring's. */
+function stillConfigured(known: { key: string; secret: string | null }, keyring: Keyring): boolean {
+  if (known.key.startsWith("idp:")) return keyring.idp !== null;
+  return known.secret !== null && keyring.secrets.get(known.key) === known.secret;
 }
 
 /** Requires a valid token of the given scope, before any Durable Object is touched. */

@@ -6,12 +6,13 @@
  */
 import { Hono } from "hono";
 import * as v from "valibot";
+import { keyringOf } from "../auth/keys";
 import { CHECK_NAMES, type CheckName, overall, runHealthChecks, SLO } from "../health/checks";
 import { readJsonBody } from "../http/body";
 import { fields, parse } from "../http/valid";
 import { collectTotals } from "../metrics/push";
 import { renderPrometheus, summarizeTotals } from "../metrics/registry";
-import { type AuthVariables, MIN_SECRET_LENGTH, requireAuth } from "../middleware/auth";
+import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { clientIp, rateLimit, subject } from "../middleware/limits";
 import { connectStream, negotiateProtocol, parseResumeQuery, requireUpgrade } from "./streams";
 
@@ -45,7 +46,7 @@ export const healthRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
       DEAD_LETTERS: bound(c.env.DEAD_LETTERS) ? "ok" : "missing",
       EVENTS_QUEUE: bound(c.env.EVENTS_QUEUE) ? "ok" : "missing",
       PROGRESS_QUEUE: bound(c.env.PROGRESS_QUEUE) ? "ok" : "missing",
-      JWT_SECRET: !secret ? "missing" : secret.length < MIN_SECRET_LENGTH ? "misconfigured" : "ok",
+      JWT_SECRET: !secret ? "missing" : keyringOf(c.env).ok ? "ok" : "misconfigured",
     };
     const healthy = Object.values(bindings).every((check) => check === "ok");
     return c.json(

@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import { signJwt, type TokenClaims } from "../auth/jwt";
+import { signingKey } from "../auth/keys";
 import { sessionStub } from "../durable";
 import { AppError } from "../errors";
 import { readJsonBody } from "../http/body";
@@ -124,7 +125,7 @@ export const syncChannelRoutes = new Hono<ChannelEnv>()
             f: options.fullSyncIntervalMs,
           },
         },
-        c.env.JWT_SECRET,
+        ...signingKey(c.env),
       );
       return c.json({
         token,

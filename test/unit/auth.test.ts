@@ -1,6 +1,6 @@
 /** Authentication's cache of verified tokens: it never lets through what verification would refuse. */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { signJwt } from "../../src/auth/jwt";
+import { signJwt, TOKEN_RULES } from "../../src/auth/jwt";
 import { AppError } from "../../src/errors";
 import { authenticate } from "../../src/middleware/auth";
 import { TEST_JWT_SECRET } from "../support/secret";
@@ -35,7 +35,7 @@ describe("verified tokens", () => {
     const first = await authenticate(env(TEST_JWT_SECRET), request(token), "service");
     expect(first.sub).toBe("crafting-service");
     expect((await authenticate(env(TEST_JWT_SECRET), request(token), "service")).exp).toBe(exp);
-    vi.setSystemTime(exp * 1000);
+    vi.setSystemTime((exp + TOKEN_RULES.clockSkewSeconds) * 1000);
     expect(await refusal(authenticate(env(TEST_JWT_SECRET), request(token), "service"))).toBe(
       "unauthenticated: the bearer token has expired",
     );

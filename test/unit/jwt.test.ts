@@ -12,6 +12,7 @@ describe("HS256 tokens", () => {
     expect(await verifyJwt(token, TEST_JWT_SECRET, NOW)).toEqual({
       ok: true,
       claims: { sub: "p1", scope: "player", exp },
+      key: "",
     });
   });
 
@@ -43,14 +44,23 @@ describe("HS256 tokens", () => {
     });
   });
 
-  it("refuses expired and not-yet-valid tokens", async () => {
-    const expired = await signJwt({ sub: "p1", scope: "player", exp: NOW / 1000 }, TEST_JWT_SECRET);
-    expect(await verifyJwt(expired, TEST_JWT_SECRET, NOW)).toEqual({
+  it("refuses expired and not-yet-valid tokens, beyond the clock-skew leeway", async () => {
+    const skew = TOKEN_RULES.clockSkewSeconds;
+    const at = (expSeconds: number) =>
+      signJwt({ sub: "p1", scope: "player", exp: expSeconds }, TEST_JWT_SECRET);
+    // Expired a little less than the leeway ago: the issuer's clock may be behind.
+    expect((await verifyJwt(await at(NOW / 1000 - skew + 1), TEST_JWT_SECRET, NOW)).ok).toBe(true);
+    expect(await verifyJwt(await at(NOW / 1000 - skew - 1), TEST_JWT_SECRET, NOW)).toEqual({
       ok: false,
       reason: "expired",
     });
+    const nearly = await signJwt(
+      { sub: "p1", scope: "player", exp, nbf: NOW / 1000 + skew - 1 },
+      TEST_JWT_SECRET,
+    );
+    expect((await verifyJwt(nearly, TEST_JWT_SECRET, NOW)).ok).toBe(true);
     const early = await signJwt(
-      { sub: "p1", scope: "player", exp, nbf: NOW / 1000 + 30 },
+      { sub: "p1", scope: "player", exp, nbf: NOW / 1000 + skew + 1 },
       TEST_JWT_SECRET,
     );
     expect(await verifyJwt(early, TEST_JWT_SECRET, NOW)).toEqual({

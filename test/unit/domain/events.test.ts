@@ -151,17 +151,26 @@ describe("the fold", () => {
 
 describe("the shipped Kafka Connect sinks", () => {
   const dir = join(import.meta.dirname, "../../../deploy/kafka-connect");
-  const configs = readdirSync(dir).map(
-    (file) =>
-      JSON.parse(readFileSync(join(dir, file), "utf8")) as { config: Record<string, string> },
-  );
+  const read = (folder: string) =>
+    readdirSync(folder)
+      .filter((file) => file.endsWith(".json"))
+      .map(
+        (file) =>
+          JSON.parse(readFileSync(join(folder, file), "utf8")) as {
+            config: Record<string, string>;
+          },
+      );
+  const withStaticToken = read(dir);
+  const withOauth2 = read(join(dir, "oauth2"));
 
   it("cover both topics and send what POST /v1/events accepts", () => {
-    expect(configs.map((c) => c.config.topics).sort()).toEqual([
-      "game.crafting.events",
-      "game.crafting.progress",
-    ]);
-    for (const { config } of configs) {
+    for (const configs of [withStaticToken, withOauth2]) {
+      expect(configs.map((c) => c.config.topics).sort()).toEqual([
+        "game.crafting.events",
+        "game.crafting.progress",
+      ]);
+    }
+    for (const { config } of [...withStaticToken, ...withOauth2]) {
       expect(new URL(config["http.url"] as string).pathname).toBe("/v1/events");
       expect(new URL(config["http.url"] as string).searchParams.get("on_invalid")).toBe(
         "dead_letter",
@@ -173,7 +182,21 @@ describe("the shipped Kafka Connect sinks", () => {
         ",",
         "]",
       ]);
+    }
+    for (const { config } of withStaticToken)
       expect(config["http.headers.authorization"]).toMatch(/^Bearer \$\{file:/);
+  });
+
+  it("can take short-lived service tokens from an identity provider (client credentials)", () => {
+    for (const { config } of withOauth2) {
+      expect(config["http.authorization.type"]).toBe("oauth2");
+      expect(config).not.toHaveProperty("http.headers.authorization");
+      expect(new URL(config["oauth2.access.token.url"] as string).protocol).toBe("https:");
+      // The credentials come from a file, never from the connector's JSON.
+      expect(config["oauth2.client.id"]).toMatch(/^\$\{file:/);
+      expect(config["oauth2.client.secret"]).toMatch(/^\$\{file:/);
+      // The scope the service maps to a crafting-service token (src/auth/jwt.ts).
+      expect(config["oauth2.client.scope"]?.split(" ")).toContain("service");
     }
   });
 });
