@@ -179,6 +179,30 @@ describe("the connection's retry rules", () => {
     expect(tokens).toBe(3);
   });
 
+  it("reconnects after a deploy closes the stream (1012 service restart, 1001 going away)", async () => {
+    vi.useFakeTimers();
+    const urls: string[] = [];
+    const states: { state: string; code?: number }[] = [];
+    const restart = { code: 1012, afterFrame: true } as const;
+    const away = { code: 1001, afterFrame: true } as const;
+    new Connection({
+      url: () => "ws://x/ws",
+      token: () => "t",
+      protocols: [],
+      backoff: { baseMs: 100, capMs: 1_000 },
+      onMessage: () => {},
+      onState: (state, detail) => states.push({ state, code: detail.code }),
+      WebSocket: socketClass([restart, away, 1000], urls),
+    }).start();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(urls).toHaveLength(3);
+    // Each close is reported with its code, then the next attempt begins.
+    expect(
+      states.filter((s) => s.state === "reconnecting" && s.code !== undefined).map((s) => s.code),
+    ).toEqual([1012, 1001]);
+    expect(states.at(-1)).toMatchObject({ state: "closed", code: 1000 });
+  });
+
   it("stops, and says why, when a fresh token is refused at the handshake (4001 before any frame)", async () => {
     vi.useFakeTimers();
     const urls: string[] = [];
