@@ -63,6 +63,7 @@ async function bundle(entry: string, outfile: string): Promise<string> {
 async function start(
   name: TargetName,
   options: Record<string, unknown>,
+  place: { port?: number; stateDir?: string } = {},
 ): Promise<{
   mf: Miniflare;
   baseUrl: string;
@@ -70,13 +71,13 @@ async function start(
   pids: () => number[];
   stop: () => Promise<void>;
 }> {
-  const stateDir = mkdtempSync(join(tmpdir(), `crafting-bench-${name}-`));
+  const stateDir = place.stateDir ?? mkdtempSync(join(tmpdir(), `crafting-bench-${name}-`));
   const before = new Set(workerdPids());
   // Miniflare 5 still takes the v4 option shape through its converter; wrangler speaks v4.
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       host: "127.0.0.1",
-      port: 0,
+      port: place.port ?? 0,
       modules: true,
       compatibilityDate: COMPATIBILITY_DATE,
       resourcePersistencePath: join(stateDir, "state"),
@@ -93,32 +94,15 @@ async function start(
   const mine = workerdPids().filter((pid) => !before.has(pid));
   const stop = onExit(async () => {
     await mf.dispose();
-    rmSync(stateDir, { recursive: true, force: true });
+    // A state directory handed in outlives this run (the soak restarts on it).
+    if (!place.stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
   return { mf, baseUrl: url.origin, stateDir, pids: () => mine, stop };
 }
 
 /** Our service, with auth, storage, Queues and rate limiters as in wrangler.toml. */
 export async function startUs(): Promise<Target> {
-  const scriptPath = await bundle("src/index.ts", "us.js");
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
-  const wo = workerOptions as Record<string, unknown> & {
-    bindings: Record<string, unknown>;
-    ratelimits: Record<string, { simple: { limit: number } }>;
-  };
-  // The bench measures the API: the dashboard's static assets (and the local
-  // asset router in front of every request) are left out, as API paths run
-  // worker-first in production.
-  delete wo.assets;
-  // The bench measures the service, not the limiters: their calls stay in the path, their limits go up.
-  for (const limiter of Object.values(wo.ratelimits ?? {})) limiter.simple.limit = 1_000_000_000;
-  const started = await start("us", {
-    ...wo,
-    rootPath: ROOT,
-    scriptPath,
-    modulesRules: undefined,
-    bindings: { ...wo.bindings, JWT_SECRET: SECRET, MAX_STREAMS_PER_PLAYER: "100000" },
-  });
+  const started = await launchUs();
   const service = await token("crafting-service", "service");
   const authorized = { Authorization: `Bearer ${service}`, "Content-Type": "application/json" };
   return {
@@ -179,6 +163,44 @@ export async function startUs(): Promise<Target> {
       };
     },
   };
+}
+
+/**
+ * Runs our service on workerd as the bench measures it: wrangler.toml's
+ * bindings, the rate limiters' calls kept and their limits lifted, no static
+ * assets; on `port` and `stateDir` when given (the soak restarts on them).
+ */
+export async function launchUs(
+  place: { port?: number; stateDir?: string; vars?: Record<string, string> } = {},
+): Promise<Awaited<ReturnType<typeof start>>> {
+  const scriptPath = await bundle("src/index.ts", "us.js");
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const wo = workerOptions as Record<string, unknown> & {
+    bindings: Record<string, unknown>;
+    ratelimits: Record<string, { simple: { limit: number } }>;
+  };
+  // The bench measures the API: the dashboard's static assets (and the local
+  // asset router in front of every request) are left out, as API paths run
+  // worker-first in production.
+  delete wo.assets;
+  // The bench measures the service, not the limiters: their calls stay in the path, their limits go up.
+  for (const limiter of Object.values(wo.ratelimits ?? {})) limiter.simple.limit = 1_000_000_000;
+  return start(
+    "us",
+    {
+      ...wo,
+      rootPath: ROOT,
+      scriptPath,
+      modulesRules: undefined,
+      bindings: {
+        ...wo.bindings,
+        JWT_SECRET: SECRET,
+        MAX_STREAMS_PER_PLAYER: "100000",
+        ...place.vars,
+      },
+    },
+    place,
+  );
 }
 
 /** The floor: hibernatable WebSockets and a broadcast, nothing else. */

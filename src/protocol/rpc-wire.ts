@@ -28,10 +28,12 @@ export class SessionProgress {
   /** The message for one frame; null for frames the RPC does not carry. */
   next(frame: ServerFrame): StreamCraftingProgressResponse | null {
     const { kind, seq, epoch } = frame;
+    let superseded = 0;
     if (kind.case === "snapshot" && kind.value.state.case === "session") {
       this.state = kind.value.state.value;
     } else if (kind.case === "update" && this.state) {
       this.state = mergeUpdate(this.state, kind.value, seq, Number(frame.serverTimeMs));
+      superseded = kind.value.superseded;
     } else {
       return null;
     }
@@ -42,6 +44,8 @@ export class SessionProgress {
       clock,
       seq,
       epoch,
+      superseded,
+      snapshot: kind.case === "snapshot",
     });
   }
 }

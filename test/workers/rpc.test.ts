@@ -117,6 +117,8 @@ describe("resuming an RPC stream", () => {
     const first = rpc.streamCraftingProgress({ sessionId }, { headers, signal: controller.signal });
     const iterator = first[Symbol.asyncIterator]();
     const { value: snapshot } = await iterator.next();
+    // The first message is the whole state: counting changes starts at its seq.
+    expect(snapshot).toMatchObject({ snapshot: true, superseded: 0 });
     controller.abort();
     await iterator.next().catch(() => {});
     await slotsHeld(playerId, 0);
@@ -134,6 +136,7 @@ describe("resuming an RPC stream", () => {
     })();
     for await (const message of resumed) {
       expect(message.epoch).toBe(snapshot?.epoch);
+      expect(message.snapshot).toBe(false);
       seen.push(message.seq);
       percents.push(Math.round(message.update?.progressPercent ?? -1));
     }
