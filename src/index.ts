@@ -1,6 +1,6 @@
 /** The Worker's entry point: the HTTP router, the Queue consumers, and the Durable Object classes. */
 import { app } from "./app";
-import { consumeDeadLetters, consumeEvents, DEAD_LETTER_QUEUE_NAME } from "./events/consumer";
+import { consumeDeadLetters, consumeEvents, isDeadLetterQueue } from "./events/consumer";
 import { setLogLevel } from "./log";
 import { pushMetricsSoon, WORKER_CONTEXT } from "./metrics/push";
 
@@ -14,7 +14,7 @@ export default {
   fetch: app.fetch,
   async queue(batch, env, ctx) {
     setLogLevel(env.LOG_LEVEL);
-    if (batch.queue === DEAD_LETTER_QUEUE_NAME) await consumeDeadLetters(batch, env);
+    if (isDeadLetterQueue(batch.queue)) await consumeDeadLetters(batch, env);
     else await consumeEvents(batch, env);
     pushMetricsSoon(env, WORKER_CONTEXT, (promise) => ctx.waitUntil(promise));
   },

@@ -12,8 +12,13 @@ import { log } from "../log";
 import { metrics } from "../metrics/push";
 import { isSessionEvent } from "./event-input";
 
-/** The dead-letter queue's name (wrangler.toml). */
+/** The dead-letter queue's name (wrangler.toml); environments append `-<env>`. */
 export const DEAD_LETTER_QUEUE_NAME = "crafting-events-dlq";
+
+/** A batch from the dead-letter queue, in any environment (`crafting-events-dlq-staging`). */
+export function isDeadLetterQueue(queue: string): boolean {
+  return queue === DEAD_LETTER_QUEUE_NAME || queue.startsWith(`${DEAD_LETTER_QUEUE_NAME}-`);
+}
 
 /** Retry delay after a transient failure: 1, 2, 4 … 60 s. */
 export function retryDelaySeconds(attempts: number): number {
