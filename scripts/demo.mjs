@@ -232,7 +232,7 @@ const first = players[0];
 const firstSession =
   [...first.sessions].find(([, s]) => s.status === "active")?.[0] ?? [...first.sessions.keys()][0];
 const links = {
-  operator: `${BASE}/operator.html#token=${SERVICE}`,
+  operator: `${BASE}/operator.html#token=${await mint("demo-operator", "operator")}`,
   player: `${BASE}/player.html?player=${first.id}&session=${firstSession}&workflow=${workflow.id}#token=${await mint(first.id, "player")}`,
   player_id: first.id,
   session_id: firstSession,

@@ -1,6 +1,7 @@
 // Mints a local token for development and tests:
 //   npm run token -- --player <player_id> [--ttl <seconds>]
 //   npm run token -- --service [--ttl <seconds>]
+//   npm run token -- --operator [--name <who>] [--ttl <seconds>]   (watch and read anything, change nothing)
 // The token is printed alone on the last line of stdout. The secret comes from
 // JWT_SECRET in the environment, else .dev.vars, else .dev.vars.example; the
 // token names the key (kid) JWT_KEY_ID says, as the service signs.
@@ -12,11 +13,15 @@ const { values } = parseArgs({
   options: {
     player: { type: "string" },
     service: { type: "boolean", default: false },
+    operator: { type: "boolean", default: false },
+    name: { type: "string", default: "operator" },
     ttl: { type: "string", default: "3600" },
   },
 });
-if (Boolean(values.player) === values.service) {
-  console.error("usage: npm run token -- --player <player_id> | --service [--ttl <seconds>]");
+if ([Boolean(values.player), values.service, values.operator].filter(Boolean).length !== 1) {
+  console.error(
+    "usage: npm run token -- --player <player_id> | --service | --operator [--name <who>] [--ttl <seconds>]",
+  );
   process.exit(2);
 }
 const ttl = Number(values.ttl);
@@ -25,7 +30,10 @@ if (!Number.isInteger(ttl) || ttl <= 0) {
   process.exit(2);
 }
 const now = Math.floor(Date.now() / 1000);
-const claims = values.service
-  ? { sub: "crafting-service", scope: "service", iat: now, exp: now + ttl }
-  : { sub: values.player, scope: "player", iat: now, exp: now + ttl };
+const [sub, scope] = values.service
+  ? ["crafting-service", "service"]
+  : values.operator
+    ? [values.name, "operator"]
+    : [values.player, "player"];
+const claims = { sub, scope, iat: now, exp: now + ttl };
 console.log(await signJwt(claims, readSecret(), readKeyId()));

@@ -31,9 +31,10 @@ export abstract class StreamingObject extends DurableObject<Env> {
   }
 
   /**
-   * Accepts a stream of what this object holds, for its owner only:
-   * `not_found` while there is nothing (`watched` is null), `permission_denied`
-   * for another player; `endReason` closes it normally after the first frame.
+   * Accepts a stream of what this object holds, for its owner (or an
+   * operator) only: `not_found` while there is nothing (`watched` is null),
+   * `permission_denied` for another player; `endReason` closes it normally
+   * after the first frame.
    */
   protected acceptOwned(
     request: Request,
@@ -43,7 +44,8 @@ export abstract class StreamingObject extends DurableObject<Env> {
     const upgrade = this.upgrade(request);
     if (upgrade instanceof Response) return upgrade;
     if (!watched) return errorResponse({ code: "not_found", message: `no ${what} with this id` });
-    if (watched.owner !== upgrade.playerId) {
+    const operator = request.headers.get(STREAM_HEADERS.operator) === "1";
+    if (watched.owner !== upgrade.playerId && !operator) {
       return errorResponse({
         code: "permission_denied",
         message: `this ${what} belongs to another player`,

@@ -1,9 +1,10 @@
-// The operator dashboard: polls /metrics, the dead-letter log and the health checks; draws charts.
+// The operator dashboard, with an operator token (npm run token -- --operator):
+// polls /metrics and the dead-letter log and draws charts; the health checks
+// arrive live over /health/ws; any session can be watched live by id.
 import { LineChart, parseMetrics, tokenFrom } from "./charts.js";
 
 const POLL_MS = 2000;
-const HEALTH_MS = 10_000;
-const KEY = "crafting.serviceToken";
+const KEY = "crafting.operatorToken";
 const $ = (selector) => document.querySelector(selector);
 const charts = {
   sessions: new LineChart($("#chart-sessions")),
@@ -124,23 +125,85 @@ async function poll() {
   document.body.dataset.polls = String(Number(document.body.dataset.polls ?? 0) + 1);
 }
 
-async function health() {
-  const response = await fetch("/health/batch", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: "{}",
-  });
-  const report = await response.json();
-  const badge = $("#health");
-  badge.textContent = `health ${report.status}`;
-  badge.className = `status ${report.status}`;
-  $("#checks").innerHTML = (report.checks ?? [])
-    .map(
-      (c) =>
-        `<tr><td>${html(c.name)}</td><td><span class="status ${c.status}">${c.status}</span></td><td>${c.latency_ms ?? ""}</td></tr>`,
-    )
-    .join("");
+/** A stream opened with the token in the subprotocol list (browsers cannot set headers on a WebSocket). */
+function stream(path, onFrame, onClose) {
+  const url = `${location.origin.replace(/^http/, "ws")}${path}`;
+  const ws = new WebSocket(url, ["crafting.v1.json", `bearer.${token}`]);
+  ws.onmessage = (event) => onFrame(JSON.parse(event.data));
+  ws.onclose = (event) => onClose(event);
+  // Keepalive answered by the runtime, without waking the object.
+  const keepalive = setInterval(() => ws.readyState === 1 && ws.send("ping"), 20_000);
+  ws.addEventListener("close", () => clearInterval(keepalive));
+  return ws;
 }
+
+/** The health checks, live: the health stream sends a snapshot on every change. */
+function watchHealth() {
+  if (!token) return setTimeout(watchHealth, 1_000);
+  stream(
+    "/health/ws",
+    (frame) => {
+      if (!frame.health) return;
+      const status = frame.health.status.replace("HEALTH_STATUS_", "").toLowerCase();
+      const badge = $("#health");
+      badge.textContent = `health ${status}`;
+      badge.className = `status ${status}`;
+      $("#checks").innerHTML = (frame.health.checks ?? [])
+        .map((c) => {
+          const s = c.status.replace("HEALTH_STATUS_", "").toLowerCase();
+          const ms = c.latencyMs === undefined ? "" : Number(c.latencyMs).toFixed(0);
+          return `<tr><td>${html(c.name)}</td><td><span class="status ${s}">${s}</span></td><td>${ms}</td></tr>`;
+        })
+        .join("");
+      document.body.dataset.healthFrames = String(
+        Number(document.body.dataset.healthFrames ?? 0) + 1,
+      );
+    },
+    (event) => {
+      if (event.code === 4001 || event.code === 4003) askForToken();
+      setTimeout(watchHealth, 2_000);
+    },
+  );
+}
+
+/** Any session, live, by id: read-only, audit-logged by the service. */
+let watched = null;
+function watchSession(sessionId) {
+  watched?.close(1000);
+  const view = $("#session-view");
+  view.textContent = "connecting…";
+  watched = stream(
+    `/ws/crafting/${encodeURIComponent(sessionId)}`,
+    (frame) => {
+      const session = frame.snapshot?.session;
+      if (session) watched.state = session;
+      const update = frame.update;
+      if (update && watched.state) {
+        if (update.status) watched.state.status = update.status;
+        if (update.progress)
+          watched.state.progress = { ...watched.state.progress, ...update.progress };
+      }
+      const state = watched.state;
+      if (!state) return;
+      const percent = Number(state.progress?.progressPercent ?? 0).toFixed(1);
+      view.innerHTML = `<dl class="kv"><dt>player</dt><dd>${html(state.playerId)}</dd><dt>status</dt><dd data-session-status>${html(
+        String(state.status).replace("SESSION_STATUS_", "").toLowerCase(),
+      )}</dd><dt>progress</dt><dd>${percent} %</dd><dt>seq</dt><dd data-session-seq>${frame.seq}</dd></dl>`;
+      document.body.dataset.sessionFrames = String(
+        Number(document.body.dataset.sessionFrames ?? 0) + 1,
+      );
+    },
+    (event) => {
+      if (event.code !== 1000) view.textContent = `closed: ${event.code} ${event.reason}`;
+    },
+  );
+}
+
+$("#session-form").onsubmit = (event) => {
+  event.preventDefault();
+  const id = $("#session-input").value.trim();
+  if (id) watchSession(id);
+};
 
 function html(text) {
   return String(text).replace(
@@ -161,4 +224,4 @@ async function loop(fn, every) {
 }
 
 loop(poll, POLL_MS);
-loop(health, HEALTH_MS);
+watchHealth();

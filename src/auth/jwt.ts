@@ -13,10 +13,16 @@ import type { Keyring } from "./keys";
 
 /**
  * Who a token speaks for: a player watching their own crafting,
- * crafting-service, or a player's sync channel to one session (issued by
- * `POST /udp/sessions/{id}/connect`, short-lived, carrying what was negotiated).
+ * crafting-service, a player's sync channel to one session (issued by
+ * `POST /udp/sessions/{id}/connect`, short-lived, carrying what was
+ * negotiated), or an operator (support, on-call), who may watch and read
+ * anything and change nothing.
  */
-export type TokenScope = "player" | "service" | "sync";
+export type TokenScope = "player" | "service" | "sync" | "operator";
+
+/** The scopes a token may carry; an identity provider's tokens never carry `sync`. */
+const SCOPES: readonly TokenScope[] = ["player", "service", "sync", "operator"];
+const IDP_SCOPES: readonly TokenScope[] = ["player", "service", "operator"];
 
 /** The claims this service reads; others are ignored. */
 export interface TokenClaims {
@@ -142,11 +148,10 @@ export async function verifyJwt(token: string, keys: VerifyKeys, nowMs: number):
   if (fromIdp && idp && (payload.iss !== idp.issuer || !audienceHas(payload.aud, idp.audience)))
     return { ok: false, reason: "bad_claims" };
   const { sub, exp, iat, nbf, sid, syn } = payload;
-  const scope = fromIdp ? idpScope(payload.scope) : payload.scope;
+  const scope = fromIdp ? idpScope(payload.scope) : ourScope(payload.scope);
   if (typeof sub !== "string" || sub.length === 0 || sub.length > 128)
     return { ok: false, reason: "bad_claims" };
-  if (scope !== "player" && scope !== "service" && scope !== "sync")
-    return { ok: false, reason: "bad_claims" };
+  if (scope === null) return { ok: false, reason: "bad_claims" };
   if (scope === "sync" && (typeof sid !== "string" || typeof syn !== "object" || syn === null))
     return { ok: false, reason: "bad_claims" };
   if (typeof exp !== "number") return { ok: false, reason: "bad_claims" };
@@ -169,15 +174,18 @@ function audienceHas(aud: unknown, audience: string): boolean {
   return aud === audience || (Array.isArray(aud) && aud.includes(audience));
 }
 
+/** The scope of one of the service's own tokens, if it is one. */
+function ourScope(scope: unknown): TokenScope | null {
+  return SCOPES.find((s) => s === scope) ?? null;
+}
+
 /**
  * The scope of an identity provider's token: its `scope` claim (OAuth 2.0,
- * space-separated) holds exactly one of `player` and `service`.
+ * space-separated) holds exactly one of `player`, `service` and `operator`.
  */
 function idpScope(scope: unknown): TokenScope | null {
   if (typeof scope !== "string") return null;
-  const ours = scope
-    .split(" ")
-    .filter((s): s is "player" | "service" => s === "player" || s === "service");
+  const ours = scope.split(" ").filter((s) => IDP_SCOPES.includes(s as TokenScope));
   return ours.length === 1 ? (ours[0] as TokenScope) : null;
 }
 

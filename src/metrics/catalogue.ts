@@ -24,6 +24,10 @@ export const METRICS = {
     help: "Requests or frames refused by a limit, by limit.",
   },
   crafting_streams_opened_total: { type: "counter", help: "Streams accepted, by kind." },
+  crafting_operator_watches_total: {
+    type: "counter",
+    help: "Streams an operator opened on what another player owns (audit-logged), by kind.",
+  },
   crafting_streams_closed_total: {
     type: "counter",
     help: "Streams closed, by kind and close code.",

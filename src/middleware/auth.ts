@@ -81,7 +81,7 @@ const refusalMessages = {
 export async function authenticate(
   env: Env,
   request: Request,
-  scope: TokenScope,
+  scope: TokenScope | readonly TokenScope[],
 ): Promise<TokenClaims> {
   const keys = keyringOf(env);
   if (!keys.ok) {
@@ -99,19 +99,25 @@ export async function authenticate(
       throw new AppError("unavailable", refusalMessages[result.reason], 5);
     throw new AppError("unauthenticated", refusalMessages[result.reason]);
   }
-  if (result.claims.scope !== scope) {
+  const allowed: readonly TokenScope[] = typeof scope === "string" ? [scope] : scope;
+  if (!allowed.includes(result.claims.scope)) {
     logAuthFailure(request, "wrong_scope");
     throw new AppError(
       "permission_denied",
-      {
-        service: "this route needs a crafting-service token",
-        player: "this route needs a player token",
-        sync: "this route needs a sync token from POST /udp/sessions/{id}/connect",
-      }[scope],
+      result.claims.scope === "operator"
+        ? "an operator token may watch and read, not change anything"
+        : `this route needs ${allowed.map((s) => SCOPE_NAMES[s]).join(" or ")}`,
     );
   }
   return result.claims;
 }
+
+const SCOPE_NAMES: Record<TokenScope, string> = {
+  service: "a crafting-service token",
+  player: "a player token",
+  sync: "a sync token from POST /udp/sessions/{id}/connect",
+  operator: "an operator token",
+};
 
 /** Tokens this isolate verified, until their expiry: crafting-service sends the same one with every update. */
 const verified = new Map<string, { key: string; secret: string | null; claims: TokenClaims }>();
@@ -148,13 +154,30 @@ function stillConfigured(known: { key: string; secret: string | null }, keyring:
   return known.secret !== null && keyring.secrets.get(known.key) === known.secret;
 }
 
-/** Requires a valid token of the given scope, before any Durable Object is touched. */
-export function requireAuth(scope: TokenScope) {
+/** Requires a valid token of one of the given scopes, before any Durable Object is touched. */
+export function requireAuth(...scopes: TokenScope[]) {
   return createMiddleware<{ Bindings: Env; Variables: AuthVariables }>(async (c, next) => {
-    c.set("auth", await authenticate(c.env, c.req.raw, scope));
+    c.set("auth", await authenticate(c.env, c.req.raw, scopes));
     await next();
   });
 }
+
+/**
+ * crafting-service's routes: a service token for everything, an operator
+ * token for reads (`GET`) only — an operator watches and reads, and
+ * changes nothing (403).
+ */
+export const requireServiceOrOperatorReads = createMiddleware<{
+  Bindings: Env;
+  Variables: AuthVariables;
+}>(async (c, next) => {
+  const reading = c.req.method === "GET" || c.req.method === "HEAD";
+  c.set(
+    "auth",
+    await authenticate(c.env, c.req.raw, reading ? ["service", "operator"] : "service"),
+  );
+  await next();
+});
 
 function logAuthFailure(request: Request, reason: string): void {
   metrics.count("crafting_auth_failures_total", { reason });

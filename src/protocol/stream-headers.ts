@@ -12,4 +12,6 @@ export const STREAM_HEADERS = {
   resume: "X-Crafting-Resume",
   /** The sync channel's negotiated options (JSON of SyncOptions). */
   sync: "X-Crafting-Sync",
+  /** "1": the caller is an operator, who may watch what another player owns. */
+  operator: "X-Crafting-Operator",
 } as const;

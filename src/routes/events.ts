@@ -13,7 +13,7 @@ import { applyProgressNow } from "../events/apply-now";
 import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../events/event-input";
 import { readBodyText } from "../http/body";
 import { log } from "../log";
-import { type AuthVariables, requireAuth } from "../middleware/auth";
+import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import { frameTraceId, type TraceVariables } from "../middleware/trace";
 
@@ -84,7 +84,7 @@ async function queued(send: () => Promise<unknown>, message: string): Promise<vo
 
 /** Routes under /v1/events. */
 export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & TraceVariables }>()
-  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/", async (c) => {
     const text = await readBodyText(c.req.raw, {
       maxBytes: EVENT_LIMITS.maxBodyBytes,

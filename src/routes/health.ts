@@ -70,10 +70,10 @@ export const healthRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
     );
   })
   // The operators' health stream: a stream like every other (a slot of the
-  // caller's, heartbeats, the idle close, token expiry), for a service token.
+  // caller's, heartbeats, the idle close, token expiry), for a service or operator token.
   .get(
     "/ws",
-    requireAuth("service"),
+    requireAuth("service", "operator"),
     requireUpgrade,
     rateLimit("UPGRADE_RATE_LIMITER", subject),
     (c) =>
@@ -86,9 +86,9 @@ export const healthRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
       }),
   );
 
-/** `GET /metrics`: the Prometheus text exposition, for a crafting-service (scraper) token. */
+/** `GET /metrics`: the Prometheus text exposition, for a crafting-service (scraper) or operator token. */
 export const metricsRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
-  .use(requireAuth("service"))
+  .use(requireAuth("service", "operator"))
   .get("/", async (c) => {
     const totals = await collectTotals(c.env);
     const summary = summarizeTotals(totals);

@@ -20,7 +20,7 @@ import {
   readProtobufBody,
   wantsProtobuf,
 } from "../http/body";
-import { type AuthVariables, requireAuth } from "../middleware/auth";
+import { type AuthVariables, requireAuth, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import type { TraceContext, TraceVariables } from "../middleware/trace";
 import {
@@ -56,7 +56,7 @@ function stubFor(env: Env, rawId: string | undefined): DurableObjectStubOf<"CRAF
 
 /** Routes under /v1/sessions. */
 export const sessionRoutes = new Hono<Env_>()
-  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/", async (c) => {
     const params = parseCreateSession(await readJsonBody(c.req.raw), () => crypto.randomUUID());
     const { created, session } = unwrap(

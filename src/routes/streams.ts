@@ -95,9 +95,10 @@ export interface StreamRequest {
 /**
  * The one way a stream is opened, whatever it watches and whichever
  * interface asks (WebSocket upgrade or streaming RPC): a player may watch
- * only their own queue; take one of the player's stream slots; hand the
+ * only their own queue; take one of the caller's stream slots; hand the
  * socket to the object that serves it (which checks ownership), and free
- * the slot if it refused.
+ * the slot if it refused. An operator may watch anything (streams are
+ * read-only), on slots of their own, and every such watch is audit-logged.
  */
 export async function connectStream(
   env: Env,
@@ -105,14 +106,17 @@ export async function connectStream(
   stream: StreamRequest,
 ): Promise<Response> {
   const { kind, target } = stream;
-  if (kind === "queue" && auth.sub !== target) {
+  const operator = auth.scope === "operator";
+  // An operator's slots are their own, apart from any player's of the same name.
+  const holder = operator ? `operator:${auth.sub}` : auth.sub;
+  if (kind === "queue" && auth.sub !== target && !operator) {
     throw new AppError("permission_denied", "a player may watch only their own queue");
   }
-  const lease = await playerStub(env, auth.sub).acquireStream(kind, target);
+  const lease = await playerStub(env, holder).acquireStream(kind, target);
   if (!lease.ok) {
     metrics.count("crafting_throttles_total", { limit: "stream_slots" });
     log("warn", "stream.refused", {
-      player_id: auth.sub,
+      player_id: holder,
       kind,
       target,
       via: stream.via ?? "websocket",
@@ -123,7 +127,7 @@ export async function connectStream(
   // A fresh request: only what the Worker verified reaches the object.
   const headers = new Headers({
     Upgrade: "websocket",
-    [STREAM_HEADERS.player]: auth.sub,
+    [STREAM_HEADERS.player]: holder,
     [STREAM_HEADERS.tokenExp]: String(auth.exp),
     [STREAM_HEADERS.leaseId]: lease.value.leaseId,
   });
@@ -131,15 +135,25 @@ export async function connectStream(
   if (stream.resume) headers.set(STREAM_HEADERS.resume, stream.resume);
   if (stream.origin) headers.set(STREAM_HEADERS.origin, stream.origin);
   if (stream.sync) headers.set(STREAM_HEADERS.sync, stream.sync);
+  if (operator) headers.set(STREAM_HEADERS.operator, "1");
   let response: Response;
   try {
     response = await STREAM_OBJECTS[kind](env, target, headers);
   } catch (err) {
-    await releaseStreamLeases(env, [{ playerId: auth.sub, leaseId: lease.value.leaseId }]);
+    await releaseStreamLeases(env, [{ playerId: holder, leaseId: lease.value.leaseId }]);
     throw err;
   }
   if (response.status !== 101) {
-    await releaseStreamLeases(env, [{ playerId: auth.sub, leaseId: lease.value.leaseId }]);
+    await releaseStreamLeases(env, [{ playerId: holder, leaseId: lease.value.leaseId }]);
+  } else if (operator) {
+    metrics.count("crafting_operator_watches_total", { kind });
+    log("info", "operator.watch", {
+      operator: auth.sub,
+      kind,
+      target,
+      via: stream.via ?? "websocket",
+      origin: stream.origin,
+    });
   }
   return response;
 }
@@ -170,7 +184,7 @@ export const requireUpgrade = createMiddleware(async (c, next) => {
 
 /** Routes under /ws. */
 export const streamRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
-  .use(requireAllowedOrigin, requireAuth("player"), requireUpgrade)
+  .use(requireAllowedOrigin, requireAuth("player", "operator"), requireUpgrade)
   .use(rateLimit("UPGRADE_RATE_LIMITER", subject))
   .get("/crafting/:sessionId", (c) => openStream(c, "session", "sessionId", "session_id"))
   .get("/workflow/:workflowId", (c) => openStream(c, "workflow", "workflowId", "workflow_id"))

@@ -6,7 +6,7 @@ import { workflowStub } from "../durable";
 import { AppError, type Result } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
 import { readJsonBody } from "../http/body";
-import { type AuthVariables, requireAuth } from "../middleware/auth";
+import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import { workflowMessage } from "../protocol/workflow-wire";
 import { parseCreateSession, parseId } from "./session-input";
@@ -88,7 +88,7 @@ function parseWorkflow(body: unknown): {
 
 /** Routes under /v1/workflows. */
 export const workflowRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
-  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/", async (c) => {
     const { workflowId, playerId, plans } = parseWorkflow(await readJsonBody(c.req.raw));
     const { created, workflow } = unwrap(

@@ -74,10 +74,13 @@ interface CallScope {
   via: "connect" | "grpc-web";
 }
 
-/** Authenticates the caller (a player) and counts the stream against the upgrade limit. */
+/**
+ * Authenticates the caller (a player, or an operator, who may name any
+ * player) and counts the stream against the upgrade limit.
+ */
 async function admit(scope: CallScope, claimedPlayer: string): Promise<TokenClaims> {
-  const auth = await authenticate(scope.env, scope.request, "player");
-  if (claimedPlayer && claimedPlayer !== auth.sub) {
+  const auth = await authenticate(scope.env, scope.request, ["player", "operator"]);
+  if (claimedPlayer && claimedPlayer !== auth.sub && auth.scope !== "operator") {
     throw new AppError("permission_denied", "player_id must be the token's player");
   }
   await checkRateLimit(

@@ -130,7 +130,7 @@ describe("the dashboard in chromium", () => {
     await page.close();
   }, 120_000);
 
-  it("shows operators live numbers and charts", async () => {
+  it("shows operators live numbers, charts, health over /health/ws and any session by id", async () => {
     // A player watching, so frames flow.
     const player = await browser.newPage();
     await player.goto(links.player);
@@ -163,6 +163,19 @@ describe("the dashboard in chromium", () => {
       },
     );
     expect(await page.locator("#checks tr").count()).toBeGreaterThan(0);
+    // The health checks came over /health/ws, not a poll.
+    expect(Number(await page.locator("body").getAttribute("data-health-frames"))).toBeGreaterThan(
+      0,
+    );
+    // Any session, live, by id (the operator token watches what a player owns).
+    await page.fill("#session-input", links.session_id);
+    await page.click("#session-form button");
+    await page.waitForFunction(() => Number(document.body.dataset.sessionFrames ?? 0) > 0, null, {
+      timeout: 20_000,
+    });
+    expect(await page.locator("[data-session-status]").textContent()).toMatch(
+      /^(active|paused|completed|pending|failed|cancelled)$/,
+    );
     await page.screenshot({ path: join(ARTIFACTS, "operator.png"), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
