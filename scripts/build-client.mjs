@@ -1,19 +1,34 @@
-// Builds the client SDK for browsers into public/js/sdk.js (generated, not
-// committed). wrangler runs it before `wrangler dev` and `wrangler deploy`
-// ([build] in wrangler.toml); the dashboard imports it.
+// Builds the client SDK for browsers into public/js/ (generated, not
+// committed): sdk.js (the full SDK) and sdk-lite.js (JSON views, reconnect,
+// resume, clock sync and prediction only). wrangler runs it before
+// `wrangler dev` and `wrangler deploy` ([build] in wrangler.toml); the
+// dashboard imports sdk.js.
 import { build } from "esbuild";
 
-const result = await build({
-  entryPoints: ["src/client/index.ts"],
-  outfile: "public/js/sdk.js",
-  bundle: true,
-  format: "esm",
-  platform: "browser",
-  target: "es2022",
-  minify: true,
-  sourcemap: true,
-  metafile: true,
-  logLevel: "error",
-});
-const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
-console.log(`built public/js/sdk.js (${Math.round(bytes / 1024)} KB)`);
+/** Builds one entry; resolves with its minified size in bytes. */
+export async function buildClient(entry, outfile, { write = true } = {}) {
+  const result = await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify: true,
+    sourcemap: write,
+    metafile: true,
+    write,
+    logLevel: "error",
+  });
+  return Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const [entry, outfile] of [
+    ["src/client/index.ts", "public/js/sdk.js"],
+    ["src/client/lite.ts", "public/js/sdk-lite.js"],
+  ]) {
+    const bytes = await buildClient(entry, outfile);
+    console.log(`built ${outfile} (${(bytes / 1024).toFixed(1)} KB)`);
+  }
+}

@@ -84,4 +84,23 @@ describe("the client SDK", () => {
     expect(ours).toContain("src/protocol/sync/sync-receiver.ts");
     expect(ours.some((f) => f.startsWith("durable-objects/"))).toBe(false);
   });
+
+  it("has a light entry under 30 KB minified: JSON views only, no protobuf runtime, no LZ4", async () => {
+    // As scripts/build-client.mjs builds public/js/sdk-lite.js.
+    const result = await build({
+      entryPoints: [join(root, "src/client/lite.ts")],
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "browser",
+      target: "es2022",
+      minify: true,
+      metafile: true,
+      logLevel: "silent",
+    });
+    const [output] = Object.values(result.metafile.outputs);
+    expect(output?.bytes).toBeLessThanOrEqual(30 * 1024);
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.filter((f) => /node_modules|src\/gen\/|lz4|protocol\//.test(f))).toEqual([]);
+  });
 });

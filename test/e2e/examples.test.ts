@@ -1,0 +1,115 @@
+/**
+ * The SDK's short clients against the real service: the web page
+ * (public/examples/progress.html) in Chromium and the Node client
+ * (docs/examples/node-client.mjs, bundled as an application would bundle
+ * it) each follow a session to its end.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { chromium } from "playwright-core";
+import { describe, expect, inject, it } from "vitest";
+import { servicePost } from "../support/http";
+import { freshId, token } from "../support/tokens";
+
+/** What the page function below touches in the browser (this file is not compiled with the DOM library). */
+declare const document: { querySelector(selector: string): { value?: number } | null };
+
+const baseUrl = inject("baseUrl");
+const service = (path: string, body?: unknown) => servicePost(baseUrl, path, body);
+
+async function startedSession(): Promise<{ sessionId: string; bearer: string }> {
+  const sessionId = freshId("s");
+  const playerId = freshId("p");
+  const created = await service("/v1/sessions", {
+    session_id: sessionId,
+    player_id: playerId,
+    recipe_id: "iron-sword",
+    steps: [{ name: "forge", duration_ms: 600_000 }],
+  });
+  expect(created.status).toBe(201);
+  expect((await service(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+  return { sessionId, bearer: await token(playerId) };
+}
+
+describe("a game client in twenty lines", () => {
+  it("in Node: follows a session's progress to its completion, then exits", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "crafting-example-"));
+    try {
+      const outfile = join(dir, "node-client.mjs");
+      await build({
+        entryPoints: ["docs/examples/node-client.mjs"],
+        outfile,
+        bundle: true,
+        platform: "node",
+        format: "esm",
+        logLevel: "error",
+      });
+      const { sessionId, bearer } = await startedSession();
+      const child = spawn(process.execPath, [outfile], {
+        env: { ...process.env, BASE_URL: baseUrl, TOKEN: bearer, SESSION: sessionId },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      const until = async (text: string) => {
+        const deadline = Date.now() + 15_000;
+        while (!output.includes(text)) {
+          if (Date.now() > deadline) throw new Error(`no "${text}" in:\n${output}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      };
+      await until("SESSION_STATUS_ACTIVE");
+      expect(
+        (await service(`/udp/sessions/${sessionId}/progress`, { progress_percent: 50 })).status,
+      ).toBe(200);
+      await until("ACTIVE 50.");
+      expect((await service(`/v1/sessions/${sessionId}/complete`)).status).toBe(200);
+      await until("SESSION_STATUS_COMPLETED");
+      expect(await exited).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("in a web page: shows the status and a moving bar until the session completes", async () => {
+    const browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    try {
+      const { sessionId, bearer } = await startedSession();
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(error.message));
+      await page.goto(`${baseUrl}/examples/progress.html?session=${sessionId}#token=${bearer}`);
+      await page.locator("#status", { hasText: "SESSION_STATUS_ACTIVE" }).waitFor();
+      expect(
+        (await service(`/udp/sessions/${sessionId}/progress`, { progress_percent: 40 })).status,
+      ).toBe(200);
+      await page.waitForFunction(() => (document.querySelector("#bar")?.value ?? 0) >= 40);
+      expect((await service(`/v1/sessions/${sessionId}/complete`)).status).toBe(200);
+      await page.locator("#status", { hasText: "SESSION_STATUS_COMPLETED" }).waitFor();
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
