@@ -5,11 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { SessionStatus } from "../../src/gen/crafting/v1/session_pb";
 import { SyncDeltaSchema, SyncStateSchema } from "../../src/gen/crafting/v1/sync_pb";
 import { crc32 } from "../../src/protocol/sync/crc32";
-import { lz4Compress, lz4Decompress } from "../../src/protocol/sync/lz4";
+import { loadLz4, lz4Compress, lz4Decompress } from "../../src/protocol/sync/lz4";
 import {
   decodePacket,
   encodeHeader,
@@ -225,6 +225,8 @@ describe("packets", () => {
 });
 
 describe("LZ4 frames", () => {
+  beforeAll(loadLz4);
+
   const dir = mkdtempSync(join(tmpdir(), "lz4-interop-"));
   const text = new TextEncoder().encode(`${"iron-ore ".repeat(500)}the end`);
 

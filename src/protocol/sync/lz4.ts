@@ -5,9 +5,30 @@
  * checked here first, and refused when it carries what lz4js cannot decode,
  * is malformed or truncated, or would expand past a limit. Frames we write
  * carry a content checksum, which is verified on the way back.
+ *
+ * lz4js allocates a 5 MB buffer when it is imported, so it is not imported
+ * here: the server hands it over at start (`useLz4`), a client loads it
+ * only when a channel negotiates LZ4 (`loadLz4`).
  */
-import * as lz4js from "lz4js";
 import { hash as xxh32 } from "lz4js/xxh32.js";
+
+type Lz4js = typeof import("lz4js");
+let lz4js: Lz4js | null = null;
+
+/** Gives this module the lz4js block codec (the server, which imports it eagerly). */
+export function useLz4(codec: Lz4js): void {
+  lz4js = codec;
+}
+
+/** Loads the lz4js block codec, once: call it before compressing or decompressing. */
+export async function loadLz4(): Promise<void> {
+  lz4js ??= await import("lz4js");
+}
+
+/** The codec is loaded (`loadLz4` or `useLz4`). */
+export function lz4Loaded(): boolean {
+  return lz4js !== null;
+}
 
 const MAGIC = 0x184d2204;
 const FLG = {
@@ -43,6 +64,7 @@ function putU32(b: Uint8Array, at: number, value: number): void {
 
 /** An LZ4 frame of `data`, with a content checksum. */
 export function lz4Compress(data: Uint8Array): Uint8Array {
+  if (!lz4js) throw new Error("LZ4 is not loaded: await loadLz4() first");
   const frame = lz4js.compress(data);
   // lz4js writes no content checksum: set the flag, redo the header checksum, append xxh32(data).
   const out = new Uint8Array(frame.length + 4);
@@ -59,6 +81,8 @@ export function lz4Decompress(
   maxOutput = LZ4_MAX_OUTPUT,
 ): { ok: true; data: Uint8Array } | { ok: false; reason: string } {
   const refuse = (reason: string) => ({ ok: false as const, reason });
+  const codec = lz4js;
+  if (!codec) return refuse("LZ4 is not loaded: await loadLz4() first");
   if (frame.length < 7 || u32(frame, 0) !== MAGIC) return refuse("not an LZ4 frame (magic number)");
   const flg = frame[4] as number;
   const bd = frame[5] as number;
@@ -105,7 +129,7 @@ export function lz4Decompress(
     const scratch = new Uint8Array(blockMax);
     let produced: number;
     try {
-      produced = lz4js.decompressBlock(frame, scratch, block.start, block.size, 0);
+      produced = codec.decompressBlock(frame, scratch, block.start, block.size, 0);
     } catch {
       return refuse("corrupt LZ4 block");
     }

@@ -19,7 +19,11 @@ import {
   SyncStateSchema,
 } from "../../gen/crafting/v1/sync_pb";
 import { sessionStatusMessage } from "../session-wire";
-import { LZ4_MIN_BYTES, lz4Compress } from "./lz4";
+import * as lz4js from "lz4js";
+import { LZ4_MIN_BYTES, lz4Compress, useLz4 } from "./lz4";
+
+// The server compresses: it takes the codec at start (clients load it only when they negotiate LZ4).
+useLz4(lz4js);
 import { FLAG, packetize } from "./packet";
 import { availableBits, diffState, stateChecksum } from "./sync-state";
 
