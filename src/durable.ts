@@ -1,4 +1,5 @@
 /** Typed access to the Durable Object namespaces. */
+import type { LocationHint } from "./domain/placement/placement";
 
 /** The stub type of a Durable Object binding of Env. */
 export type DurableObjectStubOf<
@@ -6,8 +7,15 @@ export type DurableObjectStubOf<
 > = Env[K] extends DurableObjectNamespace<infer T> ? DurableObjectStub<T> : never;
 
 /** The session object for an id; one object per session id, the world over. */
-export function sessionStub(env: Env, sessionId: string): DurableObjectStubOf<"CRAFTING_SESSION"> {
-  return env.CRAFTING_SESSION.getByName(sessionId);
+export function sessionStub(
+  env: Env,
+  sessionId: string,
+  locationHint?: LocationHint | null,
+): DurableObjectStubOf<"CRAFTING_SESSION"> {
+  // The hint only matters for the call that creates the object (docs/sessions.md, placement).
+  return locationHint
+    ? env.CRAFTING_SESSION.getByName(sessionId, { locationHint })
+    : env.CRAFTING_SESSION.getByName(sessionId);
 }
 
 /** The object of one workflow. */

@@ -6,6 +6,7 @@
  */
 
 import type { MaterialChange, MaterialOutcome } from "../../src/domain/materials/materials";
+import type { LocationHint } from "../../src/domain/placement/placement";
 import {
   applySummary,
   DEFAULT_SLOTS,
@@ -34,6 +35,8 @@ import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 
 const LEASES_KEY = "stream_leases";
+/** The location hint of where the player last connected from (session placement). */
+const REGION_KEY = "region";
 const QUEUE_KEY = "queue";
 /** Queue changes kept for resuming clients. */
 export const QUEUE_LOG_LIMIT = 100;
@@ -218,7 +221,18 @@ export class Player extends StreamingObject {
    * which are still open first: slots of streams lost in a crash or a
    * restart are freed then, not at their expiry.
    */
-  async acquireStream(kind: StreamKind, target: string): Promise<Result<{ leaseId: string }>> {
+  /**
+   * Takes a stream slot. `seenFrom`: the location hint of where this stream
+   * came from, remembered (written only when it changes) to place the
+   * player's next sessions near them.
+   */
+  async acquireStream(
+    kind: StreamKind,
+    target: string,
+    seenFrom: LocationHint | null = null,
+  ): Promise<Result<{ leaseId: string }>> {
+    if (seenFrom && seenFrom !== this.ctx.storage.kv.get<LocationHint>(REGION_KEY))
+      this.ctx.storage.kv.put(REGION_KEY, seenFrom);
     const max = Number(this.env.MAX_STREAMS_PER_PLAYER) || LEASE_RULES.maxStreamsPerPlayer;
     const request = { id: crypto.randomUUID(), kind, target };
     let result = acquireLease(this.#leases(), request, Date.now(), max);
@@ -285,6 +299,11 @@ export class Player extends StreamingObject {
   }
 
   /** The player's live streams (operators, tests). */
+  /** Where the player last connected from, as a location hint (null: never seen). */
+  async lastRegion(): Promise<LocationHint | null> {
+    return this.ctx.storage.kv.get<LocationHint>(REGION_KEY) ?? null;
+  }
+
   async streams(): Promise<StreamLease[]> {
     return liveLeases(this.#leases(), Date.now());
   }

@@ -5,6 +5,7 @@
  */
 import * as v from "valibot";
 import type { MaterialChange, MaterialOutcome } from "../domain/materials/materials";
+import { LOCATION_HINTS, type LocationHint } from "../domain/placement/placement";
 import type {
   CreateSessionParams,
   LifecycleAction,
@@ -133,6 +134,9 @@ const createSession = fields(
     recipe_id: idSchema,
     workflow_id: v.optional(idSchema),
     materials: requirements,
+    region: v.optional(
+      v.picklist(LOCATION_HINTS, `must be one of ${LOCATION_HINTS.join(", ")} (a location hint)`),
+    ),
   },
   BODY_RULE,
 );
@@ -242,9 +246,15 @@ export function materialResults(
   return materialIds.map((id, i) => ({ material_id: id, outcome: outcomes[i] }));
 }
 
+/** The location hint a create body names (`region`), if any. */
+export function parseRegion(body: unknown): LocationHint | null {
+  return parse(createSession, body).region ?? null;
+}
+
 /**
  * `POST /v1/sessions` body: `{ player_id, recipe_id, steps: [{ name, duration_ms }],
- * materials?: [{ material_id, required, available? }], session_id?, workflow_id? }`.
+ * materials?: [{ material_id, required, available? }], session_id?, workflow_id?,
+ * region? }` (`region`: see parseRegion).
  */
 export function parseCreateSession(body: unknown, newId: () => string): CreateSessionParams {
   const input = parse(createSession, body);

@@ -5,7 +5,8 @@
 
 import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Hono } from "hono";
-import { type DurableObjectStubOf, sessionStub } from "../durable";
+import { placementFor } from "../domain/placement/placement";
+import { type DurableObjectStubOf, playerStub, sessionStub } from "../durable";
 import { AppError, type ErrorCode, type Result, retryable, transientObjectError } from "../errors";
 import { SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import {
@@ -20,6 +21,7 @@ import {
   readProtobufBody,
   wantsProtobuf,
 } from "../http/body";
+import { log } from "../log";
 import { type AuthVariables, requireAuth, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import type { TraceContext, TraceVariables } from "../middleware/trace";
@@ -32,6 +34,7 @@ import {
   parseMaterialReport,
   parseProgressBatch,
   parseReason,
+  parseRegion,
   type SessionBatch,
 } from "./session-input";
 
@@ -54,15 +57,34 @@ function stubFor(env: Env, rawId: string | undefined): DurableObjectStubOf<"CRAF
   return sessionStub(env, parseId(rawId, "session_id"));
 }
 
+/** The create answer's placement: `<hint or none>; source=region|player|none`. */
+export const PLACEMENT_HEADER = "Crafting-Location-Hint";
+
 /** Routes under /v1/sessions. */
 export const sessionRoutes = new Hono<Env_>()
   .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/", async (c) => {
-    const params = parseCreateSession(await readJsonBody(c.req.raw), () => crypto.randomUUID());
-    const { created, session } = unwrap(
-      await sessionStub(c.env, params.sessionId).create(params, c.get("trace")),
+    const body = await readJsonBody(c.req.raw);
+    const params = parseCreateSession(body, () => crypto.randomUUID());
+    const region = parseRegion(body);
+    // Placed near its players: the named region, else where the player last connected from.
+    const placement = placementFor(
+      region,
+      region ? null : await playerStub(c.env, params.playerId).lastRegion(),
     );
-    return jsonText(session, created ? 201 : 200);
+    const { created, session } = unwrap(
+      await sessionStub(c.env, params.sessionId, placement.hint).create(params, c.get("trace")),
+    );
+    if (created)
+      log("info", "session.placed", {
+        session_id: params.sessionId,
+        player_id: params.playerId,
+        location_hint: placement.hint,
+        source: placement.source,
+      });
+    return jsonText(session, created ? 201 : 200, {
+      [PLACEMENT_HEADER]: `${placement.hint ?? "none"}; source=${placement.source}`,
+    });
   })
   .get("/:id", async (c) => {
     return jsonText(unwrap(await stubFor(c.env, c.req.param("id")).view()));

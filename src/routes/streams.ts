@@ -5,6 +5,7 @@
 import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { TokenClaims } from "../auth/jwt";
+import { hintFrom, type SeenFrom } from "../domain/placement/placement";
 import { healthStub, playerStub, releaseStreamLeases, sessionStub, workflowStub } from "../durable";
 import { AppError } from "../errors";
 import { log } from "../log";
@@ -90,6 +91,8 @@ export interface StreamRequest {
   via?: string;
   /** The sync channel's negotiated options (JSON of SyncOptions). */
   sync?: string;
+  /** Where the request came from (`request.cf`): the player's object remembers it to place sessions. */
+  seenFrom?: SeenFrom | null;
 }
 
 /**
@@ -112,7 +115,8 @@ export async function connectStream(
   if (kind === "queue" && auth.sub !== target && !operator) {
     throw new AppError("permission_denied", "a player may watch only their own queue");
   }
-  const lease = await playerStub(env, holder).acquireStream(kind, target);
+  const seenFrom = operator ? null : hintFrom(stream.seenFrom);
+  const lease = await playerStub(env, holder).acquireStream(kind, target, seenFrom);
   if (!lease.ok) {
     metrics.count("crafting_throttles_total", { limit: "stream_slots" });
     log("warn", "stream.refused", {
@@ -171,6 +175,7 @@ function openStream(
     protocol: negotiateProtocol(c.req.raw),
     resume: parseResumeQuery(new URL(c.req.url)),
     origin: c.req.header("Origin") ?? null,
+    seenFrom: c.req.raw.cf as SeenFrom | undefined,
   });
 }
 

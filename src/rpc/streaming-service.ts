@@ -6,10 +6,12 @@
  * frames into the RPC's messages. Native gRPC is not offered: it needs
  * HTTP/2 response trailers, which Workers cannot send.
  */
+
 import { fromJsonString, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { createFetchHandler } from "@connectrpc/connect/protocol";
 import type { TokenClaims } from "../auth/jwt";
+import type { SeenFrom } from "../domain/placement/placement";
 import { sessionStub } from "../durable";
 import { AppError, CloseCode, type ErrorCode } from "../errors";
 import type { ServerFrame } from "../gen/crafting/v1/frames_pb";
@@ -115,6 +117,7 @@ async function* watch<M extends Message>(
     resume: resume.resumeEpoch ? `${resume.resumeEpoch}.${resume.resumeSeq}` : null,
     origin: scope.request.headers.get("Origin"),
     via: scope.via,
+    seenFrom: scope.request.cf as SeenFrom | undefined,
   });
   if (response.status !== 101) {
     const body = (await response.json().catch(() => null)) as {
