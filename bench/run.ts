@@ -13,6 +13,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { eventsIngest } from "./lib/events-scenario.ts";
+import { idleCost } from "./lib/idle-scenario.ts";
 import { batchIngest, steadyPaths } from "./lib/paths-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, p99Svg, validateResult } from "./lib/report.ts";
@@ -42,6 +43,7 @@ const SIZES = {
     events: [4, 5],
     steady: { sessions: 2, rate: 10, seconds: 1 },
     batch: { sessions: 10, updates: 1000 },
+    idle: { sessions: 2, seconds: 2 },
   },
   quick: {
     subscribers: [1, 100, 1000],
@@ -54,6 +56,7 @@ const SIZES = {
     events: [20, 50],
     steady: { sessions: 10, rate: 40, seconds: 20 },
     batch: { sessions: 100, updates: 10_000 },
+    idle: { sessions: 20, seconds: 65 },
   },
   full: {
     subscribers: [1, 100, 1000],
@@ -66,6 +69,7 @@ const SIZES = {
     events: [100, 100],
     steady: { sessions: 10, rate: 40, seconds: 30 },
     batch: { sessions: 100, updates: 50_000 },
+    idle: { sessions: 100, seconds: 330 },
   },
 }[mode];
 const TARGETS: TargetName[] = ["floor", "peer", "us"];
@@ -102,6 +106,7 @@ async function main(): Promise<void> {
     events: null,
     scale: SIZES.scale.map((streams) => ({ streams, by_target: {} })),
     wire: null,
+    idle: null,
   };
 
   for (const name of TARGETS) {
@@ -166,6 +171,12 @@ async function main(): Promise<void> {
         partial.ingest.batch = { ...batch };
         say(
           `         ${batch.progress_batch_updates_per_s} / ${batch.events_batch_updates_per_s} updates/s (POST /v1/progress / POST /v1/events)`,
+        );
+        const { sessions: idleSessions, seconds: idleSeconds } = SIZES.idle;
+        say(`idle     us    ${idleSessions} watched sessions, nothing happening, ${idleSeconds} s`);
+        partial.idle = await idleCost(target, idleSessions, idleSeconds);
+        say(
+          `         ${partial.idle.wakes_per_session_hour} wakes and ${partial.idle.rows_written_per_session_hour} rows written per session per hour`,
         );
       }
     });

@@ -1,4 +1,5 @@
 /** The result file, its schema check, the markdown table and the plot. */
+import type { IdleResult } from "./idle-scenario.ts";
 import { ratio } from "./stats.ts";
 import type { WireResult } from "./wire-scenario.ts";
 
@@ -50,6 +51,8 @@ export interface BenchResult {
   events: Record<string, unknown> | null;
   scale: { streams: number; by_target: ByTarget<Record<string, number>> }[];
   wire: WireResult | null;
+  /** Idle watched sessions (us): wakes and rows written per session per hour. */
+  idle: IdleResult | null;
   ratios: {
     fanout_p99: {
       subscribers: number;
@@ -181,6 +184,15 @@ export function markdown(result: BenchResult): string {
       "```json",
       JSON.stringify(result.ingest.batch, null, 2),
       "```",
+    );
+  }
+  if (result.idle) {
+    const idle = result.idle;
+    lines.push(
+      "",
+      "## Idle watched sessions (us)",
+      "",
+      `${idle.sessions} sessions, each watched by one stream keeping alive with the runtime-answered text \`ping\`, nothing happening for ${idle.seconds} s: **${fmt(idle.wakes_per_session_hour, 1)} object wakes** (alarms, client frames, slot calls) and **${fmt(idle.rows_written_per_session_hour, 1)} storage rows written** per idle watched session per hour (${idle.wakes} wakes, ${idle.rows_written} rows in the run).`,
     );
   }
   if (result.events) {

@@ -323,4 +323,4 @@ export async function ingest(
 }
 
 /** SQLite rows written by the session objects (what the platform bills). */
-const ROWS_WRITTEN = "crafting_storage_rows_written_total";
+const ROWS_WRITTEN = 'crafting_storage_rows_written_total{object="session"}';

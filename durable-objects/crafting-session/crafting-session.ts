@@ -38,6 +38,7 @@ import {
   sessionUpdateMessage,
 } from "../../src/protocol/session-wire";
 import { encodeSync } from "../../src/protocol/sync/sync-encoder";
+import { meterObject } from "../storage-meter";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 import { EventStore } from "./event-store";
@@ -64,6 +65,7 @@ export class CraftingSession extends StreamingObject {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    meterObject(ctx, "session");
     setLogLevel(env.LOG_LEVEL);
     // Synchronous reads of SQLite-backed storage: nothing is written for an
     // id that was never created, so probing an unknown id leaves no trace.
@@ -369,20 +371,18 @@ export class CraftingSession extends StreamingObject {
   ): void {
     const { storage } = this.ctx;
     const events = this.#events;
-    let rows = 0;
     // An HTTP command on a session that also receives events becomes their new base.
     const settle = effect.settleEvents && state !== null && events.meta() !== null;
+    // (The rows written are counted by the storage meter, storage-meter.ts.)
     const write = () => {
-      if (settle && state) rows += events.settleUnder(state);
-      if (effect.events)
-        rows += events.save(effect.events.fresh, effect.events.maxVersion, this.#state);
-      if (state !== null) rows += this.#store.save(state, frame);
+      if (settle && state) events.settleUnder(state);
+      if (effect.events) events.save(effect.events.fresh, effect.events.maxVersion, this.#state);
+      if (state !== null) this.#store.save(state, frame);
     };
     // One statement is atomic by itself (the common case: a progress update);
     // several share a transaction.
     if (settle || effect.events) storage.transactionSync(write);
     else write();
-    metrics.count("crafting_storage_rows_written_total", {}, rows);
   }
 
   #position(state: Session, nowMs: number) {

@@ -22,6 +22,7 @@ import {
   workflowSnapshotFrame,
 } from "../../src/protocol/frames";
 import { workflowMessage } from "../../src/protocol/workflow-wire";
+import { meterObject } from "../storage-meter";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
@@ -38,6 +39,7 @@ export class CraftingWorkflow extends StreamingObject {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    meterObject(ctx, "workflow");
     setLogLevel(env.LOG_LEVEL);
     this.#state = ctx.storage.kv.get<WorkflowState>(STATE_KEY) ?? null;
     this.#log = new ReplayLog(ctx.storage, "workflow_log", WORKFLOW_LOG_LIMIT);

@@ -4,13 +4,16 @@
  * `GET /v1/events/dead-letters`. Dead letters are rare, so one object holds
  * them all.
  */
+
 import { DurableObject } from "cloudflare:workers";
 import { DEAD_LETTER_RETENTION, type DeadLetter } from "../../src/domain/events/dead-letter";
+import { meterObject } from "../storage-meter";
 
 /** Durable Object holding the dead-letter log. */
 export class DeadLetters extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    meterObject(ctx, "dead_letters");
     ctx.storage.sql.exec(
       `CREATE TABLE IF NOT EXISTS dead_letters (
          id INTEGER PRIMARY KEY AUTOINCREMENT,

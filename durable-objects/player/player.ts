@@ -27,9 +27,11 @@ import {
 import { healthStub, playerStub, sessionStub, workflowStub } from "../../src/durable";
 import { fail, ok, type Result, type ServiceError } from "../../src/errors";
 import { log, setLogLevel } from "../../src/log";
+import { metrics } from "../../src/metrics/push";
 import type { TraceContext } from "../../src/middleware/trace";
 import { type FramePosition, queueFrame, queueSnapshotFrame } from "../../src/protocol/frames";
 import { queueMessage } from "../../src/protocol/queue-wire";
+import { meterObject } from "../storage-meter";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
@@ -64,6 +66,7 @@ export class Player extends StreamingObject {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    meterObject(ctx, "player");
     setLogLevel(env.LOG_LEVEL);
     this.#queue = ctx.storage.kv.get<QueueState>(QUEUE_KEY) ?? null;
     this.#log = new ReplayLog(ctx.storage, "queue_log", QUEUE_LOG_LIMIT);
@@ -290,6 +293,7 @@ export class Player extends StreamingObject {
 
   /** Keeps the given streams' slots alive. */
   async renewStreams(leaseIds: string[]): Promise<void> {
+    metrics.count("crafting_object_wakes_total", { object: "player", event: "renew" });
     this.#save(renewLeases(this.#leases(), leaseIds, Date.now()));
   }
 

@@ -59,7 +59,7 @@ export class StreamHub {
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly env: Env,
-    private readonly kind: StreamKind,
+    readonly kind: StreamKind,
     private readonly source: StreamSource,
   ) {
     this.#sync = new SyncSockets(source);

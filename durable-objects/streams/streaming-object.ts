@@ -5,6 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { httpStatus, type ServiceError } from "../../src/errors";
+import { metrics } from "../../src/metrics/push";
 import { STREAM_HEADERS } from "../../src/protocol/stream-headers";
 import type { StreamAttachment } from "./stream-attachment";
 import type { StreamHub } from "./stream-hub";
@@ -71,6 +72,7 @@ export abstract class StreamingObject extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    metrics.count("crafting_object_wakes_total", { object: this.hub.kind, event: "message" });
     await this.hub.message(ws, message);
   }
 
@@ -84,6 +86,7 @@ export abstract class StreamingObject extends DurableObject<Env> {
 
   /** The streams' sweep: idle and token-expiry closes, heartbeats, slot renewal. */
   override async alarm(): Promise<void> {
+    metrics.count("crafting_object_wakes_total", { object: this.hub.kind, event: "alarm" });
     await this.hub.sweep();
   }
 }

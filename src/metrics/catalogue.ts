@@ -34,7 +34,19 @@ export const METRICS = {
   },
   crafting_storage_rows_written_total: {
     type: "counter",
-    help: "SQLite rows the session objects wrote for their changes (what the platform bills).",
+    help: "Storage rows written (SQL rows, KV puts and deletes, alarms set), by object: what the platform bills.",
+  },
+  crafting_storage_rows_read_total: {
+    type: "counter",
+    help: "Storage rows read (SQL rows scanned, KV gets), by object: what the platform bills.",
+  },
+  crafting_object_wakes_total: {
+    type: "counter",
+    help: "Events that reach a Durable Object with open streams and would wake it from hibernation (alarms, client frames, slot calls), by object and event.",
+  },
+  crafting_object_activations_total: {
+    type: "counter",
+    help: "Durable Object activations (a start, or a wake from hibernation), by object.",
   },
   crafting_messages_in_total: { type: "counter", help: "Frames received from clients." },
   crafting_bytes_in_total: { type: "counter", help: "Bytes of frames received from clients." },

@@ -84,6 +84,14 @@ function sampleResult(): BenchResult {
       sync_max_delta_bytes: 22,
       bytes_per_s_per_session: { json: 5000, binary: 2000, sync: 250 },
     },
+    idle: {
+      sessions: 2,
+      seconds: 60,
+      wakes: 1,
+      rows_written: 1,
+      wakes_per_session_hour: 30,
+      rows_written_per_session_hour: 30,
+    },
   };
   return { ...partial, ratios: computeRatios(partial) };
 }

@@ -1,0 +1,75 @@
+/**
+ * What the platform bills, counted in /metrics, in workerd: storage rows
+ * written and read per object, and activations (an object started or woken
+ * from hibernation).
+ */
+import { evictDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { freshId, serviceToken } from "../support/tokens";
+import { call, createSession, serviceCall } from "./helpers";
+
+/** The value of one series in /metrics (0 when absent). */
+async function series(name: string, labels: string): Promise<number> {
+  const text = await (
+    await call("/metrics", { headers: { Authorization: `Bearer ${await serviceToken()}` } })
+  ).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
+/** A series once the counts already made have been pushed (pushes come within a second). */
+async function settled(name: string, labels: string): Promise<number> {
+  let last = await series(name, labels);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const now = await series(name, labels);
+    if (now === last) return now;
+    last = now;
+  }
+}
+
+/** Polls a series until it has grown by at least `by` since `from`. */
+async function grows(name: string, labels: string, from: number, by: number): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const now = await series(name, labels);
+    if (now - from >= by || Date.now() > deadline) return now - from;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe("the bill, counted", () => {
+  it("counts the rows a session writes and reads: one row written per progress update", async () => {
+    const sessionId = freshId("s");
+    expect((await createSession(sessionId, freshId("p"))).status).toBe(201);
+    expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+    const written = await settled("crafting_storage_rows_written_total", 'object="session"');
+    const read = await settled("crafting_storage_rows_read_total", 'object="session"');
+    for (let i = 1; i <= 10; i++)
+      expect(
+        (await serviceCall(`/udp/sessions/${sessionId}/progress`, { elapsed_ms: i * 100 })).status,
+      ).toBe(200);
+    expect(
+      await grows("crafting_storage_rows_written_total", 'object="session"', written, 10),
+    ).toBe(10);
+    // Reads: what a GET costs (the newest row of the log).
+    expect((await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).status).toBe(200);
+    expect(
+      await grows("crafting_storage_rows_read_total", 'object="session"', read, 1),
+    ).toBeGreaterThan(0);
+  });
+
+  it("counts an activation each time an object starts or wakes", async () => {
+    const sessionId = freshId("s");
+    expect((await createSession(sessionId, freshId("p"))).status).toBe(201);
+    const before = await series("crafting_object_activations_total", 'object="session"');
+    for (let i = 0; i < 3; i++) {
+      await evictDurableObject(env.CRAFTING_SESSION.getByName(sessionId));
+      expect((await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")).status).toBe(200);
+    }
+    expect(
+      await grows("crafting_object_activations_total", 'object="session"', before, 3),
+    ).toBeGreaterThanOrEqual(3);
+  });
+});
