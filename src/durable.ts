@@ -61,12 +61,7 @@ async function perPlayer(
   );
 }
 
-/** Frees stream slots; one that is not freed expires by itself (LEASE_RULES.ttlMs). */
+/** Frees stream slots; one that is not freed is reclaimed when its player needs it (stream-leases.ts). */
 export function releaseStreamLeases(env: Env, leases: readonly HeldLease[]): Promise<void> {
   return perPlayer(env, leases, (stub, ids) => stub.releaseStreams(ids));
-}
-
-/** Keeps stream slots alive. */
-export function renewStreamLeases(env: Env, leases: readonly HeldLease[]): Promise<void> {
-  return perPlayer(env, leases, (stub, ids) => stub.renewStreams(ids));
 }

@@ -20,7 +20,6 @@ import {
   liveLeases,
   reclaimableLeases,
   releaseLeases,
-  renewLeases,
   type StreamKind,
   type StreamLease,
 } from "../../src/domain/streams/stream-leases";
@@ -233,11 +232,18 @@ export class Player extends StreamingObject {
     kind: StreamKind,
     target: string,
     seenFrom: LocationHint | null = null,
+    expiresAtMs?: number,
   ): Promise<Result<{ leaseId: string }>> {
     if (seenFrom && seenFrom !== this.ctx.storage.kv.get<LocationHint>(REGION_KEY))
       this.ctx.storage.kv.put(REGION_KEY, seenFrom);
     const max = Number(this.env.MAX_STREAMS_PER_PLAYER) || LEASE_RULES.maxStreamsPerPlayer;
-    const request = { id: crypto.randomUUID(), kind, target };
+    // The lease lasts as long as the stream may: until its token expires.
+    const request = {
+      id: crypto.randomUUID(),
+      kind,
+      target,
+      ...(expiresAtMs ? { expiresAtMs } : {}),
+    };
     let result = acquireLease(this.#leases(), request, Date.now(), max);
     if (!result.ok) {
       const lost = await this.#lostLeases(reclaimableLeases(this.#leases(), Date.now()));
@@ -291,10 +297,12 @@ export class Player extends StreamingObject {
     }
   }
 
-  /** Keeps the given streams' slots alive. */
-  async renewStreams(leaseIds: string[]): Promise<void> {
+  /**
+   * What objects still running the previous version call every 30 s during
+   * a deploy: leases no longer expire on a timer, so there is nothing to do.
+   */
+  async renewStreams(_leaseIds: string[]): Promise<void> {
     metrics.count("crafting_object_wakes_total", { object: "player", event: "renew" });
-    this.#save(renewLeases(this.#leases(), leaseIds, Date.now()));
   }
 
   /** Frees the given streams' slots. */

@@ -17,7 +17,6 @@ import {
   type StreamClock,
   streamVerdict,
 } from "../../src/domain/streams/stream-liveness";
-import { renewStreamLeases } from "../../src/durable";
 import { CloseCode } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
 import { log } from "../../src/log";
@@ -55,10 +54,12 @@ export class StreamHub {
   readonly #sync: SyncSockets;
   readonly #out: Broadcaster;
   readonly #ends: StreamEnds;
+  /** When dead streams were last looked for (in memory: a wake looks again). */
+  #deadCheckedAtMs = 0;
 
   constructor(
     private readonly ctx: DurableObjectState,
-    private readonly env: Env,
+    env: Env,
     readonly kind: StreamKind,
     private readonly source: StreamSource,
   ) {
@@ -127,6 +128,8 @@ export class StreamHub {
     const metered = meterFrame(attachment.bucket, now);
     const stored: StreamAttachment = { ...attachment, lastSeenMs: now, bucket: metered.bucket };
     ws.serializeAttachment(stored);
+    // A frame is a wake: streams that died meanwhile are closed now (this one just spoke).
+    this.#closeDead(now);
     if (metered.decision !== "accept") {
       await this.#throttle(ws, stored, metered.decision, position);
       return;
@@ -184,10 +187,10 @@ export class StreamHub {
   // ─── The sweep ─────────────────────────────────────────────────────────────
 
   /**
-   * Closes streams that were idle for 30 s or whose token expired (also
-   * sockets whose close event never fired, workerd#1187), sends the others
-   * a heartbeat and renews their slots, and schedules the next sweep while
-   * any remain. Run it from the object's alarm.
+   * The maintenance sweep: closes streams idle for 30 s (dead clients, and
+   * sockets whose close event never fired, workerd#1187) or whose token
+   * expired, sends the others a heartbeat, and schedules the next sweep (at
+   * most 5 minutes away) while any remain. Run it from the object's alarm.
    */
   async sweep(): Promise<void> {
     const now = Date.now();
@@ -200,11 +203,7 @@ export class StreamHub {
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = ws.deserializeAttachment() as StreamAttachment | null;
       if (!attachment || attachment.closedCode !== undefined) continue;
-      const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
-      const clock = {
-        lastSeenMs: Math.max(attachment.lastSeenMs, pinged),
-        tokenExp: attachment.tokenExp,
-      };
+      const clock = this.#clockOf(ws, attachment);
       const verdict = streamVerdict(clock, now);
       if (verdict.action === "close") {
         closed.push(this.#ends.close(ws, verdict.code, verdict.reason));
@@ -214,9 +213,56 @@ export class StreamHub {
         if (heartbeat) this.#send(ws, heartbeat, attachment, encodedHeartbeat);
       }
     }
-    await Promise.all([this.#ends.release(closed), renewStreamLeases(this.env, kept)]);
+    if (closed.length > 0) await this.#ends.release(closed);
     const next = nextSweepAt(clocks, now);
     if (next !== null) await this.ctx.storage.setAlarm(next);
+  }
+
+  /**
+   * Which of these slots still hold a live stream here (a player's object
+   * asks when it needs a slot): a stream idle for 30 s or past its token is
+   * closed now and not counted, and its player frees the slot.
+   */
+  openLeases(leaseIds: readonly string[]): string[] {
+    const asked = new Set(leaseIds);
+    const now = Date.now();
+    const open: string[] = [];
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
+      if (!attachment || attachment.closedCode !== undefined || !asked.has(attachment.leaseId))
+        continue;
+      const verdict = streamVerdict(this.#clockOf(ws, attachment), now);
+      if (verdict.action === "close") this.#ends.close(ws, verdict.code, verdict.reason);
+      else open.push(attachment.leaseId);
+    }
+    return open;
+  }
+
+  /**
+   * Closes, at a wake, the streams that died meanwhile (nothing from their
+   * client for 30 s, or past their token): a dead stream is closed at the
+   * object's next wake, never by a timer of its own. Looks at most once per
+   * idle timeout while awake.
+   */
+  #closeDead(nowMs: number): void {
+    if (nowMs - this.#deadCheckedAtMs < STREAM_TIMING.idleTimeoutMs) return;
+    this.#deadCheckedAtMs = nowMs;
+    const closed: StreamAttachment[] = [];
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
+      if (!attachment || attachment.closedCode !== undefined) continue;
+      const verdict = streamVerdict(this.#clockOf(ws, attachment), nowMs);
+      if (verdict.action === "close")
+        closed.push(this.#ends.close(ws, verdict.code, verdict.reason));
+    }
+    // Their slots go back in the background; one that does not is reclaimed when needed.
+    if (closed.length > 0) void this.#ends.release(closed);
+  }
+
+  /** A stream's last sign of life (a frame, or a keepalive the runtime answered) and its token's expiry. */
+  #clockOf(ws: WebSocket, attachment: StreamAttachment): StreamClock {
+    const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+    return { lastSeenMs: Math.max(attachment.lastSeenMs, pinged), tokenExp: attachment.tokenExp };
   }
 
   async #ensureSweep(stream: StreamClock, now: number): Promise<void> {
@@ -233,6 +279,7 @@ export class StreamHub {
    * reached the edge (delivery latency).
    */
   deliver(frame: ServerFrame, coalescible: boolean, nowMs: number, receivedAtMs: number): void {
+    this.#closeDead(nowMs);
     this.#out.deliver(frame, coalescible, nowMs, receivedAtMs);
   }
 

@@ -7,7 +7,6 @@ import { DurableObject } from "cloudflare:workers";
 import { httpStatus, type ServiceError } from "../../src/errors";
 import { metrics } from "../../src/metrics/push";
 import { STREAM_HEADERS } from "../../src/protocol/stream-headers";
-import type { StreamAttachment } from "./stream-attachment";
 import type { StreamHub } from "./stream-hub";
 
 /** An error answered to the Worker, which passes it on. */
@@ -56,19 +55,13 @@ export abstract class StreamingObject extends DurableObject<Env> {
   }
 
   /**
-   * Which of these stream slots still have an open stream here (the player's
-   * object asks before refusing a stream: slots of streams lost in a crash
-   * are freed at once instead of at their expiry).
+   * Which of these stream slots still have a live stream here (the player's
+   * object asks before refusing a stream: slots of streams lost in a crash,
+   * or of dead clients, are freed then).
    */
   async openLeases(leaseIds: string[]): Promise<string[]> {
-    const asked = new Set(leaseIds);
-    return this.ctx
-      .getWebSockets()
-      .map((ws) => ws.deserializeAttachment() as StreamAttachment | null)
-      .filter(
-        (a): a is StreamAttachment => !!a && a.closedCode === undefined && asked.has(a.leaseId),
-      )
-      .map((a) => a.leaseId);
+    metrics.count("crafting_object_wakes_total", { object: this.hub.kind, event: "slot_check" });
+    return this.hub.openLeases(leaseIds);
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {

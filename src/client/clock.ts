@@ -12,6 +12,14 @@ interface Sample {
 }
 
 /** Keeps the best recent clock samples. */
+/**
+ * Ping frames (which the server answers with its clock) a view sends after
+ * each connect; later keepalives are the text `ping`, which the runtime
+ * answers without waking the server's object (docs/streams.md: idle costs
+ * almost nothing). Frames' `serverTimeMs` keep the clock current meanwhile.
+ */
+export const CLOCK_PINGS_PER_CONNECT = 3;
+
 export class ClockSync {
   #samples: Sample[] = [];
   #hint: number | null = null;

@@ -116,7 +116,12 @@ export async function connectStream(
     throw new AppError("permission_denied", "a player may watch only their own queue");
   }
   const seenFrom = operator ? null : hintFrom(stream.seenFrom);
-  const lease = await playerStub(env, holder).acquireStream(kind, target, seenFrom);
+  const lease = await playerStub(env, holder).acquireStream(
+    kind,
+    target,
+    seenFrom,
+    auth.exp * 1000,
+  );
   if (!lease.ok) {
     metrics.count("crafting_throttles_total", { limit: "stream_slots" });
     log("warn", "stream.refused", {

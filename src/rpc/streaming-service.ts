@@ -69,6 +69,9 @@ function closeStatus(code: number, reason: string): ConnectError | null {
   }
 }
 
+/** How long an RPC stream may go without a message before the last one is repeated (same seq). */
+export const RPC_KEEPALIVE_MS = 25_000;
+
 /** Everything one RPC call needs from the request that carried it. */
 interface CallScope {
   env: Env;
@@ -127,8 +130,24 @@ async function* watch<M extends Message>(
   }
   const frames = streamFrames(response, signal);
   let last: M | undefined;
+  let pending = frames.next();
   for (;;) {
-    const next = await frames.next();
+    // The object no longer wakes every 30 s for a heartbeat (its streams cost
+    // nothing while idle): the Worker, awake for this response anyway, repeats
+    // the last message when nothing came for a while, so proxies keep the
+    // stream and a gone client is noticed.
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const quiet = new Promise<"quiet">((resolve) => {
+      timer = setTimeout(() => resolve("quiet"), RPC_KEEPALIVE_MS);
+    });
+    const raced = await Promise.race([pending, quiet]);
+    if (timer !== null) clearTimeout(timer);
+    if (raced === "quiet") {
+      if (last) yield last;
+      continue;
+    }
+    const next = raced;
+    pending = frames.next();
     if (next.done) {
       const status = next.value.cancelled ? null : closeStatus(next.value.code, next.value.reason);
       if (status) throw status;

@@ -20,6 +20,18 @@ import {
   until,
 } from "./stream-helpers";
 
+/** Moves the player's slots `ms` into the past, as if taken that long ago. */
+async function ageLeases(playerId: string, ms: number): Promise<void> {
+  await runInDurableObject(env.PLAYER.getByName(playerId), (_instance, state) => {
+    const key = "stream_leases";
+    const leases = state.storage.kv.get<{ takenAtMs?: number }[]>(key) ?? [];
+    state.storage.kv.put(
+      key,
+      leases.map((lease) => ({ ...lease, takenAtMs: (lease.takenAtMs ?? 0) - ms })),
+    );
+  });
+}
+
 describe("stream slots", () => {
   it(`lets exactly ${LEASE_RULES.maxStreamsPerPlayer} of 20 concurrent connects by one player through; the rest get 429`, async () => {
     const playerId = freshId("p");
@@ -78,19 +90,29 @@ describe("stream slots", () => {
     expect(await playerStreams(playerId)).toHaveLength(10);
     // Taken moments ago, they could still be opening: not reclaimed yet.
     expect((await openStream(sessionId, bearer)).response.status).toBe(429);
-    await runInDurableObject(player, (_instance, state) => {
-      const key = "stream_leases";
-      const leases = state.storage.kv.get<{ expiresAtMs: number }[]>(key) ?? [];
-      state.storage.kv.put(
-        key,
-        leases.map((lease) => ({ ...lease, expiresAtMs: lease.expiresAtMs - 10_000 })),
-      );
-    });
+    await ageLeases(playerId, 10_000);
     const opened = await openStream(sessionId, bearer);
     expect(opened.response.status).toBe(101);
     // The six lost slots are gone; the four open streams and the new one hold theirs.
     expect(await playerStreams(playerId)).toHaveLength(5);
     for (const socket of open) expect(socket.closed).toBeNull();
+  });
+
+  it("frees, when the player needs it, the slot of a dead client (silent for 30 s), closing its stream", async () => {
+    const { sessionId, playerId, bearer } = await activeSession();
+    const streams = await Promise.all(
+      Array.from({ length: LEASE_RULES.maxStreamsPerPlayer }, () => watch(sessionId, bearer)),
+    );
+    await Promise.all(streams.map((socket) => socket.frameCount(1)));
+    expect((await openStream(sessionId, bearer)).response.status).toBe(429);
+    // Nothing heard from any of them for 31 s; nothing woke the object meanwhile.
+    await ageStreams(sessionObject(sessionId), 31_000);
+    await ageLeases(playerId, 31_000);
+    const opened = await openStream(sessionId, bearer);
+    expect(opened.response.status).toBe(101);
+    for (const socket of streams)
+      expect(await socket.closing()).toEqual({ code: 4008, reason: "idle for 30 s" });
+    expect(await playerStreams(playerId)).toHaveLength(1);
   });
 
   it("does not spend a slot on a refused upgrade", async () => {
@@ -136,9 +158,12 @@ describe("the sweep", () => {
     expect(active.closed).toBeNull();
     expect(await sessionJson(sessionId)).toEqual(before);
     await until(async () => (await playerStreams(playerId)).length === 1, "idle slot freed");
-    // The sweep stays scheduled while a stream is open.
+    // The sweep stays scheduled while a stream is open — 5 minutes out, not 30 s: an idle
+    // watched session wakes at most once per 5 minutes.
     await runInDurableObject(stub, async (_instance, state) => {
-      expect(await state.storage.getAlarm()).not.toBeNull();
+      const alarm = await state.storage.getAlarm();
+      expect(alarm).not.toBeNull();
+      expect((alarm as number) - Date.now()).toBeGreaterThan(4 * 60_000);
     });
   });
 

@@ -1,8 +1,11 @@
 /**
  * Stream leases: the rule "at most 10 concurrent streams per player, across
  * all their sessions and stream kinds", as a pure function of the lease set.
- * Leases expire unless renewed, so a stream whose close was never seen (a
- * crashed object, workerd#1187) frees its slot by itself.
+ * A lease lasts as long as its stream may: until the stream's token expires
+ * (a stream ends then). Nothing renews it on a timer — a lease whose stream
+ * was lost (a crashed object, a close event never seen, workerd#1187) is
+ * reclaimed when the player needs the slot: the objects holding the streams
+ * are asked which are still open.
  */
 import type { ServiceError } from "../../errors";
 
@@ -14,15 +17,18 @@ export interface StreamLease {
   id: string;
   kind: StreamKind;
   target: string;
+  /** When the slot was taken (absent in leases stored before it was recorded: long ago). */
+  takenAtMs?: number;
+  /** The stream's token expiry: the stream cannot outlive it. */
   expiresAtMs: number;
 }
 
 /** The limits, in one place. */
 export const LEASE_RULES = {
   maxStreamsPerPlayer: 10,
-  /** Holders renew every STREAM_TIMING.sweepIntervalMs (30 s); two missed renewals free the slot. */
-  ttlMs: 65_000,
-  /** A slot taken or renewed this recently is never reclaimed (its stream may be opening). */
+  /** The longest a lease lasts, whatever the token says (a token without a near expiry). */
+  maxLifetimeMs: 24 * 3_600_000,
+  /** A slot taken this recently is never reclaimed (its stream may still be being accepted). */
   settleMs: 5_000,
 } as const;
 
@@ -33,20 +39,18 @@ export function liveLeases(leases: readonly StreamLease[], nowMs: number): Strea
 
 /**
  * Leases whose streams may be checked for and reclaimed when the player is
- * at the limit: all live ones but those taken (or renewed) in the last
- * `settleMs`, whose streams may still be being accepted.
+ * at the limit: all live ones but those taken in the last `settleMs`, whose
+ * streams may still be being accepted.
  */
 export function reclaimableLeases(leases: readonly StreamLease[], nowMs: number): StreamLease[] {
   const takenBefore = nowMs - LEASE_RULES.settleMs;
-  return liveLeases(leases, nowMs).filter(
-    (lease) => lease.expiresAtMs - LEASE_RULES.ttlMs < takenBefore,
-  );
+  return liveLeases(leases, nowMs).filter((lease) => (lease.takenAtMs ?? 0) < takenBefore);
 }
 
 /** Takes a slot for a new stream, or says the player is at the limit. */
 export function acquireLease(
   leases: readonly StreamLease[],
-  request: { id: string; kind: StreamKind; target: string },
+  request: { id: string; kind: StreamKind; target: string; expiresAtMs?: number },
   nowMs: number,
   max: number = LEASE_RULES.maxStreamsPerPlayer,
 ): { ok: true; leases: StreamLease[]; lease: StreamLease } | { ok: false; error: ServiceError } {
@@ -60,20 +64,15 @@ export function acquireLease(
       },
     };
   }
-  const lease: StreamLease = { ...request, expiresAtMs: nowMs + LEASE_RULES.ttlMs };
+  const longest = nowMs + LEASE_RULES.maxLifetimeMs;
+  const lease: StreamLease = {
+    id: request.id,
+    kind: request.kind,
+    target: request.target,
+    takenAtMs: nowMs,
+    expiresAtMs: Math.min(request.expiresAtMs ?? longest, longest),
+  };
   return { ok: true, leases: [...live, lease], lease };
-}
-
-/** Extends the leases whose ids are given; unknown ids are ignored. */
-export function renewLeases(
-  leases: readonly StreamLease[],
-  ids: readonly string[],
-  nowMs: number,
-): StreamLease[] {
-  const renewing = new Set(ids);
-  return liveLeases(leases, nowMs).map((lease) =>
-    renewing.has(lease.id) ? { ...lease, expiresAtMs: nowMs + LEASE_RULES.ttlMs } : lease,
-  );
 }
 
 /** Frees the given leases. */

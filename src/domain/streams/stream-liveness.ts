@@ -6,12 +6,21 @@
  */
 import { CloseCode } from "../../errors";
 
-/** Timing of every stream, in one place. */
+/**
+ * Timing of every stream, in one place (docs/streams.md, "Idle that costs
+ * almost nothing"). A client keeps its stream alive with the text `ping`
+ * at least every 30 s, which the runtime answers without waking the
+ * object. A stream from which nothing arrived for 30 s is dead (seed 000's
+ * idle timeout): it is closed with 4008 at the object's next wake — a
+ * change, a frame, its player needing the slot, or the maintenance sweep,
+ * at most 5 minutes away — never by a timer of its own, so an idle watched
+ * session wakes at most once per 5 minutes.
+ */
 export const STREAM_TIMING = {
-  /** A stream from which nothing arrived for this long is closed (seed 000: 30 s idle timeout). */
+  /** Nothing from the client for this long: the stream is dead (seed 000: 30 s idle timeout). */
   idleTimeoutMs: 30_000,
-  /** The alarm sweeps at least this often while streams are open; it also renews their leases. */
-  sweepIntervalMs: 30_000,
+  /** The maintenance sweep (dead streams closed, a heartbeat to the live ones) while streams are open. */
+  sweepIntervalMs: 5 * 60_000,
 } as const;
 
 /** Inbound frame budget of one stream. */
@@ -51,13 +60,15 @@ export function streamVerdict(stream: StreamClock, nowMs: number): StreamVerdict
   return { action: "keep" };
 }
 
-/** When the next sweep must run for the streams that stay open; null when none do. */
+/**
+ * When the next sweep must run for the streams that stay open (the
+ * maintenance interval, or sooner when a token expires: a stream ends at
+ * its token's expiry); null when none stay open.
+ */
 export function nextSweepAt(streams: readonly StreamClock[], nowMs: number): number | null {
   if (streams.length === 0) return null;
   let next = nowMs + STREAM_TIMING.sweepIntervalMs;
-  for (const stream of streams) {
-    next = Math.min(next, stream.lastSeenMs + STREAM_TIMING.idleTimeoutMs, stream.tokenExp * 1000);
-  }
+  for (const stream of streams) next = Math.min(next, stream.tokenExp * 1000);
   // Never busy-loop: at least 100 ms ahead.
   return Math.max(next, nowMs + 100);
 }

@@ -7,7 +7,6 @@ import {
   liveLeases,
   reclaimableLeases,
   releaseLeases,
-  renewLeases,
   type StreamLease,
 } from "../../../src/domain/streams/stream-leases";
 import {
@@ -40,38 +39,52 @@ describe("stream leases", () => {
     expect(refused).toMatchObject({ ok: false, error: { code: "resource_exhausted" } });
   });
 
-  it("lets a lease that is not renewed expire, freeing its slot", () => {
-    const leases = fill(LEASE_RULES.maxStreamsPerPlayer);
-    const later = T0 + LEASE_RULES.ttlMs;
-    expect(liveLeases(leases, later - 1)).toHaveLength(10);
-    expect(liveLeases(leases, later)).toHaveLength(0);
-    expect(acquireLease(leases, { id: "x", kind: "session", target: "s" }, later).ok).toBe(true);
-  });
-
-  it("keeps renewed leases past their first expiry and drops the others", () => {
-    const leases = fill(3);
-    const renewAt = T0 + STREAM_TIMING.sweepIntervalMs;
-    const renewed = renewLeases(leases, ["l0", "l2", "unknown"], renewAt);
-    const alive = liveLeases(renewed, T0 + LEASE_RULES.ttlMs);
-    expect(alive.map((l) => l.id)).toEqual(["l0", "l2"]);
+  it("lasts as long as its stream may: until the stream's token expires, at most a day", () => {
+    const exp = T0 + 3_600_000;
+    const granted = acquireLease(
+      [],
+      { id: "a", kind: "session", target: "s", expiresAtMs: exp },
+      T0,
+    );
+    if (!granted.ok) throw new Error(granted.error.message);
+    expect(granted.lease).toEqual({
+      id: "a",
+      kind: "session",
+      target: "s",
+      takenAtMs: T0,
+      expiresAtMs: exp,
+    });
+    expect(liveLeases(granted.leases, exp - 1)).toHaveLength(1);
+    expect(liveLeases(granted.leases, exp)).toHaveLength(0);
+    // Nothing renews it on a timer: it is alive all the while, with no call at all.
+    expect(liveLeases(granted.leases, T0 + 30 * 60_000)).toHaveLength(1);
+    const forever = acquireLease([], { id: "b", kind: "queue", target: "p" }, T0);
+    expect(forever.ok && forever.lease.expiresAtMs).toBe(T0 + LEASE_RULES.maxLifetimeMs);
   });
 
   it("frees released leases only", () => {
     expect(releaseLeases(fill(3), ["l1"], T0).map((l) => l.id)).toEqual(["l0", "l2"]);
   });
 
-  it("offers for reclaiming only leases taken or renewed more than a few seconds ago", () => {
+  it("offers for reclaiming only leases taken more than a few seconds ago (and those stored before that was recorded)", () => {
     const old = fill(2, T0);
     const fresh = acquireLease(old, { id: "new", kind: "session", target: "s" }, T0 + 10_000);
     if (!fresh.ok) throw new Error(fresh.error.message);
-    const renewed = renewLeases(fresh.leases, ["l1"], T0 + 10_000);
+    const legacy = {
+      id: "legacy",
+      kind: "session" as const,
+      target: "s",
+      expiresAtMs: T0 + 60_000,
+    };
+    const leases = [...fresh.leases, legacy];
     const at = T0 + 10_000 + LEASE_RULES.settleMs - 1;
-    expect(reclaimableLeases(renewed, at).map((l) => l.id)).toEqual(["l0"]);
-    expect(reclaimableLeases(renewed, at + 2).map((l) => l.id)).toEqual(["l0", "l1", "new"]);
-  });
-
-  it("outlives two sweeps, so one missed renewal never frees a live stream's slot", () => {
-    expect(LEASE_RULES.ttlMs).toBeGreaterThan(2 * STREAM_TIMING.sweepIntervalMs);
+    expect(reclaimableLeases(leases, at).map((l) => l.id)).toEqual(["l0", "l1", "legacy"]);
+    expect(reclaimableLeases(leases, at + 2).map((l) => l.id)).toEqual([
+      "l0",
+      "l1",
+      "new",
+      "legacy",
+    ]);
   });
 });
 
@@ -98,13 +111,15 @@ describe("stream verdicts", () => {
       expect(closeAdvice(verdict.code)).toBe("reconnect_with_new_token");
   });
 
-  it("schedules the next sweep at the earliest idle deadline or token expiry, at most 30 s out", () => {
+  it("schedules the next sweep at most 5 minutes out, or at the earliest token expiry — never at an idle deadline", () => {
+    expect(STREAM_TIMING.sweepIntervalMs).toBe(5 * 60_000);
     expect(nextSweepAt([], T0)).toBeNull();
-    expect(nextSweepAt([{ lastSeenMs: T0, tokenExp: exp }], T0)).toBe(T0 + 30_000);
-    expect(nextSweepAt([{ lastSeenMs: T0 - 10_000, tokenExp: exp }], T0)).toBe(T0 + 20_000);
+    expect(nextSweepAt([{ lastSeenMs: T0, tokenExp: exp }], T0)).toBe(T0 + 5 * 60_000);
+    // A silent stream does not bring the sweep forward: it is closed at the next wake.
+    expect(nextSweepAt([{ lastSeenMs: T0 - 29_000, tokenExp: exp }], T0)).toBe(T0 + 5 * 60_000);
     expect(nextSweepAt([{ lastSeenMs: T0, tokenExp: (T0 + 5_000) / 1000 }], T0)).toBe(T0 + 5_000);
     // Never in the past or a busy loop.
-    expect(nextSweepAt([{ lastSeenMs: T0 - 60_000, tokenExp: exp }], T0)).toBe(T0 + 100);
+    expect(nextSweepAt([{ lastSeenMs: T0, tokenExp: (T0 - 5_000) / 1000 }], T0)).toBe(T0 + 100);
   });
 });
 
