@@ -111,6 +111,7 @@ async function poll() {
     charts.latency.push("p99 ms", p99 ?? 0);
     charts.latency.push("p50 ms", p50 ?? 0);
   }
+  if (previous) showCost(samples, previous.samples, (at - previous.at) / 1000, sessions);
   previous = current;
   const letters = await (await get("/v1/events/dead-letters?limit=5")).json();
   show("dlq", letters.count);
@@ -123,6 +124,49 @@ async function poll() {
   for (const chart of Object.values(charts)) chart.draw();
   $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.polls = String(Number(document.body.dataset.polls ?? 0) + 1);
+}
+
+let pricing = null;
+fetch("/pricing.json")
+  .then((response) => response.json())
+  .then((prices) => {
+    pricing = prices;
+    $("#pricing-source").textContent = `list prices as of ${prices.as_of} (public/pricing.json)`;
+  })
+  .catch(() => {});
+
+/**
+ * What the last interval cost at list prices, per hour and per 1,000 active
+ * sessions per hour: Worker requests, Durable Object requests (API calls
+ * reaching an object, alarms, slot checks, and incoming WebSocket messages
+ * at 20:1), storage rows written and read. Not counted: duration (objects
+ * that can hibernate are not billed while idle) and included allowances.
+ */
+function showCost(now, before, seconds, sessions) {
+  if (!pricing || seconds <= 0) return;
+  const perHour = (name, filter) =>
+    (Math.max(0, sum(now, name, filter) - sum(before, name, filter)) * 3600) / seconds;
+  const requests = perHour("crafting_http_requests_total");
+  const wakes = perHour("crafting_object_wakes_total", (l) => l.event !== "message");
+  const messages = perHour("crafting_messages_in_total");
+  const written = perHour("crafting_storage_rows_written_total");
+  const read = perHour("crafting_storage_rows_read_total");
+  const parts = {
+    "Worker requests": (requests * pricing.workers_requests_per_million) / 1e6,
+    "object requests":
+      ((requests + wakes + messages / pricing.websocket_messages_per_billed_request) *
+        pricing.durable_objects_requests_per_million) /
+      1e6,
+    "rows written": (written * pricing.sqlite_rows_written_per_million) / 1e6,
+    "rows read": (read * pricing.sqlite_rows_read_per_million) / 1e6,
+  };
+  const total = Object.values(parts).reduce((a, b) => a + b, 0);
+  show("cost-hour", total, 4);
+  show("cost-per-1000", sessions > 0 ? (total / sessions) * 1000 : null, 4);
+  $("#cost-parts").innerHTML = Object.entries(parts)
+    .map(([name, dollars]) => `<dt>${name}</dt><dd>$${dollars.toFixed(4)}/h</dd>`)
+    .join("");
+  document.body.dataset.costSamples = String(Number(document.body.dataset.costSamples ?? 0) + 1);
 }
 
 /** A stream opened with the token in the subprotocol list (browsers cannot set headers on a WebSocket). */

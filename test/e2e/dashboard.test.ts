@@ -167,6 +167,14 @@ describe("the dashboard in chromium", () => {
     expect(Number(await page.locator("body").getAttribute("data-health-frames"))).toBeGreaterThan(
       0,
     );
+    // The estimated cost, from two samples of the billed counters and public/pricing.json.
+    await page.waitForFunction(() => Number(document.body.dataset.costSamples ?? 0) > 0, null, {
+      timeout: 20_000,
+    });
+    expect(
+      Number(await page.locator('[data-metric="cost-per-1000"]').textContent()),
+    ).toBeGreaterThanOrEqual(0);
+    expect(await page.locator("#cost-parts dt").count()).toBe(4);
     // Any session, live, by id (the operator token watches what a player owns).
     await page.fill("#session-input", links.session_id);
     await page.click("#session-form button");
