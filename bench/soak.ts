@@ -563,7 +563,7 @@ await Promise.allSettled(running);
 
 // Slots: with every client gone, each player can open its full quota again
 // (within a sweep: an RPC stream whose caller vanished is noticed at its next
-// heartbeat, every 30 s).
+// keepalive, 25 s without a message).
 /** How many of a player's `MAX_STREAMS` slots a fresh batch of streams cannot get. */
 async function slotsRefused(s: SoakSession): Promise<number> {
   const opened: WebSocket[] = [];
