@@ -38,6 +38,23 @@ export interface ConnectionOptions {
   WebSocket?: typeof WebSocket;
 }
 
+/** The connection settings a view passes through from its own options. */
+export type ConnectionTuning = Pick<
+  ConnectionOptions,
+  "backoff" | "heartbeatMs" | "pongTimeoutMs" | "connectTimeoutMs" | "WebSocket"
+>;
+
+/** Those of `options` that are set (an unset one keeps the connection's default). */
+export function tuningOf(options: ConnectionTuning): ConnectionTuning {
+  const tuning: ConnectionTuning = {};
+  if (options.backoff) tuning.backoff = options.backoff;
+  if (options.heartbeatMs) tuning.heartbeatMs = options.heartbeatMs;
+  if (options.pongTimeoutMs) tuning.pongTimeoutMs = options.pongTimeoutMs;
+  if (options.connectTimeoutMs) tuning.connectTimeoutMs = options.connectTimeoutMs;
+  if (options.WebSocket) tuning.WebSocket = options.WebSocket;
+  return tuning;
+}
+
 export class Connection {
   #ws: WebSocket | null = null;
   #attempt = 0;

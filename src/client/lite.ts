@@ -14,7 +14,7 @@
  */
 import type { BackoffOptions } from "./backoff";
 import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
-import { Connection, type ConnectionState, type TokenProvider } from "./connection";
+import { Connection, type ConnectionState, type TokenProvider, tuningOf } from "./connection";
 import { type ClockView, ProgressPredictor, stepAt } from "./predict";
 
 export { ClockSync } from "./clock";
@@ -119,11 +119,7 @@ export class LiteView<State> {
         `${wsBase}${path}${this.seq > 0 ? `?resume_epoch=${this.epoch}&resume_seq=${this.seq}` : ""}`,
       token: options.token,
       protocols: ["crafting.v1.json"],
-      ...(options.backoff ? { backoff: options.backoff } : {}),
-      ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
-      ...(options.pongTimeoutMs ? { pongTimeoutMs: options.pongTimeoutMs } : {}),
-      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      ...tuningOf(options),
       // A few clock samples after each connect, then the text `ping` the runtime answers
       // without waking the server's object.
       ping: () =>

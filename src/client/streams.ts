@@ -19,7 +19,7 @@ import type { WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
 import { mergeUpdate } from "../protocol/session-merge";
 import type { BackoffOptions } from "./backoff";
 import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
-import { Connection, type ConnectionState, type TokenProvider } from "./connection";
+import { Connection, type ConnectionState, type TokenProvider, tuningOf } from "./connection";
 import { type ClockView, ProgressPredictor, stepAt } from "./predict";
 
 /** What every view needs from the client. */
@@ -86,11 +86,7 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
         `${wsBase}${path}${this.seq > 0 ? `?resume_epoch=${this.epoch}&resume_seq=${this.seq}` : ""}`,
       token: options.token,
       protocols: [this.#codec === "binary" ? "crafting.v1.bin" : "crafting.v1.json"],
-      ...(options.backoff ? { backoff: options.backoff } : {}),
-      ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
-      ...(options.pongTimeoutMs ? { pongTimeoutMs: options.pongTimeoutMs } : {}),
-      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      ...tuningOf(options),
       ping: () => this.#ping(),
       onMessage: (data) => this.#receive(data),
       onState: (state, detail) => {

@@ -10,7 +10,7 @@ import { loadLz4 } from "../protocol/sync/lz4";
 import { SyncReceiver } from "../protocol/sync/sync-receiver";
 import type { BackoffOptions } from "./backoff";
 import { ClockSync } from "./clock";
-import { Connection, type ConnectionState, type TokenProvider } from "./connection";
+import { Connection, type ConnectionState, type TokenProvider, tuningOf } from "./connection";
 import { ProgressPredictor } from "./predict";
 
 export interface SyncViewOptions {
@@ -54,8 +54,7 @@ export class SyncView {
         return offer.token;
       },
       protocols: ["crafting.sync.v1"],
-      ...(options.backoff ? { backoff: options.backoff } : {}),
-      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      ...tuningOf(options),
       onMessage: (data) => this.#receive(data),
       onState: (state) => options.onState?.(state),
     });

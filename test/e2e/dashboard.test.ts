@@ -5,10 +5,11 @@
  * Screenshots go to test-artifacts/.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "../support/chromium";
 import { DevServer } from "../support/dev-server";
 import { TEST_JWT_SECRET } from "../support/secret";
 
@@ -18,18 +19,7 @@ declare const document: {
   querySelector(selector: string): { textContent: string | null } | null;
 };
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(process.cwd(), "test-artifacts");
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 interface DemoLinks {
   operator: string;
@@ -70,13 +60,11 @@ describe("the dashboard in chromium", () => {
   let links: DemoLinks;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
     mkdirSync(ARTIFACTS, { recursive: true });
     await server.start();
     demo = startDemo(server.baseUrl);
     links = await demo.links;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    browser = await launchChromium();
   }, 180_000);
 
   afterAll(async () => {

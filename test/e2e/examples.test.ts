@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { chromium } from "playwright-core";
 import { describe, expect, inject, it } from "vitest";
+import { launchChromium } from "../support/chromium";
 import { servicePost } from "../support/http";
 import { freshId, token } from "../support/tokens";
 
@@ -81,19 +81,7 @@ describe("a game client in twenty lines", () => {
   });
 
   it("in a web page: shows the status and a moving bar until the session completes", async () => {
-    const browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const { sessionId, bearer } = await startedSession();
       const page = await browser.newPage();

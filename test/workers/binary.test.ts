@@ -18,34 +18,7 @@ import {
 } from "../../src/gen/crafting/v1/sync_pb";
 import { SyncReceiver } from "../../src/protocol/sync/sync-receiver";
 import { freshId, token } from "../support/tokens";
-import { call, serviceCall, watch } from "./helpers";
-
-/** A client socket that keeps every message as it came: text or bytes. */
-class RawSocket {
-  readonly messages: (string | Uint8Array)[] = [];
-  closed: { code: number; reason: string } | null = null;
-  constructor(readonly ws: WebSocket) {
-    ws.binaryType = "arraybuffer";
-    ws.accept();
-    ws.addEventListener("message", (event) =>
-      this.messages.push(
-        typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer),
-      ),
-    );
-    ws.addEventListener("close", (event) => {
-      this.closed = { code: event.code, reason: event.reason };
-    });
-  }
-
-  async count(n: number): Promise<(string | Uint8Array)[]> {
-    const deadline = Date.now() + 5_000;
-    while (this.messages.length < n) {
-      if (Date.now() > deadline) throw new Error(`${this.messages.length} of ${n} messages`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    return this.messages.slice(0, n);
-  }
-}
+import { call, RawSocket, serviceCall, watch } from "./helpers";
 
 async function open(path: string, headers: Record<string, string>): Promise<Response> {
   return call(path, { headers: { Upgrade: "websocket", ...headers } });

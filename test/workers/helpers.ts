@@ -70,3 +70,37 @@ export async function watch(sessionId: string, bearer: string, query = ""): Prom
     throw new Error(`upgrade refused: ${response.status} ${await response.text()}`);
   return socket;
 }
+
+/** A client socket that keeps every message as it came: text or bytes. */
+export class RawSocket {
+  readonly messages: (string | Uint8Array)[] = [];
+  closed: { code: number; reason: string } | null = null;
+  constructor(readonly ws: WebSocket) {
+    ws.binaryType = "arraybuffer";
+    ws.accept();
+    ws.addEventListener("message", (event) =>
+      this.messages.push(
+        typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer),
+      ),
+    );
+    ws.addEventListener("close", (event) => {
+      this.closed = { code: event.code, reason: event.reason };
+    });
+  }
+
+  /** The first `n` messages, once they came. */
+  async count(n: number): Promise<(string | Uint8Array)[]> {
+    await this.until(() => this.messages.length >= n, `${n} messages`);
+    return this.messages.slice(0, n);
+  }
+
+  /** Waits until `done` holds (or the stream closes first: an error naming `what`). */
+  async until(done: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (!done()) {
+      if (this.closed) throw new Error(`closed ${this.closed.code} while waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
