@@ -7,6 +7,19 @@ import type { WireResult } from "./wire-scenario.ts";
 export type ByTarget<T> = Partial<Record<"us" | "floor" | "peer", T>>;
 
 /** The machine-readable result (bench/results/latest.json). */
+/** One target's figures in the scale scenario. */
+export interface ScaleFigures {
+  streams: number;
+  create_seconds: number;
+  open_seconds: number;
+  failures: number;
+  rss_per_live_session_bytes: number;
+  rss_per_idle_session_bytes: number;
+  storage_bytes_per_session: number;
+  /** Durable Object storage on disk by class: how many objects, and bytes per object. */
+  storage_by_object?: Record<string, { objects: number; bytes_per_object: number }>;
+}
+
 export interface BenchResult {
   schema: 1;
   mode: "smoke" | "quick" | "full";
@@ -49,7 +62,7 @@ export interface BenchResult {
     batch?: Record<string, unknown>;
   };
   events: Record<string, unknown> | null;
-  scale: { streams: number; by_target: ByTarget<Record<string, number>> }[];
+  scale: { streams: number; by_target: ByTarget<ScaleFigures> }[];
   wire: WireResult | null;
   /** Idle watched sessions (us): wakes and rows written per session per hour. */
   idle: IdleResult | null;
@@ -225,6 +238,16 @@ export function markdown(result: BenchResult): string {
         `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
       );
     }
+  }
+  for (const { streams, by_target } of result.scale) {
+    const objects = by_target.us?.storage_by_object;
+    if (objects && Object.keys(objects).length > 0)
+      lines.push(
+        "",
+        `Storage of us at ${streams} streams, by object: ${Object.entries(objects)
+          .map(([name, o]) => `${name} ${fmt(o.objects, 0)} × ${fmt(o.bytes_per_object, 0)} B`)
+          .join(", ")} (an empty SQLite database is about 12 KB).`,
+      );
   }
   lines.push("", "## Wire (us)", "", ...wireLines(result.wire), "");
   return lines.join("\n");

@@ -217,6 +217,7 @@ export interface ScaleResult {
   rss_per_live_session_bytes: number;
   rss_per_idle_session_bytes: number;
   storage_bytes_per_session: number;
+  storage_by_object?: Record<string, { objects: number; bytes_per_object: number }>;
 }
 
 export async function scale(
@@ -247,6 +248,7 @@ export async function scale(
   await sleep(idleSeconds * 1000);
   const rssIdle = rssBytes(target.pids());
   const storage = directoryBytes(join(target.stateDir, "state", "do"));
+  const byObject = storageByObject(join(target.stateDir, "state", "do"));
   for (const s of subscribers) s.close();
   return {
     streams: count,
@@ -256,7 +258,34 @@ export async function scale(
     rss_per_live_session_bytes: live ? Math.round((rssLive - rssBefore) / live) : 0,
     rss_per_idle_session_bytes: live ? Math.round((rssIdle - rssBefore) / live) : 0,
     storage_bytes_per_session: Math.round(storage / count),
+    storage_by_object: byObject,
   };
+}
+
+/**
+ * Storage per Durable Object class (Miniflare keeps each namespace in a
+ * folder of its own, one SQLite database per object): which objects a
+ * session costs, so a comparison with one-object targets is fair.
+ */
+function storageByObject(
+  dir: string,
+): Record<string, { objects: number; bytes_per_object: number }> {
+  const result: Record<string, { objects: number; bytes_per_object: number }> = {};
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return result;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry);
+    if (!statSync(path).isDirectory()) continue;
+    const objects = readdirSync(path).filter((f) => f.endsWith(".sqlite")).length;
+    if (objects === 0) continue;
+    const name = entry.replace(/^[^-]*-/, "");
+    result[name] = { objects, bytes_per_object: Math.round(directoryBytes(path) / objects) };
+  }
+  return result;
 }
 
 /** Bytes of Durable Object storage on disk under `dir`. */

@@ -74,7 +74,26 @@ function sampleResult(): BenchResult {
       },
     },
     events: null,
-    scale: [{ streams: 10, by_target: { us: { open_seconds: 1 } } }],
+    scale: [
+      {
+        streams: 10,
+        by_target: {
+          us: {
+            streams: 10,
+            create_seconds: 1,
+            open_seconds: 1,
+            failures: 0,
+            rss_per_live_session_bytes: 1,
+            rss_per_idle_session_bytes: 1,
+            storage_bytes_per_session: 24_000,
+            storage_by_object: {
+              CraftingSession: { objects: 10, bytes_per_object: 12_000 },
+              Player: { objects: 10, bytes_per_object: 12_000 },
+            },
+          },
+        },
+      },
+    ],
     wire: {
       updates: 30,
       updates_per_s: 10,
