@@ -18,20 +18,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { create, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { toJson } from "@bufbuild/protobuf";
 import WebSocket from "ws";
 import { foldEvents } from "../src/domain/events/session-events.ts";
 import { parseEventRecord } from "../src/events/event-input.ts";
-import { ServerFrameSchema } from "../src/gen/crafting/v1/frames_pb.ts";
 import { SessionStateSchema } from "../src/gen/crafting/v1/session_pb.ts";
-import { CraftingStreamingService } from "../src/gen/crafting/v1/streaming_service_pb.ts";
-import { SyncRequestSchema } from "../src/gen/crafting/v1/sync_pb.ts";
 import { sessionStateMessage } from "../src/protocol/session-wire.ts";
-import { SyncReceiver } from "../src/protocol/sync/sync-receiver.ts";
 import { freePort } from "../test/support/dev-server.ts";
 import { onExit, rssBytes, runCleanups } from "./lib/procs.ts";
+import { type ClientKind, type SoakService, Watcher } from "./lib/soak-watcher.ts";
 import { launchUs, token } from "./lib/targets.ts";
 
 const { values } = parseArgs({
@@ -210,163 +205,8 @@ async function postEvents(records: Record<string, unknown>[]): Promise<void> {
 
 // ─── Clients ───────────────────────────────────────────────────────────────
 
-type ClientKind = "json" | "binary" | "sync" | "rpc";
-
-/** One watcher: reconnects whenever its stream drops, resuming from the last (epoch, seq) it saw. */
-class Watcher {
-  epoch = 0;
-  seq = 0;
-  gaps = 0;
-  duplicates = 0;
-  reconnects = 0;
-  snapshots = 0;
-  /** Frames that were not of the stream's protocol. */
-  undecodable = 0;
-  stopped = false;
-  #close: (() => void) | null = null;
-  readonly sync = new SyncReceiver();
-
-  readonly kind: ClientKind;
-  readonly session: SoakSession;
-  constructor(kind: ClientKind, session: SoakSession) {
-    this.kind = kind;
-    this.session = session;
-  }
-
-  /** A change numbered `seq` standing for `1 + superseded` changes. */
-  update(seq: number, superseded: number): void {
-    if (seq <= this.seq) this.duplicates++;
-    else if (seq !== this.seq + 1 + superseded) this.gaps++;
-    this.seq = Math.max(this.seq, seq);
-  }
-
-  snapshot(epoch: number, seq: number): void {
-    this.snapshots++;
-    // A resync (new epoch, or a gap too old to replay) is honest; it starts the count over.
-    this.epoch = epoch;
-    this.seq = seq;
-  }
-
-  drop(): void {
-    this.#close?.();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.#close?.();
-  }
-
-  async run(): Promise<void> {
-    while (!this.stopped) {
-      if (restarting) await restarting;
-      try {
-        await (this.kind === "rpc" ? this.#rpc() : this.#socket());
-      } catch {
-        // Refused or dropped: try again shortly.
-      }
-      if (this.stopped) return;
-      this.reconnects++;
-      await sleep(100 + Math.random() * 400);
-    }
-  }
-
-  async #socket(): Promise<void> {
-    const { sessionId, bearer } = this.session;
-    let url = `${wsBase}/ws/crafting/${sessionId}`;
-    let protocol = this.kind === "binary" ? "crafting.v1.bin" : "crafting.v1.json";
-    let auth = bearer;
-    if (this.kind === "sync") {
-      const response = await serviceCallAs(bearer, `/udp/sessions/${sessionId}/connect`, {});
-      if (response.status !== 200) throw new Error(`connect ${response.status}`);
-      const channel = (await response.json()) as {
-        token: string;
-        url: string;
-        subprotocol: string;
-      };
-      url = `${wsBase}${channel.url}`;
-      protocol = channel.subprotocol;
-      auth = channel.token;
-    } else if (this.epoch) {
-      url += `?resume_epoch=${this.epoch}&resume_seq=${this.seq}`;
-    }
-    const ws = new WebSocket(url, [protocol], {
-      headers: { Authorization: `Bearer ${auth}` },
-      // Local workerd leaves TCP open after a server-initiated close; the close is final already.
-      closeTimeout: 500,
-    } as WebSocket.ClientOptions);
-    this.#close = () => ws.close(1000);
-    const keepalive = setInterval(() => {
-      if (ws.readyState === WebSocket.OPEN && this.kind !== "sync") ws.send("ping");
-    }, 10_000);
-    await new Promise<void>((resolve) => {
-      ws.on("message", (data, isBinary) => {
-        try {
-          this.#frame(data as Buffer, isBinary, ws);
-        } catch {
-          this.undecodable++;
-        }
-      });
-      ws.on("close", () => resolve());
-      ws.on("error", () => resolve());
-      ws.on("unexpected-response", () => resolve());
-    });
-    clearInterval(keepalive);
-  }
-
-  #frame(data: Buffer, isBinary: boolean, ws: WebSocket): void {
-    if (this.kind === "sync") {
-      const event = this.sync.receive(new Uint8Array(data));
-      if (event.type === "need_full")
-        ws.send(toBinary(SyncRequestSchema, create(SyncRequestSchema, { full: true })));
-      if (this.sync.seq < this.seq) this.duplicates++;
-      this.seq = Math.max(this.seq, this.sync.seq);
-      return;
-    }
-    if (!isBinary) {
-      const text = data.toString();
-      if (text === "pong") return;
-      const frame = JSON.parse(text) as {
-        seq?: number;
-        epoch?: number;
-        snapshot?: unknown;
-        update?: { superseded?: number };
-      };
-      if (frame.snapshot) this.snapshot(frame.epoch ?? 0, frame.seq ?? 0);
-      else if (frame.update) this.update(frame.seq ?? 0, frame.update.superseded ?? 0);
-      return;
-    }
-    const frame = fromBinary(ServerFrameSchema, new Uint8Array(data));
-    if (frame.kind.case === "snapshot") this.snapshot(frame.epoch, frame.seq);
-    else if (frame.kind.case === "update") this.update(frame.seq, frame.kind.value.superseded);
-  }
-
-  async #rpc(): Promise<void> {
-    const abort = new AbortController();
-    this.#close = () => abort.abort();
-    const client = createClient(
-      CraftingStreamingService,
-      createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true }),
-    );
-    for await (const message of client.streamCraftingProgress(
-      { sessionId: this.session.sessionId, resumeEpoch: this.epoch, resumeSeq: this.seq },
-      { headers: { Authorization: `Bearer ${this.session.bearer}` }, signal: abort.signal },
-    )) {
-      if (message.snapshot) this.snapshot(message.epoch, message.seq);
-      // A heartbeat repeats the last message, same seq (docs/rpc.md): not a change.
-      else if (message.seq !== this.seq) this.update(message.seq, message.superseded);
-    }
-  }
-}
-
-async function serviceCallAs(bearer: string, path: string, body: unknown): Promise<Response> {
-  return fetch(`${baseUrl}${path}`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${bearer}`, "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-}
-
+/** Where the watchers connect, and how they wait out a restart. */
+const endpoint: SoakService = { baseUrl, wsBase, ready: () => restarting ?? Promise.resolve() };
 const watchers: Watcher[] = [];
 for (let i = 0; i < STREAMS; i++) {
   const session = sessions[i % SESSIONS] as SoakSession;
@@ -374,7 +214,7 @@ for (let i = 0; i < STREAMS; i++) {
   const slot = Math.floor(i / SESSIONS) % 100;
   const kind: ClientKind =
     i % 50 === 7 ? "rpc" : slot % 10 < 7 ? "json" : slot % 10 < 9 ? "binary" : "sync";
-  watchers.push(new Watcher(kind, session));
+  watchers.push(new Watcher(kind, session, endpoint));
 }
 
 // ─── The run ───────────────────────────────────────────────────────────────

@@ -18,9 +18,14 @@ export function setLogLevel(level: string | undefined): void {
   threshold = SEVERITY[(level ?? "info") as LogLevel] ?? SEVERITY.info;
 }
 
+/** Whether a line at `level` would be written: lets a hot path skip building its fields. */
+export function logs(level: LogLevel): boolean {
+  return SEVERITY[level] >= threshold;
+}
+
 /** Writes one structured log line for `event`, if `level` is at or above the threshold. */
 export function log(level: LogLevel, event: string, fields: LogFields = {}): void {
-  if (SEVERITY[level] < threshold) return;
+  if (!logs(level)) return;
   const line = JSON.stringify({ level, event, ...fields, time: new Date().toISOString() });
   if (level === "error") console.error(line);
   else if (level === "warn") console.warn(line);

@@ -1,5 +1,6 @@
 /** The result file, its schema check, the markdown table and the plot. */
 import type { IdleResult } from "./idle-scenario.ts";
+import type { ScaleResult } from "./scenarios.ts";
 import { ratio } from "./stats.ts";
 import type { WireResult } from "./wire-scenario.ts";
 
@@ -7,19 +8,6 @@ import type { WireResult } from "./wire-scenario.ts";
 export type ByTarget<T> = Partial<Record<"us" | "floor" | "peer", T>>;
 
 /** The machine-readable result (bench/results/latest.json). */
-/** One target's figures in the scale scenario. */
-export interface ScaleFigures {
-  streams: number;
-  create_seconds: number;
-  open_seconds: number;
-  failures: number;
-  rss_per_live_session_bytes: number;
-  rss_per_idle_session_bytes: number;
-  storage_bytes_per_session: number;
-  /** Durable Object storage on disk by class: how many objects, and bytes per object. */
-  storage_by_object?: Record<string, { objects: number; bytes_per_object: number }>;
-}
-
 export interface BenchResult {
   schema: 1;
   mode: "smoke" | "quick" | "full";
@@ -62,7 +50,7 @@ export interface BenchResult {
     batch?: Record<string, unknown>;
   };
   events: Record<string, unknown> | null;
-  scale: { streams: number; by_target: ByTarget<ScaleFigures> }[];
+  scale: { streams: number; by_target: ByTarget<ScaleResult> }[];
   wire: WireResult | null;
   /** Idle watched sessions (us): wakes and rows written per session per hour. */
   idle: IdleResult | null;

@@ -217,6 +217,7 @@ export interface ScaleResult {
   rss_per_live_session_bytes: number;
   rss_per_idle_session_bytes: number;
   storage_bytes_per_session: number;
+  /** Durable Object storage on disk by class: how many objects, and bytes per object. */
   storage_by_object?: Record<string, { objects: number; bytes_per_object: number }>;
 }
 

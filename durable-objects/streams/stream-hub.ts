@@ -194,27 +194,18 @@ export class StreamHub {
    */
   async sweep(): Promise<void> {
     const now = Date.now();
-    const kept: StreamAttachment[] = [];
-    const closed: StreamAttachment[] = [];
-    const clocks: StreamClock[] = [];
+    const { closed, live } = this.#closeDeadStreams(now);
     const position = this.source.position(now);
-    const heartbeat = position ? heartbeatFrame(position, STREAM_TIMING.idleTimeoutMs) : null;
-    const encodedHeartbeat: EncodedFrames = new Map();
-    for (const ws of this.ctx.getWebSockets()) {
-      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
-      if (!attachment || attachment.closedCode !== undefined) continue;
-      const clock = this.#clockOf(ws, attachment);
-      const verdict = streamVerdict(clock, now);
-      if (verdict.action === "close") {
-        closed.push(this.#ends.close(ws, verdict.code, verdict.reason));
-      } else {
-        kept.push(attachment);
-        clocks.push(clock);
-        if (heartbeat) this.#send(ws, heartbeat, attachment, encodedHeartbeat);
-      }
+    if (position) {
+      const heartbeat = heartbeatFrame(position, STREAM_TIMING.idleTimeoutMs);
+      const encoded: EncodedFrames = new Map();
+      for (const { ws, attachment } of live) this.#send(ws, heartbeat, attachment, encoded);
     }
     if (closed.length > 0) await this.#ends.release(closed);
-    const next = nextSweepAt(clocks, now);
+    const next = nextSweepAt(
+      live.map((stream) => stream.clock),
+      now,
+    );
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
@@ -224,18 +215,8 @@ export class StreamHub {
    * closed now and not counted, and its player frees the slot.
    */
   openLeases(leaseIds: readonly string[]): string[] {
-    const asked = new Set(leaseIds);
-    const now = Date.now();
-    const open: string[] = [];
-    for (const ws of this.ctx.getWebSockets()) {
-      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
-      if (!attachment || attachment.closedCode !== undefined || !asked.has(attachment.leaseId))
-        continue;
-      const verdict = streamVerdict(this.#clockOf(ws, attachment), now);
-      if (verdict.action === "close") this.#ends.close(ws, verdict.code, verdict.reason);
-      else open.push(attachment.leaseId);
-    }
-    return open;
+    const { live } = this.#closeDeadStreams(Date.now(), new Set(leaseIds));
+    return live.map((stream) => stream.attachment.leaseId);
   }
 
   /**
@@ -247,16 +228,36 @@ export class StreamHub {
   #closeDead(nowMs: number): void {
     if (nowMs - this.#deadCheckedAtMs < STREAM_TIMING.idleTimeoutMs) return;
     this.#deadCheckedAtMs = nowMs;
+    const { closed } = this.#closeDeadStreams(nowMs);
+    // Their slots go back in the background; one that does not is reclaimed when needed.
+    if (closed.length > 0) void this.#ends.release(closed);
+  }
+
+  /**
+   * Applies the stream rules (idle, token expiry) to the open streams — or
+   * to those holding one of `leaseIds` — at `nowMs`: closes the dead ones
+   * (returned, for their slots to be released) and returns the live ones.
+   */
+  #closeDeadStreams(
+    nowMs: number,
+    leaseIds?: ReadonlySet<string>,
+  ): {
+    closed: StreamAttachment[];
+    live: { ws: WebSocket; attachment: StreamAttachment; clock: StreamClock }[];
+  } {
     const closed: StreamAttachment[] = [];
+    const live: { ws: WebSocket; attachment: StreamAttachment; clock: StreamClock }[] = [];
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = ws.deserializeAttachment() as StreamAttachment | null;
       if (!attachment || attachment.closedCode !== undefined) continue;
-      const verdict = streamVerdict(this.#clockOf(ws, attachment), nowMs);
+      if (leaseIds && !leaseIds.has(attachment.leaseId)) continue;
+      const clock = this.#clockOf(ws, attachment);
+      const verdict = streamVerdict(clock, nowMs);
       if (verdict.action === "close")
         closed.push(this.#ends.close(ws, verdict.code, verdict.reason));
+      else live.push({ ws, attachment, clock });
     }
-    // Their slots go back in the background; one that does not is reclaimed when needed.
-    if (closed.length > 0) void this.#ends.release(closed);
+    return { closed, live };
   }
 
   /** A stream's last sign of life (a frame, or a keepalive the runtime answered) and its token's expiry. */

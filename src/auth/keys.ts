@@ -49,21 +49,34 @@ export type KeyEnv = Pick<Env, "JWT_SECRET"> & {
 
 export type KeyringResult = { ok: true; keyring: Keyring } | { ok: false; problem: string };
 
-let last: { source: string; result: KeyringResult } | null = null;
+/** The settings the keyring is read from, in one place. */
+const KEY_SETTINGS = [
+  "JWT_SECRET",
+  "JWT_KEY_ID",
+  "JWT_SECRETS",
+  "JWKS_URL",
+  "JWT_ISSUER",
+  "JWT_AUDIENCE",
+] as const satisfies readonly (keyof KeyEnv)[];
+
+let last: { env: KeyEnv; result: KeyringResult } | null = null;
 const remoteKeySets = new Map<string, JWTVerifyGetKey>();
 
-/** The keyring of `env`, or what is wrong with its configuration (read once per configuration). */
+/**
+ * The keyring of `env`, or what is wrong with its configuration: read once
+ * per configuration (every authenticated request asks, so it compares the
+ * few settings instead of rebuilding anything).
+ */
 export function keyringOf(env: KeyEnv): KeyringResult {
-  const source = JSON.stringify([
-    env.JWT_SECRET,
-    env.JWT_KEY_ID,
-    env.JWT_SECRETS,
-    env.JWKS_URL,
-    env.JWT_ISSUER,
-    env.JWT_AUDIENCE,
-  ]);
-  if (last?.source !== source) last = { source, result: readKeyring(env) };
+  if (!last || KEY_SETTINGS.some((name) => last?.env[name] !== env[name]))
+    last = { env: pick(env), result: readKeyring(env) };
   return last.result;
+}
+
+function pick(env: KeyEnv): KeyEnv {
+  const settings: Partial<KeyEnv> = {};
+  for (const name of KEY_SETTINGS) settings[name] = env[name];
+  return settings as KeyEnv;
 }
 
 function readKeyring(env: KeyEnv): KeyringResult {

@@ -8,7 +8,7 @@
  */
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes, routePath } from "hono/route";
-import { log, setLogLevel } from "../log";
+import { log, logs, setLogLevel } from "../log";
 import { metrics, pushMetricsSoon, WORKER_CONTEXT } from "../metrics/push";
 
 /** What the Worker passes along with a call into a Durable Object. */
@@ -81,15 +81,18 @@ export const traceRequests = createMiddleware<{
     // The route as registered (`/v1/sessions/:id/:action`), never the raw path: bounded label values.
     const route = matchedRoutes(c).length > 1 ? routePath(c, -1) : "unmatched";
     metrics.count("crafting_http_requests_total", { route, code: String(status) });
-    log(status >= 500 ? "error" : status >= 400 ? "warn" : "debug", "request", {
-      request_id: requestId,
-      trace_id: traceId,
-      method: c.req.method,
-      path: new URL(c.req.url).pathname,
-      status,
-      duration_ms: Date.now() - receivedAtMs,
-      player_id: c.get("auth")?.sub,
-    });
+    const level = status >= 500 ? "error" : status >= 400 ? "warn" : "debug";
+    // A successful request's line is usually off: its fields are not even built then.
+    if (logs(level))
+      log(level, "request", {
+        request_id: requestId,
+        trace_id: traceId,
+        method: c.req.method,
+        path: new URL(c.req.url).pathname,
+        status,
+        duration_ms: Date.now() - receivedAtMs,
+        player_id: c.get("auth")?.sub,
+      });
     try {
       pushMetricsSoon(c.env, WORKER_CONTEXT, (promise) => c.executionCtx.waitUntil(promise));
     } catch {

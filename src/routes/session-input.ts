@@ -246,26 +246,33 @@ export function materialResults(
   return materialIds.map((id, i) => ({ material_id: id, outcome: outcomes[i] }));
 }
 
-/** The location hint a create body names (`region`), if any. */
-export function parseRegion(body: unknown): LocationHint | null {
-  return parse(createSession, body).region ?? null;
-}
-
 /**
  * `POST /v1/sessions` body: `{ player_id, recipe_id, steps: [{ name, duration_ms }],
  * materials?: [{ material_id, required, available? }], session_id?, workflow_id?,
- * region? }` (`region`: see parseRegion).
+ * region? }`: the session to create, and the location hint it names
+ * (`region`, for the object's placement; null when none).
  */
-export function parseCreateSession(body: unknown, newId: () => string): CreateSessionParams {
+export function parseCreateRequest(
+  body: unknown,
+  newId: () => string,
+): { params: CreateSessionParams; region: LocationHint | null } {
   const input = parse(createSession, body);
   return {
-    sessionId: input.session_id ?? newId(),
-    playerId: input.player_id,
-    recipeId: input.recipe_id,
-    workflowId: input.workflow_id ?? null,
-    steps: input.steps.map((step) => ({ name: step.name, durationMs: step.duration_ms })),
-    materials: parseRequirements(input.materials),
+    params: {
+      sessionId: input.session_id ?? newId(),
+      playerId: input.player_id,
+      recipeId: input.recipe_id,
+      workflowId: input.workflow_id ?? null,
+      steps: input.steps.map((step) => ({ name: step.name, durationMs: step.duration_ms })),
+      materials: parseRequirements(input.materials),
+    },
+    region: input.region ?? null,
   };
+}
+
+/** A session to create, from a create body (workflows and bridged `start` events: no placement). */
+export function parseCreateSession(body: unknown, newId: () => string): CreateSessionParams {
+  return parseCreateRequest(body, newId).params;
 }
 
 /** Lifecycle body: optional `{ reason }` (used by fail and cancel). */

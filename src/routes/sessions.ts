@@ -29,12 +29,11 @@ import {
   LIFECYCLE_ACTIONS,
   materialResults,
   parseCorrection,
-  parseCreateSession,
+  parseCreateRequest,
   parseId,
   parseMaterialReport,
   parseProgressBatch,
   parseReason,
-  parseRegion,
   type SessionBatch,
 } from "./session-input";
 
@@ -64,9 +63,9 @@ export const PLACEMENT_HEADER = "Crafting-Location-Hint";
 export const sessionRoutes = new Hono<Env_>()
   .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/", async (c) => {
-    const body = await readJsonBody(c.req.raw);
-    const params = parseCreateSession(body, () => crypto.randomUUID());
-    const region = parseRegion(body);
+    const { params, region } = parseCreateRequest(await readJsonBody(c.req.raw), () =>
+      crypto.randomUUID(),
+    );
     // Placed near its players: the named region, else where the player last connected from.
     const placement = placementFor(
       region,

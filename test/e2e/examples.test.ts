@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { build } from "esbuild";
 import { describe, expect, inject, it } from "vitest";
 import { launchChromium } from "../support/chromium";
-import { servicePost } from "../support/http";
-import { freshId, token } from "../support/tokens";
+import { servicePost, startedSession } from "../support/http";
+import { token } from "../support/tokens";
 
 /** What the page function below touches in the browser (this file is not compiled with the DOM library). */
 declare const document: { querySelector(selector: string): { value?: number } | null };
@@ -20,17 +20,11 @@ declare const document: { querySelector(selector: string): { value?: number } | 
 const baseUrl = inject("baseUrl");
 const service = (path: string, body?: unknown) => servicePost(baseUrl, path, body);
 
-async function startedSession(): Promise<{ sessionId: string; bearer: string }> {
-  const sessionId = freshId("s");
-  const playerId = freshId("p");
-  const created = await service("/v1/sessions", {
-    session_id: sessionId,
-    player_id: playerId,
-    recipe_id: "iron-sword",
-    steps: [{ name: "forge", duration_ms: 600_000 }],
-  });
-  expect(created.status).toBe(201);
-  expect((await service(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+/** A started session, and its player's token. */
+async function watchable(): Promise<{ sessionId: string; bearer: string }> {
+  const { sessionId, playerId } = await startedSession(baseUrl, [
+    { name: "forge", duration_ms: 600_000 },
+  ]);
   return { sessionId, bearer: await token(playerId) };
 }
 
@@ -47,7 +41,7 @@ describe("a game client in twenty lines", () => {
         format: "esm",
         logLevel: "error",
       });
-      const { sessionId, bearer } = await startedSession();
+      const { sessionId, bearer } = await watchable();
       const child = spawn(process.execPath, [outfile], {
         env: { ...process.env, BASE_URL: baseUrl, TOKEN: bearer, SESSION: sessionId },
         stdio: ["ignore", "pipe", "pipe"],
@@ -83,7 +77,7 @@ describe("a game client in twenty lines", () => {
   it("in a web page: shows the status and a moving bar until the session completes", async () => {
     const browser = await launchChromium();
     try {
-      const { sessionId, bearer } = await startedSession();
+      const { sessionId, bearer } = await watchable();
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on("pageerror", (error) => errors.push(error.message));

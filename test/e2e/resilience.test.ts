@@ -4,31 +4,17 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DevServer } from "../support/dev-server";
-import { servicePost } from "../support/http";
-import { freshId, token } from "../support/tokens";
+import { servicePost, startedSession } from "../support/http";
+import { token } from "../support/tokens";
 import { type Frame, openWs, type WsClient } from "../support/ws-client";
 
 const wsUrl = (baseUrl: string, path: string) => `${baseUrl.replace(/^http/, "ws")}${path}`;
-
-/** Creates and starts a session with a long step, so it stays active. */
-async function activeSession(baseUrl: string, sessionId: string, playerId: string): Promise<void> {
-  const created = await servicePost(baseUrl, "/v1/sessions", {
-    session_id: sessionId,
-    player_id: playerId,
-    recipe_id: "iron-sword",
-    steps: [{ name: "forge", duration_ms: 3_600_000 }],
-  });
-  expect(created.status).toBe(201);
-  expect((await servicePost(baseUrl, `/v1/sessions/${sessionId}/start`)).status).toBe(200);
-}
 
 describe("idle streams", () => {
   const baseUrl = inject("baseUrl");
 
   it("closes a stream silent for 30 s at the object's next wake, with 4008, and never an active one", async () => {
-    const sessionId = freshId("s");
-    const playerId = freshId("p");
-    await activeSession(baseUrl, sessionId, playerId);
+    const { sessionId, playerId } = await startedSession(baseUrl);
     const headers = { Authorization: `Bearer ${await token(playerId)}` };
     const url = wsUrl(baseUrl, `/ws/crafting/${sessionId}`);
     const [silent, chatty, framed] = await Promise.all([
@@ -158,12 +144,8 @@ describe("a crash of the whole server", () => {
     const SESSIONS = 10;
     const CLIENTS_PER_SESSION = 5;
     const UPDATES = 200;
-    const sessions = Array.from({ length: SESSIONS }, () => ({
-      sessionId: freshId("s"),
-      playerId: freshId("p"),
-    }));
-    for (const { sessionId, playerId } of sessions)
-      await activeSession(server.baseUrl, sessionId, playerId);
+    const sessions: { sessionId: string; playerId: string }[] = [];
+    for (let i = 0; i < SESSIONS; i++) sessions.push(await startedSession(server.baseUrl));
     const clients: ResumingClient[] = [];
     for (const { sessionId, playerId } of sessions) {
       const bearer = await token(playerId);

@@ -8,7 +8,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { describe, expect, inject, it } from "vitest";
 import { CraftingStreamingService } from "../../src/gen/crafting/v1/streaming_service_pb";
-import { servicePost } from "../support/http";
+import { servicePost, startedSession } from "../support/http";
 import { freshId, token } from "../support/tokens";
 
 const baseUrl = inject("baseUrl");
@@ -16,23 +16,12 @@ const service = (path: string, body?: unknown) => servicePost(baseUrl, path, bod
 const BUF = join(process.cwd(), "node_modules", ".bin", "buf");
 const METHOD = `${baseUrl}/crafting.v1.CraftingStreamingService/StreamCraftingProgress`;
 
-/** A started session of a fresh player. */
-async function startedSession(): Promise<{ sessionId: string; playerId: string }> {
-  const sessionId = freshId("s");
-  const playerId = freshId("p");
-  const created = await service("/v1/sessions", {
-    session_id: sessionId,
-    player_id: playerId,
-    recipe_id: "iron-sword",
-    steps: [
-      { name: "smelt", duration_ms: 20_000 },
-      { name: "forge", duration_ms: 20_000 },
-    ],
-  });
-  expect(created.status).toBe(201);
-  expect((await service(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
-  return { sessionId, playerId };
-}
+/** A started session of a fresh player, with two short steps. */
+const started = () =>
+  startedSession(baseUrl, [
+    { name: "smelt", duration_ms: 20_000 },
+    { name: "forge", duration_ms: 20_000 },
+  ]);
 
 /** Drives a session through a correction to completion once `ready` resolves. */
 async function drive(sessionId: string, ready: Promise<void>): Promise<void> {
@@ -79,7 +68,7 @@ function documents(
 describe("streaming RPCs over wrangler dev", () => {
   for (const protocol of ["connect", "grpcweb"]) {
     it(`buf curl --protocol ${protocol} receives a session's progress to completion`, async () => {
-      const { sessionId, playerId } = await startedSession();
+      const { sessionId, playerId } = await started();
       let firstMessage: () => void = () => {};
       const ready = new Promise<void>((resolve) => {
         firstMessage = resolve;
@@ -111,7 +100,7 @@ describe("streaming RPCs over wrangler dev", () => {
     });
 
     it(`buf curl --protocol ${protocol} gets permission_denied for another player's session`, async () => {
-      const { sessionId } = await startedSession();
+      const { sessionId } = await started();
       const result = await bufCurl([
         "--protocol",
         protocol,
@@ -131,7 +120,7 @@ describe("streaming RPCs over wrangler dev", () => {
     ["gRPC-Web", createGrpcWebTransport],
   ] as const) {
     it(`a connect-node client (${name}, binary) follows a session to completion`, async () => {
-      const { sessionId, playerId } = await startedSession();
+      const { sessionId, playerId } = await started();
       const client = createClient(
         CraftingStreamingService,
         make({ baseUrl, httpVersion: "1.1", useBinaryFormat: true }),

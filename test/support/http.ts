@@ -1,5 +1,5 @@
 /** crafting-service calls against a running server, for end-to-end tests. */
-import { serviceToken } from "./tokens";
+import { freshId, serviceToken } from "./tokens";
 
 /** POSTs `body` (JSON, when given) to `baseUrl + path` with a crafting-service token. */
 export async function servicePost(
@@ -15,4 +15,29 @@ export async function servicePost(
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
+}
+
+/** A step of a session plan, as crafting-service sends it. */
+export interface PlannedStep {
+  name: string;
+  duration_ms: number;
+}
+
+/** Creates and starts a session of a fresh player (one long step by default, so it stays active). */
+export async function startedSession(
+  baseUrl: string,
+  steps: PlannedStep[] = [{ name: "forge", duration_ms: 3_600_000 }],
+): Promise<{ sessionId: string; playerId: string }> {
+  const sessionId = freshId("s");
+  const playerId = freshId("p");
+  const created = await servicePost(baseUrl, "/v1/sessions", {
+    session_id: sessionId,
+    player_id: playerId,
+    recipe_id: "iron-sword",
+    steps,
+  });
+  if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
+  const started = await servicePost(baseUrl, `/v1/sessions/${sessionId}/start`);
+  if (started.status !== 200) throw new Error(`start: ${started.status} ${await started.text()}`);
+  return { sessionId, playerId };
 }
