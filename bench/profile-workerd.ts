@@ -1,10 +1,13 @@
 /**
  * npm run bench:profile-workerd — where workerd's CPU goes while our service
  * takes progress posts into one session (the bench's `ingest` scenario, 8
- * callers, 8 s), from the DevTools profiler of the real runtime: self and
- * inclusive shares per function of the bundle (bench/.build/us.js).
+ * callers, 8 s), or with `-- --events` bridged progress events (the `--full`
+ * events scenario: 10,000 over 100 sessions), from the DevTools profiler of
+ * the real runtime: self and inclusive shares per function of the bundle
+ * (bench/.build/us.js).
  */
 import WebSocket from "ws";
+import { eventsIngest } from "./lib/events-scenario.ts";
 import { startUs } from "./lib/targets.ts";
 
 const PORT = 9555;
@@ -13,7 +16,7 @@ const SECONDS = 8;
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   children?: number[];
 }
 
@@ -49,12 +52,17 @@ try {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 100 });
   await send("Profiler.start");
-  const deadline = performance.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (performance.now() < deadline) await room.post(n++);
-    }),
-  );
+  if (process.argv.includes("--events")) {
+    const result = await eventsIngest(target, 100, 100);
+    console.log(`events/s ${result.events_per_s}, seen ${result.seen} of ${result.events}`);
+  } else {
+    const deadline = performance.now() + SECONDS * 1000;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (performance.now() < deadline) await room.post(n++);
+      }),
+    );
+  }
   const { profile } = await send<{ profile: { nodes: ProfileNode[]; samples: number[] } }>(
     "Profiler.stop",
   );
@@ -65,8 +73,9 @@ try {
   for (const node of profile.nodes)
     for (const child of node.children ?? []) parents.set(child, node.id);
   const name = (id: number) => {
-    const { functionName, url, lineNumber } = (nodes.get(id) as ProfileNode).callFrame;
-    return `${functionName || "(anonymous)"} ${url.split("/").at(-1)}:${lineNumber + 1}`;
+    const { functionName, url, lineNumber, columnNumber } = (nodes.get(id) as ProfileNode)
+      .callFrame;
+    return `${functionName || "(anonymous)"} ${url.split("/").at(-1)}:${lineNumber + 1}:${columnNumber + 1}`;
   };
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();

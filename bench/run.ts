@@ -18,7 +18,7 @@ import { batchIngest, steadyPaths } from "./lib/paths-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, p99Svg, validateResult } from "./lib/report.ts";
 import { fanout, ingest, saturation, scale, settle } from "./lib/scenarios.ts";
-import { startTarget, type Target, type TargetName } from "./lib/targets.ts";
+import { STATE_ROOT, startTarget, type Target, type TargetName } from "./lib/targets.ts";
 import { wireSizes } from "./lib/wire-scenario.ts";
 
 const { values } = parseArgs({
@@ -99,7 +99,12 @@ async function main(): Promise<void> {
     mode,
     started_at: new Date(startedAt).toISOString(),
     seconds: 0,
-    machine: { cpus: cpus().length, node: process.version, platform: process.platform },
+    machine: {
+      cpus: cpus().length,
+      node: process.version,
+      platform: process.platform,
+      state: STATE_ROOT,
+    },
     fanout: SIZES.subscribers.map((subscribers) => ({ subscribers, by_target: {} })),
     saturation: SIZES.subscribers.map((subscribers) => ({ subscribers, by_target: {} })),
     ingest: { by_target: {} },

@@ -29,13 +29,24 @@ export function meterObject(ctx: DurableObjectState, object: MeteredObject): voi
 
   const sql = storage.sql;
   const exec = sql.exec.bind(sql);
+  // Callers read their cursor at once (toArray, one, rowsWritten): count
+  // after that, every cursor of the turn in one microtask.
+  let cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+  const countCursors = () => {
+    const done = cursors;
+    cursors = [];
+    let rowsRead = 0;
+    let rowsWritten = 0;
+    for (const cursor of done) {
+      rowsRead += cursor.rowsRead;
+      rowsWritten += cursor.rowsWritten;
+    }
+    read(rowsRead);
+    written(rowsWritten);
+  };
   sql.exec = ((query: string, ...bindings: unknown[]) => {
     const cursor = exec(query, ...bindings);
-    // Callers read their cursor at once (toArray, one, rowsWritten): count after that.
-    queueMicrotask(() => {
-      read(cursor.rowsRead);
-      written(cursor.rowsWritten);
-    });
+    if (cursors.push(cursor) === 1) queueMicrotask(countCursors);
     return cursor;
   }) as typeof sql.exec;
 

@@ -13,7 +13,8 @@ export interface BenchResult {
   mode: "smoke" | "quick" | "full";
   started_at: string;
   seconds: number;
-  machine: { cpus: number; node: string; platform: string };
+  /** `state`: where the targets' storage lived (bench/lib/targets.ts, STATE_ROOT). */
+  machine: { cpus: number; node: string; platform: string; state: string };
   fanout: {
     subscribers: number;
     by_target: ByTarget<{
@@ -129,7 +130,7 @@ const fmt = (value: number | null | undefined, digits = 2) =>
 /** The human summary. */
 export function markdown(result: BenchResult): string {
   const lines = [
-    `# Benchmark (${result.mode}, ${result.started_at}, ${result.machine.cpus} CPUs, Node ${result.machine.node})`,
+    `# Benchmark (${result.mode}, ${result.started_at}, ${result.machine.cpus} CPUs, Node ${result.machine.node}, state in ${result.machine.state ?? "a temporary directory"})`,
     "",
     "## Fan-out: delivery latency from POST to each subscriber (ms)",
     "",

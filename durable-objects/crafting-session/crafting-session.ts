@@ -175,11 +175,13 @@ export class CraftingSession extends StreamingObject {
     const now = Date.now();
     const store = this.#events;
     const epoch = this.#state?.epoch ?? newEpoch();
-    try {
-      this.ctx.storage.transactionSync(() => store.expire(now, epoch));
-    } catch (e: unknown) {
-      store.forget();
-      throw e;
+    if (store.expiryDue(now)) {
+      try {
+        this.ctx.storage.transactionSync(() => store.expire(now, epoch));
+      } catch (e: unknown) {
+        store.forget();
+        throw e;
+      }
     }
     const meta = store.meta() ?? { floor: 0, maxVersion: 0, base: this.#state };
     const log = {

@@ -7,6 +7,7 @@
 
 import { foldEvents, type SessionEvent } from "../../src/domain/events/session-events";
 import type { Session } from "../../src/domain/session/session";
+import { tableExists } from "../sqlite";
 
 /** How long event ids are remembered for dedupe, and events kept for re-folds. */
 export const EVENT_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -21,6 +22,11 @@ export interface EventMeta {
   base: Session | null;
 }
 
+/**
+ * The floor and the base: written with a session's first events and when
+ * events settle, not with every batch — the highest version stored is
+ * read back from the events themselves when an instance starts.
+ */
 const META_KEY = "events_meta";
 /** How often an instance looks for events past their retention. */
 const EXPIRY_CHECK_INTERVAL_MS = 60_000;
@@ -37,7 +43,18 @@ export class EventStore {
 
   /** The log's bookkeeping, or null when this session never received an event. */
   meta(): EventMeta | null {
-    if (this.#meta === undefined) this.#meta = this.storage.kv.get<EventMeta>(META_KEY) ?? null;
+    if (this.#meta === undefined) {
+      const meta = this.storage.kv.get<EventMeta>(META_KEY) ?? null;
+      // The stored maxVersion is the floor's (set when events settle); above
+      // it, the events table says. One scan per instance, of unsettled events.
+      if (meta && tableExists(this.storage.sql, "events")) {
+        const [row] = this.storage.sql
+          .exec<{ v: number | null }>("SELECT MAX(version) AS v FROM events")
+          .toArray();
+        meta.maxVersion = Math.max(meta.maxVersion, row?.v ?? 0);
+      }
+      this.#meta = meta;
+    }
     return this.#meta;
   }
 
@@ -46,6 +63,7 @@ export class EventStore {
     this.#meta = undefined;
   }
 
+  /** Writes the floor and the base (and the highest version, known then to be the floor). */
   #putMeta(meta: EventMeta): void {
     this.storage.kv.put(META_KEY, meta);
     this.#meta = meta;
@@ -61,10 +79,9 @@ export class EventStore {
          body TEXT NOT NULL
        )`,
     );
-    // `expire` runs once a minute at most: find the expired rows without scanning the table.
-    this.storage.sql.exec(
-      "CREATE INDEX IF NOT EXISTS events_by_acceptance ON events (accepted_at_ms)",
-    );
+    // Rows are found for expiry in insertion order (see `expire`): an index
+    // on acceptance would cost a row written per event. Older objects drop theirs.
+    this.storage.sql.exec("DROP INDEX IF EXISTS events_by_acceptance");
     this.#ready = true;
   }
 
@@ -91,9 +108,15 @@ export class EventStore {
    * written. Call inside `transactionSync`.
    */
   save(events: readonly SessionEvent[], maxVersion: number, base: Session | null): number {
-    const meta = this.meta() ?? { floor: 0, maxVersion: 0, base };
+    const known = this.meta();
     this.#table();
-    let rows = 1; // the bookkeeping
+    let rows = 0;
+    // A session's first events: the floor and the base they fold onto.
+    if (!known) {
+      this.storage.kv.put(META_KEY, { floor: 0, maxVersion: 0, base });
+      rows += 1;
+    }
+    const meta = known ?? { floor: 0, maxVersion: 0, base };
     for (const event of events) {
       rows += this.storage.sql.exec(
         "INSERT INTO events (event_id, version, accepted_at_ms, body) VALUES (?, ?, ?, ?)",
@@ -103,7 +126,7 @@ export class EventStore {
         JSON.stringify(event),
       ).rowsWritten;
     }
-    this.#putMeta({ ...meta, maxVersion: Math.max(meta.maxVersion, maxVersion) });
+    this.#meta = { ...meta, maxVersion: Math.max(meta.maxVersion, maxVersion) };
     return rows;
   }
 
@@ -125,23 +148,39 @@ export class EventStore {
   }
 
   /**
+   * Whether `expire` would look now: retention is a day, so once a minute
+   * (per instance) is as good as every batch — and a batch in between opens
+   * no transaction for it.
+   */
+  expiryDue(nowMs: number): boolean {
+    return nowMs - this.#expiryCheckedAtMs >= EXPIRY_CHECK_INTERVAL_MS;
+  }
+
+  /**
    * Settles events accepted longer than the retention ago: they are folded
    * into the base, the floor rises to their highest version, and their rows
    * (and ids) are dropped. A copy delivered later is stale by the floor.
    * Call inside `transactionSync`.
    */
   expire(nowMs: number, epoch: number): void {
-    // Retention is a day: looking once a minute (per instance) is as good as every batch.
-    if (nowMs - this.#expiryCheckedAtMs < EXPIRY_CHECK_INTERVAL_MS) return;
+    if (!this.expiryDue(nowMs)) return;
     this.#expiryCheckedAtMs = nowMs;
     const meta = this.meta();
     if (!meta) return;
     this.#table();
     const cutoff = nowMs - EVENT_RETENTION_MS;
+    // Rows are stored in the order they are accepted: the expired ones come
+    // first, and the walk stops at the first one still kept (a few rows, no index).
+    const [kept] = this.storage.sql
+      .exec<{ id: number }>(
+        "SELECT rowid AS id FROM events WHERE accepted_at_ms >= ? ORDER BY rowid LIMIT 1",
+        cutoff,
+      )
+      .toArray();
     const [row] = this.storage.sql
       .exec<{ v: number | null }>(
-        "SELECT MAX(version) AS v FROM events WHERE accepted_at_ms < ?",
-        cutoff,
+        "SELECT MAX(version) AS v FROM events WHERE rowid < ?",
+        kept?.id ?? Number.MAX_SAFE_INTEGER,
       )
       .toArray();
     const settled = row?.v ?? null;

@@ -28,12 +28,24 @@ function emptyHistogram(buckets: number): HistogramState {
 /** An empty set of totals. */
 export const emptyTotals = (): Totals => ({ counters: {}, histograms: {} });
 
+/** Series keys already built, by name and labels as given (counting is on every hot path). */
+const KEYS = new Map<string, string>();
+/** Kept small: label values come from short fixed lists; anything else just rebuilds. */
+const KEYS_LIMIT = 1000;
+
 /** `name{a="x",b="y"}`, labels sorted, values escaped as the text format asks. */
 export function seriesKey(name: MetricName, labels: Labels = {}): string {
+  let given: string = name;
+  for (const label in labels) given += `\u0000${label}\u0001${labels[label]}`;
+  let key = KEYS.get(given);
+  if (key !== undefined) return key;
   const pairs = Object.keys(labels)
     .sort()
-    .map((key) => `${key}="${escapeLabel(labels[key] as string)}"`);
-  return pairs.length > 0 ? `${name}{${pairs.join(",")}}` : name;
+    .map((label) => `${label}="${escapeLabel(labels[label] as string)}"`);
+  key = pairs.length > 0 ? `${name}{${pairs.join(",")}}` : name;
+  if (KEYS.size >= KEYS_LIMIT) KEYS.clear();
+  KEYS.set(given, key);
+  return key;
 }
 
 function escapeLabel(value: string): string {

@@ -57,7 +57,7 @@ function sampleResult(): BenchResult {
     mode: "smoke",
     started_at: "2026-11-22T00:00:00.000Z",
     seconds: 1,
-    machine: { cpus: 2, node: "v22", platform: "linux" },
+    machine: { cpus: 2, node: "v22", platform: "linux", state: "/dev/shm" },
     fanout: [
       { subscribers: 1, by_target: { us: latency(6), floor: latency(4), peer: latency(8) } },
     ],

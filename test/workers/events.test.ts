@@ -228,3 +228,34 @@ describe("POST /v1/events", () => {
     expect(await stateOf(sessionId)).toBeNull();
   });
 });
+
+describe("progress for one session from concurrent requests", () => {
+  it("applies every event whatever order the requests reach the object in: the newest version wins", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)));
+    const started = await until(
+      () => stateOf(sessionId),
+      (s) => s !== null,
+      "the session",
+    );
+    const requests = 12;
+    const responses = await Promise.all(
+      Array.from({ length: requests }, (_, i) =>
+        postEvents(
+          JSON.stringify([
+            rawEvent(sessionId, playerId, "progress", i + 2, { elapsed_seconds: i }),
+          ]),
+        ),
+      ),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(requests).fill(202));
+    // Answered means applied: the newest version is in the state, at most
+    // one update per event (one that arrives after a newer one changes nothing).
+    const state = await stateOf(sessionId);
+    expect(state?.clock.anchorElapsedMs).toBe((requests - 1) * 1000);
+    const updates = (state?.seq ?? 0) - (started?.seq ?? 0);
+    expect(updates).toBeGreaterThan(0);
+    expect(updates).toBeLessThanOrEqual(requests);
+  });
+});

@@ -163,11 +163,15 @@ export type Refusal =
  * Sorts a batch into the events to fold and those refused (by position):
  * duplicates (of a stored event or of an earlier one in the batch), events
  * at or below the settled version, and events for another player's session.
+ * A copy has its original's version, so an event above every stored
+ * version (`maxVersion`) cannot be one: `seen` (a storage read) is asked
+ * only of the others — events arriving in order cost no lookup.
  */
 export function admitEvents(
   events: readonly SessionEvent[],
   session: {
     floor: number;
+    maxVersion: number;
     owner: { sessionId: string; playerId: string } | null;
     seen: (eventId: string) => boolean;
   },
@@ -176,7 +180,8 @@ export function admitEvents(
   const inBatch = new Set<string>();
   const refused = events.map((event): Refusal | null => {
     const { owner } = session;
-    if (inBatch.has(event.eventId) || session.seen(event.eventId)) return { outcome: "duplicate" };
+    const stored = event.version <= session.maxVersion && session.seen(event.eventId);
+    if (inBatch.has(event.eventId) || stored) return { outcome: "duplicate" };
     inBatch.add(event.eventId);
     if (event.version <= session.floor) return { outcome: "stale" };
     if (owner && owner.sessionId !== event.sessionId)

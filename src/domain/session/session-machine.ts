@@ -209,7 +209,12 @@ function applyEvents(
 ): TransitionResult {
   const { events, log, epoch, atMs } = input;
   const owner = prev && { sessionId: prev.sessionId, playerId: prev.playerId };
-  const { fresh, refused } = admitEvents(events, { floor: log.floor, owner, seen: log.seen });
+  const { fresh, refused } = admitEvents(events, {
+    floor: log.floor,
+    maxVersion: log.maxVersion,
+    owner,
+    seen: log.seen,
+  });
   const results = (outcomes: Map<string, EventResult> | null): SessionOutcome => ({
     type: "events",
     results: events.map((event, i): EventResult => {

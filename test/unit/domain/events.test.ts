@@ -210,6 +210,7 @@ describe("admission", () => {
     const foreign = ev("resume", 6, { playerId: "p-2" });
     const { fresh, refused } = admitEvents([stored, pause, pause, ev("progress", 2), foreign], {
       floor: 3,
+      maxVersion: 4,
       owner,
       seen: (id) => id === stored.eventId,
     });
@@ -227,10 +228,28 @@ describe("admission", () => {
     expect(
       admitEvents([ev("pause", 2, { playerId: "p-9" })], {
         floor: 0,
+        maxVersion: 0,
         owner: null,
         seen: () => false,
       }).fresh,
     ).toHaveLength(1);
+  });
+
+  it("looks up only events at or below the highest stored version (a copy carries its original's version)", () => {
+    const asked: number[] = [];
+    const events = [ev("progress", 3), ev("progress", 7), ev("progress", 8)];
+    const { fresh, refused } = admitEvents(events, {
+      floor: 0,
+      maxVersion: 7,
+      owner,
+      seen: (id) => {
+        asked.push(events.findIndex((e) => e.eventId === id));
+        return id === events[1]?.eventId;
+      },
+    });
+    expect(asked).toEqual([0, 1]);
+    expect(refused).toEqual([null, { outcome: "duplicate" }, null]);
+    expect(fresh).toEqual([events[0], events[2]]);
   });
 });
 
