@@ -152,8 +152,20 @@ async function main(): Promise<void> {
         );
         const [sessions, perSession] = SIZES.events as [number, number];
         say(`events   us    ${sessions} sessions × ${perSession} events through POST /v1/events`);
-        const burst = await eventsIngest(target, sessions, perSession);
-        say(`         ${burst.events_per_s} events/s, p99 ${burst.ingest_to_subscriber_ms.p99} ms`);
+        // Noisy like the fan-out tail: the run with the median events/s of three.
+        const bursts: Awaited<ReturnType<typeof eventsIngest>>[] = [];
+        for (let run = 0; run < FANOUT_RUNS; run++) {
+          bursts.push(await eventsIngest(target, sessions, perSession));
+          await settle(target);
+        }
+        bursts.sort((a, b) => a.events_per_s - b.events_per_s);
+        const burst = {
+          ...(bursts[Math.floor(bursts.length / 2)] as (typeof bursts)[number]),
+          events_per_s_runs: bursts.map((b) => b.events_per_s),
+        };
+        say(
+          `         ${burst.events_per_s} events/s (runs ${burst.events_per_s_runs.join(", ")}), p99 ${burst.ingest_to_subscriber_ms.p99} ms, ${burst.seen}/${burst.events} seen`,
+        );
         const { sessions: watched, rate, seconds } = SIZES.steady;
         say(`paths    us    ${rate} updates/s over ${watched} sessions, half direct, half bridged`);
         const steady = await steadyPaths(target, watched, rate, seconds);

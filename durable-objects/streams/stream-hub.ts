@@ -128,7 +128,7 @@ export class StreamHub {
     const metered = meterFrame(attachment.bucket, now);
     const stored: StreamAttachment = { ...attachment, lastSeenMs: now, bucket: metered.bucket };
     ws.serializeAttachment(stored);
-    // A frame is a wake: streams that died meanwhile are closed now (this one just spoke).
+    // A frame is a wake: streams that died meanwhile are closed (this one just spoke).
     this.#closeDead(now);
     if (metered.decision !== "accept") {
       await this.#throttle(ws, stored, metered.decision, position);
@@ -228,9 +228,13 @@ export class StreamHub {
   #closeDead(nowMs: number): void {
     if (nowMs - this.#deadCheckedAtMs < STREAM_TIMING.idleTimeoutMs) return;
     this.#deadCheckedAtMs = nowMs;
-    const { closed } = this.#closeDeadStreams(nowMs);
-    // Their slots go back in the background; one that does not is reclaimed when needed.
-    if (closed.length > 0) void this.#ends.release(closed);
+    // After this turn: frames sent in it leave when it ends, and looking at
+    // every stream (a thousand attachments) must not hold them back.
+    setTimeout(() => {
+      const { closed } = this.#closeDeadStreams(Date.now());
+      // Their slots go back in the background; one that does not is reclaimed when needed.
+      if (closed.length > 0) void this.#ends.release(closed);
+    }, 0);
   }
 
   /**
@@ -280,8 +284,8 @@ export class StreamHub {
    * reached the edge (delivery latency).
    */
   deliver(frame: ServerFrame, coalescible: boolean, nowMs: number, receivedAtMs: number): void {
-    this.#closeDead(nowMs);
     this.#out.deliver(frame, coalescible, nowMs, receivedAtMs);
+    this.#closeDead(nowMs);
   }
 
   /** A change no stream was sent (a creation) leaves every stream current at `seq`. */

@@ -33,7 +33,11 @@ const PERIOD_SECONDS: Record<RateLimiterName, number> = {
  * INGEST_RATE_LIMITER's limit in wrangler.toml is counted in grants
  * (1,250 per 10 s = 20,000 requests per 10 s). Every request is still
  * covered by a counted grant: the cap is exact in requests, an isolate may
- * only leave part of a grant unused. Upgrades and health checks ask every time.
+ * only leave part of a grant unused. A grant running low (half spent, or
+ * in its last half second) is renewed in the background while its credits
+ * still serve, so a steady caller never waits for the binding; a refused
+ * renewal just lets the held credits run out. Upgrades and health checks
+ * ask every time.
  */
 export const CREDITS_PER_GRANT: Record<RateLimiterName, number> = {
   UPGRADE_RATE_LIMITER: 1,
@@ -43,10 +47,15 @@ export const CREDITS_PER_GRANT: Record<RateLimiterName, number> = {
 
 /** How long a grant's unused credits last. */
 export const CREDIT_TTL_MS = 1000;
+/** A grant is renewed ahead once this close to lapsing… */
+const RENEW_BEFORE_MS = CREDIT_TTL_MS / 2;
 
 /** Request credits this isolate holds per limiter and key, from granted binding calls. */
 export class Credits {
-  readonly #held = new Map<string, { left: number; expiresAtMs: number }>();
+  readonly #held = new Map<
+    string,
+    { left: number; expiresAtMs: number; granted: number; renewing: boolean }
+  >();
 
   constructor(private readonly maxKeys = 10_000) {}
 
@@ -58,10 +67,36 @@ export class Credits {
     return true;
   }
 
-  /** Adds the rest of a grant (the request that asked has spent one). */
+  /**
+   * Whether to renew `key`'s grant now, in the background: credits are held
+   * but half spent or about to lapse, and no renewal is under way (this
+   * marks one under way until `grant` or `renewalRefused`).
+   */
+  shouldRenew(key: string, nowMs: number): boolean {
+    const held = this.#held.get(key);
+    if (!held || held.renewing || held.expiresAtMs <= nowMs) return false;
+    const low = held.left <= held.granted / 2 || held.expiresAtMs - nowMs <= RENEW_BEFORE_MS;
+    if (low) held.renewing = true;
+    return low;
+  }
+
+  /** Adds `left` credits of a granted binding call to those still held, for a fresh TTL. */
   grant(key: string, left: number, nowMs: number): void {
     if (this.#held.size >= this.maxKeys && !this.#held.has(key)) this.#held.clear();
-    this.#held.set(key, { left, expiresAtMs: nowMs + CREDIT_TTL_MS });
+    const held = this.#held.get(key);
+    const still = held && held.expiresAtMs > nowMs ? held.left : 0;
+    this.#held.set(key, {
+      left: still + left,
+      expiresAtMs: nowMs + CREDIT_TTL_MS,
+      granted: left,
+      renewing: false,
+    });
+  }
+
+  /** The binding refused (or failed) a renewal: the held credits run out, then callers ask. */
+  renewalRefused(key: string): void {
+    const held = this.#held.get(key);
+    if (held) held.renewing = false;
   }
 }
 
@@ -103,24 +138,37 @@ export function clientIp(c: Context): string {
  */
 export function rateLimit(name: RateLimiterName, key: (c: Context<LimitEnv>) => string) {
   return createMiddleware<LimitEnv>(async (c, next) => {
-    await checkRateLimit(c.env, name, key(c), new URL(c.req.url).pathname);
+    await checkRateLimit(c.env, name, key(c), new URL(c.req.url).pathname, (work) =>
+      c.executionCtx.waitUntil(work),
+    );
     await next();
   });
 }
 
-/** Counts one request of `key` against a limiter; `resource_exhausted` past its budget. */
+/**
+ * Counts one request of `key` against a limiter; `resource_exhausted` past
+ * its budget. With `waitUntil`, a grant running low is renewed in the
+ * background (`Credits.shouldRenew`).
+ */
 export async function checkRateLimit(
   env: Env,
   name: RateLimiterName,
   key: string,
   path: string,
+  waitUntil?: (work: Promise<unknown>) => void,
 ): Promise<void> {
   const granted = CREDITS_PER_GRANT[name];
-  const held = granted > 1 ? credits.take(`${name}:${key}`, Date.now()) : false;
-  if (held) return;
+  const creditKey = `${name}:${key}`;
+  const now = Date.now();
+  const held = granted > 1 ? credits.take(creditKey, now) : false;
+  if (held) {
+    if (waitUntil && credits.shouldRenew(creditKey, now))
+      waitUntil(renew(env, name, key, creditKey, granted));
+    return;
+  }
   const { success } = await env[name].limit({ key });
   if (success) {
-    if (granted > 1) credits.grant(`${name}:${key}`, granted - 1, Date.now());
+    if (granted > 1) credits.grant(creditKey, granted - 1, Date.now());
     return;
   }
   metrics.count("crafting_throttles_total", {
@@ -132,6 +180,27 @@ export async function checkRateLimit(
     "rate limit exceeded: retry later",
     PERIOD_SECONDS[name],
   );
+}
+
+/** Asks the binding for a whole grant ahead of need; never fails the request that set it off. */
+async function renew(
+  env: Env,
+  name: RateLimiterName,
+  key: string,
+  creditKey: string,
+  granted: number,
+): Promise<void> {
+  try {
+    const { success } = await env[name].limit({ key });
+    if (success) credits.grant(creditKey, granted, Date.now());
+    else credits.renewalRefused(creditKey);
+  } catch (e: unknown) {
+    credits.renewalRefused(creditKey);
+    log("warn", "request.rate_limit_renewal_failed", {
+      limiter: name,
+      message: e instanceof Error ? e.message : String(e),
+    });
+  }
 }
 
 /** The authenticated subject, for limits that follow authentication. */
