@@ -67,6 +67,12 @@ export interface BenchResult {
       ratio_vs_peer: number | null;
     }[];
     ingest_posts: { ratio_vs_floor: number | null; ratio_vs_peer: number | null };
+    /** RSS of us against the floor per live session, and per live Durable Object (us keeps two per session). */
+    rss_live?: {
+      streams: number;
+      per_session_vs_floor: number | null;
+      per_object_vs_floor: number | null;
+    }[];
   };
 }
 
@@ -93,6 +99,17 @@ export function computeRatios(result: Omit<BenchResult, "ratios">): BenchResult[
         result.ingest.by_target.peer?.posts_per_s,
       ),
     },
+    rss_live: result.scale.map(({ streams, by_target: t }) => ({
+      streams,
+      per_session_vs_floor: ratio(
+        t.us?.rss_per_live_session_bytes,
+        t.floor?.rss_per_live_session_bytes,
+      ),
+      per_object_vs_floor: ratio(
+        t.us?.rss_per_live_object_bytes,
+        t.floor?.rss_per_live_object_bytes,
+      ),
+    })),
   };
 }
 
@@ -218,16 +235,21 @@ export function markdown(result: BenchResult): string {
     "",
     "## Scale: one stream per session",
     "",
-    "| streams | target | create (s) | open (s) | failures | RSS/live session | RSS/idle session | storage/session |",
-    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| streams | target | create (s) | open (s) | failures | RSS/live session | objects/session | RSS/live object | RSS/idle session | storage/session |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   );
   for (const { streams, by_target } of result.scale) {
     for (const [target, f] of Object.entries(by_target)) {
       lines.push(
-        `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
+        `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.objects_per_session)} | ${fmt(f.rss_per_live_object_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
       );
     }
   }
+  for (const r of result.ratios.rss_live ?? [])
+    lines.push(
+      "",
+      `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object.`,
+    );
   for (const { streams, by_target } of result.scale) {
     const objects = by_target.us?.storage_by_object;
     if (objects && Object.keys(objects).length > 0)

@@ -219,6 +219,13 @@ export interface ScaleResult {
   storage_bytes_per_session: number;
   /** Durable Object storage on disk by class: how many objects, and bytes per object. */
   storage_by_object?: Record<string, { objects: number; bytes_per_object: number }>;
+  /**
+   * Durable Objects each session keeps (us: the session and its player's;
+   * the others: one room), counted from the databases on disk — and the RSS
+   * per live object, the fair comparison of one object with another.
+   */
+  objects_per_session?: number;
+  rss_per_live_object_bytes?: number;
 }
 
 export async function scale(
@@ -251,15 +258,21 @@ export async function scale(
   const storage = directoryBytes(join(target.stateDir, "state", "do"));
   const byObject = storageByObject(join(target.stateDir, "state", "do"));
   for (const s of subscribers) s.close();
+  const objects = Object.values(byObject).reduce((sum, o) => sum + o.objects, 0);
+  // A room without storage still is one object; a few shared objects (metrics, dead letters) round away.
+  const objectsPerSession = Math.max(1, Math.round((objects / count) * 10) / 10);
+  const rssPerLiveSession = live ? Math.round((rssLive - rssBefore) / live) : 0;
   return {
     streams: count,
     create_seconds: round(createSeconds),
     open_seconds: round(openSeconds),
     failures,
-    rss_per_live_session_bytes: live ? Math.round((rssLive - rssBefore) / live) : 0,
+    rss_per_live_session_bytes: rssPerLiveSession,
     rss_per_idle_session_bytes: live ? Math.round((rssIdle - rssBefore) / live) : 0,
     storage_bytes_per_session: Math.round(storage / count),
     storage_by_object: byObject,
+    objects_per_session: objectsPerSession,
+    rss_per_live_object_bytes: Math.round(rssPerLiveSession / objectsPerSession),
   };
 }
 

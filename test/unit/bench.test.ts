@@ -83,13 +83,26 @@ function sampleResult(): BenchResult {
             create_seconds: 1,
             open_seconds: 1,
             failures: 0,
-            rss_per_live_session_bytes: 1,
+            rss_per_live_session_bytes: 800_000,
             rss_per_idle_session_bytes: 1,
             storage_bytes_per_session: 24_000,
             storage_by_object: {
               CraftingSession: { objects: 10, bytes_per_object: 12_000 },
               Player: { objects: 10, bytes_per_object: 12_000 },
             },
+            objects_per_session: 2,
+            rss_per_live_object_bytes: 400_000,
+          },
+          floor: {
+            streams: 10,
+            create_seconds: 0,
+            open_seconds: 1,
+            failures: 0,
+            rss_per_live_session_bytes: 320_000,
+            rss_per_idle_session_bytes: 1,
+            storage_bytes_per_session: 0,
+            objects_per_session: 1,
+            rss_per_live_object_bytes: 320_000,
           },
         },
       },
@@ -126,6 +139,10 @@ describe("the result", () => {
       ratio_vs_peer: 1.5,
     });
     expect(result.ratios.ingest_posts).toEqual({ ratio_vs_floor: 0.8, ratio_vs_peer: null });
+    expect(result.ratios.rss_live).toEqual([
+      { streams: 10, per_session_vs_floor: 2.5, per_object_vs_floor: 1.25 },
+    ]);
+    expect(markdown(result)).toContain("2.5 per live session, 1.25 per live Durable Object");
   });
 
   it("passes the schema check when complete, and names what is missing otherwise", () => {
