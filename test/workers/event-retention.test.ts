@@ -81,24 +81,46 @@ describe("event retention", () => {
     expect(state?.clock).toEqual(expected?.clock);
   });
 
-  it("drops the acceptance index older objects kept (a row written per event)", async () => {
+  it("moves an older events table (a rowid table with an acceptance index) to the keyed layout, keeping its events", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
     const stub = env.CRAFTING_SESSION.getByName(sessionId);
-    await stub.applyEvents([event(sessionId, playerId, "start", 1, Date.now())]);
-    const indexes = () =>
+    const start = event(sessionId, playerId, "start", 1, Date.now());
+    await stub.applyEvents([start]);
+    const layout = () =>
       runInDurableObject(stub, (_i: CraftingSession, state) =>
         state.storage.sql
-          .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index'")
-          .toArray()
-          .map((row) => row.name),
+          .exec<{ type: string; name: string; sql: string | null }>(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'events'",
+          )
+          .toArray(),
       );
+    // The layout of earlier deployments, holding the start event.
     await runInDurableObject(stub, (_i: CraftingSession, state) => {
-      state.storage.sql.exec("CREATE INDEX events_by_acceptance ON events (accepted_at_ms)");
+      const { sql } = state.storage;
+      sql.exec("DROP TABLE events");
+      sql.exec(
+        `CREATE TABLE events (event_id TEXT PRIMARY KEY, version INTEGER NOT NULL,
+           accepted_at_ms INTEGER NOT NULL, body TEXT NOT NULL)`,
+      );
+      sql.exec("CREATE INDEX events_by_acceptance ON events (accepted_at_ms)");
+      sql.exec(
+        "INSERT INTO events VALUES (?, ?, ?, ?)",
+        start.eventId,
+        start.version,
+        start.acceptedAtMs,
+        JSON.stringify(start),
+      );
     });
-    expect(await indexes()).toContain("events_by_acceptance");
+    expect((await layout()).map((o) => o.name)).toContain("events_by_acceptance");
     await evictDurableObject(stub);
-    await stub.applyEvents([event(sessionId, playerId, "progress", 2, Date.now())]);
-    expect(await indexes()).not.toContain("events_by_acceptance");
+
+    const progress = event(sessionId, playerId, "progress", 2, Date.now());
+    const results = await stub.applyEvents([{ ...start }, progress]);
+    expect(results.map((r) => r.outcome)).toEqual(["duplicate", "applied"]);
+    const objects = await layout();
+    expect(objects.map((o) => o.name)).toEqual(["events"]);
+    expect(objects[0]?.sql).toMatch(/WITHOUT ROWID/);
+    expect(await storedEvents(sessionId)).toEqual([1, 2]);
   });
 });
