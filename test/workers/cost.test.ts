@@ -7,7 +7,7 @@ import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { freshId, serviceToken } from "../support/tokens";
-import { postEvents, rawEvent, START, stateOf, until } from "./event-helpers";
+import { postEvents, rawEvent, startedByEvent } from "./event-helpers";
 import { call, createSession, serviceCall } from "./helpers";
 
 /** The value of one series in /metrics (0 when absent). */
@@ -44,14 +44,7 @@ describe("the bill, counted", () => {
   it("counts two rows written per bridged progress event: the event (its key is the row) and the state", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
-    expect(
-      (await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)))).status,
-    ).toBe(202);
-    await until(
-      () => stateOf(sessionId),
-      (s) => s !== null,
-      "the session",
-    );
+    await startedByEvent(sessionId, playerId);
     const written = await settled("crafting_storage_rows_written_total", 'object="session"');
     for (let version = 2; version <= 6; version++) {
       const progress = rawEvent(sessionId, playerId, "progress", version, {

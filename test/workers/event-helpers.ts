@@ -72,3 +72,16 @@ export async function until<T>(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** A session started by a bridged `start` event, once its object holds it. */
+export async function startedByEvent(sessionId: string, playerId: string): Promise<Session> {
+  const response = await postEvents(
+    JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)),
+  );
+  if (response.status !== 202) throw new Error(`start event: ${response.status}`);
+  return (await until(
+    () => stateOf(sessionId),
+    (s) => s !== null,
+    "the session",
+  )) as Session;
+}

@@ -1,19 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { EVENT_LIMITS } from "../../src/events/event-input";
 import { freshId, serviceToken, token } from "../support/tokens";
-import { postEvents, rawEvent, START, stateOf, until } from "./event-helpers";
+import { postEvents, rawEvent, START, startedByEvent, stateOf, until } from "./event-helpers";
 import { call, serviceCall } from "./helpers";
 
 describe("progress applied at once", () => {
   it("has applied a progress event by the time it answers 202: no wait for the Queue", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
-    await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)));
-    const started = await until(
-      () => stateOf(sessionId),
-      (s) => s !== null,
-      "the session",
-    );
+    const started = await startedByEvent(sessionId, playerId);
     const response = await postEvents(
       JSON.stringify([rawEvent(sessionId, playerId, "progress", 2, { elapsed_seconds: 42 })]),
     );
@@ -27,12 +22,7 @@ describe("progress applied at once", () => {
   it("sends what the session refuses to the Queue, whose consumer dead-letters it with the reason", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
-    await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)));
-    await until(
-      () => stateOf(sessionId),
-      (s) => s !== null,
-      "the session",
-    );
+    await startedByEvent(sessionId, playerId);
     const foreign = rawEvent(sessionId, freshId("intruder"), "progress", 2, { elapsed_seconds: 5 });
     expect((await postEvents(JSON.stringify([foreign]))).status).toBe(202);
     type Letters = { letters: { reason: string; body: { eventId?: string } }[] };
@@ -233,12 +223,7 @@ describe("progress for one session from concurrent requests", () => {
   it("applies every event whatever order the requests reach the object in: the newest version wins", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
-    await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)));
-    const started = await until(
-      () => stateOf(sessionId),
-      (s) => s !== null,
-      "the session",
-    );
+    const started = await startedByEvent(sessionId, playerId);
     const requests = 12;
     const responses = await Promise.all(
       Array.from({ length: requests }, (_, i) =>
