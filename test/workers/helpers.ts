@@ -78,11 +78,11 @@ export class RawSocket {
   constructor(readonly ws: WebSocket) {
     ws.binaryType = "arraybuffer";
     ws.accept();
-    ws.addEventListener("message", (event) =>
+    ws.addEventListener("message", (event) => {
       this.messages.push(
         typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer),
-      ),
-    );
+      );
+    });
     ws.addEventListener("close", (event) => {
       this.closed = { code: event.code, reason: event.reason };
     });
