@@ -47,7 +47,7 @@ export const CREDITS_PER_GRANT: Record<RateLimiterName, number> = {
 
 /** How long a grant's unused credits last. */
 export const CREDIT_TTL_MS = 1000;
-/** A grant is renewed ahead once this close to lapsing… */
+/** How close to lapsing a grant is renewed ahead of need. */
 const RENEW_BEFORE_MS = CREDIT_TTL_MS / 2;
 
 /** Request credits this isolate holds per limiter and key, from granted binding calls. */
