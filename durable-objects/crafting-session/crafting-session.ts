@@ -175,14 +175,7 @@ export class CraftingSession extends StreamingObject {
     const now = Date.now();
     const store = this.#events;
     const epoch = this.#state?.epoch ?? newEpoch();
-    if (store.expiryDue(now)) {
-      try {
-        this.ctx.storage.transactionSync(() => store.expire(now, epoch));
-      } catch (e: unknown) {
-        store.forget();
-        throw e;
-      }
-    }
+    store.expire(now, epoch);
     const meta = store.meta() ?? { floor: 0, maxVersion: 0, base: this.#state };
     const log = {
       ...meta,

@@ -168,23 +168,24 @@ export class EventStore {
   }
 
   /**
-   * Whether `expire` would look now: retention is a day, so once a minute
-   * (per instance) is as good as every batch — and a batch in between opens
-   * no transaction for it.
-   */
-  expiryDue(nowMs: number): boolean {
-    return nowMs - this.#expiryCheckedAtMs >= EXPIRY_CHECK_INTERVAL_MS;
-  }
-
-  /**
    * Settles events accepted longer than the retention ago: they are folded
    * into the base, the floor rises to their highest version, and their rows
    * (and ids) are dropped. A copy delivered later is stale by the floor.
-   * Call inside `transactionSync`.
+   * Retention is a day, so an instance looks once a minute at most — and a
+   * batch in between opens no transaction for it. Its own transaction.
    */
   expire(nowMs: number, epoch: number): void {
-    if (!this.expiryDue(nowMs)) return;
+    if (nowMs - this.#expiryCheckedAtMs < EXPIRY_CHECK_INTERVAL_MS) return;
     this.#expiryCheckedAtMs = nowMs;
+    try {
+      this.storage.transactionSync(() => this.#settleExpired(nowMs, epoch));
+    } catch (e: unknown) {
+      this.forget();
+      throw e;
+    }
+  }
+
+  #settleExpired(nowMs: number, epoch: number): void {
     const meta = this.meta();
     if (!meta) return;
     this.#table();

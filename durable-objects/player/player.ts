@@ -60,6 +60,8 @@ interface QueueState {
 /** Durable Object for one player. */
 export class Player extends StreamingObject {
   #queue: QueueState | null;
+  /** Where the player last connected from (undefined: not read yet). */
+  #region: LocationHint | null | undefined;
   protected override readonly hub: StreamHub;
   readonly #log: ReplayLog;
 
@@ -218,15 +220,13 @@ export class Player extends StreamingObject {
   }
 
   /**
-   * Takes a stream slot; `resource_exhausted` when the player is at the
-   * limit. At the limit, the objects holding the player's streams are asked
-   * which are still open first: slots of streams lost in a crash or a
-   * restart are freed then, not at their expiry.
-   */
-  /**
-   * Takes a stream slot. `seenFrom`: the location hint of where this stream
-   * came from, remembered (written only when it changes) to place the
-   * player's next sessions near them.
+   * Takes a stream slot, until `expiresAtMs` (the stream's token expiry);
+   * `resource_exhausted` when the player is at the limit. At the limit, the
+   * objects holding the player's streams are asked which are still open
+   * first: slots of streams lost in a crash or a restart are freed then.
+   * `seenFrom`: the location hint of where this stream came from,
+   * remembered (written only when it changes) to place the player's next
+   * sessions near them.
    */
   async acquireStream(
     kind: StreamKind,
@@ -234,8 +234,10 @@ export class Player extends StreamingObject {
     seenFrom: LocationHint | null = null,
     expiresAtMs?: number,
   ): Promise<Result<{ leaseId: string }>> {
-    if (seenFrom && seenFrom !== this.ctx.storage.kv.get<LocationHint>(REGION_KEY))
+    if (seenFrom && seenFrom !== this.#lastRegionSeen()) {
       this.ctx.storage.kv.put(REGION_KEY, seenFrom);
+      this.#region = seenFrom;
+    }
     const max = Number(this.env.MAX_STREAMS_PER_PLAYER) || LEASE_RULES.maxStreamsPerPlayer;
     // The lease lasts as long as the stream may: until its token expires.
     const request = {
@@ -310,12 +312,19 @@ export class Player extends StreamingObject {
     this.#save(releaseLeases(this.#leases(), leaseIds, Date.now()));
   }
 
-  /** The player's live streams (operators, tests). */
   /** Where the player last connected from, as a location hint (null: never seen). */
   async lastRegion(): Promise<LocationHint | null> {
-    return this.ctx.storage.kv.get<LocationHint>(REGION_KEY) ?? null;
+    return this.#lastRegionSeen();
   }
 
+  /** The remembered region: read once per instance, not per stream opened. */
+  #lastRegionSeen(): LocationHint | null {
+    if (this.#region === undefined)
+      this.#region = this.ctx.storage.kv.get<LocationHint>(REGION_KEY) ?? null;
+    return this.#region;
+  }
+
+  /** The player's live streams (operators, tests). */
   async streams(): Promise<StreamLease[]> {
     return liveLeases(this.#leases(), Date.now());
   }

@@ -77,7 +77,7 @@ export abstract class StreamingObject extends DurableObject<Env> {
     this.hub.errored(ws, error);
   }
 
-  /** The streams' sweep: idle and token-expiry closes, heartbeats, slot renewal. */
+  /** The maintenance sweep: idle and token-expiry closes, heartbeats (stream-hub.ts). */
   override async alarm(): Promise<void> {
     metrics.count("crafting_object_wakes_total", { object: this.hub.kind, event: "alarm" });
     await this.hub.sweep();

@@ -11,7 +11,6 @@ interface Sample {
   atMs: number;
 }
 
-/** Keeps the best recent clock samples. */
 /**
  * Ping frames (which the server answers with its clock) a view sends after
  * each connect; later keepalives are the text `ping`, which the runtime
@@ -20,6 +19,7 @@ interface Sample {
  */
 export const CLOCK_PINGS_PER_CONNECT = 3;
 
+/** Keeps the best recent clock samples. */
 export class ClockSync {
   #samples: Sample[] = [];
   #hint: number | null = null;

@@ -16,10 +16,9 @@ import { describe, expect, it } from "vitest";
 import type { SessionEvent } from "../../src/domain/events/session-events";
 import { consumeEvents } from "../../src/events/consumer";
 import { parseEventRecord } from "../../src/events/event-input";
-import worker from "../../src/index";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { postEvents, rawEvent, START, stateOf, until } from "./event-helpers";
-import { createSession, serviceCall, watch } from "./helpers";
+import { callWith, createSession, serviceCall, watch } from "./helpers";
 import { activeSession, sessionObject } from "./stream-helpers";
 
 /** A session's history as producers would write it: start, then progress and a pause. */
@@ -87,18 +86,14 @@ describe("an overloaded session object", () => {
       }),
     } as Env;
     const post = async (configured: Env) =>
-      worker.fetch(
-        new Request(`https://crafting.test/udp/sessions/${sessionId}/progress`, {
-          method: "POST",
-          headers: {
-            Authorization: `Bearer ${await serviceToken()}`,
-            "Content-Type": "application/json",
-          },
-          body: JSON.stringify({ elapsed_ms: 5_000 }),
-        }),
-        configured,
-        createExecutionContext(),
-      );
+      callWith(configured)(`/udp/sessions/${sessionId}/progress`, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${await serviceToken()}`,
+          "Content-Type": "application/json",
+        },
+        body: JSON.stringify({ elapsed_ms: 5_000 }),
+      });
     const refused = await post(overloaded);
     expect(refused.status).toBe(503);
     expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);

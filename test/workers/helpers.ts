@@ -1,11 +1,26 @@
 /** Talking to the Worker from inside workerd, as a real client would. */
+import { createExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
+import worker from "../../src/index";
 import { type Frame, FrameLog } from "../support/frame-log";
 import { serviceToken } from "../support/tokens";
 
 /** A request to the Worker's own fetch handler. */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
   return exports.default.fetch(new Request(`https://crafting.test${path}`, init));
+}
+
+/**
+ * Requests to the Worker as deployed with `configured` bindings (other
+ * settings, a binding that fails): same paths and answers as `call`.
+ */
+export function callWith(configured: Env) {
+  return (path: string, init: RequestInit = {}): Promise<Response> =>
+    worker.fetch(
+      new Request(`https://crafting.test${path}`, init),
+      configured,
+      createExecutionContext(),
+    );
 }
 
 /** A crafting-service call with a JSON body. */

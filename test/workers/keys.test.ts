@@ -4,28 +4,18 @@
  * an identity provider's ES256 player tokens verified against a JWKS served
  * on 127.0.0.1 (test/workers/identity-provider.setup.ts).
  */
-import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
 import { signJwt } from "../../src/auth/jwt";
-import worker from "../../src/index";
 import { freshId } from "../support/tokens";
-import { createSession, serviceCall, TestSocket } from "./helpers";
+import { callWith, createSession, serviceCall, TestSocket } from "./helpers";
 
 const OLD = "rotation-old-secret-0123456789abcdef01";
 const NEW = "rotation-new-secret-0123456789abcdef01";
 
 /** The Worker as deployed with `vars` on top of the test configuration. */
-function deployedWith(vars: Record<string, string>) {
-  const configured = { ...env, ...vars } as Env;
-  return (path: string, init: RequestInit = {}) =>
-    worker.fetch(
-      new Request(`https://crafting.test${path}`, init),
-      configured,
-      createExecutionContext(),
-    );
-}
+const deployedWith = (vars: Record<string, string>) => callWith({ ...env, ...vars } as Env);
 
 async function open(fetch: ReturnType<typeof deployedWith>, sessionId: string, bearer: string) {
   const response = await fetch(`/ws/crafting/${sessionId}`, {

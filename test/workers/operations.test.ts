@@ -1,12 +1,11 @@
 /** Operations in workerd: trace ids end to end, health checks and the health stream, /metrics access. */
-import { createExecutionContext, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import { runHealthChecks } from "../../src/health/checks";
-import worker from "../../src/index";
 import { freshId, serviceToken, token } from "../support/tokens";
-import { call, serviceCall, TestSocket } from "./helpers";
+import { call, callWith, serviceCall, TestSocket } from "./helpers";
 import { watchedSession } from "./stream-helpers";
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -42,19 +41,15 @@ describe("tracing", () => {
     try {
       const { sessionId, socket } = await watchedSession();
       const progress = async (logLevel: string, traceId: string) =>
-        worker.fetch(
-          new Request(`https://crafting.test/udp/sessions/${sessionId}/progress`, {
-            method: "POST",
-            headers: {
-              Authorization: `Bearer ${await serviceToken()}`,
-              "Content-Type": "application/json",
-              traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
-            },
-            body: JSON.stringify({ progress_percent: 10 }),
-          }),
-          { ...env, LOG_LEVEL: logLevel },
-          createExecutionContext(),
-        );
+        callWith({ ...env, LOG_LEVEL: logLevel })(`/udp/sessions/${sessionId}/progress`, {
+          method: "POST",
+          headers: {
+            Authorization: `Bearer ${await serviceToken()}`,
+            "Content-Type": "application/json",
+            traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+          },
+          body: JSON.stringify({ progress_percent: 10 }),
+        });
       const response = await progress("debug", TRACE_ID);
       expect(response.status).toBe(200);
       expect(response.headers.get("traceparent")).toMatch(
