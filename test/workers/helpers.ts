@@ -15,7 +15,7 @@ export function call(path: string, init: RequestInit = {}): Promise<Response> {
  * settings, a binding that fails): same paths and answers as `call`.
  */
 export function callWith(configured: Env) {
-  return (path: string, init: RequestInit = {}): Promise<Response> =>
+  return async (path: string, init: RequestInit = {}): Promise<Response> =>
     worker.fetch(
       new Request(`https://crafting.test${path}`, init),
       configured,
