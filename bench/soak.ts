@@ -56,7 +56,7 @@ const PROGRESS_CALLERS = 8;
 const STEP_MS = 7 * 24 * 3_600_000;
 const T0 = Date.parse("2026-11-30T00:00:00Z");
 
-// ─── The service, restartable ─────────────────────────────────────────────
+// --- The service, restartable ------------------------------------------------
 
 const port = await freePort();
 const stateDir = mkdtempSync(join(tmpdir(), "crafting-soak-"));
@@ -122,7 +122,7 @@ async function serviceCall(path: string, body?: unknown, method = "POST"): Promi
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
 
-// ─── Sessions and what was sent to them ────────────────────────────────────
+// --- Sessions and what was sent to them --------------------------------------
 
 interface SoakSession {
   sessionId: string;
@@ -203,7 +203,7 @@ async function postEvents(records: Record<string, unknown>[]): Promise<void> {
   }
 }
 
-// ─── Clients ───────────────────────────────────────────────────────────────
+// --- Clients -----------------------------------------------------------------
 
 /** Where the watchers connect, and how they wait out a restart. */
 const endpoint: SoakService = { baseUrl, wsBase, ready: () => restarting ?? Promise.resolve() };
@@ -217,7 +217,7 @@ for (let i = 0; i < STREAMS; i++) {
   watchers.push(new Watcher(kind, session, endpoint));
 }
 
-// ─── The run ───────────────────────────────────────────────────────────────
+// --- The run -----------------------------------------------------------------
 
 const started = Date.now();
 const deadline = started + MINUTES * 60_000;
@@ -315,7 +315,7 @@ await Promise.all(loops);
 if (restarting) await restarting;
 const rssAtEnd = rssBytes(service.pids());
 
-// ─── Quiesce and check ─────────────────────────────────────────────────────
+// --- Quiesce and check -------------------------------------------------------
 
 // Every HTTP session resumed, then one last correction: its final state is known.
 const FINAL_MS = Date.now() - started;

@@ -86,7 +86,7 @@ export class CraftingSession extends StreamingObject {
     });
   }
 
-  // ─── RPC for the Worker ────────────────────────────────────────────────────
+  // --- RPC for the Worker ----------------------------------------------------
 
   /** Creates the session; repeating the same create is idempotent. */
   async create(
@@ -188,7 +188,7 @@ export class CraftingSession extends StreamingObject {
     return outcome.type === "events" ? outcome.results : [];
   }
 
-  // ─── Streams ───────────────────────────────────────────────────────────────
+  // --- Streams ---------------------------------------------------------------
 
   /**
    * Accepts a WebSocket the Worker has already authenticated and given a
@@ -205,7 +205,7 @@ export class CraftingSession extends StreamingObject {
     );
   }
 
-  // ─── Internals ─────────────────────────────────────────────────────────────
+  // --- Internals -------------------------------------------------------------
 
   async #applyAsJson(
     input: SessionInput,
@@ -305,7 +305,7 @@ export class CraftingSession extends StreamingObject {
    * Tells another object about the change. A lost notification is repaired
    * by the next one (they carry the seq and the whole summary); a failure is
    * logged, never fails the session's change. `wait`: a status change the
-   * queue must not miss — sent at once, and the caller's answer waits for
+   * queue must not miss: sent at once, and the caller's answer waits for
    * it. Otherwise (progress moving estimates) at most one a second, the
    * newest (latest-every.ts): a burst of corrections costs the player's
    * object one call a second, not one per correction.

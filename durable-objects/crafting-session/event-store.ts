@@ -171,7 +171,7 @@ export class EventStore {
    * Settles events accepted longer than the retention ago: they are folded
    * into the base, the floor rises to their highest version, and their rows
    * (and ids) are dropped. A copy delivered later is stale by the floor.
-   * Retention is a day, so an instance looks once a minute at most — and a
+   * Retention is a day, so an instance looks once a minute at most, and a
    * batch in between opens no transaction for it. Its own transaction.
    */
   expire(nowMs: number, epoch: number): void {

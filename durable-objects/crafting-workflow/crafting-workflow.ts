@@ -58,7 +58,7 @@ export class CraftingWorkflow extends StreamingObject {
     });
   }
 
-  // ─── RPC for the Worker and the session objects ────────────────────────────
+  // --- RPC for the Worker and the session objects ----------------------------
 
   /** Creates the workflow and starts its first step; the same create again is idempotent. */
   async create(
@@ -108,7 +108,7 @@ export class CraftingWorkflow extends StreamingObject {
     return this.#state ? ok(this.#state) : fail("not_found", "no workflow with this id");
   }
 
-  // ─── Streams ───────────────────────────────────────────────────────────────
+  // --- Streams ---------------------------------------------------------------
 
   /** Accepts the owning player's workflow stream. */
   override async fetch(request: Request): Promise<Response> {
@@ -117,7 +117,7 @@ export class CraftingWorkflow extends StreamingObject {
     return this.acceptOwned(request, "workflow", state && { owner: state.playerId, endReason });
   }
 
-  // ─── Internals ─────────────────────────────────────────────────────────────
+  // --- Internals -------------------------------------------------------------
 
   /** Creates and starts step `index`'s session (idempotent: a retried create returns the same session). */
   async #startStep(index: number): Promise<void> {

@@ -86,7 +86,7 @@ export class Player extends StreamingObject {
     });
   }
 
-  // ─── The crafting queue ────────────────────────────────────────────────────
+  // --- The crafting queue ----------------------------------------------------
 
   /**
    * A session of this player changed (called by the session object after
@@ -196,7 +196,7 @@ export class Player extends StreamingObject {
     );
   }
 
-  // ─── Queue streams ─────────────────────────────────────────────────────────
+  // --- Queue streams ---------------------------------------------------------
 
   /** Accepts the player's queue stream (the Worker checked that the token is this player's). */
   override async fetch(request: Request): Promise<Response> {
@@ -209,7 +209,7 @@ export class Player extends StreamingObject {
     return this.hub.accept(headers, playerId, null);
   }
 
-  // ─── Stream slots ──────────────────────────────────────────────────────────
+  // --- Stream slots ----------------------------------------------------------
   #leases(): StreamLease[] {
     return this.ctx.storage.kv.get<StreamLease[]>(LEASES_KEY) ?? [];
   }

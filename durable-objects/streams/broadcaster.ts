@@ -34,7 +34,7 @@ export class Broadcaster {
   }
 
   /**
-   * Sends a change to every stream now, or — progress over the live budget —
+   * Sends a change to every stream now, or (progress over the live budget)
    * holds it as the one pending frame, replacing an older one (latest-wins).
    * A status change replaces any pending progress and goes at once.
    * `receivedAtMs`: when the change reached the edge (delivery latency).

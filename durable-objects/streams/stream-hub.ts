@@ -71,12 +71,12 @@ export class StreamHub {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
-  // ─── Connect and frames ────────────────────────────────────────────────────
+  // --- Connect and frames ----------------------------------------------------
 
   /**
    * Accepts a socket for `playerId` (the Worker verified the token and took
-   * a stream slot, both in `headers`), sends its first frame, and — when
-   * `endReason` is given, nothing more will happen — closes it normally.
+   * a stream slot, both in `headers`), sends its first frame, and (when
+   * `endReason` is given: nothing more will happen) closes it normally.
    */
   async accept(headers: Headers, playerId: string, endReason: string | null): Promise<Response> {
     const now = Date.now();
@@ -184,7 +184,7 @@ export class StreamHub {
     });
   }
 
-  // ─── The sweep ─────────────────────────────────────────────────────────────
+  // --- The sweep -------------------------------------------------------------
 
   /**
    * The maintenance sweep: closes streams idle for 30 s (dead clients, and
@@ -238,8 +238,8 @@ export class StreamHub {
   }
 
   /**
-   * Applies the stream rules (idle, token expiry) to the open streams — or
-   * to those holding one of `leaseIds` — at `nowMs`: closes the dead ones
+   * Applies the stream rules (idle, token expiry) to the open streams (or
+   * to those holding one of `leaseIds`) at `nowMs`: closes the dead ones
    * (returned, for their slots to be released) and returns the live ones.
    */
   #closeDeadStreams(
@@ -276,7 +276,7 @@ export class StreamHub {
     if (current === null || current > due) await this.ctx.storage.setAlarm(due);
   }
 
-  // ─── Delivery ──────────────────────────────────────────────────────────────
+  // --- Delivery --------------------------------------------------------------
 
   /**
    * Sends a change to every stream now, or holds progress over the live
@@ -300,7 +300,7 @@ export class StreamHub {
     );
   }
 
-  // ─── Internals ─────────────────────────────────────────────────────────────
+  // --- Internals -------------------------------------------------------------
 
   /** Replays what a client missed after (epoch, seq), then says so; or a snapshot not recovered. */
   #resume(

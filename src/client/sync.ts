@@ -6,7 +6,6 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SyncRequestSchema, type SyncState } from "../gen/crafting/v1/sync_pb";
-import { loadLz4 } from "../protocol/sync/lz4";
 import { SyncReceiver } from "../protocol/sync/sync-receiver";
 import type { BackoffOptions } from "./backoff";
 import { ClockSync } from "./clock";
@@ -100,10 +99,7 @@ export class SyncView {
       },
     );
     if (!response.ok) throw new Error(`sync negotiation refused: ${response.status}`);
-    const offer = (await response.json()) as { url: string; token: string; lz4?: boolean };
-    // The LZ4 codec is loaded only for a channel that negotiated it.
-    if (offer.lz4) await loadLz4();
-    return offer;
+    return (await response.json()) as { url: string; token: string };
   }
 
   #receive(data: string | ArrayBuffer): void {

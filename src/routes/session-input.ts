@@ -41,7 +41,7 @@ export const LIFECYCLE_ACTIONS: readonly LifecycleAction[] = [
   "cancel",
 ];
 
-// ─── Schemas ────────────────────────────────────────────────────────────────
+// --- Schemas -----------------------------------------------------------------
 
 const ID_RULE = "must be 1-64 characters of letters, digits, '_', '-', '.' or ':'";
 /** An id from a path or a body. */
@@ -191,7 +191,7 @@ const materialReport = v.pipe(
   ),
 );
 
-// ─── Parsers ────────────────────────────────────────────────────────────────
+// --- Parsers -----------------------------------------------------------------
 
 /** Checks an id from a path or body. */
 export function parseId(value: unknown, field: string): string {

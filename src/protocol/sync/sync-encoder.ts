@@ -7,7 +7,6 @@
  * the next interval). The client end is sync-receiver.ts.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import * as lz4js from "lz4js";
 import type { Session } from "../../domain/session/session";
 import { PlannedStepSchema } from "../../gen/crafting/v1/events_pb";
 import { type ServerFrame, ServerFrameSchema } from "../../gen/crafting/v1/frames_pb";
@@ -20,12 +19,9 @@ import {
   SyncStateSchema,
 } from "../../gen/crafting/v1/sync_pb";
 import { sessionStatusMessage } from "../session-wire";
-import { LZ4_MIN_BYTES, lz4Compress, useLz4 } from "./lz4";
+import { LZ4_MIN_BYTES, lz4Compress } from "./lz4";
 import { FLAG, packetize } from "./packet";
 import { availableBits, diffState, stateChecksum } from "./sync-state";
-
-// The server compresses: it takes the codec at start (clients load it only when they negotiate LZ4).
-useLz4(lz4js);
 
 /** What a client negotiated (`POST /udp/sessions/{id}/connect`). */
 export interface SyncOptions {
