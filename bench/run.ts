@@ -3,8 +3,9 @@
  *
  * Runs every scenario against three targets on workerd (Miniflare's API):
  * us, the floor (a bare broadcasting Durable Object) and the peer
- * (PartyServer), one target at a time, interleaved per scenario, and
- * reports figures and ratios measured in this run. Writes
+ * (PartyServer), and reports figures and ratios measured in this run. The
+ * compared scenarios (fan-out, saturation, ingest) run with all three up,
+ * taking turns run by run; scale and idle run on a service of their own. Writes
  * bench/results/latest.{json,md,svg} (or --out DIR).
  */
 
@@ -80,6 +81,8 @@ const TARGETS: TargetName[] = ["floor", "peer", "us"];
  * runs, so the median is not one of two outliers.
  */
 const FANOUT_RUNS = mode === "smoke" ? 1 : 5;
+/** Ingest runs per target (in turn with the others); the median posts/s is reported. */
+const INGEST_RUNS = mode === "smoke" ? 1 : 5;
 
 const startedAt = Date.now();
 const say = (message: string) =>
@@ -95,6 +98,38 @@ async function withTarget<T>(name: TargetName, work: (target: Target) => Promise
   } finally {
     await target.stop();
   }
+}
+
+/** Starts every target, runs `work` with them all up, and always stops them. */
+async function withTargets<T>(
+  names: readonly TargetName[],
+  work: (targets: Map<TargetName, Target>) => Promise<T>,
+): Promise<T> {
+  const targets = new Map<TargetName, Target>();
+  try {
+    for (const name of names) targets.set(name, await startTarget(name));
+    return await work(targets);
+  } finally {
+    for (const target of targets.values()) await target.stop();
+  }
+}
+
+/** `runs` rounds of `measure`, each round visiting every target in turn; the results by target. */
+async function inTurns<T>(
+  targets: Map<TargetName, Target>,
+  runs: number,
+  measure: (target: Target) => Promise<T>,
+): Promise<Map<TargetName, T[]>> {
+  const results = new Map<TargetName, T[]>([...targets.keys()].map((name) => [name, []]));
+  for (let run = 0; run < runs; run++)
+    for (const [name, target] of targets) results.get(name)?.push(await measure(target));
+  return results;
+}
+
+/** The result with the median `key` (the lower middle of an even count). */
+function median<T>(results: readonly T[], key: (result: T) => number): T {
+  const sorted = [...results].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)] as T;
 }
 
 async function main(): Promise<void> {
@@ -119,83 +154,96 @@ async function main(): Promise<void> {
     idle: null,
   };
 
-  for (const name of TARGETS) {
-    await withTarget(name, async (target) => {
-      for (const entry of partial.fanout) {
-        say(
-          `fan-out  ${name.padEnd(5)} ${entry.subscribers} subscribers, ${SIZES.posts} posts at ${SIZES.rate}/s`,
-        );
+  // The three targets run side by side and take turns, run by run (floor,
+  // peer, us, floor, ...): a slow minute on this shared machine falls on each
+  // of them alike, so the ratios compare like with like.
+  await withTargets(TARGETS, async (targets) => {
+    for (const entry of partial.fanout) {
+      say(
+        `fan-out  ${entry.subscribers} subscribers, ${SIZES.posts} posts at ${SIZES.rate}/s, ${FANOUT_RUNS} runs each, in turn`,
+      );
+      const runs = await inTurns(targets, FANOUT_RUNS, async (target) => {
+        const result = await fanout(target, entry.subscribers, SIZES.posts, SIZES.rate);
+        await settle(target);
+        return result;
+      });
+      for (const [name, results] of runs) {
         // The tail is noisy on a shared 2-core machine: the run with the median p99.
-        const runs: Awaited<ReturnType<typeof fanout>>[] = [];
-        for (let run = 0; run < FANOUT_RUNS; run++) {
-          runs.push(await fanout(target, entry.subscribers, SIZES.posts, SIZES.rate));
-          await settle(target);
-        }
-        runs.sort((a, b) => a.latency_ms.p99 - b.latency_ms.p99);
-        const result = runs[Math.floor(runs.length / 2)] as (typeof runs)[number];
-        entry.by_target[name] = { ...result, p99_runs_ms: runs.map((r) => r.latency_ms.p99) };
+        const result = median(results, (r) => r.latency_ms.p99);
+        entry.by_target[name] = { ...result, p99_runs_ms: results.map((r) => r.latency_ms.p99) };
         say(
-          `         p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms, ${result.deliveries}/${result.expected_deliveries} delivered`,
+          `         ${name.padEnd(5)} p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms (runs ${results.map((r) => r.latency_ms.p99).join(", ")}), ${result.deliveries}/${result.expected_deliveries} delivered`,
         );
       }
-      for (const entry of partial.saturation) {
+    }
+    for (const entry of partial.saturation) {
+      for (const [name, target] of targets) {
         say(`saturate ${name.padEnd(5)} ${entry.subscribers} subscribers for ${SIZES.saturateS} s`);
         const result = await saturation(target, entry.subscribers, SIZES.saturateS);
         await settle(target);
         entry.by_target[name] = result;
         say(`         ${result.posts_per_s} posts/s, ${result.deliveries_per_s} deliveries/s`);
       }
-      say(`ingest   ${name.padEnd(5)} one session for ${SIZES.ingestS} s`);
-      const ingested = await ingest(target, SIZES.ingestS);
-      partial.ingest.by_target[name] = ingested;
-      say(`         ${ingested.posts_per_s} posts/s`);
-      if (name === "us") {
-        say(`wire     us    ${SIZES.posts} updates watched as JSON, binary and sync deltas`);
-        partial.wire = await wireSizes(target, SIZES.posts, SIZES.rate);
-        say(
-          `         ${partial.wire.json_bytes_per_update} / ${partial.wire.binary_bytes_per_update} / ${partial.wire.sync_bytes_per_update} bytes per update`,
-        );
-        const [sessions, perSession] = SIZES.events as [number, number];
-        say(`events   us    ${sessions} sessions × ${perSession} events through POST /v1/events`);
-        // Noisy like the fan-out tail: the run with the median events/s.
-        const bursts: Awaited<ReturnType<typeof eventsIngest>>[] = [];
-        for (let run = 0; run < FANOUT_RUNS; run++) {
-          bursts.push(await eventsIngest(target, sessions, perSession));
-          await settle(target);
-        }
-        bursts.sort((a, b) => a.events_per_s - b.events_per_s);
-        const burst = {
-          ...(bursts[Math.floor(bursts.length / 2)] as (typeof bursts)[number]),
-          events_per_s_runs: bursts.map((b) => b.events_per_s),
-        };
-        say(
-          `         ${burst.events_per_s} events/s (runs ${burst.events_per_s_runs.join(", ")}), p99 ${burst.ingest_to_subscriber_ms.p99} ms, ${burst.seen}/${burst.events} seen`,
-        );
-        const { sessions: watched, rate, seconds } = SIZES.steady;
-        say(`paths    us    ${rate} updates/s over ${watched} sessions, half direct, half bridged`);
-        const steady = await steadyPaths(target, watched, rate, seconds);
-        say(
-          `         p99 direct ${steady.direct_to_subscriber_ms.p99} ms, bridged ${steady.ingest_to_subscriber_ms.p99} ms`,
-        );
-        partial.events = {
-          direct_to_subscriber_ms: steady.direct_to_subscriber_ms,
-          ingest_to_subscriber_ms: steady.ingest_to_subscriber_ms,
-          bridged_vs_direct_p99: steady.bridged_vs_direct_p99,
-          steady,
-          burst,
-        };
-        say(`batch    us    ${SIZES.batch.updates} updates over ${SIZES.batch.sessions} sessions`);
-        const batch = await batchIngest(target, SIZES.batch.sessions, SIZES.batch.updates);
-        partial.ingest.batch_updates_per_s = Math.max(
-          batch.progress_batch_updates_per_s,
-          batch.events_batch_updates_per_s,
-        );
-        partial.ingest.batch = { ...batch };
-        say(
-          `         ${batch.progress_batch_updates_per_s} / ${batch.events_batch_updates_per_s} updates/s (POST /v1/progress / POST /v1/events)`,
-        );
-      }
-    });
+    }
+    say(`ingest   one session for ${SIZES.ingestS} s, ${INGEST_RUNS} runs each, in turn`);
+    const ingests = await inTurns(targets, INGEST_RUNS, (target) => ingest(target, SIZES.ingestS));
+    for (const [name, results] of ingests) {
+      const result = median(results, (r) => r.posts_per_s);
+      partial.ingest.by_target[name] = {
+        ...result,
+        posts_per_s_runs: results.map((r) => r.posts_per_s),
+      };
+      say(
+        `         ${name.padEnd(5)} ${result.posts_per_s} posts/s (runs ${results.map((r) => r.posts_per_s).join(", ")})`,
+      );
+    }
+    // What only we do, with the others idle.
+    const target = targets.get("us") as Target;
+    say(`wire     us    ${SIZES.posts} updates watched as JSON, binary and sync deltas`);
+    partial.wire = await wireSizes(target, SIZES.posts, SIZES.rate);
+    say(
+      `         ${partial.wire.json_bytes_per_update} / ${partial.wire.binary_bytes_per_update} / ${partial.wire.sync_bytes_per_update} bytes per update`,
+    );
+    const [sessions, perSession] = SIZES.events as [number, number];
+    say(`events   us    ${sessions} sessions × ${perSession} events through POST /v1/events`);
+    // Noisy like the fan-out tail: the run with the median events/s.
+    const bursts: Awaited<ReturnType<typeof eventsIngest>>[] = [];
+    for (let run = 0; run < FANOUT_RUNS; run++) {
+      bursts.push(await eventsIngest(target, sessions, perSession));
+      await settle(target);
+    }
+    const burst = {
+      ...median(bursts, (b) => b.events_per_s),
+      events_per_s_runs: bursts.map((b) => b.events_per_s),
+    };
+    say(
+      `         ${burst.events_per_s} events/s (runs ${burst.events_per_s_runs.join(", ")}), p99 ${burst.ingest_to_subscriber_ms.p99} ms, ${burst.seen}/${burst.events} seen`,
+    );
+    const { sessions: watched, rate, seconds } = SIZES.steady;
+    say(`paths    us    ${rate} updates/s over ${watched} sessions, half direct, half bridged`);
+    const steady = await steadyPaths(target, watched, rate, seconds);
+    say(
+      `         p99 direct ${steady.direct_to_subscriber_ms.p99} ms, bridged ${steady.ingest_to_subscriber_ms.p99} ms`,
+    );
+    partial.events = {
+      direct_to_subscriber_ms: steady.direct_to_subscriber_ms,
+      ingest_to_subscriber_ms: steady.ingest_to_subscriber_ms,
+      bridged_vs_direct_p99: steady.bridged_vs_direct_p99,
+      steady,
+      burst,
+    };
+    say(`batch    us    ${SIZES.batch.updates} updates over ${SIZES.batch.sessions} sessions`);
+    const batch = await batchIngest(target, SIZES.batch.sessions, SIZES.batch.updates);
+    partial.ingest.batch_updates_per_s = Math.max(
+      batch.progress_batch_updates_per_s,
+      batch.events_batch_updates_per_s,
+    );
+    partial.ingest.batch = { ...batch };
+    say(
+      `         ${batch.progress_batch_updates_per_s} / ${batch.events_batch_updates_per_s} updates/s (POST /v1/progress / POST /v1/events)`,
+    );
+  });
+  for (const name of TARGETS) {
     if (name === "us") {
       // On a service of its own: the wake and row counters are the whole
       // service's, and the objects of earlier scenarios have maintenance

@@ -159,7 +159,6 @@ export async function startUs(): Promise<Target> {
             headers: {
               ...authorized,
               Prefer: "return=minimal",
-              "X-Probe": process.env.PROBE ?? "0",
             },
             body: JSON.stringify({ elapsed_ms: n }),
           });
