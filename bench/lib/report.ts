@@ -158,7 +158,7 @@ export function markdown(result: BenchResult): string {
   ];
   for (const { subscribers, by_target } of result.fanout) {
     for (const [target, f] of Object.entries(by_target)) {
-      const runs = (f.p99_runs_ms ?? []).map((r) => fmt(r, 1)).join(" / ");
+      const runs = f.p99_runs_ms?.map((r) => fmt(r, 1)).join(" / ") || "–";
       lines.push(
         `| ${subscribers} | ${target} | ${fmt(f.latency_ms.p50)} | ${fmt(f.latency_ms.p99)} | ${runs} | ${fmt(f.latency_ms.max)} | ${f.deliveries}/${f.expected_deliveries} | ${fmt(f.client_cpu)} | ${fmt(f.server_cpu)} |`,
       );
@@ -190,7 +190,7 @@ export function markdown(result: BenchResult): string {
   );
   for (const [target, f] of Object.entries(result.ingest.by_target)) {
     const rows = f.rows_written_per_update === undefined ? "–" : fmt(f.rows_written_per_update);
-    const runs = (f.posts_per_s_runs ?? []).map((r) => fmt(r, 0)).join(" / ");
+    const runs = f.posts_per_s_runs?.map((r) => fmt(r, 0)).join(" / ") || "–";
     lines.push(
       `| ${target} | ${fmt(f.posts_per_s, 0)} | ${runs} | ${f.errors} | ${fmt(f.server_cpu)} | ${rows} |`,
     );

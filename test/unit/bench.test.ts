@@ -39,6 +39,7 @@ describe("percentiles", () => {
 function sampleResult(): BenchResult {
   const latency = (p99: number) => ({
     latency_ms: { p50: p99 / 2, p99, max: p99 * 2 },
+    p99_runs_ms: [p99 + 1, p99, p99 - 0.5],
     deliveries: 10,
     expected_deliveries: 10,
     failures: 0,
@@ -69,7 +70,13 @@ function sampleResult(): BenchResult {
     ],
     ingest: {
       by_target: {
-        us: { posts_per_s: 80, errors: 0, client_cpu: 0, server_cpu: 0 },
+        us: {
+          posts_per_s: 80,
+          errors: 0,
+          client_cpu: 0,
+          server_cpu: 0,
+          posts_per_s_runs: [90, 80, 70],
+        },
         floor: { posts_per_s: 100, errors: 0, client_cpu: 0, server_cpu: 0 },
       },
     },
@@ -159,7 +166,10 @@ describe("the result", () => {
 
   it("renders a table row per target and a line per target in the plot", () => {
     const result = sampleResult();
-    expect(markdown(result)).toContain("| 1 | us | 3 | 6 | 12 | 10/10 |");
+    expect(markdown(result)).toContain("| 1 | us | 3 | 6 | 7 / 6 / 5.5 | 12 | 10/10 |");
+    expect(markdown(result)).toContain("| 1 | floor | 2 | 4 | 5 / 4 / 3.5 | 8 | 10/10 |");
+    expect(markdown(result)).toContain("| us | 80 | 90 / 80 / 70 | 0 |");
+    expect(markdown(result)).toContain("| floor | 100 | – | 0 |");
     expect(p99Svg(result).match(/<polyline/g)).toHaveLength(3);
   });
 });
