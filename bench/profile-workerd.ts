@@ -4,7 +4,9 @@
  * callers, 8 s), or with `-- --events` bridged progress events (the `--full`
  * events scenario: 10,000 over 100 sessions), from the DevTools profiler of
  * the real runtime: self and inclusive shares per function of the bundle
- * (bench/.build/us.js).
+ * (bench/.build/us.js). With `-- --heap`: what the isolate holds after
+ * warm-up instead, from a heap snapshot (totals by kind, the largest
+ * objects and what holds them).
  */
 import WebSocket from "ws";
 import { eventsIngest } from "./lib/events-scenario.ts";
@@ -36,8 +38,16 @@ try {
   await new Promise((resolve) => socket.once("open", resolve));
   let lastId = 0;
   const waiting = new Map<number, (result: unknown) => void>();
+  const chunks: string[] = [];
   socket.on("message", (data) => {
-    const message = JSON.parse(String(data)) as { id?: number; result?: unknown };
+    const message = JSON.parse(String(data)) as {
+      id?: number;
+      result?: unknown;
+      method?: string;
+      params?: { chunk: string };
+    };
+    if (message.method === "HeapProfiler.addHeapSnapshotChunk" && message.params)
+      chunks.push(message.params.chunk);
     if (message.id !== undefined) waiting.get(message.id)?.(message.result);
   });
   const send = <T>(method: string, params = {}) =>
@@ -49,6 +59,13 @@ try {
   const room = await target.room(`profile-${crypto.randomUUID().slice(0, 8)}`);
   let n = 1;
   for (; n < 300; n++) await room.post(n); // warm up
+  if (process.argv.includes("--heap")) {
+    await send("HeapProfiler.enable");
+    await send("HeapProfiler.collectGarbage");
+    await send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+    printHeap(JSON.parse(chunks.join("")) as HeapSnapshot);
+    process.exit(0);
+  }
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 100 });
   await send("Profiler.start");
@@ -100,3 +117,65 @@ try {
   await target.stop();
 }
 process.exit(0);
+
+interface HeapSnapshot {
+  snapshot: {
+    meta: {
+      node_fields: string[];
+      node_types: [string[]];
+      edge_fields: string[];
+    };
+  };
+  nodes: number[];
+  edges: number[];
+  strings: string[];
+}
+
+/** Self sizes by kind, and the largest objects with what holds each. */
+function printHeap(heap: HeapSnapshot): void {
+  const { meta } = heap.snapshot;
+  const width = meta.node_fields.length;
+  const field = (name: string) => meta.node_fields.indexOf(name);
+  const [TYPE, NAME, SIZE, EDGES] = ["type", "name", "self_size", "edge_count"].map(field) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const edgeWidth = meta.edge_fields.length;
+  const count = heap.nodes.length / width;
+  const kind = (node: number) => meta.node_types[0][heap.nodes[node * width + TYPE] as number];
+  const label = (node: number) =>
+    `${kind(node)} ${String(heap.strings[heap.nodes[node * width + NAME] as number])
+      .slice(0, 50)
+      .replace(/\s+/g, " ")}`;
+  const size = (node: number) => heap.nodes[node * width + SIZE] as number;
+  const holder = new Map<number, number>();
+  for (let node = 0, edge = 0; node < count; node++) {
+    for (let e = 0; e < (heap.nodes[node * width + EDGES] as number); e++, edge += edgeWidth) {
+      const to = (heap.edges[edge + 2] as number) / width;
+      if (!holder.has(to)) holder.set(to, node);
+    }
+  }
+  const byKind = new Map<string, number>();
+  let total = 0;
+  for (let node = 0; node < count; node++) {
+    const key = kind(node) === "native" ? label(node) : (kind(node) ?? "?");
+    byKind.set(key, (byKind.get(key) ?? 0) + size(node));
+    total += size(node);
+  }
+  const kb = (bytes: number) => `${(bytes / 1024).toFixed(0).padStart(6)} KB`;
+  console.log(`heap after warm-up: ${kb(total)} (self sizes, array buffer contents included)`);
+  for (const [key, bytes] of [...byKind].sort((a, b) => b[1] - a[1]).slice(0, 12))
+    console.log(`${kb(bytes)}  ${key}`);
+  console.log("\nlargest objects, and what holds each");
+  const largest = Array.from({ length: count }, (_, node) => node)
+    .sort((a, b) => size(b) - size(a))
+    .slice(0, 10);
+  for (const node of largest) {
+    const parent = holder.get(node);
+    console.log(
+      `${kb(size(node))}  ${label(node)}  <-  ${parent === undefined ? "?" : label(parent)}`,
+    );
+  }
+}

@@ -144,6 +144,7 @@ async function main(): Promise<void> {
       node: process.version,
       platform: process.platform,
       state: STATE_ROOT,
+      client_gc_between_runs: typeof (globalThis as { gc?: unknown }).gc === "function",
     },
     fanout: SIZES.subscribers.map((subscribers) => ({ subscribers, by_target: {} })),
     saturation: SIZES.subscribers.map((subscribers) => ({ subscribers, by_target: {} })),

@@ -14,7 +14,14 @@ export interface BenchResult {
   started_at: string;
   seconds: number;
   /** `state`: where the targets' storage lived (bench/lib/targets.ts, STATE_ROOT). */
-  machine: { cpus: number; node: string; platform: string; state: string };
+  machine: {
+    cpus: number;
+    node: string;
+    platform: string;
+    state: string;
+    /** The client's garbage was collected before each measured run (`--expose-gc`). */
+    client_gc_between_runs?: boolean;
+  };
   fanout: {
     subscribers: number;
     by_target: ByTarget<{

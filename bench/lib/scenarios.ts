@@ -22,6 +22,22 @@ export async function settle(target: Target, maxMs = 20_000): Promise<void> {
   }
 }
 
+/**
+ * A full garbage collection in this (the client's) process, when the bench
+ * runs with `--expose-gc` (npm run bench does, with `--no-memory-reducer`
+ * so V8 schedules no "reduce" collections of its own after it), just
+ * before a measured run.
+ * The harness's heap is ~140 MB (Miniflare and wrangler are loaded in it),
+ * and its own major GC, 40-60 ms, otherwise lands in a run at random and
+ * decides that run's p99 for whichever target is being measured (seen at
+ * one subscriber: 14-19 ms posts at the client's Mark-Compact times, for
+ * the floor and for us alike). After a full collection, a run of a few
+ * seconds does not allocate enough to need another.
+ */
+export function collectClientGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 /** Runs `work` over `items` with at most `limit` at a time. */
 export async function pool<T, R>(
   items: readonly T[],
@@ -128,6 +144,7 @@ export async function fanout(
   const latencies: number[] = [];
   const { subscribers, failures } = await subscribe(room, subscriberCount, sentAt, latencies);
   const expected = posts * (subscriberCount - failures);
+  collectClientGarbage();
   // Warm-up: a few unmeasured posts (numbered above the measured ones) so no first-call cost is counted.
   for (let n = posts + 1; n <= posts + 5; n++) await room.post(n);
   await sleep(300);
@@ -182,6 +199,7 @@ export async function saturation(
   const room = await target.room(`saturate-${subscriberCount}-${crypto.randomUUID().slice(0, 8)}`);
   const { subscribers } = await subscribe(room, subscriberCount, new Map(), []);
   let posted = 0;
+  collectClientGarbage();
   const measured = await measureCpu(target.pids, async () => {
     const before = subscribers.reduce((sum, s) => sum + s.deliveries, 0);
     const deadline = performance.now() + seconds * 1000;
@@ -343,6 +361,7 @@ export async function ingest(
   let ok = 0;
   let errors = 0;
   let n = 1;
+  collectClientGarbage();
   const measured = await measureCpu(target.pids, async () => {
     const deadline = performance.now() + seconds * 1000;
     await Promise.all(
