@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { type BuildOptions, build } from "esbuild";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { signJwt } from "../../src/auth/jwt.ts";
@@ -44,17 +44,22 @@ const BUILD = join(ROOT, "bench", ".build");
 const SECRET = `bench-${crypto.randomUUID()}-${crypto.randomUUID()}`;
 const COMPATIBILITY_DATE = "2026-11-01";
 
+/** How a Worker is bundled for workerd, as wrangler does it (also checked by test/unit/deploy-config.test.ts). */
+export const WORKER_BUNDLE = {
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  target: "es2024",
+  mainFields: ["module", "main"],
+  conditions: ["workerd", "worker", "import"],
+  external: ["cloudflare:*", "node:*"],
+} satisfies BuildOptions;
+
 async function bundle(entry: string, outfile: string): Promise<string> {
   await build({
+    ...WORKER_BUNDLE,
     entryPoints: [join(ROOT, entry)],
     outfile: join(BUILD, outfile),
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2024",
-    mainFields: ["module", "main"],
-    conditions: ["workerd", "worker", "import"],
-    external: ["cloudflare:*", "node:*"],
     logLevel: "error",
   });
   return join(BUILD, outfile);

@@ -1,12 +1,14 @@
 /**
  * wrangler.toml's environments (local, staging, production) as wrangler reads
  * them: each binds everything the code uses, on queues and rate-limit
- * counters of its own, and its dead-letter queue is recognised as one.
+ * counters of its own, and its dead-letter queue is recognised as one; and
+ * the Worker's bundle is ASCII.
  */
 import { join } from "node:path";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { WORKER_BUNDLE } from "../../bench/lib/targets";
 import { isDeadLetterQueue } from "../../src/events/consumer";
 
 const CONFIG = join(import.meta.dirname, "../../wrangler.toml");
@@ -75,17 +77,12 @@ describe("the Worker's bundle", () => {
     // character past Latin-1 makes V8 store the whole ~700 KB source as two
     // bytes per character: 0.7 MB more heap in every isolate.
     const result = await build({
+      ...WORKER_BUNDLE,
       entryPoints: [join(import.meta.dirname, "../../src/index.ts")],
-      bundle: true,
       write: false,
-      format: "esm",
-      platform: "neutral",
-      mainFields: ["module", "main"],
-      conditions: ["workerd", "worker", "import"],
-      external: ["cloudflare:*", "node:*"],
       logLevel: "silent",
     });
-    const text = result.outputFiles[0]?.text ?? "";
+    const text = result.outputFiles?.[0]?.text ?? "";
     expect(text.length).toBeGreaterThan(100_000);
     const wide = text.split("\n").filter((line) => /[\u0100-\uffff]/.test(line));
     expect(wide.map((line) => line.trim())).toEqual([]);
