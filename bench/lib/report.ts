@@ -108,17 +108,19 @@ export function computeRatios(result: Omit<BenchResult, "ratios">): BenchResult[
         result.ingest.by_target.peer?.posts_per_s,
       ),
     },
-    rss_live: result.scale.map(({ streams, by_target: t }) => ({
-      streams,
-      per_session_vs_floor: ratio(
-        t.us?.rss_per_live_session_bytes,
-        t.floor?.rss_per_live_session_bytes,
-      ),
-      per_object_vs_floor: ratio(
-        t.us?.rss_per_live_object_bytes,
-        t.floor?.rss_per_live_object_bytes,
-      ),
-    })),
+    rss_live: result.scale.map(({ streams, by_target: t }) => {
+      // A run that lost handshakes measured the machine (fd and backlog limits), not memory per session.
+      const whole = t.us?.failures === 0 && t.floor?.failures === 0;
+      return {
+        streams,
+        per_session_vs_floor: whole
+          ? ratio(t.us?.rss_per_live_session_bytes, t.floor?.rss_per_live_session_bytes)
+          : null,
+        per_object_vs_floor: whole
+          ? ratio(t.us?.rss_per_live_object_bytes, t.floor?.rss_per_live_object_bytes)
+          : null,
+      };
+    }),
   };
 }
 
@@ -259,7 +261,9 @@ export function markdown(result: BenchResult): string {
   for (const r of result.ratios.rss_live ?? [])
     lines.push(
       "",
-      `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object.`,
+      r.per_session_vs_floor === null
+        ? `RSS us/floor at ${r.streams} streams: not compared (handshakes failed: the run measured this machine's limits).`
+        : `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object.`,
     );
   for (const { streams, by_target } of result.scale) {
     const objects = by_target.us?.storage_by_object;

@@ -152,6 +152,19 @@ describe("the result", () => {
     expect(markdown(result)).toContain("2.5 per live session, 1.25 per live Durable Object");
   });
 
+  it("does not compare memory when a scale run lost handshakes", () => {
+    const partial = sampleResult();
+    const floor = partial.scale[0]?.by_target.floor;
+    if (floor) floor.failures = 5_000;
+    const ratios = computeRatios(partial);
+    expect(ratios.rss_live).toEqual([
+      { streams: 10, per_session_vs_floor: null, per_object_vs_floor: null },
+    ]);
+    expect(markdown({ ...partial, ratios })).toContain(
+      "RSS us/floor at 10 streams: not compared (handshakes failed",
+    );
+  });
+
   it("passes the schema check when complete, and names what is missing otherwise", () => {
     expect(validateResult(sampleResult())).toEqual([]);
     const broken = sampleResult() as unknown as Record<string, unknown>;
