@@ -76,7 +76,7 @@ describe("the client SDK", () => {
       /^src\/domain\//,
       /^src\/gen\//,
       /^src\/errors\.ts$/,
-      /^src\/protocol\/sync\/(sync-receiver|sync-state|packet|lz4|crc32)\.ts$/,
+      /^src\/protocol\/sync\/(sync-receiver|sync-state|packet|lz4|xxh32|crc32)\.ts$/,
       /^src\/protocol\/(session-merge|session-wire)\.ts$/,
     ];
     expect(ours.filter((f) => !allowed.some((rule) => rule.test(f)))).toEqual([]);

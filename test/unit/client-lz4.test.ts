@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { lz4Compress, lz4Decompress, xxh32 } from "../../src/protocol/sync/lz4";
+import { lz4Compress, lz4Decompress } from "../../src/protocol/sync/lz4";
+import { xxh32 } from "../../src/protocol/sync/xxh32";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 

@@ -1,9 +1,9 @@
 /**
  * LZ4 frames (the standard format, what the `lz4` CLI reads and writes):
- * the frame, its block format and its xxHash32 checksums, written here in
- * plain code that allocates nothing until it is called. (lz4js, used
- * before, allocated 5.25 MB in every isolate that imported it, and read
- * frames with block checksums or a dictionary id wrongly, without an error.)
+ * the frame and its block format, in plain code that allocates nothing
+ * until it is called (the checksums are in xxh32.ts). lz4js, used before,
+ * allocated 5.25 MB in every isolate that imported it, and read frames with
+ * block checksums or a dictionary id wrongly, without an error.
  *
  * Frames we write: independent blocks of at most 64 KB, each stored raw when
  * LZ4 would not shrink it, and a content checksum. Frames we read: any the
@@ -12,6 +12,8 @@
  * content checksum is verified when present. Interop is tested both ways
  * against Debian's `lz4` CLI.
  */
+
+import { P1, u32, xxh32 } from "./xxh32";
 
 const MAGIC = 0x184d2204;
 const FLG = {
@@ -36,59 +38,11 @@ export const LZ4_MIN_BYTES = 128;
 /** Most bytes a decompressed payload may have. */
 export const LZ4_MAX_OUTPUT = 1 << 20;
 
-const u32 = (b: Uint8Array, at: number) =>
-  ((b[at] as number) |
-    ((b[at + 1] as number) << 8) |
-    ((b[at + 2] as number) << 16) |
-    ((b[at + 3] as number) << 24)) >>>
-  0;
-
 function putU32(b: Uint8Array, at: number, value: number): void {
   b[at] = value & 0xff;
   b[at + 1] = (value >>> 8) & 0xff;
   b[at + 2] = (value >>> 16) & 0xff;
   b[at + 3] = (value >>> 24) & 0xff;
-}
-
-// --- xxHash32 ----------------------------------------------------------------
-
-const P1 = 2654435761;
-const P2 = 2246822519;
-const P3 = 3266489917;
-const P4 = 668265263;
-const P5 = 374761393;
-
-const rotl = (x: number, r: number) => (x << r) | (x >>> (32 - r));
-const round = (acc: number, input: number) =>
-  Math.imul(rotl((acc + Math.imul(input, P2)) | 0, 13), P1);
-
-/** xxHash32 of `length` bytes of `data` from `start` (the checksum of LZ4 frames). */
-export function xxh32(data: Uint8Array, start = 0, length = data.length - start, seed = 0): number {
-  const end = start + length;
-  let at = start;
-  let h: number;
-  if (length >= 16) {
-    let v1 = (seed + P1 + P2) | 0;
-    let v2 = (seed + P2) | 0;
-    let v3 = seed | 0;
-    let v4 = (seed - P1) | 0;
-    for (const limit = end - 16; at <= limit; at += 16) {
-      v1 = round(v1, u32(data, at));
-      v2 = round(v2, u32(data, at + 4));
-      v3 = round(v3, u32(data, at + 8));
-      v4 = round(v4, u32(data, at + 12));
-    }
-    h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18)) | 0;
-  } else {
-    h = (seed + P5) | 0;
-  }
-  h = (h + length) | 0;
-  for (; at + 4 <= end; at += 4)
-    h = Math.imul(rotl((h + Math.imul(u32(data, at), P3)) | 0, 17), P4);
-  for (; at < end; at++) h = Math.imul(rotl((h + Math.imul(data[at] as number, P5)) | 0, 11), P1);
-  h = Math.imul(h ^ (h >>> 15), P2);
-  h = Math.imul(h ^ (h >>> 13), P3);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 // --- Blocks ------------------------------------------------------------------
