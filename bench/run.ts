@@ -90,16 +90,6 @@ const say = (message: string) =>
     `[${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s] ${message}\n`,
   );
 
-/** Starts a target, runs `work`, and always stops it. */
-async function withTarget<T>(name: TargetName, work: (target: Target) => Promise<T>): Promise<T> {
-  const target = await startTarget(name);
-  try {
-    return await work(target);
-  } finally {
-    await target.stop();
-  }
-}
-
 /** Starts every target, runs `work` with them all up, and always stops them. */
 async function withTargets<T>(
   names: readonly TargetName[],
@@ -112,6 +102,11 @@ async function withTargets<T>(
   } finally {
     for (const target of targets.values()) await target.stop();
   }
+}
+
+/** Starts one target, runs `work`, and always stops it. */
+function withTarget<T>(name: TargetName, work: (target: Target) => Promise<T>): Promise<T> {
+  return withTargets([name], (targets) => work(targets.get(name) as Target));
 }
 
 /** `runs` rounds of `measure`, each round visiting every target in turn; the results by target. */
