@@ -20,6 +20,7 @@ import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, p99Svg, validateResult } from "./lib/report.ts";
 import { fanout, ingest, saturation, scale, settle } from "./lib/scenarios.ts";
 import { STATE_ROOT, startTarget, type Target, type TargetName } from "./lib/targets.ts";
+import { inTurns, median } from "./lib/turns.ts";
 import { wireSizes } from "./lib/wire-scenario.ts";
 
 const { values } = parseArgs({
@@ -104,27 +105,14 @@ async function withTargets<T>(
   }
 }
 
+/** Waits until every target's processes are idle (see `settle`). */
+async function settleAll(targets: readonly Target[]): Promise<void> {
+  await Promise.all(targets.map((target) => settle(target)));
+}
+
 /** Starts one target, runs `work`, and always stops it. */
 function withTarget<T>(name: TargetName, work: (target: Target) => Promise<T>): Promise<T> {
   return withTargets([name], (targets) => work(targets.get(name) as Target));
-}
-
-/** `runs` rounds of `measure`, each round visiting every target in turn; the results by target. */
-async function inTurns<T>(
-  targets: Map<TargetName, Target>,
-  runs: number,
-  measure: (target: Target) => Promise<T>,
-): Promise<Map<TargetName, T[]>> {
-  const results = new Map<TargetName, T[]>([...targets.keys()].map((name) => [name, []]));
-  for (let run = 0; run < runs; run++)
-    for (const [name, target] of targets) results.get(name)?.push(await measure(target));
-  return results;
-}
-
-/** The result with the median `key` (the lower middle of an even count). */
-function median<T>(results: readonly T[], key: (result: T) => number): T {
-  const sorted = [...results].sort((a, b) => key(a) - key(b));
-  return sorted[Math.floor((sorted.length - 1) / 2)] as T;
 }
 
 async function main(): Promise<void> {
@@ -158,11 +146,12 @@ async function main(): Promise<void> {
       say(
         `fan-out  ${entry.subscribers} subscribers, ${SIZES.posts} posts at ${SIZES.rate}/s, ${FANOUT_RUNS} runs each, in turn`,
       );
-      const runs = await inTurns(targets, FANOUT_RUNS, async (target) => {
-        const result = await fanout(target, entry.subscribers, SIZES.posts, SIZES.rate);
-        await settle(target);
-        return result;
-      });
+      const runs = await inTurns(
+        targets,
+        FANOUT_RUNS,
+        (target) => fanout(target, entry.subscribers, SIZES.posts, SIZES.rate),
+        settleAll,
+      );
       for (const [name, results] of runs) {
         // The tail is noisy on a shared 2-core machine: the run with the median p99.
         const result = median(results, (r) => r.latency_ms.p99);
@@ -182,7 +171,12 @@ async function main(): Promise<void> {
       }
     }
     say(`ingest   one session for ${SIZES.ingestS} s, ${INGEST_RUNS} runs each, in turn`);
-    const ingests = await inTurns(targets, INGEST_RUNS, (target) => ingest(target, SIZES.ingestS));
+    const ingests = await inTurns(
+      targets,
+      INGEST_RUNS,
+      (target) => ingest(target, SIZES.ingestS),
+      settleAll,
+    );
     for (const [name, results] of ingests) {
       const result = median(results, (r) => r.posts_per_s);
       partial.ingest.by_target[name] = {

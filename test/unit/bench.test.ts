@@ -10,6 +10,7 @@ import {
   validateResult,
 } from "../../bench/lib/report.ts";
 import { percentile, ratio, summarize } from "../../bench/lib/stats.ts";
+import { inTurns, median } from "../../bench/lib/turns.ts";
 
 describe("percentiles", () => {
   it("use the nearest rank", () => {
@@ -203,5 +204,72 @@ describe("processes", () => {
     await runCleanups();
     await exited;
     expect(descendants(process.pid)).not.toContain(pid);
+  });
+});
+
+describe("turns", () => {
+  it("visits every target in turn, run by run, each run after every target is quiet", async () => {
+    const calls: string[] = [];
+    const targets = new Map([
+      ["floor", "F"],
+      ["us", "U"],
+    ]);
+    const results = await inTurns(
+      targets,
+      2,
+      async (target) => {
+        calls.push(`measure ${target}`);
+        return `${target}${calls.length}`;
+      },
+      async (all) => {
+        calls.push(`quiet ${all.join("")}`);
+      },
+    );
+    expect(calls).toEqual([
+      "quiet FU",
+      "measure F",
+      "quiet FU",
+      "measure U",
+      "quiet FU",
+      "measure F",
+      "quiet FU",
+      "measure U",
+    ]);
+    expect([...results]).toEqual([
+      ["floor", ["F2", "F6"]],
+      ["us", ["U4", "U8"]],
+    ]);
+  });
+
+  it("does not measure a target before the previous run's work has settled", async () => {
+    let busy = false;
+    const seenBusy: boolean[] = [];
+    await inTurns(
+      new Map([
+        ["a", 1],
+        ["b", 2],
+      ]),
+      2,
+      async () => {
+        seenBusy.push(busy);
+        busy = true;
+        // Leftover work that outlives the run, as a metrics push does.
+        setTimeout(() => {
+          busy = false;
+        }, 5);
+      },
+      async () => {
+        while (busy) await new Promise((resolve) => setTimeout(resolve, 1));
+      },
+    );
+    expect(seenBusy).toEqual([false, false, false, false]);
+  });
+
+  it("takes the run with the median figure, the lower middle of an even count", () => {
+    const runs = [{ p99: 9 }, { p99: 3 }, { p99: 5 }, { p99: 7 }];
+    expect(median(runs, (r) => r.p99)).toEqual({ p99: 5 });
+    expect(median(runs.slice(0, 3), (r) => r.p99)).toEqual({ p99: 5 });
+    expect(median([{ p99: 4 }], (r) => r.p99)).toEqual({ p99: 4 });
+    expect(() => median([], (r: { p99: number }) => r.p99)).toThrow(/no results/);
   });
 });
