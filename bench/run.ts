@@ -194,6 +194,10 @@ async function main(): Promise<void> {
     say(
       `         ${partial.wire.json_bytes_per_update} / ${partial.wire.binary_bytes_per_update} / ${partial.wire.sync_bytes_per_update} bytes per update`,
     );
+    const offered = partial.wire.compression;
+    say(
+      `         offering permessage-deflate: ${offered.negotiated || "refused"}, ${offered.json_wire_bytes_per_update} / ${offered.binary_wire_bytes_per_update} bytes per update on the wire (${offered.json_wire_bytes_per_update_uncompressed} / ${offered.binary_wire_bytes_per_update_uncompressed} not offered)`,
+    );
     const [sessions, perSession] = SIZES.events as [number, number];
     say(`events   us    ${sessions} sessions × ${perSession} events through POST /v1/events`);
     // Noisy like the fan-out tail: the run with the median events/s.

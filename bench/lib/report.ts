@@ -147,6 +147,8 @@ export function validateResult(value: unknown): string[] {
   if (!r.ratios || !Array.isArray(r.ratios.fanout_p99)) problems.push("ratios.fanout_p99 missing");
   if (!r.wire || !(r.wire.json_bytes_per_update > 0) || !(r.wire.sync_bytes_per_update > 0))
     problems.push("wire sizes missing");
+  else if (!(r.wire.compression?.json_wire_bytes_per_update > 0))
+    problems.push("wire sizes with compression offered missing");
   return problems;
 }
 
@@ -357,5 +359,23 @@ function wireLines(wire: WireResult | null): string[] {
     `| sync channel (\`crafting.sync.v1\`, deltas) | ${fmt(wire.sync_bytes_per_update, 1)} | ${fmt(perS.sync, 0)} |`,
     "",
     `Largest delta packet: ${fmt(wire.sync_max_delta_bytes, 0)} bytes (target ≤ 32).`,
+    "",
+    ...compressionLines(wire.compression),
+  ];
+}
+
+/** Bytes on the TCP connection for watchers that offer permessage-deflate, as browsers do. */
+function compressionLines(compression: WireResult["compression"] | undefined): string[] {
+  if (!compression) return [];
+  const negotiated = compression.negotiated
+    ? `the runtime negotiated \`${compression.negotiated}\``
+    : "the runtime refused it";
+  return [
+    `Watchers offering permessage-deflate, as browsers always do: ${negotiated}. Bytes per update on the TCP connection, WebSocket framing included:`,
+    "",
+    "| encoding | not offered | offered |",
+    "| --- | --: | --: |",
+    `| JSON frames | ${fmt(compression.json_wire_bytes_per_update_uncompressed, 1)} | ${fmt(compression.json_wire_bytes_per_update, 1)} |`,
+    `| binary frames | ${fmt(compression.binary_wire_bytes_per_update_uncompressed, 1)} | ${fmt(compression.binary_wire_bytes_per_update, 1)} |`,
   ];
 }

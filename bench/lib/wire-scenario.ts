@@ -1,7 +1,11 @@
 /**
  * Bytes on the wire per progress update, for the same updates watched three
  * ways at once: JSON frames, binary protobuf frames, and the sync channel
- * (binary deltas, periodic full syncs included).
+ * (binary deltas, periodic full syncs included). Then, as a browser would
+ * (browsers always offer permessage-deflate, RFC 7692), JSON and binary
+ * watchers that offer compression: whether the runtime negotiates it, and
+ * the bytes each update then takes on the TCP connection, beside the same
+ * count for watchers that do not offer it.
  */
 import WebSocket from "ws";
 import { round } from "./stats.ts";
@@ -18,18 +22,40 @@ export interface WireResult {
   /** Largest sync packet that was a delta (the ≤ 32 B target). */
   sync_max_delta_bytes: number;
   bytes_per_s_per_session: { json: number; binary: number; sync: number };
+  /** Watchers offering permessage-deflate, as browsers do. */
+  compression: CompressionResult;
 }
 
-/** Counts bytes of every message after the first (the snapshot or first full sync). */
-function listen(url: string, headers: Record<string, string>, protocol?: string) {
-  const socket = new WebSocket(url, protocol ? [protocol] : [], { headers });
+/** Bytes per update on the TCP connection (WebSocket framing included), offered compression or not. */
+export interface CompressionResult {
+  /** The extension the runtime agreed to ("" when it refused). */
+  negotiated: string;
+  json_wire_bytes_per_update: number;
+  binary_wire_bytes_per_update: number;
+  json_wire_bytes_per_update_uncompressed: number;
+  binary_wire_bytes_per_update_uncompressed: number;
+}
+
+/**
+ * Counts bytes of every message after the first (the snapshot or first full
+ * sync); `wireBytes` reads the bytes the TCP connection has received.
+ */
+function listen(
+  url: string,
+  headers: Record<string, string>,
+  protocol?: string,
+  perMessageDeflate = false,
+) {
+  const socket = new WebSocket(url, protocol ? [protocol] : [], { headers, perMessageDeflate });
+  const wireBytes = () =>
+    (socket as unknown as { _socket?: { bytesRead: number } })._socket?.bytesRead ?? 0;
   const sizes: number[] = [];
   const opened = new Promise<void>((resolve, reject) => {
     socket.once("open", () => resolve());
     socket.once("error", reject);
   });
   socket.on("message", (data: Buffer) => sizes.push(data.length));
-  return { socket, sizes, opened };
+  return { socket, sizes, opened, wireBytes };
 }
 
 export async function wireSizes(
@@ -58,8 +84,14 @@ export async function wireSizes(
     { Authorization: `Bearer ${offer.token}` },
     "crafting.sync.v1",
   );
-  await Promise.all([json.opened, binary.opened, sync.opened]);
+  const offering = {
+    json: listen(room.wsUrl, room.wsHeaders, undefined, true),
+    binary: listen(room.wsUrl, room.wsHeaders, "crafting.v1.bin", true),
+  };
+  const watchers = [json, binary, sync, offering.json, offering.binary];
+  await Promise.all(watchers.map((w) => w.opened));
   await sleep(300);
+  const wireBefore = watchers.map((w) => w.wireBytes());
   const interval = 1000 / ratePerS;
   const started = performance.now();
   for (let n = 1; n <= updates; n++) {
@@ -68,7 +100,10 @@ export async function wireSizes(
     await room.post(1000 + n);
   }
   await sleep(500);
-  for (const s of [json, binary, sync]) s.socket.close();
+  const wirePerUpdate = watchers.map((w, i) =>
+    round((w.wireBytes() - (wireBefore[i] as number)) / updates, 1),
+  );
+  for (const w of watchers) w.socket.close();
   const perUpdate = (sizes: number[]) =>
     round(sizes.slice(1).reduce((a, b) => a + b, 0) / updates, 1);
   // Full syncs carry the steps' names: the smallest packets are the deltas.
@@ -89,6 +124,17 @@ export async function wireSizes(
       json: Math.round(result.json * ratePerS),
       binary: Math.round(result.binary * ratePerS),
       sync: Math.round(result.sync * ratePerS),
+    },
+    compression: {
+      // Checked, not assumed: both offering watchers must have been granted the same.
+      negotiated:
+        offering.json.socket.extensions === offering.binary.socket.extensions
+          ? offering.json.socket.extensions
+          : `json: ${offering.json.socket.extensions}; binary: ${offering.binary.socket.extensions}`,
+      json_wire_bytes_per_update: wirePerUpdate[3] as number,
+      binary_wire_bytes_per_update: wirePerUpdate[4] as number,
+      json_wire_bytes_per_update_uncompressed: wirePerUpdate[0] as number,
+      binary_wire_bytes_per_update_uncompressed: wirePerUpdate[1] as number,
     },
   };
 }

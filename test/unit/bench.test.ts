@@ -123,6 +123,13 @@ function sampleResult(): BenchResult {
       sync_bytes_per_update: 25,
       sync_max_delta_bytes: 22,
       bytes_per_s_per_session: { json: 5000, binary: 2000, sync: 250 },
+      compression: {
+        negotiated: "permessage-deflate; client_max_window_bits=15",
+        json_wire_bytes_per_update: 25,
+        binary_wire_bytes_per_update: 18,
+        json_wire_bytes_per_update_uncompressed: 502,
+        binary_wire_bytes_per_update_uncompressed: 202,
+      },
     },
     idle: {
       sessions: 2,
@@ -176,6 +183,22 @@ describe("the result", () => {
       "fanout[1] lacks peer",
     ]);
     expect(validateResult(null)).toEqual(["not an object"]);
+  });
+
+  it("reports the wire with compression offered: what the runtime agreed to, and the bytes both ways", () => {
+    const result = sampleResult();
+    const text = markdown(result);
+    expect(text).toContain(
+      "the runtime negotiated `permessage-deflate; client_max_window_bits=15`",
+    );
+    expect(text).toContain("| JSON frames | 502 | 25 |");
+    expect(text).toContain("| binary frames | 202 | 18 |");
+    const refused = sampleResult();
+    if (refused.wire) refused.wire.compression.negotiated = "";
+    expect(markdown(refused)).toContain("the runtime refused it");
+    const missing = sampleResult() as unknown as { wire: Record<string, unknown> };
+    delete missing.wire.compression;
+    expect(validateResult(missing)).toEqual(["wire sizes with compression offered missing"]);
   });
 
   it("renders a table row per target and a line per target in the plot", () => {
