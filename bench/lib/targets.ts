@@ -97,8 +97,14 @@ async function start(
       modules: true,
       compatibilityDate: COMPATIBILITY_DATE,
       resourcePersistencePath: join(stateDir, "state"),
-      // The service's log lines would drown the progress output.
-      handleStructuredLogs() {},
+      // The service's log lines would drown the progress output; BENCH_RUNTIME_LOGS=1
+      // writes them (and what the runtime prints, such as V8's --trace-gc lines
+      // asked for with MINIFLARE_WORKERD_V8_FLAGS) to stderr, stamped with the
+      // harness's clock in ms.
+      handleStructuredLogs: process.env.BENCH_RUNTIME_LOGS
+        ? ({ message }: { message: string }) =>
+            process.stderr.write(`[${name} ${performance.now().toFixed(0)}] ${message}\n`)
+        : () => {},
       // npm run bench:profile-workerd attaches the DevTools profiler here.
       ...(process.env.BENCH_INSPECTOR_PORT
         ? { inspectorPort: Number(process.env.BENCH_INSPECTOR_PORT) }
