@@ -162,12 +162,21 @@ async function main(): Promise<void> {
       }
     }
     for (const entry of partial.saturation) {
-      for (const [name, target] of targets) {
-        say(`saturate ${name.padEnd(5)} ${entry.subscribers} subscribers for ${SIZES.saturateS} s`);
-        const result = await saturation(target, entry.subscribers, SIZES.saturateS);
-        await settle(target);
+      say(
+        `saturate ${entry.subscribers} subscribers for ${SIZES.saturateS} s, one run each, in turn`,
+      );
+      const runs = await inTurns(
+        targets,
+        1,
+        (target) => saturation(target, entry.subscribers, SIZES.saturateS),
+        settleAll,
+      );
+      for (const [name, [result]] of runs) {
+        if (!result) continue;
         entry.by_target[name] = result;
-        say(`         ${result.posts_per_s} posts/s, ${result.deliveries_per_s} deliveries/s`);
+        say(
+          `         ${name.padEnd(5)} ${result.posts_per_s} posts/s, ${result.deliveries_per_s} deliveries/s`,
+        );
       }
     }
     say(`ingest   one session for ${SIZES.ingestS} s, ${INGEST_RUNS} runs each, in turn`);

@@ -91,7 +91,9 @@ export async function wireSizes(
   const watchers = [json, binary, sync, offering.json, offering.binary];
   await Promise.all(watchers.map((w) => w.opened));
   await sleep(300);
-  const wireBefore = watchers.map((w) => w.wireBytes());
+  const wireBefore = new Map(watchers.map((w) => [w, w.wireBytes()]));
+  const onWire = (w: (typeof watchers)[number]) =>
+    round((w.wireBytes() - (wireBefore.get(w) ?? 0)) / updates, 1);
   const interval = 1000 / ratePerS;
   const started = performance.now();
   for (let n = 1; n <= updates; n++) {
@@ -100,9 +102,18 @@ export async function wireSizes(
     await room.post(1000 + n);
   }
   await sleep(500);
-  const wirePerUpdate = watchers.map((w, i) =>
-    round((w.wireBytes() - (wireBefore[i] as number)) / updates, 1),
-  );
+  // Read before the close frames arrive.
+  const compression: CompressionResult = {
+    // Checked, not assumed: both offering watchers must have been granted the same.
+    negotiated:
+      offering.json.socket.extensions === offering.binary.socket.extensions
+        ? offering.json.socket.extensions
+        : `json: ${offering.json.socket.extensions}; binary: ${offering.binary.socket.extensions}`,
+    json_wire_bytes_per_update: onWire(offering.json),
+    binary_wire_bytes_per_update: onWire(offering.binary),
+    json_wire_bytes_per_update_uncompressed: onWire(json),
+    binary_wire_bytes_per_update_uncompressed: onWire(binary),
+  };
   for (const w of watchers) w.socket.close();
   const perUpdate = (sizes: number[]) =>
     round(sizes.slice(1).reduce((a, b) => a + b, 0) / updates, 1);
@@ -125,16 +136,6 @@ export async function wireSizes(
       binary: Math.round(result.binary * ratePerS),
       sync: Math.round(result.sync * ratePerS),
     },
-    compression: {
-      // Checked, not assumed: both offering watchers must have been granted the same.
-      negotiated:
-        offering.json.socket.extensions === offering.binary.socket.extensions
-          ? offering.json.socket.extensions
-          : `json: ${offering.json.socket.extensions}; binary: ${offering.binary.socket.extensions}`,
-      json_wire_bytes_per_update: wirePerUpdate[3] as number,
-      binary_wire_bytes_per_update: wirePerUpdate[4] as number,
-      json_wire_bytes_per_update_uncompressed: wirePerUpdate[0] as number,
-      binary_wire_bytes_per_update_uncompressed: wirePerUpdate[1] as number,
-    },
+    compression,
   };
 }
