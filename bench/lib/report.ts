@@ -7,6 +7,17 @@ import type { WireResult } from "./wire-scenario.ts";
 /** Per-target figures of one scenario variant. */
 export type ByTarget<T> = Partial<Record<"us" | "floor" | "peer", T>>;
 
+/** Updates into one session: the median run's figures. */
+export interface IngestFigures {
+  posts_per_s: number;
+  errors: number;
+  client_cpu: number;
+  server_cpu: number;
+  rows_written_per_update?: number;
+  /** The posts/s of each run, in the order run; the figures above are the median run's. */
+  posts_per_s_runs?: number[];
+}
+
 /** The machine-readable result (bench/results/latest.json). */
 export interface BenchResult {
   schema: 1;
@@ -46,15 +57,9 @@ export interface BenchResult {
     }>;
   }[];
   ingest: {
-    by_target: ByTarget<{
-      posts_per_s: number;
-      errors: number;
-      client_cpu: number;
-      server_cpu: number;
-      rows_written_per_update?: number;
-      /** The posts/s of each run, in the order run; the figures above are the median run's. */
-      posts_per_s_runs?: number[];
-    }>;
+    by_target: ByTarget<IngestFigures>;
+    /** The same updates into one session on our ingest stream (GET /v1/progress/stream), 8 in flight. */
+    stream?: IngestFigures;
     /** Progress updates/s across 100 sessions through the batch paths (us). */
     batch_updates_per_s?: number;
     batch?: Record<string, unknown>;
@@ -75,7 +80,12 @@ export interface BenchResult {
       ratio_vs_floor: number | null;
       ratio_vs_peer: number | null;
     }[];
-    ingest_posts: { ratio_vs_floor: number | null; ratio_vs_peer: number | null };
+    ingest_posts: {
+      ratio_vs_floor: number | null;
+      ratio_vs_peer: number | null;
+      /** Updates/s on our ingest stream against the floor's posts/s. */
+      stream_ratio_vs_floor?: number | null;
+    };
     /** RSS of us against the floor per live session, and per live Durable Object (us keeps two per session). */
     rss_live?: {
       streams: number;
@@ -106,6 +116,10 @@ export function computeRatios(result: Omit<BenchResult, "ratios">): BenchResult[
       ratio_vs_peer: ratio(
         result.ingest.by_target.us?.posts_per_s,
         result.ingest.by_target.peer?.posts_per_s,
+      ),
+      stream_ratio_vs_floor: ratio(
+        result.ingest.stream?.posts_per_s,
+        result.ingest.by_target.floor?.posts_per_s,
       ),
     },
     rss_live: result.scale.map(({ streams, by_target: t }) => {
@@ -149,6 +163,8 @@ export function validateResult(value: unknown): string[] {
     problems.push("wire sizes missing");
   else if (!(r.wire.compression?.json_wire_bytes_per_update > 0))
     problems.push("wire sizes with compression offered missing");
+  if (!(r.ingest?.stream && r.ingest.stream.posts_per_s > 0 && r.ingest.stream.errors === 0))
+    problems.push("ingest stream figures missing (or its updates failed)");
   return problems;
 }
 
@@ -199,16 +215,21 @@ export function markdown(result: BenchResult): string {
     "| target | posts/s (median run) | runs | errors | server CPU | SQLite rows written per update |",
     "| --- | ---: | --- | ---: | ---: | ---: |",
   );
-  for (const [target, f] of Object.entries(result.ingest.by_target)) {
+  const ingestRows = Object.entries(result.ingest.by_target);
+  if (result.ingest.stream) ingestRows.push(["us, ingest stream", result.ingest.stream]);
+  for (const [target, f] of ingestRows) {
     const rows = f.rows_written_per_update === undefined ? "–" : fmt(f.rows_written_per_update);
     const runs = f.posts_per_s_runs?.map((r) => fmt(r, 0)).join(" / ") || "–";
     lines.push(
       `| ${target} | ${fmt(f.posts_per_s, 0)} | ${runs} | ${f.errors} | ${fmt(f.server_cpu)} | ${rows} |`,
     );
   }
+  const streamed = result.ingest.stream
+    ? `; us on the ingest stream/floor ${fmt(result.ratios.ingest_posts.stream_ratio_vs_floor)}`
+    : "";
   lines.push(
     "",
-    `us/floor ${fmt(result.ratios.ingest_posts.ratio_vs_floor)}, us/peer ${fmt(result.ratios.ingest_posts.ratio_vs_peer)}`,
+    `us/floor ${fmt(result.ratios.ingest_posts.ratio_vs_floor)}, us/peer ${fmt(result.ratios.ingest_posts.ratio_vs_peer)}${streamed}`,
   );
   if (result.ingest.batch) {
     lines.push(

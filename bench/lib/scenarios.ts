@@ -339,11 +339,16 @@ export function directoryBytes(dir: string): number {
   return total;
 }
 
-/** Ingest into one session: posts per second it sustains with `concurrency` callers. */
+/**
+ * Ingest into one session: posts per second it sustains with `concurrency`
+ * callers, each posting over HTTP, or (`via: "stream"`, us) sharing one
+ * ingest stream with `concurrency` updates in flight on it.
+ */
 export async function ingest(
   target: Target,
   seconds: number,
   concurrency = 8,
+  via: "http" | "stream" = "http",
 ): Promise<{
   posts_per_s: number;
   errors: number;
@@ -358,6 +363,10 @@ export async function ingest(
     return (await target.counter?.(name)) ?? 0;
   };
   const rowsBefore = target.counter ? await settledCounter(ROWS_WRITTEN) : 0;
+  // On a stream, the callers share one socket: `concurrency` updates in flight on it.
+  const stream = via === "stream" ? await room.openIngestStream?.() : undefined;
+  if (via === "stream" && !stream) throw new Error(`${target.name} has no ingest stream`);
+  const post = stream ? stream.post : room.post;
   let ok = 0;
   let errors = 0;
   let n = 1;
@@ -367,12 +376,13 @@ export async function ingest(
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
         while (performance.now() < deadline) {
-          if ((await room.post(n++)) < 300) ok++;
+          if ((await post(n++)) < 300) ok++;
           else errors++;
         }
       }),
     );
   });
+  stream?.close();
   const result = {
     posts_per_s: round(ok / measured.seconds, 1),
     errors,

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { type BuildOptions, build } from "esbuild";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import WebSocket from "ws";
 import { signJwt } from "../../src/auth/jwt.ts";
 import { onExit, workerdPids } from "./procs.ts";
 
@@ -37,6 +38,14 @@ export interface Room {
   post(n: number): Promise<number>;
   /** The update number a received text frame carries, or null for frames that are not updates. */
   numberOf(frame: string): number | null;
+  /** Opens an ingest stream into this room (us: GET /v1/progress/stream), where the target has one. */
+  openIngestStream?(): Promise<IngestStream>;
+}
+
+/** One ingest stream: `post` sends a numbered update and resolves with its answer (200, or 500 for an error). */
+export interface IngestStream {
+  post(n: number): Promise<number>;
+  close(): void;
 }
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -175,6 +184,32 @@ export async function startUs(): Promise<Target> {
           });
           await response.arrayBuffer();
           return response.status;
+        },
+        async openIngestStream() {
+          const url = `${started.baseUrl.replace("http", "ws")}/v1/progress/stream`;
+          const ws = new WebSocket(url, { headers: authorized });
+          await new Promise((resolve, reject) => {
+            ws.once("open", resolve);
+            ws.once("error", reject);
+          });
+          const waiting = new Map<number, (status: number) => void>();
+          ws.on("message", (data) => {
+            const answer = JSON.parse(String(data)) as { ref: number; error?: unknown };
+            waiting.get(answer.ref)?.(answer.error ? 500 : 200);
+            waiting.delete(answer.ref);
+          });
+          ws.on("close", () => {
+            for (const settle of waiting.values()) settle(599);
+            waiting.clear();
+          });
+          return {
+            post: (n) =>
+              new Promise<number>((resolve) => {
+                waiting.set(n, resolve);
+                ws.send(JSON.stringify({ ref: n, session_id: id, elapsed_ms: n }));
+              }),
+            close: () => ws.close(1000),
+          };
         },
         numberOf(frame) {
           // The update for correction n has its clock anchored at n ms.

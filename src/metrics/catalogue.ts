@@ -68,6 +68,10 @@ export const METRICS = {
     type: "counter",
     help: "Bridged events handled by the queue consumer, by outcome.",
   },
+  crafting_ingest_stream_updates_total: {
+    type: "counter",
+    help: "Progress updates answered on ingest streams (GET /v1/progress/stream), by outcome (applied, refused, failed).",
+  },
   crafting_dead_letters_total: {
     type: "counter",
     help: "Messages recorded in the dead-letter log.",

@@ -12,7 +12,7 @@ import type {
   ProgressCorrection,
 } from "../domain/session/session";
 import { AppError } from "../errors";
-import { fields, finiteNumber, parse, snakeKeys, wholeNumber } from "../http/valid";
+import { fields, finiteNumber, isObject, parse, snakeKeys, wholeNumber } from "../http/valid";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -352,4 +352,45 @@ export function parseProgressBatch(body: unknown): SessionBatch[] {
     bySession.set(update.session_id, batch);
   }
   return [...bySession.values()];
+}
+
+/** One update of the ingest stream: the caller's reference, the session, the correction. */
+export interface StreamUpdate {
+  ref: number;
+  sessionId: string;
+  correction: ProgressCorrection;
+}
+
+const REF_RULE = `must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER} (the update's reference)`;
+const streamUpdate = v.pipe(
+  fields(
+    {
+      ref: wholeNumber(0, Number.MAX_SAFE_INTEGER, REF_RULE),
+      session_id: idSchema,
+      ...correctionEntries,
+    },
+    "the update must be a JSON object",
+  ),
+  stepProgressNeedsIndex(),
+);
+
+/**
+ * An ingest stream message: `{ ref, session_id, ...correction }`, the
+ * fields of a `POST /v1/progress` update plus the caller's `ref`.
+ */
+export function parseStreamUpdate(body: unknown): StreamUpdate {
+  const update = parse(streamUpdate, body);
+  return { ref: update.ref, sessionId: update.session_id, correction: correctionOf(update) };
+}
+
+/**
+ * What can be read of a refused message's `ref` and `session_id`, so its
+ * refusal still names them (null where they are missing or malformed).
+ */
+export function streamUpdateKeys(body: unknown): { ref: number | null; sessionId: string | null } {
+  const { ref, session_id: sessionId } = isObject(body) ? body : {};
+  return {
+    ref: typeof ref === "number" && Number.isSafeInteger(ref) && ref >= 0 ? ref : null,
+    sessionId: typeof sessionId === "string" && ID_PATTERN.test(sessionId) ? sessionId : null,
+  };
 }

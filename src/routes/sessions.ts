@@ -25,6 +25,7 @@ import { log } from "../log";
 import { type AuthVariables, requireAuth, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import type { TraceContext, TraceVariables } from "../middleware/trace";
+import { INGEST_PROTOCOL, serveIngestStream } from "./ingest-stream";
 import {
   LIFECYCLE_ACTIONS,
   materialResults,
@@ -36,6 +37,7 @@ import {
   parseReason,
   type SessionBatch,
 } from "./session-input";
+import { negotiateProtocol, requireUpgrade } from "./streams";
 
 type Env_ = { Bindings: Env; Variables: AuthVariables & TraceVariables };
 
@@ -242,6 +244,17 @@ async function applyBatch(
  */
 export const progressBatchRoutes = new Hono<Env_>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  // The same updates, one at a time on one authenticated WebSocket (ingest-stream.ts).
+  .get("/stream", requireUpgrade, (c) => {
+    const protocol = negotiateProtocol(c.req.raw, [INGEST_PROTOCOL]);
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    serveIngestStream(server, c.env, c.get("auth"), c.get("trace"));
+    return new Response(null, {
+      status: 101,
+      webSocket: client,
+      headers: protocol ? { "Sec-WebSocket-Protocol": protocol } : {},
+    });
+  })
   .post("/", async (c) => {
     const batches = parseProgressBatch(
       await readJsonBody(c.req.raw, { maxBytes: MAX_BATCH_BODY_BYTES }),

@@ -80,6 +80,13 @@ function sampleResult(): BenchResult {
         },
         floor: { posts_per_s: 100, errors: 0, client_cpu: 0, server_cpu: 0 },
       },
+      stream: {
+        posts_per_s: 150,
+        errors: 0,
+        client_cpu: 0,
+        server_cpu: 0,
+        posts_per_s_runs: [150, 140, 160],
+      },
     },
     events: null,
     scale: [
@@ -153,7 +160,12 @@ describe("the result", () => {
       ratio_vs_floor: 0.5,
       ratio_vs_peer: 1.5,
     });
-    expect(result.ratios.ingest_posts).toEqual({ ratio_vs_floor: 0.8, ratio_vs_peer: null });
+    expect(result.ratios.ingest_posts).toEqual({
+      ratio_vs_floor: 0.8,
+      ratio_vs_peer: null,
+      stream_ratio_vs_floor: 1.5,
+    });
+    expect(markdown(result)).toContain("us on the ingest stream/floor 1.5");
     expect(result.ratios.rss_live).toEqual([
       { streams: 10, per_session_vs_floor: 2.5, per_object_vs_floor: 1.25 },
     ]);
@@ -183,6 +195,11 @@ describe("the result", () => {
       "fanout[1] lacks peer",
     ]);
     expect(validateResult(null)).toEqual(["not an object"]);
+    const failing = sampleResult();
+    if (failing.ingest.stream) failing.ingest.stream.errors = 3;
+    expect(validateResult(failing)).toEqual([
+      "ingest stream figures missing (or its updates failed)",
+    ]);
   });
 
   it("reports the wire with compression offered: what the runtime agreed to, and the bytes both ways", () => {
@@ -207,6 +224,7 @@ describe("the result", () => {
     expect(markdown(result)).toContain("| 1 | floor | 2 | 4 | 5 / 4 / 3.5 | 8 | 10/10 |");
     expect(markdown(result)).toContain("| us | 80 | 90 / 80 / 70 | 0 |");
     expect(markdown(result)).toContain("| floor | 100 | – | 0 |");
+    expect(markdown(result)).toContain("| us, ingest stream | 150 | 150 / 140 / 160 | 0 |");
     expect(p99Svg(result).match(/<polyline/g)).toHaveLength(3);
   });
 });

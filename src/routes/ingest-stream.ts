@@ -1,0 +1,217 @@
+/**
+ * crafting-service's ingest stream, `GET /v1/progress/stream`: one
+ * WebSocket, authenticated once at the upgrade, that carries progress
+ * corrections in and one answer per correction out — the client-streaming
+ * and bidirectional forms of seeds 003/004. A correction sent this way
+ * costs a session call and nothing else: no HTTP request to parse, route,
+ * authenticate and answer per update.
+ *
+ * In: JSON text messages `{"ref", "session_id", ...correction}` (the fields
+ * of a `POST /v1/progress` update, and the caller's `ref`).
+ * Out, per update and in each session's order:
+ * `{"ref", "session_id", "epoch", "seq"}` once the session stored the
+ * correction (its watchers were sent it), or
+ * `{"ref", "session_id", "error": {"code", "message"}}` (with
+ * `"retry_after_s"` when waiting helps). A malformed message is refused on
+ * its own; the stream goes on. docs/sessions.md, "The ingest stream".
+ */
+import type { TokenClaims } from "../auth/jwt";
+import { sessionStub } from "../durable";
+import { AppError, CloseCode, type ServiceError, transientObjectError } from "../errors";
+import { log } from "../log";
+import { metrics, pushMetricsSoon, WORKER_CONTEXT } from "../metrics/push";
+import { checkRateLimit } from "../middleware/limits";
+import type { TraceContext } from "../middleware/trace";
+import { PerKeyQueue } from "./per-key-queue";
+import { parseStreamUpdate, type StreamUpdate, streamUpdateKeys } from "./session-input";
+
+/** Where the stream is opened (a WebSocket upgrade). */
+export const INGEST_STREAM_PATH = "/v1/progress/stream";
+/** The subprotocol a client may offer (none is fine too). */
+export const INGEST_PROTOCOL = "crafting.ingest.v1";
+
+export const INGEST_STREAM_LIMITS = {
+  /** Largest message: a correction is ~100 bytes. */
+  maxMessageBytes: 4096,
+  /** Updates waiting for their session per stream; more are refused until answers come back. */
+  maxPending: 1000,
+} as const;
+
+type Outcome = "applied" | "refused" | "failed";
+
+/** Accepts the server end of an upgraded socket as an ingest stream for `claims`' caller. */
+export function serveIngestStream(
+  ws: WebSocket,
+  env: Env,
+  claims: TokenClaims,
+  trace: TraceContext,
+): void {
+  ws.accept();
+  const stream = new IngestStream(ws, env, claims, trace);
+  ws.addEventListener("message", (event) => stream.message(event.data));
+  ws.addEventListener("close", (event) => stream.closed(event.code, event.reason));
+  ws.addEventListener("error", () => stream.closed(CloseCode.GOING_AWAY, "socket error"));
+}
+
+class IngestStream {
+  readonly #queue = new PerKeyQueue(INGEST_STREAM_LIMITS.maxPending);
+  readonly #expiry: ReturnType<typeof setTimeout>;
+  #open = true;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly env: Env,
+    private readonly claims: TokenClaims,
+    private readonly trace: TraceContext,
+  ) {
+    // The token was checked once, at the upgrade: the stream lasts no longer than it does.
+    const left = Math.min(Math.max(claims.exp * 1000 - Date.now(), 0), 2 ** 31 - 1);
+    this.#expiry = setTimeout(
+      () => this.#close(CloseCode.TOKEN_EXPIRED, "token expired: reconnect with a new token"),
+      left,
+    );
+  }
+
+  message(data: string | ArrayBuffer): void {
+    const receivedAtMs = Date.now();
+    metrics.count("crafting_messages_in_total");
+    if (typeof data !== "string") {
+      this.#refuse(null, null, "invalid_argument", "send each update as a JSON text message");
+      return;
+    }
+    if (tooLarge(data)) {
+      const { ref, sessionId } = keysOf(data);
+      const max = INGEST_STREAM_LIMITS.maxMessageBytes;
+      this.#refuse(ref, sessionId, "payload_too_large", `an update is at most ${max} bytes`);
+      return;
+    }
+    let body: unknown;
+    let update: StreamUpdate;
+    try {
+      body = JSON.parse(data);
+      update = parseStreamUpdate(body);
+    } catch (e: unknown) {
+      const { ref, sessionId } = streamUpdateKeys(body);
+      const message = e instanceof AppError ? e.message : "the message is not valid JSON";
+      this.#refuse(ref, sessionId, "invalid_argument", message);
+      return;
+    }
+    const queued = this.#queue.push(update.sessionId, () => this.#apply(update, receivedAtMs));
+    if (!queued) {
+      this.#refuse(
+        update.ref,
+        update.sessionId,
+        "resource_exhausted",
+        `${INGEST_STREAM_LIMITS.maxPending} updates are waiting to be applied: wait for their answers before sending more`,
+        1,
+      );
+    }
+  }
+
+  /** The client closed (or the socket failed): reciprocate; queued updates are still applied. */
+  closed(code: number, reason: string): void {
+    this.#close(code === 1005 || code === 1006 ? CloseCode.NORMAL : code, reason);
+  }
+
+  async #apply(update: StreamUpdate, receivedAtMs: number): Promise<void> {
+    const { ref, sessionId } = update;
+    try {
+      await checkRateLimit(
+        this.env,
+        "INGEST_RATE_LIMITER",
+        this.claims.sub,
+        INGEST_STREAM_PATH,
+        // The open socket keeps this invocation alive: a renewal runs in the background.
+        (work) => void work,
+      );
+      const result = await sessionStub(this.env, sessionId).correctProgress(
+        update.correction,
+        { ...this.trace, receivedAtMs },
+        true,
+      );
+      if (!result.ok) {
+        this.#answer({ ref, session_id: sessionId, error: result.error }, "refused");
+        return;
+      }
+      const { epoch, seq } = JSON.parse(result.value) as { epoch: number; seq: number };
+      this.#answer({ ref, session_id: sessionId, epoch, seq }, "applied");
+    } catch (e: unknown) {
+      const known = e instanceof AppError ? e : transientObjectError(e);
+      if (!known) {
+        log("error", "ingest_stream.apply_failed", {
+          session_id: sessionId,
+          trace_id: this.trace.traceId,
+          message: e instanceof Error ? e.message : String(e),
+        });
+      }
+      const error: ServiceError = known
+        ? { code: known.code, message: known.message }
+        : { code: "internal", message: "the session could not apply the update" };
+      this.#answer(
+        {
+          ref,
+          session_id: sessionId,
+          error,
+          ...(known?.retryAfterSeconds !== undefined && { retry_after_s: known.retryAfterSeconds }),
+        },
+        known?.code === "resource_exhausted" ? "refused" : "failed",
+      );
+    }
+  }
+
+  #refuse(
+    ref: number | null,
+    sessionId: string | null,
+    code: ServiceError["code"],
+    message: string,
+    retryAfterSeconds?: number,
+  ): void {
+    this.#answer(
+      {
+        ref,
+        session_id: sessionId,
+        error: { code, message },
+        ...(retryAfterSeconds !== undefined && { retry_after_s: retryAfterSeconds }),
+      },
+      "refused",
+    );
+  }
+
+  #answer(answer: Record<string, unknown>, outcome: Outcome): void {
+    metrics.count("crafting_ingest_stream_updates_total", { outcome });
+    pushMetricsSoon(this.env, WORKER_CONTEXT);
+    if (!this.#open) return;
+    try {
+      this.ws.send(JSON.stringify(answer));
+    } catch {
+      // Closed meanwhile: the caller resends what it has no answer for.
+    }
+  }
+
+  #close(code: number, reason: string): void {
+    if (!this.#open) return;
+    this.#open = false;
+    clearTimeout(this.#expiry);
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/** Whether `text` is over `maxMessageBytes` in UTF-8 (encoded only when it could be). */
+function tooLarge(text: string): boolean {
+  const max = INGEST_STREAM_LIMITS.maxMessageBytes;
+  return text.length * 3 > max && new TextEncoder().encode(text).byteLength > max;
+}
+
+/** The `ref` and `session_id` of an oversized message, when it is small enough to read them. */
+function keysOf(data: string): { ref: number | null; sessionId: string | null } {
+  if (data.length > 64 * 1024) return { ref: null, sessionId: null };
+  try {
+    return streamUpdateKeys(JSON.parse(data));
+  } catch {
+    return { ref: null, sessionId: null };
+  }
+}

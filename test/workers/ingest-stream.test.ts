@@ -1,0 +1,176 @@
+/** crafting-service's ingest stream (GET /v1/progress/stream), in workerd. */
+import { describe, expect, it } from "vitest";
+import { INGEST_PROTOCOL, INGEST_STREAM_LIMITS } from "../../src/routes/ingest-stream";
+import { freshId, serviceToken, token } from "../support/tokens";
+import { call, RawSocket, watch } from "./helpers";
+import { activeSession, sessionJson } from "./stream-helpers";
+
+type Answer = {
+  ref: number | null;
+  session_id: string | null;
+  epoch?: number;
+  seq?: number;
+  error?: { code: string; message: string };
+  retry_after_s?: number;
+};
+
+/** Opens an ingest stream with `bearer`; the raw response when it is refused. */
+async function openIngest(bearer: string, headers: Record<string, string> = {}) {
+  const response = await call("/v1/progress/stream", {
+    headers: { Upgrade: "websocket", Authorization: `Bearer ${bearer}`, ...headers },
+  });
+  return { response, socket: response.webSocket ? new RawSocket(response.webSocket) : null };
+}
+
+async function ingest(): Promise<RawSocket> {
+  const { response, socket } = await openIngest(await serviceToken());
+  if (response.status !== 101 || !socket) throw new Error(`refused: ${response.status}`);
+  return socket;
+}
+
+const answers = (socket: RawSocket) => socket.messages.map((m) => JSON.parse(String(m)) as Answer);
+
+/** Waits for `n` answers and returns them. */
+async function answered(socket: RawSocket, n: number): Promise<Answer[]> {
+  await socket.count(n);
+  return answers(socket);
+}
+
+describe("the ingest stream", () => {
+  it("applies each update in order and answers it with the seq its watchers were sent", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const watcher = await watch(sessionId, bearer);
+    const [snapshot] = await watcher.frameCount(1);
+    const base = (snapshot as { seq: number }).seq;
+
+    const socket = await ingest();
+    for (let ref = 1; ref <= 20; ref++)
+      socket.ws.send(JSON.stringify({ ref, session_id: sessionId, elapsed_ms: ref * 1000 }));
+    const got = await answered(socket, 20);
+
+    expect(got.map((a) => a.ref)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(got.map((a) => a.seq)).toEqual(Array.from({ length: 20 }, (_, i) => base + 1 + i));
+    expect(got.every((a) => a.session_id === sessionId && a.epoch === snapshot?.epoch)).toBe(true);
+    // Stored: the session's state is the last update's.
+    expect((await sessionJson(sessionId)).seq).toBe(base + 20);
+    // Delivered: the watcher's newest frame is the last answer's seq (progress is paced latest-wins).
+    await watcher.until(() => watcher.frames.at(-1)?.seq === base + 20, "the newest update");
+    socket.ws.close(1000);
+  });
+
+  it("keeps each session's order while serving many sessions on one stream", async () => {
+    const sessions = await Promise.all([activeSession(), activeSession(), activeSession()]);
+    const socket = await ingest();
+    let ref = 0;
+    for (let round = 1; round <= 10; round++)
+      for (const { sessionId } of sessions)
+        socket.ws.send(JSON.stringify({ ref: ++ref, session_id: sessionId, elapsed_ms: round }));
+    const got = await answered(socket, 30);
+    for (const { sessionId } of sessions) {
+      const mine = got.filter((a) => a.session_id === sessionId);
+      expect(mine).toHaveLength(10);
+      const seqs = mine.map((a) => a.seq as number);
+      const refs = mine.map((a) => a.ref as number);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(10);
+      expect(refs).toEqual([...refs].sort((a, b) => a - b));
+      expect((await sessionJson(sessionId)).seq).toBe(seqs.at(-1));
+    }
+    socket.ws.close(1000);
+  });
+
+  it("refuses a bad message on its own, naming it, and goes on", async () => {
+    const { sessionId } = await activeSession();
+    const socket = await ingest();
+    const big = "x".repeat(INGEST_STREAM_LIMITS.maxMessageBytes);
+    socket.ws.send("{not json");
+    socket.ws.send(JSON.stringify({ ref: 2, session_id: sessionId, elapsed_ms: -5 }));
+    socket.ws.send(JSON.stringify({ ref: 3, session_id: sessionId, step_progress: 10 }));
+    socket.ws.send(JSON.stringify({ session_id: sessionId, elapsed_ms: 5 }));
+    socket.ws.send(JSON.stringify({ ref: 5, session_id: "no such/id", elapsed_ms: 5 }));
+    socket.ws.send(JSON.stringify({ ref: 6, session_id: freshId("missing"), elapsed_ms: 5 }));
+    socket.ws.send(new Uint8Array([1, 2, 3]));
+    socket.ws.send(JSON.stringify({ ref: 8, session_id: sessionId, pad: big }));
+    socket.ws.send(JSON.stringify({ ref: 9, session_id: sessionId, elapsed_ms: 9_000 }));
+    const got = await answered(socket, 9);
+    const byRef = (ref: number | null) => got.filter((a) => a.ref === ref);
+
+    expect(byRef(null).map((a) => a.error?.code)).toEqual([
+      "invalid_argument",
+      "invalid_argument",
+      "invalid_argument",
+    ]);
+    expect(byRef(null)[0]?.error?.message).toMatch(/not valid JSON/);
+    expect(got.find((a) => a.error?.message.startsWith("ref "))).toBeDefined();
+    expect(got.find((a) => /JSON text message/.test(a.error?.message ?? ""))).toBeDefined();
+    expect(byRef(2)[0]?.error).toMatchObject({ code: "invalid_argument" });
+    expect(byRef(3)[0]?.error).toEqual({
+      code: "invalid_argument",
+      message: "step_progress needs current_step_index",
+    });
+    expect(byRef(5)[0]).toMatchObject({ session_id: null, error: { code: "invalid_argument" } });
+    expect(byRef(5)[0]?.error?.message).toMatch(/^session_id /);
+    expect(byRef(6)[0]?.error).toMatchObject({ code: "not_found" });
+    expect(byRef(8)[0]).toMatchObject({
+      session_id: sessionId,
+      error: { code: "payload_too_large" },
+    });
+    // Nothing bad reached the session; the good update after them did.
+    expect(byRef(9)[0]?.seq).toBeGreaterThan(0);
+    expect((await sessionJson(sessionId)).seq).toBe(byRef(9)[0]?.seq);
+    expect(socket.closed).toBeNull();
+    socket.ws.close(1000);
+  });
+
+  it("answers every update once, applied or refused, when a caller sends more than may wait", async () => {
+    const { sessionId } = await activeSession();
+    const before = (await sessionJson(sessionId)).seq as number;
+    const socket = await ingest();
+    const count = INGEST_STREAM_LIMITS.maxPending + 200;
+    for (let ref = 1; ref <= count; ref++)
+      socket.ws.send(JSON.stringify({ ref, session_id: sessionId, elapsed_ms: ref }));
+    const got = await answered(socket, count);
+
+    expect(new Set(got.map((a) => a.ref)).size).toBe(count);
+    const applied = got.filter((a) => a.seq !== undefined);
+    const refused = got.filter((a) => a.error !== undefined);
+    expect(applied.length + refused.length).toBe(count);
+    // The cap acted (the updates arrive faster than one session applies them).
+    expect(refused.length).toBeGreaterThan(0);
+    for (const a of refused) expect(a).toMatchObject({ error: { code: "resource_exhausted" } });
+    // Every applied update took its own seq, in order; nothing else changed the session.
+    expect(applied.map((a) => a.seq)).toEqual(applied.map((_, i) => before + 1 + i));
+    expect((await sessionJson(sessionId)).seq).toBe(before + applied.length);
+    socket.ws.close(1000);
+  }, 30_000);
+
+  it("needs a service token, a WebSocket upgrade and a protocol it speaks", async () => {
+    const noToken = await call("/v1/progress/stream", { headers: { Upgrade: "websocket" } });
+    expect(noToken.status).toBe(401);
+    const player = await openIngest(await token(freshId("p")));
+    expect(player.response.status).toBe(403);
+    const plain = await call("/v1/progress/stream", {
+      headers: { Authorization: `Bearer ${await serviceToken()}` },
+    });
+    expect(plain.status).toBe(400);
+    const otherProtocol = await openIngest(await serviceToken(), {
+      "Sec-WebSocket-Protocol": "crafting.v1.json",
+    });
+    expect(otherProtocol.response.status).toBe(400);
+    const offered = await openIngest(await serviceToken(), {
+      "Sec-WebSocket-Protocol": INGEST_PROTOCOL,
+    });
+    expect(offered.response.status).toBe(101);
+    expect(offered.response.headers.get("Sec-WebSocket-Protocol")).toBe(INGEST_PROTOCOL);
+    offered.socket?.ws.close(1000);
+  });
+
+  it("closes with 4001 when the token it was opened with expires", async () => {
+    const shortLived = await token("crafting-service", "service", { ttlSeconds: 2 });
+    const { response, socket } = await openIngest(shortLived);
+    expect(response.status).toBe(101);
+    const deadline = Date.now() + 5_000;
+    while (!socket?.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(socket?.closed).toMatchObject({ code: 4001, reason: expect.stringMatching(/expired/) });
+  }, 10_000);
+});
