@@ -12,7 +12,7 @@ import { build } from "esbuild";
 import { describe, expect, inject, it } from "vitest";
 import { launchChromium } from "../support/chromium";
 import { servicePost, startedSession } from "../support/http";
-import { token } from "../support/tokens";
+import { serviceToken, token } from "../support/tokens";
 
 /** What the page function below touches in the browser (this file is not compiled with the DOM library). */
 declare const document: { querySelector(selector: string): { value?: number } | null };
@@ -73,6 +73,38 @@ describe("a game client in twenty lines", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("crafting-service in Node: sends a hundred corrections on the ingest stream, each answered", async () => {
+    const { sessionId } = await startedSession(baseUrl);
+    const child = spawn(process.execPath, ["docs/examples/ingest-client.mjs"], {
+      env: {
+        ...process.env,
+        BASE_URL: baseUrl,
+        TOKEN: await serviceToken(),
+        SESSION: sessionId,
+        COUNT: "100",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect({ code, output }).toMatchObject({ code: 0 });
+    const seq = Number(/session at seq (\d+)/.exec(output)?.[1]);
+    expect(output).toContain("100 applied, 0 refused");
+    const state = (await (
+      await fetch(`${baseUrl}/v1/sessions/${sessionId}`, {
+        headers: { Authorization: `Bearer ${await serviceToken()}` },
+      })
+    ).json()) as { seq: number; clock: { anchorElapsedMs: number | string } };
+    expect(state.seq).toBe(seq);
+    expect(String(state.clock.anchorElapsedMs)).toBe("100000");
+  }, 30_000);
 
   it("in a web page: shows the status and a moving bar until the session completes", async () => {
     const browser = await launchChromium();

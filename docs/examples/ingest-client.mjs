@@ -1,0 +1,41 @@
+// crafting-service's side of the ingest stream (docs/sessions.md, "The ingest stream"), Node >= 22:
+// sends COUNT progress corrections to SESSION on one WebSocket, at most WINDOW unanswered at once.
+//   BASE_URL=http://127.0.0.1:8787 TOKEN=<service token> SESSION=<id> COUNT=100 node ingest-client.mjs
+const { BASE_URL, TOKEN, SESSION } = process.env;
+const count = Number(process.env.COUNT ?? 100);
+const WINDOW = 64;
+
+// The token rides in the subprotocol list, next to the protocol the server is asked to speak.
+const url = `${BASE_URL.replace(/^http/, "ws")}/v1/progress/stream`;
+const ws = new WebSocket(url, ["crafting.ingest.v1", `bearer.${TOKEN}`]);
+let sent = 0;
+let answered = 0;
+let refused = 0;
+let seq = 0;
+
+function sendMore() {
+  for (; sent < count && sent - answered < WINDOW; sent++) {
+    const update = { ref: sent + 1, session_id: SESSION, elapsed_ms: (sent + 1) * 1000 };
+    ws.send(JSON.stringify(update));
+  }
+}
+
+ws.addEventListener("open", sendMore);
+ws.addEventListener("message", ({ data }) => {
+  const answer = JSON.parse(data);
+  answered++;
+  if (answer.error) {
+    refused++;
+    console.error(`update ${answer.ref}: ${answer.error.code}: ${answer.error.message}`);
+  } else seq = answer.seq;
+  if (answered < count) return sendMore();
+  console.log(`${count - refused} applied, ${refused} refused, session at seq ${seq}`);
+  ws.close(1000);
+});
+ws.addEventListener("close", ({ code, reason }) => {
+  // Unanswered corrections may or may not have been applied: send the newest of each session again.
+  if (answered < count) {
+    console.error(`closed ${code} ${reason} with ${sent - answered} updates unanswered`);
+    process.exitCode = 1;
+  }
+});
