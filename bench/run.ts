@@ -241,10 +241,11 @@ async function main(): Promise<void> {
     partial.ingest.batch_updates_per_s = Math.max(
       batch.progress_batch_updates_per_s,
       batch.events_batch_updates_per_s,
+      batch.stream_updates_per_s,
     );
     partial.ingest.batch = { ...batch };
     say(
-      `         ${batch.progress_batch_updates_per_s} / ${batch.events_batch_updates_per_s} updates/s (POST /v1/progress / POST /v1/events)`,
+      `         ${batch.progress_batch_updates_per_s} / ${batch.events_batch_updates_per_s} / ${batch.stream_updates_per_s} updates/s (POST /v1/progress / POST /v1/events / the ingest stream)`,
     );
   });
   for (const name of TARGETS) {

@@ -5,7 +5,8 @@
  *   (`POST /udp/sessions/{id}/progress`) and as Kafka-bridged events
  *   (`POST /v1/events`) — and the latency from each POST to the watcher.
  * - `batchIngest`: progress updates across 100 sessions through the batch
- *   paths (`POST /v1/progress`, `POST /v1/events`), as fast as they go.
+ *   paths (`POST /v1/progress`, `POST /v1/events`) and the ingest stream
+ *   (`GET /v1/progress/stream`), as fast as they go.
  */
 import WebSocket from "ws";
 import { progressEvent } from "./events-scenario.ts";
@@ -31,8 +32,13 @@ export interface BatchIngestResult {
   progress_batch_updates_per_s: number;
   /** Progress events applied per second through POST /v1/events (1,000 per request). */
   events_batch_updates_per_s: number;
+  /** Updates applied per second on one ingest stream, each its own change (STREAM_WINDOW in flight). */
+  stream_updates_per_s: number;
   errors: number;
 }
+
+/** Updates in flight on the ingest stream (its limit is 1,000 waiting). */
+const STREAM_WINDOW = 500;
 
 interface Watched {
   id: string;
@@ -188,11 +194,53 @@ export async function batchIngest(
       ),
     "/v1/events",
   );
+  // The same number of updates on one ingest stream: each one its own change, stored and answered.
+  const url = `${target.baseUrl.replace("http", "ws")}/v1/progress/stream`;
+  const streamed = await measureCpu(target.pids, () =>
+    streamUpdates(url, headers, ids, requests * 1000),
+  );
+  errors += streamed.result.failed;
   return {
     sessions,
     updates: requests * 1000,
     progress_batch_updates_per_s: progress,
     events_batch_updates_per_s: events,
+    stream_updates_per_s: round(streamed.result.applied / streamed.seconds, 0),
     errors,
   };
+}
+
+/** Sends `updates` corrections round-robin over `ids` on one ingest stream, STREAM_WINDOW unanswered at most. */
+async function streamUpdates(
+  url: string,
+  headers: Record<string, string>,
+  ids: readonly string[],
+  updates: number,
+): Promise<{ applied: number; failed: number }> {
+  const ws = new WebSocket(url, { headers });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  return new Promise((resolve) => {
+    let sent = 0;
+    let applied = 0;
+    let failed = 0;
+    const more = () => {
+      for (; sent < updates && sent - applied - failed < STREAM_WINDOW; sent++)
+        ws.send(
+          JSON.stringify({ ref: sent, session_id: ids[sent % ids.length], elapsed_ms: sent }),
+        );
+    };
+    ws.on("message", (data) => {
+      for (const answer of JSON.parse(String(data)) as { error?: unknown }[]) {
+        if (answer.error) failed++;
+        else applied++;
+      }
+      if (applied + failed < updates) more();
+      else ws.close(1000);
+    });
+    ws.on("close", () => resolve({ applied, failed: updates - applied }));
+    more();
+  });
 }

@@ -194,9 +194,10 @@ export async function startUs(): Promise<Target> {
           });
           const waiting = new Map<number, (status: number) => void>();
           ws.on("message", (data) => {
-            const answer = JSON.parse(String(data)) as { ref: number; error?: unknown };
-            waiting.get(answer.ref)?.(answer.error ? 500 : 200);
-            waiting.delete(answer.ref);
+            for (const answer of JSON.parse(String(data)) as { ref: number; error?: unknown }[]) {
+              waiting.get(answer.ref)?.(answer.error ? 500 : 200);
+              waiting.delete(answer.ref);
+            }
           });
           ws.on("close", () => {
             for (const settle of waiting.values()) settle(599);

@@ -22,12 +22,14 @@ function sendMore() {
 
 ws.addEventListener("open", sendMore);
 ws.addEventListener("message", ({ data }) => {
-  const answer = JSON.parse(data);
-  answered++;
-  if (answer.error) {
-    refused++;
-    console.error(`update ${answer.ref}: ${answer.error.code}: ${answer.error.message}`);
-  } else seq = answer.seq;
+  // Each message is an array of answers, one per update.
+  for (const answer of JSON.parse(data)) {
+    answered++;
+    if (answer.error) {
+      refused++;
+      console.error(`update ${answer.ref}: ${answer.error.code}: ${answer.error.message}`);
+    } else seq = answer.seq;
+  }
   if (answered < count) return sendMore();
   console.log(`${count - refused} applied, ${refused} refused, session at seq ${seq}`);
   ws.close(1000);

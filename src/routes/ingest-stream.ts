@@ -8,12 +8,17 @@
  *
  * In: JSON text messages `{"ref", "session_id", ...correction}` (the fields
  * of a `POST /v1/progress` update, and the caller's `ref`).
- * Out, per update and in each session's order:
+ * Out: JSON arrays of answers (those ready together leave as one message),
+ * one answer per update, in each session's order:
  * `{"ref", "session_id", "epoch", "seq"}` once the session stored the
  * correction (its watchers were sent it), or
  * `{"ref", "session_id", "error": {"code", "message"}}` (with
  * `"retry_after_s"` when waiting helps). A malformed message is refused on
- * its own; the stream goes on. docs/sessions.md, "The ingest stream".
+ * its own; the stream goes on. Updates that arrive for a session while its
+ * previous call is under way are applied together, as one change, when it
+ * returns: progress is latest-wins, so a session sent updates faster than
+ * it stores them falls behind by one call, not by a queue.
+ * docs/sessions.md, "The ingest stream".
  */
 import type { TokenClaims } from "../auth/jwt";
 import { sessionStub } from "../durable";
@@ -22,7 +27,7 @@ import { log } from "../log";
 import { metrics, pushMetricsSoon, WORKER_CONTEXT } from "../metrics/push";
 import { checkRateLimit } from "../middleware/limits";
 import type { TraceContext } from "../middleware/trace";
-import { PerKeyQueue } from "./per-key-queue";
+import { PerKeyBatches } from "./per-key-batches";
 import { parseStreamUpdate, type StreamUpdate, streamUpdateKeys } from "./session-input";
 
 /** Where the stream is opened (a WebSocket upgrade). */
@@ -53,9 +58,18 @@ export function serveIngestStream(
   ws.addEventListener("error", () => stream.closed(CloseCode.GOING_AWAY, "socket error"));
 }
 
+/** An update, and when it reached the edge. */
+interface Received {
+  update: StreamUpdate;
+  receivedAtMs: number;
+}
+
 class IngestStream {
-  readonly #queue = new PerKeyQueue(INGEST_STREAM_LIMITS.maxPending);
+  readonly #batches = new PerKeyBatches<Received>(INGEST_STREAM_LIMITS.maxPending, (_, items) =>
+    this.#apply(items),
+  );
   readonly #expiry: ReturnType<typeof setTimeout>;
+  #outbox: Record<string, unknown>[] = [];
   #open = true;
 
   constructor(
@@ -96,8 +110,7 @@ class IngestStream {
       this.#refuse(ref, sessionId, "invalid_argument", message);
       return;
     }
-    const queued = this.#queue.push(update.sessionId, () => this.#apply(update, receivedAtMs));
-    if (!queued) {
+    if (!this.#batches.push(update.sessionId, { update, receivedAtMs })) {
       this.#refuse(
         update.ref,
         update.sessionId,
@@ -108,13 +121,57 @@ class IngestStream {
     }
   }
 
-  /** The client closed (or the socket failed): reciprocate; queued updates are still applied. */
+  /** The client closed (or the socket failed): reciprocate; waiting updates are still applied. */
   closed(code: number, reason: string): void {
     this.#close(code === 1005 || code === 1006 ? CloseCode.NORMAL : code, reason);
   }
 
-  async #apply(update: StreamUpdate, receivedAtMs: number): Promise<void> {
-    const { ref, sessionId } = update;
+  /**
+   * Applies one session's waiting updates, in order: alone, or as one change
+   * when several waited (each answered with that change's seq). A change
+   * the session refuses is retried one update at a time, so only the update
+   * at fault is refused.
+   */
+  async #apply(items: Received[]): Promise<void> {
+    const allowed: Received[] = [];
+    for (const item of items) if (await this.#withinRate(item.update)) allowed.push(item);
+    await this.#applyAllowed(allowed);
+  }
+
+  async #applyAllowed(allowed: Received[]): Promise<void> {
+    const [first] = allowed;
+    if (!first) return;
+    const { sessionId } = first.update;
+    const trace = { ...this.trace, receivedAtMs: first.receivedAtMs };
+    try {
+      const stub = sessionStub(this.env, sessionId);
+      const result =
+        allowed.length === 1
+          ? await stub.correctProgress(first.update.correction, trace, true)
+          : await stub.correctProgressBatch(
+              allowed.map((item) => item.update.correction),
+              trace,
+              true,
+            );
+      if (result.ok) {
+        const { epoch, seq } = JSON.parse(result.value) as { epoch: number; seq: number };
+        for (const { update } of allowed)
+          this.#answer({ ref: update.ref, session_id: sessionId, epoch, seq }, "applied");
+      } else if (allowed.length === 1) {
+        this.#answer(
+          { ref: first.update.ref, session_id: sessionId, error: result.error },
+          "refused",
+        );
+      } else {
+        for (const item of allowed) await this.#applyAllowed([item]);
+      }
+    } catch (e: unknown) {
+      for (const { update } of allowed) this.#failed(update, e);
+    }
+  }
+
+  /** Counts the update against the ingest limit; answers it when the limit refuses. */
+  async #withinRate(update: StreamUpdate): Promise<boolean> {
     try {
       await checkRateLimit(
         this.env,
@@ -124,39 +181,35 @@ class IngestStream {
         // The open socket keeps this invocation alive: a renewal runs in the background.
         (work) => void work,
       );
-      const result = await sessionStub(this.env, sessionId).correctProgress(
-        update.correction,
-        { ...this.trace, receivedAtMs },
-        true,
-      );
-      if (!result.ok) {
-        this.#answer({ ref, session_id: sessionId, error: result.error }, "refused");
-        return;
-      }
-      const { epoch, seq } = JSON.parse(result.value) as { epoch: number; seq: number };
-      this.#answer({ ref, session_id: sessionId, epoch, seq }, "applied");
+      return true;
     } catch (e: unknown) {
-      const known = e instanceof AppError ? e : transientObjectError(e);
-      if (!known) {
-        log("error", "ingest_stream.apply_failed", {
-          session_id: sessionId,
-          trace_id: this.trace.traceId,
-          message: e instanceof Error ? e.message : String(e),
-        });
-      }
-      const error: ServiceError = known
-        ? { code: known.code, message: known.message }
-        : { code: "internal", message: "the session could not apply the update" };
-      this.#answer(
-        {
-          ref,
-          session_id: sessionId,
-          error,
-          ...(known?.retryAfterSeconds !== undefined && { retry_after_s: known.retryAfterSeconds }),
-        },
-        known?.code === "resource_exhausted" ? "refused" : "failed",
-      );
+      this.#failed(update, e);
+      return false;
     }
+  }
+
+  /** Answers an update whose call failed: a known refusal, or `internal` (logged). */
+  #failed(update: StreamUpdate, e: unknown): void {
+    const known = e instanceof AppError ? e : transientObjectError(e);
+    if (!known) {
+      log("error", "ingest_stream.apply_failed", {
+        session_id: update.sessionId,
+        trace_id: this.trace.traceId,
+        message: e instanceof Error ? e.message : String(e),
+      });
+    }
+    const error: ServiceError = known
+      ? { code: known.code, message: known.message }
+      : { code: "internal", message: "the session could not apply the update" };
+    this.#answer(
+      {
+        ref: update.ref,
+        session_id: update.sessionId,
+        error,
+        ...(known?.retryAfterSeconds !== undefined && { retry_after_s: known.retryAfterSeconds }),
+      },
+      known?.code === "resource_exhausted" ? "refused" : "failed",
+    );
   }
 
   #refuse(
@@ -177,12 +230,19 @@ class IngestStream {
     );
   }
 
+  /** Queues an answer: the answers of one turn (a change's updates, refusals) leave as one message. */
   #answer(answer: Record<string, unknown>, outcome: Outcome): void {
     metrics.count("crafting_ingest_stream_updates_total", { outcome });
+    if (this.#outbox.push(answer) === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const answers = this.#outbox;
+    this.#outbox = [];
     pushMetricsSoon(this.env, WORKER_CONTEXT);
     if (!this.#open) return;
     try {
-      this.ws.send(JSON.stringify(answer));
+      this.ws.send(JSON.stringify(answers));
     } catch {
       // Closed meanwhile: the caller resends what it has no answer for.
     }
