@@ -13,8 +13,17 @@ export const PUSH_DELAY_MS = 1000;
 /** This isolate's counts: the Worker and every Durable Object it hosts share it. */
 export const metrics = new MetricsBuffer();
 
-/** Contexts with a push pending: a promise must never be awaited outside the context that made it. */
-const scheduled = new WeakSet<object>();
+/**
+ * When each owner's pending push was scheduled. A promise must never be
+ * awaited outside the context that made it, so each owner has its own; and
+ * a push whose context ended before its timer fired (a Worker request that
+ * had no `waitUntil` left) never runs, so one pending for much longer than
+ * its delay is taken as lost and replaced — otherwise that owner would
+ * never push again.
+ */
+const scheduled = new WeakMap<object, number>();
+/** How long past its delay a pending push is taken as lost. */
+const LOST_AFTER_MS = 5 * PUSH_DELAY_MS;
 
 /** The owner of pushes made from Worker requests (one pending at a time per isolate). */
 export const WORKER_CONTEXT = {};
@@ -30,10 +39,13 @@ export function pushMetricsSoon(
   owner: object,
   waitUntil?: (promise: Promise<unknown>) => void,
 ): void {
-  if (!metrics.dirty || scheduled.has(owner)) return;
-  scheduled.add(owner);
+  if (!metrics.dirty) return;
+  const now = Date.now();
+  const pendingSince = scheduled.get(owner);
+  if (pendingSince !== undefined && now - pendingSince < LOST_AFTER_MS) return;
+  scheduled.set(owner, now);
   const push = new Promise<void>((resolve) => setTimeout(resolve, PUSH_DELAY_MS)).then(() => {
-    scheduled.delete(owner);
+    if (scheduled.get(owner) === now) scheduled.delete(owner);
     return pushNow(env);
   });
   waitUntil?.(push);

@@ -44,15 +44,20 @@ export const INGEST_STREAM_LIMITS = {
 
 type Outcome = "applied" | "refused" | "failed";
 
-/** Accepts the server end of an upgraded socket as an ingest stream for `claims`' caller. */
+/**
+ * Accepts the server end of an upgraded socket as an ingest stream for
+ * `claims`' caller; `waitUntil` (the upgrade request's) keeps its metrics
+ * pushes alive past the socket's close.
+ */
 export function serveIngestStream(
   ws: WebSocket,
   env: Env,
   claims: TokenClaims,
   trace: TraceContext,
+  waitUntil: (work: Promise<unknown>) => void,
 ): void {
   ws.accept();
-  const stream = new IngestStream(ws, env, claims, trace);
+  const stream = new IngestStream(ws, env, claims, trace, waitUntil);
   ws.addEventListener("message", (event) => stream.message(event.data));
   ws.addEventListener("close", (event) => stream.closed(event.code, event.reason));
   ws.addEventListener("error", () => stream.closed(CloseCode.GOING_AWAY, "socket error"));
@@ -77,6 +82,7 @@ class IngestStream {
     private readonly env: Env,
     private readonly claims: TokenClaims,
     private readonly trace: TraceContext,
+    private readonly waitUntil: (work: Promise<unknown>) => void,
   ) {
     // The token was checked once, at the upgrade: the stream lasts no longer than it does.
     const left = Math.min(Math.max(claims.exp * 1000 - Date.now(), 0), 2 ** 31 - 1);
@@ -178,8 +184,7 @@ class IngestStream {
         "INGEST_RATE_LIMITER",
         this.claims.sub,
         INGEST_STREAM_PATH,
-        // The open socket keeps this invocation alive: a renewal runs in the background.
-        (work) => void work,
+        this.waitUntil,
       );
       return true;
     } catch (e: unknown) {
@@ -239,7 +244,7 @@ class IngestStream {
   #flush(): void {
     const answers = this.#outbox;
     this.#outbox = [];
-    pushMetricsSoon(this.env, WORKER_CONTEXT);
+    pushMetricsSoon(this.env, WORKER_CONTEXT, this.waitUntil);
     if (!this.#open) return;
     try {
       this.ws.send(JSON.stringify(answers));

@@ -248,7 +248,9 @@ export const progressBatchRoutes = new Hono<Env_>()
   .get("/stream", requireUpgrade, (c) => {
     const protocol = negotiateProtocol(c.req.raw, [INGEST_PROTOCOL]);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    serveIngestStream(server, c.env, c.get("auth"), c.get("trace"));
+    serveIngestStream(server, c.env, c.get("auth"), c.get("trace"), (work) =>
+      c.executionCtx.waitUntil(work),
+    );
     return new Response(null, {
       status: 101,
       webSocket: client,
