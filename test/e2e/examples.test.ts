@@ -20,6 +20,24 @@ declare const document: { querySelector(selector: string): { value?: number } | 
 const baseUrl = inject("baseUrl");
 const service = (path: string, body?: unknown) => servicePost(baseUrl, path, body);
 
+/** Runs an example script against the service; what it printed (stdout and stderr) so far, and its exit. */
+function runScript(file: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [file], {
+    env: { ...process.env, BASE_URL: baseUrl, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const run = {
+    output: "",
+    exited: new Promise<number | null>((resolve) => child.on("exit", resolve)),
+  };
+  const collect = (chunk: Buffer) => {
+    run.output += chunk.toString();
+  };
+  child.stdout.on("data", collect);
+  child.stderr.on("data", collect);
+  return run;
+}
+
 /** A started session, and its player's token. */
 async function watchable(): Promise<{ sessionId: string; bearer: string }> {
   const { sessionId, playerId } = await startedSession(baseUrl, [
@@ -42,22 +60,12 @@ describe("a game client in twenty lines", () => {
         logLevel: "error",
       });
       const { sessionId, bearer } = await watchable();
-      const child = spawn(process.execPath, [outfile], {
-        env: { ...process.env, BASE_URL: baseUrl, TOKEN: bearer, SESSION: sessionId },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let output = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        output += chunk.toString();
-      });
-      child.stderr.on("data", (chunk: Buffer) => {
-        output += chunk.toString();
-      });
-      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      const run = runScript(outfile, { TOKEN: bearer, SESSION: sessionId });
+      const { exited } = run;
       const until = async (text: string) => {
         const deadline = Date.now() + 15_000;
-        while (!output.includes(text)) {
-          if (Date.now() > deadline) throw new Error(`no "${text}" in:\n${output}`);
+        while (!run.output.includes(text)) {
+          if (Date.now() > deadline) throw new Error(`no "${text}" in:\n${run.output}`);
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       };
@@ -76,24 +84,13 @@ describe("a game client in twenty lines", () => {
 
   it("crafting-service in Node: sends a hundred corrections on the ingest stream, each answered", async () => {
     const { sessionId } = await startedSession(baseUrl);
-    const child = spawn(process.execPath, ["docs/examples/ingest-client.mjs"], {
-      env: {
-        ...process.env,
-        BASE_URL: baseUrl,
-        TOKEN: await serviceToken(),
-        SESSION: sessionId,
-        COUNT: "100",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const run = runScript("docs/examples/ingest-client.mjs", {
+      TOKEN: await serviceToken(),
+      SESSION: sessionId,
+      COUNT: "100",
     });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    const code = await run.exited;
+    const { output } = run;
     expect({ code, output }).toMatchObject({ code: 0 });
     const seq = Number(/session at seq (\d+)/.exec(output)?.[1]);
     expect(output).toContain("100 applied, 0 refused");
