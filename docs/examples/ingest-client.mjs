@@ -1,5 +1,5 @@
 // crafting-service's side of the ingest stream (docs/sessions.md, "The ingest stream"), Node >= 22:
-// sends COUNT progress corrections to SESSION on one WebSocket, at most WINDOW unanswered at once.
+// moves SESSION from 0 to 100 % in COUNT progress corrections on one WebSocket, at most WINDOW unanswered at once.
 //   BASE_URL=http://127.0.0.1:8787 TOKEN=<service token> SESSION=<id> COUNT=100 node ingest-client.mjs
 const { BASE_URL, TOKEN, SESSION } = process.env;
 const count = Number(process.env.COUNT ?? 100);
@@ -15,7 +15,8 @@ let seq = 0;
 
 function sendMore() {
   for (; sent < count && sent - answered < WINDOW; sent++) {
-    const update = { ref: sent + 1, session_id: SESSION, elapsed_ms: (sent + 1) * 1000 };
+    const percent = Math.round((10_000 * (sent + 1)) / count) / 100;
+    const update = { ref: sent + 1, session_id: SESSION, progress_percent: percent };
     ws.send(JSON.stringify(update));
   }
 }
