@@ -33,6 +33,7 @@ ws.addEventListener("message", ({ data }) => {
   }
   if (answered < count) return sendMore();
   console.log(`${count - refused} applied, ${refused} refused, session at seq ${seq}`);
+  if (refused > 0) process.exitCode = 1;
   ws.close(1000);
 });
 ws.addEventListener("close", ({ code, reason }) => {
