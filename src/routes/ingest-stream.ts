@@ -7,7 +7,8 @@
  * authenticate and answer per update.
  *
  * In: JSON text messages `{"ref", "session_id", ...correction}` (the fields
- * of a `POST /v1/progress` update, and the caller's `ref`).
+ * of a `POST /v1/progress` update, and the caller's `ref`), or arrays of
+ * them: a session's updates in one message go in as one change.
  * Out: JSON arrays of answers (those ready together leave as one message),
  * one answer per update, in each session's order:
  * `{"ref", "session_id", "epoch", "seq"}` once the session stored the
@@ -36,8 +37,10 @@ export const INGEST_STREAM_PATH = "/v1/progress/stream";
 export const INGEST_PROTOCOL = "crafting.ingest.v1";
 
 export const INGEST_STREAM_LIMITS = {
-  /** Largest message: a correction is ~100 bytes. */
-  maxMessageBytes: 4096,
+  /** Largest message (an update is ~100 bytes). */
+  maxMessageBytes: 256 * 1024,
+  /** Most updates in one message (an array of them). */
+  maxUpdatesPerMessage: 1000,
   /** Updates waiting for their session per stream; more are refused until answers come back. */
   maxPending: 1000,
 } as const;
@@ -99,29 +102,48 @@ class IngestStream {
       this.#refuse(null, null, "invalid_argument", "send each update as a JSON text message");
       return;
     }
+    const { maxMessageBytes, maxUpdatesPerMessage, maxPending } = INGEST_STREAM_LIMITS;
     if (tooLarge(data)) {
-      const { ref, sessionId } = keysOf(data);
-      const max = INGEST_STREAM_LIMITS.maxMessageBytes;
-      this.#refuse(ref, sessionId, "payload_too_large", `an update is at most ${max} bytes`);
+      const message = `a message is at most ${maxMessageBytes} bytes`;
+      this.#refuse(null, null, "payload_too_large", message);
       return;
     }
     let body: unknown;
-    let update: StreamUpdate;
     try {
       body = JSON.parse(data);
-      update = parseStreamUpdate(body);
-    } catch (e: unknown) {
-      const { ref, sessionId } = streamUpdateKeys(body);
-      const message = e instanceof AppError ? e.message : "the message is not valid JSON";
-      this.#refuse(ref, sessionId, "invalid_argument", message);
+    } catch {
+      this.#refuse(null, null, "invalid_argument", "the message is not valid JSON");
       return;
     }
-    if (!this.#batches.push(update.sessionId, { update, receivedAtMs })) {
+    // One update, or an array of them (each answered on its own).
+    const bodies = Array.isArray(body) ? body : [body];
+    const accepted: [string, Received][] = [];
+    for (const item of bodies) {
+      if (bodies.length > maxUpdatesPerMessage) {
+        const { ref, sessionId } = streamUpdateKeys(item);
+        const message = `a message carries at most ${maxUpdatesPerMessage} updates`;
+        this.#refuse(ref, sessionId, "invalid_argument", message);
+        continue;
+      }
+      try {
+        const update = parseStreamUpdate(item);
+        accepted.push([update.sessionId, { update, receivedAtMs }]);
+      } catch (e: unknown) {
+        const { ref, sessionId } = streamUpdateKeys(item);
+        this.#refuse(
+          ref,
+          sessionId,
+          "invalid_argument",
+          e instanceof Error ? e.message : String(e),
+        );
+      }
+    }
+    for (const { update } of this.#batches.pushAll(accepted)) {
       this.#refuse(
         update.ref,
         update.sessionId,
         "resource_exhausted",
-        `${INGEST_STREAM_LIMITS.maxPending} updates are waiting to be applied: wait for their answers before sending more`,
+        `${maxPending} updates are waiting to be applied: wait for their answers before sending more`,
         1,
       );
     }
@@ -269,14 +291,4 @@ class IngestStream {
 function tooLarge(text: string): boolean {
   const max = INGEST_STREAM_LIMITS.maxMessageBytes;
   return text.length * 3 > max && new TextEncoder().encode(text).byteLength > max;
-}
-
-/** The `ref` and `session_id` of an oversized message, when it is small enough to read them. */
-function keysOf(data: string): { ref: number | null; sessionId: string | null } {
-  if (data.length > 64 * 1024) return { ref: null, sessionId: null };
-  try {
-    return streamUpdateKeys(JSON.parse(data));
-  } catch {
-    return { ref: null, sessionId: null };
-  }
 }

@@ -30,13 +30,30 @@ export class PerKeyBatches<T> {
    * next run; false (and `item` is dropped) when `limit` items are pending.
    */
   push(key: string, item: T): boolean {
-    if (this.#pending >= this.limit) return false;
-    this.#pending++;
-    const waiting = this.#waiting.get(key);
-    if (waiting) waiting.push(item);
-    else if (this.#running.has(key)) this.#waiting.set(key, [item]);
-    else this.#start(key, [item]);
-    return true;
+    return this.pushAll([[key, item]]).length === 0;
+  }
+
+  /**
+   * Pushes several items at once, in order: a key with no run under way
+   * starts one run with all of its items. Returns the items refused at
+   * `limit` (the last ones).
+   */
+  pushAll(entries: readonly (readonly [string, T])[]): T[] {
+    const refused: T[] = [];
+    const starting = new Map<string, T[]>();
+    for (const [key, item] of entries) {
+      if (this.#pending >= this.limit) {
+        refused.push(item);
+        continue;
+      }
+      this.#pending++;
+      const waiting = this.#waiting.get(key) ?? starting.get(key);
+      if (waiting) waiting.push(item);
+      else if (this.#running.has(key)) this.#waiting.set(key, [item]);
+      else starting.set(key, [item]);
+    }
+    for (const [key, items] of starting) this.#start(key, items);
+    return refused;
   }
 
   /** Resolves once every item pushed so far has been run. */

@@ -58,6 +58,25 @@ describe("PerKeyBatches", () => {
     expect(runs).toEqual(["a:1", "b:3", "a:2", "c:6"]);
   });
 
+  it("starts one run per idle key for what one pushAll brings, refusing what passes the limit", async () => {
+    const { runs, finish, run } = controlled();
+    const batches = new PerKeyBatches<number>(5, run);
+    batches.push("a", 1);
+    const refused = batches.pushAll([
+      ["a", 2],
+      ["b", 3],
+      ["a", 4],
+      ["b", 5],
+      ["c", 6],
+      ["c", 7],
+    ]);
+    expect(refused).toEqual([6, 7]);
+    expect(runs).toEqual(["a:1", "b:3,5"]);
+    finish[0]?.();
+    await turn();
+    expect(runs).toEqual(["a:1", "b:3,5", "a:2,4"]);
+  });
+
   it("goes on with a key's next run when one throws", async () => {
     const ran: string[] = [];
     let first = true;

@@ -123,7 +123,7 @@ describe("the ingest stream", () => {
   it("refuses a bad message on its own, naming it, and goes on", async () => {
     const { sessionId } = await activeSession();
     const socket = await ingest();
-    const big = "x".repeat(INGEST_STREAM_LIMITS.maxMessageBytes);
+    const big = "x".repeat(INGEST_STREAM_LIMITS.maxMessageBytes + 1);
     socket.ws.send("{not json");
     socket.ws.send(JSON.stringify({ ref: 2, session_id: sessionId, elapsed_ms: -5 }));
     socket.ws.send(JSON.stringify({ ref: 3, session_id: sessionId, step_progress: 10 }));
@@ -136,11 +136,11 @@ describe("the ingest stream", () => {
     const got = await answered(socket, 9);
     const byRef = (ref: number | null) => got.filter((a) => a.ref === ref);
 
-    expect(byRef(null).map((a) => a.error?.code)).toEqual([
-      "invalid_argument",
-      "invalid_argument",
-      "invalid_argument",
-    ]);
+    expect(
+      byRef(null)
+        .map((a) => a.error?.code)
+        .sort(),
+    ).toEqual(["invalid_argument", "invalid_argument", "invalid_argument", "payload_too_large"]);
     expect(byRef(null)[0]?.error?.message).toMatch(/not valid JSON/);
     expect(got.find((a) => a.error?.message.startsWith("ref "))).toBeDefined();
     expect(got.find((a) => /JSON text message/.test(a.error?.message ?? ""))).toBeDefined();
@@ -152,14 +152,55 @@ describe("the ingest stream", () => {
     expect(byRef(5)[0]).toMatchObject({ session_id: null, error: { code: "invalid_argument" } });
     expect(byRef(5)[0]?.error?.message).toMatch(/^session_id /);
     expect(byRef(6)[0]?.error).toMatchObject({ code: "not_found" });
-    expect(byRef(8)[0]).toMatchObject({
-      session_id: sessionId,
-      error: { code: "payload_too_large" },
-    });
+    expect(byRef(null).find((a) => a.error?.code === "payload_too_large")?.error?.message).toBe(
+      `a message is at most ${INGEST_STREAM_LIMITS.maxMessageBytes} bytes`,
+    );
     // Nothing bad reached the session; the good update after them did.
     expect(byRef(9)[0]?.seq).toBeGreaterThan(0);
     expect((await sessionJson(sessionId)).seq).toBe(byRef(9)[0]?.seq);
     expect(socket.closed).toBeNull();
+    socket.ws.close(1000);
+  });
+
+  it("takes arrays of updates: a session's share of one message is one change, a bad entry is refused alone", async () => {
+    const sessions = await Promise.all([activeSession(), activeSession()]);
+    const before = await Promise.all(
+      sessions.map(async (s) => (await sessionJson(s.sessionId)).seq),
+    );
+    const socket = await ingest();
+    const updates = [1, 2, 3, 4].flatMap((n) =>
+      sessions.map(({ sessionId }, i) => ({
+        ref: n * 10 + i,
+        session_id: sessionId,
+        elapsed_ms: n === 3 && i === 1 ? -1 : n * 1000,
+      })),
+    );
+    socket.ws.send(JSON.stringify(updates));
+    const got = await answered(socket, 8);
+    // Session 0: its four updates, one change.
+    const first = got.filter((a) => a.session_id === sessions[0]?.sessionId);
+    expect(first.map((a) => a.ref)).toEqual([10, 20, 30, 40]);
+    expect(new Set(first.map((a) => a.seq))).toEqual(new Set([(before[0] as number) + 1]));
+    // Session 1: the bad one (elapsed_ms -1, refused by the session) alone is refused.
+    const second = got.filter((a) => a.session_id === sessions[1]?.sessionId);
+    expect(second.map((a) => a.ref)).toEqual([11, 21, 31, 41]);
+    expect(second[2]?.error?.code).toBe("invalid_argument");
+    expect(second.filter((a) => a.seq !== undefined)).toHaveLength(3);
+    expect((await sessionJson(sessions[1]?.sessionId as string)).clock).toMatchObject({
+      anchorElapsedMs: 4000,
+    });
+    // Too many in one message: each is refused, naming the limit.
+    const many = Array.from({ length: INGEST_STREAM_LIMITS.maxUpdatesPerMessage + 1 }, (_, i) => ({
+      ref: 1000 + i,
+      session_id: sessions[0]?.sessionId,
+      elapsed_ms: 1,
+    }));
+    socket.ws.send(JSON.stringify(many));
+    const all = await answered(socket, 8 + many.length);
+    expect(all.slice(8).every((a) => a.error?.code === "invalid_argument")).toBe(true);
+    expect(all[8]?.error?.message).toBe(
+      `a message carries at most ${INGEST_STREAM_LIMITS.maxUpdatesPerMessage} updates`,
+    );
     socket.ws.close(1000);
   });
 
