@@ -78,6 +78,8 @@ class IngestStream {
   );
   readonly #expiry: ReturnType<typeof setTimeout>;
   #outbox: Record<string, unknown>[] = [];
+  /** Messages are admitted one after another (the limiter may make one wait). */
+  #admitting: Promise<void> = Promise.resolve();
   #open = true;
 
   constructor(
@@ -102,7 +104,7 @@ class IngestStream {
       this.#refuse(null, null, "invalid_argument", "send each update as a JSON text message");
       return;
     }
-    const { maxMessageBytes, maxUpdatesPerMessage, maxPending } = INGEST_STREAM_LIMITS;
+    const { maxMessageBytes, maxUpdatesPerMessage } = INGEST_STREAM_LIMITS;
     if (tooLarge(data)) {
       const message = `a message is at most ${maxMessageBytes} bytes`;
       this.#refuse(null, null, "payload_too_large", message);
@@ -138,12 +140,35 @@ class IngestStream {
         );
       }
     }
+    if (accepted.length === 0) return;
+    // Admitted in the order received, whatever the limiter's answer takes.
+    this.#admitting = this.#admitting.then(() => this.#admit(accepted));
+  }
+
+  /**
+   * Counts a message against the ingest limit — one, like one `POST
+   * /v1/progress` of any size — then queues its updates for their sessions,
+   * refusing those past `maxPending`.
+   */
+  async #admit(accepted: [string, Received][]): Promise<void> {
+    try {
+      await checkRateLimit(
+        this.env,
+        "INGEST_RATE_LIMITER",
+        this.claims.sub,
+        INGEST_STREAM_PATH,
+        this.waitUntil,
+      );
+    } catch (e: unknown) {
+      for (const [, { update }] of accepted) this.#failed(update, e);
+      return;
+    }
     for (const { update } of this.#batches.pushAll(accepted)) {
       this.#refuse(
         update.ref,
         update.sessionId,
         "resource_exhausted",
-        `${maxPending} updates are waiting to be applied: wait for their answers before sending more`,
+        `${INGEST_STREAM_LIMITS.maxPending} updates are waiting to be applied: wait for their answers before sending more`,
         1,
       );
     }
@@ -160,13 +185,7 @@ class IngestStream {
    * the session refuses is retried one update at a time, so only the update
    * at fault is refused.
    */
-  async #apply(items: Received[]): Promise<void> {
-    const allowed: Received[] = [];
-    for (const item of items) if (await this.#withinRate(item.update)) allowed.push(item);
-    await this.#applyAllowed(allowed);
-  }
-
-  async #applyAllowed(allowed: Received[]): Promise<void> {
+  async #apply(allowed: Received[]): Promise<void> {
     const [first] = allowed;
     if (!first) return;
     const { sessionId } = first.update;
@@ -191,27 +210,10 @@ class IngestStream {
           "refused",
         );
       } else {
-        for (const item of allowed) await this.#applyAllowed([item]);
+        for (const item of allowed) await this.#apply([item]);
       }
     } catch (e: unknown) {
       for (const { update } of allowed) this.#failed(update, e);
-    }
-  }
-
-  /** Counts the update against the ingest limit; answers it when the limit refuses. */
-  async #withinRate(update: StreamUpdate): Promise<boolean> {
-    try {
-      await checkRateLimit(
-        this.env,
-        "INGEST_RATE_LIMITER",
-        this.claims.sub,
-        INGEST_STREAM_PATH,
-        this.waitUntil,
-      );
-      return true;
-    } catch (e: unknown) {
-      this.#failed(update, e);
-      return false;
     }
   }
 

@@ -1,5 +1,7 @@
 /** crafting-service's ingest stream (GET /v1/progress/stream), in workerd. */
-import { describe, expect, it } from "vitest";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { CREDITS_PER_GRANT } from "../../src/middleware/limits";
 import { INGEST_PROTOCOL, INGEST_STREAM_LIMITS } from "../../src/routes/ingest-stream";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { call, RawSocket, serviceCall, watch } from "./helpers";
@@ -229,6 +231,44 @@ describe("the ingest stream", () => {
     expect(stored.clock).toMatchObject({ anchorElapsedMs: applied.at(-1)?.ref });
     socket.ws.close(1000);
   }, 30_000);
+
+  it("counts a message against the ingest limit once, whatever it carries, and refuses its updates past the limit", async () => {
+    const { sessionId } = await activeSession();
+    const limit = vi.spyOn(env.INGEST_RATE_LIMITER, "limit");
+    try {
+      // A service identity of its own: no credits held yet.
+      const { response, socket } = await openIngest(await token(freshId("svc"), "service"));
+      expect(response.status).toBe(101);
+      const stream = socket as RawSocket;
+      const updates = Array.from({ length: 200 }, (_, i) => ({
+        ref: i,
+        session_id: sessionId,
+        elapsed_ms: i,
+      }));
+      stream.ws.send(JSON.stringify(updates));
+      const got = await answered(stream, 200);
+      expect(got.every((a) => a.seq !== undefined)).toBe(true);
+      // The upgrade's grant covers the message: 200 updates, one count.
+      expect(limit.mock.calls.length).toBe(1);
+
+      // Once the limiter refuses, messages past the credits held are refused, each update answered.
+      const other = await openIngest(await token(freshId("svc"), "service"));
+      const refusing = other.socket as RawSocket;
+      limit.mockImplementation(async () => ({ success: false }));
+      const messages = 2 * CREDITS_PER_GRANT.INGEST_RATE_LIMITER;
+      for (let i = 0; i < messages; i++)
+        refusing.ws.send(JSON.stringify([{ ref: i, session_id: sessionId, elapsed_ms: i }]));
+      const answers = await answered(refusing, messages);
+      const refused = answers.filter((a) => a.error);
+      expect(refused.length).toBeGreaterThanOrEqual(CREDITS_PER_GRANT.INGEST_RATE_LIMITER);
+      for (const a of refused)
+        expect(a).toMatchObject({ error: { code: "resource_exhausted" }, retry_after_s: 10 });
+      refusing.ws.close(1000);
+      stream.ws.close(1000);
+    } finally {
+      limit.mockRestore();
+    }
+  });
 
   it("needs a service token, a WebSocket upgrade and a protocol it speaks", async () => {
     const noToken = await call("/v1/progress/stream", { headers: { Upgrade: "websocket" } });
