@@ -146,8 +146,8 @@ class IngestStream {
   }
 
   /**
-   * Counts a message against the ingest limit — one, like one `POST
-   * /v1/progress` of any size — then queues its updates for their sessions,
+   * Counts a message against the ingest limit once (as one `POST
+   * /v1/progress` of any size is counted), then queues its updates for their sessions,
    * refusing those past `maxPending`.
    */
   async #admit(accepted: [string, Received][]): Promise<void> {
