@@ -1,7 +1,7 @@
 /** The Hono app: every route mounted, one error shape. */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { AppError, httpStatus, transientObjectError } from "./errors";
+import { AppError, httpStatus, knownError } from "./errors";
 import { log } from "./log";
 import { refuseCredentialsInUrl } from "./middleware/auth";
 import { readableRefusals } from "./middleware/refusals";
@@ -41,7 +41,7 @@ app.notFound(() => {
 });
 
 app.onError((err, c) => {
-  const known = err instanceof AppError ? err : transientObjectError(err);
+  const known = knownError(err);
   if (known) {
     if (known.retryAfterSeconds !== undefined)
       c.header("Retry-After", String(known.retryAfterSeconds));

@@ -135,3 +135,8 @@ export function transientObjectError(err: unknown): AppError | null {
   if (flags.retryable) return new AppError("unavailable", "the session restarted: retry", 1);
   return null;
 }
+
+/** An error with a code of ours: one we threw, or a Durable Object's transient one (null otherwise). */
+export function knownError(err: unknown): AppError | null {
+  return err instanceof AppError ? err : transientObjectError(err);
+}

@@ -13,7 +13,7 @@ import { progressEvent } from "./events-scenario.ts";
 import { measureCpu } from "./procs.ts";
 import { pool } from "./scenarios.ts";
 import { type LatencySummary, round, summarize } from "./stats.ts";
-import { type Target, token } from "./targets.ts";
+import { openIngestSocket, type Target, token } from "./targets.ts";
 
 export interface SteadyPathsResult {
   sessions: number;
@@ -196,9 +196,8 @@ export async function batchIngest(
     "/v1/events",
   );
   // The same number of updates on one ingest stream, in arrays: each answered with the seq that stored it.
-  const url = `${target.baseUrl.replace("http", "ws")}/v1/progress/stream`;
   const streamed = await measureCpu(target.pids, () =>
-    streamUpdates(url, headers, ids, requests * 1000),
+    streamUpdates(target.baseUrl, headers, ids, requests * 1000),
   );
   errors += streamed.result.failed;
   return {
@@ -213,20 +212,21 @@ export async function batchIngest(
 
 /** Sends `updates` corrections round-robin over `ids` on one ingest stream, STREAM_WINDOW unanswered at most. */
 async function streamUpdates(
-  url: string,
+  baseUrl: string,
   headers: Record<string, string>,
   ids: readonly string[],
   updates: number,
 ): Promise<{ applied: number; failed: number }> {
-  const ws = new WebSocket(url, { headers });
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
+  let sent = 0;
+  let applied = 0;
+  let failed = 0;
+  let answered = () => {};
+  const ws = await openIngestSocket(baseUrl, headers, (answer) => {
+    if (answer.error) failed++;
+    else applied++;
+    answered();
   });
   return new Promise((resolve) => {
-    let sent = 0;
-    let applied = 0;
-    let failed = 0;
     const more = () => {
       while (sent < updates && sent + STREAM_CHUNK - applied - failed <= STREAM_WINDOW) {
         const chunk = Array.from({ length: Math.min(STREAM_CHUNK, updates - sent) }, (_, i) => {
@@ -237,14 +237,10 @@ async function streamUpdates(
         ws.send(JSON.stringify(chunk));
       }
     };
-    ws.on("message", (data) => {
-      for (const answer of JSON.parse(String(data)) as { error?: unknown }[]) {
-        if (answer.error) failed++;
-        else applied++;
-      }
+    answered = () => {
       if (applied + failed < updates) more();
       else ws.close(1000);
-    });
+    };
     ws.on("close", () => resolve({ applied, failed: updates - applied }));
     more();
   });

@@ -42,6 +42,30 @@ export interface Room {
   openIngestStream?(): Promise<IngestStream>;
 }
 
+/** An answer of the ingest stream. */
+export interface IngestAnswer {
+  ref: number;
+  error?: unknown;
+}
+
+/** Opens our ingest stream (GET /v1/progress/stream) and hands each answer to `onAnswer`. */
+export async function openIngestSocket(
+  baseUrl: string,
+  headers: Record<string, string>,
+  onAnswer: (answer: IngestAnswer) => void,
+): Promise<WebSocket> {
+  const ws = new WebSocket(`${baseUrl.replace("http", "ws")}/v1/progress/stream`, { headers });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  // Each message is an array of answers.
+  ws.on("message", (data) => {
+    for (const answer of JSON.parse(String(data)) as IngestAnswer[]) onAnswer(answer);
+  });
+  return ws;
+}
+
 /** One ingest stream: `post` sends a numbered update and resolves with its answer (200, or 500 for an error). */
 export interface IngestStream {
   post(n: number): Promise<number>;
@@ -186,18 +210,10 @@ export async function startUs(): Promise<Target> {
           return response.status;
         },
         async openIngestStream() {
-          const url = `${started.baseUrl.replace("http", "ws")}/v1/progress/stream`;
-          const ws = new WebSocket(url, { headers: authorized });
-          await new Promise((resolve, reject) => {
-            ws.once("open", resolve);
-            ws.once("error", reject);
-          });
           const waiting = new Map<number, (status: number) => void>();
-          ws.on("message", (data) => {
-            for (const answer of JSON.parse(String(data)) as { ref: number; error?: unknown }[]) {
-              waiting.get(answer.ref)?.(answer.error ? 500 : 200);
-              waiting.delete(answer.ref);
-            }
+          const ws = await openIngestSocket(started.baseUrl, authorized, (answer) => {
+            waiting.get(answer.ref)?.(answer.error ? 500 : 200);
+            waiting.delete(answer.ref);
           });
           ws.on("close", () => {
             for (const settle of waiting.values()) settle(599);

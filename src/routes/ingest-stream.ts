@@ -23,7 +23,7 @@
  */
 import type { TokenClaims } from "../auth/jwt";
 import { sessionStub } from "../durable";
-import { AppError, CloseCode, type ServiceError, transientObjectError } from "../errors";
+import { CloseCode, knownError, type ServiceError } from "../errors";
 import { log } from "../log";
 import { metrics, pushMetricsSoon, WORKER_CONTEXT } from "../metrics/push";
 import { checkRateLimit } from "../middleware/limits";
@@ -185,68 +185,68 @@ class IngestStream {
    * the session refuses is retried one update at a time, so only the update
    * at fault is refused.
    */
-  async #apply(allowed: Received[]): Promise<void> {
-    const [first] = allowed;
+  async #apply(items: Received[]): Promise<void> {
+    const [first] = items;
     if (!first) return;
     const { sessionId } = first.update;
     const trace = { ...this.trace, receivedAtMs: first.receivedAtMs };
     try {
       const stub = sessionStub(this.env, sessionId);
       const result =
-        allowed.length === 1
+        items.length === 1
           ? await stub.correctProgress(first.update.correction, trace, true)
           : await stub.correctProgressBatch(
-              allowed.map((item) => item.update.correction),
+              items.map((item) => item.update.correction),
               trace,
               true,
             );
       if (result.ok) {
         const { epoch, seq } = JSON.parse(result.value) as { epoch: number; seq: number };
-        for (const { update } of allowed)
+        for (const { update } of items)
           this.#answer({ ref: update.ref, session_id: sessionId, epoch, seq }, "applied");
-      } else if (allowed.length === 1) {
-        this.#answer(
-          { ref: first.update.ref, session_id: sessionId, error: result.error },
-          "refused",
-        );
+      } else if (items.length === 1) {
+        const { code, message } = result.error;
+        this.#refuse(first.update.ref, sessionId, code, message);
       } else {
-        for (const item of allowed) await this.#apply([item]);
+        for (const item of items) await this.#apply([item]);
       }
     } catch (e: unknown) {
-      for (const { update } of allowed) this.#failed(update, e);
+      for (const { update } of items) this.#failed(update, e);
     }
   }
 
   /** Answers an update whose call failed: a known refusal, or `internal` (logged). */
   #failed(update: StreamUpdate, e: unknown): void {
-    const known = e instanceof AppError ? e : transientObjectError(e);
+    const known = knownError(e);
     if (!known) {
       log("error", "ingest_stream.apply_failed", {
         session_id: update.sessionId,
         trace_id: this.trace.traceId,
         message: e instanceof Error ? e.message : String(e),
       });
+      this.#refuse(
+        update.ref,
+        update.sessionId,
+        "internal",
+        "the session could not apply the update",
+        undefined,
+        "failed",
+      );
+      return;
     }
-    const error: ServiceError = known
-      ? { code: known.code, message: known.message }
-      : { code: "internal", message: "the session could not apply the update" };
-    this.#answer(
-      {
-        ref: update.ref,
-        session_id: update.sessionId,
-        error,
-        ...(known?.retryAfterSeconds !== undefined && { retry_after_s: known.retryAfterSeconds }),
-      },
-      known?.code === "resource_exhausted" ? "refused" : "failed",
-    );
+    const outcome = known.code === "resource_exhausted" ? "refused" : "failed";
+    const { ref, sessionId } = update;
+    this.#refuse(ref, sessionId, known.code, known.message, known.retryAfterSeconds, outcome);
   }
 
+  /** Answers an update (or a message) that was not applied. */
   #refuse(
     ref: number | null,
     sessionId: string | null,
     code: ServiceError["code"],
     message: string,
     retryAfterSeconds?: number,
+    outcome: Outcome = "refused",
   ): void {
     this.#answer(
       {
@@ -255,7 +255,7 @@ class IngestStream {
         error: { code, message },
         ...(retryAfterSeconds !== undefined && { retry_after_s: retryAfterSeconds }),
       },
-      "refused",
+      outcome,
     );
   }
 
