@@ -2,7 +2,7 @@
 import { app } from "./app";
 import { consumeDeadLetters, consumeEvents, isDeadLetterQueue } from "./events/consumer";
 import { setLogLevel } from "./log";
-import { pushMetricsSoon, WORKER_CONTEXT } from "./metrics/push";
+import { pushMetricsSoon } from "./metrics/push";
 
 export { CraftingSession } from "../durable-objects/crafting-session/crafting-session";
 export { CraftingWorkflow } from "../durable-objects/crafting-workflow/crafting-workflow";
@@ -16,6 +16,6 @@ export default {
     setLogLevel(env.LOG_LEVEL);
     if (isDeadLetterQueue(batch.queue)) await consumeDeadLetters(batch, env);
     else await consumeEvents(batch, env);
-    pushMetricsSoon(env, WORKER_CONTEXT, (promise) => ctx.waitUntil(promise));
+    pushMetricsSoon(env, (promise) => ctx.waitUntil(promise));
   },
 } satisfies ExportedHandler<Env>;

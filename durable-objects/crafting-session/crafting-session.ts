@@ -274,7 +274,7 @@ export class CraftingSession extends StreamingObject {
           if (effect.metric === "crafting_sessions_ended_total")
             metrics.count(effect.metric, { status: effect.status });
           else metrics.count(effect.metric);
-          pushMetricsSoon(this.env, this.ctx);
+          pushMetricsSoon(this.env);
           break;
         case "log_ignored":
           log("info", "event.ignored", {

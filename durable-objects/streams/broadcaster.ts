@@ -125,7 +125,7 @@ export class Broadcaster {
       metrics.count("crafting_messages_out_total", {}, sent);
       metrics.count("crafting_bytes_out_total", {}, bytes);
       metrics.observe("crafting_delivery_latency_seconds", (Date.now() - receivedAtMs) / 1000);
-      pushMetricsSoon(this.env, this.ctx);
+      pushMetricsSoon(this.env);
     }
   }
 }

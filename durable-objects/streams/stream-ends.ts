@@ -13,7 +13,6 @@ import type { StreamSource } from "./stream-source";
 /** Closes, releases and audits the streams of one object. */
 export class StreamEnds {
   constructor(
-    private readonly ctx: DurableObjectState,
     private readonly env: Env,
     private readonly kind: StreamKind,
     private readonly source: StreamSource,
@@ -44,7 +43,7 @@ export class StreamEnds {
 
   /** Gives back stream slots, and pushes the counts soon. */
   async release(streams: readonly HeldLease[]): Promise<void> {
-    pushMetricsSoon(this.env, this.ctx);
+    pushMetricsSoon(this.env);
     await releaseStreamLeases(this.env, streams);
   }
 

@@ -64,7 +64,7 @@ export class StreamHub {
     private readonly source: StreamSource,
   ) {
     this.#sync = new SyncSockets(source);
-    this.#ends = new StreamEnds(ctx, env, kind, source);
+    this.#ends = new StreamEnds(env, kind, source);
     this.#out = new Broadcaster(ctx, env, this.#sync, source.position(Date.now())?.seq ?? 0);
     // Keepalives are answered by the runtime without waking the object.
     // https://developers.cloudflare.com/durable-objects/best-practices/websockets/

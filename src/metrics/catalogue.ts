@@ -72,6 +72,10 @@ export const METRICS = {
     type: "counter",
     help: "Progress updates answered on ingest streams (GET /v1/progress/stream), by outcome (applied, refused, failed).",
   },
+  crafting_metrics_pushes_total: {
+    type: "counter",
+    help: "Pushes of counted deltas to the metrics aggregator (at most one a second per isolate): what counting itself costs.",
+  },
   crafting_dead_letters_total: {
     type: "counter",
     help: "Messages recorded in the dead-letter log.",

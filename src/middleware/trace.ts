@@ -9,7 +9,7 @@
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes, routePath } from "hono/route";
 import { log, logs, setLogLevel } from "../log";
-import { metrics, pushMetricsSoon, WORKER_CONTEXT } from "../metrics/push";
+import { metrics, pushMetricsSoon } from "../metrics/push";
 
 /** What the Worker passes along with a call into a Durable Object. */
 export interface TraceContext {
@@ -94,10 +94,10 @@ export const traceRequests = createMiddleware<{
         player_id: c.get("auth")?.sub,
       });
     try {
-      pushMetricsSoon(c.env, WORKER_CONTEXT, (promise) => c.executionCtx.waitUntil(promise));
+      pushMetricsSoon(c.env, (promise) => c.executionCtx.waitUntil(promise));
     } catch {
       // No execution context (tests calling app.fetch directly): the timer still runs.
-      pushMetricsSoon(c.env, WORKER_CONTEXT);
+      pushMetricsSoon(c.env);
     }
   }
 });

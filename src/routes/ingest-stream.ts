@@ -25,7 +25,7 @@ import type { TokenClaims } from "../auth/jwt";
 import { sessionStub } from "../durable";
 import { CloseCode, knownError, type ServiceError } from "../errors";
 import { log } from "../log";
-import { metrics, pushMetricsSoon, WORKER_CONTEXT } from "../metrics/push";
+import { metrics, pushMetricsSoon } from "../metrics/push";
 import { checkRateLimit } from "../middleware/limits";
 import type { TraceContext } from "../middleware/trace";
 import { PerKeyBatches } from "./per-key-batches";
@@ -268,7 +268,7 @@ class IngestStream {
   #flush(): void {
     const answers = this.#outbox;
     this.#outbox = [];
-    pushMetricsSoon(this.env, WORKER_CONTEXT, this.waitUntil);
+    pushMetricsSoon(this.env, this.waitUntil);
     if (!this.#open) return;
     try {
       this.ws.send(JSON.stringify(answers));

@@ -20,28 +20,44 @@ describe("pushMetricsSoon", () => {
     vi.useRealTimers();
   });
 
-  it("pushes an owner's counts once a second at most", async () => {
+  it("pushes the isolate's counts once a second at most, whoever counted", async () => {
     const { env, pushes } = recordingEnv();
-    const owner = {};
-    metrics.count("crafting_messages_in_total");
-    pushMetricsSoon(env, owner);
-    metrics.count("crafting_messages_in_total");
-    pushMetricsSoon(env, owner);
+    // A Worker request, then two session objects of the same isolate, within one second.
+    metrics.count("crafting_http_requests_total", { route: "/v1/progress", code: "200" });
+    pushMetricsSoon(env, () => {});
+    metrics.count("crafting_messages_out_total");
+    pushMetricsSoon(env);
+    await vi.advanceTimersByTimeAsync(PUSH_DELAY_MS / 2);
+    metrics.count("crafting_messages_out_total");
+    pushMetricsSoon(env);
     await vi.advanceTimersByTimeAsync(PUSH_DELAY_MS);
-    expect(pushes).toHaveLength(1);
+    expect(pushes).toEqual([
+      {
+        counters: {
+          'crafting_http_requests_total{code="200",route="/v1/progress"}': 1,
+          crafting_messages_out_total: 2,
+          crafting_metrics_pushes_total: 1,
+        },
+        histograms: {},
+      },
+    ]);
     expect(metrics.dirty).toBe(false);
+    // The next count schedules the next push.
+    metrics.count("crafting_messages_out_total");
+    pushMetricsSoon(env);
+    await vi.advanceTimersByTimeAsync(PUSH_DELAY_MS);
+    expect(pushes).toHaveLength(2);
   });
 
-  it("replaces a push whose timer never fired (its request ended), so the owner pushes again", async () => {
+  it("replaces a push whose timer never fired (its request ended), so the isolate pushes again", async () => {
     const { env, pushes } = recordingEnv();
-    const owner = {};
     metrics.count("crafting_messages_in_total");
-    pushMetricsSoon(env, owner);
+    pushMetricsSoon(env);
     // The runtime drops a finished request's timers: this push never runs.
     vi.clearAllTimers();
     vi.setSystemTime(Date.now() + 10 * PUSH_DELAY_MS);
     metrics.count("crafting_messages_in_total");
-    pushMetricsSoon(env, owner);
+    pushMetricsSoon(env);
     await vi.advanceTimersByTimeAsync(PUSH_DELAY_MS);
     expect(pushes).toHaveLength(1);
     expect(metrics.dirty).toBe(false);
