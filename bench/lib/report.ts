@@ -45,6 +45,8 @@ export interface BenchResult {
       server_cpu: number;
       /** The p99 of each run; the figures above are the median run's. */
       p99_runs_ms?: number[];
+      /** Every run's deliveries pooled: a stable p99 where a run has few (1 subscriber). */
+      pooled_ms?: { count: number; p50: number; p99: number };
     }>;
   }[];
   saturation: {
@@ -74,6 +76,8 @@ export interface BenchResult {
       subscribers: number;
       ratio_vs_floor: number | null;
       ratio_vs_peer: number | null;
+      /** The same ratio of the pooled p99s (every run's deliveries together). */
+      pooled_ratio_vs_floor?: number | null;
     }[];
     saturation_deliveries: {
       subscribers: number;
@@ -102,6 +106,7 @@ export function computeRatios(result: Omit<BenchResult, "ratios">): BenchResult[
       subscribers,
       ratio_vs_floor: ratio(t.us?.latency_ms.p99, t.floor?.latency_ms.p99),
       ratio_vs_peer: ratio(t.us?.latency_ms.p99, t.peer?.latency_ms.p99),
+      pooled_ratio_vs_floor: ratio(t.us?.pooled_ms?.p99, t.floor?.pooled_ms?.p99),
     })),
     saturation_deliveries: result.saturation.map(({ subscribers, by_target: t }) => ({
       subscribers,
@@ -180,20 +185,29 @@ export function markdown(result: BenchResult): string {
     "",
     "## Fan-out: delivery latency from POST to each subscriber (ms)",
     "",
-    "| subscribers | target | p50 | p99 (median run) | p99 of each run | max | delivered | client CPU | server CPU |",
-    "| ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+    "| subscribers | target | p50 | p99 (median run) | p99 of each run | p50 / p99 pooled (deliveries) | max | delivered | client CPU | server CPU |",
+    "| ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const { subscribers, by_target } of result.fanout) {
     for (const [target, f] of Object.entries(by_target)) {
       const runs = f.p99_runs_ms?.map((r) => fmt(r, 1)).join(" / ") || "–";
+      const pooled = f.pooled_ms
+        ? `${fmt(f.pooled_ms.p50)} / ${fmt(f.pooled_ms.p99)} (${f.pooled_ms.count})`
+        : "–";
       lines.push(
-        `| ${subscribers} | ${target} | ${fmt(f.latency_ms.p50)} | ${fmt(f.latency_ms.p99)} | ${runs} | ${fmt(f.latency_ms.max)} | ${f.deliveries}/${f.expected_deliveries} | ${fmt(f.client_cpu)} | ${fmt(f.server_cpu)} |`,
+        `| ${subscribers} | ${target} | ${fmt(f.latency_ms.p50)} | ${fmt(f.latency_ms.p99)} | ${runs} | ${pooled} | ${fmt(f.latency_ms.max)} | ${f.deliveries}/${f.expected_deliveries} | ${fmt(f.client_cpu)} | ${fmt(f.server_cpu)} |`,
       );
     }
   }
-  lines.push("", "| subscribers | p99 us/floor | p99 us/peer |", "| ---: | ---: | ---: |");
+  lines.push(
+    "",
+    "| subscribers | p99 us/floor | p99 us/peer | pooled p99 us/floor |",
+    "| ---: | ---: | ---: | ---: |",
+  );
   for (const r of result.ratios.fanout_p99)
-    lines.push(`| ${r.subscribers} | ${fmt(r.ratio_vs_floor)} | ${fmt(r.ratio_vs_peer)} |`);
+    lines.push(
+      `| ${r.subscribers} | ${fmt(r.ratio_vs_floor)} | ${fmt(r.ratio_vs_peer)} | ${fmt(r.pooled_ratio_vs_floor)} |`,
+    );
   lines.push(
     "",
     "## Saturation: deliveries per second",

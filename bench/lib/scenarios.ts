@@ -131,6 +131,8 @@ export interface FanoutResult {
   bytes_per_update: number;
   client_cpu: number;
   server_cpu: number;
+  /** Every delivery's latency (ms), so runs can be pooled; not kept in the results file. */
+  samples: number[];
 }
 
 export async function fanout(
@@ -177,6 +179,7 @@ export async function fanout(
     bytes_per_update: frames ? round(bytes / frames, 1) : 0,
     client_cpu: round(measured.clientCpu),
     server_cpu: round(measured.serverCpu),
+    samples: latencies,
   };
 }
 

@@ -138,9 +138,7 @@ export function clientIp(c: Context): string {
  */
 export function rateLimit(name: RateLimiterName, key: (c: Context<LimitEnv>) => string) {
   return createMiddleware<LimitEnv>(async (c, next) => {
-    await checkRateLimit(c.env, name, key(c), new URL(c.req.url).pathname, (work) =>
-      c.executionCtx.waitUntil(work),
-    );
+    await checkRateLimit(c.env, name, key(c), c.req.path, (work) => c.executionCtx.waitUntil(work));
     await next();
   });
 }

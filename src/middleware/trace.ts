@@ -7,7 +7,7 @@
  * https://www.w3.org/TR/trace-context/#traceparent-header
  */
 import { createMiddleware } from "hono/factory";
-import { matchedRoutes, routePath } from "hono/route";
+import { matchedRoutes } from "hono/route";
 import { log, logs, setLogLevel } from "../log";
 import { metrics, pushMetricsSoon } from "../metrics/push";
 
@@ -79,7 +79,8 @@ export const traceRequests = createMiddleware<{
       }
     }
     // The route as registered (`/v1/sessions/:id/:action`), never the raw path: bounded label values.
-    const route = matchedRoutes(c).length > 1 ? routePath(c, -1) : "unmatched";
+    const matched = matchedRoutes(c);
+    const route = matched.length > 1 ? (matched.at(-1)?.path ?? "") : "unmatched";
     metrics.count("crafting_http_requests_total", { route, code: String(status) });
     const level = status >= 500 ? "error" : status >= 400 ? "warn" : "debug";
     // A successful request's line is usually off: its fields are not even built then.

@@ -41,6 +41,7 @@ function sampleResult(): BenchResult {
   const latency = (p99: number) => ({
     latency_ms: { p50: p99 / 2, p99, max: p99 * 2 },
     p99_runs_ms: [p99 + 1, p99, p99 - 0.5],
+    pooled_ms: { count: 30, p50: p99 / 2, p99: p99 + 1 },
     deliveries: 10,
     expected_deliveries: 10,
     failures: 0,
@@ -154,8 +155,9 @@ describe("the result", () => {
   it("carries ratios against the floor and the peer", () => {
     const result = sampleResult();
     expect(result.ratios.fanout_p99).toEqual([
-      { subscribers: 1, ratio_vs_floor: 1.5, ratio_vs_peer: 0.75 },
+      { subscribers: 1, ratio_vs_floor: 1.5, ratio_vs_peer: 0.75, pooled_ratio_vs_floor: 1.4 },
     ]);
+    expect(markdown(result)).toContain("| 1 | 1.5 | 0.75 | 1.4 |");
     expect(result.ratios.saturation_deliveries[0]).toMatchObject({
       ratio_vs_floor: 0.5,
       ratio_vs_peer: 1.5,
@@ -220,8 +222,8 @@ describe("the result", () => {
 
   it("renders a table row per target and a line per target in the plot", () => {
     const result = sampleResult();
-    expect(markdown(result)).toContain("| 1 | us | 3 | 6 | 7 / 6 / 5.5 | 12 | 10/10 |");
-    expect(markdown(result)).toContain("| 1 | floor | 2 | 4 | 5 / 4 / 3.5 | 8 | 10/10 |");
+    expect(markdown(result)).toContain("| 1 | us | 3 | 6 | 7 / 6 / 5.5 | 3 / 7 (30) | 12 | 10/10 |");
+    expect(markdown(result)).toContain("| 1 | floor | 2 | 4 | 5 / 4 / 3.5 | 2 / 5 (30) | 8 | 10/10 |");
     expect(markdown(result)).toContain("| us | 80 | 90 / 80 / 70 | 0 |");
     expect(markdown(result)).toContain("| floor | 100 | – | 0 |");
     expect(markdown(result)).toContain("| us, ingest stream | 150 | 150 / 140 / 160 | 0 |");
