@@ -222,8 +222,12 @@ describe("the result", () => {
 
   it("renders a table row per target and a line per target in the plot", () => {
     const result = sampleResult();
-    expect(markdown(result)).toContain("| 1 | us | 3 | 6 | 7 / 6 / 5.5 | 3 / 7 (30) | 12 | 10/10 |");
-    expect(markdown(result)).toContain("| 1 | floor | 2 | 4 | 5 / 4 / 3.5 | 2 / 5 (30) | 8 | 10/10 |");
+    expect(markdown(result)).toContain(
+      "| 1 | us | 3 | 6 | 7 / 6 / 5.5 | 3 / 7 (30) | 12 | 10/10 |",
+    );
+    expect(markdown(result)).toContain(
+      "| 1 | floor | 2 | 4 | 5 / 4 / 3.5 | 2 / 5 (30) | 8 | 10/10 |",
+    );
     expect(markdown(result)).toContain("| us | 80 | 90 / 80 / 70 | 0 |");
     expect(markdown(result)).toContain("| floor | 100 | – | 0 |");
     expect(markdown(result)).toContain("| us, ingest stream | 150 | 150 / 140 / 160 | 0 |");
