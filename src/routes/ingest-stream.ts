@@ -119,25 +119,25 @@ class IngestStream {
     }
     // One update, or an array of them (each answered on its own).
     const bodies = Array.isArray(body) ? body : [body];
+    const tooMany =
+      bodies.length > maxUpdatesPerMessage
+        ? `a message carries at most ${maxUpdatesPerMessage} updates`
+        : null;
+    const refuseItem = (item: unknown, message: string) => {
+      const { ref, sessionId } = streamUpdateKeys(item);
+      this.#refuse(ref, sessionId, "invalid_argument", message);
+    };
     const accepted: [string, Received][] = [];
     for (const item of bodies) {
-      if (bodies.length > maxUpdatesPerMessage) {
-        const { ref, sessionId } = streamUpdateKeys(item);
-        const message = `a message carries at most ${maxUpdatesPerMessage} updates`;
-        this.#refuse(ref, sessionId, "invalid_argument", message);
+      if (tooMany) {
+        refuseItem(item, tooMany);
         continue;
       }
       try {
         const update = parseStreamUpdate(item);
         accepted.push([update.sessionId, { update, receivedAtMs }]);
       } catch (e: unknown) {
-        const { ref, sessionId } = streamUpdateKeys(item);
-        this.#refuse(
-          ref,
-          sessionId,
-          "invalid_argument",
-          e instanceof Error ? e.message : String(e),
-        );
+        refuseItem(item, e instanceof Error ? e.message : String(e));
       }
     }
     if (accepted.length === 0) return;
