@@ -2,7 +2,7 @@
  * wrangler.toml's environments (local, staging, production) as wrangler reads
  * them: each binds everything the code uses, on queues and rate-limit
  * counters of its own, and its dead-letter queue is recognised as one; and
- * the Worker's bundle is ASCII.
+ * the Worker's bundle is ASCII and needs no Node.js module.
  */
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -20,6 +20,7 @@ interface Options {
   queueProducers?: Record<string, { queueName: string }>;
   queueConsumers?: Record<string, { deadLetterQueue?: string }>;
   ratelimits?: Record<string, { namespace_id: string }>;
+  compatibilityFlags?: string[];
 }
 
 function optionsOf(env: (typeof ENVIRONMENTS)[number]): Options {
@@ -71,20 +72,36 @@ describe("the deployment environments", () => {
   });
 });
 
+/** The Worker as wrangler bundles it (comments in class bodies survive). */
+async function workerBundle(): Promise<string> {
+  const result = await build({
+    ...WORKER_BUNDLE,
+    entryPoints: [join(import.meta.dirname, "../../src/index.ts")],
+    write: false,
+    logLevel: "silent",
+  });
+  return result.outputFiles?.[0]?.text ?? "";
+}
+
 describe("the Worker's bundle", () => {
   it("is ASCII, so V8 keeps its source at one byte per character", async () => {
-    // As wrangler bundles it (comments in class bodies survive). A single
-    // character past Latin-1 makes V8 store the whole ~700 KB source as two
-    // bytes per character: 0.7 MB more heap in every isolate.
-    const result = await build({
-      ...WORKER_BUNDLE,
-      entryPoints: [join(import.meta.dirname, "../../src/index.ts")],
-      write: false,
-      logLevel: "silent",
-    });
-    const text = result.outputFiles?.[0]?.text ?? "";
+    // A single character past Latin-1 makes V8 store the whole ~700 KB
+    // source as two bytes per character: 0.7 MB more heap in every isolate.
+    const text = await workerBundle();
     expect(text.length).toBeGreaterThan(100_000);
     const wide = text.split("\n").filter((line) => /[\u0100-\uffff]/.test(line));
     expect(wide.map((line) => line.trim())).toEqual([]);
+  });
+
+  it("runs with Node.js compatibility off in every environment, and imports no Node.js module", async () => {
+    // On by default from 2026-08-04: the protobuf runtime's look at `process`
+    // would load the runtime's Node.js modules into every isolate (0.64 MB of
+    // heap). Off, a `node:` import would fail the deployed Worker at startup.
+    for (const env of ENVIRONMENTS)
+      expect(optionsOf(env).compatibilityFlags).toEqual(
+        expect.arrayContaining(["no_nodejs_compat", "no_nodejs_compat_v2"]),
+      );
+    const text = await workerBundle();
+    expect(text.match(/(?:from|import\(|require\()\s*["']node:[^"']+["']/g) ?? []).toEqual([]);
   });
 });
