@@ -6,7 +6,7 @@ import {
   type CraftingSession,
   REPLAY_LOG_LIMIT,
 } from "../../durable-objects/crafting-session/crafting-session";
-import { SessionStore } from "../../durable-objects/crafting-session/session-store";
+import { PER_PAGE, SessionStore } from "../../durable-objects/crafting-session/session-store";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import type { Session } from "../../src/domain/session/session";
 import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
@@ -142,10 +142,10 @@ describe("crafting session streams", () => {
     // Make the next write of the session's row fail inside its transaction.
     await runInDurableObject(stub, (_instance: CraftingSession, state) => {
       state.storage.sql.exec(
-        "CREATE TRIGGER refuse BEFORE UPDATE ON session_log BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+        "CREATE TRIGGER refuse BEFORE UPDATE ON session_pages BEGIN SELECT RAISE(ABORT, 'disk full'); END",
       );
       state.storage.sql.exec(
-        "CREATE TRIGGER refuse_new BEFORE INSERT ON session_log BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+        "CREATE TRIGGER refuse_new BEFORE INSERT ON session_pages BEGIN SELECT RAISE(ABORT, 'disk full'); END",
       );
     });
 
@@ -180,7 +180,12 @@ describe("crafting session streams", () => {
 
 describe("the session's storage", () => {
   const frame = (seq: number) =>
-    create(ServerFrameSchema, { seq, epoch: 7, kind: { case: "heartbeat", value: {} } });
+    // A 5-byte epoch and seqs past 127 put bytes above 0x7f (not UTF-8 text) in the frames.
+    create(ServerFrameSchema, {
+      seq,
+      epoch: 4_000_000_007,
+      kind: { case: "heartbeat", value: {} },
+    });
   const session = (seq: number) =>
     ({ sessionId: "s", playerId: "p", seq, epoch: 7, materials: [] }) as unknown as Session;
 
@@ -201,6 +206,60 @@ describe("the session's storage", () => {
         seq: 5,
         recipeId: "restated",
       });
+    });
+  });
+
+  it("keeps the last `limit` seqs across pages, one state per page, and the slots wrap", async () => {
+    const stub = env.CRAFTING_SESSION.getByName(freshId("pages"));
+    await runInDurableObject(stub, (_instance: CraftingSession, state) => {
+      const limit = PER_PAGE * 2 + 3;
+      const store = new SessionStore(state.storage, limit);
+      const last = PER_PAGE * 20 + 5;
+      for (let seq = 1; seq <= last; seq++)
+        expect(store.save(session(seq), seq === 1 ? null : frame(seq))).toBe(1);
+      // Exactly the last `limit` seqs, in order, each once.
+      const window = Array.from({ length: limit }, (_, i) => last - limit + 1 + i);
+      expect(store.after(0).map((f) => f.seq)).toEqual(window);
+      expect(store.after(last - 4).map((f) => f.seq)).toEqual(window.slice(-4));
+      expect(store.after(last)).toEqual([]);
+      expect(new SessionStore(state.storage, limit).load()).toMatchObject({ seq: last });
+      const rows = state.storage.sql
+        .exec<{ states: number; rows: number }>(
+          "SELECT count(state) AS states, count(*) AS rows FROM session_pages",
+        )
+        .one();
+      // The ring's slots (the window's pages, and one more): a state in each, never one per seq.
+      expect(rows).toEqual({ states: 4, rows: 4 });
+    });
+  });
+
+  it("moves a session stored one row per seq (a state in each) into pages on load", async () => {
+    const stub = env.CRAFTING_SESSION.getByName(freshId("ring"));
+    await runInDurableObject(stub, (_instance: CraftingSession, state) => {
+      const { sql } = state.storage;
+      sql.exec(
+        "CREATE TABLE session_log (slot INTEGER PRIMARY KEY, seq INTEGER NOT NULL, state TEXT, frame BLOB)",
+      );
+      // A ring of 5 that has wrapped: seqs 36..40, seq 38 restated without a new frame.
+      for (const seq of [36, 37, 38, 39, 40])
+        sql.exec(
+          "INSERT INTO session_log (slot, seq, state, frame) VALUES (?, ?, ?, ?)",
+          seq % 5,
+          seq,
+          JSON.stringify(session(seq)),
+          toBinary(ServerFrameSchema, frame(seq)),
+        );
+      const store = new SessionStore(state.storage, 5);
+      expect(store.load()).toMatchObject({ seq: 40 });
+      expect(store.after(35).map((f) => f.seq)).toEqual([36, 37, 38, 39, 40]);
+      expect(store.after(38).map((f) => f.seq)).toEqual([39, 40]);
+      const tables = sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name = 'session_log'")
+        .toArray();
+      expect(tables).toEqual([]);
+      // The next change goes on as if nothing had moved.
+      expect(store.save(session(41), frame(41))).toBe(1);
+      expect(store.after(38).map((f) => f.seq)).toEqual([39, 40, 41]);
     });
   });
 
