@@ -24,15 +24,17 @@ describe("idle streams", () => {
     ]);
     if (!silent?.ok || !chatty?.ok || !framed?.ok) throw new Error("upgrade refused");
     // One keeps alive with the runtime-answered text "ping" (which wakes nothing), one with
-    // Ping frames (which do wake the object), every 10 s.
+    // Ping frames (which do wake the object), every 7 s: the object looks for dead streams
+    // at most once per 30 s, and 7 does not divide 30, so no ping lands on that boundary.
     const keepalive = setInterval(() => {
       chatty.client.socket.send("ping");
       framed.client.socket.send(JSON.stringify({ ping: { clientTimeMs: String(Date.now()) } }));
-    }, 10_000);
+    }, 7_000);
     try {
       // Past the silent one's 30 s; the framed client's next ping wakes the object, which
-      // then closes the dead stream — no timer of its own did.
-      await silent.client.until(() => silent.client.closed !== null, "idle close", 45_000);
+      // then closes the dead stream — no timer of its own did. At the latest: a look at
+      // 7 s, the next one allowed from 37 s, made at the ping of 42 s.
+      await silent.client.until(() => silent.client.closed !== null, "idle close", 52_000);
       expect(silent.client.closed).toEqual({ code: 4008, reason: "idle for 30 s" });
       // The active ones are still open, and still get changes.
       expect(
@@ -48,7 +50,7 @@ describe("idle streams", () => {
       chatty.client.close();
       framed.client.close();
     }
-  }, 60_000);
+  }, 70_000);
 });
 
 /**
