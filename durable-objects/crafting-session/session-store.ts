@@ -56,13 +56,8 @@ export class SessionStore {
    */
   save(state: Session, frame: ServerFrame | null): number {
     if (!this.#exists()) this.#create();
-    const page = Math.floor(state.seq / PER_PAGE);
-    return this.#write(
-      page,
-      state.seq,
-      JSON.stringify(state),
-      frame ? entry(toBinary(ServerFrameSchema, frame)) : null,
-    );
+    const frames = frame ? entry(toBinary(ServerFrameSchema, frame)) : null;
+    return this.#write(state.seq, JSON.stringify(state), frames);
   }
 
   /** The frames after `seq`, in order, as far as the log reaches (the last `limit` seqs). */
@@ -78,16 +73,22 @@ export class SessionStore {
     const from = Math.max(seq, newest - this.limit);
     // A seq stored twice (restated with a frame) counts once: the later entry.
     const bySeq = new Map<number, ServerFrame>();
-    for (const row of rows)
-      for (const bytes of entries(new Uint8Array(row.frames ?? new ArrayBuffer(0)))) {
+    for (const row of rows) {
+      if (!row.frames) continue;
+      for (const bytes of entries(new Uint8Array(row.frames))) {
         const frame = fromBinary(ServerFrameSchema, bytes);
         if (frame.seq > from) bySeq.set(frame.seq, frame);
       }
+    }
     return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
   }
 
-  /** One upsert: a new page replaces the one its slot held; the same page gains the frame. */
-  #write(page: number, seq: number, state: string | null, frames: Uint8Array | null): number {
+  /**
+   * One upsert into the page of `seq`: a new page replaces the one its slot
+   * held; the same page gains the frame (and the state, when given).
+   */
+  #write(seq: number, state: string | null, frames: Uint8Array | null): number {
+    const page = Math.floor(seq / PER_PAGE);
     return this.storage.sql.exec(
       `INSERT INTO ${TABLE} (slot, page, seq, state, frames) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (slot) DO UPDATE SET
@@ -136,6 +137,7 @@ export class SessionStore {
     let state: Session | null = null;
     let frames: { seq: number; frame: ArrayBuffer }[] = [];
     const ring = tableExists(sql, EARLIER.ring);
+    const legacyTable = !ring && tableExists(sql, EARLIER.table);
     if (ring) {
       const [newest] = sql
         .exec<{ state: string }>(
@@ -153,7 +155,7 @@ export class SessionStore {
       if (!legacy) return false;
       // Sessions stored before materials existed require none.
       state = { ...legacy, materials: legacy.materials ?? [] };
-      if (tableExists(sql, EARLIER.table))
+      if (legacyTable)
         frames = sql
           .exec<{ seq: number; frame: ArrayBuffer }>(
             `SELECT seq, frame FROM ${EARLIER.table} ORDER BY seq`,
@@ -166,10 +168,13 @@ export class SessionStore {
       this.#create();
       for (const { seq, frame } of frames)
         if (seq > current.seq - this.limit && seq <= current.seq)
-          this.#write(Math.floor(seq / PER_PAGE), seq, null, entry(new Uint8Array(frame)));
-      this.#write(Math.floor(current.seq / PER_PAGE), current.seq, JSON.stringify(current), null);
-      if (ring) sql.exec(`DROP TABLE ${EARLIER.ring}`);
-      if (tableExists(sql, EARLIER.table)) sql.exec(`DROP TABLE ${EARLIER.table}`);
+          this.#write(seq, null, entry(new Uint8Array(frame)));
+      this.#write(current.seq, JSON.stringify(current), null);
+      if (ring) {
+        sql.exec(`DROP TABLE ${EARLIER.ring}`);
+        return;
+      }
+      if (legacyTable) sql.exec(`DROP TABLE ${EARLIER.table}`);
       kv.delete(EARLIER.stateKey);
     });
     return true;

@@ -123,21 +123,17 @@ class IngestStream {
       bodies.length > maxUpdatesPerMessage
         ? `a message carries at most ${maxUpdatesPerMessage} updates`
         : null;
-    const refuseItem = (item: unknown, message: string) => {
-      const { ref, sessionId } = streamUpdateKeys(item);
-      this.#refuse(ref, sessionId, "invalid_argument", message);
-    };
     const accepted: [string, Received][] = [];
     for (const item of bodies) {
       if (tooMany) {
-        refuseItem(item, tooMany);
+        this.#refuseItem(item, tooMany);
         continue;
       }
       try {
         const update = parseStreamUpdate(item);
         accepted.push([update.sessionId, { update, receivedAtMs }]);
       } catch (e: unknown) {
-        refuseItem(item, e instanceof Error ? e.message : String(e));
+        this.#refuseItem(item, e instanceof Error ? e.message : String(e));
       }
     }
     if (accepted.length === 0) return;
@@ -237,6 +233,12 @@ class IngestStream {
     const outcome = known.code === "resource_exhausted" ? "refused" : "failed";
     const { ref, sessionId } = update;
     this.#refuse(ref, sessionId, known.code, known.message, known.retryAfterSeconds, outcome);
+  }
+
+  /** Refuses one update of a message as invalid, answering it by its own ref. */
+  #refuseItem(item: unknown, message: string): void {
+    const { ref, sessionId } = streamUpdateKeys(item);
+    this.#refuse(ref, sessionId, "invalid_argument", message);
   }
 
   /** Answers an update (or a message) that was not applied. */
