@@ -1,5 +1,5 @@
 /** Typed access to the Durable Object namespaces. */
-import type { LocationHint } from "./domain/placement/placement";
+import { type LocationHint, type Placement, placementFor } from "./domain/placement/placement";
 
 /** The stub type of a Durable Object binding of Env. */
 export type DurableObjectStubOf<
@@ -18,12 +18,29 @@ export function sessionStub(
     : env.CRAFTING_SESSION.getByName(sessionId);
 }
 
-/** The object of one workflow. */
+/** The object of one workflow (placed by `locationHint` if this call creates it). */
 export function workflowStub(
   env: Env,
   workflowId: string,
+  locationHint?: LocationHint | null,
 ): DurableObjectStubOf<"CRAFTING_WORKFLOW"> {
-  return env.CRAFTING_WORKFLOW.getByName(workflowId);
+  return locationHint
+    ? env.CRAFTING_WORKFLOW.getByName(workflowId, { locationHint })
+    : env.CRAFTING_WORKFLOW.getByName(workflowId);
+}
+
+/**
+ * Where a new object of `playerId`'s (a session, a workflow) should start:
+ * the region the caller named, else where the player last connected from
+ * (one call to the player's object, only when no region is named), else
+ * nowhere in particular (docs/sessions.md, placement).
+ */
+export async function placementOf(
+  env: Env,
+  playerId: string,
+  region: LocationHint | null | undefined,
+): Promise<Placement> {
+  return placementFor(region, region ? null : await playerStub(env, playerId).lastRegion());
 }
 
 /** The object of one player: stream leases, queue. */

@@ -4,6 +4,7 @@
  * objects after every change, and streams the workflow to its player.
  */
 
+import type { LocationHint } from "../../src/domain/placement/placement";
 import {
   applyStepChange,
   newWorkflow,
@@ -28,6 +29,8 @@ import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 
 const STATE_KEY = "workflow";
+/** The location hint the workflow was created with, for its steps' sessions. */
+const PLACEMENT_KEY = "placement";
 /** Workflow changes kept for resuming clients. */
 export const WORKFLOW_LOG_LIMIT = 200;
 
@@ -65,6 +68,7 @@ export class CraftingWorkflow extends StreamingObject {
     workflowId: string,
     playerId: string,
     plans: WorkflowStepPlan[],
+    locationHint: LocationHint | null = null,
   ): Promise<Result<{ created: boolean; workflow: WorkflowState }>> {
     if (this.#state) {
       return samePlan(this.#state, playerId, plans)
@@ -72,6 +76,8 @@ export class CraftingWorkflow extends StreamingObject {
         : fail("already_exists", "a different workflow already has this id");
     }
     const epoch = 1 + Math.floor(Math.random() * 0xfffffffe);
+    // Its steps' sessions are placed where it was (one row, kept only when there is a hint).
+    if (locationHint) this.ctx.storage.kv.put(PLACEMENT_KEY, locationHint);
     this.#commit(newWorkflow(workflowId, playerId, plans, epoch, Date.now()));
     await this.#startStep(0);
     const created = await this.view();
@@ -124,7 +130,8 @@ export class CraftingWorkflow extends StreamingObject {
     const state = this.#state as WorkflowState;
     const step = state.steps[index];
     if (!step) return;
-    const stub = sessionStub(this.env, step.sessionId);
+    const hint = this.ctx.storage.kv.get<LocationHint>(PLACEMENT_KEY) ?? null;
+    const stub = sessionStub(this.env, step.sessionId, hint);
     const created = await stub.create({
       sessionId: step.sessionId,
       playerId: state.playerId,
@@ -133,6 +140,13 @@ export class CraftingWorkflow extends StreamingObject {
       steps: step.steps,
       materials: step.materials,
     });
+    if (created.ok && created.value.created)
+      log("info", "session.placed", {
+        session_id: step.sessionId,
+        player_id: state.playerId,
+        location_hint: hint,
+        via: "workflow",
+      });
     const started = created.ok ? await stub.lifecycle("start") : created;
     if (!started.ok && started.error.code !== "failed_precondition") {
       log("error", "workflow.step_start_failed", {

@@ -7,7 +7,8 @@
 
 import type { DeadLetter } from "../domain/events/dead-letter";
 import type { EventResult, SessionEvent } from "../domain/events/session-events";
-import { deadLetterStub, sessionStub } from "../durable";
+import type { Placement } from "../domain/placement/placement";
+import { deadLetterStub, placementOf, sessionStub } from "../durable";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
 import { isSessionEvent } from "./event-input";
@@ -43,8 +44,15 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env): Pro
   await Promise.all(
     [...bySession].map(async ([sessionId, group]) => {
       let results: EventResult[];
+      // A start may create the session's object: it is placed as a create call places it.
+      const start = group.findIndex(({ event }) => event.kind === "start");
+      const starting = group[start]?.event;
+      let placement: Placement | null = null;
       try {
-        results = await sessionStub(env, sessionId).applyEvents(group.map((item) => item.event));
+        if (starting) placement = await placementOf(env, starting.playerId, starting.start?.region);
+        results = await sessionStub(env, sessionId, placement?.hint).applyEvents(
+          group.map((item) => item.event),
+        );
       } catch (e) {
         // Overloaded, reset or broken: this group only, later.
         log("warn", "events.retry", {
@@ -58,6 +66,14 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env): Pro
           message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
         return;
       }
+      if (starting && placement && results[start]?.outcome === "applied")
+        log("info", "session.placed", {
+          session_id: sessionId,
+          player_id: starting.playerId,
+          location_hint: placement.hint,
+          source: placement.source,
+          via: "event",
+        });
       group.forEach(({ message }, i) => {
         const result = results[i];
         metrics.count("crafting_ingest_events_total", { outcome: result?.outcome ?? "unknown" });

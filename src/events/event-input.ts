@@ -9,7 +9,7 @@ import * as v from "valibot";
 import { EVENT_TYPES, type EventKind, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
 import { fields, isObject, parse, snakeKeys } from "../http/valid";
-import { ID_PATTERN, idSchema, parseCreateSession, parseReason } from "../routes/session-input";
+import { ID_PATTERN, idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
 
 /** Limits of `POST /v1/events`. */
 export const EVENT_LIMITS = {
@@ -150,14 +150,16 @@ function parseString(raw: string): unknown {
 function fillPayload(event: SessionEvent, kind: EventKind, payload: Record<string, unknown>): void {
   switch (kind) {
     case "start": {
-      const params = parseCreateSession(
+      const { params, region } = parseCreateRequest(
         {
           session_id: event.sessionId,
           player_id: event.playerId,
           recipe_id: field(payload, "recipe_id"),
           steps: normaliseSteps(field(payload, "steps")),
           materials: field(payload, "materials"),
+          // proto3 leaves an unset string empty.
           ...(field(payload, "workflow_id") ? { workflow_id: field(payload, "workflow_id") } : {}),
+          ...(field(payload, "region") ? { region: field(payload, "region") } : {}),
         },
         () => event.sessionId,
       );
@@ -166,6 +168,7 @@ function fillPayload(event: SessionEvent, kind: EventKind, payload: Record<strin
         workflowId: params.workflowId,
         steps: params.steps,
         materials: params.materials,
+        ...(region ? { region } : {}),
       };
       return;
     }

@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import type { MaterialChange, MaterialOutcome } from "../domain/materials/materials";
-import { LOCATION_HINTS, type LocationHint } from "../domain/placement/placement";
+import { LOCATION_HINTS, type LocationHint, type Placement } from "../domain/placement/placement";
 import type {
   CreateSessionParams,
   LifecycleAction,
@@ -126,6 +126,19 @@ const steps = v.pipe(
   ),
 );
 
+/** A create answer's placement: `<hint or none>; source=region|player|none`. */
+export const PLACEMENT_HEADER = "Crafting-Location-Hint";
+
+/** The placement header of a create answer (sessions, workflows). */
+export function placementHeader(placement: Placement): Record<string, string> {
+  return { [PLACEMENT_HEADER]: `${placement.hint ?? "none"}; source=${placement.source}` };
+}
+
+/** Where to place a new session or workflow: a location hint, optional. */
+export const region = v.optional(
+  v.picklist(LOCATION_HINTS, `must be one of ${LOCATION_HINTS.join(", ")} (a location hint)`),
+);
+
 const createSession = fields(
   {
     steps,
@@ -134,9 +147,7 @@ const createSession = fields(
     recipe_id: idSchema,
     workflow_id: v.optional(idSchema),
     materials: requirements,
-    region: v.optional(
-      v.picklist(LOCATION_HINTS, `must be one of ${LOCATION_HINTS.join(", ")} (a location hint)`),
-    ),
+    region,
   },
   BODY_RULE,
 );

@@ -5,8 +5,7 @@
 
 import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Hono } from "hono";
-import { placementFor } from "../domain/placement/placement";
-import { type DurableObjectStubOf, playerStub, sessionStub } from "../durable";
+import { type DurableObjectStubOf, placementOf, sessionStub } from "../durable";
 import { AppError, type ErrorCode, type Result, retryable, transientObjectError } from "../errors";
 import { SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import {
@@ -35,6 +34,7 @@ import {
   parseMaterialReport,
   parseProgressBatch,
   parseReason,
+  placementHeader,
   type SessionBatch,
 } from "./session-input";
 import { negotiateProtocol, requireUpgrade } from "./streams";
@@ -58,9 +58,6 @@ function stubFor(env: Env, rawId: string | undefined): DurableObjectStubOf<"CRAF
   return sessionStub(env, parseId(rawId, "session_id"));
 }
 
-/** The create answer's placement: `<hint or none>; source=region|player|none`. */
-export const PLACEMENT_HEADER = "Crafting-Location-Hint";
-
 /** Routes under /v1/sessions. */
 export const sessionRoutes = new Hono<Env_>()
   .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
@@ -69,10 +66,7 @@ export const sessionRoutes = new Hono<Env_>()
       crypto.randomUUID(),
     );
     // Placed near its players: the named region, else where the player last connected from.
-    const placement = placementFor(
-      region,
-      region ? null : await playerStub(c.env, params.playerId).lastRegion(),
-    );
+    const placement = await placementOf(c.env, params.playerId, region);
     const { created, session } = unwrap(
       await sessionStub(c.env, params.sessionId, placement.hint).create(params, c.get("trace")),
     );
@@ -83,9 +77,7 @@ export const sessionRoutes = new Hono<Env_>()
         location_hint: placement.hint,
         source: placement.source,
       });
-    return jsonText(session, created ? 201 : 200, {
-      [PLACEMENT_HEADER]: `${placement.hint ?? "none"}; source=${placement.source}`,
-    });
+    return jsonText(session, created ? 201 : 200, placementHeader(placement));
   })
   .get("/:id", async (c) => {
     return jsonText(unwrap(await stubFor(c.env, c.req.param("id")).view()));

@@ -1,15 +1,18 @@
 /** crafting-service's API for multi-step workflows: create, read, pause and resume. */
 import { toJsonString } from "@bufbuild/protobuf";
 import { Hono } from "hono";
+import type { LocationHint } from "../domain/placement/placement";
 import type { WorkflowState, WorkflowStepPlan } from "../domain/workflow/workflow-state";
-import { workflowStub } from "../durable";
+import { placementOf, workflowStub } from "../durable";
 import { AppError, type Result } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
 import { readJsonBody } from "../http/body";
+import { parse } from "../http/valid";
+import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import { workflowMessage } from "../protocol/workflow-wire";
-import { parseCreateSession, parseId } from "./session-input";
+import { parseCreateSession, parseId, placementHeader, region } from "./session-input";
 
 /** Most steps in one workflow. */
 export const MAX_WORKFLOW_STEPS = 32;
@@ -19,18 +22,19 @@ function unwrap<T>(result: Result<T>): T {
   return result.value;
 }
 
-function json(state: WorkflowState, status = 200): Response {
+function json(state: WorkflowState, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(toJsonString(WorkflowUpdateSchema, workflowMessage(state, Date.now())), {
     status,
-    headers: { "Content-Type": "application/json; charset=utf-8" },
+    headers: { "Content-Type": "application/json; charset=utf-8", ...headers },
   });
 }
 
-/** `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps: [{ name, duration_ms }], materials? }], workflow_id? }`. */
+/** `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps: [{ name, duration_ms }], materials? }], workflow_id?, region? }`. */
 function parseWorkflow(body: unknown): {
   workflowId: string;
   playerId: string;
   plans: WorkflowStepPlan[];
+  region: LocationHint | null;
 } {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new AppError("invalid_argument", "the body must be a JSON object");
@@ -83,18 +87,32 @@ function parseWorkflow(body: unknown): {
       materials: session.materials,
     };
   });
-  return { workflowId, playerId, plans };
+  return { workflowId, playerId, plans, region: parse(region, input.region, "region") ?? null };
 }
 
 /** Routes under /v1/workflows. */
 export const workflowRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
   .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/", async (c) => {
-    const { workflowId, playerId, plans } = parseWorkflow(await readJsonBody(c.req.raw));
+    const { workflowId, playerId, plans, region } = parseWorkflow(await readJsonBody(c.req.raw));
+    // The workflow and its steps' sessions are placed as a session's create places it.
+    const placement = await placementOf(c.env, playerId, region);
     const { created, workflow } = unwrap(
-      await workflowStub(c.env, workflowId).create(workflowId, playerId, plans),
+      await workflowStub(c.env, workflowId, placement.hint).create(
+        workflowId,
+        playerId,
+        plans,
+        placement.hint,
+      ),
     );
-    return json(workflow, created ? 201 : 200);
+    if (created)
+      log("info", "workflow.placed", {
+        workflow_id: workflowId,
+        player_id: playerId,
+        location_hint: placement.hint,
+        source: placement.source,
+      });
+    return json(workflow, created ? 201 : 200, placementHeader(placement));
   })
   .get("/:id", async (c) => {
     return json(

@@ -7,6 +7,7 @@
  */
 
 import type { MaterialRequirementInput } from "../materials/materials";
+import type { LocationHint } from "../placement/placement";
 import type { LifecycleAction, PlannedStep, ProgressCorrection, Session } from "../session/session";
 import { applyCommand, type SessionCommand } from "../session/session-commands";
 
@@ -43,6 +44,8 @@ export interface SessionEvent {
     workflowId: string | null;
     steps: PlannedStep[];
     materials: MaterialRequirementInput[];
+    /** Where to place the session this start creates (absent: where its player was last seen). */
+    region?: LocationHint;
   };
   /** fail, cancel. */
   reason?: string;

@@ -74,11 +74,17 @@ export function hintFrom(seen: SeenFrom | null | undefined): LocationHint | null
 /** Why a session was placed where it was. */
 export type PlacementSource = "region" | "player" | "none";
 
+/** The location hint a new object is given, and why. */
+export interface Placement {
+  hint: LocationHint | null;
+  source: PlacementSource;
+}
+
 /** The rule: the region named at create, else the player's last seen region, else none. */
 export function placementFor(
   region: LocationHint | null | undefined,
   playerLastSeen: LocationHint | null | undefined,
-): { hint: LocationHint | null; source: PlacementSource } {
+): Placement {
   if (region) return { hint: region, source: "region" };
   if (playerLastSeen) return { hint: playerLastSeen, source: "player" };
   return { hint: null, source: "none" };

@@ -82,6 +82,38 @@ describe("event records", () => {
     });
   });
 
+  it("keeps a start's region for placing its session; proto3's empty string is none", () => {
+    const start = (payload: Record<string, unknown>) =>
+      parseEventRecord(
+        {
+          event_id: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
+          event_type: "crafting.session.start",
+          occurred_at: "2026-11-22T18:00:00Z",
+          session_id: "s-1",
+          player_id: "p-1",
+          version: 1,
+          payload: {
+            recipe_id: "iron-sword",
+            steps: [{ name: "smelt", duration_ms: 1000 }],
+            ...payload,
+          },
+        },
+        0,
+      );
+    expect(start({ region: "apac" })).toMatchObject({
+      ok: true,
+      event: { start: { region: "apac" } },
+    });
+    for (const none of [{}, { region: "" }]) {
+      const result = start(none);
+      expect(result.ok && result.event.start && "region" in result.event.start).toBe(false);
+    }
+    expect(start({ region: "APAC" })).toEqual({
+      ok: false,
+      message: expect.stringMatching(/^region must be one of wnam, enam/),
+    });
+  });
+
   it("reads a JSON object, a JSON array and JSON lines; a bad line stays an error at its index", () => {
     expect(recordsOf('{"a":1}')).toEqual([{ a: 1 }]);
     expect(recordsOf('[{"a":1},"{\\"b\\":2}"]')).toEqual([{ a: 1 }, '{"b":2}']);
