@@ -18,7 +18,7 @@ import { idleCost } from "./lib/idle-scenario.ts";
 import { batchIngest, steadyPaths } from "./lib/paths-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, p99Svg, validateResult } from "./lib/report.ts";
-import { fanout, ingest, saturation, scale, settle } from "./lib/scenarios.ts";
+import { fanout, ingest, largestDatabase, saturation, scale, settle } from "./lib/scenarios.ts";
 import { summarize } from "./lib/stats.ts";
 import { STATE_ROOT, startTarget, type Target, type TargetName } from "./lib/targets.ts";
 import { inTurns, median } from "./lib/turns.ts";
@@ -206,6 +206,12 @@ async function main(): Promise<void> {
     }
     // What only we do, with the others idle.
     const target = targets.get("us") as Target;
+    // Each ingest run's session took thousands of updates: the busiest sessions there are.
+    partial.ingest.busy_session_storage = largestDatabase(target.stateDir, "CraftingSession");
+    if (partial.ingest.busy_session_storage)
+      say(
+        `         us    a busy session keeps ${partial.ingest.busy_session_storage.pages} pages (${partial.ingest.busy_session_storage.bytes} bytes) on disk`,
+      );
     say(`wire     us    ${SIZES.posts} updates watched as JSON, binary and sync deltas`);
     partial.wire = await wireSizes(target, SIZES.posts, SIZES.rate);
     say(

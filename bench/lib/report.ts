@@ -1,6 +1,6 @@
 /** The result file, its schema check, the markdown table and the plot. */
 import type { IdleResult } from "./idle-scenario.ts";
-import type { ScaleResult } from "./scenarios.ts";
+import type { DatabaseFootprint, ScaleResult } from "./scenarios.ts";
 import { ratio } from "./stats.ts";
 import type { WireResult } from "./wire-scenario.ts";
 
@@ -62,6 +62,8 @@ export interface BenchResult {
     by_target: ByTarget<IngestFigures>;
     /** The same updates into one session on our ingest stream (GET /v1/progress/stream), 8 in flight. */
     stream?: IngestFigures;
+    /** The largest session database after the ingest runs (us): what a busy session keeps on disk. */
+    busy_session_storage?: DatabaseFootprint | null;
     /** Progress updates/s across 100 sessions through the batch paths (us). */
     batch_updates_per_s?: number;
     batch?: Record<string, unknown>;
@@ -245,6 +247,12 @@ export function markdown(result: BenchResult): string {
     "",
     `us/floor ${fmt(result.ratios.ingest_posts.ratio_vs_floor)}, us/peer ${fmt(result.ratios.ingest_posts.ratio_vs_peer)}${streamed}`,
   );
+  const busy = result.ingest.busy_session_storage;
+  if (busy)
+    lines.push(
+      "",
+      `A busy session on disk (us, the largest session database after the ingest runs, by SQLite's page count): ${busy.pages} pages, ${fmt(busy.bytes / 1024, 1)} KB.`,
+    );
   if (result.ingest.batch) {
     lines.push(
       "",

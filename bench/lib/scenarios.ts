@@ -1,6 +1,7 @@
 /** The scenarios, each run the same way against every target. */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import WebSocket from "ws";
 import { cpuSeconds, measureCpu, rssBytes } from "./procs.ts";
 import { type LatencySummary, round, summarize } from "./stats.ts";
@@ -321,6 +322,46 @@ function storageByObject(
     result[name] = { objects, bytes_per_object: Math.round(directoryBytes(path) / objects) };
   }
   return result;
+}
+
+/** A session's database by SQLite's own count (what `databaseSize` reports): pages and bytes. */
+export interface DatabaseFootprint {
+  pages: number;
+  bytes: number;
+}
+
+/**
+ * The largest session database under a target's state (`className`'s
+ * namespace folder), read with SQLite (page_count × page_size): after the
+ * ingest runs, a session that took thousands of updates — what a busy
+ * session keeps on disk, which the scale scenario's fresh sessions never show.
+ */
+export function largestDatabase(stateDir: string, className: string): DatabaseFootprint | null {
+  const root = join(stateDir, "state", "do");
+  let largest: DatabaseFootprint | null = null;
+  let folders: string[];
+  try {
+    folders = readdirSync(root).filter((entry) => entry.endsWith(`-${className}`));
+  } catch {
+    return null;
+  }
+  for (const folder of folders) {
+    for (const file of readdirSync(join(root, folder)).filter((f) => f.endsWith(".sqlite"))) {
+      const db = new DatabaseSync(join(root, folder, file), { readOnly: true });
+      try {
+        const pages = Number(
+          (db.prepare("PRAGMA page_count").get() as { page_count: number }).page_count,
+        );
+        const size = Number(
+          (db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size,
+        );
+        if (!largest || pages * size > largest.bytes) largest = { pages, bytes: pages * size };
+      } finally {
+        db.close();
+      }
+    }
+  }
+  return largest;
 }
 
 /** Bytes of Durable Object storage on disk under `dir`. */

@@ -1,5 +1,9 @@
 /** The benchmark harness's own pieces: percentile math, the result schema, process cleanup. */
 import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { cpuSeconds, descendants, onExit, rssBytes, runCleanups } from "../../bench/lib/procs.ts";
 import {
@@ -9,6 +13,7 @@ import {
   p99Svg,
   validateResult,
 } from "../../bench/lib/report.ts";
+import { largestDatabase } from "../../bench/lib/scenarios.ts";
 import { percentile, ratio, summarize } from "../../bench/lib/stats.ts";
 import { inTurns, median } from "../../bench/lib/turns.ts";
 
@@ -232,6 +237,35 @@ describe("the result", () => {
     expect(markdown(result)).toContain("| floor | 100 | – | 0 |");
     expect(markdown(result)).toContain("| us, ingest stream | 150 | 150 / 140 / 160 | 0 |");
     expect(p99Svg(result).match(/<polyline/g)).toHaveLength(3);
+  });
+
+  it("says what a busy session keeps on disk: its class's largest database, by SQLite's page count", () => {
+    const state = mkdtempSync(join(tmpdir(), "bench-state-"));
+    const database = (folder: string, file: string, rows: number) => {
+      mkdirSync(join(state, "state", "do", folder), { recursive: true });
+      const db = new DatabaseSync(join(state, "state", "do", folder, file));
+      db.exec("CREATE TABLE t (v BLOB)");
+      const insert = db.prepare("INSERT INTO t VALUES (?)");
+      for (let i = 0; i < rows; i++) insert.run(new Uint8Array(1000));
+      db.close();
+    };
+    try {
+      database("svc-CraftingSession", "a.sqlite", 1);
+      database("svc-CraftingSession", "b.sqlite", 40);
+      // Another class's larger database is not a session's.
+      database("svc-Player", "c.sqlite", 200);
+      const busy = largestDatabase(state, "CraftingSession");
+      expect(busy?.pages).toBeGreaterThan(10);
+      expect(busy?.pages).toBeLessThan(50);
+      expect(busy?.bytes).toBe((busy?.pages ?? 0) * 4096);
+      expect(largestDatabase(state, "Nothing")).toBeNull();
+
+      const result = sampleResult();
+      result.ingest.busy_session_storage = { pages: 23, bytes: 23 * 4096 };
+      expect(markdown(result)).toContain("by SQLite's page count): 23 pages, 92 KB.");
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
   });
 });
 
