@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import type { MaterialChange, MaterialOutcome } from "../domain/materials/materials";
-import { LOCATION_HINTS, type LocationHint, type Placement } from "../domain/placement/placement";
+import type { LocationHint } from "../domain/placement/placement";
 import type {
   CreateSessionParams,
   LifecycleAction,
@@ -13,6 +13,7 @@ import type {
 } from "../domain/session/session";
 import { AppError } from "../errors";
 import { fields, finiteNumber, isObject, parse, snakeKeys, wholeNumber } from "../http/valid";
+import { region } from "./placement";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -124,19 +125,6 @@ const steps = v.pipe(
       list.reduce((total, s) => total + s.duration_ms, 0) <= SESSION_LIMITS.maxTotalDurationMs,
     `must not add up to more than ${SESSION_LIMITS.maxTotalDurationMs} ms (7 days)`,
   ),
-);
-
-/** A create answer's placement: `<hint or none>; source=region|player|none`. */
-export const PLACEMENT_HEADER = "Crafting-Location-Hint";
-
-/** The placement header of a create answer (sessions, workflows). */
-export function placementHeader(placement: Placement): Record<string, string> {
-  return { [PLACEMENT_HEADER]: `${placement.hint ?? "none"}; source=${placement.source}` };
-}
-
-/** Where to place a new session or workflow: a location hint, optional. */
-export const region = v.optional(
-  v.picklist(LOCATION_HINTS, `must be one of ${LOCATION_HINTS.join(", ")} (a location hint)`),
 );
 
 const createSession = fields(

@@ -25,6 +25,7 @@ import { type AuthVariables, requireAuth, requireServiceOrOperatorReads } from "
 import { rateLimit, subject } from "../middleware/limits";
 import type { TraceContext, TraceVariables } from "../middleware/trace";
 import { INGEST_PROTOCOL, serveIngestStream } from "./ingest-stream";
+import { placementHeader } from "./placement";
 import {
   LIFECYCLE_ACTIONS,
   materialResults,
@@ -34,7 +35,6 @@ import {
   parseMaterialReport,
   parseProgressBatch,
   parseReason,
-  placementHeader,
   type SessionBatch,
 } from "./session-input";
 import { negotiateProtocol, requireUpgrade } from "./streams";

@@ -12,7 +12,8 @@ import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import { workflowMessage } from "../protocol/workflow-wire";
-import { parseCreateSession, parseId, placementHeader, region } from "./session-input";
+import { placementHeader, region } from "./placement";
+import { parseCreateSession, parseId } from "./session-input";
 
 /** Most steps in one workflow. */
 export const MAX_WORKFLOW_STEPS = 32;
