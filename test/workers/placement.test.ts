@@ -32,6 +32,24 @@ async function create(playerId: string, extra: Record<string, unknown> = {}) {
   });
 }
 
+/** The player watches their session from Tokyo: their object keeps `apac` as where they were last seen. */
+async function watchFromTokyo(playerId: string, sessionId: string): Promise<void> {
+  const watched = await call(`/ws/crafting/${sessionId}`, {
+    headers: { Upgrade: "websocket", Authorization: `Bearer ${await token(playerId)}` },
+    cf: { continent: "AS", country: "JP", longitude: "139.7" },
+  } as RequestInit);
+  expect(watched.status).toBe(101);
+  watched.webSocket?.accept();
+  watched.webSocket?.close(1000);
+}
+
+/** A player with a session, seen in Tokyo. */
+async function seenInTokyo(playerId: string): Promise<void> {
+  const sessionId = freshId("s");
+  expect((await create(playerId, { session_id: sessionId })).status).toBe(201);
+  await watchFromTokyo(playerId, sessionId);
+}
+
 describe("placing a session", () => {
   it("uses the region the create call names", async () => {
     const response = await create(freshId("p"), { region: "weur" });
@@ -43,17 +61,8 @@ describe("placing a session", () => {
     const playerId = freshId("p");
     const first = await create(playerId);
     expect(first.headers.get("Crafting-Location-Hint")).toBe("none; source=none");
-    const { session_id: sessionId } = (await first.json()) as { session_id?: string };
-    const id =
-      sessionId ?? ((await (await create(playerId)).json()) as { sessionId: string }).sessionId;
-    // The player watches from Tokyo.
-    const watched = await call(`/ws/crafting/${id}`, {
-      headers: { Upgrade: "websocket", Authorization: `Bearer ${await token(playerId)}` },
-      cf: { continent: "AS", country: "JP", longitude: "139.7" },
-    } as RequestInit);
-    expect(watched.status).toBe(101);
-    watched.webSocket?.accept();
-    watched.webSocket?.close(1000);
+    const { sessionId } = (await first.json()) as { sessionId: string };
+    await watchFromTokyo(playerId, sessionId);
     const next = await create(playerId);
     expect(next.headers.get("Crafting-Location-Hint")).toBe("apac; source=player");
     // A region named at create still wins.
@@ -69,19 +78,6 @@ describe("placing a session", () => {
     });
   });
 });
-
-/** The player's stream from Tokyo: their object keeps `apac` as where they were last seen. */
-async function seenInTokyo(playerId: string): Promise<void> {
-  const sessionId = freshId("s");
-  expect((await create(playerId, { session_id: sessionId })).status).toBe(201);
-  const watched = await call(`/ws/crafting/${sessionId}`, {
-    headers: { Upgrade: "websocket", Authorization: `Bearer ${await token(playerId)}` },
-    cf: { continent: "AS", country: "JP", longitude: "139.7" },
-  } as RequestInit);
-  expect(watched.status).toBe(101);
-  watched.webSocket?.accept();
-  watched.webSocket?.close(1000);
-}
 
 /** The `session.placed` log lines written while `run` runs. */
 async function placedLines(run: () => Promise<void>): Promise<Record<string, unknown>[]> {
