@@ -16,10 +16,10 @@ import {
 } from "../../src/domain/queue/crafting-queue";
 import {
   acquireLease,
+  expiredLeases,
   LEASE_RULES,
   liveLeases,
   reclaimableLeases,
-  releaseLeases,
   type StreamKind,
   type StreamLease,
 } from "../../src/domain/streams/stream-leases";
@@ -35,7 +35,10 @@ import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 
-const LEASES_KEY = "stream_leases";
+/** A stream slot's key: one per lease. */
+const LEASE_PREFIX = "lease:";
+/** Where every lease was kept in one value, before session 12 (moved over on first read). */
+const LEGACY_LEASES_KEY = "stream_leases";
 /** The location hint of where the player last connected from (session placement). */
 const REGION_KEY = "region";
 const QUEUE_KEY = "queue";
@@ -60,6 +63,8 @@ interface QueueState {
 /** Durable Object for one player. */
 export class Player extends StreamingObject {
   #queue: QueueState | null;
+  /** The player's stream slots (null: not read yet). */
+  #slots: Map<string, StreamLease> | null = null;
   /** Where the player last connected from (undefined: not read yet). */
   #region: LocationHint | null | undefined;
   protected override readonly hub: StreamHub;
@@ -210,13 +215,42 @@ export class Player extends StreamingObject {
   }
 
   // --- Stream slots ----------------------------------------------------------
-  #leases(): StreamLease[] {
-    return this.ctx.storage.kv.get<StreamLease[]>(LEASES_KEY) ?? [];
+
+  /**
+   * The player's leases by id, read once per instance: one key each, so
+   * taking or freeing a slot writes one small row whatever the player holds
+   * (a list stored whole was rewritten on every open and close). Leases in
+   * that older layout move over on first read.
+   */
+  #leases(): Map<string, StreamLease> {
+    if (this.#slots) return this.#slots;
+    const { kv } = this.ctx.storage;
+    const slots = new Map<string, StreamLease>();
+    for (const [, lease] of kv.list<StreamLease>({ prefix: LEASE_PREFIX }))
+      slots.set(lease.id, lease);
+    const legacy = kv.get<StreamLease[]>(LEGACY_LEASES_KEY);
+    if (legacy) {
+      this.ctx.storage.transactionSync(() => {
+        for (const lease of legacy) {
+          kv.put(LEASE_PREFIX + lease.id, lease);
+          slots.set(lease.id, lease);
+        }
+        kv.delete(LEGACY_LEASES_KEY);
+      });
+    }
+    this.#slots = slots;
+    return slots;
   }
 
-  #save(leases: StreamLease[]): void {
-    if (leases.length === 0) this.ctx.storage.kv.delete(LEASES_KEY);
-    else this.ctx.storage.kv.put(LEASES_KEY, leases);
+  /** Frees the given slots (and those whose streams have expired): one row each. */
+  #free(ids: Iterable<string>, nowMs: number): void {
+    const slots = this.#leases();
+    const { kv } = this.ctx.storage;
+    for (const lease of expiredLeases(slots.values(), nowMs)) {
+      slots.delete(lease.id);
+      kv.delete(LEASE_PREFIX + lease.id);
+    }
+    for (const id of ids) if (slots.delete(id)) kv.delete(LEASE_PREFIX + id);
   }
 
   /**
@@ -246,16 +280,17 @@ export class Player extends StreamingObject {
       target,
       ...(expiresAtMs ? { expiresAtMs } : {}),
     };
-    let result = acquireLease(this.#leases(), request, Date.now(), max);
+    let result = acquireLease(this.#leases().values(), request, Date.now(), max);
     if (!result.ok) {
-      const lost = await this.#lostLeases(reclaimableLeases(this.#leases(), Date.now()));
+      const lost = await this.#lostLeases(reclaimableLeases(this.#leases().values(), Date.now()));
       if (lost.length === 0) return result;
       log("info", "stream.slots_reclaimed", { count: lost.length });
-      this.#save(releaseLeases(this.#leases(), lost, Date.now()));
-      result = acquireLease(this.#leases(), request, Date.now(), max);
+      this.#free(lost, Date.now());
+      result = acquireLease(this.#leases().values(), request, Date.now(), max);
       if (!result.ok) return result;
     }
-    this.#save(result.leases);
+    this.#leases().set(result.lease.id, result.lease);
+    this.ctx.storage.kv.put(LEASE_PREFIX + result.lease.id, result.lease);
     return ok({ leaseId: result.lease.id });
   }
 
@@ -309,7 +344,7 @@ export class Player extends StreamingObject {
 
   /** Frees the given streams' slots. */
   async releaseStreams(leaseIds: string[]): Promise<void> {
-    this.#save(releaseLeases(this.#leases(), leaseIds, Date.now()));
+    this.#free(leaseIds, Date.now());
   }
 
   /** Where the player last connected from, as a location hint (null: never seen). */
@@ -326,6 +361,6 @@ export class Player extends StreamingObject {
 
   /** The player's live streams (operators, tests). */
   async streams(): Promise<StreamLease[]> {
-    return liveLeases(this.#leases(), Date.now());
+    return liveLeases(this.#leases().values(), Date.now());
   }
 }

@@ -20,16 +20,14 @@ import {
   until,
 } from "./stream-helpers";
 
-/** Moves the player's slots `ms` into the past, as if taken that long ago. */
+/** Moves the player's slots `ms` into the past, as if taken that long ago (then a fresh instance reads them). */
 async function ageLeases(playerId: string, ms: number): Promise<void> {
-  await runInDurableObject(env.PLAYER.getByName(playerId), (_instance, state) => {
-    const key = "stream_leases";
-    const leases = state.storage.kv.get<{ takenAtMs?: number }[]>(key) ?? [];
-    state.storage.kv.put(
-      key,
-      leases.map((lease) => ({ ...lease, takenAtMs: (lease.takenAtMs ?? 0) - ms })),
-    );
+  const player = env.PLAYER.getByName(playerId);
+  await runInDurableObject(player, (_instance, state) => {
+    for (const [key, lease] of state.storage.kv.list<{ takenAtMs?: number }>({ prefix: "lease:" }))
+      state.storage.kv.put(key, { ...lease, takenAtMs: (lease.takenAtMs ?? 0) - ms });
   });
+  await evictDurableObject(player);
 }
 
 describe("stream slots", () => {
@@ -113,6 +111,62 @@ describe("stream slots", () => {
     for (const socket of streams)
       expect(await socket.closing()).toEqual({ code: 4008, reason: "idle for 30 s" });
     expect(await playerStreams(playerId)).toHaveLength(1);
+  });
+
+  it("keeps each slot under its own key: taking or freeing one writes one small row, however many the player holds", async () => {
+    const playerId = freshId("p");
+    const player = env.PLAYER.getByName(playerId);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const taken = await player.acquireStream("session", freshId("s"));
+      if (!taken.ok) throw new Error(taken.error.message);
+      ids.push(taken.value.leaseId);
+    }
+    const stored = () =>
+      runInDurableObject(player, (_instance, state) => ({
+        keys: [...state.storage.kv.list<{ id: string }>({ prefix: "lease:" })].map(
+          ([key, lease]) => `${key}=${lease.id}`,
+        ),
+        legacy: state.storage.kv.get("stream_leases") ?? null,
+      }));
+    expect(await stored()).toEqual({
+      keys: ids.map((id) => `lease:${id}=${id}`).sort(),
+      legacy: null,
+    });
+    await player.releaseStreams([ids[1] as string]);
+    expect((await stored()).keys).toEqual([ids[0], ids[2]].map((id) => `lease:${id}=${id}`).sort());
+  });
+
+  it("moves slots kept in the older one-list layout over, and drops those expired", async () => {
+    const playerId = freshId("p");
+    const player = env.PLAYER.getByName(playerId);
+    const now = Date.now();
+    const lease = (id: string, expiresAtMs: number) => ({
+      id,
+      kind: "session",
+      target: "s-old",
+      takenAtMs: now - 60_000,
+      expiresAtMs,
+    });
+    await runInDurableObject(player, (_instance, state) => {
+      state.storage.kv.put("stream_leases", [
+        lease("live", now + 3_600_000),
+        lease("gone", now - 1),
+      ]);
+    });
+    await evictDurableObject(player);
+    expect((await playerStreams(playerId)).map((l) => l.id)).toEqual(["live"]);
+    const keys = () =>
+      runInDurableObject(player, (_instance, state) => ({
+        keys: [...state.storage.kv.list({ prefix: "lease:" })].map(([key]) => key),
+        legacy: state.storage.kv.get("stream_leases") ?? null,
+      }));
+    expect(await keys()).toEqual({ keys: ["lease:gone", "lease:live"], legacy: null });
+    // The next slot freed drops the expired one too.
+    const taken = await player.acquireStream("session", "s-new");
+    if (!taken.ok) throw new Error(taken.error.message);
+    await player.releaseStreams([taken.value.leaseId]);
+    expect(await keys()).toEqual({ keys: ["lease:live"], legacy: null });
   });
 
   it("does not spend a slot on a refused upgrade", async () => {

@@ -33,8 +33,17 @@ export const LEASE_RULES = {
 } as const;
 
 /** Leases still alive at `nowMs`. */
-export function liveLeases(leases: readonly StreamLease[], nowMs: number): StreamLease[] {
-  return leases.filter((lease) => lease.expiresAtMs > nowMs);
+export function liveLeases(leases: Iterable<StreamLease>, nowMs: number): StreamLease[] {
+  const live: StreamLease[] = [];
+  for (const lease of leases) if (lease.expiresAtMs > nowMs) live.push(lease);
+  return live;
+}
+
+/** Leases past their expiry at `nowMs`: their streams have ended, so their slots are free. */
+export function expiredLeases(leases: Iterable<StreamLease>, nowMs: number): StreamLease[] {
+  const expired: StreamLease[] = [];
+  for (const lease of leases) if (lease.expiresAtMs <= nowMs) expired.push(lease);
+  return expired;
 }
 
 /**
@@ -42,20 +51,25 @@ export function liveLeases(leases: readonly StreamLease[], nowMs: number): Strea
  * at the limit: all live ones but those taken in the last `settleMs`, whose
  * streams may still be being accepted.
  */
-export function reclaimableLeases(leases: readonly StreamLease[], nowMs: number): StreamLease[] {
+export function reclaimableLeases(leases: Iterable<StreamLease>, nowMs: number): StreamLease[] {
   const takenBefore = nowMs - LEASE_RULES.settleMs;
   return liveLeases(leases, nowMs).filter((lease) => (lease.takenAtMs ?? 0) < takenBefore);
 }
 
-/** Takes a slot for a new stream, or says the player is at the limit. */
+/**
+ * Takes a slot for a new stream, or says the player is at the limit.
+ * `leases`: the player's leases, expired ones included (they hold no
+ * slot). Counts without copying: a player's leases are read on every open.
+ */
 export function acquireLease(
-  leases: readonly StreamLease[],
+  leases: Iterable<StreamLease>,
   request: { id: string; kind: StreamKind; target: string; expiresAtMs?: number },
   nowMs: number,
   max: number = LEASE_RULES.maxStreamsPerPlayer,
-): { ok: true; leases: StreamLease[]; lease: StreamLease } | { ok: false; error: ServiceError } {
-  const live = liveLeases(leases, nowMs);
-  if (live.length >= max) {
+): { ok: true; lease: StreamLease } | { ok: false; error: ServiceError } {
+  let live = 0;
+  for (const lease of leases) if (lease.expiresAtMs > nowMs) live++;
+  if (live >= max) {
     return {
       ok: false,
       error: {
@@ -65,22 +79,14 @@ export function acquireLease(
     };
   }
   const longest = nowMs + LEASE_RULES.maxLifetimeMs;
-  const lease: StreamLease = {
-    id: request.id,
-    kind: request.kind,
-    target: request.target,
-    takenAtMs: nowMs,
-    expiresAtMs: Math.min(request.expiresAtMs ?? longest, longest),
+  return {
+    ok: true,
+    lease: {
+      id: request.id,
+      kind: request.kind,
+      target: request.target,
+      takenAtMs: nowMs,
+      expiresAtMs: Math.min(request.expiresAtMs ?? longest, longest),
+    },
   };
-  return { ok: true, leases: [...live, lease], lease };
-}
-
-/** Frees the given leases. */
-export function releaseLeases(
-  leases: readonly StreamLease[],
-  ids: readonly string[],
-  nowMs: number,
-): StreamLease[] {
-  const releasing = new Set(ids);
-  return liveLeases(leases, nowMs).filter((lease) => !releasing.has(lease.id));
 }

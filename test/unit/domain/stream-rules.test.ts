@@ -3,10 +3,10 @@ import { describe, expect, it } from "vitest";
 import { parseResumePoint, planResume } from "../../../src/domain/streams/resume";
 import {
   acquireLease,
+  expiredLeases,
   LEASE_RULES,
   liveLeases,
   reclaimableLeases,
-  releaseLeases,
   type StreamLease,
 } from "../../../src/domain/streams/stream-leases";
 import {
@@ -23,11 +23,11 @@ import { originAllowed } from "../../../src/middleware/limits";
 const T0 = 1_800_000_000_000;
 
 function fill(count: number, nowMs = T0): StreamLease[] {
-  let leases: StreamLease[] = [];
+  const leases: StreamLease[] = [];
   for (let i = 0; i < count; i++) {
     const result = acquireLease(leases, { id: `l${i}`, kind: "session", target: "s" }, nowMs);
     if (!result.ok) throw new Error(result.error.message);
-    leases = result.leases;
+    leases.push(result.lease);
   }
   return leases;
 }
@@ -54,16 +54,23 @@ describe("stream leases", () => {
       takenAtMs: T0,
       expiresAtMs: exp,
     });
-    expect(liveLeases(granted.leases, exp - 1)).toHaveLength(1);
-    expect(liveLeases(granted.leases, exp)).toHaveLength(0);
+    expect(liveLeases([granted.lease], exp - 1)).toHaveLength(1);
+    expect(liveLeases([granted.lease], exp)).toHaveLength(0);
     // Nothing renews it on a timer: it is alive all the while, with no call at all.
-    expect(liveLeases(granted.leases, T0 + 30 * 60_000)).toHaveLength(1);
+    expect(liveLeases([granted.lease], T0 + 30 * 60_000)).toHaveLength(1);
     const forever = acquireLease([], { id: "b", kind: "queue", target: "p" }, T0);
     expect(forever.ok && forever.lease.expiresAtMs).toBe(T0 + LEASE_RULES.maxLifetimeMs);
   });
 
-  it("frees released leases only", () => {
-    expect(releaseLeases(fill(3), ["l1"], T0).map((l) => l.id)).toEqual(["l0", "l2"]);
+  it("counts an expired lease as a free slot, and names it to be dropped", () => {
+    const full = fill(LEASE_RULES.maxStreamsPerPlayer);
+    const [first] = full;
+    if (!first) throw new Error("no lease");
+    first.expiresAtMs = T0 + 1000;
+    expect(acquireLease(full, { id: "x", kind: "queue", target: "p" }, T0 + 999).ok).toBe(false);
+    expect(acquireLease(full, { id: "x", kind: "queue", target: "p" }, T0 + 1000).ok).toBe(true);
+    expect(expiredLeases(full, T0 + 1000).map((l) => l.id)).toEqual(["l0"]);
+    expect(expiredLeases(full, T0 + 999)).toEqual([]);
   });
 
   it("offers for reclaiming only leases taken more than a few seconds ago (and those stored before that was recorded)", () => {
@@ -76,7 +83,7 @@ describe("stream leases", () => {
       target: "s",
       expiresAtMs: T0 + 60_000,
     };
-    const leases = [...fresh.leases, legacy];
+    const leases = [...old, fresh.lease, legacy];
     const at = T0 + 10_000 + LEASE_RULES.settleMs - 1;
     expect(reclaimableLeases(leases, at).map((l) => l.id)).toEqual(["l0", "l1", "legacy"]);
     expect(reclaimableLeases(leases, at + 2).map((l) => l.id)).toEqual([
