@@ -16,6 +16,6 @@ export function placementHeader(placement: Placement): Record<string, string> {
 }
 
 /** Where to place a new session or workflow: a location hint, optional. */
-export const region = v.optional(
+export const regionField = v.optional(
   v.picklist(LOCATION_HINTS, `must be one of ${LOCATION_HINTS.join(", ")} (a location hint)`),
 );

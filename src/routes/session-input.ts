@@ -13,7 +13,7 @@ import type {
 } from "../domain/session/session";
 import { AppError } from "../errors";
 import { fields, finiteNumber, isObject, parse, snakeKeys, wholeNumber } from "../http/valid";
-import { region } from "./placement";
+import { regionField } from "./placement";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -135,7 +135,7 @@ const createSession = fields(
     recipe_id: idSchema,
     workflow_id: v.optional(idSchema),
     materials: requirements,
-    region,
+    region: regionField,
   },
   BODY_RULE,
 );

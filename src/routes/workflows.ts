@@ -12,7 +12,7 @@ import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import { workflowMessage } from "../protocol/workflow-wire";
-import { placementHeader, region } from "./placement";
+import { placementHeader, regionField } from "./placement";
 import { parseCreateSession, parseId } from "./session-input";
 
 /** Most steps in one workflow. */
@@ -88,7 +88,12 @@ function parseWorkflow(body: unknown): {
       materials: session.materials,
     };
   });
-  return { workflowId, playerId, plans, region: parse(region, input.region, "region") ?? null };
+  return {
+    workflowId,
+    playerId,
+    plans,
+    region: parse(regionField, input.region, "region") ?? null,
+  };
 }
 
 /** Routes under /v1/workflows. */

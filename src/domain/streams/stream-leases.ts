@@ -32,17 +32,20 @@ export const LEASE_RULES = {
   settleMs: 5_000,
 } as const;
 
+/** Whether a lease still holds its slot at `nowMs` (its stream cannot outlive its expiry). */
+const holds = (lease: StreamLease, nowMs: number) => lease.expiresAtMs > nowMs;
+
 /** Leases still alive at `nowMs`. */
 export function liveLeases(leases: Iterable<StreamLease>, nowMs: number): StreamLease[] {
   const live: StreamLease[] = [];
-  for (const lease of leases) if (lease.expiresAtMs > nowMs) live.push(lease);
+  for (const lease of leases) if (holds(lease, nowMs)) live.push(lease);
   return live;
 }
 
 /** Leases past their expiry at `nowMs`: their streams have ended, so their slots are free. */
 export function expiredLeases(leases: Iterable<StreamLease>, nowMs: number): StreamLease[] {
   const expired: StreamLease[] = [];
-  for (const lease of leases) if (lease.expiresAtMs <= nowMs) expired.push(lease);
+  for (const lease of leases) if (!holds(lease, nowMs)) expired.push(lease);
   return expired;
 }
 
@@ -68,7 +71,7 @@ export function acquireLease(
   max: number = LEASE_RULES.maxStreamsPerPlayer,
 ): { ok: true; lease: StreamLease } | { ok: false; error: ServiceError } {
   let live = 0;
-  for (const lease of leases) if (lease.expiresAtMs > nowMs) live++;
+  for (const lease of leases) if (holds(lease, nowMs)) live++;
   if (live >= max) {
     return {
       ok: false,
