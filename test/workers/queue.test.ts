@@ -1,6 +1,11 @@
 /** A player's crafting queue as a projection of their sessions, streamed live. */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import type { Player } from "../../durable-objects/player/player";
+import { ReplayLog } from "../../durable-objects/streams/replay-log";
+import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { freshId, token } from "../support/tokens";
 import { call, createSession, type Frame, serviceCall, TestSocket } from "./helpers";
 
@@ -109,6 +114,61 @@ describe("the player's queue", () => {
     expect(await env.PLAYER.getByName(freshId("p")).craftingQueue()).toMatchObject({
       ok: false,
       error: { code: "not_found" },
+    });
+  });
+});
+
+describe("a replay log (a player's queue, a workflow)", () => {
+  const frame = (seq: number) => create(ServerFrameSchema, { seq, epoch: 7 });
+  const tables = (storage: DurableObjectStorage) =>
+    storage.sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .toArray()
+      .map((row) => row.name);
+
+  it("keeps the last `limit` frames in seq order past ten, and forgets the rest", async () => {
+    await runInDurableObject(env.PLAYER.getByName(freshId("log")), (_i: Player, state) => {
+      const log = new ReplayLog(state.storage, "test_log", 4);
+      expect(log.after(0)).toEqual([]);
+      for (let seq = 1; seq <= 12; seq++) log.append(seq, frame(seq));
+      // Seqs 9..12: ordered as numbers (a key of 10 sorts after 9), 1..8 gone.
+      expect(log.after(0).map((f) => f.seq)).toEqual([9, 10, 11, 12]);
+      expect(log.after(10).map((f) => f.seq)).toEqual([11, 12]);
+      expect(log.after(12)).toEqual([]);
+      expect([...state.storage.kv.list({ prefix: "test_log:" })]).toHaveLength(4);
+    });
+  });
+
+  it("costs a player no table of its own: its queue, slots and log share the key-value store", async () => {
+    const playerId = freshId("p");
+    for (let i = 0; i < 3; i++) await createSession(freshId("s"), playerId);
+    const socket = await watchQueue(playerId, await token(playerId));
+    await socket.frameCount(1);
+    await runInDurableObject(env.PLAYER.getByName(playerId), (_i: Player, state) => {
+      // The log holds the three changes; a table for it would be a 4 KB page more.
+      expect([...state.storage.kv.list({ prefix: "queue_log:" })]).toHaveLength(3);
+      // Only the runtime's own: its key-value store, and the alarm of the stream's sweep.
+      expect(tables(state.storage)).toEqual(["_cf_KV", "_cf_METADATA"]);
+    });
+    socket.ws.close(1000);
+  });
+
+  it("moves a log kept in a table of its own (the earlier layout) over, and drops the table", async () => {
+    await runInDurableObject(env.PLAYER.getByName(freshId("log")), (_i: Player, state) => {
+      const { sql } = state.storage;
+      sql.exec("CREATE TABLE old_log (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL)");
+      for (const seq of [5, 6, 7])
+        sql.exec(
+          "INSERT INTO old_log (seq, frame) VALUES (?, ?)",
+          seq,
+          toBinary(ServerFrameSchema, frame(seq)),
+        );
+      const log = new ReplayLog(state.storage, "old_log", 3);
+      expect(log.after(5).map((f) => f.seq)).toEqual([6, 7]);
+      expect(tables(state.storage)).not.toContain("old_log");
+      // The next change goes on from there, the oldest falling out.
+      log.append(8, frame(8));
+      expect(log.after(0).map((f) => f.seq)).toEqual([6, 7, 8]);
     });
   });
 });
