@@ -17,6 +17,7 @@ import { TEST_JWT_SECRET } from "../support/secret";
 declare const document: {
   body: { dataset: Record<string, string | undefined> };
   querySelector(selector: string): { textContent: string | null } | null;
+  querySelectorAll(selector: string): Iterable<{ children: { textContent: string | null }[] }>;
 };
 
 const ARTIFACTS = join(process.cwd(), "test-artifacts");
@@ -143,18 +144,30 @@ describe("the dashboard in chromium", () => {
     await page.waitForFunction((n) => Number(document.body.dataset.polls) > n + 1, polls, {
       timeout: 20_000,
     });
-    await page.waitForFunction(
-      () => (document.querySelector("#health")?.textContent ?? "").includes("ok"),
-      null,
-      {
-        timeout: 30_000,
-      },
+    // The health checks come over /health/ws, not a poll. Their status is the
+    // service's honest one: under a loaded CI machine the SLO check (delivery
+    // p99 over 50 ms) or a slow answer may make it degraded, so the page is
+    // held to showing what the checks say, not to a healthy machine.
+    await page.waitForFunction(() => Number(document.body.dataset.healthFrames ?? 0) > 0, null, {
+      timeout: 30_000,
+    });
+    // Badge and table in one read: a later frame replaces both at once.
+    const { badge, checks } = await page.evaluate(() => ({
+      badge: document.querySelector("#health")?.textContent ?? "",
+      checks: [...document.querySelectorAll("#checks tr")].map((row) => [
+        row.children[0]?.textContent ?? "",
+        row.children[1]?.textContent ?? "",
+      ]),
+    }));
+    const statuses = Object.fromEntries(checks);
+    expect(Object.keys(statuses).sort()).toEqual(
+      ["dead_letters", "durable_objects", "queues", "secret", "slo", "storage"].sort(),
     );
-    expect(await page.locator("#checks tr").count()).toBeGreaterThan(0);
-    // The health checks came over /health/ws, not a poll.
-    expect(Number(await page.locator("body").getAttribute("data-health-frames"))).toBeGreaterThan(
-      0,
-    );
+    // What needs no timing is ok: the keys are configured, the queues bound.
+    expect(statuses.secret).toBe("ok");
+    expect(statuses.queues).toBe("ok");
+    const worst = ["failing", "degraded", "ok"].find((s) => Object.values(statuses).includes(s));
+    expect(badge).toBe(`health ${worst}`);
     // The estimated cost, from two samples of the billed counters and public/pricing.json.
     await page.waitForFunction(() => Number(document.body.dataset.costSamples ?? 0) > 0, null, {
       timeout: 20_000,
