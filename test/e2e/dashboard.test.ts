@@ -13,6 +13,7 @@ import { CHECK_NAMES, type CheckStatus, overall } from "../../src/health/checks"
 import { launchChromium } from "../support/chromium";
 import { DevServer } from "../support/dev-server";
 import { TEST_JWT_SECRET } from "../support/secret";
+import { serviceToken } from "../support/tokens";
 
 /** What the page functions below touch in the browser (this file is not compiled with the DOM library). */
 declare const document: {
@@ -145,13 +146,33 @@ describe("the dashboard in chromium", () => {
     await page.waitForFunction((n) => Number(document.body.dataset.polls) > n + 1, polls, {
       timeout: 20_000,
     });
+    // A record from a connector that is no event (no event fields, an id
+    // that is HTML): refused and dead-lettered. The dead_letters check must
+    // report it, so the health is not ok on any machine.
+    const hostile = "<img src=x data-injected=1>";
+    const refused = await fetch(`${server.baseUrl}/v1/events?on_invalid=dead_letter`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${await serviceToken()}`,
+        "Content-Type": "application/x-ndjson",
+      },
+      body: JSON.stringify({ eventId: hostile }),
+    });
+    expect(refused.status).toBe(202);
     // The health checks come over /health/ws, not a poll. Their status is the
     // service's honest one: under a loaded CI machine the SLO check (delivery
-    // p99 over 50 ms) or a slow answer may make it degraded, so the page is
-    // held to showing what the checks say, not to a healthy machine.
-    await page.waitForFunction(() => Number(document.body.dataset.healthFrames ?? 0) > 0, null, {
-      timeout: 30_000,
-    });
+    // p99 over 50 ms) or a slow answer may make it worse still, so the page is
+    // held to showing what the checks say.
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll("#checks tr")].some(
+          (row) =>
+            row.children[0]?.textContent === "dead_letters" &&
+            row.children[1]?.textContent === "degraded",
+        ),
+      null,
+      { timeout: 30_000 },
+    );
     // Badge and table in one read: a later frame replaces both at once.
     const { badge, checks } = await page.evaluate(() => ({
       badge: document.querySelector("#health")?.textContent ?? "",
@@ -166,7 +187,16 @@ describe("the dashboard in chromium", () => {
     expect(statuses.secret).toBe("ok");
     expect(statuses.queues).toBe("ok");
     const worst = overall(Object.values(statuses).map((status) => ({ status })));
+    expect(worst).not.toBe("ok");
     expect(badge).toBe(`health ${worst}`);
+    // The dead letter is listed, its HTML shown as text, never as markup.
+    await page.waitForFunction(
+      () => Number(document.querySelector('[data-metric="dlq"]')?.textContent) > 0,
+      null,
+      { timeout: 20_000 },
+    );
+    expect(await page.locator("#letters").textContent()).toContain(hostile);
+    expect(await page.locator("#letters [data-injected]").count()).toBe(0);
     // The estimated cost, from two samples of the billed counters and public/pricing.json.
     await page.waitForFunction(() => Number(document.body.dataset.costSamples ?? 0) > 0, null, {
       timeout: 20_000,
