@@ -94,6 +94,9 @@ export const CloseCode = {
   IDLE_TIMEOUT: 4008,
 } as const;
 
+/** Why a stream ended with `TOKEN_EXPIRED`, whichever end of it noticed. */
+export const TOKEN_EXPIRED_REASON = "token expired: reconnect with a new token";
+
 /** What a client should do after a close code. */
 export type CloseAdvice = "reconnect" | "reconnect_with_new_token" | "do_not_reconnect";
 

@@ -29,6 +29,8 @@ export class Broadcaster {
     private readonly env: Env,
     private readonly sync: SyncSockets,
     deliveredSeq: number,
+    /** Runs before every broadcast: closes the streams that must get nothing more (token expired). */
+    private readonly beforeSend: (nowMs: number) => void,
   ) {
     this.#deliveredSeq = deliveredSeq;
   }
@@ -84,6 +86,7 @@ export class Broadcaster {
    * (possible only while a frame was held) is skipped.
    */
   #broadcast(frame: ServerFrame, receivedAtMs: number): void {
+    this.beforeSend(Date.now());
     const deliveredSeq = this.#deliveredSeq;
     const checkEach = this.#joinedWhileHeld;
     this.#deliveredSeq = frame.seq;

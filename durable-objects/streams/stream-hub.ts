@@ -2,20 +2,21 @@
  * The live streams of one Durable Object, whatever they watch: accepting a
  * socket the Worker authenticated, the first frame (snapshot or resume),
  * inbound frames (size limit, frame budget, ping, resume), closes, the
- * alarm sweep (idle, token expiry, heartbeat, slot renewal), and
- * latest-wins delivery of updates. The object supplies what is watched
+ * stream rules applied at wakes (idle, token expiry; no timer of their
+ * own), and latest-wins delivery of updates. The object supplies what is watched
  * through a `StreamSource`; one implementation of each rule, for every kind.
  */
 
 import { parseResumePoint, planResume } from "../../src/domain/streams/resume";
 import type { StreamKind } from "../../src/domain/streams/stream-leases";
 import {
+  earliestExpiry,
   FRAME_BUDGET,
   meterFrame,
-  nextSweepAt,
   STREAM_TIMING,
   type StreamClock,
   streamVerdict,
+  tokenExpired,
 } from "../../src/domain/streams/stream-liveness";
 import { CloseCode } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
@@ -56,6 +57,11 @@ export class StreamHub {
   readonly #ends: StreamEnds;
   /** When dead streams were last looked for (in memory: a wake looks again). */
   #deadCheckedAtMs = 0;
+  /**
+   * When the first open stream's token expires (ms since the epoch; in
+   * memory): null until this isolate has looked at every stream.
+   */
+  #expiresAtMs: number | null = null;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -65,7 +71,13 @@ export class StreamHub {
   ) {
     this.#sync = new SyncSockets(source);
     this.#ends = new StreamEnds(env, kind, source);
-    this.#out = new Broadcaster(ctx, env, this.#sync, source.position(Date.now())?.seq ?? 0);
+    this.#out = new Broadcaster(
+      ctx,
+      env,
+      this.#sync,
+      source.position(Date.now())?.seq ?? 0,
+      (now) => this.#expire(now),
+    );
     // Keepalives are answered by the runtime without waking the object.
     // https://developers.cloudflare.com/durable-objects/best-practices/websockets/
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -80,6 +92,7 @@ export class StreamHub {
    */
   async accept(headers: Headers, playerId: string, endReason: string | null): Promise<Response> {
     const now = Date.now();
+    this.#expire(now);
     const position = this.source.position(now);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     const protocol = headers.get(STREAM_HEADERS.protocol);
@@ -89,6 +102,10 @@ export class StreamHub {
       throw new Error("a sync stream needs a session to watch");
     const attachment = attachmentFor(headers, playerId, codec, position?.seq ?? 0, now);
     server.serializeAttachment(attachment);
+    this.#expiresAtMs = Math.min(
+      this.#expiresAtMs ?? Number.POSITIVE_INFINITY,
+      attachment.tokenExp * 1000,
+    );
     this.#out.joined();
     const resume = parseResumePoint(headers.get(STREAM_HEADERS.resume));
     if (codec === "sync") this.#sync.sync(server, now, true, attachment);
@@ -97,11 +114,8 @@ export class StreamHub {
     this.#ends.audit("stream.connect", attachment, { resume_seq: resume?.seq });
     metrics.count("crafting_streams_opened_total", { kind: this.kind });
 
-    if (endReason !== null) {
+    if (endReason !== null)
       await this.#ends.release([this.#ends.close(server, CloseCode.NORMAL, endReason)]);
-    } else {
-      await this.#ensureSweep(attachment, now);
-    }
     const responseHeaders = new Headers();
     if (protocol) responseHeaders.set("Sec-WebSocket-Protocol", protocol);
     return new Response(null, { status: 101, webSocket: client, headers: responseHeaders });
@@ -128,7 +142,10 @@ export class StreamHub {
     const metered = meterFrame(attachment.bucket, now);
     const stored: StreamAttachment = { ...attachment, lastSeenMs: now, bucket: metered.bucket };
     ws.serializeAttachment(stored);
-    // A frame is a wake: streams that died meanwhile are closed (this one just spoke).
+    // A frame is a wake: streams past their token are closed before any answer
+    // (this one too: it gets none), and the dead ones looked for (this one just spoke).
+    this.#expire(now);
+    if (tokenExpired(stored, now)) return;
     this.#closeDead(now);
     if (metered.decision !== "accept") {
       await this.#throttle(ws, stored, metered.decision, position);
@@ -187,10 +204,11 @@ export class StreamHub {
   // --- The sweep -------------------------------------------------------------
 
   /**
-   * The maintenance sweep: closes streams idle for 30 s (dead clients, and
-   * sockets whose close event never fired, workerd#1187) or whose token
-   * expired, sends the others a heartbeat, and schedules the next sweep (at
-   * most 5 minutes away) while any remain. Run it from the object's alarm.
+   * A maintenance sweep, for an object that keeps an alarm of its own (the
+   * health stream's, every 5 s): closes streams idle for 30 s (dead
+   * clients, and sockets whose close event never fired, workerd#1187) or
+   * whose token expired, and sends the others a heartbeat. Schedules
+   * nothing: a stream never wakes its object by a timer.
    */
   async sweep(): Promise<void> {
     const now = Date.now();
@@ -201,12 +219,8 @@ export class StreamHub {
       const encoded: EncodedFrames = new Map();
       for (const { ws, attachment } of live) this.#send(ws, heartbeat, attachment, encoded);
     }
+    this.#expiresAtMs = earliestExpiry(live.map((stream) => stream.clock));
     if (closed.length > 0) await this.#ends.release(closed);
-    const next = nextSweepAt(
-      live.map((stream) => stream.clock),
-      now,
-    );
-    if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
   /**
@@ -235,6 +249,22 @@ export class StreamHub {
       // Their slots go back in the background; one that does not is reclaimed when needed.
       if (closed.length > 0) void this.#ends.release(closed);
     }, 0);
+  }
+
+  /**
+   * Nothing reaches a stream past its token: before anything is sent (a
+   * change, an answer to a frame, a first frame), the streams whose token
+   * expired are closed with 4001, and the dead ones with 4008 on the same
+   * look. Looks at every stream only when a token may have expired, or once
+   * after a wake (the earliest expiry is kept in memory).
+   */
+  #expire(nowMs: number): void {
+    if (this.#expiresAtMs !== null && nowMs < this.#expiresAtMs) return;
+    this.#deadCheckedAtMs = nowMs;
+    const { closed, live } = this.#closeDeadStreams(nowMs);
+    this.#expiresAtMs = earliestExpiry(live.map((stream) => stream.clock));
+    // Their slots go back in the background; one that does not is reclaimed when needed.
+    if (closed.length > 0) void this.#ends.release(closed);
   }
 
   /**
@@ -268,12 +298,6 @@ export class StreamHub {
   #clockOf(ws: WebSocket, attachment: StreamAttachment): StreamClock {
     const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
     return { lastSeenMs: Math.max(attachment.lastSeenMs, pinged), tokenExp: attachment.tokenExp };
-  }
-
-  async #ensureSweep(stream: StreamClock, now: number): Promise<void> {
-    const due = nextSweepAt([stream], now) ?? now + STREAM_TIMING.sweepIntervalMs;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > due) await this.ctx.storage.setAlarm(due);
   }
 
   // --- Delivery --------------------------------------------------------------

@@ -1,6 +1,6 @@
 /**
  * A Durable Object whose WebSockets are run by a StreamHub: the runtime's
- * socket events and the alarm go to the hub; `upgrade` checks what every
+ * socket events go to the hub; `upgrade` checks what every
  * stream request must carry (the Worker authenticated it).
  */
 import { DurableObject } from "cloudflare:workers";
@@ -77,7 +77,10 @@ export abstract class StreamingObject extends DurableObject<Env> {
     this.hub.errored(ws, error);
   }
 
-  /** The maintenance sweep: idle and token-expiry closes, heartbeats (stream-hub.ts). */
+  /**
+   * An alarm an earlier version scheduled for its streams' sweep (idle and
+   * token-expiry closes, heartbeats): runs it once; none is scheduled now.
+   */
   override async alarm(): Promise<void> {
     metrics.count("crafting_object_wakes_total", { object: this.hub.kind, event: "alarm" });
     await this.hub.sweep();

@@ -2,7 +2,8 @@
  * One resilient WebSocket: a token from the provider on every (re)connect
  * (sent as the `bearer.<token>` subprotocol, which browsers can set),
  * exponential backoff with full jitter, close codes that stop retrying or
- * ask for a new token, a heartbeat with a pong timeout. What the messages
+ * ask for a new token, a heartbeat with a pong timeout, and a reconnect
+ * with a new token just before the one in use expires. What the messages
  * mean is the caller's (stream.ts, sync.ts).
  */
 import { CloseCode, closeAdvice } from "../errors";
@@ -10,6 +11,27 @@ import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff";
 
 /** Returns a fresh bearer token; called before every connect. */
 export type TokenProvider = () => string | Promise<string>;
+
+/**
+ * When a JWT expires (ms since the epoch), read from its payload without
+ * verifying it (the server does); null when it is not a JWT with an `exp`.
+ */
+export function tokenExpiryMs(token: string): number | null {
+  const payload = token.split(".")[1];
+  if (!payload) return null;
+  try {
+    const base64 = payload.replaceAll("-", "+").replaceAll("_", "/");
+    const claims = JSON.parse(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "="))) as {
+      exp?: unknown;
+    };
+    return typeof claims.exp === "number" ? claims.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** How long before its token expires a stream reconnects with a new one: a tenth of its life left, at most this. */
+const REFRESH_EARLY_MS = 5_000;
 
 /** Where a connection stands. */
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
@@ -62,6 +84,9 @@ export class Connection {
   #timer: ReturnType<typeof setTimeout> | null = null;
   #heartbeat: ReturnType<typeof setInterval> | null = null;
   #pongDeadline: ReturnType<typeof setTimeout> | null = null;
+  #refresh: ReturnType<typeof setTimeout> | null = null;
+  /** The token of the last connect. */
+  #token: string | null = null;
   state: ConnectionState = "connecting";
 
   constructor(private readonly options: ConnectionOptions) {}
@@ -101,9 +126,10 @@ export class Connection {
     if (this.#closed) return;
     this.#setState(this.#attempt === 0 ? "connecting" : "reconnecting", {});
     let ws: WebSocket;
+    let token: string;
     try {
       // The token first: getting it may decide the URL (the sync channel negotiates both).
-      const token = await this.options.token();
+      token = await this.options.token();
       const url = await this.options.url();
       if (this.#closed) return;
       const Socket = this.options.WebSocket ?? globalThis.WebSocket;
@@ -130,6 +156,8 @@ export class Connection {
       this.#attempt = 0;
       this.#setState("open", {});
       this.#startHeartbeat();
+      this.#refreshBefore(token, token === this.#token);
+      this.#token = token;
       this.options.onOpen?.();
     });
     let heard = false;
@@ -186,10 +214,35 @@ export class Connection {
     }, every);
   }
 
+  /**
+   * Reconnects with a new token just before `token` expires: the server
+   * sends a stream past its token nothing more, and says so (4001) only at
+   * its next change. A tenth of the token's life early (at most 5 s); at
+   * its expiry when the provider handed the same token again.
+   */
+  #refreshBefore(token: string, again: boolean): void {
+    const expiresAtMs = tokenExpiryMs(token);
+    if (expiresAtMs === null) return;
+    const left = expiresAtMs - Date.now();
+    const early = again ? 0 : Math.min(REFRESH_EARLY_MS, left / 10);
+    this.#refresh = setTimeout(
+      () => {
+        this.#refresh = null;
+        try {
+          this.#ws?.close(CloseCode.TOKEN_EXPIRED, "token expiring: reconnecting with a new one");
+        } catch {
+          // Already closing.
+        }
+      },
+      Math.min(Math.max(left - early, 0), 2 ** 31 - 1),
+    );
+  }
+
   #clearTimers(): void {
-    for (const timer of [this.#timer, this.#pongDeadline]) if (timer) clearTimeout(timer);
+    for (const timer of [this.#timer, this.#pongDeadline, this.#refresh])
+      if (timer) clearTimeout(timer);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    this.#timer = this.#pongDeadline = this.#heartbeat = null;
+    this.#timer = this.#pongDeadline = this.#heartbeat = this.#refresh = null;
   }
 
   #setState(state: ConnectionState, detail: { code?: number; reason?: string }): void {

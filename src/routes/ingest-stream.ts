@@ -23,7 +23,7 @@
  */
 import type { TokenClaims } from "../auth/jwt";
 import { sessionStub } from "../durable";
-import { CloseCode, knownError, type ServiceError } from "../errors";
+import { CloseCode, knownError, type ServiceError, TOKEN_EXPIRED_REASON } from "../errors";
 import { log } from "../log";
 import { metrics, pushMetricsSoon } from "../metrics/push";
 import { checkRateLimit } from "../middleware/limits";
@@ -92,7 +92,7 @@ class IngestStream {
     // The token was checked once, at the upgrade: the stream lasts no longer than it does.
     const left = Math.min(Math.max(claims.exp * 1000 - Date.now(), 0), 2 ** 31 - 1);
     this.#expiry = setTimeout(
-      () => this.#close(CloseCode.TOKEN_EXPIRED, "token expired: reconnect with a new token"),
+      () => this.#close(CloseCode.TOKEN_EXPIRED, TOKEN_EXPIRED_REASON),
       left,
     );
   }

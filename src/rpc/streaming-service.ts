@@ -13,7 +13,7 @@ import { createFetchHandler } from "@connectrpc/connect/protocol";
 import type { TokenClaims } from "../auth/jwt";
 import type { SeenFrom } from "../domain/placement/placement";
 import { sessionStub } from "../durable";
-import { AppError, CloseCode, type ErrorCode } from "../errors";
+import { AppError, CloseCode, type ErrorCode, TOKEN_EXPIRED_REASON } from "../errors";
 import type { ServerFrame } from "../gen/crafting/v1/frames_pb";
 import { type SessionState, SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import { CraftingStreamingService } from "../gen/crafting/v1/streaming_service_pb";
@@ -22,7 +22,7 @@ import { checkRateLimit } from "../middleware/limits";
 import { QueueEntryDiff, SessionProgress, workflowResponse } from "../protocol/rpc-wire";
 import { parseId } from "../routes/session-input";
 import { connectStream, type WatchedKind } from "../routes/streams";
-import { streamFrames } from "./frame-stream";
+import { type StreamEnd, streamFrames } from "./frame-stream";
 
 /** Path prefix of the service's RPCs. */
 export const RPC_PATH_PREFIX = `/${CraftingStreamingService.typeName}/`;
@@ -128,7 +128,38 @@ async function* watch<M extends Message>(
     } | null;
     throw connectError(body?.error ?? { code: "internal", message: "the stream was refused" });
   }
-  const frames = streamFrames(response, signal);
+  // The object sends a stream past its token nothing more, but closes it
+  // only at its next wake: the Worker, awake for this response anyway, ends
+  // the RPC at the token's expiry itself.
+  const ending = new AbortController();
+  const stop = () => ending.abort();
+  signal.addEventListener("abort", stop);
+  let expired = false;
+  const expiry = setTimeout(
+    () => {
+      expired = true;
+      stop();
+    },
+    Math.min(Math.max(auth.exp * 1000 - Date.now(), 0), 2 ** 31 - 1),
+  );
+  try {
+    yield* relay(streamFrames(response, ending.signal), toMessages, () => expired);
+  } finally {
+    clearTimeout(expiry);
+    signal.removeEventListener("abort", stop);
+  }
+}
+
+/**
+ * The RPC's messages from an open stream's frames, until it ends: cleanly
+ * when the watched thing reached a final state or the client cancelled; with
+ * the close's status otherwise (`unauthenticated` when `expired()`).
+ */
+async function* relay<M extends Message>(
+  frames: AsyncGenerator<ServerFrame, StreamEnd>,
+  toMessages: (frame: ServerFrame) => M[],
+  expired: () => boolean,
+): AsyncGenerator<M> {
   let last: M | undefined;
   let pending = frames.next();
   for (;;) {
@@ -149,6 +180,7 @@ async function* watch<M extends Message>(
     const next = raced;
     pending = frames.next();
     if (next.done) {
+      if (expired()) throw closeStatus(CloseCode.TOKEN_EXPIRED, TOKEN_EXPIRED_REASON);
       const status = next.value.cancelled ? null : closeStatus(next.value.code, next.value.reason);
       if (status) throw status;
       return;

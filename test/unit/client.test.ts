@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from "../../src/client/backoff";
 import { ClockSync } from "../../src/client/clock";
-import { Connection } from "../../src/client/connection";
+import { Connection, tokenExpiryMs } from "../../src/client/connection";
 import { ProgressPredictor, stepAt } from "../../src/client/predict";
 
 describe("backoff", () => {
@@ -177,6 +177,73 @@ describe("the connection's retry rules", () => {
     // No backoff (its base here is a minute): two expiries, three connects, three tokens.
     expect(urls).toHaveLength(3);
     expect(tokens).toBe(3);
+  });
+
+  /** A JWT-shaped token (unsigned: the client only reads it) expiring at `expMs`. */
+  function jwtExpiringAt(expMs: number, n: number): string {
+    const payload = btoa(JSON.stringify({ sub: `p${n}`, exp: Math.floor(expMs / 1000) }))
+      .replaceAll("+", "-")
+      .replaceAll("/", "_")
+      .replaceAll("=", "");
+    return `eyJhbGciOiJIUzI1NiJ9.${payload}.sig`;
+  }
+
+  it("reads a token's expiry from its payload, and nothing from what is not a JWT with an exp", () => {
+    expect(tokenExpiryMs(jwtExpiringAt(1_800_000_000_000, 1))).toBe(1_800_000_000_000);
+    expect(tokenExpiryMs("opaque-token")).toBeNull();
+    expect(tokenExpiryMs("a.!!!.c")).toBeNull();
+    expect(tokenExpiryMs(`a.${btoa(JSON.stringify({ sub: "p" }))}.c`)).toBeNull();
+  });
+
+  it("reconnects with a new token just before the one in use expires, and not before", async () => {
+    vi.useFakeTimers();
+    const protocols: string[][] = [];
+    // A socket that opens, gets its first frame and stays open; a client close is echoed.
+    const Socket = class {
+      readyState = 0;
+      binaryType = "blob";
+      #listeners = new Map<string, ((event: unknown) => void)[]>();
+      constructor(_url: string, offered: string[]) {
+        protocols.push(offered);
+        queueMicrotask(() => {
+          this.readyState = 1;
+          this.#fire("open", {});
+          this.#fire("message", { data: "{}" });
+        });
+      }
+      addEventListener(type: string, listener: (event: unknown) => void) {
+        this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
+      }
+      send() {}
+      close(code: number, reason: string) {
+        this.readyState = 3;
+        queueMicrotask(() => this.#fire("close", { code, reason }));
+      }
+      #fire(type: string, event: unknown) {
+        for (const listener of this.#listeners.get(type) ?? []) listener(event);
+      }
+    } as unknown as typeof WebSocket;
+    let issued = 0;
+    const connection = new Connection({
+      url: () => "ws://x/ws",
+      // Each token lives 60 s from when it is issued.
+      token: () => jwtExpiringAt(Date.now() + 60_000, ++issued),
+      protocols: [],
+      heartbeatMs: 3_600_000,
+      onMessage: () => {},
+      WebSocket: Socket,
+    }).start();
+    await vi.advanceTimersByTimeAsync(54_000);
+    expect(protocols).toHaveLength(1);
+    // 5 s before the expiry (a tenth of its life, at most 5 s): a new token, a new stream.
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(protocols).toHaveLength(2);
+    expect(issued).toBe(2);
+    const expiryOf = (offered: string[] | undefined) =>
+      tokenExpiryMs(String(offered?.[0]).replace("bearer.", ""));
+    expect(expiryOf(protocols[1])).toBe((expiryOf(protocols[0]) as number) + 55_000);
+    expect(connection.state).toBe("open");
+    connection.close();
   });
 
   it("reconnects after a deploy closes the stream (1012 service restart, 1001 going away)", async () => {

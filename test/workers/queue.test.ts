@@ -147,8 +147,8 @@ describe("a replay log (a player's queue, a workflow)", () => {
     await runInDurableObject(env.PLAYER.getByName(playerId), (_i: Player, state) => {
       // The log holds the three changes; a table for it would be a 4 KB page more.
       expect([...state.storage.kv.list({ prefix: "queue_log:" })]).toHaveLength(3);
-      // Only the runtime's own: its key-value store, and the alarm of the stream's sweep.
-      expect(tables(state.storage)).toEqual(["_cf_KV", "_cf_METADATA"]);
+      // Only the runtime's key-value store: no table of ours, and no alarm's (a watched player sets none).
+      expect(tables(state.storage)).toEqual(["_cf_KV"]);
     });
     socket.ws.close(1000);
   });

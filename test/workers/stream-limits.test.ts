@@ -1,15 +1,23 @@
 /**
- * The limits of streams, in workerd: stream slots, idle and token sweeps,
+ * The limits of streams, in workerd: stream slots, idle and token-expiry closes,
  * the frame budget, origin allowlist and rate limits, the audit log, and
  * bad input that changes nothing.
  */
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { LEASE_RULES } from "../../src/domain/streams/stream-leases";
 import { FRAME_BUDGET } from "../../src/domain/streams/stream-liveness";
 import { freshId, token } from "../support/tokens";
-import { call, createSession, openStream, serviceCall, type TestSocket, watch } from "./helpers";
+import {
+  call,
+  createSession,
+  type Frame,
+  openStream,
+  serviceCall,
+  type TestSocket,
+  watch,
+} from "./helpers";
 import {
   activeSession,
   ageStreams,
@@ -191,57 +199,70 @@ describe("stream slots", () => {
   });
 });
 
-describe("the sweep", () => {
-  it("closes a stream idle for 30 s with 4008, keeps an active one and sends it a heartbeat", async () => {
+/** The alarm set on a session's object (null: none, so it never wakes by a timer). */
+async function alarmOf(sessionId: string): Promise<number | null> {
+  return runInDurableObject(sessionObject(sessionId), (_instance, state) =>
+    state.storage.getAlarm(),
+  );
+}
+
+describe("stream rules at wakes, with no timer", () => {
+  it("closes a stream idle for 30 s with 4008 at the object's next wake, keeps an active one, and sets no alarm", async () => {
     const { sessionId, playerId, bearer } = await activeSession();
     const idle = await watch(sessionId, bearer);
     const active = await watch(sessionId, bearer);
     await idle.frameCount(1);
     await active.frameCount(1);
+    // Watching schedules nothing: an idle watched session never wakes (and its
+    // database holds no alarm table: 4 KB less per session).
+    expect(await alarmOf(sessionId)).toBeNull();
     const stub = sessionObject(sessionId);
-    // As if 31 s had passed since both connected; then the active one pings.
+    // As if 31 s had passed since both connected, and the object hibernated meanwhile.
     await ageStreams(stub, 31_000);
-    active.ws.send(JSON.stringify({ ping: { clientTimeMs: "1" } }));
-    await active.frameCount(2);
+    await evictDurableObject(stub);
     const before = await sessionJson(sessionId);
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-
+    // The active one speaks: that wake closes the silent one, and answers the speaker.
+    active.ws.send(JSON.stringify({ ping: { clientTimeMs: "1" } }));
     expect(await idle.closing()).toEqual({ code: 4008, reason: "idle for 30 s" });
-    const [heartbeat] = (await active.frameCount(3)).slice(2);
-    expect(heartbeat).toMatchObject({ heartbeat: { idleTimeoutMs: 30_000 } });
+    const [, pong] = await active.frameCount(2);
+    expect(kindOf(pong as Frame)).toBe("pong");
     expect(active.closed).toBeNull();
     expect(await sessionJson(sessionId)).toEqual(before);
     await until(async () => (await playerStreams(playerId)).length === 1, "idle slot freed");
-    // The sweep stays scheduled while a stream is open — 5 minutes out, not 30 s: an idle
-    // watched session wakes at most once per 5 minutes.
-    await runInDurableObject(stub, async (_instance, state) => {
-      const alarm = await state.storage.getAlarm();
-      expect(alarm).not.toBeNull();
-      expect((alarm as number) - Date.now()).toBeGreaterThan(4 * 60_000);
-    });
+    expect(await alarmOf(sessionId)).toBeNull();
   });
 
-  it("sweeps after hibernation: the evicted object still closes idle streams", async () => {
-    const { sessionId, bearer } = await activeSession();
-    const socket = await watch(sessionId, bearer);
-    await socket.frameCount(1);
-    const stub = sessionObject(sessionId);
-    await ageStreams(stub, 60_000);
-    await evictDurableObject(stub);
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await socket.closing()).code).toBe(4008);
-  });
-
-  it("closes a stream when its token expires, with 4001 (reconnect with a new token)", async () => {
-    const { sessionId, playerId } = await activeSession();
+  it("sends a stream nothing once its token expired: the next change closes it with 4001 instead, and reaches the others", async () => {
+    const { sessionId, playerId, bearer } = await activeSession();
     const shortLived = await token(playerId, "player", { ttlSeconds: 2 });
-    const socket = await watch(sessionId, shortLived);
+    const expiring = await watch(sessionId, shortLived);
+    const lasting = await watch(sessionId, bearer);
+    await expiring.frameCount(1);
+    await lasting.frameCount(1);
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    // No timer closes it while nothing happens: it costs nothing, and receives nothing.
+    expect(expiring.closed).toBeNull();
+    expect(await alarmOf(sessionId)).toBeNull();
+    expect((await serviceCall(`/v1/sessions/${sessionId}/pause`)).status).toBe(200);
+    expect(await expiring.closing()).toEqual({
+      code: 4001,
+      reason: "token expired: reconnect with a new token",
+    });
+    const [, paused] = await lasting.frameCount(2);
+    expect(kindOf(paused as Frame)).toBe("update");
+    // The change never reached the expired stream; a new token resumes it (replay).
+    expect(expiring.frames).toHaveLength(1);
+    await until(async () => (await playerStreams(playerId)).length === 1, "expired slot freed");
+  });
+
+  it("answers nothing to a frame on a stream whose token expired, and closes it with 4001", async () => {
+    const { sessionId, playerId } = await activeSession();
+    const socket = await watch(sessionId, await token(playerId, "player", { ttlSeconds: 2 }));
     await socket.frameCount(1);
-    // The alarm is set for the token's expiry and fires by itself.
-    const closed = await socket
-      .until(() => socket.closed !== null, "token-expiry close", 6_000)
-      .then(() => socket.closed);
-    expect(closed).toEqual({ code: 4001, reason: "token expired: reconnect with a new token" });
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    socket.ws.send(JSON.stringify({ ping: { clientTimeMs: "1" } }));
+    expect((await socket.closing()).code).toBe(4001);
+    expect(socket.frames).toHaveLength(1);
   });
 });
 

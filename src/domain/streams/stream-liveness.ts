@@ -1,10 +1,10 @@
 /**
  * Stream rules that depend on the clock, as pure functions: idle streams
  * and streams whose token expired are closed; inbound frames are metered by
- * a token bucket. The Durable Object's alarm applies them, so they hold
- * while the object hibernates.
+ * a token bucket. The Durable Object applies them at its wakes, with no
+ * timer of their own, so a hibernating object costs nothing.
  */
-import { CloseCode } from "../../errors";
+import { CloseCode, TOKEN_EXPIRED_REASON } from "../../errors";
 
 /**
  * Timing of every stream, in one place (docs/streams.md, "Idle that costs
@@ -12,15 +12,13 @@ import { CloseCode } from "../../errors";
  * at least every 30 s, which the runtime answers without waking the
  * object. A stream from which nothing arrived for 30 s is dead (seed 000's
  * idle timeout): it is closed with 4008 at the object's next wake — a
- * change, a frame, its player needing the slot, or the maintenance sweep,
- * at most 5 minutes away — never by a timer of its own, so an idle watched
- * session wakes at most once per 5 minutes.
+ * change, a frame, or its player needing the slot — never by a timer of its
+ * own, so an idle watched session does not wake at all. A stream past its
+ * token is sent nothing more, and is closed with 4001 at the same wakes.
  */
 export const STREAM_TIMING = {
   /** Nothing from the client for this long: the stream is dead (seed 000: 30 s idle timeout). */
   idleTimeoutMs: 30_000,
-  /** The maintenance sweep (dead streams closed, a heartbeat to the live ones) while streams are open. */
-  sweepIntervalMs: 5 * 60_000,
 } as const;
 
 /** Inbound frame budget of one stream. */
@@ -45,13 +43,18 @@ export interface StreamClock {
 /** The sweep's decision for one stream. */
 export type StreamVerdict = { action: "keep" } | { action: "close"; code: number; reason: string };
 
+/** Whether a stream's token has expired at `nowMs` (it must be sent nothing more). */
+export function tokenExpired(stream: Pick<StreamClock, "tokenExp">, nowMs: number): boolean {
+  return stream.tokenExp * 1000 <= nowMs;
+}
+
 /** Whether a stream may stay open at `nowMs`. */
 export function streamVerdict(stream: StreamClock, nowMs: number): StreamVerdict {
-  if (stream.tokenExp * 1000 <= nowMs) {
+  if (tokenExpired(stream, nowMs)) {
     return {
       action: "close",
       code: CloseCode.TOKEN_EXPIRED,
-      reason: "token expired: reconnect with a new token",
+      reason: TOKEN_EXPIRED_REASON,
     };
   }
   if (nowMs - stream.lastSeenMs >= STREAM_TIMING.idleTimeoutMs) {
@@ -61,16 +64,13 @@ export function streamVerdict(stream: StreamClock, nowMs: number): StreamVerdict
 }
 
 /**
- * When the next sweep must run for the streams that stay open (the
- * maintenance interval, or sooner when a token expires: a stream ends at
- * its token's expiry); null when none stay open.
+ * When the first of these streams' tokens expires (ms since the epoch), or
+ * Infinity when there are none: until then, nothing needs closing for expiry.
  */
-export function nextSweepAt(streams: readonly StreamClock[], nowMs: number): number | null {
-  if (streams.length === 0) return null;
-  let next = nowMs + STREAM_TIMING.sweepIntervalMs;
-  for (const stream of streams) next = Math.min(next, stream.tokenExp * 1000);
-  // Never busy-loop: at least 100 ms ahead.
-  return Math.max(next, nowMs + 100);
+export function earliestExpiry(streams: readonly StreamClock[]): number {
+  let earliest = Number.POSITIVE_INFINITY;
+  for (const stream of streams) earliest = Math.min(earliest, stream.tokenExp * 1000);
+  return earliest;
 }
 
 /** Token bucket state, small enough for a WebSocket attachment. */

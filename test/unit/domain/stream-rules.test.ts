@@ -10,11 +10,10 @@ import {
   type StreamLease,
 } from "../../../src/domain/streams/stream-leases";
 import {
+  earliestExpiry,
   FRAME_BUDGET,
   meterFrame,
   newBucket,
-  nextSweepAt,
-  STREAM_TIMING,
   streamVerdict,
 } from "../../../src/domain/streams/stream-liveness";
 import { closeAdvice, transientObjectError } from "../../../src/errors";
@@ -118,15 +117,15 @@ describe("stream verdicts", () => {
       expect(closeAdvice(verdict.code)).toBe("reconnect_with_new_token");
   });
 
-  it("schedules the next sweep at most 5 minutes out, or at the earliest token expiry — never at an idle deadline", () => {
-    expect(STREAM_TIMING.sweepIntervalMs).toBe(5 * 60_000);
-    expect(nextSweepAt([], T0)).toBeNull();
-    expect(nextSweepAt([{ lastSeenMs: T0, tokenExp: exp }], T0)).toBe(T0 + 5 * 60_000);
-    // A silent stream does not bring the sweep forward: it is closed at the next wake.
-    expect(nextSweepAt([{ lastSeenMs: T0 - 29_000, tokenExp: exp }], T0)).toBe(T0 + 5 * 60_000);
-    expect(nextSweepAt([{ lastSeenMs: T0, tokenExp: (T0 + 5_000) / 1000 }], T0)).toBe(T0 + 5_000);
-    // Never in the past or a busy loop.
-    expect(nextSweepAt([{ lastSeenMs: T0, tokenExp: (T0 - 5_000) / 1000 }], T0)).toBe(T0 + 100);
+  it("knows when the first token of the open streams expires, and that none will when none are open", () => {
+    expect(earliestExpiry([])).toBe(Number.POSITIVE_INFINITY);
+    const streams = [
+      { lastSeenMs: T0, tokenExp: exp },
+      { lastSeenMs: T0 - 29_000, tokenExp: (T0 + 5_000) / 1000 },
+      { lastSeenMs: T0, tokenExp: exp + 60 },
+    ];
+    // Idleness does not enter into it: a silent stream is closed at the next wake, not on a deadline.
+    expect(earliestExpiry(streams)).toBe(T0 + 5_000);
   });
 });
 
