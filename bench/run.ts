@@ -264,9 +264,10 @@ async function main(): Promise<void> {
   for (const name of TARGETS) {
     if (name === "us") {
       // On a service of its own: the wake and row counters are the whole
-      // service's, and the objects of earlier scenarios have maintenance
-      // sweeps due within a 330 s window (a --full run counted 68.4 wakes per
-      // idle session per hour that way, of which its own sessions made 10.9).
+      // service's (when streams still had a maintenance sweep, the objects of
+      // earlier scenarios had sweeps due within the 330 s window: a --full
+      // run counted 68.4 wakes per idle session per hour that way, of which
+      // its own sessions made 10.9).
       await withTarget(name, async (target) => {
         const { sessions: idleSessions, seconds: idleSeconds } = SIZES.idle;
         say(`idle     us    ${idleSessions} watched sessions, nothing happening, ${idleSeconds} s`);
