@@ -206,6 +206,14 @@ async function alarmOf(sessionId: string): Promise<number | null> {
   );
 }
 
+/** The size of a session's database, by SQLite (4 KB pages). */
+async function databaseBytes(sessionId: string): Promise<number> {
+  return runInDurableObject(
+    sessionObject(sessionId),
+    (_instance, state) => state.storage.sql.databaseSize,
+  );
+}
+
 describe("stream rules at wakes, with no timer", () => {
   it("closes a stream idle for 30 s with 4008 at the object's next wake, keeps an active one, and sets no alarm", async () => {
     const { sessionId, playerId, bearer } = await activeSession();
@@ -213,9 +221,11 @@ describe("stream rules at wakes, with no timer", () => {
     const active = await watch(sessionId, bearer);
     await idle.frameCount(1);
     await active.frameCount(1);
-    // Watching schedules nothing: an idle watched session never wakes (and its
-    // database holds no alarm table: 4 KB less per session).
+    // Watching schedules nothing: an idle watched session never wakes, and its
+    // database stays at two pages, the schema's and its state's (an alarm
+    // would add the runtime's table for it, a third).
     expect(await alarmOf(sessionId)).toBeNull();
+    expect(await databaseBytes(sessionId)).toBe(2 * 4096);
     const stub = sessionObject(sessionId);
     // As if 31 s had passed since both connected, and the object hibernated meanwhile.
     await ageStreams(stub, 31_000);
