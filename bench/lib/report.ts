@@ -316,7 +316,9 @@ export function markdown(result: BenchResult): string {
         "",
         `Storage of us at ${streams} streams, by object: ${Object.entries(objects)
           .map(([name, o]) => `${name} ${fmt(o.objects, 0)} × ${fmt(o.bytes_per_object, 0)} B`)
-          .join(", ")} (a SQLite database holding one table is 8 KB: the schema's page and the table's).`,
+          .join(
+            ", ",
+          )} (a SQLite database holding one table is 8 KB: the schema's page and the table's).`,
       );
   }
   lines.push("", "## Wire (us)", "", ...wireLines(result.wire), "");
