@@ -1,7 +1,7 @@
 /**
  * A Durable Object whose WebSockets are run by a StreamHub: the runtime's
- * socket events go to the hub; `upgrade` checks what every
- * stream request must carry (the Worker authenticated it).
+ * socket events go to the hub; `upgrade` checks what every stream request
+ * must carry (the Worker authenticated it).
  */
 import { DurableObject } from "cloudflare:workers";
 import { httpStatus, type ServiceError } from "../../src/errors";

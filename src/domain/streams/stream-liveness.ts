@@ -7,14 +7,15 @@
 import { CloseCode, TOKEN_EXPIRED_REASON } from "../../errors";
 
 /**
- * Timing of every stream, in one place (docs/streams.md, "Idle that costs
- * almost nothing"). A client keeps its stream alive with the text `ping`
- * at least every 30 s, which the runtime answers without waking the
- * object. A stream from which nothing arrived for 30 s is dead (seed 000's
- * idle timeout): it is closed with 4008 at the object's next wake — a
- * change, a frame, or its player needing the slot — never by a timer of its
- * own, so an idle watched session does not wake at all. A stream past its
- * token is sent nothing more, and is closed with 4001 at the same wakes.
+ * Timing of every stream, in one place (docs/streams.md, "Heartbeat and
+ * idle: an idle stream costs nothing"). A client keeps its stream alive
+ * with the text `ping` at least every 30 s, which the runtime answers
+ * without waking the object. A stream from which nothing arrived for 30 s
+ * is dead (seed 000's idle timeout): it is closed with 4008 at the
+ * object's next wake — a change, a frame, or its player needing the slot —
+ * never by a timer of its own, so an idle watched session does not wake at
+ * all. A stream past its token is sent nothing more, and is closed with
+ * 4001 at the same wakes.
  */
 export const STREAM_TIMING = {
   /** Nothing from the client for this long: the stream is dead (seed 000: 30 s idle timeout). */
