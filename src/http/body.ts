@@ -4,6 +4,9 @@ import { AppError } from "../errors";
 /** Largest JSON body the HTTP API accepts (bytes). */
 export const MAX_JSON_BODY_BYTES = 64 * 1024;
 
+/** Strict UTF-8 (one for every request: a whole-buffer decode keeps no state). */
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 /**
  * Reads a JSON body of at most `maxBytes`; an empty body reads as `{}` when
  * `optional`.
@@ -39,7 +42,7 @@ export async function readBodyText(
   const bytes = await readBodyBytes(request, options);
   if (bytes === null) return null;
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    return UTF8.decode(bytes);
   } catch {
     throw new AppError("invalid_argument", "the body is not valid UTF-8");
   }

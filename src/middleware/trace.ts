@@ -46,9 +46,14 @@ export function parseTraceparent(header: string | null | undefined): string | nu
   return traceId;
 }
 
-/** 32 random hex digits (a trace id; on every request: kept cheap). */
-function randomTraceId(): string {
-  return crypto.randomUUID().replaceAll("-", "");
+/**
+ * One random draw per request (it runs on every one): 32 hex digits, the
+ * trace id when the caller sent none, whose second half (never all zeros:
+ * a UUID's variant digit leads it) is our span id.
+ */
+function randomIds(): { traceId: string; spanId: string } {
+  const hex = crypto.randomUUID().replaceAll("-", "");
+  return { traceId: hex, spanId: hex.slice(16) };
 }
 
 /** Sets the trace, answers with our `traceparent`, and logs and counts the request. */
@@ -59,8 +64,11 @@ export const traceRequests = createMiddleware<{
   setLogLevel(c.env.LOG_LEVEL);
   const receivedAtMs = Date.now();
   const propagated = parseTraceparent(c.req.header("traceparent"));
-  const traceId = propagated ?? randomTraceId();
-  const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
+  const random = randomIds();
+  const traceId = propagated ?? random.traceId;
+  // Our span: the `traceparent` we answer names it, and (where the edge
+  // gave no Ray ID) the access-log line carries it, so one finds the other.
+  const requestId = c.req.header("cf-ray") ?? random.spanId;
   c.set("trace", { traceId, receivedAtMs, propagated: propagated !== null });
   c.set("requestId", requestId);
   try {
@@ -69,7 +77,7 @@ export const traceRequests = createMiddleware<{
     const status = c.res.status;
     // Upgrades keep their 101 response untouched.
     if (status !== 101) {
-      const traceparent = `00-${traceId}-${randomTraceId().slice(0, 16)}-01`;
+      const traceparent = `00-${traceId}-${random.spanId}-01`;
       try {
         c.res.headers.set("traceparent", traceparent);
       } catch {
