@@ -51,6 +51,12 @@ export type { StreamSource } from "./stream-source";
 /** One frame encoded once per codec, for sending to many sockets. */
 type EncodedFrames = Map<StreamCodec, string | Uint8Array>;
 
+/** What a look at the open streams found: those it closed (their slots to release), and the live ones. */
+interface StreamLook {
+  closed: StreamAttachment[];
+  live: { ws: WebSocket; attachment: StreamAttachment; clock: StreamClock }[];
+}
+
 /** The live streams of one object. */
 export class StreamHub {
   readonly #sync: SyncSockets;
@@ -213,14 +219,13 @@ export class StreamHub {
    */
   async sweep(): Promise<void> {
     const now = Date.now();
-    const { closed, live } = this.#closeDeadStreams(now);
+    const { closed, live } = this.#lookAtAll(now);
     const position = this.source.position(now);
     if (position) {
       const heartbeat = heartbeatFrame(position, STREAM_TIMING.idleTimeoutMs);
       const encoded: EncodedFrames = new Map();
       for (const { ws, attachment } of live) this.#send(ws, heartbeat, attachment, encoded);
     }
-    this.#expiresAtMs = earliestExpiry(live.map((stream) => stream.clock));
     if (closed.length > 0) await this.#ends.release(closed);
   }
 
@@ -245,11 +250,7 @@ export class StreamHub {
     this.#deadCheckedAtMs = nowMs;
     // After this turn: frames sent in it leave when it ends, and looking at
     // every stream (a thousand attachments) must not hold them back.
-    setTimeout(() => {
-      const { closed } = this.#closeDeadStreams(Date.now());
-      // Their slots go back in the background; one that does not is reclaimed when needed.
-      if (closed.length > 0) void this.#ends.release(closed);
-    }, 0);
+    setTimeout(() => this.#closeDeadNow(Date.now()), 0);
   }
 
   /**
@@ -261,11 +262,24 @@ export class StreamHub {
    */
   #expire(nowMs: number): void {
     if (this.#expiresAtMs !== null && nowMs < this.#expiresAtMs) return;
-    this.#deadCheckedAtMs = nowMs;
-    const { closed, live } = this.#closeDeadStreams(nowMs);
-    this.#expiresAtMs = earliestExpiry(live.map((stream) => stream.clock));
-    // Their slots go back in the background; one that does not is reclaimed when needed.
+    this.#closeDeadNow(nowMs);
+  }
+
+  /** Closes the dead streams now; their slots go back in the background (one that does not is reclaimed when needed). */
+  #closeDeadNow(nowMs: number): void {
+    const { closed } = this.#lookAtAll(nowMs);
     if (closed.length > 0) void this.#ends.release(closed);
+  }
+
+  /**
+   * Applies the stream rules to every open stream at `nowMs` (below), and
+   * remembers that it looked and when the first live stream's token expires.
+   */
+  #lookAtAll(nowMs: number): StreamLook {
+    const look = this.#closeDeadStreams(nowMs);
+    this.#deadCheckedAtMs = nowMs;
+    this.#expiresAtMs = earliestExpiry(look.live.map((stream) => stream.clock));
+    return look;
   }
 
   /**
@@ -273,15 +287,9 @@ export class StreamHub {
    * to those holding one of `leaseIds`) at `nowMs`: closes the dead ones
    * (returned, for their slots to be released) and returns the live ones.
    */
-  #closeDeadStreams(
-    nowMs: number,
-    leaseIds?: ReadonlySet<string>,
-  ): {
-    closed: StreamAttachment[];
-    live: { ws: WebSocket; attachment: StreamAttachment; clock: StreamClock }[];
-  } {
+  #closeDeadStreams(nowMs: number, leaseIds?: ReadonlySet<string>): StreamLook {
     const closed: StreamAttachment[] = [];
-    const live: { ws: WebSocket; attachment: StreamAttachment; clock: StreamClock }[] = [];
+    const live: StreamLook["live"] = [];
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = ws.deserializeAttachment() as StreamAttachment | null;
       if (!attachment || attachment.closedCode !== undefined) continue;

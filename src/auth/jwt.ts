@@ -84,6 +84,15 @@ function hmacKey(secret: string): Promise<CryptoKey> {
   return key;
 }
 
+/**
+ * How long a stream opened with `claims` may last from `nowMs` (ms, 0 once
+ * past `exp`), capped at what `setTimeout` takes: a stream checked once, at
+ * its start, ends when its token does.
+ */
+export function msUntilExpiry(claims: Pick<TokenClaims, "exp">, nowMs = Date.now()): number {
+  return Math.min(Math.max(claims.exp * 1000 - nowMs, 0), 2 ** 31 - 1);
+}
+
 /** Signs claims as an HS256 JWT; with a `kid`, the header names the key. */
 export async function signJwt(claims: TokenClaims, secret: string, kid = ""): Promise<string> {
   const header: JWTHeaderParameters = { alg: "HS256", typ: "JWT" };

@@ -21,7 +21,7 @@
  * it stores them falls behind by one call, not by a queue.
  * docs/sessions.md, "The ingest stream".
  */
-import type { TokenClaims } from "../auth/jwt";
+import { msUntilExpiry, type TokenClaims } from "../auth/jwt";
 import { sessionStub } from "../durable";
 import { CloseCode, knownError, type ServiceError, TOKEN_EXPIRED_REASON } from "../errors";
 import { log } from "../log";
@@ -90,10 +90,9 @@ class IngestStream {
     private readonly waitUntil: (work: Promise<unknown>) => void,
   ) {
     // The token was checked once, at the upgrade: the stream lasts no longer than it does.
-    const left = Math.min(Math.max(claims.exp * 1000 - Date.now(), 0), 2 ** 31 - 1);
     this.#expiry = setTimeout(
       () => this.#close(CloseCode.TOKEN_EXPIRED, TOKEN_EXPIRED_REASON),
-      left,
+      msUntilExpiry(claims),
     );
   }
 

@@ -10,7 +10,7 @@
 import { fromJsonString, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { createFetchHandler } from "@connectrpc/connect/protocol";
-import type { TokenClaims } from "../auth/jwt";
+import { msUntilExpiry, type TokenClaims } from "../auth/jwt";
 import type { SeenFrom } from "../domain/placement/placement";
 import { sessionStub } from "../durable";
 import { AppError, CloseCode, type ErrorCode, TOKEN_EXPIRED_REASON } from "../errors";
@@ -134,16 +134,10 @@ async function* watch<M extends Message>(
   const ending = new AbortController();
   const stop = () => ending.abort();
   signal.addEventListener("abort", stop);
-  let expired = false;
-  const expiry = setTimeout(
-    () => {
-      expired = true;
-      stop();
-    },
-    Math.min(Math.max(auth.exp * 1000 - Date.now(), 0), 2 ** 31 - 1),
-  );
+  const expiry = setTimeout(() => ending.abort(TOKEN_EXPIRED_REASON), msUntilExpiry(auth));
+  const expired = () => ending.signal.reason === TOKEN_EXPIRED_REASON;
   try {
-    yield* relay(streamFrames(response, ending.signal), toMessages, () => expired);
+    yield* relay(streamFrames(response, ending.signal), toMessages, expired);
   } finally {
     clearTimeout(expiry);
     signal.removeEventListener("abort", stop);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { signJwt, TOKEN_RULES, verifyJwt } from "../../src/auth/jwt";
+import { msUntilExpiry, signJwt, TOKEN_RULES, verifyJwt } from "../../src/auth/jwt";
 import { TEST_JWT_SECRET } from "../support/secret";
 import { unsignedToken } from "../support/tokens";
 
@@ -130,5 +130,15 @@ describe("HS256 tokens", () => {
       TEST_JWT_SECRET,
     );
     expect(await verifyJwt(big, TEST_JWT_SECRET, NOW)).toEqual({ ok: false, reason: "malformed" });
+  });
+});
+
+describe("how long a stream may last on its token", () => {
+  const now = 1_800_000_000_000;
+  it("is the time to exp, nothing once it passed, and never more than a timer takes", () => {
+    expect(msUntilExpiry({ exp: now / 1000 + 90 }, now)).toBe(90_000);
+    expect(msUntilExpiry({ exp: now / 1000 - 1 }, now)).toBe(0);
+    // A token valid for a year would overflow setTimeout (which then fires at once).
+    expect(msUntilExpiry({ exp: now / 1000 + 365 * 86_400 }, now)).toBe(2 ** 31 - 1);
   });
 });
