@@ -283,7 +283,7 @@ async function main(): Promise<void> {
         const result = await scale(target, entry.streams, SIZES.idleS);
         entry.by_target[name] = { ...result };
         say(
-          `         opened in ${result.open_seconds} s, ${result.failures} failures, ${result.rss_per_live_session_bytes} B RSS/session`,
+          `         opened in ${result.open_seconds} s, ${result.failures} failures, ${result.rss_per_session_without_stream_bytes} B RSS/session before its stream, ${result.rss_per_live_session_bytes} B live`,
         );
       });
     }

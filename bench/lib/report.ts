@@ -97,6 +97,12 @@ export interface BenchResult {
       streams: number;
       per_session_vs_floor: number | null;
       per_object_vs_floor: number | null;
+      /**
+       * The least per_session_vs_floor could be on this runtime: our objects
+       * per session, each costing what the floor's room costs before its
+       * stream, against the floor's whole live session.
+       */
+      least_per_session_vs_floor?: number | null;
     }[];
   };
 }
@@ -140,6 +146,13 @@ export function computeRatios(result: Omit<BenchResult, "ratios">): BenchResult[
         per_object_vs_floor: whole
           ? ratio(t.us?.rss_per_live_object_bytes, t.floor?.rss_per_live_object_bytes)
           : null,
+        least_per_session_vs_floor:
+          whole && t.us?.objects_per_session && t.floor?.rss_per_session_without_stream_bytes
+            ? ratio(
+                t.us.objects_per_session * t.floor.rss_per_session_without_stream_bytes,
+                t.floor.rss_per_live_session_bytes,
+              )
+            : null,
       };
     }),
   };
@@ -292,13 +305,13 @@ export function markdown(result: BenchResult): string {
     "",
     "## Scale: one stream per session",
     "",
-    "| streams | target | create (s) | open (s) | failures | RSS/live session | objects/session | RSS/live object | RSS/idle session | storage/session |",
-    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| streams | target | create (s) | open (s) | failures | RSS/session before its stream | RSS/live session | objects/session | RSS/live object | RSS/idle session | storage/session |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   );
   for (const { streams, by_target } of result.scale) {
     for (const [target, f] of Object.entries(by_target)) {
       lines.push(
-        `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.objects_per_session)} | ${fmt(f.rss_per_live_object_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
+        `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_session_without_stream_bytes, 0)} B | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.objects_per_session)} | ${fmt(f.rss_per_live_object_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
       );
     }
   }
@@ -307,7 +320,7 @@ export function markdown(result: BenchResult): string {
       "",
       r.per_session_vs_floor === null
         ? `RSS us/floor at ${r.streams} streams: not compared (handshakes failed: the run measured this machine's limits).`
-        : `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object.`,
+        : `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object. ${r.least_per_session_vs_floor == null ? "" : `The least it could be: ${fmt(r.least_per_session_vs_floor)} (our objects per session, each at what the floor's room costs before its stream).`}`.trimEnd(),
     );
   for (const { streams, by_target } of result.scale) {
     const objects = by_target.us?.storage_by_object;

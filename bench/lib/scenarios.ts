@@ -232,11 +232,17 @@ export async function saturation(
 /** Scale: many rooms, one stream each. */
 export interface ScaleResult {
   streams: number;
-  /** Creating the sessions (us: HTTP create + start; the others have nothing to create). */
+  /** Creating the sessions (us: HTTP create + start; the others: one post each, which brings the room to life). */
   create_seconds: number;
   open_seconds: number;
   failures: number;
   rss_per_live_session_bytes: number;
+  /**
+   * RSS per session once its objects live and before any stream opens (the
+   * floor's and the peer's rooms after one post each): on the floor, what
+   * this runtime keeps for an object that has served one request.
+   */
+  rss_per_session_without_stream_bytes?: number;
   rss_per_idle_session_bytes: number;
   storage_bytes_per_session: number;
   /** Durable Object storage on disk by class: how many objects, and bytes per object. */
@@ -262,8 +268,11 @@ export async function scale(
   );
   const createStarted = performance.now();
   const rooms = await pool(ids, 32, (id) => target.room(id));
+  // Every target's objects live before streams open, so that RSS splits into objects and streams.
+  if (!target.roomsLiveOnCreate) await pool(rooms, 32, (room) => room.post(0));
   const createSeconds = (performance.now() - createStarted) / 1000;
   await settle(target);
+  const rssCreated = rssBytes(target.pids());
   const started = performance.now();
   const subscribers: Subscriber[] = [];
   const opened = await pool(rooms, 100, (room) => {
@@ -290,6 +299,7 @@ export async function scale(
     open_seconds: round(openSeconds),
     failures,
     rss_per_live_session_bytes: rssPerLiveSession,
+    rss_per_session_without_stream_bytes: Math.round((rssCreated - rssBefore) / count),
     rss_per_idle_session_bytes: live ? Math.round((rssIdle - rssBefore) / live) : 0,
     storage_bytes_per_session: Math.round(storage / count),
     storage_by_object: byObject,

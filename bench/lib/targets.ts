@@ -24,6 +24,12 @@ export interface Target {
   pids: () => number[];
   /** Creates a room (a session for us) and returns what a subscriber and a poster need. */
   room(id: string): Promise<Room>;
+  /**
+   * Whether `room` brings the room's objects to life (us: create and start
+   * touch the session and its player). The others' rooms exist from their
+   * first request.
+   */
+  roomsLiveOnCreate: boolean;
   /** A counter of the target's own /metrics (us only): what the platform bills, such as rows written. */
   counter?(name: string): Promise<number>;
   stop(): Promise<void>;
@@ -162,6 +168,7 @@ export async function startUs(): Promise<Target> {
   const authorized = { Authorization: `Bearer ${service}`, "Content-Type": "application/json" };
   return {
     name: "us",
+    roomsLiveOnCreate: true,
     async counter(name) {
       const response = await fetch(`${started.baseUrl}/metrics`, { headers: authorized });
       const text = await response.text();
@@ -306,6 +313,7 @@ function simpleTarget(
 ): Target {
   return {
     name,
+    roomsLiveOnCreate: false,
     baseUrl: started.baseUrl,
     stateDir: started.stateDir,
     pids: started.pids,

@@ -120,6 +120,7 @@ function sampleResult(): BenchResult {
             open_seconds: 1,
             failures: 0,
             rss_per_live_session_bytes: 320_000,
+            rss_per_session_without_stream_bytes: 240_000,
             rss_per_idle_session_bytes: 1,
             storage_bytes_per_session: 0,
             objects_per_session: 1,
@@ -173,10 +174,18 @@ describe("the result", () => {
       stream_ratio_vs_floor: 1.5,
     });
     expect(markdown(result)).toContain("us on the ingest stream/floor 1.5");
+    // Two objects at the floor's 240 KB before its stream, against its 320 KB live session.
     expect(result.ratios.rss_live).toEqual([
-      { streams: 10, per_session_vs_floor: 2.5, per_object_vs_floor: 1.25 },
+      {
+        streams: 10,
+        per_session_vs_floor: 2.5,
+        per_object_vs_floor: 1.25,
+        least_per_session_vs_floor: 1.5,
+      },
     ]);
-    expect(markdown(result)).toContain("2.5 per live session, 1.25 per live Durable Object");
+    expect(markdown(result)).toContain(
+      "2.5 per live session, 1.25 per live Durable Object. The least it could be: 1.5",
+    );
   });
 
   it("does not compare memory when a scale run lost handshakes", () => {
@@ -185,7 +194,12 @@ describe("the result", () => {
     if (floor) floor.failures = 5_000;
     const ratios = computeRatios(partial);
     expect(ratios.rss_live).toEqual([
-      { streams: 10, per_session_vs_floor: null, per_object_vs_floor: null },
+      {
+        streams: 10,
+        per_session_vs_floor: null,
+        per_object_vs_floor: null,
+        least_per_session_vs_floor: null,
+      },
     ]);
     expect(markdown({ ...partial, ratios })).toContain(
       "RSS us/floor at 10 streams: not compared (handshakes failed",
