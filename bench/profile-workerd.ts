@@ -4,7 +4,9 @@
  * callers, 8 s), or with `-- --events` bridged progress events (the `--full`
  * events scenario: 10,000 over 100 sessions), from the DevTools profiler of
  * the real runtime: self and inclusive shares per function of the bundle
- * (bench/.build/us.js). With `-- --heap`: what the isolate holds after
+ * (bench/.build/us.js). With `-- --fanout N`: N subscribers watch the
+ * session while it takes 15 posts/s (within the live budget, so every post
+ * is a broadcast to all of them). With `-- --heap`: what the isolate holds after
  * warm-up instead, from a heap snapshot (totals by kind, the largest
  * objects and what holds them).
  */
@@ -15,6 +17,8 @@ import { startUs } from "./lib/targets.ts";
 const PORT = 9555;
 process.env.BENCH_INSPECTOR_PORT = String(PORT);
 const SECONDS = 8;
+const fanoutAt = process.argv.indexOf("--fanout");
+const fanoutTo = fanoutAt > 0 ? Number(process.argv[fanoutAt + 1]) : 0;
 
 interface ProfileNode {
   id: number;
@@ -72,6 +76,26 @@ try {
   if (process.argv.includes("--events")) {
     const result = await eventsIngest(target, 100, 100);
     console.log(`events/s ${result.events_per_s}, seen ${result.seen} of ${result.events}`);
+  } else if (fanoutTo > 0) {
+    const watchers = await Promise.all(
+      Array.from(
+        { length: fanoutTo },
+        () =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(room.wsUrl, {
+              headers: room.wsHeaders,
+              perMessageDeflate: false,
+            });
+            ws.once("open", () => resolve(ws));
+            ws.once("error", reject);
+          }),
+      ),
+    );
+    for (const end = n + SECONDS * 15; n < end; n++) {
+      await room.post(n);
+      await new Promise((resolve) => setTimeout(resolve, 1000 / 15));
+    }
+    for (const ws of watchers) ws.close();
   } else {
     const deadline = performance.now() + SECONDS * 1000;
     await Promise.all(

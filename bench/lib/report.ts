@@ -98,9 +98,10 @@ export interface BenchResult {
       per_session_vs_floor: number | null;
       per_object_vs_floor: number | null;
       /**
-       * The least per_session_vs_floor could be on this runtime: our objects
-       * per session, each costing what the floor's room costs before its
-       * stream, against the floor's whole live session.
+       * The least per_session_vs_floor could be on this runtime: the floor's
+       * live session (one object and its stream) plus, for each further
+       * object a session of ours keeps, what the floor's room costs before
+       * its stream.
        */
       least_per_session_vs_floor?: number | null;
     }[];
@@ -149,7 +150,8 @@ export function computeRatios(result: Omit<BenchResult, "ratios">): BenchResult[
         least_per_session_vs_floor:
           whole && t.us?.objects_per_session && t.floor?.rss_per_session_without_stream_bytes
             ? ratio(
-                t.us.objects_per_session * t.floor.rss_per_session_without_stream_bytes,
+                (t.us.objects_per_session - 1) * t.floor.rss_per_session_without_stream_bytes +
+                  t.floor.rss_per_live_session_bytes,
                 t.floor.rss_per_live_session_bytes,
               )
             : null,
@@ -320,7 +322,7 @@ export function markdown(result: BenchResult): string {
       "",
       r.per_session_vs_floor === null
         ? `RSS us/floor at ${r.streams} streams: not compared (handshakes failed: the run measured this machine's limits).`
-        : `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object. ${r.least_per_session_vs_floor == null ? "" : `The least it could be: ${fmt(r.least_per_session_vs_floor)} (our objects per session, each at what the floor's room costs before its stream).`}`.trimEnd(),
+        : `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object. ${r.least_per_session_vs_floor == null ? "" : `The least it could be with our objects per session: ${fmt(r.least_per_session_vs_floor)} (the floor's live session, plus the floor's room before its stream for each further object).`}`.trimEnd(),
     );
   for (const { streams, by_target } of result.scale) {
     const objects = by_target.us?.storage_by_object;

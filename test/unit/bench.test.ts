@@ -174,17 +174,17 @@ describe("the result", () => {
       stream_ratio_vs_floor: 1.5,
     });
     expect(markdown(result)).toContain("us on the ingest stream/floor 1.5");
-    // Two objects at the floor's 240 KB before its stream, against its 320 KB live session.
+    // The floor's 320 KB live session plus a second object at its 240 KB before a stream: 560 / 320.
     expect(result.ratios.rss_live).toEqual([
       {
         streams: 10,
         per_session_vs_floor: 2.5,
         per_object_vs_floor: 1.25,
-        least_per_session_vs_floor: 1.5,
+        least_per_session_vs_floor: 1.75,
       },
     ]);
     expect(markdown(result)).toContain(
-      "2.5 per live session, 1.25 per live Durable Object. The least it could be: 1.5",
+      "2.5 per live session, 1.25 per live Durable Object. The least it could be with our objects per session: 1.75",
     );
   });
 
