@@ -76,6 +76,8 @@ const SIZES = {
   },
 }[mode];
 const TARGETS: TargetName[] = ["floor", "peer", "us"];
+/** Sessions per player in the shared-players scale step: a player's queue of crafts. */
+const SHARED_PLAYER_SESSIONS = 5;
 /**
  * Fan-out runs per scenario and target; the median p99 is reported. With
  * 30 posts a run's p99 at 1,000 subscribers is its slowest post, which one
@@ -135,6 +137,7 @@ async function main(): Promise<void> {
     ingest: { by_target: {} },
     events: null,
     scale: SIZES.scale.map((streams) => ({ streams, by_target: {} })),
+    scale_shared_players: null,
     wire: null,
     idle: null,
   };
@@ -274,6 +277,20 @@ async function main(): Promise<void> {
         partial.idle = await idleCost(target, idleSessions, idleSeconds);
         say(
           `         ${partial.idle.wakes_per_session_hour} wakes and ${partial.idle.rows_written_per_session_hour} rows written per session per hour`,
+        );
+      });
+    }
+    if (name === "us") {
+      // A player's queue: the same count of sessions, SHARED_PLAYER_SESSIONS to a player.
+      const streams = SIZES.scale[0] as number;
+      await withTarget(name, async (target) => {
+        say(
+          `scale    us    ${streams} streams over as many sessions, ${SHARED_PLAYER_SESSIONS} per player`,
+        );
+        const result = await scale(target, streams, SIZES.idleS, SHARED_PLAYER_SESSIONS);
+        partial.scale_shared_players = result;
+        say(
+          `         opened in ${result.open_seconds} s, ${result.failures} failures, ${result.objects_per_session} objects and ${result.rss_per_live_session_bytes} B RSS per live session`,
         );
       });
     }

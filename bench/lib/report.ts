@@ -70,6 +70,11 @@ export interface BenchResult {
   };
   events: Record<string, unknown> | null;
   scale: { streams: number; by_target: ByTarget<ScaleResult> }[];
+  /**
+   * Us only: the first scale step again, with players owning several
+   * sessions each (a player's queue), so their objects are shared.
+   */
+  scale_shared_players?: ScaleResult | null;
   wire: WireResult | null;
   /** Idle watched sessions (us): wakes and rows written per session per hour. */
   idle: IdleResult | null;
@@ -105,6 +110,12 @@ export interface BenchResult {
        */
       least_per_session_vs_floor?: number | null;
     }[];
+    /** RSS per live session of us with players sharing their object (scale_shared_players) against the floor's at the same count. */
+    rss_shared_players?: {
+      streams: number;
+      sessions_per_player: number;
+      per_session_vs_floor: number | null;
+    } | null;
   };
 }
 
@@ -157,6 +168,24 @@ export function computeRatios(result: Omit<BenchResult, "ratios">): BenchResult[
             : null,
       };
     }),
+    rss_shared_players: sharedPlayersRatio(result),
+  };
+}
+
+/** RSS per live session of us with players sharing their object, against the floor at the same count. */
+function sharedPlayersRatio(
+  result: Omit<BenchResult, "ratios">,
+): BenchResult["ratios"]["rss_shared_players"] {
+  const shared = result.scale_shared_players;
+  if (!shared?.sessions_per_player) return null;
+  const floor = result.scale.find((entry) => entry.streams === shared.streams)?.by_target.floor;
+  const whole = shared.failures === 0 && floor?.failures === 0;
+  return {
+    streams: shared.streams,
+    sessions_per_player: shared.sessions_per_player,
+    per_session_vs_floor: whole
+      ? ratio(shared.rss_per_live_session_bytes, floor?.rss_per_live_session_bytes)
+      : null,
   };
 }
 
@@ -323,6 +352,13 @@ export function markdown(result: BenchResult): string {
       r.per_session_vs_floor === null
         ? `RSS us/floor at ${r.streams} streams: not compared (handshakes failed: the run measured this machine's limits).`
         : `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object. ${r.least_per_session_vs_floor == null ? "" : `The least it could be with our objects per session: ${fmt(r.least_per_session_vs_floor)} (the floor's live session, plus the floor's room before its stream for each further object).`}`.trimEnd(),
+    );
+  const shared = result.scale_shared_players;
+  const sharedRatio = result.ratios.rss_shared_players;
+  if (shared && sharedRatio)
+    lines.push(
+      "",
+      `Players with ${sharedRatio.sessions_per_player} sessions each (a player's queue; us only, ${shared.streams} sessions, one stream each): ${fmt(shared.objects_per_session)} objects per session, ${fmt(shared.rss_per_live_session_bytes, 0)} B RSS per live session, us/floor ${sharedRatio.per_session_vs_floor === null ? "not compared (handshakes failed)" : fmt(sharedRatio.per_session_vs_floor)}.`,
     );
   for (const { streams, by_target } of result.scale) {
     const objects = by_target.us?.storage_by_object;

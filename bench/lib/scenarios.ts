@@ -232,6 +232,8 @@ export async function saturation(
 /** Scale: many rooms, one stream each. */
 export interface ScaleResult {
   streams: number;
+  /** Sessions each player owns, when more than one (a player's queue): their player's object is shared. */
+  sessions_per_player?: number;
   /** Creating the sessions (us: HTTP create + start; the others: one post each, which brings the room to life). */
   create_seconds: number;
   open_seconds: number;
@@ -260,14 +262,19 @@ export async function scale(
   target: Target,
   count: number,
   idleSeconds: number,
+  sessionsPerPlayer = 1,
 ): Promise<ScaleResult> {
   const rssBefore = rssBytes(target.pids());
-  const ids = Array.from(
-    { length: count },
-    (_, i) => `scale-${i}-${crypto.randomUUID().slice(0, 8)}`,
-  );
+  const run = crypto.randomUUID().slice(0, 8);
+  const ids = Array.from({ length: count }, (_, i) => `scale-${i}-${run}`);
+  const owner = (i: number) =>
+    sessionsPerPlayer > 1 ? `bench-${run}-${Math.floor(i / sessionsPerPlayer)}` : undefined;
   const createStarted = performance.now();
-  const rooms = await pool(ids, 32, (id) => target.room(id));
+  const rooms = await pool(
+    ids.map((id, i) => ({ id, owner: owner(i) })),
+    32,
+    ({ id, owner }) => target.room(id, owner),
+  );
   // Every target's objects live before streams open, so that RSS splits into objects and streams.
   if (!target.roomsLiveOnCreate) await pool(rooms, 32, (room) => room.post(0));
   const createSeconds = (performance.now() - createStarted) / 1000;
@@ -295,6 +302,7 @@ export async function scale(
   const rssPerLiveSession = live ? Math.round((rssLive - rssBefore) / live) : 0;
   return {
     streams: count,
+    ...(sessionsPerPlayer > 1 ? { sessions_per_player: sessionsPerPlayer } : {}),
     create_seconds: round(createSeconds),
     open_seconds: round(openSeconds),
     failures,

@@ -22,8 +22,12 @@ export interface Target {
   stateDir: string;
   /** The workerd processes serving it. */
   pids: () => number[];
-  /** Creates a room (a session for us) and returns what a subscriber and a poster need. */
-  room(id: string): Promise<Room>;
+  /**
+   * Creates a room (a session for us) and returns what a subscriber and a
+   * poster need. `owner`: the player whose session it is (us; by default a
+   * player of its own).
+   */
+  room(id: string, owner?: string): Promise<Room>;
   /**
    * Whether `room` brings the room's objects to life (us: create and start
    * touch the session and its player). The others' rooms exist from their
@@ -181,8 +185,8 @@ export async function startUs(): Promise<Target> {
     stateDir: started.stateDir,
     pids: started.pids,
     stop: started.stop,
-    async room(id) {
-      const playerId = `bench-${id}`;
+    async room(id, owner) {
+      const playerId = owner ?? `bench-${id}`;
       const created = await fetch(`${started.baseUrl}/v1/sessions`, {
         method: "POST",
         headers: authorized,

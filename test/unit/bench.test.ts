@@ -188,6 +188,34 @@ describe("the result", () => {
     );
   });
 
+  it("compares a session whose player is shared with the floor's at the same count", () => {
+    const { ratios: _, ...partial } = sampleResult();
+    // Ten sessions, five per player: 12 objects, 480 KB per live session against the floor's 320.
+    partial.scale_shared_players = {
+      streams: 10,
+      sessions_per_player: 5,
+      create_seconds: 1,
+      open_seconds: 1,
+      failures: 0,
+      rss_per_live_session_bytes: 480_000,
+      rss_per_idle_session_bytes: 1,
+      storage_bytes_per_session: 9_800,
+      objects_per_session: 1.2,
+      rss_per_live_object_bytes: 400_000,
+    };
+    const result = { ...partial, ratios: computeRatios(partial) };
+    expect(result.ratios.rss_shared_players).toEqual({
+      streams: 10,
+      sessions_per_player: 5,
+      per_session_vs_floor: 1.5,
+    });
+    expect(markdown(result)).toContain(
+      "Players with 5 sessions each (a player's queue; us only, 10 sessions, one stream each): 1.2 objects per session, 480,000 B RSS per live session, us/floor 1.5.",
+    );
+    // Without the step (smoke runs of older results), there is nothing to compare.
+    expect(computeRatios({ ...partial, scale_shared_players: null }).rss_shared_players).toBeNull();
+  });
+
   it("does not compare memory when a scale run lost handshakes", () => {
     const partial = sampleResult();
     const floor = partial.scale[0]?.by_target.floor;
