@@ -1,7 +1,8 @@
 /** The result file, its schema check, the markdown table and the plot. */
 import type { IdleResult } from "./idle-scenario.ts";
-import type { DatabaseFootprint, ScaleResult } from "./scenarios.ts";
-import { ratio } from "./stats.ts";
+import { type RssLiveRatio, type RssSharedRatio, scaleLines, scaleRatios } from "./scale-report.ts";
+import type { DatabaseFootprint, ScaleResult } from "./scale-scenario.ts";
+import { fmt, ratio } from "./stats.ts";
 import type { WireResult } from "./wire-scenario.ts";
 
 /** Per-target figures of one scenario variant. */
@@ -98,24 +99,9 @@ export interface BenchResult {
       stream_ratio_vs_floor?: number | null;
     };
     /** RSS of us against the floor per live session, and per live Durable Object (us keeps two per session). */
-    rss_live?: {
-      streams: number;
-      per_session_vs_floor: number | null;
-      per_object_vs_floor: number | null;
-      /**
-       * The least per_session_vs_floor could be on this runtime: the floor's
-       * live session (one object and its stream) plus, for each further
-       * object a session of ours keeps, what the floor's room costs before
-       * its stream.
-       */
-      least_per_session_vs_floor?: number | null;
-    }[];
+    rss_live?: RssLiveRatio[];
     /** RSS per live session of us with players sharing their object (scale_shared_players) against the floor's at the same count. */
-    rss_shared_players?: {
-      streams: number;
-      sessions_per_player: number;
-      per_session_vs_floor: number | null;
-    } | null;
+    rss_shared_players?: RssSharedRatio | null;
   };
 }
 
@@ -147,45 +133,7 @@ export function computeRatios(result: Omit<BenchResult, "ratios">): BenchResult[
         result.ingest.by_target.floor?.posts_per_s,
       ),
     },
-    rss_live: result.scale.map(({ streams, by_target: t }) => {
-      // A run that lost handshakes measured the machine (fd and backlog limits), not memory per session.
-      const whole = t.us?.failures === 0 && t.floor?.failures === 0;
-      return {
-        streams,
-        per_session_vs_floor: whole
-          ? ratio(t.us?.rss_per_live_session_bytes, t.floor?.rss_per_live_session_bytes)
-          : null,
-        per_object_vs_floor: whole
-          ? ratio(t.us?.rss_per_live_object_bytes, t.floor?.rss_per_live_object_bytes)
-          : null,
-        least_per_session_vs_floor:
-          whole && t.us?.objects_per_session && t.floor?.rss_per_session_without_stream_bytes
-            ? ratio(
-                (t.us.objects_per_session - 1) * t.floor.rss_per_session_without_stream_bytes +
-                  t.floor.rss_per_live_session_bytes,
-                t.floor.rss_per_live_session_bytes,
-              )
-            : null,
-      };
-    }),
-    rss_shared_players: sharedPlayersRatio(result),
-  };
-}
-
-/** RSS per live session of us with players sharing their object, against the floor at the same count. */
-function sharedPlayersRatio(
-  result: Omit<BenchResult, "ratios">,
-): BenchResult["ratios"]["rss_shared_players"] {
-  const shared = result.scale_shared_players;
-  if (!shared?.sessions_per_player) return null;
-  const floor = result.scale.find((entry) => entry.streams === shared.streams)?.by_target.floor;
-  const whole = shared.failures === 0 && floor?.failures === 0;
-  return {
-    streams: shared.streams,
-    sessions_per_player: shared.sessions_per_player,
-    per_session_vs_floor: whole
-      ? ratio(shared.rss_per_live_session_bytes, floor?.rss_per_live_session_bytes)
-      : null,
+    ...scaleRatios(result),
   };
 }
 
@@ -218,11 +166,6 @@ export function validateResult(value: unknown): string[] {
     problems.push("ingest stream figures missing (or its updates failed)");
   return problems;
 }
-
-const fmt = (value: number | null | undefined, digits = 2) =>
-  value == null || Number.isNaN(value)
-    ? "–"
-    : Number(value.toFixed(digits)).toLocaleString("en-US");
 
 /** The human summary. */
 export function markdown(result: BenchResult): string {
@@ -332,46 +275,7 @@ export function markdown(result: BenchResult): string {
       "```",
     );
   }
-  lines.push(
-    "",
-    "## Scale: one stream per session",
-    "",
-    "| streams | target | create (s) | open (s) | failures | RSS/session before its stream | RSS/live session | objects/session | RSS/live object | RSS/idle session | storage/session |",
-    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-  );
-  for (const { streams, by_target } of result.scale) {
-    for (const [target, f] of Object.entries(by_target)) {
-      lines.push(
-        `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_session_without_stream_bytes, 0)} B | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.objects_per_session)} | ${fmt(f.rss_per_live_object_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
-      );
-    }
-  }
-  for (const r of result.ratios.rss_live ?? [])
-    lines.push(
-      "",
-      r.per_session_vs_floor === null
-        ? `RSS us/floor at ${r.streams} streams: not compared (handshakes failed: the run measured this machine's limits).`
-        : `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object. ${r.least_per_session_vs_floor == null ? "" : `The least it could be with our objects per session: ${fmt(r.least_per_session_vs_floor)} (the floor's live session, plus the floor's room before its stream for each further object).`}`.trimEnd(),
-    );
-  const shared = result.scale_shared_players;
-  const sharedRatio = result.ratios.rss_shared_players;
-  if (shared && sharedRatio)
-    lines.push(
-      "",
-      `Players with ${sharedRatio.sessions_per_player} sessions each (a player's queue; us only, ${shared.streams} sessions, one stream each): ${fmt(shared.objects_per_session)} objects per session, ${fmt(shared.rss_per_live_session_bytes, 0)} B RSS per live session, us/floor ${sharedRatio.per_session_vs_floor === null ? "not compared (handshakes failed)" : fmt(sharedRatio.per_session_vs_floor)}.`,
-    );
-  for (const { streams, by_target } of result.scale) {
-    const objects = by_target.us?.storage_by_object;
-    if (objects && Object.keys(objects).length > 0)
-      lines.push(
-        "",
-        `Storage of us at ${streams} streams, by object: ${Object.entries(objects)
-          .map(([name, o]) => `${name} ${fmt(o.objects, 0)} × ${fmt(o.bytes_per_object, 0)} B`)
-          .join(
-            ", ",
-          )} (a SQLite database holding one table is 8 KB: the schema's page and the table's).`,
-      );
-  }
+  lines.push(...scaleLines(result));
   lines.push("", "## Wire (us)", "", ...wireLines(result.wire), "");
   return lines.join("\n");
 }

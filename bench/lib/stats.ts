@@ -55,3 +55,9 @@ export function round(value: number, digits = 2): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
 }
+
+/** A figure for the reports: rounded, with thousands separators; "–" when missing. */
+export const fmt = (value: number | null | undefined, digits = 2) =>
+  value == null || Number.isNaN(value)
+    ? "–"
+    : Number(value.toFixed(digits)).toLocaleString("en-US");

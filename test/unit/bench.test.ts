@@ -13,7 +13,7 @@ import {
   p99Svg,
   validateResult,
 } from "../../bench/lib/report.ts";
-import { largestDatabase } from "../../bench/lib/scenarios.ts";
+import { largestDatabase } from "../../bench/lib/scale-scenario.ts";
 import { percentile, ratio, summarize } from "../../bench/lib/stats.ts";
 import { inTurns, median } from "../../bench/lib/turns.ts";
 

@@ -1,0 +1,121 @@
+/** The scale scenario's part of the report: memory against the floor, and its markdown. */
+import type { BenchResult } from "./report.ts";
+import { fmt, ratio } from "./stats.ts";
+
+/** RSS of us against the floor at one scale step. */
+export interface RssLiveRatio {
+  streams: number;
+  per_session_vs_floor: number | null;
+  per_object_vs_floor: number | null;
+  /**
+   * The least per_session_vs_floor could be on this runtime: the floor's
+   * live session (one object and its stream) plus, for each further
+   * object a session of ours keeps, what the floor's room costs before
+   * its stream.
+   */
+  least_per_session_vs_floor?: number | null;
+}
+
+/** RSS per live session of us with players sharing their object, against the floor's. */
+export interface RssSharedRatio {
+  streams: number;
+  sessions_per_player: number;
+  per_session_vs_floor: number | null;
+}
+
+/** The figures the scale ratios read. */
+type ScaleFigures = Pick<BenchResult, "scale" | "scale_shared_players">;
+
+/** RSS of us against the floor, per scale step and with players shared. */
+export function scaleRatios(result: ScaleFigures): {
+  rss_live: RssLiveRatio[];
+  rss_shared_players: RssSharedRatio | null;
+} {
+  const rss_live = result.scale.map(({ streams, by_target: t }) => {
+    // A run that lost handshakes measured the machine (fd and backlog limits), not memory per session.
+    const whole = t.us?.failures === 0 && t.floor?.failures === 0;
+    return {
+      streams,
+      per_session_vs_floor: whole
+        ? ratio(t.us?.rss_per_live_session_bytes, t.floor?.rss_per_live_session_bytes)
+        : null,
+      per_object_vs_floor: whole
+        ? ratio(t.us?.rss_per_live_object_bytes, t.floor?.rss_per_live_object_bytes)
+        : null,
+      least_per_session_vs_floor:
+        whole && t.us?.objects_per_session && t.floor?.rss_per_session_without_stream_bytes
+          ? ratio(
+              (t.us.objects_per_session - 1) * t.floor.rss_per_session_without_stream_bytes +
+                t.floor.rss_per_live_session_bytes,
+              t.floor.rss_per_live_session_bytes,
+            )
+          : null,
+    };
+  });
+  return { rss_live, rss_shared_players: sharedPlayersRatio(result) };
+}
+
+/** RSS per live session of us with players sharing their object, against the floor at the same count. */
+function sharedPlayersRatio(result: ScaleFigures): RssSharedRatio | null {
+  const shared = result.scale_shared_players;
+  if (!shared?.sessions_per_player) return null;
+  const floor = result.scale.find((entry) => entry.streams === shared.streams)?.by_target.floor;
+  const whole = shared.failures === 0 && floor?.failures === 0;
+  return {
+    streams: shared.streams,
+    sessions_per_player: shared.sessions_per_player,
+    per_session_vs_floor: whole
+      ? ratio(shared.rss_per_live_session_bytes, floor?.rss_per_live_session_bytes)
+      : null,
+  };
+}
+
+/** The report's scale section. */
+export function scaleLines(result: BenchResult): string[] {
+  const lines = [
+    "",
+    "## Scale: one stream per session",
+    "",
+    "| streams | target | create (s) | open (s) | failures | RSS/session before its stream | RSS/live session | objects/session | RSS/live object | RSS/idle session | storage/session |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const { streams, by_target } of result.scale) {
+    for (const [target, f] of Object.entries(by_target)) {
+      lines.push(
+        `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_session_without_stream_bytes, 0)} B | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.objects_per_session)} | ${fmt(f.rss_per_live_object_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
+      );
+    }
+  }
+  for (const r of result.ratios.rss_live ?? []) {
+    const least =
+      r.least_per_session_vs_floor == null
+        ? ""
+        : ` The least it could be with our objects per session: ${fmt(r.least_per_session_vs_floor)} (the floor's live session, plus the floor's room before its stream for each further object).`;
+    lines.push(
+      "",
+      r.per_session_vs_floor === null
+        ? `RSS us/floor at ${r.streams} streams: not compared (handshakes failed: the run measured this machine's limits).`
+        : `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object.${least}`,
+    );
+  }
+  const shared = result.scale_shared_players;
+  const sharedRatio = result.ratios.rss_shared_players;
+  if (shared && sharedRatio)
+    lines.push(
+      "",
+      `Players with ${sharedRatio.sessions_per_player} sessions each (a player's queue; us only, ${shared.streams} sessions, one stream each): ${fmt(shared.objects_per_session)} objects per session, ${fmt(shared.rss_per_live_session_bytes, 0)} B RSS per live session, us/floor ${sharedRatio.per_session_vs_floor === null ? "not compared (handshakes failed)" : fmt(sharedRatio.per_session_vs_floor)}.`,
+    );
+  for (const { streams, by_target } of result.scale) {
+    const objects = by_target.us?.storage_by_object;
+    if (objects && Object.keys(objects).length > 0)
+      lines.push(
+        "",
+        `Storage of us at ${streams} streams, by object: ${Object.entries(objects)
+          .map(([name, o]) => `${name} ${fmt(o.objects, 0)} × ${fmt(o.bytes_per_object, 0)} B`)
+          .join(
+            ", ",
+          )} (a SQLite database holding one table is 8 KB: the schema's page and the table's).`,
+      );
+  }
+  return lines;
+}

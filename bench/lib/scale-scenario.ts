@@ -1,0 +1,184 @@
+/**
+ * The scale scenario (many rooms, one stream each: RSS and storage per
+ * session) and what it reads from the targets' state on disk.
+ */
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { setTimeout as sleep } from "node:timers/promises";
+import { rssBytes } from "./procs.ts";
+import { pool, Subscriber, settle } from "./scenarios.ts";
+import { round } from "./stats.ts";
+import type { Target } from "./targets.ts";
+
+/** Scale: many rooms, one stream each. */
+export interface ScaleResult {
+  streams: number;
+  /** Sessions each player owns, when more than one (a player's queue): their player's object is shared. */
+  sessions_per_player?: number;
+  /** Creating the sessions (us: HTTP create + start; the others: one post each, which brings the room to life). */
+  create_seconds: number;
+  open_seconds: number;
+  failures: number;
+  rss_per_live_session_bytes: number;
+  /**
+   * RSS per session once its objects live and before any stream opens (the
+   * floor's and the peer's rooms after one post each): on the floor, what
+   * this runtime keeps for an object that has served one request.
+   */
+  rss_per_session_without_stream_bytes?: number;
+  rss_per_idle_session_bytes: number;
+  storage_bytes_per_session: number;
+  /** Durable Object storage on disk by class: how many objects, and bytes per object. */
+  storage_by_object?: Record<string, { objects: number; bytes_per_object: number }>;
+  /**
+   * Durable Objects each session keeps (us: the session and its player's;
+   * the others: one room), counted from the databases on disk — and the RSS
+   * per live object, the fair comparison of one object with another.
+   */
+  objects_per_session?: number;
+  rss_per_live_object_bytes?: number;
+}
+
+export async function scale(
+  target: Target,
+  count: number,
+  idleSeconds: number,
+  sessionsPerPlayer = 1,
+): Promise<ScaleResult> {
+  const rssBefore = rssBytes(target.pids());
+  const run = crypto.randomUUID().slice(0, 8);
+  const ids = Array.from({ length: count }, (_, i) => `scale-${i}-${run}`);
+  const owner = (i: number) =>
+    sessionsPerPlayer > 1 ? `bench-${run}-${Math.floor(i / sessionsPerPlayer)}` : undefined;
+  const createStarted = performance.now();
+  const rooms = await pool(
+    ids.map((id, i) => ({ id, owner: owner(i) })),
+    32,
+    ({ id, owner }) => target.room(id, owner),
+  );
+  // Every target's objects live before streams open, so that RSS splits into objects and streams.
+  if (!target.roomsLiveOnCreate) await pool(rooms, 32, (room) => room.post(0));
+  const createSeconds = (performance.now() - createStarted) / 1000;
+  await settle(target);
+  const rssCreated = rssBytes(target.pids());
+  const started = performance.now();
+  const subscribers: Subscriber[] = [];
+  const opened = await pool(rooms, 100, (room) => {
+    const subscriber = new Subscriber(room, new Map(), []);
+    subscribers.push(subscriber);
+    return subscriber.opened(60_000);
+  });
+  const openSeconds = (performance.now() - started) / 1000;
+  const failures = opened.filter((ok) => !ok).length;
+  const live = count - failures;
+  const rssLive = rssBytes(target.pids());
+  await sleep(idleSeconds * 1000);
+  const rssIdle = rssBytes(target.pids());
+  const storage = directoryBytes(join(target.stateDir, "state", "do"));
+  const byObject = storageByObject(join(target.stateDir, "state", "do"));
+  for (const s of subscribers) s.close();
+  const objects = Object.values(byObject).reduce((sum, o) => sum + o.objects, 0);
+  // A room without storage still is one object; a few shared objects (metrics, dead letters) round away.
+  const objectsPerSession = Math.max(1, Math.round((objects / count) * 10) / 10);
+  const rssPerLiveSession = live ? Math.round((rssLive - rssBefore) / live) : 0;
+  return {
+    streams: count,
+    ...(sessionsPerPlayer > 1 ? { sessions_per_player: sessionsPerPlayer } : {}),
+    create_seconds: round(createSeconds),
+    open_seconds: round(openSeconds),
+    failures,
+    rss_per_live_session_bytes: rssPerLiveSession,
+    rss_per_session_without_stream_bytes: Math.round((rssCreated - rssBefore) / count),
+    rss_per_idle_session_bytes: live ? Math.round((rssIdle - rssBefore) / live) : 0,
+    storage_bytes_per_session: Math.round(storage / count),
+    storage_by_object: byObject,
+    objects_per_session: objectsPerSession,
+    rss_per_live_object_bytes: Math.round(rssPerLiveSession / objectsPerSession),
+  };
+}
+
+/**
+ * Storage per Durable Object class (Miniflare keeps each namespace in a
+ * folder of its own, one SQLite database per object): which objects a
+ * session costs, so a comparison with one-object targets is fair.
+ */
+function storageByObject(
+  dir: string,
+): Record<string, { objects: number; bytes_per_object: number }> {
+  const result: Record<string, { objects: number; bytes_per_object: number }> = {};
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return result;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry);
+    if (!statSync(path).isDirectory()) continue;
+    const objects = readdirSync(path).filter((f) => f.endsWith(".sqlite")).length;
+    if (objects === 0) continue;
+    const name = entry.replace(/^[^-]*-/, "");
+    result[name] = { objects, bytes_per_object: Math.round(directoryBytes(path) / objects) };
+  }
+  return result;
+}
+
+/** A session's database by SQLite's own count (what `databaseSize` reports): pages and bytes. */
+export interface DatabaseFootprint {
+  pages: number;
+  bytes: number;
+}
+
+/**
+ * The largest session database under a target's state (`className`'s
+ * namespace folder), read with SQLite (page_count × page_size): after the
+ * ingest runs, a session that took thousands of updates — what a busy
+ * session keeps on disk, which the scale scenario's fresh sessions never show.
+ */
+export function largestDatabase(stateDir: string, className: string): DatabaseFootprint | null {
+  const root = join(stateDir, "state", "do");
+  let largest: DatabaseFootprint | null = null;
+  let folders: string[];
+  try {
+    folders = readdirSync(root).filter((entry) => entry.endsWith(`-${className}`));
+  } catch {
+    return null;
+  }
+  for (const folder of folders) {
+    for (const file of readdirSync(join(root, folder)).filter((f) => f.endsWith(".sqlite"))) {
+      const db = new DatabaseSync(join(root, folder, file), { readOnly: true });
+      try {
+        const pages = Number(
+          (db.prepare("PRAGMA page_count").get() as { page_count: number }).page_count,
+        );
+        const size = Number(
+          (db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size,
+        );
+        if (!largest || pages * size > largest.bytes) largest = { pages, bytes: pages * size };
+      } finally {
+        db.close();
+      }
+    }
+  }
+  return largest;
+}
+
+/** Bytes of Durable Object storage on disk under `dir`. */
+export function directoryBytes(dir: string): number {
+  let total = 0;
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry);
+    const stat = statSync(path);
+    if (stat.isDirectory()) total += directoryBytes(path);
+    // Each object's database and its write-ahead log; not the shared-memory index, not the namespace metadata.
+    else if (!entry.startsWith("metadata.") && !entry.endsWith("-shm")) total += stat.size;
+  }
+  return total;
+}
