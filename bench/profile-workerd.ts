@@ -8,8 +8,12 @@
  * session while it takes 15 posts/s (within the live budget, so every post
  * is a broadcast to all of them). With `-- --heap`: what the isolate holds after
  * warm-up instead, from a heap snapshot (totals by kind, the largest
- * objects and what holds them).
+ * objects and what holds them). With `-- --tree [PCT]`: the call tree as
+ * well (every node above PCT % of the samples, 0.5 by default), with the
+ * wall time each node took per post; `-- --save FILE` writes the raw
+ * profile (open it in Chrome's DevTools, Performance panel).
  */
+import { writeFileSync } from "node:fs";
 import WebSocket from "ws";
 import { eventsIngest } from "./lib/events-scenario.ts";
 import { startUs } from "./lib/targets.ts";
@@ -19,6 +23,12 @@ process.env.BENCH_INSPECTOR_PORT = String(PORT);
 const SECONDS = 8;
 const fanoutAt = process.argv.indexOf("--fanout");
 const fanoutTo = fanoutAt > 0 ? Number(process.argv[fanoutAt + 1]) : 0;
+const treeAt = process.argv.indexOf("--tree");
+const treeAbove = treeAt > 0 ? Number(process.argv[treeAt + 1] ?? "") || 0.5 : null;
+const saveAt = process.argv.indexOf("--save");
+const saveTo = saveAt > 0 ? process.argv[saveAt + 1] : undefined;
+/** Posts before the profile starts, so the isolate is warm. */
+const WARM_UP_POSTS = 300;
 
 interface ProfileNode {
   id: number;
@@ -62,7 +72,7 @@ try {
 
   const room = await target.room(`profile-${crypto.randomUUID().slice(0, 8)}`);
   let n = 1;
-  for (; n < 300; n++) await room.post(n); // warm up
+  for (; n < WARM_UP_POSTS; n++) await room.post(n);
   if (process.argv.includes("--heap")) {
     await send("HeapProfiler.enable");
     await send("HeapProfiler.collectGarbage");
@@ -104,10 +114,9 @@ try {
       }),
     );
   }
-  const { profile } = await send<{ profile: { nodes: ProfileNode[]; samples: number[] } }>(
-    "Profiler.stop",
-  );
+  const { profile } = await send<{ profile: CpuProfile }>("Profiler.stop");
   socket.close();
+  if (saveTo) writeFileSync(saveTo, JSON.stringify(profile));
 
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   const parents = new Map<number, number>();
@@ -137,10 +146,60 @@ try {
   };
   show("self", self);
   show("inclusive", inclusive);
+  if (treeAbove !== null) printTree(profile, name, treeAbove, n - WARM_UP_POSTS);
 } finally {
   await target.stop();
 }
 process.exit(0);
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  /** µs between samples: the first from the start, each next from the one before. */
+  timeDeltas: number[];
+}
+
+/**
+ * The call tree, each node above `abovePct` % of the samples: inclusive and
+ * self shares, and (when posts were made) the wall time it took per post.
+ */
+function printTree(
+  profile: CpuProfile,
+  name: (id: number) => string,
+  abovePct: number,
+  posts: number,
+): void {
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map<number, number>();
+  for (const id of profile.samples) self.set(id, (self.get(id) ?? 0) + 1);
+  const inclusive = new Map<number, number>();
+  const count = (id: number): number => {
+    const children = nodes.get(id)?.children ?? [];
+    const total = (self.get(id) ?? 0) + children.reduce((sum, child) => sum + count(child), 0);
+    inclusive.set(id, total);
+    return total;
+  };
+  const root = profile.nodes[0]?.id ?? 0;
+  const total = count(root);
+  const usPerSample = profile.timeDeltas.reduce((sum, d) => sum + d, 0) / Math.max(1, total);
+  const perPost = posts > 0 ? (samples: number) => (samples * usPerSample) / posts : null;
+  console.log(
+    `\ncall tree (inclusive %, self %${perPost ? ", µs per post" : ""}; ${total} samples, ${usPerSample.toFixed(0)} µs apart${perPost ? `, ${posts} posts` : ""})`,
+  );
+  const walk = (id: number, depth: number) => {
+    const samples = inclusive.get(id) ?? 0;
+    if ((100 * samples) / total < abovePct) return;
+    const cells = [(100 * samples) / total, (100 * (self.get(id) ?? 0)) / total].map((pct) =>
+      pct.toFixed(1).padStart(5),
+    );
+    if (perPost) cells.push(perPost(samples).toFixed(0).padStart(6));
+    console.log(`${cells.join(" ")} ${"  ".repeat(depth)}${name(id)}`);
+    const children = [...(nodes.get(id)?.children ?? [])];
+    children.sort((a, b) => (inclusive.get(b) ?? 0) - (inclusive.get(a) ?? 0));
+    for (const child of children) walk(child, depth + 1);
+  };
+  walk(root, 0);
+}
 
 interface HeapSnapshot {
   snapshot: {

@@ -288,20 +288,28 @@ async function main(): Promise<void> {
         say(
           `scale    us    ${streams} streams over as many sessions, ${SHARED_PLAYER_SESSIONS} per player`,
         );
-        const result = await scale(target, streams, SIZES.idleS, SHARED_PLAYER_SESSIONS);
+        const result = await scale(target, streams, SIZES.idleS, {
+          sessionsPerPlayer: SHARED_PLAYER_SESSIONS,
+        });
         partial.scale_shared_players = result;
         say(
           `         opened in ${result.open_seconds} s, ${result.failures} failures, ${result.objects_per_session} objects and ${result.rss_per_live_session_bytes} B RSS per live session`,
         );
       });
     }
+    // Each step after the first stays within the descriptors the step before measured per session.
+    let fdsPerSession: number | undefined;
     for (const entry of partial.scale) {
       await withTarget(name, async (target) => {
         say(`scale    ${name.padEnd(5)} ${entry.streams} streams over as many sessions`);
-        const result = await scale(target, entry.streams, SIZES.idleS);
+        const result = await scale(target, entry.streams, SIZES.idleS, { fdsPerSession });
         entry.by_target[name] = { ...result };
+        fdsPerSession = result.fds_per_live_session ?? fdsPerSession;
+        const held = result.requested_streams
+          ? `held ${result.streams} (the descriptor limit, ${result.fd_limit}, at ${fdsPerSession} per session), `
+          : "";
         say(
-          `         opened in ${result.open_seconds} s, ${result.failures} failures, ${result.rss_per_session_without_stream_bytes} B RSS/session before its stream, ${result.rss_per_live_session_bytes} B live`,
+          `         ${held}opened in ${result.open_seconds} s, ${result.failures} failures, ${result.rss_per_session_without_stream_bytes} B RSS/session before its stream, ${result.rss_per_live_session_bytes} B live`,
         );
       });
     }

@@ -72,6 +72,36 @@ export function rssBytes(pids: readonly number[]): number {
   return kb * 1024;
 }
 
+/** File descriptors `pids` hold open now. */
+export function openFds(pids: readonly number[]): number {
+  let count = 0;
+  for (const pid of pids) {
+    try {
+      count += readdirSync(`/proc/${pid}/fd`).length;
+    } catch {
+      // Gone.
+    }
+  }
+  return count;
+}
+
+/** The lowest open-file limit (soft) among `pids`; Infinity when none can be read. */
+export function fdLimit(pids: readonly number[]): number {
+  let limit = Number.POSITIVE_INFINITY;
+  for (const pid of pids) {
+    try {
+      const line = readFileSync(`/proc/${pid}/limits`, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("Max open files"));
+      const soft = Number(line?.slice("Max open files".length).trim().split(/\s+/)[0]);
+      if (Number.isFinite(soft)) limit = Math.min(limit, soft);
+    } catch {
+      // Gone.
+    }
+  }
+  return limit;
+}
+
 /** CPU used by this process and by the server while `work` ran, as shares of one core. */
 export async function measureCpu<T>(
   serverPids: () => number[],

@@ -76,16 +76,17 @@ export function scaleLines(result: BenchResult): string[] {
     "",
     "## Scale: one stream per session",
     "",
-    "| streams | target | create (s) | open (s) | failures | RSS/session before its stream | RSS/live session | objects/session | RSS/live object | RSS/idle session | storage/session |",
-    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| streams | target | create (s) | open (s) | failures | RSS/session before its stream | RSS/live session | objects/session | RSS/live object | RSS/idle session | storage/session | descriptors/live session |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const { streams, by_target } of result.scale) {
     for (const [target, f] of Object.entries(by_target)) {
       lines.push(
-        `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_session_without_stream_bytes, 0)} B | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.objects_per_session)} | ${fmt(f.rss_per_live_object_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B |`,
+        `| ${streams} | ${target} | ${fmt(f.create_seconds)} | ${fmt(f.open_seconds)} | ${f.failures} | ${fmt(f.rss_per_session_without_stream_bytes, 0)} B | ${fmt(f.rss_per_live_session_bytes, 0)} B | ${fmt(f.objects_per_session)} | ${fmt(f.rss_per_live_object_bytes, 0)} B | ${fmt(f.rss_per_idle_session_bytes, 0)} B | ${fmt(f.storage_bytes_per_session, 0)} B | ${fmt(f.fds_per_live_session)} |`,
       );
     }
   }
+  lines.push(...heldLines(result));
   for (const r of result.ratios.rss_live ?? []) {
     const least =
       r.least_per_session_vs_floor == null
@@ -116,6 +117,27 @@ export function scaleLines(result: BenchResult): string[] {
             ", ",
           )} (a SQLite database holding one table is 8 KB: the schema's page and the table's).`,
       );
+  }
+  return lines;
+}
+
+/**
+ * What a step held when the descriptor limit would not take its count, and
+ * its count extrapolated from the per-session figures (SPEC §6).
+ */
+function heldLines(result: BenchResult): string[] {
+  const lines: string[] = [];
+  for (const { streams, by_target } of result.scale) {
+    const held = Object.entries(by_target).filter(([, f]) => f.requested_streams);
+    if (held.length === 0) continue;
+    const each = held.map(
+      ([target, f]) =>
+        `${target} held ${fmt(f.streams, 0)} (${fmt(f.fds_per_live_session)} descriptors per live session of ${fmt(f.fd_limit, 0)}), so ${streams} live sessions would take ${fmt((f.rss_per_live_session_bytes * streams) / 2 ** 30)} GiB of RSS and ${fmt((f.storage_bytes_per_session * streams) / 2 ** 20)} MiB on disk`,
+    );
+    lines.push(
+      "",
+      `At ${streams} streams one workerd process runs out of descriptors, so the step held what fits in 90 % of its limit: ${each.join("; ")}.`,
+    );
   }
   return lines;
 }

@@ -6,14 +6,25 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
-import { rssBytes } from "./procs.ts";
+import { fdLimit, openFds, rssBytes } from "./procs.ts";
 import { pool, Subscriber, settle } from "./scenarios.ts";
 import { round } from "./stats.ts";
 import type { Target } from "./targets.ts";
 
 /** Scale: many rooms, one stream each. */
 export interface ScaleResult {
+  /** Sessions (and streams) held: the step's count, or what the descriptor budget allowed. */
   streams: number;
+  /**
+   * The step's count, when it was more than the target's descriptor budget
+   * allowed (`streams` then says what was held): one local workerd process
+   * cannot hold 10,000 live sessions (SPEC §6), so a step stays under the
+   * limit and the report extrapolates from the per-session figures.
+   */
+  requested_streams?: number;
+  /** The workerd process's open-file limit, and descriptors per live session (its objects and its stream). */
+  fd_limit?: number;
+  fds_per_live_session?: number;
   /** Sessions each player owns, when more than one (a player's queue): their player's object is shared. */
   sessions_per_player?: number;
   /** Creating the sessions (us: HTTP create + start; the others: one post each, which brings the room to life). */
@@ -40,12 +51,41 @@ export interface ScaleResult {
   rss_per_live_object_bytes?: number;
 }
 
+/** Share of the descriptor limit a scale step may fill: the rest is for the runtime's own files and sockets. */
+export const FD_HEADROOM = 0.9;
+
+/**
+ * Sessions a step may hold within `limit` descriptors when `inUse` are
+ * open and each live session takes `perSession` (from an earlier step).
+ */
+export function streamsWithinFds(
+  requested: number,
+  limit: number,
+  inUse: number,
+  perSession: number | undefined,
+): number {
+  if (!perSession || perSession <= 0 || !Number.isFinite(limit)) return requested;
+  const budget = Math.floor((limit * FD_HEADROOM - inUse) / perSession);
+  return Math.max(0, Math.min(requested, budget));
+}
+
+/**
+ * Opens `requested` sessions with one stream each (fewer when an earlier
+ * step's `fdsPerSession` says they would not fit under the target's
+ * descriptor limit) and reads memory and storage per session.
+ */
 export async function scale(
   target: Target,
-  count: number,
+  requested: number,
   idleSeconds: number,
-  sessionsPerPlayer = 1,
+  {
+    sessionsPerPlayer = 1,
+    fdsPerSession,
+  }: { sessionsPerPlayer?: number; fdsPerSession?: number } = {},
 ): Promise<ScaleResult> {
+  const limit = fdLimit(target.pids());
+  const fdsBefore = openFds(target.pids());
+  const count = streamsWithinFds(requested, limit, fdsBefore, fdsPerSession);
   const rssBefore = rssBytes(target.pids());
   const run = crypto.randomUUID().slice(0, 8);
   const ids = Array.from({ length: count }, (_, i) => `scale-${i}-${run}`);
@@ -73,6 +113,7 @@ export async function scale(
   const failures = opened.filter((ok) => !ok).length;
   const live = count - failures;
   const rssLive = rssBytes(target.pids());
+  const fdsLive = openFds(target.pids());
   await sleep(idleSeconds * 1000);
   const rssIdle = rssBytes(target.pids());
   const storage = directoryBytes(join(target.stateDir, "state", "do"));
@@ -80,18 +121,21 @@ export async function scale(
   for (const s of subscribers) s.close();
   const objects = Object.values(byObject).reduce((sum, o) => sum + o.objects, 0);
   // A room without storage still is one object; a few shared objects (metrics, dead letters) round away.
-  const objectsPerSession = Math.max(1, Math.round((objects / count) * 10) / 10);
+  const objectsPerSession = Math.max(1, Math.round((objects / Math.max(1, count)) * 10) / 10);
   const rssPerLiveSession = live ? Math.round((rssLive - rssBefore) / live) : 0;
   return {
     streams: count,
+    ...(count < requested ? { requested_streams: requested } : {}),
+    ...(Number.isFinite(limit) ? { fd_limit: limit } : {}),
+    ...(live ? { fds_per_live_session: round((fdsLive - fdsBefore) / live) } : {}),
     ...(sessionsPerPlayer > 1 ? { sessions_per_player: sessionsPerPlayer } : {}),
     create_seconds: round(createSeconds),
     open_seconds: round(openSeconds),
     failures,
     rss_per_live_session_bytes: rssPerLiveSession,
-    rss_per_session_without_stream_bytes: Math.round((rssCreated - rssBefore) / count),
+    rss_per_session_without_stream_bytes: count ? Math.round((rssCreated - rssBefore) / count) : 0,
     rss_per_idle_session_bytes: live ? Math.round((rssIdle - rssBefore) / live) : 0,
-    storage_bytes_per_session: Math.round(storage / count),
+    storage_bytes_per_session: count ? Math.round(storage / count) : 0,
     storage_by_object: byObject,
     objects_per_session: objectsPerSession,
     rss_per_live_object_bytes: Math.round(rssPerLiveSession / objectsPerSession),

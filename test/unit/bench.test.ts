@@ -1,11 +1,19 @@
 /** The benchmark harness's own pieces: percentile math, the result schema, process cleanup. */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
-import { cpuSeconds, descendants, onExit, rssBytes, runCleanups } from "../../bench/lib/procs.ts";
+import {
+  cpuSeconds,
+  descendants,
+  fdLimit,
+  onExit,
+  openFds,
+  rssBytes,
+  runCleanups,
+} from "../../bench/lib/procs.ts";
 import {
   type BenchResult,
   computeRatios,
@@ -13,7 +21,7 @@ import {
   p99Svg,
   validateResult,
 } from "../../bench/lib/report.ts";
-import { largestDatabase } from "../../bench/lib/scale-scenario.ts";
+import { largestDatabase, streamsWithinFds } from "../../bench/lib/scale-scenario.ts";
 import { percentile, ratio, summarize } from "../../bench/lib/stats.ts";
 import { inTurns, median } from "../../bench/lib/turns.ts";
 
@@ -234,6 +242,27 @@ describe("the result", () => {
     );
   });
 
+  it("says what a step held under the descriptor limit, and its count extrapolated", () => {
+    const partial = sampleResult();
+    const step = partial.scale[0];
+    const us = step?.by_target.us;
+    if (!step || !us) throw new Error("sample has no scale step");
+    step.streams = 10_000;
+    Object.assign(us, {
+      streams: 2_940,
+      requested_streams: 10_000,
+      fd_limit: 20_000,
+      fds_per_live_session: 6.1,
+    });
+    const text = markdown({ ...partial, ratios: computeRatios(partial) });
+    // 800,000 B × 10,000 = 7.45 GiB; 24,000 B × 10,000 = 228.88 MiB.
+    expect(text).toContain(
+      "At 10000 streams one workerd process runs out of descriptors, so the step held what fits in 90 % of its limit: us held 2,940 (6.1 descriptors per live session of 20,000), so 10000 live sessions would take 7.45 GiB of RSS and 228.88 MiB on disk.",
+    );
+    // The floor held the whole count: it is not named.
+    expect(text).not.toContain("floor held");
+  });
+
   it("passes the schema check when complete, and names what is missing otherwise", () => {
     expect(validateResult(sampleResult())).toEqual([]);
     const broken = sampleResult() as unknown as Record<string, unknown>;
@@ -327,6 +356,33 @@ describe("processes", () => {
     await runCleanups();
     await exited;
     expect(descendants(process.pid)).not.toContain(pid);
+  });
+});
+
+describe("the descriptor budget of a scale step", () => {
+  it("holds what fits in 90 % of the limit, at the descriptors per session measured before", () => {
+    // (20,000 × 0.9 − 62) / 6.1 = 2,940.6
+    expect(streamsWithinFds(10_000, 20_000, 62, 6.1)).toBe(2_940);
+    expect(streamsWithinFds(1_000, 20_000, 62, 6.1)).toBe(1_000);
+    expect(streamsWithinFds(10_000, 20_000, 19_000, 6.1)).toBe(0);
+    // The first step has nothing to go by; a limit that cannot be read caps nothing.
+    expect(streamsWithinFds(1_000, 20_000, 62, undefined)).toBe(1_000);
+    expect(streamsWithinFds(10_000, Number.POSITIVE_INFINITY, 62, 6.1)).toBe(10_000);
+  });
+
+  it("counts this process's open descriptors and reads its limit", () => {
+    const before = openFds([process.pid]);
+    const dir = mkdtempSync(join(tmpdir(), "fds-"));
+    const fd = openSync(join(dir, "f"), "w");
+    try {
+      expect(openFds([process.pid])).toBe(before + 1);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const soft = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"))?.[1];
+    expect(fdLimit([process.pid])).toBe(Number(soft));
+    expect(fdLimit([])).toBe(Number.POSITIVE_INFINITY);
   });
 });
 
