@@ -304,10 +304,10 @@ async function main(): Promise<void> {
         say(`scale    ${name.padEnd(5)} ${entry.streams} streams over as many sessions`);
         const result = await scale(target, entry.streams, SIZES.idleS, { fdsPerSession });
         entry.by_target[name] = { ...result };
-        fdsPerSession = result.fds_per_live_session ?? fdsPerSession;
         const held = result.requested_streams
           ? `held ${result.streams} (the descriptor limit, ${result.fd_limit}, at ${fdsPerSession} per session), `
           : "";
+        fdsPerSession = result.fds_per_live_session ?? fdsPerSession;
         say(
           `         ${held}opened in ${result.open_seconds} s, ${result.failures} failures, ${result.rss_per_session_without_stream_bytes} B RSS/session before its stream, ${result.rss_per_live_session_bytes} B live`,
         );
