@@ -2,7 +2,8 @@
 // works on a fresh machine with nothing skipped: promtool (Debian's
 // prometheus) checks /metrics and the alert rules, the lz4 CLI proves LZ4
 // interop both ways, chromium runs the dashboard's browser tests (through
-// playwright-core; never a browser download). Missing ones are installed
+// playwright-core; never a browser download), prlimit (util-linux) runs a
+// server with a low open-file limit. Missing ones are installed
 // with apt-get (as root, or through sudo); a tool that cannot be installed
 // fails the run here, with the command that would fix it.
 import { spawnSync } from "node:child_process";
@@ -12,6 +13,7 @@ const TOOLS = [
   { name: "promtool", package: "prometheus", present: () => onPath("promtool") },
   { name: "lz4", package: "lz4", present: () => onPath("lz4") },
   { name: "chromium", package: "chromium", present: () => existsSync("/usr/bin/chromium") },
+  { name: "prlimit", package: "util-linux", present: () => onPath("prlimit") },
 ];
 
 function onPath(command) {

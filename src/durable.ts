@@ -1,10 +1,42 @@
 /** Typed access to the Durable Object namespaces. */
 import { type LocationHint, type Placement, placementFor } from "./domain/placement/placement";
+import { AppError } from "./errors";
+import { descriptorBudgetOf, descriptors } from "./health/descriptor-budget";
 
 /** The stub type of a Durable Object binding of Env. */
 export type DurableObjectStubOf<
   K extends "CRAFTING_SESSION" | "CRAFTING_WORKFLOW" | "PLAYER" | "DEAD_LETTERS" | "METRICS",
 > = Env[K] extends DurableObjectNamespace<infer T> ? DurableObjectStub<T> : never;
+
+/** Seconds a caller refused for want of descriptors waits: the runtime evicts idle objects 10 s after their last call. */
+const DESCRIPTORS_RETRY_AFTER_S = 10;
+
+function outOfDescriptors(what: string): AppError {
+  return new AppError(
+    "unavailable",
+    `the service holds as many ${what} as this process may: retry shortly`,
+    DESCRIPTORS_RETRY_AFTER_S,
+  );
+}
+
+/**
+ * Notes a call to the object `key`, or refuses it (503, Retry-After) when
+ * bringing the object to life would take this process past its descriptor
+ * budget (docs/reliability.md, the descriptor budget).
+ */
+function called(env: Env, key: string): void {
+  const budget = descriptorBudgetOf(env);
+  if (budget <= 0) return;
+  const now = Date.now();
+  if (!descriptors.admitsCall(key, budget, now)) throw outOfDescriptors("live objects");
+  descriptors.called(key, now);
+}
+
+/** Refuses a new stream (503, Retry-After) when it would take this process past its descriptor budget. */
+export function admitStream(env: Env): void {
+  if (!descriptors.admitsStream(descriptorBudgetOf(env), Date.now()))
+    throw outOfDescriptors("streams");
+}
 
 /** The session object for an id; one object per session id, the world over. */
 export function sessionStub(
@@ -12,6 +44,7 @@ export function sessionStub(
   sessionId: string,
   locationHint?: LocationHint | null,
 ): DurableObjectStubOf<"CRAFTING_SESSION"> {
+  called(env, `session:${sessionId}`);
   // The hint only matters for the call that creates the object (docs/sessions.md, placement).
   return locationHint
     ? env.CRAFTING_SESSION.getByName(sessionId, { locationHint })
@@ -24,6 +57,7 @@ export function workflowStub(
   workflowId: string,
   locationHint?: LocationHint | null,
 ): DurableObjectStubOf<"CRAFTING_WORKFLOW"> {
+  called(env, `workflow:${workflowId}`);
   return locationHint
     ? env.CRAFTING_WORKFLOW.getByName(workflowId, { locationHint })
     : env.CRAFTING_WORKFLOW.getByName(workflowId);
@@ -45,6 +79,7 @@ export async function placementOf(
 
 /** The object of one player: stream leases, queue. */
 export function playerStub(env: Env, playerId: string): DurableObjectStubOf<"PLAYER"> {
+  called(env, `player:${playerId}`);
   return env.PLAYER.getByName(playerId);
 }
 

@@ -21,6 +21,7 @@ import {
 } from "../../src/domain/streams/stream-liveness";
 import { CloseCode } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
+import { descriptors } from "../../src/health/descriptor-budget";
 import { log } from "../../src/log";
 import { metrics } from "../../src/metrics/push";
 import {
@@ -55,6 +56,8 @@ type EncodedFrames = Map<StreamCodec, string | Uint8Array>;
 interface StreamLook {
   closed: StreamAttachment[];
   live: { ws: WebSocket; attachment: StreamAttachment; clock: StreamClock }[];
+  /** Every socket the runtime holds for this object, closing ones included. */
+  sockets: number;
 }
 
 /** The live streams of one object. */
@@ -69,6 +72,8 @@ export class StreamHub {
    * memory): null until this isolate has looked at every stream.
    */
   #expiresAtMs: number | null = null;
+  /** This object, as its sockets are counted in the isolate's descriptor budget. */
+  readonly #holder: string;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -76,6 +81,7 @@ export class StreamHub {
     readonly kind: StreamKind,
     private readonly source: StreamSource,
   ) {
+    this.#holder = ctx.id.toString();
     this.#sync = new SyncSockets(source);
     this.#ends = new StreamEnds(env, kind, source);
     this.#out = new Broadcaster(
@@ -105,6 +111,7 @@ export class StreamHub {
     const protocol = headers.get(STREAM_HEADERS.protocol);
     const codec = codecOf(protocol);
     this.ctx.acceptWebSocket(server, [playerId, CODEC_TAG[codec]]);
+    descriptors.socketChanged(this.#holder, 1);
     if (codec === "sync" && !this.source.syncPackets)
       throw new Error("a sync stream needs a session to watch");
     const attachment = attachmentFor(headers, playerId, codec, position?.seq ?? 0, now);
@@ -190,6 +197,7 @@ export class StreamHub {
     } catch {
       // Already closed by the runtime.
     }
+    descriptors.socketChanged(this.#holder, -1);
     const attachment = ws.deserializeAttachment() as StreamAttachment;
     // A stream the server closed was counted and released then.
     if (attachment.closedCode !== undefined) return;
@@ -277,6 +285,8 @@ export class StreamHub {
    */
   #lookAtAll(nowMs: number): StreamLook {
     const look = this.#closeDeadStreams(nowMs);
+    // The runtime's own count: a close event that never fired (workerd#1187) does not drift it.
+    descriptors.socketsOf(this.#holder, look.sockets);
     this.#deadCheckedAtMs = nowMs;
     this.#expiresAtMs = earliestExpiry(look.live.map((stream) => stream.clock));
     return look;
@@ -290,7 +300,8 @@ export class StreamHub {
   #closeDeadStreams(nowMs: number, leaseIds?: ReadonlySet<string>): StreamLook {
     const closed: StreamAttachment[] = [];
     const live: StreamLook["live"] = [];
-    for (const ws of this.ctx.getWebSockets()) {
+    const sockets = this.ctx.getWebSockets();
+    for (const ws of sockets) {
       const attachment = ws.deserializeAttachment() as StreamAttachment | null;
       if (!attachment || attachment.closedCode !== undefined) continue;
       if (leaseIds && !leaseIds.has(attachment.leaseId)) continue;
@@ -300,7 +311,7 @@ export class StreamHub {
         closed.push(this.#ends.close(ws, verdict.code, verdict.reason));
       else live.push({ ws, attachment, clock });
     }
-    return { closed, live };
+    return { closed, live, sockets: sockets.length };
   }
 
   /** A stream's last sign of life (a frame, or a keepalive the runtime answered) and its token's expiry. */

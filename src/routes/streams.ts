@@ -6,7 +6,14 @@ import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { TokenClaims } from "../auth/jwt";
 import { hintFrom, type SeenFrom } from "../domain/placement/placement";
-import { healthStub, playerStub, releaseStreamLeases, sessionStub, workflowStub } from "../durable";
+import {
+  admitStream,
+  healthStub,
+  playerStub,
+  releaseStreamLeases,
+  sessionStub,
+  workflowStub,
+} from "../durable";
 import { AppError } from "../errors";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
@@ -115,6 +122,7 @@ export async function connectStream(
   if (kind === "queue" && auth.sub !== target && !operator) {
     throw new AppError("permission_denied", "a player may watch only their own queue");
   }
+  admitStream(env);
   const seenFrom = operator ? null : hintFrom(stream.seenFrom);
   const lease = await playerStub(env, holder).acquireStream(
     kind,

@@ -26,12 +26,20 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** How a DevServer runs: `vars` override wrangler.toml's; `openFiles` lowers the open-file limit of wrangler and its workerd. */
+export interface DevServerOptions {
+  vars?: Record<string, string>;
+  openFiles?: number;
+}
+
 /** One `wrangler dev` process; `stop()` then `start()` again keeps its persisted state. */
 export class DevServer {
   readonly stateDir = mkdtempSync(join(tmpdir(), "crafting-e2e-"));
   #process: ChildProcess | null = null;
   #output = "";
   port = 0;
+
+  constructor(private readonly options: DevServerOptions = {}) {}
 
   get baseUrl(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -44,9 +52,13 @@ export class DevServer {
     this.port = this.port || (await freePort());
     const inspectorPort = await freePort();
     this.#output = "";
+    const { vars = {}, openFiles } = this.options;
+    const limit = openFiles ? ["prlimit", `--nofile=${openFiles}:${openFiles}`] : [];
+    const [command = "npx", ...prefix] = [...limit, "npx"];
     this.#process = spawn(
-      "npx",
+      command,
       [
+        ...prefix,
         "wrangler",
         "dev",
         "--ip",
@@ -62,6 +74,7 @@ export class DevServer {
         "--show-interactive-dev-session=false",
         "--log-level",
         "log",
+        ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
       ],
       {
         detached: true,

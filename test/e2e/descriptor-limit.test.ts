@@ -1,0 +1,147 @@
+/**
+ * The descriptor budget against a real `wrangler dev` whose open-file limit
+ * is 1,024: local workerd aborts when it runs out of descriptors (and loses
+ * every stream), so the service refuses work with 503 before that, and
+ * what it already serves keeps working (docs/reliability.md).
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DevServer } from "../support/dev-server";
+import { servicePost } from "../support/http";
+import { freshId, token } from "../support/tokens";
+import { openWs, type WsClient } from "../support/ws-client";
+
+const OPEN_FILES = 1_024;
+/** Well under the limit: the rest is the runtime's own files and connections in flight. */
+const BUDGET = 500;
+/** Each attempt would hold 6 descriptors (a session's object and its player's): 1,200 in all, past the limit. */
+const ATTEMPTS = 200;
+
+interface Attempt {
+  status: number;
+  code?: string;
+  retryAfter?: string | null;
+  sessionId: string;
+  playerId: string;
+}
+
+async function createSession(baseUrl: string): Promise<Attempt> {
+  const sessionId = freshId("s");
+  const playerId = freshId("p");
+  const created = await servicePost(baseUrl, "/v1/sessions", {
+    session_id: sessionId,
+    player_id: playerId,
+    recipe_id: "iron-sword",
+    steps: [{ name: "forge", duration_ms: 3_600_000 }],
+  });
+  if (created.status !== 201) {
+    const body = (await created.json()) as { error: { code: string } };
+    return {
+      status: created.status,
+      code: body.error.code,
+      retryAfter: created.headers.get("Retry-After"),
+      sessionId,
+      playerId,
+    };
+  }
+  const started = await servicePost(baseUrl, `/v1/sessions/${sessionId}/start`);
+  return { status: started.status, sessionId, playerId };
+}
+
+async function attempts(baseUrl: string, count: number): Promise<Attempt[]> {
+  const results: Attempt[] = [];
+  for (let i = 0; i < count; i++) results.push(await createSession(baseUrl));
+  return results;
+}
+
+describe("the descriptor budget", () => {
+  /** Sessions the first test made, for the second to watch. */
+  const made: Attempt[] = [];
+  const server = new DevServer({
+    openFiles: OPEN_FILES,
+    vars: { DESCRIPTOR_BUDGET: String(BUDGET) },
+  });
+  beforeAll(() => server.start(), 120_000);
+  afterAll(() => server.dispose());
+
+  it("refuses sessions and streams with 503 before the process runs out, and keeps serving the streams it holds", async () => {
+    // A burst of creations: refused once the budget is held, never an internal error.
+    const first = await attempts(server.baseUrl, ATTEMPTS);
+    made.push(...first.filter((a) => a.status === 200));
+    const refused = first.filter((a) => a.status === 503);
+    expect(made.length + refused.length).toBe(ATTEMPTS);
+    expect(made.length).toBeGreaterThan(40);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((a) => a.code === "unavailable" && a.retryAfter === "10")).toBe(true);
+
+    // While those objects are live, a stream is refused the same way, before any slot is taken.
+    const watched = made.slice(0, 20);
+    const early = await openWs(
+      `${server.baseUrl.replace(/^http/, "ws")}/ws/crafting/${watched[0]?.sessionId}`,
+      { headers: { Authorization: `Bearer ${await token(watched[0]?.playerId ?? "")}` } },
+    );
+    expect(early.ok ? 101 : early.status).toBe(503);
+
+    // Idle objects are evicted 10 s after their last call: the budget frees with them.
+    await sleep(11_000);
+    const clients: WsClient[] = [];
+    for (const { sessionId, playerId } of watched) {
+      const opened = await openWs(
+        `${server.baseUrl.replace(/^http/, "ws")}/ws/crafting/${sessionId}`,
+        { headers: { Authorization: `Bearer ${await token(playerId)}` } },
+      );
+      if (!opened.ok) throw new Error(`stream refused: ${opened.status} ${opened.body}`);
+      clients.push(opened.client);
+    }
+    try {
+      // A second burst while 20 streams are open: refused again, and the streams live on.
+      const second = await attempts(server.baseUrl, ATTEMPTS);
+      expect(second.every((a) => a.status === 200 || a.status === 503)).toBe(true);
+      expect(second.some((a) => a.status === 503)).toBe(true);
+
+      await sleep(11_000);
+      for (const { sessionId } of watched) {
+        const progress = await servicePost(server.baseUrl, `/udp/sessions/${sessionId}/progress`, {
+          elapsed_ms: 5_000,
+        });
+        expect(progress.status).toBe(200);
+      }
+      for (const client of clients)
+        await client.until(() => client.frames.some((f) => "update" in f), "update", 10_000);
+      expect(clients.every((client) => client.closed === null)).toBe(true);
+      expect((await fetch(`${server.baseUrl}/health`)).status).toBe(200);
+      expect(server.output).not.toContain("Too many open files");
+    } finally {
+      for (const client of clients) client.close();
+    }
+  }, 180_000);
+
+  it("counts every open socket: streams stop at the budget however many objects are evicted", async () => {
+    // Every object idle, every earlier stream closed: the budget is empty.
+    await sleep(11_000);
+    const clients: WsClient[] = [];
+    let refused: { status: number; body: string } | null = null;
+    try {
+      // Up to 10 streams per session (its player's limit), session after session.
+      for (const { sessionId, playerId } of made) {
+        const url = `${server.baseUrl.replace(/^http/, "ws")}/ws/crafting/${sessionId}`;
+        const headers = { Authorization: `Bearer ${await token(playerId)}` };
+        for (let i = 0; i < 10 && !refused; i++) {
+          const opened = await openWs(url, { headers });
+          if (opened.ok) clients.push(opened.client);
+          else refused = opened;
+        }
+        if (refused) break;
+      }
+      // 2 descriptors a socket: at most BUDGET / 2 streams, whatever was evicted meanwhile.
+      expect(refused?.status).toBe(503);
+      expect(refused?.body).toContain("unavailable");
+      expect(clients.length).toBeGreaterThan(50);
+      expect(clients.length).toBeLessThanOrEqual(BUDGET / 2);
+      expect(clients.every((client) => client.closed === null)).toBe(true);
+      expect(server.output).not.toContain("Too many open files");
+    } finally {
+      for (const client of clients) client.close();
+    }
+  }, 120_000);
+});
