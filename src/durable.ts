@@ -2,6 +2,8 @@
 import { type LocationHint, type Placement, placementFor } from "./domain/placement/placement";
 import { AppError } from "./errors";
 import { descriptorBudgetOf, descriptors } from "./health/descriptor-budget";
+import { log } from "./log";
+import { metrics } from "./metrics/push";
 
 /** The stub type of a Durable Object binding of Env. */
 export type DurableObjectStubOf<
@@ -12,6 +14,8 @@ export type DurableObjectStubOf<
 const DESCRIPTORS_RETRY_AFTER_S = 10;
 
 function outOfDescriptors(what: string): AppError {
+  metrics.count("crafting_throttles_total", { limit: "descriptors" });
+  log("warn", "descriptors.refused", { what });
   return new AppError(
     "unavailable",
     `the service holds as many ${what} as this process may: retry shortly`,

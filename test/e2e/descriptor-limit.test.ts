@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DevServer } from "../support/dev-server";
 import { servicePost } from "../support/http";
-import { freshId, token } from "../support/tokens";
+import { freshId, serviceToken, token } from "../support/tokens";
 import { openWs, type WsClient } from "../support/ws-client";
 
 const OPEN_FILES = 1_024;
@@ -52,6 +52,17 @@ async function attempts(baseUrl: string, count: number): Promise<Attempt[]> {
   const results: Attempt[] = [];
   for (let i = 0; i < count; i++) results.push(await createSession(baseUrl));
   return results;
+}
+
+/** `crafting_throttles_total{limit="descriptors"}` on the server's /metrics. */
+async function descriptorRefusals(baseUrl: string): Promise<number> {
+  const response = await fetch(`${baseUrl}/metrics`, {
+    headers: { Authorization: `Bearer ${await serviceToken()}` },
+  });
+  const line = (await response.text())
+    .split("\n")
+    .find((l) => l.startsWith('crafting_throttles_total{limit="descriptors"}'));
+  return Number(line?.split(" ").at(-1) ?? 0);
 }
 
 describe("the descriptor budget", () => {
@@ -140,6 +151,10 @@ describe("the descriptor budget", () => {
       expect(clients.length).toBeLessThanOrEqual(BUDGET / 2);
       expect(clients.every((client) => client.closed === null)).toBe(true);
       expect(server.output).not.toContain("Too many open files");
+      // Operators see the refusals (counts reach /metrics within a second or so).
+      await expect
+        .poll(() => descriptorRefusals(server.baseUrl), { timeout: 10_000, interval: 500 })
+        .toBeGreaterThan(0);
     } finally {
       for (const client of clients) client.close();
     }
