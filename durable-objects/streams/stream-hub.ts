@@ -21,7 +21,7 @@ import {
 } from "../../src/domain/streams/stream-liveness";
 import { CloseCode } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
-import { descriptors } from "../../src/health/descriptor-budget";
+import { descriptorBudgetOf, descriptors } from "../../src/health/descriptor-budget";
 import { log } from "../../src/log";
 import { metrics } from "../../src/metrics/push";
 import {
@@ -74,6 +74,8 @@ export class StreamHub {
   #expiresAtMs: number | null = null;
   /** This object, as its sockets are counted in the isolate's descriptor budget. */
   readonly #holder: string;
+  /** Whether this deployment keeps a descriptor budget (a local workerd does). */
+  readonly #budgeted: boolean;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -82,6 +84,7 @@ export class StreamHub {
     private readonly source: StreamSource,
   ) {
     this.#holder = ctx.id.toString();
+    this.#budgeted = descriptorBudgetOf(env) > 0;
     this.#sync = new SyncSockets(source);
     this.#ends = new StreamEnds(env, kind, source);
     this.#out = new Broadcaster(
@@ -137,6 +140,8 @@ export class StreamHub {
 
   /** An inbound frame: size limit, frame budget, then ping or resume. */
   async message(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // A client's frame wakes this object without a stub: it is live for the budget as after a call.
+    if (this.#budgeted) descriptors.called(this.#holder, Date.now());
     const size = byteLength(message);
     metrics.count("crafting_messages_in_total");
     metrics.count("crafting_bytes_in_total", {}, size);

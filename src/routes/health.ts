@@ -4,10 +4,12 @@
  * (named dependency checks), `GET /health/ws` (periodic snapshots),
  * `GET /metrics` (Prometheus text).
  */
+
 import { Hono } from "hono";
 import * as v from "valibot";
 import { keyringOf } from "../auth/keys";
 import { CHECK_NAMES, type CheckName, overall, runHealthChecks, SLO } from "../health/checks";
+import { descriptorBudgetOf, descriptors } from "../health/descriptor-budget";
 import { readJsonBody } from "../http/body";
 import { fields, parse } from "../http/valid";
 import { collectTotals } from "../metrics/push";
@@ -49,12 +51,15 @@ export const healthRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
       JWT_SECRET: !secret ? "missing" : keyringOf(c.env).ok ? "ok" : "misconfigured",
     };
     const healthy = Object.values(bindings).every((check) => check === "ok");
+    const budget = descriptorBudgetOf(c.env);
     return c.json(
       {
         status: healthy ? "ok" : "failing",
         version: c.env.SERVICE_VERSION,
         time: new Date().toISOString(),
         bindings,
+        // Where a budget is kept (a local workerd): this isolate's estimate against it.
+        ...(budget > 0 ? { descriptors: { held: descriptors.held(Date.now()), budget } } : {}),
       },
       healthy ? 200 : 503,
     );

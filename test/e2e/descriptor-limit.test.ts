@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DevServer } from "../support/dev-server";
-import { servicePost } from "../support/http";
+import { createSession, servicePost } from "../support/http";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { openWs, type WsClient } from "../support/ws-client";
 
@@ -25,15 +25,10 @@ interface Attempt {
   playerId: string;
 }
 
-async function createSession(baseUrl: string): Promise<Attempt> {
+async function attempt(baseUrl: string): Promise<Attempt> {
   const sessionId = freshId("s");
   const playerId = freshId("p");
-  const created = await servicePost(baseUrl, "/v1/sessions", {
-    session_id: sessionId,
-    player_id: playerId,
-    recipe_id: "iron-sword",
-    steps: [{ name: "forge", duration_ms: 3_600_000 }],
-  });
+  const created = await createSession(baseUrl, sessionId, playerId);
   if (created.status !== 201) {
     const body = (await created.json()) as { error: { code: string } };
     return {
@@ -50,7 +45,7 @@ async function createSession(baseUrl: string): Promise<Attempt> {
 
 async function attempts(baseUrl: string, count: number): Promise<Attempt[]> {
   const results: Attempt[] = [];
-  for (let i = 0; i < count; i++) results.push(await createSession(baseUrl));
+  for (let i = 0; i < count; i++) results.push(await attempt(baseUrl));
   return results;
 }
 
@@ -63,6 +58,15 @@ async function descriptorRefusals(baseUrl: string): Promise<number> {
     .split("\n")
     .find((l) => l.startsWith('crafting_throttles_total{limit="descriptors"}'));
   return Number(line?.split(" ").at(-1) ?? 0);
+}
+
+/** The isolate's estimate of the descriptors it holds, from GET /health. */
+async function held(baseUrl: string): Promise<number> {
+  const health = (await (await fetch(`${baseUrl}/health`)).json()) as {
+    descriptors?: { held: number; budget: number };
+  };
+  expect(health.descriptors?.budget).toBe(BUDGET);
+  return health.descriptors?.held ?? -1;
 }
 
 describe("the descriptor budget", () => {
@@ -110,7 +114,15 @@ describe("the descriptor budget", () => {
       expect(second.every((a) => a.status === 200 || a.status === 503)).toBe(true);
       expect(second.some((a) => a.status === 503)).toBe(true);
 
+      // Every object idle again: what is held is the 20 sockets, 2 each.
       await sleep(11_000);
+      expect(await held(server.baseUrl)).toBe(20 * 2);
+      // A client's frame wakes its object without a call from the Worker: counted as live too.
+      for (const client of clients)
+        client.socket.send(JSON.stringify({ ping: { clientTimeMs: String(Date.now()) } }));
+      for (const client of clients)
+        await client.until(() => client.frames.some((f) => "pong" in f), "pong", 10_000);
+      expect(await held(server.baseUrl)).toBeGreaterThanOrEqual(20 * 2 + 20 * 3);
       for (const { sessionId } of watched) {
         const progress = await servicePost(server.baseUrl, `/udp/sessions/${sessionId}/progress`, {
           elapsed_ms: 5_000,

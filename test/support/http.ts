@@ -23,19 +23,31 @@ export interface PlannedStep {
   duration_ms: number;
 }
 
-/** Creates and starts a session of a fresh player (one long step by default, so it stays active). */
-export async function startedSession(
+const ONE_LONG_STEP: PlannedStep[] = [{ name: "forge", duration_ms: 3_600_000 }];
+
+/** POST /v1/sessions for `sessionId` of `playerId` (one long step by default): the answer, whatever it is. */
+export function createSession(
   baseUrl: string,
-  steps: PlannedStep[] = [{ name: "forge", duration_ms: 3_600_000 }],
-): Promise<{ sessionId: string; playerId: string }> {
-  const sessionId = freshId("s");
-  const playerId = freshId("p");
-  const created = await servicePost(baseUrl, "/v1/sessions", {
+  sessionId: string,
+  playerId: string,
+  steps: PlannedStep[] = ONE_LONG_STEP,
+): Promise<Response> {
+  return servicePost(baseUrl, "/v1/sessions", {
     session_id: sessionId,
     player_id: playerId,
     recipe_id: "iron-sword",
     steps,
   });
+}
+
+/** Creates and starts a session of a fresh player (one long step by default, so it stays active). */
+export async function startedSession(
+  baseUrl: string,
+  steps: PlannedStep[] = ONE_LONG_STEP,
+): Promise<{ sessionId: string; playerId: string }> {
+  const sessionId = freshId("s");
+  const playerId = freshId("p");
+  const created = await createSession(baseUrl, sessionId, playerId, steps);
   if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
   const started = await servicePost(baseUrl, `/v1/sessions/${sessionId}/start`);
   if (started.status !== 200) throw new Error(`start: ${started.status} ${await started.text()}`);
