@@ -6,7 +6,9 @@
  *
  * What holds descriptors here, measured: a Durable Object whose SQLite
  * database is open holds 3 until the runtime evicts it, 10 s after its last
- * call; a WebSocket holds 2 for as long as it is open, hibernated or not.
+ * call; a WebSocket holds 2 for as long as it is open, hibernated or not
+ * (on a plain workerd: under `wrangler dev`, 4, which `npm start`'s budget
+ * allows for).
  */
 
 /** The measured costs. */
