@@ -25,7 +25,7 @@ import { parseEventRecord } from "../src/events/event-input.ts";
 import { SessionStateSchema } from "../src/gen/crafting/v1/session_pb.ts";
 import { sessionStateMessage } from "../src/protocol/session-wire.ts";
 import { freePort } from "../test/support/dev-server.ts";
-import { onExit, rssBytes, runCleanups } from "./lib/procs.ts";
+import { fdLimit, onExit, rssBytes, runCleanups } from "./lib/procs.ts";
 import { type ClientKind, type SoakService, Watcher } from "./lib/soak-watcher.ts";
 import { launchUs, token } from "./lib/targets.ts";
 
@@ -60,11 +60,14 @@ const T0 = Date.parse("2026-11-30T00:00:00Z");
 
 const port = await freePort();
 const stateDir = mkdtempSync(join(tmpdir(), "crafting-soak-"));
-let service = await launchUs({
-  port,
-  stateDir,
-  vars: { MAX_STREAMS_PER_PLAYER: String(MAX_STREAMS) },
-});
+const openFiles = fdLimit([process.pid]);
+const vars = {
+  MAX_STREAMS_PER_PLAYER: String(MAX_STREAMS),
+  // A descriptor budget as a plain workerd would keep (80 % of the limit it
+  // inherits): any refusal of it is a 503, which fails the soak.
+  DESCRIPTOR_BUDGET: Number.isFinite(openFiles) ? String(Math.floor(openFiles * 0.8)) : "0",
+};
+let service = await launchUs({ port, stateDir, vars });
 const baseUrl = `http://127.0.0.1:${port}`;
 const wsBase = baseUrl.replace("http", "ws");
 let restarts = 0;
@@ -81,11 +84,7 @@ async function killAndRestart(): Promise<void> {
     }
   }
   await service.stop().catch(() => {});
-  service = await launchUs({
-    port,
-    stateDir,
-    vars: { MAX_STREAMS_PER_PLAYER: String(MAX_STREAMS) },
-  });
+  service = await launchUs({ port, stateDir, vars });
   restarts++;
 }
 
