@@ -64,7 +64,8 @@ const openFiles = fdLimit([process.pid]);
 const vars = {
   MAX_STREAMS_PER_PLAYER: String(MAX_STREAMS),
   // A descriptor budget as a plain workerd would keep (80 % of the limit it
-  // inherits): any refusal of it is a 503, which fails the soak.
+  // inherits: scripts/descriptor-budget.mjs's share, without its halving for
+  // wrangler dev's proxy): any refusal of it is a 503, which fails the soak.
   DESCRIPTOR_BUDGET: Number.isFinite(openFiles) ? String(Math.floor(openFiles * 0.8)) : "0",
 };
 let service = await launchUs({ port, stateDir, vars });

@@ -165,9 +165,9 @@ async function start(
   return { mf, baseUrl: url.origin, stateDir, pids: () => mine, stop };
 }
 
-/** Our service, with auth, storage, Queues and rate limiters as in wrangler.toml (`vars` override its vars). */
-export async function startUs(vars?: Record<string, string>): Promise<Target> {
-  const started = await launchUs({ vars });
+/** Our service, with auth, storage, Queues and rate limiters as in wrangler.toml. */
+export async function startUs(): Promise<Target> {
+  const started = await launchUs();
   const service = await token("crafting-service", "service");
   const authorized = { Authorization: `Bearer ${service}`, "Content-Type": "application/json" };
   return {

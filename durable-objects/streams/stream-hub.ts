@@ -21,7 +21,7 @@ import {
 } from "../../src/domain/streams/stream-liveness";
 import { CloseCode } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
-import { descriptorBudgetOf, descriptors } from "../../src/health/descriptor-budget";
+import { descriptorBudgetOf, ObjectDescriptors } from "../../src/health/descriptor-budget";
 import { log } from "../../src/log";
 import { metrics } from "../../src/metrics/push";
 import {
@@ -72,10 +72,8 @@ export class StreamHub {
    * memory): null until this isolate has looked at every stream.
    */
   #expiresAtMs: number | null = null;
-  /** This object, as its sockets are counted in the isolate's descriptor budget. */
-  readonly #holder: string;
-  /** Whether this deployment keeps a descriptor budget (a local workerd does). */
-  readonly #budgeted: boolean;
+  /** This object's share of the isolate's descriptor budget. */
+  readonly #descriptors: ObjectDescriptors;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -83,8 +81,7 @@ export class StreamHub {
     readonly kind: StreamKind,
     private readonly source: StreamSource,
   ) {
-    this.#holder = ctx.id.toString();
-    this.#budgeted = descriptorBudgetOf(env) > 0;
+    this.#descriptors = new ObjectDescriptors(ctx.id.toString(), descriptorBudgetOf(env) > 0);
     this.#sync = new SyncSockets(source);
     this.#ends = new StreamEnds(env, kind, source);
     this.#out = new Broadcaster(
@@ -114,7 +111,7 @@ export class StreamHub {
     const protocol = headers.get(STREAM_HEADERS.protocol);
     const codec = codecOf(protocol);
     this.ctx.acceptWebSocket(server, [playerId, CODEC_TAG[codec]]);
-    descriptors.socketChanged(this.#holder, 1);
+    this.#descriptors.socketChanged(1);
     if (codec === "sync" && !this.source.syncPackets)
       throw new Error("a sync stream needs a session to watch");
     const attachment = attachmentFor(headers, playerId, codec, position?.seq ?? 0, now);
@@ -140,8 +137,7 @@ export class StreamHub {
 
   /** An inbound frame: size limit, frame budget, then ping or resume. */
   async message(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    // A client's frame wakes this object without a stub: it is live for the budget as after a call.
-    if (this.#budgeted) descriptors.called(this.#holder, Date.now());
+    this.#descriptors.woke(Date.now());
     const size = byteLength(message);
     metrics.count("crafting_messages_in_total");
     metrics.count("crafting_bytes_in_total", {}, size);
@@ -202,7 +198,7 @@ export class StreamHub {
     } catch {
       // Already closed by the runtime.
     }
-    descriptors.socketChanged(this.#holder, -1);
+    this.#descriptors.socketChanged(-1);
     const attachment = ws.deserializeAttachment() as StreamAttachment;
     // A stream the server closed was counted and released then.
     if (attachment.closedCode !== undefined) return;
@@ -290,8 +286,7 @@ export class StreamHub {
    */
   #lookAtAll(nowMs: number): StreamLook {
     const look = this.#closeDeadStreams(nowMs);
-    // The runtime's own count: a close event that never fired (workerd#1187) does not drift it.
-    descriptors.socketsOf(this.#holder, look.sockets);
+    this.#descriptors.socketsCounted(look.sockets);
     this.#deadCheckedAtMs = nowMs;
     this.#expiresAtMs = earliestExpiry(look.live.map((stream) => stream.clock));
     return look;

@@ -92,6 +92,34 @@ export class DescriptorBudget {
 /** This isolate's budget: every object and the Worker of one isolate share it. */
 export const descriptors = new DescriptorBudget();
 
+/**
+ * One object's share of its isolate's budget, as its stream hub keeps it:
+ * its sockets, and the wakes no stub call notes. Does nothing where no
+ * budget is kept (`budgeted` false: Cloudflare).
+ */
+export class ObjectDescriptors {
+  constructor(
+    private readonly holder: string,
+    private readonly budgeted: boolean,
+    private readonly budget: DescriptorBudget = descriptors,
+  ) {}
+
+  /** A socket accepted (`+1`) or closed by its client (`-1`). */
+  socketChanged(change: 1 | -1): void {
+    if (this.budgeted) this.budget.socketChanged(this.holder, change);
+  }
+
+  /** The runtime's own count, at a look at every socket: a close event that never fired (workerd#1187) does not drift it. */
+  socketsCounted(open: number): void {
+    if (this.budgeted) this.budget.socketsOf(this.holder, open);
+  }
+
+  /** A client's frame wakes the object without a stub: it is live as after a call. */
+  woke(now: number): void {
+    if (this.budgeted) this.budget.called(this.holder, now);
+  }
+}
+
 /** The budget configured for this deployment (`DESCRIPTOR_BUDGET`; "0" or unset: no limit). */
 export function descriptorBudgetOf(env: { DESCRIPTOR_BUDGET?: string }): number {
   const budget = Number(env.DESCRIPTOR_BUDGET ?? 0);

@@ -53,12 +53,12 @@ export class DevServer {
     const inspectorPort = await freePort();
     this.#output = "";
     const { vars = {}, openFiles } = this.options;
-    const limit = openFiles ? ["prlimit", `--nofile=${openFiles}:${openFiles}`] : [];
-    const [command = "npx", ...prefix] = [...limit, "npx"];
+    // prlimit execs its command with the limit set: the process group stays one.
+    const limit = openFiles ? [`--nofile=${openFiles}:${openFiles}`, "npx"] : [];
     this.#process = spawn(
-      command,
+      openFiles ? "prlimit" : "npx",
       [
-        ...prefix,
+        ...limit,
         "wrangler",
         "dev",
         "--ip",

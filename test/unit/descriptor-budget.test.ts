@@ -3,6 +3,7 @@ import {
   DESCRIPTOR_COSTS,
   DescriptorBudget,
   descriptorBudgetOf,
+  ObjectDescriptors,
 } from "../../src/health/descriptor-budget";
 
 const { perLiveObject, perSocket, objectLiveMs } = DESCRIPTOR_COSTS;
@@ -68,5 +69,23 @@ describe("the descriptor budget", () => {
     expect(descriptorBudgetOf({})).toBe(0);
     expect(descriptorBudgetOf({ DESCRIPTOR_BUDGET: "nonsense" })).toBe(0);
     expect(descriptorBudgetOf({ DESCRIPTOR_BUDGET: "16000" })).toBe(16_000);
+  });
+
+  it("keeps an object's sockets and wakes where a budget is kept, and nothing where none is", () => {
+    const budget = new DescriptorBudget();
+    const kept = new ObjectDescriptors("object-1", true, budget);
+    kept.socketChanged(1);
+    kept.socketChanged(1);
+    kept.woke(0);
+    expect(budget.held(0)).toBe(2 * perSocket + perLiveObject);
+    kept.socketsCounted(1);
+    expect(budget.held(objectLiveMs)).toBe(perSocket);
+
+    const none = new DescriptorBudget();
+    const off = new ObjectDescriptors("object-2", false, none);
+    off.socketChanged(1);
+    off.socketsCounted(5);
+    off.woke(0);
+    expect(none.held(0)).toBe(0);
   });
 });
