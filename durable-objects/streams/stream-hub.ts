@@ -3,7 +3,7 @@
  * socket the Worker authenticated, the first frame (snapshot or resume),
  * inbound frames (size limit, frame budget, ping, resume), closes, the
  * stream rules applied at wakes (idle, token expiry; no timer of their
- * own), and latest-wins delivery of updates. The object supplies what is
+ * own: dead-streams.ts), and latest-wins delivery of updates. The object supplies what is
  * watched through a `StreamSource`; one implementation of each rule, for
  * every kind.
  */
@@ -11,12 +11,9 @@
 import { parseResumePoint, planResume } from "../../src/domain/streams/resume";
 import type { StreamKind } from "../../src/domain/streams/stream-leases";
 import {
-  earliestExpiry,
   FRAME_BUDGET,
   meterFrame,
   STREAM_TIMING,
-  type StreamClock,
-  streamVerdict,
   tokenExpired,
 } from "../../src/domain/streams/stream-liveness";
 import { CloseCode } from "../../src/errors";
@@ -41,6 +38,7 @@ import {
 } from "../../src/protocol/stream-codec";
 import { STREAM_HEADERS } from "../../src/protocol/stream-headers";
 import { Broadcaster } from "./broadcaster";
+import { DeadStreams } from "./dead-streams";
 import { byteLength, trySend } from "./socket-send";
 import { attachmentFor, type StreamAttachment } from "./stream-attachment";
 import { StreamEnds } from "./stream-ends";
@@ -52,26 +50,12 @@ export type { StreamSource } from "./stream-source";
 /** One frame encoded once per codec, for sending to many sockets. */
 type EncodedFrames = Map<StreamCodec, string | Uint8Array>;
 
-/** What a look at the open streams found: those it closed (their slots to release), and the live ones. */
-interface StreamLook {
-  closed: StreamAttachment[];
-  live: { ws: WebSocket; attachment: StreamAttachment; clock: StreamClock }[];
-  /** Every socket the runtime holds for this object, closing ones included. */
-  sockets: number;
-}
-
 /** The live streams of one object. */
 export class StreamHub {
   readonly #sync: SyncSockets;
   readonly #out: Broadcaster;
   readonly #ends: StreamEnds;
-  /** When dead streams were last looked for (in memory: a wake looks again). */
-  #deadCheckedAtMs = 0;
-  /**
-   * When the first open stream's token expires (ms since the epoch; in
-   * memory): null until this isolate has looked at every stream.
-   */
-  #expiresAtMs: number | null = null;
+  readonly #dead: DeadStreams;
   /** This object's share of the isolate's descriptor budget. */
   readonly #descriptors: ObjectDescriptors;
 
@@ -84,12 +68,13 @@ export class StreamHub {
     this.#descriptors = new ObjectDescriptors(ctx.id.toString(), descriptorBudgetOf(env) > 0);
     this.#sync = new SyncSockets(source);
     this.#ends = new StreamEnds(env, kind, source);
+    this.#dead = new DeadStreams(ctx, this.#ends, this.#descriptors);
     this.#out = new Broadcaster(
       ctx,
       env,
       this.#sync,
       source.position(Date.now())?.seq ?? 0,
-      (now) => this.#expire(now),
+      (now) => this.#dead.expire(now),
     );
     // Keepalives are answered by the runtime without waking the object.
     // https://developers.cloudflare.com/durable-objects/best-practices/websockets/
@@ -105,7 +90,7 @@ export class StreamHub {
    */
   async accept(headers: Headers, playerId: string, endReason: string | null): Promise<Response> {
     const now = Date.now();
-    this.#expire(now);
+    this.#dead.expire(now);
     const position = this.source.position(now);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     const protocol = headers.get(STREAM_HEADERS.protocol);
@@ -116,10 +101,7 @@ export class StreamHub {
       throw new Error("a sync stream needs a session to watch");
     const attachment = attachmentFor(headers, playerId, codec, position?.seq ?? 0, now);
     server.serializeAttachment(attachment);
-    this.#expiresAtMs = Math.min(
-      this.#expiresAtMs ?? Number.POSITIVE_INFINITY,
-      attachment.tokenExp * 1000,
-    );
+    this.#dead.opened(attachment.tokenExp * 1000);
     this.#out.joined();
     const resume = parseResumePoint(headers.get(STREAM_HEADERS.resume));
     if (codec === "sync") this.#sync.sync(server, now, true, attachment);
@@ -159,9 +141,9 @@ export class StreamHub {
     ws.serializeAttachment(stored);
     // A frame is a wake: streams past their token are closed before any answer
     // (this one too: it gets none), and the dead ones looked for (this one just spoke).
-    this.#expire(now);
+    this.#dead.expire(now);
     if (tokenExpired(stored, now)) return;
-    this.#closeDead(now);
+    this.#dead.closeSoon(now);
     if (metered.decision !== "accept") {
       await this.#throttle(ws, stored, metered.decision, position);
       return;
@@ -228,7 +210,7 @@ export class StreamHub {
    */
   async sweep(): Promise<void> {
     const now = Date.now();
-    const { closed, live } = this.#lookAtAll(now);
+    const { closed, live } = this.#dead.lookAtAll(now);
     const position = this.source.position(now);
     if (position) {
       const heartbeat = heartbeatFrame(position, STREAM_TIMING.idleTimeoutMs);
@@ -238,86 +220,9 @@ export class StreamHub {
     if (closed.length > 0) await this.#ends.release(closed);
   }
 
-  /**
-   * Which of these slots still hold a live stream here (a player's object
-   * asks when it needs a slot): a stream idle for 30 s or past its token is
-   * closed now and not counted, and its player frees the slot.
-   */
+  /** Which of these slots still hold a live stream here (dead-streams.ts). */
   openLeases(leaseIds: readonly string[]): string[] {
-    const { live } = this.#closeDeadStreams(Date.now(), new Set(leaseIds));
-    return live.map((stream) => stream.attachment.leaseId);
-  }
-
-  /**
-   * Closes, at a wake, the streams that died meanwhile (nothing from their
-   * client for 30 s, or past their token): a dead stream is closed at the
-   * object's next wake, never by a timer of its own. Looks at most once per
-   * idle timeout while awake.
-   */
-  #closeDead(nowMs: number): void {
-    if (nowMs - this.#deadCheckedAtMs < STREAM_TIMING.idleTimeoutMs) return;
-    this.#deadCheckedAtMs = nowMs;
-    // After this turn: frames sent in it leave when it ends, and looking at
-    // every stream (a thousand attachments) must not hold them back.
-    setTimeout(() => this.#closeDeadNow(Date.now()), 0);
-  }
-
-  /**
-   * Nothing reaches a stream past its token: before anything is sent (a
-   * change, an answer to a frame, a first frame), the streams whose token
-   * expired are closed with 4001, and the dead ones with 4008 on the same
-   * look. Looks at every stream only when a token may have expired, or once
-   * after a wake (the earliest expiry is kept in memory).
-   */
-  #expire(nowMs: number): void {
-    if (this.#expiresAtMs !== null && nowMs < this.#expiresAtMs) return;
-    this.#closeDeadNow(nowMs);
-  }
-
-  /** Closes the dead streams now; their slots go back in the background (one that does not is reclaimed when needed). */
-  #closeDeadNow(nowMs: number): void {
-    const { closed } = this.#lookAtAll(nowMs);
-    if (closed.length > 0) void this.#ends.release(closed);
-  }
-
-  /**
-   * Applies the stream rules to every open stream at `nowMs` (below), and
-   * remembers that it looked and when the first live stream's token expires.
-   */
-  #lookAtAll(nowMs: number): StreamLook {
-    const look = this.#closeDeadStreams(nowMs);
-    this.#descriptors.socketsCounted(look.sockets);
-    this.#deadCheckedAtMs = nowMs;
-    this.#expiresAtMs = earliestExpiry(look.live.map((stream) => stream.clock));
-    return look;
-  }
-
-  /**
-   * Applies the stream rules (idle, token expiry) to the open streams (or
-   * to those holding one of `leaseIds`) at `nowMs`: closes the dead ones
-   * (returned, for their slots to be released) and returns the live ones.
-   */
-  #closeDeadStreams(nowMs: number, leaseIds?: ReadonlySet<string>): StreamLook {
-    const closed: StreamAttachment[] = [];
-    const live: StreamLook["live"] = [];
-    const sockets = this.ctx.getWebSockets();
-    for (const ws of sockets) {
-      const attachment = ws.deserializeAttachment() as StreamAttachment | null;
-      if (!attachment || attachment.closedCode !== undefined) continue;
-      if (leaseIds && !leaseIds.has(attachment.leaseId)) continue;
-      const clock = this.#clockOf(ws, attachment);
-      const verdict = streamVerdict(clock, nowMs);
-      if (verdict.action === "close")
-        closed.push(this.#ends.close(ws, verdict.code, verdict.reason));
-      else live.push({ ws, attachment, clock });
-    }
-    return { closed, live, sockets: sockets.length };
-  }
-
-  /** A stream's last sign of life (a frame, or a keepalive the runtime answered) and its token's expiry. */
-  #clockOf(ws: WebSocket, attachment: StreamAttachment): StreamClock {
-    const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
-    return { lastSeenMs: Math.max(attachment.lastSeenMs, pinged), tokenExp: attachment.tokenExp };
+    return this.#dead.openLeases(leaseIds);
   }
 
   // --- Delivery --------------------------------------------------------------
@@ -329,7 +234,7 @@ export class StreamHub {
    */
   deliver(frame: ServerFrame, coalescible: boolean, nowMs: number, receivedAtMs: number): void {
     this.#out.deliver(frame, coalescible, nowMs, receivedAtMs);
-    this.#closeDead(nowMs);
+    this.#dead.closeSoon(nowMs);
   }
 
   /** A change no stream was sent (a creation) leaves every stream current at `seq`. */
