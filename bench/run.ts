@@ -42,7 +42,8 @@ const SIZES = {
     rate: 20,
     saturateS: 0.5,
     ingestS: 0.5,
-    scale: [10],
+    scale: [20],
+    wave: 10,
     idleS: 1,
     events: [4, 5],
     steady: { sessions: 2, rate: 10, seconds: 1 },
@@ -55,7 +56,8 @@ const SIZES = {
     rate: 10,
     saturateS: 3,
     ingestS: 3,
-    scale: [1000],
+    scale: [2000],
+    wave: 1000,
     idleS: 12,
     events: [20, 50],
     steady: { sessions: 10, rate: 40, seconds: 20 },
@@ -68,7 +70,8 @@ const SIZES = {
     rate: 10,
     saturateS: 10,
     ingestS: 10,
-    scale: [1000, 10_000],
+    scale: [2000, 10_000],
+    wave: 1000,
     idleS: 15,
     events: [100, 100],
     steady: { sessions: 10, rate: 40, seconds: 30 },
@@ -282,8 +285,8 @@ async function main(): Promise<void> {
       });
     }
     if (name === "us") {
-      // A player's queue: the same count of sessions, SHARED_PLAYER_SESSIONS to a player.
-      const streams = SIZES.scale[0] as number;
+      // A player's queue: one wave's count of sessions, SHARED_PLAYER_SESSIONS to a player.
+      const streams = SIZES.wave;
       await withTarget(name, async (target) => {
         say(
           `scale    us    ${streams} streams over as many sessions, ${SHARED_PLAYER_SESSIONS} per player`,
@@ -302,15 +305,22 @@ async function main(): Promise<void> {
     for (const entry of partial.scale) {
       await withTarget(name, async (target) => {
         say(`scale    ${name.padEnd(5)} ${entry.streams} streams over as many sessions`);
-        const result = await scale(target, entry.streams, SIZES.idleS, { fdsPerSession });
+        const result = await scale(target, entry.streams, SIZES.idleS, {
+          fdsPerSession,
+          waveSize: SIZES.wave,
+        });
         entry.by_target[name] = { ...result };
         const held = result.requested_streams
           ? `held ${result.streams} (the descriptor limit, ${result.fd_limit}, at ${fdsPerSession} per session), `
           : "";
         fdsPerSession = result.fds_per_live_session ?? fdsPerSession;
         say(
-          `         ${held}opened in ${result.open_seconds} s, ${result.failures} failures, ${result.rss_per_session_without_stream_bytes} B RSS/session before its stream, ${result.rss_per_live_session_bytes} B live`,
+          `         ${held}first wave opened in ${result.open_seconds} s, ${result.failures} failures, ${result.rss_per_session_without_stream_bytes} B RSS/session before its stream, ${result.rss_per_live_session_bytes} B live`,
         );
+        if (result.warm)
+          say(
+            `         ${result.warm.waves} more waves, ${result.warm.streams} sessions: ${result.warm.rss_per_live_session_bytes} B RSS per live session, ${result.warm.rss_per_watched_session_bytes} B once evicted (${result.warm.fds_per_watched_session} descriptors each)`,
+          );
       });
     }
   }

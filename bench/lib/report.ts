@@ -72,8 +72,8 @@ export interface BenchResult {
   events: Record<string, unknown> | null;
   scale: { streams: number; by_target: ByTarget<ScaleResult> }[];
   /**
-   * Us only: the first scale step again, with players owning several
-   * sessions each (a player's queue), so their objects are shared.
+   * Us only: one wave of the first scale step again, with players owning
+   * several sessions each (a player's queue), so their objects are shared.
    */
   scale_shared_players?: ScaleResult | null;
   wire: WireResult | null;

@@ -14,6 +14,12 @@ export interface RssLiveRatio {
    * its stream.
    */
   least_per_session_vs_floor?: number | null;
+  /**
+   * The waves after the first (scale-scenario.ts, `WarmWaves`): RSS per
+   * session while a wave's objects live, and once they were evicted.
+   */
+  warm_live_per_session_vs_floor?: number | null;
+  warm_watched_per_session_vs_floor?: number | null;
 }
 
 /** RSS per live session of us with players sharing their object, against the floor's. */
@@ -50,6 +56,19 @@ export function scaleRatios(result: ScaleFigures): {
               t.floor.rss_per_live_session_bytes,
             )
           : null,
+      ...(t.us?.warm && t.floor?.warm
+        ? {
+            warm_live_per_session_vs_floor: whole
+              ? ratio(t.us.warm.rss_per_live_session_bytes, t.floor.warm.rss_per_live_session_bytes)
+              : null,
+            warm_watched_per_session_vs_floor: whole
+              ? ratio(
+                  t.us.warm.rss_per_watched_session_bytes,
+                  t.floor.warm.rss_per_watched_session_bytes,
+                )
+              : null,
+          }
+        : {}),
     };
   });
   return { rss_live, rss_shared_players: sharedPlayersRatio(result) };
@@ -59,7 +78,10 @@ export function scaleRatios(result: ScaleFigures): {
 function sharedPlayersRatio(result: ScaleFigures): RssSharedRatio | null {
   const shared = result.scale_shared_players;
   if (!shared?.sessions_per_player) return null;
-  const floor = result.scale.find((entry) => entry.streams === shared.streams)?.by_target.floor;
+  // The floor's first wave of the same count: both processes fresh.
+  const floor = result.scale
+    .map((entry) => entry.by_target.floor)
+    .find((f) => f && (f.first_wave_streams ?? f.streams) === shared.streams);
   const whole = shared.failures === 0 && floor?.failures === 0;
   return {
     streams: shared.streams,
@@ -86,7 +108,7 @@ export function scaleLines(result: BenchResult): string[] {
       );
     }
   }
-  lines.push(...heldLines(result));
+  lines.push(...warmLines(result), ...heldLines(result));
   for (const r of result.ratios.rss_live ?? []) {
     const least =
       r.least_per_session_vs_floor == null
@@ -98,6 +120,11 @@ export function scaleLines(result: BenchResult): string[] {
         ? `RSS us/floor at ${r.streams} streams: not compared (handshakes failed: the run measured this machine's limits).`
         : `RSS us/floor at ${r.streams} streams: ${fmt(r.per_session_vs_floor)} per live session, ${fmt(r.per_object_vs_floor)} per live Durable Object.${least}`,
     );
+    if (r.warm_live_per_session_vs_floor != null && r.warm_watched_per_session_vs_floor != null)
+      lines.push(
+        "",
+        `RSS us/floor at ${r.streams} streams, in the waves after the first: ${fmt(r.warm_live_per_session_vs_floor)} per live session, ${fmt(r.warm_watched_per_session_vs_floor)} per watched session once its objects were evicted.`,
+      );
   }
   const shared = result.scale_shared_players;
   const sharedRatio = result.ratios.rss_shared_players;
@@ -117,6 +144,27 @@ export function scaleLines(result: BenchResult): string[] {
             ", ",
           )} (a SQLite database holding one table is 8 KB: the schema's page and the table's).`,
       );
+  }
+  return lines;
+}
+
+/**
+ * The waves after a step's first: what one more session costs a process
+ * whose evicted objects' memory it reuses.
+ */
+function warmLines(result: BenchResult): string[] {
+  const lines: string[] = [];
+  for (const { streams, by_target } of result.scale) {
+    const warm = Object.entries(by_target).filter(([, f]) => f.warm);
+    if (warm.length === 0) continue;
+    const each = warm.map(
+      ([target, f]) =>
+        `${target} (${fmt(f.warm?.streams, 0)} sessions in ${fmt(f.warm?.waves, 0)} later waves, after a first of ${fmt(f.first_wave_streams, 0)}): ${fmt(f.warm?.rss_per_live_session_bytes, 0)} B RSS per live session, ${fmt(f.warm?.rss_per_watched_session_bytes, 0)} B once its objects were evicted (${fmt(f.warm?.fds_per_watched_session)} descriptors per watched session at the end)`,
+    );
+    lines.push(
+      "",
+      `At ${streams} streams, each wave after the first opened once the runtime had evicted the objects of the waves before (the figures above are the first wave's): ${each.join("; ")}.`,
+    );
   }
   return lines;
 }

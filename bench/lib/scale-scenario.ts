@@ -10,10 +10,11 @@ import { fdLimit, openFds, rssBytes } from "./procs.ts";
 import { pool, Subscriber, settle } from "./scenarios.ts";
 import { round } from "./stats.ts";
 import type { Target } from "./targets.ts";
+import { median } from "./turns.ts";
 
-/** Scale: many rooms, one stream each. */
+/** Scale: many rooms, one stream each, opened in waves. */
 export interface ScaleResult {
-  /** Sessions (and streams) held: the step's count, or what the descriptor budget allowed. */
+  /** Sessions (and streams) held at the end, over every wave: the step's count, or what the descriptors allowed. */
   streams: number;
   /**
    * The step's count, when it was more than the target's descriptor budget
@@ -22,6 +23,12 @@ export interface ScaleResult {
    * limit and the report extrapolates from the per-session figures.
    */
   requested_streams?: number;
+  /**
+   * Sessions of the first wave, when the step opened more than one: the
+   * figures below (create, open, RSS, descriptors, storage) are the first
+   * wave's, in a process that had never held an object.
+   */
+  first_wave_streams?: number;
   /** The workerd process's open-file limit, and descriptors per live session (its objects and its stream). */
   fd_limit?: number;
   fds_per_live_session?: number;
@@ -30,6 +37,7 @@ export interface ScaleResult {
   /** Creating the sessions (us: HTTP create + start; the others: one post each, which brings the room to life). */
   create_seconds: number;
   open_seconds: number;
+  /** Handshakes that failed, in every wave. */
   failures: number;
   rss_per_live_session_bytes: number;
   /**
@@ -49,7 +57,34 @@ export interface ScaleResult {
    */
   objects_per_session?: number;
   rss_per_live_object_bytes?: number;
+  /** The waves after the first (absent when the step opened one). */
+  warm?: WarmWaves;
 }
+
+/**
+ * The waves after the first, each opened once the runtime had evicted the
+ * objects of the waves before (their streams stay open, hibernated): what
+ * one more session costs a process that has been serving a while, where
+ * the memory of evicted objects is reused (session 19: the first wave of
+ * 1,000 grew us by 749 KB per session, the next two by 216 and 211).
+ */
+export interface WarmWaves {
+  waves: number;
+  streams: number;
+  /** RSS growth per session while a wave's objects live, its streams just opened (median over the waves). */
+  rss_per_live_session_bytes: number;
+  /**
+   * RSS growth per session once a wave's objects were evicted and only its
+   * streams remain (median over the waves): what one more watched, idle
+   * session costs the process.
+   */
+  rss_per_watched_session_bytes: number;
+  /** Descriptors per session held at the end, every object evicted: its stream's. */
+  fds_per_watched_session: number;
+}
+
+/** Waves a step opens at most: each waits for the runtime to evict the objects of the one before. */
+export const MAX_WAVES = 6;
 
 /** Share of the descriptor limit a scale step may fill: the rest is for the runtime's own files and sockets. */
 export const FD_HEADROOM = 0.9;
@@ -69,31 +104,40 @@ export function streamsWithinFds(
   return Math.max(0, Math.min(requested, budget));
 }
 
+/** One wave: sessions created and watched, and what the process held before, with them live, and once idle. */
+interface Wave {
+  count: number;
+  subscribers: Subscriber[];
+  createSeconds: number;
+  openSeconds: number;
+  failures: number;
+  live: number;
+  rssBefore: number;
+  rssCreated: number;
+  rssLive: number;
+  rssIdle: number;
+  fdsBefore: number;
+  fdsLive: number;
+}
+
 /**
- * Opens `requested` sessions with one stream each (fewer when an earlier
- * step's `fdsPerSession` says they would not fit under the target's
- * descriptor limit) and reads memory and storage per session.
+ * Opens `count` sessions with one stream each, measures the process with
+ * them live, then waits `idleSeconds` (past the runtime's eviction of idle
+ * objects, 10 s here) and measures it again.
  */
-export async function scale(
+async function openWave(
   target: Target,
-  requested: number,
+  count: number,
   idleSeconds: number,
-  {
-    sessionsPerPlayer = 1,
-    fdsPerSession,
-  }: { sessionsPerPlayer?: number; fdsPerSession?: number } = {},
-): Promise<ScaleResult> {
-  const limit = fdLimit(target.pids());
+  owner: (i: number) => string | undefined,
+): Promise<Wave> {
   const fdsBefore = openFds(target.pids());
-  const count = streamsWithinFds(requested, limit, fdsBefore, fdsPerSession);
   const rssBefore = rssBytes(target.pids());
   const run = crypto.randomUUID().slice(0, 8);
   const ids = Array.from({ length: count }, (_, i) => `scale-${i}-${run}`);
-  const owner = (i: number) =>
-    sessionsPerPlayer > 1 ? `bench-${run}-${Math.floor(i / sessionsPerPlayer)}` : undefined;
   const createStarted = performance.now();
   const rooms = await pool(
-    ids.map((id, i) => ({ id, owner: owner(i) })),
+    ids.map((id, i) => ({ id, owner: owner(i) && `${owner(i)}-${run}` })),
     32,
     ({ id, owner }) => target.room(id, owner),
   );
@@ -111,34 +155,121 @@ export async function scale(
   });
   const openSeconds = (performance.now() - started) / 1000;
   const failures = opened.filter((ok) => !ok).length;
-  const live = count - failures;
   const rssLive = rssBytes(target.pids());
   const fdsLive = openFds(target.pids());
   await sleep(idleSeconds * 1000);
-  const rssIdle = rssBytes(target.pids());
+  return {
+    count,
+    subscribers,
+    createSeconds,
+    openSeconds,
+    failures,
+    live: count - failures,
+    rssBefore,
+    rssCreated,
+    rssLive,
+    rssIdle: rssBytes(target.pids()),
+    fdsBefore,
+    fdsLive,
+  };
+}
+
+/**
+ * Opens `requested` sessions with one stream each, in waves of at most
+ * `waveSize` (fewer when the descriptors per live session measured — by
+ * the first wave, or `fdsPerSession` from an earlier step — say they would
+ * not fit under the target's limit), each opened after the objects of the
+ * waves before were evicted; reads memory, descriptors and storage per
+ * session. The first wave's figures are those of a process that never held
+ * an object; the later waves' (`warm`), those of one that has.
+ */
+export async function scale(
+  target: Target,
+  requested: number,
+  idleSeconds: number,
+  {
+    sessionsPerPlayer = 1,
+    fdsPerSession,
+    waveSize = requested,
+  }: { sessionsPerPlayer?: number; fdsPerSession?: number; waveSize?: number } = {},
+): Promise<ScaleResult> {
+  const limit = fdLimit(target.pids());
+  const fdsStart = openFds(target.pids());
+  const first = Math.min(requested, waveSize);
+  const owner = (i: number) =>
+    sessionsPerPlayer > 1 ? `bench-${Math.floor(i / sessionsPerPlayer)}` : undefined;
+  const waves = [
+    await openWave(
+      target,
+      streamsWithinFds(first, limit, fdsStart, fdsPerSession),
+      idleSeconds,
+      owner,
+    ),
+  ];
+  const cold = waves[0] as Wave;
+  const fdsPerLive = cold.live ? (cold.fdsLive - cold.fdsBefore) / cold.live : fdsPerSession;
+  let held = cold.count;
+  while (held < requested && waves.length < MAX_WAVES) {
+    const fdsNow = openFds(target.pids());
+    const count = streamsWithinFds(Math.min(requested - held, waveSize), limit, fdsNow, fdsPerLive);
+    // Too few to measure a wave by: the descriptors are spent.
+    if (count < Math.min(50, requested - held)) break;
+    waves.push(await openWave(target, count, idleSeconds, owner));
+    held += count;
+  }
   const storage = directoryBytes(join(target.stateDir, "state", "do"));
   const byObject = storageByObject(join(target.stateDir, "state", "do"));
-  for (const s of subscribers) s.close();
+  const fdsEnd = openFds(target.pids());
+  const failures = waves.reduce((sum, wave) => sum + wave.failures, 0);
+  for (const wave of waves) for (const s of wave.subscribers) s.close();
   const objects = Object.values(byObject).reduce((sum, o) => sum + o.objects, 0);
   // A room without storage still is one object; a few shared objects (metrics, dead letters) round away.
-  const objectsPerSession = Math.max(1, Math.round((objects / Math.max(1, count)) * 10) / 10);
-  const rssPerLiveSession = live ? Math.round((rssLive - rssBefore) / live) : 0;
+  const objectsPerSession = Math.max(1, Math.round((objects / Math.max(1, held)) * 10) / 10);
+  const perSession = (bytes: number, sessions: number) =>
+    sessions ? Math.round(bytes / sessions) : 0;
+  const rssPerLiveSession = perSession(cold.rssLive - cold.rssBefore, cold.live);
+  const later = waves.slice(1);
+  const liveHeld = held - failures;
   return {
-    streams: count,
-    ...(count < requested ? { requested_streams: requested } : {}),
+    streams: held,
+    ...(held < requested ? { requested_streams: requested } : {}),
+    ...(waves.length > 1 ? { first_wave_streams: cold.count } : {}),
     ...(Number.isFinite(limit) ? { fd_limit: limit } : {}),
-    ...(live ? { fds_per_live_session: round((fdsLive - fdsBefore) / live) } : {}),
+    ...(cold.live
+      ? { fds_per_live_session: round((cold.fdsLive - cold.fdsBefore) / cold.live) }
+      : {}),
     ...(sessionsPerPlayer > 1 ? { sessions_per_player: sessionsPerPlayer } : {}),
-    create_seconds: round(createSeconds),
-    open_seconds: round(openSeconds),
+    create_seconds: round(cold.createSeconds),
+    open_seconds: round(cold.openSeconds),
     failures,
     rss_per_live_session_bytes: rssPerLiveSession,
-    rss_per_session_without_stream_bytes: count ? Math.round((rssCreated - rssBefore) / count) : 0,
-    rss_per_idle_session_bytes: live ? Math.round((rssIdle - rssBefore) / live) : 0,
-    storage_bytes_per_session: count ? Math.round(storage / count) : 0,
+    rss_per_session_without_stream_bytes: perSession(cold.rssCreated - cold.rssBefore, cold.count),
+    rss_per_idle_session_bytes: perSession(cold.rssIdle - cold.rssBefore, cold.live),
+    storage_bytes_per_session: perSession(storage, held),
     storage_by_object: byObject,
     objects_per_session: objectsPerSession,
     rss_per_live_object_bytes: Math.round(rssPerLiveSession / objectsPerSession),
+    ...(later.length > 0
+      ? {
+          warm: {
+            waves: later.length,
+            streams: later.reduce((sum, wave) => sum + wave.count, 0),
+            rss_per_live_session_bytes: Math.round(
+              median(
+                later.map((w) => perSession(w.rssLive - w.rssBefore, w.live)),
+                (x) => x,
+              ),
+            ),
+            rss_per_watched_session_bytes: Math.round(
+              median(
+                later.map((w) => perSession(w.rssIdle - w.rssBefore, w.live)),
+                (x) => x,
+              ),
+            ),
+            fds_per_watched_session: liveHeld ? round((fdsEnd - fdsStart) / liveHeld) : 0,
+          },
+        }
+      : {}),
   };
 }
 

@@ -224,6 +224,42 @@ describe("the result", () => {
     expect(computeRatios({ ...partial, scale_shared_players: null }).rss_shared_players).toBeNull();
   });
 
+  it("compares the waves after the first, opened once the objects before were evicted", () => {
+    const partial = sampleResult();
+    const step = partial.scale[0];
+    const { us, floor } = step?.by_target ?? {};
+    if (!step || !us || !floor) throw new Error("sample has no scale step");
+    step.streams = 20;
+    const warm = (live: number, watched: number) => ({
+      waves: 1,
+      streams: 10,
+      rss_per_live_session_bytes: live,
+      rss_per_watched_session_bytes: watched,
+      fds_per_watched_session: 2.06,
+    });
+    Object.assign(us, { streams: 20, first_wave_streams: 10, warm: warm(216_000, 150_000) });
+    Object.assign(floor, { streams: 20, first_wave_streams: 10, warm: warm(172_800, 140_000) });
+    const ratios = computeRatios(partial);
+    expect(ratios.rss_live[0]).toMatchObject({
+      per_session_vs_floor: 2.5,
+      warm_live_per_session_vs_floor: 1.25,
+      warm_watched_per_session_vs_floor: 1.071,
+    });
+    const text = markdown({ ...partial, ratios });
+    expect(text).toContain(
+      "RSS us/floor at 20 streams, in the waves after the first: 1.25 per live session, 1.07 per watched session once its objects were evicted.",
+    );
+    expect(text).toContain(
+      "us (10 sessions in 1 later waves, after a first of 10): 216,000 B RSS per live session, 150,000 B once its objects were evicted (2.06 descriptors per watched session at the end)",
+    );
+    // The shared-players step (one wave) is compared with the floor's first wave of its count.
+    partial.scale_shared_players = { ...us, streams: 10, sessions_per_player: 5, warm: undefined };
+    expect(computeRatios(partial).rss_shared_players?.per_session_vs_floor).toBe(2.5);
+    // Without later waves, nothing is said of them.
+    delete us.warm;
+    expect(computeRatios(partial).rss_live[0]).not.toHaveProperty("warm_live_per_session_vs_floor");
+  });
+
   it("does not compare memory when a scale run lost handshakes", () => {
     const partial = sampleResult();
     const floor = partial.scale[0]?.by_target.floor;
