@@ -18,7 +18,7 @@ import { idleCost } from "./lib/idle-scenario.ts";
 import { batchIngest, steadyPaths } from "./lib/paths-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, p99Svg, validateResult } from "./lib/report.ts";
-import { largestDatabase, scale } from "./lib/scale-scenario.ts";
+import { largestDatabase, MAX_WAVES, scale } from "./lib/scale-scenario.ts";
 import { fanout, ingest, saturation, settle } from "./lib/scenarios.ts";
 import { summarize } from "./lib/stats.ts";
 import { STATE_ROOT, startTarget, type Target, type TargetName } from "./lib/targets.ts";
@@ -311,7 +311,7 @@ async function main(): Promise<void> {
         });
         entry.by_target[name] = { ...result };
         const held = result.requested_streams
-          ? `held ${result.streams} (the descriptor limit, ${result.fd_limit}, at ${fdsPerSession} per session), `
+          ? `held ${result.streams} (within ${result.fd_limit} descriptors, in at most ${MAX_WAVES} waves), `
           : "";
         fdsPerSession = result.fds_per_live_session ?? fdsPerSession;
         say(
@@ -319,7 +319,7 @@ async function main(): Promise<void> {
         );
         if (result.warm)
           say(
-            `         ${result.warm.waves} more waves, ${result.warm.streams} sessions: ${result.warm.rss_per_live_session_bytes} B RSS per live session, ${result.warm.rss_per_watched_session_bytes} B once evicted (${result.warm.fds_per_watched_session} descriptors each)`,
+            `         ${result.warm.waves} more waves, ${result.warm.streams} sessions: ${result.warm.rss_per_live_session_bytes} B RSS per live session, ${result.warm.rss_per_watched_session_bytes} B once evicted (${result.warm.fds_per_watched_session} descriptors each); ${result.warm.rss_per_held_session_bytes} B per session held at the end`,
           );
       });
     }

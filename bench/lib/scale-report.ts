@@ -1,5 +1,6 @@
 /** The scale scenario's part of the report: memory against the floor, and its markdown. */
 import type { BenchResult } from "./report.ts";
+import { MAX_WAVES } from "./scale-scenario.ts";
 import { fmt, ratio } from "./stats.ts";
 
 /** RSS of us against the floor at one scale step. */
@@ -20,6 +21,8 @@ export interface RssLiveRatio {
    */
   warm_live_per_session_vs_floor?: number | null;
   warm_watched_per_session_vs_floor?: number | null;
+  /** RSS per session held at the end of the step, every object evicted (`WarmWaves.rss_per_held_session_bytes`). */
+  held_per_session_vs_floor?: number | null;
 }
 
 /** RSS per live session of us with players sharing their object, against the floor's. */
@@ -66,6 +69,9 @@ export function scaleRatios(result: ScaleFigures): {
                   t.us.warm.rss_per_watched_session_bytes,
                   t.floor.warm.rss_per_watched_session_bytes,
                 )
+              : null,
+            held_per_session_vs_floor: whole
+              ? ratio(t.us.warm.rss_per_held_session_bytes, t.floor.warm.rss_per_held_session_bytes)
               : null,
           }
         : {}),
@@ -123,7 +129,7 @@ export function scaleLines(result: BenchResult): string[] {
     if (r.warm_live_per_session_vs_floor != null && r.warm_watched_per_session_vs_floor != null)
       lines.push(
         "",
-        `RSS us/floor at ${r.streams} streams, in the waves after the first: ${fmt(r.warm_live_per_session_vs_floor)} per live session, ${fmt(r.warm_watched_per_session_vs_floor)} per watched session once its objects were evicted.`,
+        `RSS us/floor at ${r.streams} streams, in the waves after the first: ${fmt(r.warm_live_per_session_vs_floor)} per live session, ${fmt(r.warm_watched_per_session_vs_floor)} per watched session once its objects were evicted; over the whole step, every object evicted: ${fmt(r.held_per_session_vs_floor)} per session held.`,
       );
   }
   const shared = result.scale_shared_players;
@@ -159,7 +165,7 @@ function warmLines(result: BenchResult): string[] {
     if (warm.length === 0) continue;
     const each = warm.map(
       ([target, f]) =>
-        `${target} (${fmt(f.warm?.streams, 0)} sessions in ${fmt(f.warm?.waves, 0)} later waves, after a first of ${fmt(f.first_wave_streams, 0)}): ${fmt(f.warm?.rss_per_live_session_bytes, 0)} B RSS per live session, ${fmt(f.warm?.rss_per_watched_session_bytes, 0)} B once its objects were evicted (${fmt(f.warm?.fds_per_watched_session)} descriptors per watched session at the end)`,
+        `${target} (${fmt(f.warm?.streams, 0)} sessions in ${fmt(f.warm?.waves, 0)} later waves, after a first of ${fmt(f.first_wave_streams, 0)}): ${fmt(f.warm?.rss_per_live_session_bytes, 0)} B RSS per live session, ${fmt(f.warm?.rss_per_watched_session_bytes, 0)} B once its objects were evicted (${fmt(f.warm?.fds_per_watched_session)} descriptors per watched session at the end); ${fmt(f.warm?.rss_per_held_session_bytes, 0)} B per session held at the end`,
     );
     lines.push(
       "",
@@ -184,7 +190,7 @@ function heldLines(result: BenchResult): string[] {
     );
     lines.push(
       "",
-      `At ${streams} streams one workerd process runs out of descriptors, so the step held what fits in 90 % of its limit: ${each.join("; ")}.`,
+      `At ${streams} streams the step held what fits in 90 % of one workerd process's descriptor limit, in at most ${MAX_WAVES} waves: ${each.join("; ")}.`,
     );
   }
   return lines;

@@ -81,10 +81,17 @@ export interface WarmWaves {
   rss_per_watched_session_bytes: number;
   /** Descriptors per session held at the end, every object evicted: its stream's. */
   fds_per_watched_session: number;
+  /**
+   * The process's RSS growth over the whole step, every wave's objects
+   * evicted, per session held (the first wave's included): what a process
+   * holding this many watched sessions costs for each. Steadier than the
+   * per-wave medians, which swing with where the allocator reuses memory.
+   */
+  rss_per_held_session_bytes: number;
 }
 
 /** Waves a step opens at most: each waits for the runtime to evict the objects of the one before. */
-export const MAX_WAVES = 6;
+export const MAX_WAVES = 10;
 
 /** Share of the descriptor limit a scale step may fill: the rest is for the runtime's own files and sockets. */
 export const FD_HEADROOM = 0.9;
@@ -195,6 +202,7 @@ export async function scale(
 ): Promise<ScaleResult> {
   const limit = fdLimit(target.pids());
   const fdsStart = openFds(target.pids());
+  const rssStart = rssBytes(target.pids());
   const first = Math.min(requested, waveSize);
   const owner = (i: number) =>
     sessionsPerPlayer > 1 ? `bench-${Math.floor(i / sessionsPerPlayer)}` : undefined;
@@ -220,6 +228,7 @@ export async function scale(
   const storage = directoryBytes(join(target.stateDir, "state", "do"));
   const byObject = storageByObject(join(target.stateDir, "state", "do"));
   const fdsEnd = openFds(target.pids());
+  const rssEnd = rssBytes(target.pids());
   const failures = waves.reduce((sum, wave) => sum + wave.failures, 0);
   for (const wave of waves) for (const s of wave.subscribers) s.close();
   const objects = Object.values(byObject).reduce((sum, o) => sum + o.objects, 0);
@@ -267,6 +276,7 @@ export async function scale(
               ),
             ),
             fds_per_watched_session: liveHeld ? round((fdsEnd - fdsStart) / liveHeld) : 0,
+            rss_per_held_session_bytes: perSession(rssEnd - rssStart, liveHeld),
           },
         }
       : {}),

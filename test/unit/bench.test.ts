@@ -230,34 +230,46 @@ describe("the result", () => {
     const { us, floor } = step?.by_target ?? {};
     if (!step || !us || !floor) throw new Error("sample has no scale step");
     step.streams = 20;
-    const warm = (live: number, watched: number) => ({
+    const warm = (live: number, watched: number, held: number) => ({
       waves: 1,
       streams: 10,
       rss_per_live_session_bytes: live,
       rss_per_watched_session_bytes: watched,
       fds_per_watched_session: 2.06,
+      rss_per_held_session_bytes: held,
     });
-    Object.assign(us, { streams: 20, first_wave_streams: 10, warm: warm(216_000, 150_000) });
-    Object.assign(floor, { streams: 20, first_wave_streams: 10, warm: warm(172_800, 140_000) });
+    Object.assign(us, {
+      streams: 20,
+      first_wave_streams: 10,
+      warm: warm(216_000, 150_000, 460_000),
+    });
+    Object.assign(floor, {
+      streams: 20,
+      first_wave_streams: 10,
+      warm: warm(172_800, 140_000, 230_000),
+    });
     const ratios = computeRatios(partial);
-    expect(ratios.rss_live[0]).toMatchObject({
+    expect(ratios.rss_live?.[0]).toMatchObject({
       per_session_vs_floor: 2.5,
       warm_live_per_session_vs_floor: 1.25,
       warm_watched_per_session_vs_floor: 1.071,
+      held_per_session_vs_floor: 2,
     });
     const text = markdown({ ...partial, ratios });
     expect(text).toContain(
-      "RSS us/floor at 20 streams, in the waves after the first: 1.25 per live session, 1.07 per watched session once its objects were evicted.",
+      "RSS us/floor at 20 streams, in the waves after the first: 1.25 per live session, 1.07 per watched session once its objects were evicted; over the whole step, every object evicted: 2 per session held.",
     );
     expect(text).toContain(
-      "us (10 sessions in 1 later waves, after a first of 10): 216,000 B RSS per live session, 150,000 B once its objects were evicted (2.06 descriptors per watched session at the end)",
+      "us (10 sessions in 1 later waves, after a first of 10): 216,000 B RSS per live session, 150,000 B once its objects were evicted (2.06 descriptors per watched session at the end); 460,000 B per session held at the end",
     );
     // The shared-players step (one wave) is compared with the floor's first wave of its count.
     partial.scale_shared_players = { ...us, streams: 10, sessions_per_player: 5, warm: undefined };
     expect(computeRatios(partial).rss_shared_players?.per_session_vs_floor).toBe(2.5);
     // Without later waves, nothing is said of them.
     delete us.warm;
-    expect(computeRatios(partial).rss_live[0]).not.toHaveProperty("warm_live_per_session_vs_floor");
+    expect(computeRatios(partial).rss_live?.[0]).not.toHaveProperty(
+      "warm_live_per_session_vs_floor",
+    );
   });
 
   it("does not compare memory when a scale run lost handshakes", () => {
@@ -293,7 +305,7 @@ describe("the result", () => {
     const text = markdown({ ...partial, ratios: computeRatios(partial) });
     // 800,000 B × 10,000 = 7.45 GiB; 24,000 B × 10,000 = 228.88 MiB.
     expect(text).toContain(
-      "At 10000 streams one workerd process runs out of descriptors, so the step held what fits in 90 % of its limit: us held 2,940 (6.1 descriptors per live session of 20,000), so 10000 live sessions would take 7.45 GiB of RSS and 228.88 MiB on disk.",
+      "At 10000 streams the step held what fits in 90 % of one workerd process's descriptor limit, in at most 10 waves: us held 2,940 (6.1 descriptors per live session of 20,000), so 10000 live sessions would take 7.45 GiB of RSS and 228.88 MiB on disk.",
     );
     // The floor held the whole count: it is not named.
     expect(text).not.toContain("floor held");
