@@ -24,6 +24,7 @@
 import { msUntilExpiry, type TokenClaims } from "../auth/jwt";
 import { sessionStub } from "../durable";
 import { CloseCode, knownError, type ServiceError, TOKEN_EXPIRED_REASON } from "../errors";
+import { descriptorBudgetOf, ObjectDescriptors } from "../health/descriptor-budget";
 import { log } from "../log";
 import { metrics, pushMetricsSoon } from "../metrics/push";
 import { checkRateLimit } from "../middleware/limits";
@@ -60,7 +61,12 @@ export function serveIngestStream(
   waitUntil: (work: Promise<unknown>) => void,
 ): void {
   ws.accept();
-  const stream = new IngestStream(ws, env, claims, trace, waitUntil);
+  // The Worker holds these sockets: they count in the isolate's descriptor budget where one is kept.
+  const sockets = new ObjectDescriptors("worker:ingest-streams", descriptorBudgetOf(env) > 0);
+  sockets.socketChanged(1);
+  const stream = new IngestStream(ws, env, claims, trace, waitUntil, () =>
+    sockets.socketChanged(-1),
+  );
   ws.addEventListener("message", (event) => stream.message(event.data));
   ws.addEventListener("close", (event) => stream.closed(event.code, event.reason));
   ws.addEventListener("error", () => stream.closed(CloseCode.GOING_AWAY, "socket error"));
@@ -88,6 +94,7 @@ class IngestStream {
     private readonly claims: TokenClaims,
     private readonly trace: TraceContext,
     private readonly waitUntil: (work: Promise<unknown>) => void,
+    private readonly onClosed: () => void,
   ) {
     // The token was checked once, at the upgrade: the stream lasts no longer than it does.
     this.#expiry = setTimeout(
@@ -282,6 +289,7 @@ class IngestStream {
     if (!this.#open) return;
     this.#open = false;
     clearTimeout(this.#expiry);
+    this.onClosed();
     try {
       this.ws.close(code, reason);
     } catch {

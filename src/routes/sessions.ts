@@ -5,7 +5,7 @@
 
 import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Hono } from "hono";
-import { type DurableObjectStubOf, placementOf, sessionStub } from "../durable";
+import { admitStream, type DurableObjectStubOf, placementOf, sessionStub } from "../durable";
 import { AppError, type ErrorCode, type Result, retryable, transientObjectError } from "../errors";
 import { SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import {
@@ -238,6 +238,7 @@ export const progressBatchRoutes = new Hono<Env_>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   // The same updates, one at a time on one authenticated WebSocket (ingest-stream.ts).
   .get("/stream", requireUpgrade, (c) => {
+    admitStream(c.env);
     const protocol = negotiateProtocol(c.req.raw, [INGEST_PROTOCOL]);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     serveIngestStream(server, c.env, c.get("auth"), c.get("trace"), (work) =>

@@ -174,4 +174,38 @@ describe("the descriptor budget", () => {
       for (const client of clients) client.close();
     }
   }, 120_000);
+
+  it("counts crafting-service's ingest streams too: their sockets are the Worker's", async () => {
+    await sleep(11_000);
+    const url = `${server.baseUrl.replace(/^http/, "ws")}/v1/progress/stream`;
+    const headers = { Authorization: `Bearer ${await serviceToken()}` };
+    const clients: WsClient[] = [];
+    let refused: { status: number; body: string } | null = null;
+    try {
+      while (!refused && clients.length < BUDGET) {
+        const opened = await openWs(url, { headers });
+        if (opened.ok) clients.push(opened.client);
+        else refused = opened;
+      }
+      expect(refused?.status).toBe(503);
+      expect(refused?.body).toContain("unavailable");
+      expect(clients.length).toBeGreaterThan(50);
+      expect(clients.length).toBeLessThanOrEqual(BUDGET / 2);
+      expect(server.output).not.toContain("Too many open files");
+      // A stream that closes gives its descriptors back: the next one opens.
+      for (const client of clients.splice(0, 5)) client.close();
+      await expect
+        .poll(
+          async () => {
+            const opened = await openWs(url, { headers });
+            if (opened.ok) clients.push(opened.client);
+            return opened.ok;
+          },
+          { timeout: 10_000, interval: 500 },
+        )
+        .toBe(true);
+    } finally {
+      for (const client of clients) client.close();
+    }
+  }, 120_000);
 });
