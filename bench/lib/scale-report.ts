@@ -186,7 +186,7 @@ function heldLines(result: BenchResult): string[] {
     if (held.length === 0) continue;
     const each = held.map(
       ([target, f]) =>
-        `${target} held ${fmt(f.streams, 0)} (${fmt(f.fds_per_live_session)} descriptors per live session of ${fmt(f.fd_limit, 0)}), so ${streams} live sessions would take ${fmt((f.rss_per_live_session_bytes * streams) / 2 ** 30)} GiB of RSS and ${fmt((f.storage_bytes_per_session * streams) / 2 ** 20)} MiB on disk`,
+        `${target} held ${fmt(f.streams, 0)} (${fmt(f.fds_per_live_session)} descriptors per live session of ${fmt(f.fd_limit, 0)}), so ${streams} live sessions would take ${fmt((f.rss_per_live_session_bytes * streams) / 2 ** 30)} GiB of RSS all live at once${f.warm ? `, ${fmt((f.warm.rss_per_held_session_bytes * streams) / 2 ** 30)} GiB watched with their objects evicted (at the RSS per session held at the end)` : ""}, and ${fmt((f.storage_bytes_per_session * streams) / 2 ** 20)} MiB on disk`,
     );
     lines.push(
       "",

@@ -305,10 +305,22 @@ describe("the result", () => {
     const text = markdown({ ...partial, ratios: computeRatios(partial) });
     // 800,000 B × 10,000 = 7.45 GiB; 24,000 B × 10,000 = 228.88 MiB.
     expect(text).toContain(
-      "At 10000 streams the step held what fits in 90 % of one workerd process's descriptor limit, in at most 10 waves: us held 2,940 (6.1 descriptors per live session of 20,000), so 10000 live sessions would take 7.45 GiB of RSS and 228.88 MiB on disk.",
+      "At 10000 streams the step held what fits in 90 % of one workerd process's descriptor limit, in at most 10 waves: us held 2,940 (6.1 descriptors per live session of 20,000), so 10000 live sessions would take 7.45 GiB of RSS all live at once, and 228.88 MiB on disk.",
     );
     // The floor held the whole count: it is not named.
     expect(text).not.toContain("floor held");
+    // With later waves, what the count would take watched, at the RSS per session held: 180,000 B × 10,000 = 1.68 GiB.
+    us.warm = {
+      waves: 9,
+      streams: 1_940,
+      rss_per_live_session_bytes: 200_000,
+      rss_per_watched_session_bytes: 150_000,
+      fds_per_watched_session: 2,
+      rss_per_held_session_bytes: 180_000,
+    };
+    expect(markdown({ ...partial, ratios: computeRatios(partial) })).toContain(
+      "7.45 GiB of RSS all live at once, 1.68 GiB watched with their objects evicted (at the RSS per session held at the end), and 228.88 MiB on disk.",
+    );
   });
 
   it("passes the schema check when complete, and names what is missing otherwise", () => {
