@@ -43,36 +43,38 @@ export function scaleRatios(result: ScaleFigures): {
   const rss_live = result.scale.map(({ streams, by_target: t }) => {
     // A run that lost handshakes measured the machine (fd and backlog limits), not memory per session.
     const whole = t.us?.failures === 0 && t.floor?.failures === 0;
+    const compare = (us: number | undefined, floor: number | undefined) =>
+      whole ? ratio(us, floor) : null;
+    const { us, floor } = t;
     return {
       streams,
-      per_session_vs_floor: whole
-        ? ratio(t.us?.rss_per_live_session_bytes, t.floor?.rss_per_live_session_bytes)
-        : null,
-      per_object_vs_floor: whole
-        ? ratio(t.us?.rss_per_live_object_bytes, t.floor?.rss_per_live_object_bytes)
-        : null,
+      per_session_vs_floor: compare(
+        us?.rss_per_live_session_bytes,
+        floor?.rss_per_live_session_bytes,
+      ),
+      per_object_vs_floor: compare(us?.rss_per_live_object_bytes, floor?.rss_per_live_object_bytes),
       least_per_session_vs_floor:
-        whole && t.us?.objects_per_session && t.floor?.rss_per_session_without_stream_bytes
-          ? ratio(
-              (t.us.objects_per_session - 1) * t.floor.rss_per_session_without_stream_bytes +
-                t.floor.rss_per_live_session_bytes,
-              t.floor.rss_per_live_session_bytes,
+        us?.objects_per_session && floor?.rss_per_session_without_stream_bytes
+          ? compare(
+              (us.objects_per_session - 1) * floor.rss_per_session_without_stream_bytes +
+                floor.rss_per_live_session_bytes,
+              floor.rss_per_live_session_bytes,
             )
           : null,
-      ...(t.us?.warm && t.floor?.warm
+      ...(us?.warm && floor?.warm
         ? {
-            warm_live_per_session_vs_floor: whole
-              ? ratio(t.us.warm.rss_per_live_session_bytes, t.floor.warm.rss_per_live_session_bytes)
-              : null,
-            warm_watched_per_session_vs_floor: whole
-              ? ratio(
-                  t.us.warm.rss_per_watched_session_bytes,
-                  t.floor.warm.rss_per_watched_session_bytes,
-                )
-              : null,
-            held_per_session_vs_floor: whole
-              ? ratio(t.us.warm.rss_per_held_session_bytes, t.floor.warm.rss_per_held_session_bytes)
-              : null,
+            warm_live_per_session_vs_floor: compare(
+              us.warm.rss_per_live_session_bytes,
+              floor.warm.rss_per_live_session_bytes,
+            ),
+            warm_watched_per_session_vs_floor: compare(
+              us.warm.rss_per_watched_session_bytes,
+              floor.warm.rss_per_watched_session_bytes,
+            ),
+            held_per_session_vs_floor: compare(
+              us.warm.rss_per_held_session_bytes,
+              floor.warm.rss_per_held_session_bytes,
+            ),
           }
         : {}),
     };

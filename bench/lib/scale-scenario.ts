@@ -136,7 +136,7 @@ async function openWave(
   target: Target,
   count: number,
   idleSeconds: number,
-  owner: (i: number) => string | undefined,
+  sessionsPerPlayer: number,
 ): Promise<Wave> {
   const fdsBefore = openFds(target.pids());
   const rssBefore = rssBytes(target.pids());
@@ -144,7 +144,11 @@ async function openWave(
   const ids = Array.from({ length: count }, (_, i) => `scale-${i}-${run}`);
   const createStarted = performance.now();
   const rooms = await pool(
-    ids.map((id, i) => ({ id, owner: owner(i) && `${owner(i)}-${run}` })),
+    ids.map((id, i) => ({
+      id,
+      owner:
+        sessionsPerPlayer > 1 ? `bench-${run}-${Math.floor(i / sessionsPerPlayer)}` : undefined,
+    })),
     32,
     ({ id, owner }) => target.room(id, owner),
   );
@@ -204,14 +208,12 @@ export async function scale(
   const fdsStart = openFds(target.pids());
   const rssStart = rssBytes(target.pids());
   const first = Math.min(requested, waveSize);
-  const owner = (i: number) =>
-    sessionsPerPlayer > 1 ? `bench-${Math.floor(i / sessionsPerPlayer)}` : undefined;
   const waves = [
     await openWave(
       target,
       streamsWithinFds(first, limit, fdsStart, fdsPerSession),
       idleSeconds,
-      owner,
+      sessionsPerPlayer,
     ),
   ];
   const cold = waves[0] as Wave;
@@ -222,7 +224,7 @@ export async function scale(
     const count = streamsWithinFds(Math.min(requested - held, waveSize), limit, fdsNow, fdsPerLive);
     // Too few to measure a wave by: the descriptors are spent.
     if (count < Math.min(50, requested - held)) break;
-    waves.push(await openWave(target, count, idleSeconds, owner));
+    waves.push(await openWave(target, count, idleSeconds, sessionsPerPlayer));
     held += count;
   }
   const storage = directoryBytes(join(target.stateDir, "state", "do"));

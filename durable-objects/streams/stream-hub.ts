@@ -3,9 +3,9 @@
  * socket the Worker authenticated, the first frame (snapshot or resume),
  * inbound frames (size limit, frame budget, ping, resume), closes, the
  * stream rules applied at wakes (idle, token expiry; no timer of their
- * own: dead-streams.ts), and latest-wins delivery of updates. The object supplies what is
- * watched through a `StreamSource`; one implementation of each rule, for
- * every kind.
+ * own: dead-streams.ts), and latest-wins delivery of updates. The object
+ * supplies what is watched through a `StreamSource`; one implementation of
+ * each rule, for every kind.
  */
 
 import { parseResumePoint, planResume } from "../../src/domain/streams/resume";

@@ -93,8 +93,9 @@ export class DescriptorBudget {
 export const descriptors = new DescriptorBudget();
 
 /**
- * One object's share of its isolate's budget, as its stream hub keeps it:
- * its sockets, and the wakes no stub call notes. Does nothing where no
+ * One holder's share of its isolate's budget: an object's (its stream hub
+ * keeps its sockets, and the wakes no stub call notes), or the Worker's
+ * own sockets (crafting-service's ingest streams). Does nothing where no
  * budget is kept (`budgeted` false: Cloudflare).
  */
 export class ObjectDescriptors {

@@ -4,7 +4,6 @@
  * (named dependency checks), `GET /health/ws` (periodic snapshots),
  * `GET /metrics` (Prometheus text).
  */
-
 import { Hono } from "hono";
 import * as v from "valibot";
 import { keyringOf } from "../auth/keys";
