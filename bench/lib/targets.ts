@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { type BuildOptions, build } from "esbuild";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
@@ -98,10 +98,10 @@ export const WORKER_BUNDLE = {
   external: ["cloudflare:*", "node:*"],
 } satisfies BuildOptions;
 
-async function bundle(entry: string, outfile: string): Promise<string> {
+async function bundle(entry: string, outfile: string, root = ROOT): Promise<string> {
   await build({
     ...WORKER_BUNDLE,
-    entryPoints: [join(ROOT, entry)],
+    entryPoints: [join(root, entry)],
     outfile: join(BUILD, outfile),
     logLevel: "error",
   });
@@ -165,9 +165,13 @@ async function start(
   return { mf, baseUrl: url.origin, stateDir, pids: () => mine, stop };
 }
 
-/** Our service, with auth, storage, Queues and rate limiters as in wrangler.toml. */
-export async function startUs(): Promise<Target> {
-  const started = await launchUs();
+/**
+ * Our service, with auth, storage, Queues and rate limiters as in
+ * wrangler.toml; from `source`, a checkout of another revision, when given
+ * (`npm run bench:ab`).
+ */
+export async function startUs(source?: string): Promise<Target> {
+  const started = await launchUs({ source });
   const service = await token("crafting-service", "service");
   const authorized = { Authorization: `Bearer ${service}`, "Content-Type": "application/json" };
   return {
@@ -252,13 +256,20 @@ export async function startUs(): Promise<Target> {
 /**
  * Runs our service on workerd as the bench measures it: wrangler.toml's
  * bindings, the rate limiters' calls kept and their limits lifted, no static
- * assets; on `port` and `stateDir` when given (the soak restarts on them).
+ * assets; on `port` and `stateDir` when given (the soak restarts on them),
+ * and from `source` (a checkout's root, with its own wrangler.toml) instead
+ * of this one.
  */
 export async function launchUs(
-  place: { port?: number; stateDir?: string; vars?: Record<string, string> } = {},
+  place: { port?: number; stateDir?: string; vars?: Record<string, string>; source?: string } = {},
 ): Promise<Awaited<ReturnType<typeof start>>> {
-  const scriptPath = await bundle("src/index.ts", "us.js");
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const root = place.source ?? ROOT;
+  const scriptPath = await bundle(
+    "src/index.ts",
+    place.source ? `us-${basename(place.source)}.js` : "us.js",
+    root,
+  );
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
   const wo = workerOptions as Record<string, unknown> & {
     bindings: Record<string, unknown>;
     ratelimits: Record<string, { simple: { limit: number } }>;

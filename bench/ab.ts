@@ -1,0 +1,106 @@
+/**
+ * npm run bench:ab [-- --base REV] [--scenario ingest|fanout] [--subscribers N]
+ *                     [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]
+ *
+ * Measures the working tree (the change) against a base revision (HEAD by
+ * default) and the floor, all three up and taking turns run by run
+ * (bench/lib/ab.ts): how a hot-path change is judged on a machine whose
+ * separate runs differ by more than most changes. The base is checked out
+ * into bench/.build (a git worktree, removed after) and run from its own
+ * wrangler.toml. Ingest: 8 callers posting into one session for `seconds`
+ * (10: the steady state `--full` measures). Fan-out: `posts` at 20/s to
+ * `subscribers`.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type AbResult, type AbScenario, abLines, compareRuns } from "./lib/ab.ts";
+import { runCleanups } from "./lib/procs.ts";
+import { fanout, ingest, settle } from "./lib/scenarios.ts";
+import { startTarget, startUs, type Target } from "./lib/targets.ts";
+import { inTurns } from "./lib/turns.ts";
+
+const { values } = parseArgs({
+  options: {
+    base: { type: "string", default: "HEAD" },
+    scenario: { type: "string", default: "ingest" },
+    subscribers: { type: "string", default: "1" },
+    runs: { type: "string" },
+    seconds: { type: "string" },
+    posts: { type: "string" },
+    smoke: { type: "boolean", default: false },
+    out: { type: "string" },
+  },
+});
+if (values.scenario !== "ingest" && values.scenario !== "fanout")
+  throw new Error(`--scenario is ingest or fanout, not ${values.scenario}`);
+const scenario: AbScenario = values.scenario;
+const smoke = values.smoke;
+const runs = Number(values.runs ?? (smoke ? 1 : 6));
+const seconds = Number(values.seconds ?? (smoke ? 0.5 : 10));
+const posts = Number(values.posts ?? (smoke ? 5 : 100));
+const subscribers = Number(values.subscribers);
+for (const [name, value] of Object.entries({ runs, seconds, posts, subscribers }))
+  if (!(value > 0)) throw new Error(`--${name} must be a positive number`);
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const git = (...args: string[]) =>
+  execFileSync("git", ["-C", ROOT, ...args], { encoding: "utf8" }).trim();
+const commit = git("rev-parse", "--verify", `${values.base}^{commit}`);
+const checkout = join(ROOT, "bench", ".build", `ab-${commit.slice(0, 12)}`);
+
+/** Checks the base out beside the change, or reuses a checkout a killed run left. */
+function checkOutBase(): void {
+  rmSync(checkout, { recursive: true, force: true });
+  git("worktree", "prune");
+  git("worktree", "add", "--detach", "--force", checkout, commit);
+}
+
+async function main(): Promise<void> {
+  checkOutBase();
+  const targets = new Map<"floor" | "base" | "change", Target>();
+  try {
+    targets.set("floor", await startTarget("floor"));
+    targets.set("base", await startUs(checkout));
+    targets.set("change", await startUs());
+    const measured = await inTurns(
+      targets,
+      runs,
+      async (target) =>
+        scenario === "ingest"
+          ? (await ingest(target, seconds)).posts_per_s
+          : (await fanout(target, subscribers, posts, 20)).latency_ms.p99,
+      async (all) => {
+        await Promise.all(all.map((target) => settle(target)));
+      },
+    );
+    const result: AbResult = {
+      schema: 1,
+      base: { rev: values.base, commit },
+      scenario,
+      unit: scenario === "ingest" ? "posts/s" : "p99 ms",
+      ...(scenario === "fanout" ? { subscribers } : {}),
+      ...compareRuns(
+        {
+          floor: measured.get("floor") ?? [],
+          base: measured.get("base") ?? [],
+          change: measured.get("change") ?? [],
+        },
+        scenario === "ingest",
+      ),
+    };
+    for (const line of abLines(result)) console.log(line);
+    if (values.out) {
+      mkdirSync(values.out, { recursive: true });
+      writeFileSync(join(values.out, "ab.json"), `${JSON.stringify(result, null, 2)}\n`);
+    }
+  } finally {
+    for (const target of targets.values()) await target.stop();
+    await runCleanups();
+    rmSync(checkout, { recursive: true, force: true });
+    git("worktree", "prune");
+  }
+}
+
+await main();

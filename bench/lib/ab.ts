@@ -1,0 +1,111 @@
+/**
+ * A change measured against a base revision in one run (`npm run
+ * bench:ab`): the floor, the base and the change take turns run by run, so
+ * each round's slow spell falls on all three, and the change is judged by
+ * the ratio within each round. Two separate bench runs on this machine
+ * differ by more than most changes do (the floor's own posts/s swung
+ * 1,391 → 1,792 between two runs minutes apart, session 20).
+ */
+import { round } from "./stats.ts";
+import { median } from "./turns.ts";
+
+/** Rounds a verdict needs: with fewer, one lucky round would decide. */
+export const MIN_ROUNDS = 3;
+
+/** What an A/B run measures: posts/s into one session, or the fan-out p99 (ms). */
+export type AbScenario = "ingest" | "fanout";
+
+/** One target's figure in every round, and their median. */
+export interface AbFigures {
+  runs: number[];
+  median: number;
+}
+
+/** How the change compares, as a speed-up: above 1 is better, whatever the unit. */
+export interface AbComparison {
+  /** The round-by-round speed-ups of the change over the base (change vs base in the same round). */
+  rounds: number[];
+  median: number;
+  min: number;
+  max: number;
+  /**
+   * "better" or "worse" when every round of at least `MIN_ROUNDS` agrees;
+   * "within noise" when they disagree (some faster, some slower): this run
+   * cannot tell.
+   */
+  verdict: "better" | "worse" | "within noise" | "too few rounds";
+}
+
+export interface AbResult {
+  schema: 1;
+  /** The base revision as asked for, and the commit it named. */
+  base: { rev: string; commit: string };
+  scenario: AbScenario;
+  unit: "posts/s" | "p99 ms";
+  /** Fan-out only: subscribers watching the session. */
+  subscribers?: number;
+  by_target: { floor: AbFigures; base: AbFigures; change: AbFigures };
+  change_vs_base: AbComparison;
+  /** As the bench reports it (`ratios`): posts/s us/floor for ingest, p99 us/floor for fan-out. */
+  base_vs_floor: number;
+  change_vs_floor: number;
+}
+
+/** The figures of every round, by target; `higherIsBetter` for posts/s, not for latency. */
+export function compareRuns(
+  runs: { floor: number[]; base: number[]; change: number[] },
+  higherIsBetter: boolean,
+): Pick<AbResult, "by_target" | "change_vs_base" | "base_vs_floor" | "change_vs_floor"> {
+  const { floor, base, change } = runs;
+  if (base.length === 0 || base.length !== change.length || floor.length !== base.length)
+    throw new Error("every target needs one figure per round");
+  const speedUp = (of: number, over: number) => (higherIsBetter ? of / over : over / of);
+  const rounds = base.map((b, i) => round(speedUp(change[i] as number, b), 3));
+  const by_target = { floor: figures(floor), base: figures(base), change: figures(change) };
+  return {
+    by_target,
+    change_vs_base: {
+      rounds,
+      median: medianOf(rounds),
+      min: Math.min(...rounds),
+      max: Math.max(...rounds),
+      verdict:
+        rounds.length < MIN_ROUNDS
+          ? "too few rounds"
+          : rounds.every((r) => r > 1)
+            ? "better"
+            : rounds.every((r) => r < 1)
+              ? "worse"
+              : "within noise",
+    },
+    base_vs_floor: round(by_target.base.median / by_target.floor.median, 3),
+    change_vs_floor: round(by_target.change.median / by_target.floor.median, 3),
+  };
+}
+
+/** The report's lines, for the terminal and the closing note. */
+export function abLines(result: AbResult): string[] {
+  const { by_target: t, change_vs_base: c } = result;
+  const row = (name: string, f: AbFigures) =>
+    `  ${name.padEnd(7)} ${String(f.median).padStart(9)} ${result.unit}  (runs ${f.runs.join(", ")})`;
+  const what =
+    result.scenario === "ingest"
+      ? "ingest into one session"
+      : `fan-out to ${result.subscribers} subscriber(s)`;
+  return [
+    `${what}: the change against ${result.base.rev} (${result.base.commit.slice(0, 10)}), ${c.rounds.length} round${c.rounds.length === 1 ? "" : "s"} in turns`,
+    row("floor", t.floor),
+    row("base", t.base),
+    row("change", t.change),
+    `  change vs base: ${c.median}× as fast (rounds ${c.rounds.join(", ")}): ${c.verdict}`,
+    `  vs the floor: base ${result.base_vs_floor}, change ${result.change_vs_floor}`,
+  ];
+}
+
+function figures(runs: number[]): AbFigures {
+  return { runs, median: medianOf(runs) };
+}
+
+function medianOf(values: readonly number[]): number {
+  return median(values, (value) => value);
+}

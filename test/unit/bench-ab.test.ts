@@ -1,0 +1,64 @@
+/** `npm run bench:ab`'s judgement of a change against its base, run by run. */
+import { describe, expect, it } from "vitest";
+import { type AbResult, abLines, compareRuns } from "../../bench/lib/ab.ts";
+
+describe("an A/B comparison", () => {
+  it("judges posts/s round by round: the change is better only when every round says so", () => {
+    const better = compareRuns(
+      { floor: [1000, 1100, 900], base: [700, 800, 600], change: [770, 840, 660] },
+      true,
+    );
+    expect(better.change_vs_base.rounds).toEqual([1.1, 1.05, 1.1]);
+    expect(better.change_vs_base.median).toBe(1.1);
+    expect(better.change_vs_base.verdict).toBe("better");
+    expect(better.by_target.base.median).toBe(700);
+    expect(better.base_vs_floor).toBe(0.7);
+    expect(better.change_vs_floor).toBe(0.77);
+
+    // A higher median, but one round slower: this run cannot tell.
+    const mixed = compareRuns(
+      { floor: [1000, 1000, 1000], base: [700, 800, 600], change: [800, 780, 700] },
+      true,
+    );
+    expect(mixed.by_target.change.median).toBeGreaterThan(mixed.by_target.base.median);
+    expect(mixed.change_vs_base.verdict).toBe("within noise");
+  });
+
+  it("counts a lower latency as the better figure", () => {
+    const faster = compareRuns({ floor: [5, 5, 5], base: [10, 12, 8], change: [5, 6, 4] }, false);
+    expect(faster.change_vs_base.rounds).toEqual([2, 2, 2]);
+    expect(faster.change_vs_base.verdict).toBe("better");
+    expect(faster.base_vs_floor).toBe(2);
+    const slower = compareRuns({ floor: [5, 5, 5], base: [5, 6, 4], change: [10, 12, 8] }, false);
+    expect(slower.change_vs_base.verdict).toBe("worse");
+  });
+
+  it("gives no verdict on fewer than three rounds", () => {
+    const one = compareRuns({ floor: [1000], base: [500], change: [900] }, true);
+    expect(one.change_vs_base.verdict).toBe("too few rounds");
+  });
+
+  it("refuses rounds that do not line up", () => {
+    expect(() => compareRuns({ floor: [1, 1], base: [1, 1], change: [1] }, true)).toThrow(
+      /one figure per round/,
+    );
+    expect(() => compareRuns({ floor: [], base: [], change: [] }, true)).toThrow();
+  });
+
+  it("reports what was compared with what, and the verdict", () => {
+    const result: AbResult = {
+      schema: 1,
+      base: { rev: "HEAD~1", commit: "0123456789abcdef" },
+      scenario: "fanout",
+      unit: "p99 ms",
+      subscribers: 100,
+      ...compareRuns({ floor: [5, 5, 5], base: [10, 12, 8], change: [5, 6, 4] }, false),
+    };
+    const text = abLines(result).join("\n");
+    expect(text).toContain("fan-out to 100 subscriber(s)");
+    expect(text).toContain("HEAD~1 (0123456789)");
+    expect(text).toContain("3 rounds");
+    expect(text).toContain("2× as fast (rounds 2, 2, 2): better");
+    expect(text).toContain("base 2, change 1");
+  });
+});
