@@ -1,12 +1,16 @@
 /**
  * Compared scenarios take turns: every target is up, and run by run each is
- * measured in turn (floor, peer, us, floor, ...), so a slow minute on a
- * shared machine falls on each of them alike.
+ * measured in turn (floor, peer, us; us, peer, floor; ...), so a slow minute
+ * on a shared machine falls on each of them alike.
  */
 
 /**
  * `runs` rounds of `measure`, each round visiting every target in turn; the
- * results by target. Before each measured run, `quiet` waits until every
+ * results by target. Every other round goes the other way (floor, peer, us;
+ * then us, peer, floor): whatever a place in the order costs or gains (the
+ * machine's drift within a round, what the runs before leave behind) falls
+ * on each target alike, where a fixed order always gave it to the last one
+ * (since session 20). Before each measured run, `quiet` waits until every
  * target is idle: the previous run's leftover work (our metrics push, a
  * collection in the last target measured) must not fall into the next
  * target's run.
@@ -18,8 +22,9 @@ export async function inTurns<K, T, R>(
   quiet: (targets: readonly T[]) => Promise<void>,
 ): Promise<Map<K, R[]>> {
   const results = new Map<K, R[]>([...targets.keys()].map((name) => [name, []]));
+  const order = [...targets];
   for (let run = 0; run < runs; run++)
-    for (const [name, target] of targets) {
+    for (const [name, target] of run % 2 === 0 ? order : [...order].reverse()) {
       await quiet([...targets.values()]);
       results.get(name)?.push(await measure(target));
     }

@@ -447,7 +447,7 @@ describe("the descriptor budget of a scale step", () => {
 });
 
 describe("turns", () => {
-  it("visits every target in turn, run by run, each run after every target is quiet", async () => {
+  it("visits every target in turn, run by run, each round the other way, each run after every target is quiet", async () => {
     const calls: string[] = [];
     const targets = new Map([
       ["floor", "F"],
@@ -470,13 +470,13 @@ describe("turns", () => {
       "quiet FU",
       "measure U",
       "quiet FU",
-      "measure F",
-      "quiet FU",
       "measure U",
+      "quiet FU",
+      "measure F",
     ]);
     expect([...results]).toEqual([
-      ["floor", ["F2", "F6"]],
-      ["us", ["U4", "U8"]],
+      ["floor", ["F2", "F8"]],
+      ["us", ["U4", "U6"]],
     ]);
   });
 
