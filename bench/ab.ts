@@ -33,8 +33,16 @@ const { values } = parseArgs({
     out: { type: "string" },
   },
 });
+/** Says what is wrong with the command line, and how to write it, and stops. */
+function usage(problem: string): never {
+  process.stderr.write(
+    `bench:ab: ${problem}\nusage: npm run bench:ab -- [--base REV] [--scenario ingest|fanout] [--subscribers N] [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]\n`,
+  );
+  process.exit(2);
+}
+
 if (values.scenario !== "ingest" && values.scenario !== "fanout")
-  throw new Error(`--scenario is ingest or fanout, not ${values.scenario}`);
+  usage(`--scenario is ingest or fanout, not ${values.scenario}`);
 const scenario: AbScenario = values.scenario;
 const smoke = values.smoke;
 const runs = Number(values.runs ?? (smoke ? 1 : 6));
@@ -42,12 +50,17 @@ const seconds = Number(values.seconds ?? (smoke ? 0.5 : 10));
 const posts = Number(values.posts ?? (smoke ? 5 : 100));
 const subscribers = Number(values.subscribers);
 for (const [name, value] of Object.entries({ runs, seconds, posts, subscribers }))
-  if (!(value > 0)) throw new Error(`--${name} must be a positive number`);
+  if (!(value > 0)) usage(`--${name} must be a positive number`);
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const git = (...args: string[]) =>
   execFileSync("git", ["-C", ROOT, ...args], { encoding: "utf8" }).trim();
-const commit = git("rev-parse", "--verify", `${values.base}^{commit}`);
+let commit = "";
+try {
+  commit = git("rev-parse", "--verify", "--quiet", `${values.base}^{commit}`);
+} catch {
+  usage(`--base ${values.base} is not a commit of this repository`);
+}
 const checkout = join(ROOT, "bench", ".build", `ab-${commit.slice(0, 12)}`);
 
 /** Checks the base out beside the change, or reuses a checkout a killed run left. */
