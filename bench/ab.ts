@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { type AbResult, type AbScenario, abLines, compareRuns } from "./lib/ab.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { fanout, ingest, settle } from "./lib/scenarios.ts";
-import { startTarget, startUs, type Target } from "./lib/targets.ts";
+import { BUILD, ROOT, startTarget, startUs, type Target } from "./lib/targets.ts";
 import { inTurns } from "./lib/turns.ts";
 
 const { values } = parseArgs({
@@ -52,7 +52,6 @@ const subscribers = Number(values.subscribers);
 for (const [name, value] of Object.entries({ runs, seconds, posts, subscribers }))
   if (!(value > 0)) usage(`--${name} must be a positive number`);
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const git = (...args: string[]) =>
   execFileSync("git", ["-C", ROOT, ...args], { encoding: "utf8" }).trim();
 let commit = "";
@@ -61,7 +60,7 @@ try {
 } catch {
   usage(`--base ${values.base} is not a commit of this repository`);
 }
-const checkout = join(ROOT, "bench", ".build", `ab-${commit.slice(0, 12)}`);
+const checkout = join(BUILD, `ab-${commit.slice(0, 12)}`);
 
 /** Checks the base out beside the change, or reuses a checkout a killed run left. */
 function checkOutBase(): void {

@@ -82,8 +82,9 @@ export interface IngestStream {
   close(): void;
 }
 
-const ROOT = new URL("../..", import.meta.url).pathname;
-const BUILD = join(ROOT, "bench", ".build");
+/** The repository's root, and where the bench writes its bundles (and `bench:ab` its base checkout). */
+export const ROOT = new URL("../..", import.meta.url).pathname;
+export const BUILD = join(ROOT, "bench", ".build");
 const SECRET = `bench-${crypto.randomUUID()}-${crypto.randomUUID()}`;
 const COMPATIBILITY_DATE = "2026-11-01";
 

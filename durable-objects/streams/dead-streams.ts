@@ -11,7 +11,7 @@ import {
   type StreamClock,
   streamVerdict,
 } from "../../src/domain/streams/stream-liveness";
-import type { ObjectDescriptors } from "../../src/health/descriptor-budget";
+import type { DescriptorShare } from "../../src/health/descriptor-budget";
 import type { StreamAttachment } from "./stream-attachment";
 import type { StreamEnds } from "./stream-ends";
 
@@ -36,7 +36,7 @@ export class DeadStreams {
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly ends: StreamEnds,
-    private readonly descriptors: ObjectDescriptors,
+    private readonly descriptors: DescriptorShare,
   ) {}
 
   /** A stream opened whose token expires at `tokenExpMs`. */

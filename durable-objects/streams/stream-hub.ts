@@ -18,7 +18,7 @@ import {
 } from "../../src/domain/streams/stream-liveness";
 import { CloseCode } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
-import { descriptorBudgetOf, ObjectDescriptors } from "../../src/health/descriptor-budget";
+import { DescriptorShare, descriptorBudgetOf } from "../../src/health/descriptor-budget";
 import { log } from "../../src/log";
 import { metrics } from "../../src/metrics/push";
 import {
@@ -57,7 +57,7 @@ export class StreamHub {
   readonly #ends: StreamEnds;
   readonly #dead: DeadStreams;
   /** This object's share of the isolate's descriptor budget. */
-  readonly #descriptors: ObjectDescriptors;
+  readonly #descriptors: DescriptorShare;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -65,7 +65,7 @@ export class StreamHub {
     readonly kind: StreamKind,
     private readonly source: StreamSource,
   ) {
-    this.#descriptors = new ObjectDescriptors(ctx.id.toString(), descriptorBudgetOf(env) > 0);
+    this.#descriptors = new DescriptorShare(ctx.id.toString(), descriptorBudgetOf(env) > 0);
     this.#sync = new SyncSockets(source);
     this.#ends = new StreamEnds(env, kind, source);
     this.#dead = new DeadStreams(ctx, this.#ends, this.#descriptors);

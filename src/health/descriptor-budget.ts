@@ -98,7 +98,7 @@ export const descriptors = new DescriptorBudget();
  * own sockets (crafting-service's ingest streams). Does nothing where no
  * budget is kept (`budgeted` false: Cloudflare).
  */
-export class ObjectDescriptors {
+export class DescriptorShare {
   constructor(
     private readonly holder: string,
     private readonly budgeted: boolean,

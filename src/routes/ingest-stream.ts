@@ -24,7 +24,7 @@
 import { msUntilExpiry, type TokenClaims } from "../auth/jwt";
 import { sessionStub } from "../durable";
 import { CloseCode, knownError, type ServiceError, TOKEN_EXPIRED_REASON } from "../errors";
-import { descriptorBudgetOf, ObjectDescriptors } from "../health/descriptor-budget";
+import { DescriptorShare, descriptorBudgetOf } from "../health/descriptor-budget";
 import { log } from "../log";
 import { metrics, pushMetricsSoon } from "../metrics/push";
 import { checkRateLimit } from "../middleware/limits";
@@ -62,7 +62,7 @@ export function serveIngestStream(
 ): void {
   ws.accept();
   // The Worker holds these sockets: they count in the isolate's descriptor budget where one is kept.
-  const sockets = new ObjectDescriptors("worker:ingest-streams", descriptorBudgetOf(env) > 0);
+  const sockets = new DescriptorShare("worker:ingest-streams", descriptorBudgetOf(env) > 0);
   sockets.socketChanged(1);
   const stream = new IngestStream(ws, env, claims, trace, waitUntil, () =>
     sockets.socketChanged(-1),

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import {
   DESCRIPTOR_COSTS,
   DescriptorBudget,
+  DescriptorShare,
   descriptorBudgetOf,
-  ObjectDescriptors,
 } from "../../src/health/descriptor-budget";
 
 const { perLiveObject, perSocket, objectLiveMs } = DESCRIPTOR_COSTS;
@@ -73,7 +73,7 @@ describe("the descriptor budget", () => {
 
   it("keeps an object's sockets and wakes where a budget is kept, and nothing where none is", () => {
     const budget = new DescriptorBudget();
-    const kept = new ObjectDescriptors("object-1", true, budget);
+    const kept = new DescriptorShare("object-1", true, budget);
     kept.socketChanged(1);
     kept.socketChanged(1);
     kept.woke(0);
@@ -82,7 +82,7 @@ describe("the descriptor budget", () => {
     expect(budget.held(objectLiveMs)).toBe(perSocket);
 
     const none = new DescriptorBudget();
-    const off = new ObjectDescriptors("object-2", false, none);
+    const off = new DescriptorShare("object-2", false, none);
     off.socketChanged(1);
     off.socketsCounted(5);
     off.woke(0);
