@@ -36,9 +36,13 @@ function called(env: Env, key: string): void {
   descriptors.called(key, now);
 }
 
-/** Refuses a new stream (503, Retry-After) when it would take this process past its descriptor budget. */
-export function admitStream(env: Env): void {
-  if (!descriptors.admitsStream(descriptorBudgetOf(env), Date.now()))
+/**
+ * Refuses a new stream (503, Retry-After) when it would take this process
+ * past its descriptor budget: its socket and the `objects` it may bring to
+ * life (DescriptorBudget.admitsStream).
+ */
+export function admitStream(env: Env, objects = 2): void {
+  if (!descriptors.admitsStream(descriptorBudgetOf(env), Date.now(), objects))
     throw outOfDescriptors("streams");
 }
 

@@ -72,12 +72,14 @@ export class DescriptorBudget {
   }
 
   /**
-   * Whether one more stream fits in `budget`: its socket, and at worst the
-   * object it watches and its player's object coming to life for it.
+   * Whether one more stream fits in `budget`: its socket, and at worst
+   * `objects` objects coming to life for it (a watch: the object it watches
+   * and its player's; an ingest stream: none, as each of its calls is
+   * admitted on its own).
    */
-  admitsStream(budget: number, now: number): boolean {
+  admitsStream(budget: number, now: number, objects = 2): boolean {
     if (budget <= 0) return true;
-    const cost = DESCRIPTOR_COSTS.perSocket + 2 * DESCRIPTOR_COSTS.perLiveObject;
+    const cost = DESCRIPTOR_COSTS.perSocket + objects * DESCRIPTOR_COSTS.perLiveObject;
     return this.held(now) + cost <= budget;
   }
 

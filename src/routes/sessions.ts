@@ -238,7 +238,8 @@ export const progressBatchRoutes = new Hono<Env_>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   // The same updates, one at a time on one authenticated WebSocket (ingest-stream.ts).
   .get("/stream", requireUpgrade, (c) => {
-    admitStream(c.env);
+    // Only the socket: each update it carries is admitted as the call it makes.
+    admitStream(c.env, 0);
     const protocol = negotiateProtocol(c.req.raw, [INGEST_PROTOCOL]);
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     serveIngestStream(server, c.env, c.get("auth"), c.get("trace"), (work) =>

@@ -61,6 +61,15 @@ describe("the descriptor budget", () => {
     expect(budget.admitsStream(cost + perSocket, 0)).toBe(true);
   });
 
+  it("admits a stream that brings no object to life (an ingest stream) on its socket alone", () => {
+    const budget = new DescriptorBudget();
+    expect(budget.admitsStream(perSocket, 0, 0)).toBe(true);
+    expect(budget.admitsStream(perSocket - 1, 0, 0)).toBe(false);
+    budget.socketChanged("worker", 1);
+    expect(budget.admitsStream(2 * perSocket, 0, 0)).toBe(true);
+    expect(budget.admitsStream(2 * perSocket, 0)).toBe(false);
+  });
+
   it("has no limit when the budget is 0, unset or not a number", () => {
     const budget = new DescriptorBudget();
     budget.socketsOf("x", 10_000);
