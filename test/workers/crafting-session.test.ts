@@ -233,6 +233,33 @@ describe("the session's storage", () => {
     });
   });
 
+  it("loses no change when a transaction that began a page is rolled back", async () => {
+    const stub = env.CRAFTING_SESSION.getByName(freshId("rollback"));
+    await runInDurableObject(stub, (_instance: CraftingSession, state) => {
+      const store = new SessionStore(state.storage, PER_PAGE * 4);
+      for (let seq = 1; seq < PER_PAGE; seq++) store.save(session(seq), frame(seq));
+      // The first seq of a new page, then the transaction fails: the page is not on disk.
+      expect(() =>
+        state.storage.transactionSync(() => {
+          store.save(session(PER_PAGE), frame(PER_PAGE));
+          throw new Error("a later write failed");
+        }),
+      ).toThrow("a later write failed");
+      expect(store.after(PER_PAGE - 2).map((f) => f.seq)).toEqual([PER_PAGE - 1]);
+      // The same seq again, and the next: both land, on the page the failed one began.
+      expect(store.save(session(PER_PAGE), frame(PER_PAGE))).toBe(1);
+      expect(store.save(session(PER_PAGE + 1), frame(PER_PAGE + 1))).toBe(1);
+      expect(store.after(PER_PAGE - 2).map((f) => f.seq)).toEqual([
+        PER_PAGE - 1,
+        PER_PAGE,
+        PER_PAGE + 1,
+      ]);
+      expect(new SessionStore(state.storage, PER_PAGE * 4).load()).toMatchObject({
+        seq: PER_PAGE + 1,
+      });
+    });
+  });
+
   it("moves a session stored one row per seq (a state in each) into pages on load", async () => {
     const stub = env.CRAFTING_SESSION.getByName(freshId("ring"));
     await runInDurableObject(stub, (_instance: CraftingSession, state) => {
