@@ -5,6 +5,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import type { Player } from "../../durable-objects/player/player";
 import { ReplayLog } from "../../durable-objects/streams/replay-log";
+import { PROGRESS_NOTICE_INTERVAL_MS } from "../../src/domain/session/session-machine";
 import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { freshId, token } from "../support/tokens";
 import { call, createSession, type Frame, serviceCall, TestSocket } from "./helpers";
@@ -82,6 +83,42 @@ describe("the player's queue", () => {
     expect(socket.frames.map((f) => f.seq)).toEqual(
       [1, 2, 3, 4].map((n) => (snapshot?.seq as number) + n - 1),
     );
+  });
+
+  it("hears of a progress report only when it moves the waits: one that agrees with the plan sends and stores nothing", async () => {
+    const playerId = freshId("p");
+    const [a, b] = [freshId("s"), freshId("s")];
+    for (const id of [a, b]) expect((await createSession(id, playerId)).status).toBe(201);
+    const startedAt = Date.now();
+    await serviceCall(`/v1/sessions/${a}/start`);
+    const socket = await watchQueue(playerId, await token(playerId));
+    const [snapshot] = await socket.frameCount(1);
+    // b waits for a's 120 s.
+    expect(byRequest(snapshot)[b]?.[2]).toBeGreaterThan(118);
+    const player = env.PLAYER.getByName(playerId);
+    const logged = () =>
+      runInDurableObject(player, (_p: Player, state) =>
+        [...state.storage.kv.list({ prefix: "queue_log:" })].map(([key]) => key),
+      );
+    const before = await logged();
+
+    // Each report after the session's 1 s between notices to the player, so none is merged away.
+    const pause = () =>
+      new Promise((resolve) => setTimeout(resolve, PROGRESS_NOTICE_INTERVAL_MS + 100));
+    await pause();
+    // crafting-service reports what the plan says: the queue has nothing new to show.
+    const agrees = { elapsed_ms: Date.now() - startedAt };
+    expect((await serviceCall(`/udp/sessions/${a}/progress`, agrees)).status).toBe(200);
+    await pause();
+    // 30 s ahead of plan: b's wait shrinks by 30 s.
+    const ahead = { elapsed_ms: Date.now() - startedAt + 30_000 };
+    expect((await serviceCall(`/udp/sessions/${a}/progress`, ahead)).status).toBe(200);
+    const moved = (await socket.frameCount(2))[1];
+    expect(byRequest(moved)[b]?.[2]).toBeLessThan(91);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The report that agreed made no frame and no row: only the one that moved did.
+    expect(socket.frames).toHaveLength(2);
+    expect((await logged()).length).toBe(before.length + 1);
   });
 
   it("resumes a queue stream with exactly what was missed", async () => {

@@ -43,8 +43,19 @@ const FINAL: ReadonlySet<SessionStatus> = new Set(["completed", "failed", "cance
 export const ENDED_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /**
+ * How far a session's expected finish may move before its queue takes the
+ * change: the queue shows no progress, only the waits that follow from
+ * when sessions finish, so a correction that keeps the finish within this
+ * of what the queue holds changes nothing a client sees.
+ */
+export const FINISH_TOLERANCE_MS = 1000;
+
+/**
  * The queue after a session changed. A summary older than (or as old as)
- * the one held changes nothing, so notifications may arrive in any order.
+ * the one held changes nothing, so notifications may arrive in any order;
+ * nor does one that only moves the session's expected finish by less than
+ * `FINISH_TOLERANCE_MS` (movesQueue): the held summary stays, so small
+ * moves are measured from it and cannot add up unseen.
  * A request that reached a final status stays known (out of the view) for
  * a day, so an older notification arriving later cannot bring it back;
  * `ended` is set when this summary ended it.
@@ -55,7 +66,7 @@ export function applySummary(
   nowMs: number,
 ): { entries: Record<string, SessionSummary>; changed: boolean; ended: boolean } {
   const held = entries[summary.sessionId];
-  if (held && held.seq >= summary.seq)
+  if (held && (held.seq >= summary.seq || !movesQueue(held, summary, nowMs)))
     return { entries: { ...entries }, changed: false, ended: false };
   const next: Record<string, SessionSummary> = {};
   for (const [id, entry] of Object.entries(entries)) {
@@ -69,6 +80,26 @@ export function applySummary(
     changed: true,
     ended: FINAL.has(summary.status) && !(held && FINAL.has(held.status)),
   };
+}
+
+/**
+ * Whether a newer summary of a session changes its queue: anything but its
+ * clock does; a clock that moves its expected finish by less than
+ * `FINISH_TOLERANCE_MS` (a progress correction that agrees with the plan,
+ * as crafting-service's regular reports do) does not, so the player's
+ * object stores and sends nothing for it.
+ */
+export function movesQueue(held: SessionSummary, next: SessionSummary, nowMs: number): boolean {
+  if (
+    held.status !== next.status ||
+    held.recipeId !== next.recipeId ||
+    held.createdAtMs !== next.createdAtMs ||
+    held.plannedMs !== next.plannedMs ||
+    held.clock.running !== next.clock.running ||
+    (held.materialIds ?? []).join("\n") !== (next.materialIds ?? []).join("\n")
+  )
+    return true;
+  return Math.abs(remainingMs(held, nowMs) - remainingMs(next, nowMs)) >= FINISH_TOLERANCE_MS;
 }
 
 /** Crafting time still to go for a session (ms of wall time at its rate). */

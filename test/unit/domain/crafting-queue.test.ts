@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import {
   applySummary,
+  FINISH_TOLERANCE_MS,
   materialTargets,
   queueView,
   type SessionSummary,
@@ -128,6 +129,63 @@ describe("notifications in any order", () => {
       expect(queueView(fold(order), 1, NOW)).toEqual(expected);
     }
     expect(expected.map((i) => [i.requestId, i.status])).toEqual([["b", "processing"]]);
+  });
+});
+
+describe("progress corrections", () => {
+  /** Session a, active, 60 s planned, corrected at `atMs` to `elapsedMs` crafted. */
+  const corrected = (seq: number, atMs: number, elapsedMs: number) =>
+    summary("a", "active", 60, 0, {
+      seq,
+      clock: { anchorAtMs: atMs, anchorElapsedMs: elapsedMs, rate: 1, running: true },
+    });
+
+  it("changes nothing when the correction agrees with the plan (the finish moves less than the tolerance)", () => {
+    const entries = applySummary({}, corrected(2, NOW, 0), NOW).entries;
+    // 10 s later crafting-service reports 10.4 s crafted: the finish moves 0.4 s.
+    const later = NOW + 10_000;
+    const result = applySummary(entries, corrected(3, later, 10_400), later);
+    expect(result.changed).toBe(false);
+    expect(result.entries.a?.seq).toBe(2);
+  });
+
+  it("takes a correction that moves the finish by the tolerance or more, and the waits behind it follow", () => {
+    const entries = applySummary(
+      applySummary({}, corrected(2, NOW, 0), NOW).entries,
+      summary("b", "queued", 5),
+      NOW,
+    ).entries;
+    const later = NOW + 10_000;
+    // Reported 10 s behind plan: a finishes 10 s later, and so b's wait grows by 10 s.
+    const result = applySummary(entries, corrected(3, later, 0), later);
+    expect(result.changed).toBe(true);
+    expect(queueView(result.entries, 1, later).find((i) => i.requestId === "b")).toMatchObject({
+      estimatedWaitSeconds: 60,
+    });
+    // Exactly the tolerance counts as a move.
+    const edge = applySummary(entries, corrected(3, later, 10_000 - FINISH_TOLERANCE_MS), later);
+    expect(edge.changed).toBe(true);
+  });
+
+  it("measures small moves from the summary held, so they cannot add up unseen", () => {
+    let entries = applySummary({}, corrected(2, NOW, 0), NOW).entries;
+    const taken: number[] = [];
+    // Each report 0.4 s behind the one before: under the tolerance each, not together.
+    for (let i = 1; i <= 6; i++) {
+      const at = NOW + i * 1000;
+      const result = applySummary(entries, corrected(2 + i, at, i * 1000 - i * 400), at);
+      if (result.changed) taken.push(i);
+      entries = result.entries;
+    }
+    expect(taken).toEqual([3, 6]);
+  });
+
+  it("takes any change but the clock's at once, however small", () => {
+    const entries = applySummary({}, corrected(2, NOW, 0), NOW).entries;
+    const paused = { ...corrected(3, NOW, 0), status: "paused" as const };
+    expect(applySummary(entries, paused, NOW).changed).toBe(true);
+    const materials = { ...corrected(3, NOW, 0), materialIds: ["iron"] };
+    expect(applySummary(entries, materials, NOW).changed).toBe(true);
   });
 });
 
