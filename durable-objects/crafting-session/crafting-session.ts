@@ -43,6 +43,7 @@ import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 import { EventStore } from "./event-store";
 import { LatestEvery } from "./latest-every";
+import { PlayerNotices } from "./player-notices";
 import { SessionStore } from "./session-store";
 
 /** Updates kept for resuming clients: the last 1,000 (docs/streams.md, "Resume"). */
@@ -59,7 +60,7 @@ export class CraftingSession extends StreamingObject {
   #state: Session | null;
   readonly #store: SessionStore;
   readonly #events: EventStore;
-  readonly #playerNotices = new LatestEvery(PROGRESS_NOTICE_INTERVAL_MS);
+  readonly #playerNotices = new PlayerNotices((e) => this.#notifyFailed("player", e));
   readonly #workflowNotices = new LatestEvery(PROGRESS_NOTICE_INTERVAL_MS);
   protected override readonly hub: StreamHub;
 
@@ -258,7 +259,7 @@ export class CraftingSession extends StreamingObject {
           break;
         case "notify_player":
           waits.push(
-            this.#notify(effect.wait, this.#playerNotices, "player", () =>
+            this.#playerNotices.tell(effect.summary, effect.wait, input.atMs, () =>
               playerStub(this.env, effect.playerId).sessionChanged(effect.playerId, effect.summary),
             ),
           );
@@ -302,13 +303,14 @@ export class CraftingSession extends StreamingObject {
   }
 
   /**
-   * Tells another object about the change. A lost notification is repaired
-   * by the next one (they carry the seq and the whole summary); a failure is
-   * logged, never fails the session's change. `wait`: a status change the
-   * queue must not miss: sent at once, and the caller's answer waits for
-   * it. Otherwise (progress moving estimates) at most one a second, the
-   * newest (latest-every.ts): a burst of corrections costs the player's
-   * object one call a second, not one per correction.
+   * Tells the workflow's object about the change (the player's queue has
+   * its own, player-notices.ts). A lost notification is repaired by the
+   * next one (they carry the seq and the whole step); a failure is logged,
+   * never fails the session's change. `wait`: a status change the workflow
+   * must not miss: sent at once, and the caller's answer waits for it.
+   * Otherwise (progress) at most one a second, the newest (latest-every.ts):
+   * a burst of corrections costs the workflow's object one call a second,
+   * not one per correction.
    */
   #notify(
     wait: boolean,
@@ -320,11 +322,7 @@ export class CraftingSession extends StreamingObject {
       try {
         await call();
       } catch (e: unknown) {
-        log("warn", "session.notify_failed", {
-          session_id: this.#state?.sessionId,
-          to,
-          message: e instanceof Error ? e.message : String(e),
-        });
+        this.#notifyFailed(to, e);
       }
     };
     if (!wait) {
@@ -333,6 +331,14 @@ export class CraftingSession extends StreamingObject {
     }
     throttle.supersede();
     return send();
+  }
+
+  #notifyFailed(to: string, e: unknown): void {
+    log("warn", "session.notify_failed", {
+      session_id: this.#state?.sessionId,
+      to,
+      message: e instanceof Error ? e.message : String(e),
+    });
   }
 
   /** The frame a transition's effects send (an update or a material notification), if any. */

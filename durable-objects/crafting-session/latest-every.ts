@@ -29,6 +29,11 @@ export class LatestEvery {
     this.#lastAtMs = nowMs;
   }
 
+  /** What is held is no longer needed (the receiver's copy is close enough): drop it, keep the pace. */
+  drop(): void {
+    this.#held = null;
+  }
+
   #flush(): void {
     this.#timer = null;
     const send = this.#held;

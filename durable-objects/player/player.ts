@@ -96,15 +96,19 @@ export class Player extends StreamingObject {
   /**
    * A session of this player changed (called by the session object after
    * every change it stored). Older notifications than the one held change
-   * nothing; a change updates every queue stream.
+   * nothing, nor does progress that does not move the session's expected
+   * finish (crafting-queue.ts, `movesQueue`); a change updates every queue
+   * stream. Answers with the summary the queue holds for the session now,
+   * so the session knows which notices it need not send (player-notices.ts).
    */
-  async sessionChanged(playerId: string, summary: SessionSummary): Promise<void> {
+  async sessionChanged(playerId: string, summary: SessionSummary): Promise<SessionSummary | null> {
     const now = Date.now();
     const queue = this.#queue ?? this.#newQueue(playerId);
     const applied = applySummary(queue.entries, summary, now);
-    if (!applied.changed) return;
+    if (!applied.changed) return queue.entries[summary.sessionId] ?? null;
     const ended = applied.ended ? [summary] : [];
     this.#commit({ ...queue, entries: applied.entries, seq: queue.seq + 1 }, now, ended);
+    return summary;
   }
 
   /**

@@ -96,10 +96,14 @@ export function movesQueue(held: SessionSummary, next: SessionSummary, nowMs: nu
     held.createdAtMs !== next.createdAtMs ||
     held.plannedMs !== next.plannedMs ||
     held.clock.running !== next.clock.running ||
-    (held.materialIds ?? []).join("\n") !== (next.materialIds ?? []).join("\n")
+    !sameIds(held.materialIds ?? [], next.materialIds ?? [])
   )
     return true;
   return Math.abs(remainingMs(held, nowMs) - remainingMs(next, nowMs)) >= FINISH_TOLERANCE_MS;
+}
+
+function sameIds(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 /** Crafting time still to go for a session (ms of wall time at its rate). */
