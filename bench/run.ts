@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { reportCadence } from "./lib/cadence-scenario.ts";
 import { eventsIngest } from "./lib/events-scenario.ts";
 import { idleCost } from "./lib/idle-scenario.ts";
 import { batchIngest, steadyPaths } from "./lib/paths-scenario.ts";
@@ -49,6 +50,7 @@ const SIZES = {
     steady: { sessions: 2, rate: 10, seconds: 1 },
     batch: { sessions: 10, updates: 1000 },
     idle: { sessions: 2, seconds: 2 },
+    cadence: { sessions: 2, seconds: 2 },
   },
   quick: {
     subscribers: [1, 100, 1000],
@@ -63,6 +65,7 @@ const SIZES = {
     steady: { sessions: 10, rate: 40, seconds: 20 },
     batch: { sessions: 100, updates: 10_000 },
     idle: { sessions: 20, seconds: 65 },
+    cadence: { sessions: 10, seconds: 10 },
   },
   full: {
     subscribers: [1, 100, 1000],
@@ -77,6 +80,7 @@ const SIZES = {
     steady: { sessions: 10, rate: 40, seconds: 30 },
     batch: { sessions: 100, updates: 50_000 },
     idle: { sessions: 100, seconds: 330 },
+    cadence: { sessions: 20, seconds: 20 },
   },
 }[mode];
 const TARGETS: TargetName[] = ["floor", "peer", "us"];
@@ -144,6 +148,7 @@ async function main(): Promise<void> {
     scale_shared_players: null,
     wire: null,
     idle: null,
+    cadence: null,
   };
 
   // The three targets run side by side and take turns, run by run (floor,
@@ -282,6 +287,11 @@ async function main(): Promise<void> {
         say(
           `         ${partial.idle.wakes_per_session_hour} wakes and ${partial.idle.rows_written_per_session_hour} rows written per session per hour`,
         );
+        const { sessions: reported, seconds: reportedFor } = SIZES.cadence;
+        say(`cadence  us    ${reported} sessions, each reported once a second, ${reportedFor} s`);
+        partial.cadence = await reportCadence(target, reported, reportedFor);
+        const { session, player, total } = partial.cadence.rows_per_report;
+        say(`         ${total} rows written per report (session ${session}, player ${player})`);
       });
     }
     if (name === "us") {

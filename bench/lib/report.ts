@@ -1,4 +1,5 @@
 /** The result file, its schema check, the markdown table and the plot. */
+import type { CadenceResult } from "./cadence-scenario.ts";
 import type { IdleResult } from "./idle-scenario.ts";
 import { type RssLiveRatio, type RssSharedRatio, scaleLines, scaleRatios } from "./scale-report.ts";
 import type { DatabaseFootprint, ScaleResult } from "./scale-scenario.ts";
@@ -79,6 +80,8 @@ export interface BenchResult {
   wire: WireResult | null;
   /** Idle watched sessions (us): wakes and rows written per session per hour. */
   idle: IdleResult | null;
+  /** Running sessions each reported once a second (us): rows written per report, by object. */
+  cadence?: CadenceResult | null;
   ratios: {
     fanout_p99: {
       subscribers: number;
@@ -164,6 +167,8 @@ export function validateResult(value: unknown): string[] {
     problems.push("wire sizes with compression offered missing");
   if (!(r.ingest?.stream && r.ingest.stream.posts_per_s > 0 && r.ingest.stream.errors === 0))
     problems.push("ingest stream figures missing (or its updates failed)");
+  if (!(r.cadence && r.cadence.reports > 0 && r.cadence.rows_per_report.session > 0))
+    problems.push("rows per report at crafting-service's cadence missing");
   return problems;
 }
 
@@ -261,6 +266,15 @@ export function markdown(result: BenchResult): string {
     lines.push(
       "",
       "(No stream sets an alarm since session 15, so nothing of ours wakes an idle watched session however long it idles; until then a 5-minute sweep cost up to 12 wakes and 12 rows an hour, seen by `--full`'s 330 s.)",
+    );
+  }
+  if (result.cadence) {
+    const { sessions, seconds, reports, rows_per_report: rows } = result.cadence;
+    lines.push(
+      "",
+      "## Rows written per report at crafting-service's cadence (us)",
+      "",
+      `${sessions} running sessions, each reported once a second for ${seconds} s with the time since its start (${reports} reports): **rows written per report: ${fmt(rows.total, 2)}** (the session's ${fmt(rows.session, 2)}, the player's ${fmt(rows.player, 2)}). A report that agrees with the plan moves nothing in the player's queue, so it writes nothing there.`,
     );
   }
   if (result.events) {

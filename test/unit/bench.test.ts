@@ -161,6 +161,12 @@ function sampleResult(): BenchResult {
       wakes_per_session_hour: 30,
       rows_written_per_session_hour: 30,
     },
+    cadence: {
+      sessions: 10,
+      seconds: 10,
+      reports: 100,
+      rows_per_report: { session: 1, player: 0.02, total: 1.02 },
+    },
   };
   return { ...partial, ratios: computeRatios(partial) };
 }
@@ -354,6 +360,15 @@ describe("the result", () => {
     const missing = sampleResult() as unknown as { wire: Record<string, unknown> };
     delete missing.wire.compression;
     expect(validateResult(missing)).toEqual(["wire sizes with compression offered missing"]);
+    expect(validateResult({ ...sampleResult(), cadence: null })).toEqual([
+      "rows per report at crafting-service's cadence missing",
+    ]);
+  });
+
+  it("says how many rows a report at crafting-service's cadence writes, by object", () => {
+    expect(markdown(sampleResult())).toContain(
+      "10 running sessions, each reported once a second for 10 s with the time since its start (100 reports): **rows written per report: 1.02** (the session's 1, the player's 0.02).",
+    );
   });
 
   it("renders a table row per target and a line per target in the plot", () => {
