@@ -292,6 +292,11 @@ async function main(): Promise<void> {
         partial.cadence = await reportCadence(target, reported, reportedFor);
         const { session, player, total } = partial.cadence.rows_per_report;
         say(`         ${total} rows written per report (session ${session}, player ${player})`);
+        const steps = partial.cadence.workflow_steps?.rows_per_report;
+        if (steps)
+          say(
+            `         ${steps.total} per report on a workflow's step (session ${steps.session}, player ${steps.player}, workflow ${steps.workflow})`,
+          );
       });
     }
     if (name === "us") {

@@ -1,25 +1,36 @@
 /**
  * Rows written per progress report at crafting-service's likely cadence
- * (us only): each of `sessions` running sessions is reported once a second
- * for `seconds`, each report the time since its start (what the plan
- * says, as a service tracking real crafting would), and the storage rows
- * every object wrote meanwhile are counted per report, by object
- * (`crafting_storage_rows_written_total{object}`). The ingest scenario's
- * rows per update are counted at 1,000 updates a second into one session,
- * where the player's once-a-second notice is lost in the count; here each
- * report is also that notice.
+ * (us only): running sessions each reported once a second for `seconds`,
+ * each report the time since the session started (what the plan says, as
+ * a service tracking real crafting would), and the storage rows every
+ * object wrote meanwhile counted per report, by object
+ * (`crafting_storage_rows_written_total{object}`). Twice: plain sessions,
+ * then sessions that are the first step of a two-step workflow. The
+ * ingest scenario's rows per update are counted at 1,000 updates a second
+ * into one session, where the player's and the workflow's once-a-second
+ * notices are lost in the count; here each report is also those notices.
  */
-import type { Target } from "./targets.ts";
+import { type Target, token } from "./targets.ts";
 
-const OBJECTS = ["session", "player"] as const;
+const OBJECTS = ["session", "player", "workflow"] as const;
 const rowsOf = (object: string) => `crafting_storage_rows_written_total{object="${object}"}`;
+
+/** Rows written per report, by object, and in all. */
+export type RowsPerReport = Record<(typeof OBJECTS)[number] | "total", number>;
 
 export interface CadenceResult {
   sessions: number;
   seconds: number;
   reports: number;
-  /** Rows written per report, by object, and in all. */
-  rows_per_report: Record<(typeof OBJECTS)[number] | "total", number>;
+  rows_per_report: RowsPerReport;
+  /** The same for sessions that are workflow steps (one workflow each). */
+  workflow_steps?: { sessions: number; reports: number; rows_per_report: RowsPerReport };
+}
+
+/** A running session to report on: `post(elapsedMs)` answers with the HTTP status. */
+interface Reported {
+  post: (elapsedMs: number) => Promise<number>;
+  startedAt: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -29,14 +40,32 @@ export async function reportCadence(
   sessions: number,
   seconds: number,
 ): Promise<CadenceResult> {
-  if (!target.counter) throw new Error("the cadence scenario needs the target's /metrics");
-  const counter = target.counter.bind(target);
-  const rooms: { post: (n: number) => Promise<number>; startedAt: number }[] = [];
+  const rooms: Reported[] = [];
   for (let i = 0; i < sessions; i++) {
     // A room of ours is a session created and started.
     const room = await target.room(`cadence-${crypto.randomUUID().slice(0, 8)}`);
     rooms.push({ post: room.post, startedAt: Date.now() });
   }
+  const plain = await reportEverySecond(target, rooms, seconds);
+  const steps: Reported[] = [];
+  for (let i = 0; i < sessions; i++) steps.push(await workflowStep(target));
+  const workflow = await reportEverySecond(target, steps, seconds);
+  return {
+    sessions,
+    seconds,
+    ...plain,
+    workflow_steps: { sessions, ...workflow },
+  };
+}
+
+/** Reports on every session once a second for `seconds`; the rows written per report. */
+async function reportEverySecond(
+  target: Target,
+  reported: readonly Reported[],
+  seconds: number,
+): Promise<{ reports: number; rows_per_report: RowsPerReport }> {
+  const counter = target.counter?.bind(target);
+  if (!counter) throw new Error("the cadence scenario needs the target's /metrics");
   // What creating and starting wrote is not the reports': count once it has been pushed.
   await sleep(1_500);
   const rows = () => Promise.all(OBJECTS.map((object) => counter(rowsOf(object))));
@@ -45,7 +74,7 @@ export async function reportCadence(
   for (let second = 0; second < seconds; second++) {
     const due = performance.now() + 1000;
     await Promise.all(
-      rooms.map(async ({ post, startedAt }) => {
+      reported.map(async ({ post, startedAt }) => {
         if ((await post(Date.now() - startedAt)) < 300) reports++;
       }),
     );
@@ -57,13 +86,51 @@ export async function reportCadence(
   const per = (n: number) => (reports ? Math.round((n / reports) * 100) / 100 : 0);
   const written = OBJECTS.map((_, i) => (after[i] ?? 0) - (before[i] ?? 0));
   return {
-    sessions,
-    seconds,
     reports,
     rows_per_report: {
       session: per(written[0] ?? 0),
       player: per(written[1] ?? 0),
+      workflow: per(written[2] ?? 0),
       total: per(written.reduce((sum, n) => sum + n, 0)),
+    },
+  };
+}
+
+/** A two-step workflow of an hour a step; its first step's session, running. */
+async function workflowStep(target: Target): Promise<Reported> {
+  const id = `cadence-wf-${crypto.randomUUID().slice(0, 8)}`;
+  const headers = {
+    Authorization: `Bearer ${await token("crafting-service", "service")}`,
+    "Content-Type": "application/json",
+  };
+  const step = (name: string) => ({
+    name,
+    recipe_id: "bench",
+    steps: [{ name: "forge", duration_ms: 3_600_000 }],
+  });
+  const created = await fetch(`${target.baseUrl}/v1/workflows`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({
+      workflow_id: id,
+      player_id: `bench-${id}`,
+      steps: [step("a"), step("b")],
+    }),
+  });
+  if (created.status !== 201)
+    throw new Error(`workflow ${id}: ${created.status} ${await created.text()}`);
+  const startedAt = Date.now();
+  return {
+    startedAt,
+    async post(elapsedMs) {
+      // Creating a workflow creates and starts its first step's session, `{workflow_id}.0`.
+      const response = await fetch(`${target.baseUrl}/udp/sessions/${id}.0/progress`, {
+        method: "POST",
+        headers: { ...headers, Prefer: "return=minimal" },
+        body: JSON.stringify({ elapsed_ms: elapsedMs }),
+      });
+      await response.arrayBuffer();
+      return response.status;
     },
   };
 }

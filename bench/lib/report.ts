@@ -269,13 +269,20 @@ export function markdown(result: BenchResult): string {
     );
   }
   if (result.cadence) {
-    const { sessions, seconds, reports, rows_per_report: rows } = result.cadence;
+    const { sessions, seconds, reports, rows_per_report: rows, workflow_steps } = result.cadence;
     lines.push(
       "",
       "## Rows written per report at crafting-service's cadence (us)",
       "",
       `${sessions} running sessions, each reported once a second for ${seconds} s with the time since its start (${reports} reports): **rows written per report: ${fmt(rows.total, 2)}** (the session's ${fmt(rows.session, 2)}, the player's ${fmt(rows.player, 2)}). A report that agrees with the plan moves nothing in the player's queue, so it writes nothing there.`,
     );
+    if (workflow_steps) {
+      const steps = workflow_steps.rows_per_report;
+      lines.push(
+        "",
+        `The same on ${workflow_steps.sessions} sessions that are a workflow's first step (${workflow_steps.reports} reports): **${fmt(steps.total, 2)}** (the session's ${fmt(steps.session, 2)}, the player's ${fmt(steps.player, 2)}, the workflow's ${fmt(steps.workflow, 2)}). A workflow's progress moves only by its steps' notices, so it still stores each one.`,
+      );
+    }
   }
   if (result.events) {
     lines.push(

@@ -165,7 +165,12 @@ function sampleResult(): BenchResult {
       sessions: 10,
       seconds: 10,
       reports: 100,
-      rows_per_report: { session: 1, player: 0.02, total: 1.02 },
+      rows_per_report: { session: 1, player: 0.02, workflow: 0, total: 1.02 },
+      workflow_steps: {
+        sessions: 10,
+        reports: 100,
+        rows_per_report: { session: 1, player: 0, workflow: 2, total: 3 },
+      },
     },
   };
   return { ...partial, ratios: computeRatios(partial) };
@@ -368,6 +373,9 @@ describe("the result", () => {
   it("says how many rows a report at crafting-service's cadence writes, by object", () => {
     expect(markdown(sampleResult())).toContain(
       "10 running sessions, each reported once a second for 10 s with the time since its start (100 reports): **rows written per report: 1.02** (the session's 1, the player's 0.02).",
+    );
+    expect(markdown(sampleResult())).toContain(
+      "The same on 10 sessions that are a workflow's first step (100 reports): **3** (the session's 1, the player's 0, the workflow's 2).",
     );
   });
 
