@@ -10,7 +10,7 @@
  * into one session, where the player's and the workflow's once-a-second
  * notices are lost in the count; here each report is also those notices.
  */
-import { type Target, token } from "./targets.ts";
+import { progressPoster, type Target, token } from "./targets.ts";
 
 const OBJECTS = ["session", "player", "workflow"] as const;
 const rowsOf = (object: string) => `crafting_storage_rows_written_total{object="${object}"}`;
@@ -47,8 +47,12 @@ export async function reportCadence(
     rooms.push({ post: room.post, startedAt: Date.now() });
   }
   const plain = await reportEverySecond(target, rooms, seconds);
+  const authorized = {
+    Authorization: `Bearer ${await token("crafting-service", "service")}`,
+    "Content-Type": "application/json",
+  };
   const steps: Reported[] = [];
-  for (let i = 0; i < sessions; i++) steps.push(await workflowStep(target));
+  for (let i = 0; i < sessions; i++) steps.push(await workflowStep(target, authorized));
   const workflow = await reportEverySecond(target, steps, seconds);
   return {
     sessions,
@@ -97,12 +101,8 @@ async function reportEverySecond(
 }
 
 /** A two-step workflow of an hour a step; its first step's session, running. */
-async function workflowStep(target: Target): Promise<Reported> {
+async function workflowStep(target: Target, authorized: Record<string, string>): Promise<Reported> {
   const id = `cadence-wf-${crypto.randomUUID().slice(0, 8)}`;
-  const headers = {
-    Authorization: `Bearer ${await token("crafting-service", "service")}`,
-    "Content-Type": "application/json",
-  };
   const step = (name: string) => ({
     name,
     recipe_id: "bench",
@@ -110,7 +110,7 @@ async function workflowStep(target: Target): Promise<Reported> {
   });
   const created = await fetch(`${target.baseUrl}/v1/workflows`, {
     method: "POST",
-    headers,
+    headers: authorized,
     body: JSON.stringify({
       workflow_id: id,
       player_id: `bench-${id}`,
@@ -119,18 +119,6 @@ async function workflowStep(target: Target): Promise<Reported> {
   });
   if (created.status !== 201)
     throw new Error(`workflow ${id}: ${created.status} ${await created.text()}`);
-  const startedAt = Date.now();
-  return {
-    startedAt,
-    async post(elapsedMs) {
-      // Creating a workflow creates and starts its first step's session, `{workflow_id}.0`.
-      const response = await fetch(`${target.baseUrl}/udp/sessions/${id}.0/progress`, {
-        method: "POST",
-        headers: { ...headers, Prefer: "return=minimal" },
-        body: JSON.stringify({ elapsed_ms: elapsedMs }),
-      });
-      await response.arrayBuffer();
-      return response.status;
-    },
-  };
+  // Creating a workflow creates and starts its first step's session, `{workflow_id}.0`.
+  return { post: progressPoster(target.baseUrl, authorized, `${id}.0`), startedAt: Date.now() };
 }

@@ -167,6 +167,27 @@ async function start(
 }
 
 /**
+ * Posts `elapsed_ms: n` to one of our sessions (`POST /udp/sessions/{id}/progress`)
+ * as crafting-service posting at high rates would: asking only where the
+ * session stands, not its whole state. Resolves with the HTTP status.
+ */
+export function progressPoster(
+  baseUrl: string,
+  authorized: Record<string, string>,
+  sessionId: string,
+): (n: number) => Promise<number> {
+  return async (n) => {
+    const response = await fetch(`${baseUrl}/udp/sessions/${sessionId}/progress`, {
+      method: "POST",
+      headers: { ...authorized, Prefer: "return=minimal" },
+      body: JSON.stringify({ elapsed_ms: n }),
+    });
+    await response.arrayBuffer();
+    return response.status;
+  };
+}
+
+/**
  * Our service, with auth, storage, Queues and rate limiters as in
  * wrangler.toml; from `source`, a checkout of another revision, when given
  * (`npm run bench:ab`).
@@ -212,19 +233,7 @@ export async function startUs(source?: string): Promise<Target> {
       return {
         wsUrl: `${started.baseUrl.replace("http", "ws")}/ws/crafting/${id}`,
         wsHeaders: { Authorization: `Bearer ${player}` },
-        async post(n) {
-          const response = await fetch(`${started.baseUrl}/udp/sessions/${id}/progress`, {
-            method: "POST",
-            // As crafting-service posting at high rates would: where the session stands, not its whole state.
-            headers: {
-              ...authorized,
-              Prefer: "return=minimal",
-            },
-            body: JSON.stringify({ elapsed_ms: n }),
-          });
-          await response.arrayBuffer();
-          return response.status;
-        },
+        post: progressPoster(started.baseUrl, authorized, id),
         async openIngestStream() {
           const waiting = new Map<number, (status: number) => void>();
           const ws = await openIngestSocket(started.baseUrl, authorized, (answer) => {
