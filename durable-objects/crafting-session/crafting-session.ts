@@ -34,6 +34,7 @@ import { frameTraceId, type TraceContext } from "../../src/middleware/trace";
 import { materialFrame, snapshotFrame, updateFrame } from "../../src/protocol/frames";
 import {
   materialNotificationMessage,
+  minimalJson,
   sessionStateMessage,
   sessionUpdateMessage,
 } from "../../src/protocol/session-wire";
@@ -393,11 +394,6 @@ export class CraftingSession extends StreamingObject {
   #json(state: Session): SessionJson {
     return toJsonString(SessionStateSchema, sessionStateMessage(state, Date.now()));
   }
-}
-
-/** Where a session stands, as a minimal answer: `{"sessionId","epoch","seq"}` (proto3 JSON names). */
-function minimalJson(state: Session): SessionJson {
-  return `{"sessionId":${JSON.stringify(state.sessionId)},"epoch":${state.epoch},"seq":${state.seq}}`;
 }
 
 /** A new session's epoch: random, so a client holding another one knows to resync. */

@@ -164,3 +164,8 @@ export function materialNotificationMessage(
     timestampMs: BigInt(Math.floor(nowMs)),
   });
 }
+
+/** Where a session stands, as a minimal answer: `{"sessionId","epoch","seq"}` (proto3 JSON names). */
+export function minimalJson(state: Session): string {
+  return `{"sessionId":${JSON.stringify(state.sessionId)},"epoch":${state.epoch},"seq":${state.seq}}`;
+}
