@@ -10,6 +10,8 @@
 import { toJsonString } from "@bufbuild/protobuf";
 import type { EventResult, SessionEvent } from "../../src/domain/events/session-events";
 import type { MaterialChange, MaterialOutcome } from "../../src/domain/materials/materials";
+import { movesQueue, type SessionSummary } from "../../src/domain/queue/crafting-queue";
+import { totalDurationMs } from "../../src/domain/session/progress";
 import {
   type CreateSessionParams,
   isFinal,
@@ -18,12 +20,12 @@ import {
   type Session,
 } from "../../src/domain/session/session";
 import {
-  PROGRESS_NOTICE_INTERVAL_MS,
   type SessionEffect,
   type SessionInput,
   type SessionOutcome,
   transition,
 } from "../../src/domain/session/session-machine";
+import { movesStep, type StepSummary } from "../../src/domain/workflow/workflow-state";
 import { playerStub, workflowStub } from "../../src/durable";
 import { CloseCode, fail, ok, type Result } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
@@ -43,8 +45,7 @@ import { meterObject } from "../storage-meter";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 import { EventStore } from "./event-store";
-import { LatestEvery } from "./latest-every";
-import { PlayerNotices } from "./player-notices";
+import { Notices } from "./notices";
 import { SessionStore } from "./session-store";
 
 /** Updates kept for resuming clients: the last 1,000 (docs/streams.md, "Resume"). */
@@ -61,8 +62,13 @@ export class CraftingSession extends StreamingObject {
   #state: Session | null;
   readonly #store: SessionStore;
   readonly #events: EventStore;
-  readonly #playerNotices = new PlayerNotices((e) => this.#notifyFailed("player", e));
-  readonly #workflowNotices = new LatestEvery(PROGRESS_NOTICE_INTERVAL_MS);
+  readonly #playerNotices = new Notices<SessionSummary>(movesQueue, (e) =>
+    this.#notifyFailed("player", e),
+  );
+  readonly #workflowNotices = new Notices<StepSummary>(
+    (held, next, nowMs) => movesStep(held, next, totalDurationMs(this.#state?.steps ?? []), nowMs),
+    (e) => this.#notifyFailed("workflow", e),
+  );
   protected override readonly hub: StreamHub;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -267,7 +273,7 @@ export class CraftingSession extends StreamingObject {
           break;
         case "notify_workflow":
           waits.push(
-            this.#notify(effect.wait, this.#workflowNotices, "workflow", () =>
+            this.#workflowNotices.tell(effect.step, effect.wait, input.atMs, () =>
               workflowStub(this.env, effect.workflowId).stepChanged(effect.step),
             ),
           );
@@ -301,37 +307,6 @@ export class CraftingSession extends StreamingObject {
       });
     }
     return ok({ state, outcome });
-  }
-
-  /**
-   * Tells the workflow's object about the change (the player's queue has
-   * its own, player-notices.ts). A lost notification is repaired by the
-   * next one (they carry the seq and the whole step); a failure is logged,
-   * never fails the session's change. `wait`: a status change the workflow
-   * must not miss: sent at once, and the caller's answer waits for it.
-   * Otherwise (progress) at most one a second, the newest (latest-every.ts):
-   * a burst of corrections costs the workflow's object one call a second,
-   * not one per correction.
-   */
-  #notify(
-    wait: boolean,
-    throttle: LatestEvery,
-    to: string,
-    call: () => Promise<unknown>,
-  ): Promise<void> {
-    const send = async () => {
-      try {
-        await call();
-      } catch (e: unknown) {
-        this.#notifyFailed(to, e);
-      }
-    };
-    if (!wait) {
-      throttle.run(() => void send());
-      return Promise.resolve();
-    }
-    throttle.supersede();
-    return send();
   }
 
   #notifyFailed(to: string, e: unknown): void {

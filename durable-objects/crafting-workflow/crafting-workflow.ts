@@ -7,6 +7,7 @@
 import type { LocationHint } from "../../src/domain/placement/placement";
 import {
   applyStepChange,
+  heldStep,
   newWorkflow,
   type StepSummary,
   samePlan,
@@ -84,16 +85,21 @@ export class CraftingWorkflow extends StreamingObject {
     return created.ok ? ok({ created: true, workflow: created.value }) : created;
   }
 
-  /** A step's session changed (called by the session object). */
-  async stepChanged(summary: StepSummary): Promise<void> {
+  /**
+   * A step's session changed (called by the session object). Answers with
+   * what the workflow holds for that step after it, so the session can
+   * leave out notices that would change nothing (`movesStep`).
+   */
+  async stepChanged(summary: StepSummary): Promise<StepSummary | null> {
     const state = this.#state;
-    if (!state) return;
-    const applied = applyStepChange(state, summary);
-    if (!applied.changed) return;
+    if (!state) return null;
+    const applied = applyStepChange(state, summary, Date.now());
+    if (!applied.changed) return heldStep(state, summary.sessionId);
     this.#commit(applied.state);
     if (applied.startStep !== null) await this.#startStep(applied.startStep);
     if (workflowEnded(applied.state))
       await this.hub.closeAll(1000, `workflow ${applied.state.status}`);
+    return heldStep(applied.state, summary.sessionId);
   }
 
   /** Pauses or resumes the current step's session (the workflow follows it). */

@@ -99,7 +99,7 @@ export class Player extends StreamingObject {
    * nothing, nor does progress that does not move the session's expected
    * finish (crafting-queue.ts, `movesQueue`); a change updates every queue
    * stream. Answers with the summary the queue holds for the session now,
-   * so the session knows which notices it need not send (player-notices.ts).
+   * so the session knows which notices it need not send (notices.ts).
    */
   async sessionChanged(playerId: string, summary: SessionSummary): Promise<SessionSummary | null> {
     const now = Date.now();

@@ -100,13 +100,25 @@ function start() {
     const workflow = client.watchWorkflow(ids.workflow);
     workflow.on("change", (w) => {
       $("#workflow-status").textContent = WORKFLOW_STATUS[w.status] ?? "";
-      $("#workflow-progress").style.width = `${w.overallProgress.toFixed(1)}%`;
       $("#workflow-steps").innerHTML = w.steps
         .map(
           (s, i) =>
-            `<li><span>${i === w.currentStepIndex ? "▶ " : ""}${s.name}</span><div class="bar"><div style="width:${(s.progressPercent ?? 0).toFixed(1)}%"></div></div></li>`,
+            `<li><span>${i === w.currentStepIndex ? "▶ " : ""}${s.name}</span><div class="bar"><div></div></div></li>`,
         )
         .join("");
     });
+    // The bars follow each step's clock between frames (a report on course sends none).
+    const frame = () => {
+      if (workflow.workflow) {
+        const p = workflow.predictProgress();
+        $("#workflow-progress").style.width = `${p.percent.toFixed(2)}%`;
+        document.body.dataset.workflowProgress = p.percent.toFixed(3);
+        document.querySelectorAll("#workflow-steps .bar > div").forEach((bar, i) => {
+          bar.style.width = `${(p.steps[i] ?? 0).toFixed(1)}%`;
+        });
+      }
+      requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
   }
 }

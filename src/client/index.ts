@@ -22,7 +22,14 @@ export {
   type ConnectionState,
   type TokenProvider,
 } from "./connection";
-export { type ClockView, elapsedAt, ProgressPredictor, stepAt } from "./predict";
+export {
+  type ClockView,
+  elapsedAt,
+  ProgressPredictor,
+  stepAt,
+  WorkflowPredictor,
+  type WorkflowProgress,
+} from "./predict";
 export { QueueView, SessionView, View, type ViewOptions, WorkflowView } from "./streams";
 export { SyncView, type SyncViewOptions } from "./sync";
 

@@ -15,10 +15,18 @@
 import type { BackoffOptions } from "./backoff";
 import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
 import { Connection, type ConnectionState, type TokenProvider, tuningOf } from "./connection";
-import { type ClockView, ProgressPredictor, stepAt } from "./predict";
+import {
+  type ClockView,
+  ProgressPredictor,
+  stepAt,
+  stoppedAt,
+  WorkflowPredictor,
+  type WorkflowProgress,
+} from "./predict";
 
 export { ClockSync } from "./clock";
 export type { ConnectionState, TokenProvider } from "./connection";
+export type { WorkflowProgress } from "./predict";
 
 /** A view's settings. */
 export interface LiteOptions {
@@ -39,11 +47,16 @@ export interface LiteFrame {
   seq?: number;
   epoch?: number;
   serverTimeMs?: string;
-  snapshot?: { recovered?: boolean; session?: LiteSession; queue?: LiteJson; workflow?: LiteJson };
+  snapshot?: {
+    recovered?: boolean;
+    session?: LiteSession;
+    queue?: LiteJson;
+    workflow?: LiteWorkflow;
+  };
   update?: LiteSessionUpdate;
   material?: { changes?: { materialId: string; quantity?: number; available?: boolean }[] };
   queue?: LiteJson;
-  workflow?: LiteJson;
+  workflow?: LiteWorkflow;
   pong?: { clientTimeMs?: string; serverTimeMs?: string };
   error?: { code: string; message: string };
   heartbeat?: unknown;
@@ -228,6 +241,44 @@ export class LiteSessionView extends LiteView<LiteSession> {
   }
 }
 
+/** A workflow as JSON (`crafting.v1.WorkflowUpdate`): each frame carries it whole. */
+export interface LiteWorkflow {
+  workflowId?: string;
+  status?: string;
+  overallProgress?: number;
+  currentStepIndex?: number;
+  steps?: { name?: string; status?: string; progressPercent?: number; clock?: LiteClock }[];
+  [field: string]: unknown;
+}
+
+/** A multi-step workflow, live, with smooth progress between frames (each step's clock). */
+export class LiteWorkflowView extends LiteView<LiteWorkflow> {
+  readonly #predictor = new WorkflowPredictor();
+
+  constructor(workflowId: string, options: LiteOptions, clock?: ClockSync) {
+    super(
+      `/ws/workflow/${encodeURIComponent(workflowId)}`,
+      options,
+      (frame) => frame.snapshot?.workflow ?? frame.workflow ?? null,
+      clock,
+    );
+    this.on("change", (workflow) =>
+      this.#predictor.update(
+        (workflow.steps ?? []).map((step) => ({
+          completed: step.status === "WORKFLOW_STATUS_COMPLETED",
+          clock: step.clock ? clockView(step.clock) : stoppedAt(step.progressPercent ?? 0),
+        })),
+      ),
+    );
+    this.on("resync", () => this.#predictor.reset());
+  }
+
+  /** Progress to show at `now` (client clock), overall and per step: moving between frames. */
+  predictProgress(now: number = Date.now()): WorkflowProgress {
+    return this.#predictor.at(now + this.clock.offsetMs);
+  }
+}
+
 /** The session after a frame: a snapshot replaces it; an update and a material change merge in. */
 export function mergeSession(frame: LiteFrame, held: LiteSession | null): LiteSession | null {
   if (frame.snapshot?.session) return frame.snapshot.session;
@@ -297,12 +348,7 @@ export class LiteClient {
   }
 
   /** A workflow (`crafting.v1.WorkflowUpdate` as JSON): each frame carries it whole. */
-  watchWorkflow(workflowId: string): LiteView<LiteJson> {
-    return new LiteView<LiteJson>(
-      `/ws/workflow/${encodeURIComponent(workflowId)}`,
-      this.options,
-      (frame) => frame.snapshot?.workflow ?? frame.workflow ?? null,
-      this.clock,
-    );
+  watchWorkflow(workflowId: string): LiteWorkflowView {
+    return new LiteWorkflowView(workflowId, this.options, this.clock);
   }
 }

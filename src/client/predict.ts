@@ -84,3 +84,66 @@ export function stepAt(
   }
   return { index: Math.max(0, durationsMs.length - 1), percent: 100 };
 }
+
+/** One workflow step as the prediction needs it (`crafting.v1.WorkflowStep`). */
+export interface WorkflowStepClock {
+  completed: boolean;
+  /** The step's clock; its total is the step's planned time, its weight in the overall progress. */
+  clock: ClockView;
+}
+
+/** A step from a server before step clocks: where it was reported, out of 100, not moving. */
+export const stoppedAt = (percent: number): ClockView => ({
+  anchorAtMs: 0,
+  anchorElapsedMs: percent,
+  rate: 0,
+  running: false,
+  totalDurationMs: 100,
+});
+
+/** A workflow's progress at an instant: overall and per step (%). */
+export interface WorkflowProgress {
+  percent: number;
+  steps: number[];
+}
+
+/**
+ * Follows a workflow's steps' clocks: progress at any server time,
+ * weighted by each step's planned time as the server weighs
+ * `overall_progress`. Each step's value never moves back until `reset`.
+ */
+export class WorkflowPredictor {
+  #steps: readonly WorkflowStepClock[] = [];
+  #shown: number[] = [];
+
+  /** The steps of a new frame. */
+  update(steps: readonly WorkflowStepClock[]): void {
+    this.#steps = steps;
+  }
+
+  /** Forgets what was shown (another workflow or epoch). */
+  reset(): void {
+    this.#steps = [];
+    this.#shown = [];
+  }
+
+  /** Progress to show at server time `t`. */
+  at(serverTimeMs: number): WorkflowProgress {
+    let done = 0;
+    let total = 0;
+    const steps = this.#steps.map(({ completed, clock }, i) => {
+      const planned = clock.totalDurationMs;
+      const truth = completed
+        ? 100
+        : planned > 0
+          ? (elapsedAt(clock, serverTimeMs) / planned) * 100
+          : 0;
+      const shown = Math.max(truth, this.#shown[i] ?? 0);
+      this.#shown[i] = shown;
+      done += (planned * shown) / 100;
+      total += planned;
+      return shown;
+    });
+    return { percent: total > 0 ? (done / total) * 100 : 0, steps };
+  }
+}

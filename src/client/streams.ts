@@ -15,12 +15,19 @@ import {
 import type { MaterialNotification } from "../gen/crafting/v1/materials_pb";
 import type { QueueSnapshot } from "../gen/crafting/v1/queue_pb";
 import { type SessionState, SessionStatus } from "../gen/crafting/v1/session_pb";
-import type { WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
+import { WorkflowStatus, type WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
 import { mergeUpdate } from "../protocol/session-merge";
 import type { BackoffOptions } from "./backoff";
 import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
 import { Connection, type ConnectionState, type TokenProvider, tuningOf } from "./connection";
-import { type ClockView, ProgressPredictor, stepAt } from "./predict";
+import {
+  type ClockView,
+  ProgressPredictor,
+  stepAt,
+  stoppedAt,
+  WorkflowPredictor,
+  type WorkflowProgress,
+} from "./predict";
 
 /** What every view needs from the client. */
 export interface ViewOptions {
@@ -281,20 +288,40 @@ export interface WorkflowEvents extends ViewEvents {
   change: WorkflowUpdate;
 }
 
-/** A multi-step workflow, live. */
+/** A multi-step workflow, live, with smooth progress between frames. */
 export class WorkflowView extends View<WorkflowEvents> {
   workflow: WorkflowUpdate | null = null;
+  readonly #predictor = new WorkflowPredictor();
 
   constructor(workflowId: string, options: ViewOptions) {
     super(`/ws/workflow/${encodeURIComponent(workflowId)}`, options);
   }
 
+  /**
+   * Progress to show at `now` (client clock; server time via the clock
+   * offset), overall and per step: from each step's clock, so it moves
+   * between frames (a report that keeps a step on its course sends none).
+   */
+  predictProgress(now: number = Date.now()): WorkflowProgress {
+    return this.#predictor.at(now + this.clock.offsetMs);
+  }
+
   protected apply(frame: ServerFrame): void {
     const { kind } = frame;
-    if (kind.case === "workflow") this.workflow = kind.value;
-    else if (kind.case === "snapshot" && kind.value.state.case === "workflow")
-      this.workflow = kind.value.state.value;
-    else return;
-    this.emit("change", this.workflow);
+    let next: WorkflowUpdate;
+    if (kind.case === "workflow") next = kind.value;
+    else if (kind.case === "snapshot" && kind.value.state.case === "workflow") {
+      next = kind.value.state.value;
+      // A snapshot after a gap may go back (a resync): show it as it is.
+      this.#predictor.reset();
+    } else return;
+    this.workflow = next;
+    this.#predictor.update(
+      next.steps.map((step) => ({
+        completed: step.status === WorkflowStatus.COMPLETED,
+        clock: step.clock ? clockView(step.clock) : stoppedAt(step.progressPercent),
+      })),
+    );
+    this.emit("change", next);
   }
 }

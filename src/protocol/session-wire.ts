@@ -5,7 +5,13 @@
 import { create } from "@bufbuild/protobuf";
 import { allAvailable, type MaterialChange } from "../domain/materials/materials";
 import { progressAt, totalDurationMs } from "../domain/session/progress";
-import type { Session, SessionStatus, StepStatus } from "../domain/session/session";
+import type {
+  PlannedStep,
+  Session,
+  SessionClock,
+  SessionStatus,
+  StepStatus,
+} from "../domain/session/session";
 import {
   MaterialChangeSchema,
   type MaterialNotification,
@@ -81,15 +87,18 @@ export function progressMessage(state: Session, nowMs: number): CraftingProgress
   });
 }
 
-/** The clock a client extrapolates progress from between updates. */
-export function clockMessage(state: Session): ProgressClock {
-  const { anchorAtMs, anchorElapsedMs, rate, running } = state.clock;
+/**
+ * The clock a client extrapolates progress from between frames; with the
+ * planned steps, its total too (an update's clock leaves the total to the
+ * snapshot).
+ */
+export function clockMessage(clock: SessionClock, steps?: readonly PlannedStep[]): ProgressClock {
   return create(ProgressClockSchema, {
-    anchorAtMs: BigInt(Math.floor(anchorAtMs)),
-    anchorElapsedMs: Math.round(anchorElapsedMs),
-    rate,
-    running,
-    totalDurationMs: totalDurationMs(state.steps),
+    anchorAtMs: BigInt(Math.floor(clock.anchorAtMs)),
+    anchorElapsedMs: Math.round(clock.anchorElapsedMs),
+    rate: clock.rate,
+    running: clock.running,
+    totalDurationMs: steps ? totalDurationMs(steps) : 0,
   });
 }
 
@@ -108,7 +117,7 @@ export function sessionStateMessage(state: Session, nowMs: number): SessionState
     endedAtMs: BigInt(state.endedAtMs ?? 0),
     pausedAtMs: BigInt(state.pausedAtMs ?? 0),
     pausedTotalMs: BigInt(state.pausedTotalMs),
-    clock: clockMessage(state),
+    clock: clockMessage(state.clock, state.steps),
     progress,
     failureReason: state.failureReason ?? "",
     materials: state.materials.map((m) =>
@@ -135,16 +144,10 @@ export function sessionUpdateMessage(
   cause: string,
   statusChanged = true,
 ): SessionUpdate {
-  const { anchorAtMs, anchorElapsedMs, rate, running } = state.clock;
   return create(SessionUpdateSchema, {
     // Unspecified (left out) when the status did not change: a correction moves the clock only.
     status: statusChanged ? sessionStatusToWire[state.status] : SessionStatusEnum.UNSPECIFIED,
-    clock: create(ProgressClockSchema, {
-      anchorAtMs: BigInt(Math.floor(anchorAtMs)),
-      anchorElapsedMs: Math.round(anchorElapsedMs),
-      rate,
-      running,
-    }),
+    clock: clockMessage(state.clock),
     cause,
     failureReason: state.failureReason ?? "",
   });

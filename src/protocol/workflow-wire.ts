@@ -1,12 +1,18 @@
 /** A workflow, domain → wire (`crafting.v1.WorkflowUpdate`). */
 import { create } from "@bufbuild/protobuf";
-import { overallProgress, type WorkflowState } from "../domain/workflow/workflow-state";
+import {
+  overallProgress,
+  stepClock,
+  stepProgressAt,
+  type WorkflowState,
+} from "../domain/workflow/workflow-state";
 import {
   WorkflowStatus,
   WorkflowStepSchema,
   type WorkflowUpdate,
   WorkflowUpdateSchema,
 } from "../gen/crafting/v1/workflow_pb";
+import { clockMessage } from "./session-wire";
 
 const WORKFLOW_STATUS = {
   active: WorkflowStatus.ACTIVE,
@@ -32,12 +38,12 @@ function stepStatus(status: WorkflowState["steps"][number]["status"]): WorkflowS
   }
 }
 
-/** Seed 000's workflow fields for `state` at `nowMs`. */
+/** Seed 000's workflow fields for `state` at `nowMs`, with each running step's clock. */
 export function workflowMessage(state: WorkflowState, nowMs: number): WorkflowUpdate {
   return create(WorkflowUpdateSchema, {
     workflowId: state.workflowId,
     playerId: state.playerId,
-    overallProgress: overallProgress(state),
+    overallProgress: overallProgress(state, nowMs),
     currentStepIndex: state.currentIndex,
     totalSteps: state.steps.length,
     currentStepName: state.steps[state.currentIndex]?.name ?? "",
@@ -47,7 +53,9 @@ export function workflowMessage(state: WorkflowState, nowMs: number): WorkflowUp
         sessionId: step.sessionId,
         recipeId: step.recipeId,
         status: stepStatus(step.status),
-        progressPercent: step.status === "completed" ? 100 : step.progressPercent,
+        progressPercent: stepProgressAt(step, nowMs),
+        // Every step's: its total weighs it in the overall progress.
+        clock: clockMessage(stepClock(step), step.steps),
       }),
     ),
     status: WORKFLOW_STATUS[state.status],

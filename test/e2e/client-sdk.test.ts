@@ -5,6 +5,7 @@
  */
 
 import { CraftingClient } from "crafting-network-service/client";
+import { LiteClient } from "crafting-network-service/client/lite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DevServer } from "../support/dev-server";
 import { servicePost } from "../support/http";
@@ -153,5 +154,45 @@ describe("the client SDK", () => {
     expect(synced.predictPercent()).toBeGreaterThanOrEqual(25);
     session.close();
     synced.close();
+  }, 30_000);
+
+  it("predicts a workflow's progress between frames, in the full and the light SDK, within 1 % of the server's", async () => {
+    const workflowId = freshId("w");
+    const playerId = freshId("p");
+    const created = await service("/v1/workflows", {
+      workflow_id: workflowId,
+      player_id: playerId,
+      steps: [10_000, 30_000].map((duration_ms, i) => ({
+        name: `step-${i}`,
+        recipe_id: "r",
+        steps: [{ name: "work", duration_ms }],
+      })),
+    });
+    expect(created.status).toBe(201);
+    const options = { baseUrl: server.baseUrl, token: () => token(playerId), heartbeatMs: 500 };
+    const full = new CraftingClient(options).watchWorkflow(workflowId);
+    const lite = new LiteClient(options).watchWorkflow(workflowId);
+    await until(() => full.workflow !== null && lite.current !== null, "both snapshots");
+    await sleep(1_200); // a couple of clock samples
+    // No frame came since the snapshot (nothing changed), yet the bars moved.
+    expect(full.workflow?.overallProgress ?? 0).toBeLessThan(1);
+    for (const view of [full, lite]) {
+      const response = await fetch(`${server.baseUrl}/v1/workflows/${workflowId}`, {
+        headers: { Authorization: `Bearer ${await serviceToken()}` },
+      });
+      const truth = (await response.json()) as { overallProgress: number; timestampMs: string };
+      expect(truth.overallProgress).toBeGreaterThan(2);
+      const predicted = view.predictProgress(Number(truth.timestampMs) - view.clock.offsetMs);
+      // 1 % of the step's 10 s, in the 40 s workflow.
+      expect(Math.abs(predicted.percent - truth.overallProgress)).toBeLessThanOrEqual(100 / 400);
+      expect(predicted.steps[1]).toBe(0);
+    }
+    // A completed first step: 100 % of its quarter.
+    await service(`/v1/sessions/${workflowId}.0/complete`);
+    await until(() => full.workflow?.currentStepIndex === 1, "the advance");
+    expect(full.predictProgress().steps[0]).toBe(100);
+    expect(full.predictProgress().percent).toBeGreaterThanOrEqual(25);
+    full.close();
+    lite.close();
   }, 30_000);
 });

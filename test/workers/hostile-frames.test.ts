@@ -189,12 +189,21 @@ const KINDS: Kind[] = [
       const bearer = await token(playerId);
       return {
         open: () => open(`/ws/workflow/${workflowId}`, bearer),
-        // The workflow as stored (the read's own timestamp aside).
+        // The workflow as stored: what the read computes at its own time
+        // (its timestamp, progress from the steps' clocks) aside.
         state: async () => {
-          const { timestampMs: _, ...workflow } = (await (
+          const {
+            timestampMs: _,
+            overallProgress: __,
+            steps,
+            ...workflow
+          } = (await (
             await serviceCall(`/v1/workflows/${workflowId}`, undefined, "GET")
           ).json()) as Record<string, unknown>;
-          return workflow;
+          const stored = (steps as Record<string, unknown>[]).map(
+            ({ progressPercent: _p, ...step }) => step,
+          );
+          return { ...workflow, steps: stored };
         },
       };
     },

@@ -1,5 +1,9 @@
 /** Multi-step workflows: each step a session; completion advances, failure fails; streamed live. */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { CraftingWorkflow } from "../../durable-objects/crafting-workflow/crafting-workflow";
+import { PROGRESS_NOTICE_INTERVAL_MS } from "../../src/domain/session/session-machine";
 import { freshId, token } from "../support/tokens";
 import { call, type Frame, serviceCall, TestSocket } from "./helpers";
 
@@ -83,6 +87,56 @@ describe("workflows", () => {
     );
     expect((await socket.closing()).code).toBe(1000);
     expect(workflowOf(socket.frames.at(-1))).toMatchObject({ status: "WORKFLOW_STATUS_COMPLETED" });
+  });
+
+  it("carries each step's clock, and takes a progress report only when it moves the step off its course", async () => {
+    const playerId = freshId("p");
+    const { workflowId } = await createWorkflow(playerId);
+    const socket = await watchWorkflow(workflowId, await token(playerId));
+    const [snapshot] = await socket.frameCount(1);
+    // The first step's clock runs from its start: clients move the bar between frames.
+    const stepsOf = (frame: Frame | undefined) =>
+      (workflowOf(frame)?.steps ?? []) as Record<string, unknown>[];
+    const firstStep = () => stepsOf(socket.frames.at(-1))[0];
+    expect(firstStep()).toMatchObject({
+      status: "WORKFLOW_STATUS_ACTIVE",
+      clock: { rate: 1, running: true, totalDurationMs: 60_000 },
+    });
+    const startedAt = Number((firstStep()?.clock as { anchorAtMs?: string })?.anchorAtMs);
+    expect(Number(snapshot?.serverTimeMs)).toBeGreaterThanOrEqual(startedAt);
+    const logged = () =>
+      runInDurableObject(
+        env.CRAFTING_WORKFLOW.getByName(workflowId),
+        (_w: CraftingWorkflow, state) =>
+          [...state.storage.kv.list({ prefix: "workflow_log:" })].length,
+      );
+    const before = await logged();
+
+    // Each report after the session's 1 s between notices, so none is merged away.
+    const pause = () =>
+      new Promise((resolve) => setTimeout(resolve, PROGRESS_NOTICE_INTERVAL_MS + 100));
+    const report = (elapsedMs: number) =>
+      serviceCall(`/udp/sessions/${workflowId}.0/progress`, { elapsed_ms: elapsedMs });
+    await pause();
+    // crafting-service reports what the plan says: the workflow has nothing new to show.
+    expect((await report(Date.now() - startedAt)).status).toBe(200);
+    await pause();
+    expect((await report(Date.now() - startedAt)).status).toBe(200);
+    await pause();
+    // 30 s ahead of plan: the step's clock moves, and the frame says so.
+    expect((await report(Date.now() - startedAt + 30_000)).status).toBe(200);
+    const moved = (await socket.frameCount(2))[1];
+    const step = stepsOf(moved)[0] as {
+      progressPercent: number;
+      clock: { anchorElapsedMs: number };
+    };
+    expect(step.clock.anchorElapsedMs).toBeGreaterThan(30_000);
+    expect(step.progressPercent).toBeGreaterThan(50);
+    expect(workflowOf(moved)?.overallProgress).toBeGreaterThan(50 / 3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The reports that agreed made no frame and no row: only the one that moved did.
+    expect(socket.frames).toHaveLength(2);
+    expect(await logged()).toBe(before + 1);
   });
 
   it("fails when a step fails in the middle, and starts nothing after it", async () => {

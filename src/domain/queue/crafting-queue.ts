@@ -7,6 +7,7 @@
  */
 
 import type { MaterialChange } from "../materials/materials";
+import { remainingWallMs, sameCourse } from "../session/progress";
 import type { SessionClock, SessionStatus } from "../session/session";
 
 /** What a session object tells its player's object after every change. */
@@ -43,18 +44,10 @@ const FINAL: ReadonlySet<SessionStatus> = new Set(["completed", "failed", "cance
 export const ENDED_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /**
- * How far a session's expected finish may move before its queue takes the
- * change: the queue shows no progress, only the waits that follow from
- * when sessions finish, so a correction that keeps the finish within this
- * of what the queue holds changes nothing a client sees.
- */
-export const FINISH_TOLERANCE_MS = 1000;
-
-/**
  * The queue after a session changed. A summary older than (or as old as)
  * the one held changes nothing, so notifications may arrive in any order;
  * nor does one that only moves the session's expected finish by less than
- * `FINISH_TOLERANCE_MS` (movesQueue): the held summary stays, so small
+ * `CLOCK_TOLERANCE_MS` (movesQueue): the held summary stays, so small
  * moves are measured from it and cannot add up unseen.
  * A request that reached a final status stays known (out of the view) for
  * a day, so an older notification arriving later cannot bring it back;
@@ -84,10 +77,11 @@ export function applySummary(
 
 /**
  * Whether a newer summary of a session changes its queue: anything but its
- * clock does; a clock that moves its expected finish by less than
- * `FINISH_TOLERANCE_MS` (a progress correction that agrees with the plan,
- * as crafting-service's regular reports do) does not, so the player's
- * object stores and sends nothing for it.
+ * clock does; a clock on the same course (`sameCourse`: a progress
+ * correction that agrees with the plan, as crafting-service's regular
+ * reports do) does not, so the player's object stores and sends nothing
+ * for it. The queue shows no progress, only the waits that follow from
+ * when sessions finish.
  */
 export function movesQueue(held: SessionSummary, next: SessionSummary, nowMs: number): boolean {
   if (
@@ -95,24 +89,14 @@ export function movesQueue(held: SessionSummary, next: SessionSummary, nowMs: nu
     held.recipeId !== next.recipeId ||
     held.createdAtMs !== next.createdAtMs ||
     held.plannedMs !== next.plannedMs ||
-    held.clock.running !== next.clock.running ||
     !sameIds(held.materialIds ?? [], next.materialIds ?? [])
   )
     return true;
-  return Math.abs(remainingMs(held, nowMs) - remainingMs(next, nowMs)) >= FINISH_TOLERANCE_MS;
+  return !sameCourse(held.clock, next.clock, held.plannedMs, nowMs);
 }
 
 function sameIds(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((id, i) => id === b[i]);
-}
-
-/** Crafting time still to go for a session (ms of wall time at its rate). */
-function remainingMs(summary: SessionSummary, nowMs: number): number {
-  const { anchorAtMs, anchorElapsedMs, rate, running } = summary.clock;
-  const elapsed = anchorElapsedMs + (running ? rate * Math.max(0, nowMs - anchorAtMs) : 0);
-  return (
-    Math.max(0, summary.plannedMs - Math.min(summary.plannedMs, elapsed)) / (rate > 0 ? rate : 1)
-  );
 }
 
 /**
@@ -131,7 +115,7 @@ export function queueView(
   const waiting = all
     .filter((s) => s.status === "queued")
     .sort((a, b) => a.createdAtMs - b.createdAtMs || (a.sessionId < b.sessionId ? -1 : 1));
-  const freeAt = holding.map((s) => remainingMs(s, nowMs));
+  const freeAt = holding.map((s) => remainingWallMs(s.clock, s.plannedMs, nowMs));
   while (freeAt.length < Math.max(1, slots)) freeAt.push(0);
   freeAt.sort((a, b) => a - b);
   const items: QueueItem[] = holding

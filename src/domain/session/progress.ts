@@ -2,7 +2,7 @@
  * The session clock: progress at any instant, computed from the clock, the
  * planned steps and the status, so nothing needs to tick between updates.
  */
-import type { PlannedStep, Session, SessionStatus, StepStatus } from "./session";
+import type { PlannedStep, Session, SessionClock, SessionStatus, StepStatus } from "./session";
 
 /** Sum of the planned step durations. */
 export function totalDurationMs(steps: readonly PlannedStep[]): number {
@@ -11,13 +11,50 @@ export function totalDurationMs(steps: readonly PlannedStep[]): number {
   return total;
 }
 
+/** Crafting time a clock says has elapsed at `nowMs` (not capped at the plan). */
+export function clockElapsedMs(clock: SessionClock, nowMs: number): number {
+  const { anchorAtMs, anchorElapsedMs, rate, running } = clock;
+  return anchorElapsedMs + (running ? rate * Math.max(0, nowMs - anchorAtMs) : 0);
+}
+
 /** Elapsed crafting time at `nowMs`, from the clock alone. */
 export function elapsedAt(state: Session, nowMs: number): number {
   const total = totalDurationMs(state.steps);
   if (state.status === "completed") return total;
-  const { anchorAtMs, anchorElapsedMs, rate, running } = state.clock;
-  const elapsed = anchorElapsedMs + (running ? rate * Math.max(0, nowMs - anchorAtMs) : 0);
-  return Math.min(total, Math.max(0, elapsed));
+  return Math.min(total, Math.max(0, clockElapsedMs(state.clock, nowMs)));
+}
+
+/**
+ * How far a session's expected finish may move before a view that follows
+ * its clock (the player's queue, a workflow's steps) takes the change: a
+ * correction within this agrees with the plan, so it changes nothing such
+ * a view shows, and its object stores and sends nothing for it.
+ */
+export const CLOCK_TOLERANCE_MS = 1000;
+
+/** Crafting time still to go on `clock` at `nowMs` (ms of wall time at its rate), of `plannedMs`. */
+export function remainingWallMs(clock: SessionClock, plannedMs: number, nowMs: number): number {
+  const elapsed = clockElapsedMs(clock, nowMs);
+  return Math.max(0, plannedMs - Math.min(plannedMs, elapsed)) / (clock.rate > 0 ? clock.rate : 1);
+}
+
+/**
+ * Whether two clocks of one session keep the same course: both running or
+ * both not, at one rate, and their expected finishes at `nowMs` less than
+ * `CLOCK_TOLERANCE_MS` apart (so they stay that close from then on).
+ */
+export function sameCourse(
+  held: SessionClock,
+  next: SessionClock,
+  plannedMs: number,
+  nowMs: number,
+): boolean {
+  return (
+    held.running === next.running &&
+    held.rate === next.rate &&
+    Math.abs(remainingWallMs(held, plannedMs, nowMs) - remainingWallMs(next, plannedMs, nowMs)) <
+      CLOCK_TOLERANCE_MS
+  );
 }
 
 /** Progress of a session at an instant, as a client renders it. */

@@ -172,6 +172,7 @@ function commit(
         status: state.status,
         progressPercent: progressAt(state, atMs).percent,
         seq: state.seq,
+        clock: state.clock,
       },
       wait,
     });

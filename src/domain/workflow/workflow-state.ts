@@ -4,11 +4,14 @@
  * workflow (its object then creates and starts the next session); a failed
  * or cancelled step fails the workflow; pause and resume follow the current
  * step. Step changes arrive as session summaries, in any order: one older
- * than what a step holds changes nothing.
+ * than what a step holds changes nothing. Each step keeps its session's
+ * clock, so its progress (and the workflow's) is known at any instant; a
+ * correction that keeps the step on its course changes nothing either.
  */
 
 import type { MaterialRequirementInput } from "../materials/materials";
-import type { PlannedStep, SessionStatus } from "../session/session";
+import { clockElapsedMs, sameCourse, totalDurationMs } from "../session/progress";
+import type { PlannedStep, SessionClock, SessionStatus } from "../session/session";
 
 /** Status of a workflow (seed 000). */
 export type WorkflowStatus = "active" | "paused" | "completed" | "failed";
@@ -27,7 +30,10 @@ export interface WorkflowStep extends WorkflowStepPlan {
   /** `{workflow_id}.{index}`. */
   sessionId: string;
   status: SessionStatus | "pending";
+  /** Progress when the summary held was sent (the clock says where it is since). */
   progressPercent: number;
+  /** The session's clock as of the summary held (absent until its first, and in workflows stored before clocks). */
+  clock?: SessionClock;
   /** Seq of the last session summary applied. */
   seq: number;
 }
@@ -50,6 +56,8 @@ export interface StepSummary {
   status: SessionStatus;
   progressPercent: number;
   seq: number;
+  /** The session's clock (absent in notices from a version before clocks). */
+  clock?: SessionClock;
 }
 
 /** The session id of step `index`. */
@@ -106,17 +114,55 @@ export function samePlan(
   );
 }
 
+/**
+ * Whether a newer summary of a step's session changes the workflow: a new
+ * status does; a clock on the same course (`sameCourse`: a correction that
+ * agrees with the plan, as crafting-service's regular reports do) does
+ * not, since clients compute the step's progress from the clock held. The
+ * held summary stays, so small moves are measured from it and cannot add
+ * up unseen.
+ */
+export function movesStep(
+  held: { status: WorkflowStep["status"]; clock?: SessionClock },
+  next: StepSummary,
+  plannedMs: number,
+  nowMs: number,
+): boolean {
+  if (held.status !== next.status || !held.clock || !next.clock) return true;
+  return !sameCourse(held.clock, next.clock, plannedMs, nowMs);
+}
+
+/** What the workflow holds for a step's session, as a summary (null: not one of its steps). */
+export function heldStep(state: WorkflowState, sessionId: string): StepSummary | null {
+  const step = state.steps.find((s) => s.sessionId === sessionId);
+  if (!step || step.status === "pending") return null;
+  const { status, progressPercent, seq, clock } = step;
+  return { sessionId, status, progressPercent, seq, ...(clock ? { clock } : {}) };
+}
+
 /** The workflow after a step's session changed, and the index of a step to start, if any. */
 export function applyStepChange(
   state: WorkflowState,
   summary: StepSummary,
+  nowMs: number,
 ): { state: WorkflowState; changed: boolean; startStep: number | null } {
   const index = state.steps.findIndex((step) => step.sessionId === summary.sessionId);
   const step = state.steps[index];
-  if (!step || step.seq >= summary.seq) return { state, changed: false, startStep: null };
+  if (
+    !step ||
+    step.seq >= summary.seq ||
+    !movesStep(step, summary, totalDurationMs(step.steps), nowMs)
+  )
+    return { state, changed: false, startStep: null };
   const steps = state.steps.map((s, i) =>
     i === index
-      ? { ...s, status: summary.status, progressPercent: summary.progressPercent, seq: summary.seq }
+      ? {
+          ...s,
+          status: summary.status,
+          progressPercent: summary.progressPercent,
+          seq: summary.seq,
+          ...(summary.clock ? { clock: summary.clock } : {}),
+        }
       : s,
   );
   let { currentIndex, status } = state;
@@ -142,15 +188,37 @@ export function applyStepChange(
   };
 }
 
-/** Overall progress (0–100), weighted by each step's planned time. */
-export function overallProgress(state: WorkflowState): number {
-  const weight = (step: WorkflowStep) => step.steps.reduce((sum, s) => sum + s.durationMs, 0);
-  const total = state.steps.reduce((sum, step) => sum + weight(step), 0);
+/**
+ * The clock a step's progress follows: its session's as last taken, or,
+ * for a step not started (or stored before clocks), one stopped where the
+ * step was last reported.
+ */
+export function stepClock(step: WorkflowStep): SessionClock {
+  if (step.clock) return step.clock;
+  const planned = totalDurationMs(step.steps);
+  return {
+    anchorAtMs: 0,
+    anchorElapsedMs: (step.progressPercent / 100) * planned,
+    rate: 1,
+    running: false,
+  };
+}
+
+/** A step's progress (0–100) at `nowMs`, from its clock. */
+export function stepProgressAt(step: WorkflowStep, nowMs: number): number {
+  if (step.status === "completed") return 100;
+  const planned = totalDurationMs(step.steps);
+  if (planned === 0) return 0;
+  const elapsed = clockElapsedMs(stepClock(step), nowMs);
+  return (Math.min(planned, Math.max(0, elapsed)) / planned) * 100;
+}
+
+/** Overall progress (0–100) at `nowMs`, weighted by each step's planned time. */
+export function overallProgress(state: WorkflowState, nowMs: number): number {
+  const total = state.steps.reduce((sum, step) => sum + totalDurationMs(step.steps), 0);
   if (total === 0) return 0;
   const done = state.steps.reduce(
-    (sum, step) =>
-      sum +
-      (step.status === "completed" ? weight(step) : (weight(step) * step.progressPercent) / 100),
+    (sum, step) => sum + (totalDurationMs(step.steps) * stepProgressAt(step, nowMs)) / 100,
     0,
   );
   return Math.min(100, (done / total) * 100);

@@ -2,11 +2,11 @@
 import { describe, expect, it } from "vitest";
 import {
   applySummary,
-  FINISH_TOLERANCE_MS,
   materialTargets,
   queueView,
   type SessionSummary,
 } from "../../../src/domain/queue/crafting-queue";
+import { CLOCK_TOLERANCE_MS } from "../../../src/domain/session/progress";
 import type { SessionStatus } from "../../../src/domain/session/session";
 
 const NOW = 1_800_000_000_000;
@@ -163,7 +163,7 @@ describe("progress corrections", () => {
       estimatedWaitSeconds: 60,
     });
     // Exactly the tolerance counts as a move.
-    const edge = applySummary(entries, corrected(3, later, 10_000 - FINISH_TOLERANCE_MS), later);
+    const edge = applySummary(entries, corrected(3, later, 10_000 - CLOCK_TOLERANCE_MS), later);
     expect(edge.changed).toBe(true);
   });
 

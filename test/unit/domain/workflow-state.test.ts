@@ -1,12 +1,16 @@
 /** Workflow advancement rules. */
 import { describe, expect, it } from "vitest";
+import { CLOCK_TOLERANCE_MS } from "../../../src/domain/session/progress";
 import {
   applyStepChange,
+  movesStep,
   newWorkflow,
   overallProgress,
   samePlan,
+  stepProgressAt,
   stepSessionId,
   type WorkflowState,
+  type WorkflowStep,
 } from "../../../src/domain/workflow/workflow-state";
 
 const plans = [60, 30, 10].map((s, i) => ({
@@ -23,7 +27,11 @@ const change = (
   seq: number,
   progressPercent = 0,
 ) =>
-  applyStepChange(state, { sessionId: stepSessionId("w1", index), status, progressPercent, seq });
+  applyStepChange(
+    state,
+    { sessionId: stepSessionId("w1", index), status, progressPercent, seq },
+    0,
+  );
 
 describe("workflow advancement", () => {
   it("advances on each step's completion, starting the next, and completes after the last", () => {
@@ -40,7 +48,7 @@ describe("workflow advancement", () => {
     expect(w.currentIndex).toBe(2);
     r = change(w, 2, "completed", 3, 100);
     expect(r).toMatchObject({ startStep: null, state: { status: "completed", currentIndex: 2 } });
-    expect(overallProgress(r.state)).toBe(100);
+    expect(overallProgress(r.state, 0)).toBe(100);
   });
 
   it("fails when a step fails or is cancelled, and then stays failed", () => {
@@ -65,7 +73,81 @@ describe("workflow advancement", () => {
   it("weights overall progress by planned time", () => {
     const w = change(change(start(), 0, "completed", 3, 100).state, 1, "active", 2, 50).state;
     // (60 + 15) of 100 s.
-    expect(overallProgress(w)).toBeCloseTo(75);
+    expect(overallProgress(w, 0)).toBeCloseTo(75);
+  });
+});
+
+describe("a step's clock", () => {
+  const clock = (atMs: number, elapsedMs: number, running = true) => ({
+    anchorAtMs: atMs,
+    anchorElapsedMs: elapsedMs,
+    rate: 1,
+    running,
+  });
+  const report = (
+    state: WorkflowState,
+    seq: number,
+    atMs: number,
+    elapsedMs: number,
+    status: "active" | "paused" = "active",
+  ) =>
+    applyStepChange(
+      state,
+      {
+        sessionId: stepSessionId("w1", 0),
+        status,
+        progressPercent: (elapsedMs / 60_000) * 100,
+        seq,
+        clock: clock(atMs, elapsedMs, status === "active"),
+      },
+      atMs,
+    );
+
+  it("gives the step's and the workflow's progress at any instant", () => {
+    const w = report(start(), 2, 0, 0).state;
+    // 30 s into the 60 s first step: 50 % of it, 30 of 100 s overall.
+    expect(stepProgressAt(w.steps[0] as WorkflowStep, 30_000)).toBeCloseTo(50);
+    expect(overallProgress(w, 30_000)).toBeCloseTo(30);
+    // Capped at the step's plan; a step without a clock keeps what it reported.
+    expect(stepProgressAt(w.steps[0] as WorkflowStep, 90_000)).toBe(100);
+    expect(stepProgressAt(w.steps[1] as WorkflowStep, 30_000)).toBe(0);
+  });
+
+  it("takes no report that keeps the step on its course, and measures moves from the clock held", () => {
+    let w = report(start(), 2, 0, 0).state;
+    // Each report agrees with the plan within the tolerance: nothing changes.
+    for (let i = 1; i <= 10; i++) {
+      const r = report(w, 2 + i, i * 1000, i * 1000 + 900);
+      expect(r.changed).toBe(false);
+      w = r.state;
+    }
+    expect(w.steps[0]?.seq).toBe(2);
+    // Small moves do not add up unseen: 1 s ahead of the clock held is taken.
+    const ahead = report(w, 13, 11_000, 11_000 + CLOCK_TOLERANCE_MS);
+    expect(ahead.changed).toBe(true);
+    expect(ahead.state.steps[0]?.clock).toEqual(clock(11_000, 12_000));
+    // A new status is taken however close the clock.
+    const paused = report(ahead.state, 14, 12_000, 13_000, "paused");
+    expect(paused).toMatchObject({ changed: true, state: { status: "paused" } });
+  });
+
+  it("takes a report without a clock (from a version before clocks), and one onto a step without one", () => {
+    expect(
+      movesStep(
+        { status: "active" },
+        { sessionId: "x", status: "active", progressPercent: 5, seq: 3, clock: clock(0, 0) },
+        60_000,
+        0,
+      ),
+    ).toBe(true);
+    expect(
+      movesStep(
+        { status: "active", clock: clock(0, 0) },
+        { sessionId: "x", status: "active", progressPercent: 5, seq: 3 },
+        60_000,
+        0,
+      ),
+    ).toBe(true);
   });
 });
 

@@ -4,13 +4,15 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ProgressClock } from "./session_pb.js";
+import { file_crafting_v1_session } from "./session_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file crafting/v1/workflow.proto.
  */
 export const file_crafting_v1_workflow: GenFile = /*@__PURE__*/
-  fileDesc("ChpjcmFmdGluZy92MS93b3JrZmxvdy5wcm90bxILY3JhZnRpbmcudjEiigEKDFdvcmtmbG93U3RlcBIMCgRuYW1lGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSEQoJcmVjaXBlX2lkGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLmNyYWZ0aW5nLnYxLldvcmtmbG93U3RhdHVzEhgKEHByb2dyZXNzX3BlcmNlbnQYBSABKAIiiwIKDldvcmtmbG93VXBkYXRlEhMKC3dvcmtmbG93X2lkGAEgASgJEhgKEG92ZXJhbGxfcHJvZ3Jlc3MYAiABKAISGgoSY3VycmVudF9zdGVwX2luZGV4GAMgASgNEhMKC3RvdGFsX3N0ZXBzGAQgASgNEhkKEWN1cnJlbnRfc3RlcF9uYW1lGAUgASgJEigKBXN0ZXBzGAYgAygLMhkuY3JhZnRpbmcudjEuV29ya2Zsb3dTdGVwEisKBnN0YXR1cxgHIAEoDjIbLmNyYWZ0aW5nLnYxLldvcmtmbG93U3RhdHVzEhQKDHRpbWVzdGFtcF9tcxgIIAEoAxIRCglwbGF5ZXJfaWQYCSABKAkqpAEKDldvcmtmbG93U3RhdHVzEh8KG1dPUktGTE9XX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFldPUktGTE9XX1NUQVRVU19BQ1RJVkUQARIaChZXT1JLRkxPV19TVEFUVVNfUEFVU0VEEAISHQoZV09SS0ZMT1dfU1RBVFVTX0NPTVBMRVRFRBADEhoKFldPUktGTE9XX1NUQVRVU19GQUlMRUQQBGIGcHJvdG8z");
+  fileDesc("ChpjcmFmdGluZy92MS93b3JrZmxvdy5wcm90bxILY3JhZnRpbmcudjEitQEKDFdvcmtmbG93U3RlcBIMCgRuYW1lGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSEQoJcmVjaXBlX2lkGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLmNyYWZ0aW5nLnYxLldvcmtmbG93U3RhdHVzEhgKEHByb2dyZXNzX3BlcmNlbnQYBSABKAISKQoFY2xvY2sYBiABKAsyGi5jcmFmdGluZy52MS5Qcm9ncmVzc0Nsb2NrIosCCg5Xb3JrZmxvd1VwZGF0ZRITCgt3b3JrZmxvd19pZBgBIAEoCRIYChBvdmVyYWxsX3Byb2dyZXNzGAIgASgCEhoKEmN1cnJlbnRfc3RlcF9pbmRleBgDIAEoDRITCgt0b3RhbF9zdGVwcxgEIAEoDRIZChFjdXJyZW50X3N0ZXBfbmFtZRgFIAEoCRIoCgVzdGVwcxgGIAMoCzIZLmNyYWZ0aW5nLnYxLldvcmtmbG93U3RlcBIrCgZzdGF0dXMYByABKA4yGy5jcmFmdGluZy52MS5Xb3JrZmxvd1N0YXR1cxIUCgx0aW1lc3RhbXBfbXMYCCABKAMSEQoJcGxheWVyX2lkGAkgASgJKqQBCg5Xb3JrZmxvd1N0YXR1cxIfChtXT1JLRkxPV19TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZXT1JLRkxPV19TVEFUVVNfQUNUSVZFEAESGgoWV09SS0ZMT1dfU1RBVFVTX1BBVVNFRBACEh0KGVdPUktGTE9XX1NUQVRVU19DT01QTEVURUQQAxIaChZXT1JLRkxPV19TVEFUVVNfRkFJTEVEEARiBnByb3RvMw", [file_crafting_v1_session]);
 
 /**
  * One step of a workflow; each step is a crafting session.
@@ -39,9 +41,22 @@ export type WorkflowStep = Message<"crafting.v1.WorkflowStep"> & {
   status: WorkflowStatus;
 
   /**
+   * Progress at the frame's server time, 0-100.
+   *
    * @generated from field: float progress_percent = 5;
    */
   progressPercent: number;
+
+  /**
+   * The step's session clock as the workflow holds it: progress at any
+   * server time, so a client moves the bar between frames. Every step has
+   * one: a step not started has a stopped clock at 0, and its
+   * total_duration_ms (the step's planned time) weighs it in
+   * overall_progress. A completed step is at 100 % whatever its clock.
+   *
+   * @generated from field: crafting.v1.ProgressClock clock = 6;
+   */
+  clock?: ProgressClock | undefined;
 };
 
 /**
@@ -52,7 +67,10 @@ export const WorkflowStepSchema: GenMessage<WorkflowStep> = /*@__PURE__*/
   messageDesc(file_crafting_v1_workflow, 0);
 
 /**
- * Seed 000 `StreamMultiStepWorkflow` response fields.
+ * Seed 000 `StreamMultiStepWorkflow` response fields. overall_progress
+ * and each step's progress_percent are as of timestamp_ms; the steps'
+ * clocks give them at any later time (a correction that keeps a step on
+ * its course within 1 s sends no frame).
  *
  * @generated from message crafting.v1.WorkflowUpdate
  */

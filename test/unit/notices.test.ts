@@ -1,7 +1,15 @@
-/** A session's notices to its player's queue: only those the queue would take are sent. */
+/** A session's notices to its player's queue and its workflow: only those they would take are sent. */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { PlayerNotices } from "../../durable-objects/crafting-session/player-notices";
-import type { SessionSummary } from "../../src/domain/queue/crafting-queue";
+import { Notices } from "../../durable-objects/crafting-session/notices";
+import { movesQueue, type SessionSummary } from "../../src/domain/queue/crafting-queue";
+import {
+  applyStepChange,
+  heldStep,
+  movesStep,
+  newWorkflow,
+  type StepSummary,
+  stepSessionId,
+} from "../../src/domain/workflow/workflow-state";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -37,7 +45,7 @@ describe("a session's notices to its player's queue", () => {
   it("sends no progress the queue would not take, once the player said what it holds", async () => {
     vi.useFakeTimers({ now: 0 });
     const { sent, call } = player();
-    const notices = new PlayerNotices(() => {});
+    const notices = new Notices(movesQueue, () => {});
     const start = report(2, 0, 0);
     await notices.tell(start, true, 0, call(start));
     // Reports that agree with the plan, a second apart: none is sent.
@@ -59,7 +67,7 @@ describe("a session's notices to its player's queue", () => {
   it("sends the next notice while one is on its way: what the player will hold is not known yet", async () => {
     vi.useFakeTimers({ now: 0 });
     const { sent, call } = player();
-    const notices = new PlayerNotices(() => {});
+    const notices = new Notices(movesQueue, () => {});
     const start = report(2, 0, 0);
     await notices.tell(start, true, 0, call(start));
     // 30 s ahead, its answer slow to come...
@@ -83,7 +91,7 @@ describe("a session's notices to its player's queue", () => {
     vi.useFakeTimers({ now: 0 });
     const { sent, call } = player();
     const failures: unknown[] = [];
-    const notices = new PlayerNotices((e) => failures.push(e));
+    const notices = new Notices(movesQueue, (e) => failures.push(e));
     const start = report(2, 0, 0);
     await notices.tell(start, true, 0, call(start));
     vi.setSystemTime(1000);
@@ -98,7 +106,7 @@ describe("a session's notices to its player's queue", () => {
   it("drops a paced notice when a newer report agrees with what the player holds", async () => {
     vi.useFakeTimers({ now: 0 });
     const { sent, call } = player();
-    const notices = new PlayerNotices(() => {});
+    const notices = new Notices(movesQueue, () => {});
     const start = report(2, 0, 5000);
     await notices.tell(start, true, 0, call(start));
     // Within the second: 5.5 s behind plan is held back by the pace...
@@ -111,5 +119,74 @@ describe("a session's notices to its player's queue", () => {
     await notices.tell(agrees, false, 900, call(agrees));
     await vi.advanceTimersByTimeAsync(2000);
     expect(sent).toEqual([2]);
+  });
+});
+
+describe("a session's notices to its workflow", () => {
+  const planned = 60_000;
+  /** A workflow whose first step is session `w.0` (60 s planned); it answers each notice with what it holds. */
+  function workflow() {
+    let state = newWorkflow(
+      "w",
+      "p",
+      [
+        {
+          name: "smelt",
+          recipeId: "r",
+          steps: [{ name: "s", durationMs: planned }],
+          materials: [],
+        },
+      ],
+      1,
+      0,
+    );
+    const sent: number[] = [];
+    const call = (step: StepSummary) => async () => {
+      sent.push(step.seq);
+      state = applyStepChange(state, step, Date.now()).state;
+      return heldStep(state, step.sessionId);
+    };
+    return { sent, call, held: () => heldStep(state, stepSessionId("w", 0)) };
+  }
+  const step = (
+    seq: number,
+    atMs: number,
+    elapsedMs: number,
+    status: "active" | "paused" = "active",
+  ): StepSummary => ({
+    sessionId: stepSessionId("w", 0),
+    status,
+    progressPercent: (elapsedMs / planned) * 100,
+    seq,
+    clock: { anchorAtMs: atMs, anchorElapsedMs: elapsedMs, rate: 1, running: status === "active" },
+  });
+
+  it("sends no report that keeps the step on its course; a move or a new status goes", async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { sent, call, held } = workflow();
+    const notices = new Notices<StepSummary>(
+      (h, n, nowMs) => movesStep(h, n, planned, nowMs),
+      () => {},
+    );
+    const start = step(2, 0, 0);
+    await notices.tell(start, true, 0, call(start));
+    for (let i = 1; i <= 5; i++) {
+      vi.setSystemTime(i * 1000);
+      const agrees = step(2 + i, i * 1000, i * 1000 + 200);
+      await notices.tell(agrees, false, i * 1000, call(agrees));
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    expect(sent).toEqual([2]);
+    // The workflow still holds the first clock, and it says where the step is.
+    expect(held()?.seq).toBe(2);
+    vi.setSystemTime(7000);
+    const ahead = step(9, 7000, 37_000);
+    await notices.tell(ahead, false, 7000, call(ahead));
+    await vi.advanceTimersByTimeAsync(0);
+    vi.setSystemTime(9000);
+    const paused = step(10, 9000, 39_000, "paused");
+    await notices.tell(paused, true, 9000, call(paused));
+    expect(sent).toEqual([2, 9, 10]);
+    expect(held()).toMatchObject({ seq: 10, status: "paused" });
   });
 });

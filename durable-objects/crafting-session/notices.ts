@@ -1,0 +1,64 @@
+/**
+ * A session's notices to an object that follows it: its player's queue
+ * (crafting-queue.ts) or its workflow (workflow-state.ts). A status change
+ * goes at once; progress at most once a second, the newest
+ * (latest-every.ts), and none at all when the receiver would not take it:
+ * the receiver answers each notice with what it holds for the session, and
+ * a progress notice that would not move that (`movesQueue`, `movesStep`)
+ * is not sent, so crafting-service's regular reports do not call, wake or
+ * keep alive those objects. While a notice is on its way what the receiver
+ * will hold is not known, so the next one goes as before.
+ */
+import { PROGRESS_NOTICE_INTERVAL_MS } from "../../src/domain/session/session-machine";
+import { LatestEvery } from "./latest-every";
+
+/** One notice's call: resolves with what the receiver holds for the session after it (null or undefined: not known). */
+export type NoticeCall<T> = () => Promise<T | null | undefined>;
+
+/** Whether the receiver, holding `held`, would take `next` at `nowMs`. */
+export type Moves<T> = (held: T, next: T, nowMs: number) => boolean;
+
+export class Notices<T extends { seq: number }> {
+  readonly #throttle = new LatestEvery(PROGRESS_NOTICE_INTERVAL_MS);
+  /** What the receiver held at its last answer (null: not known). */
+  #held: T | null = null;
+  #onTheWay = 0;
+
+  /** `failed`: a notice could not be delivered (the next one repairs it: notices are whole). */
+  constructor(
+    private readonly moves: Moves<T>,
+    private readonly failed: (error: unknown) => void,
+  ) {}
+
+  /**
+   * Tells the receiver of `next`. `wait` (a status change): at once, and
+   * the returned promise settles when the receiver has it. Otherwise when
+   * the pace allows, or not at all if the receiver holds one it would keep.
+   */
+  tell(next: T, wait: boolean, nowMs: number, call: NoticeCall<T>): Promise<void> {
+    if (wait) {
+      this.#throttle.supersede(nowMs);
+      return this.#send(call);
+    }
+    if (this.#onTheWay === 0 && this.#held && !this.moves(this.#held, next, nowMs)) {
+      this.#throttle.drop();
+      return Promise.resolve();
+    }
+    this.#throttle.run(() => void this.#send(call), nowMs);
+    return Promise.resolve();
+  }
+
+  async #send(call: NoticeCall<T>): Promise<void> {
+    this.#onTheWay++;
+    try {
+      const held = (await call()) ?? null;
+      // Answers may cross: the one with the newer seq wins.
+      if (!held || !this.#held || held.seq >= this.#held.seq) this.#held = held;
+    } catch (error: unknown) {
+      this.#held = null;
+      this.failed(error);
+    } finally {
+      this.#onTheWay--;
+    }
+  }
+}
