@@ -14,15 +14,54 @@ import { measureCpu } from "./procs.ts";
 import { pool } from "./scenarios.ts";
 import { type LatencySummary, round, summarize } from "./stats.ts";
 import { openIngestSocket, type Target, token } from "./targets.ts";
+import { median } from "./turns.ts";
 
 export interface SteadyPathsResult {
   sessions: number;
   rate_per_s: number;
+  /** Runs of `updates_per_path` each per path, one after another over the same watched sessions. */
+  runs: number;
   updates_per_path: number;
+  /** Every run's latencies pooled. */
   direct_to_subscriber_ms: LatencySummary;
   ingest_to_subscriber_ms: LatencySummary;
-  /** p99 bridged / p99 direct. */
+  /** Each run's p99, per path. */
+  p99_runs_ms: { direct: number[]; bridged: number[] };
+  /**
+   * The median run's p99 bridged / the median run's p99 direct: a single
+   * run's p99 of a few hundred updates is its few slowest, which a pause
+   * of the process decides whichever path it falls on.
+   */
   bridged_vs_direct_p99: number | null;
+  /** p99 bridged / p99 direct over every run's latencies pooled. */
+  pooled_bridged_vs_direct_p99: number | null;
+}
+
+/** One run's latencies (ms) from each POST to its watcher, per path. */
+export interface PathsRun {
+  direct: number[];
+  bridged: number[];
+}
+
+/** The steady scenario's figures from its runs (`SteadyPathsResult` without the load's shape). */
+export function steadyFigures(
+  runs: readonly PathsRun[],
+): Omit<SteadyPathsResult, "sessions" | "rate_per_s" | "runs" | "updates_per_path"> {
+  const direct = summarize(runs.flatMap((run) => run.direct));
+  const bridged = summarize(runs.flatMap((run) => run.bridged));
+  const p99s = {
+    direct: runs.map((run) => summarize(run.direct).p99),
+    bridged: runs.map((run) => summarize(run.bridged).p99),
+  };
+  const middle = (values: number[]) => median(values, (v) => v);
+  const medianDirect = middle(p99s.direct);
+  return {
+    direct_to_subscriber_ms: direct,
+    ingest_to_subscriber_ms: bridged,
+    p99_runs_ms: p99s,
+    bridged_vs_direct_p99: medianDirect > 0 ? round(middle(p99s.bridged) / medianDirect) : null,
+    pooled_bridged_vs_direct_p99: direct.p99 > 0 ? round(bridged.p99 / direct.p99) : null,
+  };
 }
 
 export interface BatchIngestResult {
@@ -88,23 +127,56 @@ async function watched(target: Target, count: number, prefix: string): Promise<W
 /**
  * `rate` updates/s spread over `sessions` watched sessions for `seconds`,
  * alternating per session between the direct route and a bridged event, so
- * both paths see the same load at the same time.
+ * both paths see the same load at the same time; `runs` times over the same
+ * sessions, each run's p99 reported (as the fan-out's are).
  */
 export async function steadyPaths(
   target: Target,
   sessions: number,
   rate: number,
   seconds: number,
+  runs = 1,
 ): Promise<SteadyPathsResult> {
   const service = await token("crafting-service", "service");
   const headers = { Authorization: `Bearer ${service}`, "Content-Type": "application/json" };
   const rooms = await watched(target, sessions, "paths");
   const total = Math.round(rate * seconds);
+  // Per session each run sends `perSession` updates, numbered on from the run before (odd direct, even bridged).
+  const perSession = 2 * Math.ceil(total / sessions / 2);
+  const results: PathsRun[] = [];
+  for (let run = 0; run < runs; run++) {
+    for (const room of rooms) room.seen = { direct: [], bridged: [] };
+    await oneRun(target, rooms, headers, rate, total, run * perSession);
+    results.push({
+      direct: rooms.flatMap((room) => room.seen.direct),
+      bridged: rooms.flatMap((room) => room.seen.bridged),
+    });
+  }
+  for (const room of rooms) room.socket.terminate();
+  return {
+    sessions,
+    rate_per_s: rate,
+    runs,
+    updates_per_path: Math.floor(total / 2),
+    ...steadyFigures(results),
+  };
+}
+
+/** One run of `steadyPaths`: `total` updates at `rate`, numbered per session from `first` + 1; waits for what reaches the watchers. */
+async function oneRun(
+  target: Target,
+  rooms: Watched[],
+  headers: Record<string, string>,
+  rate: number,
+  total: number,
+  first: number,
+): Promise<void> {
+  const sessions = rooms.length;
   const started = performance.now();
   const sends: Promise<unknown>[] = [];
   for (let i = 0; i < total; i++) {
     const room = rooms[i % sessions] as Watched;
-    const n = Math.floor(i / sessions) + 1; // per session: 1, 2, 3 … (odd direct, even bridged)
+    const n = first + Math.floor(i / sessions) + 1; // per session: 1, 2, 3 … (odd direct, even bridged)
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -126,17 +198,8 @@ export async function steadyPaths(
   const deadline = performance.now() + 10_000;
   while (rooms.some((room) => room.sentAt.size > 0) && performance.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 20));
-  for (const room of rooms) room.socket.terminate();
-  const direct = summarize(rooms.flatMap((room) => room.seen.direct));
-  const bridged = summarize(rooms.flatMap((room) => room.seen.bridged));
-  return {
-    sessions,
-    rate_per_s: rate,
-    updates_per_path: Math.floor(total / 2),
-    direct_to_subscriber_ms: direct,
-    ingest_to_subscriber_ms: bridged,
-    bridged_vs_direct_p99: direct.p99 > 0 ? round(bridged.p99 / direct.p99) : null,
-  };
+  // What never arrived is left out of the next run's matching.
+  for (const room of rooms) room.sentAt.clear();
 }
 
 /** `updates` progress updates over `sessions` sessions through each batch path, 1,000 per request. */

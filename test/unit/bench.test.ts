@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
+import { steadyFigures } from "../../bench/lib/paths-scenario.ts";
 import {
   cpuSeconds,
   descendants,
@@ -420,6 +421,25 @@ describe("the result", () => {
     } finally {
       rmSync(state, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the write paths compared", () => {
+  it("judge bridged against direct by the median run's p99, and report each run's and the pooled ratio", () => {
+    // 50 updates per path per run (p99: the slowest); each run has its own.
+    const run = (direct: number, bridged: number) => ({
+      direct: [...Array.from({ length: 49 }, () => 2), direct],
+      bridged: [...Array.from({ length: 49 }, () => 2), bridged],
+    });
+    // A pause hit the bridged path in the first run and the direct one in the third.
+    const figures = steadyFigures([run(4, 40), run(5, 6), run(60, 5)]);
+    expect(figures.p99_runs_ms).toEqual({ direct: [4, 5, 60], bridged: [40, 6, 5] });
+    expect(figures.bridged_vs_direct_p99).toBe(1.2); // medians: 6 / 5
+    // Pooled, p99 of 150 is the second slowest: 5 direct, 6 bridged.
+    expect(figures.pooled_bridged_vs_direct_p99).toBe(1.2);
+    expect(figures.ingest_to_subscriber_ms.count).toBe(150);
+    // One run: its own ratio.
+    expect(steadyFigures([run(4, 40)]).bridged_vs_direct_p99).toBe(10);
   });
 });
 
