@@ -280,7 +280,7 @@ export function markdown(result: BenchResult): string {
       const steps = workflow_steps.rows_per_report;
       lines.push(
         "",
-        `The same on ${workflow_steps.sessions} sessions that are a workflow's first step (${workflow_steps.reports} reports): **${fmt(steps.total, 2)}** (the session's ${fmt(steps.session, 2)}, the player's ${fmt(steps.player, 2)}, the workflow's ${fmt(steps.workflow, 2)}). A workflow's progress moves only by its steps' notices, so it still stores each one.`,
+        `The same on ${workflow_steps.sessions} sessions that are a workflow's first step (${workflow_steps.reports} reports): **${fmt(steps.total, 2)}** (the session's ${fmt(steps.session, 2)}, the player's ${fmt(steps.player, 2)}, the workflow's ${fmt(steps.workflow, 2)}). The workflow holds each step's clock, so a report that keeps the step on its course writes nothing there either.`,
       );
     }
   }
@@ -289,7 +289,7 @@ export function markdown(result: BenchResult): string {
       "",
       "## Events and the write paths (us)",
       "",
-      "`direct_to_subscriber_ms` / `ingest_to_subscriber_ms`: the same progress updates at a steady rate, half posted directly, half as bridged events; `burst`: progress events through POST /v1/events as fast as they go.",
+      "`direct_to_subscriber_ms` / `ingest_to_subscriber_ms`: the same progress updates at a steady rate, half posted directly, half as bridged events, every run pooled; `bridged_vs_direct_p99`: the median run's p99s (`steady.p99_runs_ms`); `burst`: progress events through POST /v1/events as fast as they go.",
       "",
       "```json",
       JSON.stringify(result.events, null, 2),
