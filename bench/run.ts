@@ -256,7 +256,7 @@ async function main(): Promise<void> {
     );
     const steady = await steadyPaths(target, watched, rate, seconds, PATHS_RUNS);
     say(
-      `         p99 direct ${steady.p99_runs_ms.direct.join(" / ")} ms, bridged ${steady.p99_runs_ms.bridged.join(" / ")} ms: median run ${steady.bridged_vs_direct_p99}, pooled ${steady.pooled_bridged_vs_direct_p99}`,
+      `         p99 direct ${steady.p99_runs_ms.direct.join(" / ")} ms, bridged ${steady.p99_runs_ms.bridged.join(" / ")} ms: median run ${steady.bridged_vs_direct_p99}, pooled ${steady.pooled_bridged_vs_direct_p99}, ${steady.lost} not seen`,
     );
     partial.events = {
       direct_to_subscriber_ms: steady.direct_to_subscriber_ms,

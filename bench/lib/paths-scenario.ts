@@ -35,6 +35,8 @@ export interface SteadyPathsResult {
   bridged_vs_direct_p99: number | null;
   /** p99 bridged / p99 direct over every run's latencies pooled. */
   pooled_bridged_vs_direct_p99: number | null;
+  /** Updates no watcher saw within 10 s of the run's last POST (0 unless something is wrong). */
+  lost: number;
 }
 
 /** One run's latencies (ms) from each POST to its watcher, per path. */
@@ -46,7 +48,7 @@ export interface PathsRun {
 /** The steady scenario's figures from its runs (`SteadyPathsResult` without the load's shape). */
 export function steadyFigures(
   runs: readonly PathsRun[],
-): Omit<SteadyPathsResult, "sessions" | "rate_per_s" | "runs" | "updates_per_path"> {
+): Omit<SteadyPathsResult, "sessions" | "rate_per_s" | "runs" | "updates_per_path" | "lost"> {
   const direct = summarize(runs.flatMap((run) => run.direct));
   const bridged = summarize(runs.flatMap((run) => run.bridged));
   const p99s = {
@@ -103,7 +105,9 @@ async function watched(target: Target, count: number, prefix: string): Promise<W
       };
       entry.socket.on("message", (data) => {
         const now = performance.now();
-        const frame = JSON.parse(String(data)) as {
+        const text = String(data);
+        if (text === "pong") return;
+        const frame = JSON.parse(text) as {
           update?: { clock?: { anchorElapsedMs?: number } };
         };
         const ms = frame.update?.clock?.anchorElapsedMs;
@@ -119,10 +123,16 @@ async function watched(target: Target, count: number, prefix: string): Promise<W
         entry.socket.once("open", resolve);
         entry.socket.once("error", reject);
       });
+      // As the SDKs do: a stream nothing arrives from for 30 s is dead (4008), and the runs last longer.
+      const keepAlive = setInterval(() => entry.socket.send("ping"), KEEPALIVE_MS);
+      entry.socket.once("close", () => clearInterval(keepAlive));
       return entry;
     },
   );
 }
+
+/** How often a watcher sends the text `ping` (docs/streams.md, "Heartbeat and idle"). */
+const KEEPALIVE_MS = 10_000;
 
 /**
  * `rate` updates/s spread over `sessions` watched sessions for `seconds`,
@@ -144,9 +154,10 @@ export async function steadyPaths(
   // Per session each run sends `perSession` updates, numbered on from the run before (odd direct, even bridged).
   const perSession = 2 * Math.ceil(total / sessions / 2);
   const results: PathsRun[] = [];
+  let lost = 0;
   for (let run = 0; run < runs; run++) {
     for (const room of rooms) room.seen = { direct: [], bridged: [] };
-    await oneRun(target, rooms, headers, rate, total, run * perSession);
+    lost += await oneRun(target, rooms, headers, rate, total, run * perSession);
     results.push({
       direct: rooms.flatMap((room) => room.seen.direct),
       bridged: rooms.flatMap((room) => room.seen.bridged),
@@ -159,10 +170,15 @@ export async function steadyPaths(
     runs,
     updates_per_path: Math.floor(total / 2),
     ...steadyFigures(results),
+    lost,
   };
 }
 
-/** One run of `steadyPaths`: `total` updates at `rate`, numbered per session from `first` + 1; waits for what reaches the watchers. */
+/**
+ * One run of `steadyPaths`: `total` updates at `rate`, numbered per session
+ * from `first` + 1; waits for what reaches the watchers and says how many
+ * did not.
+ */
 async function oneRun(
   target: Target,
   rooms: Watched[],
@@ -170,7 +186,7 @@ async function oneRun(
   rate: number,
   total: number,
   first: number,
-): Promise<void> {
+): Promise<number> {
   const sessions = rooms.length;
   const started = performance.now();
   const sends: Promise<unknown>[] = [];
@@ -198,8 +214,13 @@ async function oneRun(
   const deadline = performance.now() + 10_000;
   while (rooms.some((room) => room.sentAt.size > 0) && performance.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 20));
-  // What never arrived is left out of the next run's matching.
-  for (const room of rooms) room.sentAt.clear();
+  // What never arrived is counted, and left out of the next run's matching.
+  let lost = 0;
+  for (const room of rooms) {
+    lost += room.sentAt.size;
+    room.sentAt.clear();
+  }
+  return lost;
 }
 
 /** `updates` progress updates over `sessions` sessions through each batch path, 1,000 per request. */

@@ -169,6 +169,8 @@ export function validateResult(value: unknown): string[] {
     problems.push("ingest stream figures missing (or its updates failed)");
   if (!(r.cadence && r.cadence.reports > 0 && r.cadence.rows_per_report.session > 0))
     problems.push("rows per report at crafting-service's cadence missing");
+  const lost = (r.events?.steady as { lost?: number } | undefined)?.lost ?? 0;
+  if (lost > 0) problems.push(`write paths: ${lost} updates never reached their watchers`);
   return problems;
 }
 

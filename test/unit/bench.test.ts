@@ -369,6 +369,9 @@ describe("the result", () => {
     expect(validateResult({ ...sampleResult(), cadence: null })).toEqual([
       "rows per report at crafting-service's cadence missing",
     ]);
+    expect(validateResult({ ...sampleResult(), events: { steady: { lost: 3 } } })).toEqual([
+      "write paths: 3 updates never reached their watchers",
+    ]);
   });
 
   it("says how many rows a report at crafting-service's cadence writes, by object", () => {
