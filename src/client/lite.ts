@@ -19,7 +19,6 @@ import {
   type ClockView,
   ProgressPredictor,
   stepAt,
-  stoppedAt,
   WorkflowPredictor,
   type WorkflowProgress,
 } from "./predict";
@@ -266,7 +265,8 @@ export class LiteWorkflowView extends LiteView<LiteWorkflow> {
       this.#predictor.update(
         (workflow.steps ?? []).map((step) => ({
           completed: step.status === "WORKFLOW_STATUS_COMPLETED",
-          clock: step.clock ? clockView(step.clock) : stoppedAt(step.progressPercent ?? 0),
+          clock: step.clock && clockView(step.clock),
+          percent: step.progressPercent ?? 0,
         })),
       ),
     );

@@ -89,11 +89,13 @@ export function stepAt(
 export interface WorkflowStepClock {
   completed: boolean;
   /** The step's clock; its total is the step's planned time, its weight in the overall progress. */
-  clock: ClockView;
+  clock: ClockView | undefined;
+  /** The step's progress in its frame: all there is from a server before step clocks. */
+  percent: number;
 }
 
 /** A step from a server before step clocks: where it was reported, out of 100, not moving. */
-export const stoppedAt = (percent: number): ClockView => ({
+const stoppedAt = (percent: number): ClockView => ({
   anchorAtMs: 0,
   anchorElapsedMs: percent,
   rate: 0,
@@ -131,7 +133,8 @@ export class WorkflowPredictor {
   at(serverTimeMs: number): WorkflowProgress {
     let done = 0;
     let total = 0;
-    const steps = this.#steps.map(({ completed, clock }, i) => {
+    const steps = this.#steps.map(({ completed, clock: given, percent }, i) => {
+      const clock = given ?? stoppedAt(percent);
       const planned = clock.totalDurationMs;
       const truth = completed
         ? 100

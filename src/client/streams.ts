@@ -24,7 +24,6 @@ import {
   type ClockView,
   ProgressPredictor,
   stepAt,
-  stoppedAt,
   WorkflowPredictor,
   type WorkflowProgress,
 } from "./predict";
@@ -319,7 +318,8 @@ export class WorkflowView extends View<WorkflowEvents> {
     this.#predictor.update(
       next.steps.map((step) => ({
         completed: step.status === WorkflowStatus.COMPLETED,
-        clock: step.clock ? clockView(step.clock) : stoppedAt(step.progressPercent),
+        clock: step.clock && clockView(step.clock),
+        percent: step.progressPercent,
       })),
     );
     this.emit("change", next);

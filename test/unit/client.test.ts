@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from "../../src/client/backoff";
 import { ClockSync } from "../../src/client/clock";
 import { Connection, tokenExpiryMs } from "../../src/client/connection";
-import { ProgressPredictor, stepAt, stoppedAt, WorkflowPredictor } from "../../src/client/predict";
+import { ProgressPredictor, stepAt, WorkflowPredictor } from "../../src/client/predict";
 
 describe("backoff", () => {
   it("doubles its ceiling up to the cap, with full jitter below it", () => {
@@ -99,12 +99,17 @@ describe("workflow progress prediction", () => {
   it("follows each step's clock, weighted by its planned time, and counts a completed step whole", () => {
     const p = new WorkflowPredictor();
     p.update([
-      { completed: true, clock: { ...stopped, anchorElapsedMs: 3_000, totalDurationMs: 10_000 } },
+      {
+        completed: true,
+        percent: 0,
+        clock: { ...stopped, anchorElapsedMs: 3_000, totalDurationMs: 10_000 },
+      },
       {
         completed: false,
+        percent: 0,
         clock: { ...stopped, anchorAtMs: 1_000, running: true, totalDurationMs: 30_000 },
       },
-      { completed: false, clock: { ...stopped, totalDurationMs: 60_000 } },
+      { completed: false, percent: 0, clock: { ...stopped, totalDurationMs: 60_000 } },
     ]);
     // At 16 s: step 0 whole (10 s), step 1 15 of 30 s, step 2 not started: 25 of 100 s.
     expect(p.at(16_000)).toEqual({ percent: 25, steps: [100, 50, 0] });
@@ -114,17 +119,25 @@ describe("workflow progress prediction", () => {
   it("never moves a step back on a correction behind it, until reset", () => {
     const p = new WorkflowPredictor();
     const running = { ...stopped, running: true, totalDurationMs: 10_000 };
-    p.update([{ completed: false, clock: running }]);
+    p.update([{ completed: false, percent: 0, clock: running }]);
     expect(p.at(5_000).percent).toBe(50);
     // The server says 3 s at t = 5 s: the bar holds until the truth passes it.
     p.update([
-      { completed: false, clock: { ...running, anchorAtMs: 5_000, anchorElapsedMs: 3_000 } },
+      {
+        completed: false,
+        percent: 0,
+        clock: { ...running, anchorAtMs: 5_000, anchorElapsedMs: 3_000 },
+      },
     ]);
     expect(p.at(6_000).percent).toBe(50);
     expect(p.at(8_000).percent).toBe(60);
     p.reset();
     p.update([
-      { completed: false, clock: { ...running, anchorAtMs: 5_000, anchorElapsedMs: 3_000 } },
+      {
+        completed: false,
+        percent: 0,
+        clock: { ...running, anchorAtMs: 5_000, anchorElapsedMs: 3_000 },
+      },
     ]);
     expect(p.at(5_000).percent).toBe(30);
   });
@@ -132,8 +145,8 @@ describe("workflow progress prediction", () => {
   it("shows a step from a server before step clocks where it was reported", () => {
     const p = new WorkflowPredictor();
     p.update([
-      { completed: false, clock: stoppedAt(40) },
-      { completed: false, clock: stoppedAt(0) },
+      { completed: false, clock: undefined, percent: 40 },
+      { completed: false, clock: undefined, percent: 0 },
     ]);
     expect(p.at(1e12)).toEqual({ percent: 20, steps: [40, 0] });
   });
