@@ -1,7 +1,13 @@
 /** The result file, its schema check, the markdown table and the plot. */
 import type { CadenceResult } from "./cadence-scenario.ts";
 import type { IdleResult } from "./idle-scenario.ts";
-import { type RssLiveRatio, type RssSharedRatio, scaleLines, scaleRatios } from "./scale-report.ts";
+import {
+  type RssLiveRatio,
+  type RssSharedRatio,
+  type ScaleStep,
+  scaleLines,
+  scaleRatios,
+} from "./scale-report.ts";
 import type { DatabaseFootprint, ScaleResult } from "./scale-scenario.ts";
 import { fmt, ratio } from "./stats.ts";
 import type { WireResult } from "./wire-scenario.ts";
@@ -71,7 +77,7 @@ export interface BenchResult {
     batch?: Record<string, unknown>;
   };
   events: Record<string, unknown> | null;
-  scale: { streams: number; by_target: ByTarget<ScaleResult> }[];
+  scale: ScaleStep[];
   /**
    * Us only: one wave of the first scale step again, with players owning
    * several sessions each (a player's queue), so their objects are shared.

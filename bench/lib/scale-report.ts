@@ -1,7 +1,13 @@
 /** The scale scenario's part of the report: memory against the floor, and its markdown. */
-import type { BenchResult } from "./report.ts";
-import { MAX_WAVES } from "./scale-scenario.ts";
+import { MAX_WAVES, type ScaleResult } from "./scale-scenario.ts";
 import { fmt, ratio } from "./stats.ts";
+import type { TargetName } from "./targets.ts";
+
+/** One scale step, each target's figures (an element of `BenchResult.scale`). */
+export interface ScaleStep {
+  streams: number;
+  by_target: Partial<Record<TargetName, ScaleResult>>;
+}
 
 /** RSS of us against the floor at one scale step. */
 export interface RssLiveRatio {
@@ -32,8 +38,16 @@ export interface RssSharedRatio {
   per_session_vs_floor: number | null;
 }
 
-/** The figures the scale ratios read. */
-type ScaleFigures = Pick<BenchResult, "scale" | "scale_shared_players">;
+/** The figures the scale ratios read (part of `BenchResult`). */
+interface ScaleFigures {
+  scale: ScaleStep[];
+  scale_shared_players?: ScaleResult | null;
+}
+
+/** What the report's scale section reads: the figures and their ratios. */
+interface ScaleReport extends ScaleFigures {
+  ratios: { rss_live?: RssLiveRatio[]; rss_shared_players?: RssSharedRatio | null };
+}
 
 /** RSS of us against the floor, per scale step and with players shared. */
 export function scaleRatios(result: ScaleFigures): {
@@ -101,7 +115,7 @@ function sharedPlayersRatio(result: ScaleFigures): RssSharedRatio | null {
 }
 
 /** The report's scale section. */
-export function scaleLines(result: BenchResult): string[] {
+export function scaleLines(result: ScaleReport): string[] {
   const lines = [
     "",
     "## Scale: one stream per session",
@@ -160,7 +174,7 @@ export function scaleLines(result: BenchResult): string[] {
  * The waves after a step's first: what one more session costs a process
  * whose evicted objects' memory it reuses.
  */
-function warmLines(result: BenchResult): string[] {
+function warmLines(result: ScaleReport): string[] {
   const lines: string[] = [];
   for (const { streams, by_target } of result.scale) {
     const warm = Object.entries(by_target).filter(([, f]) => f.warm);
@@ -181,7 +195,7 @@ function warmLines(result: BenchResult): string[] {
  * What a step held when the descriptor limit would not take its count, and
  * its count extrapolated from the per-session figures (SPEC §6).
  */
-function heldLines(result: BenchResult): string[] {
+function heldLines(result: ScaleReport): string[] {
   const lines: string[] = [];
   for (const { streams, by_target } of result.scale) {
     const held = Object.entries(by_target).filter(([, f]) => f.requested_streams);
