@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { AppError, httpStatus, knownError } from "./errors";
+import { allowedMethods } from "./http/allowed-methods";
 import { log } from "./log";
 import { refuseCredentialsInUrl } from "./middleware/auth";
 import { readableRefusals } from "./middleware/refusals";
@@ -36,8 +37,14 @@ export const app = new Hono<{ Bindings: Env }>()
   // Streaming RPCs (Connect, gRPC-Web): errors in their protocols' own shapes.
   .post(`${RPC_PATH_PREFIX}*`, (c) => handleRpc(c.env, c.req.raw));
 
-app.notFound(() => {
-  throw new AppError("not_found", "no such route");
+app.notFound((c) => {
+  const allowed = allowedMethods(app.routes, new URL(c.req.url).pathname);
+  if (allowed.length === 0) throw new AppError("not_found", "no such route");
+  c.header("Allow", allowed.join(", "));
+  throw new AppError(
+    "method_not_allowed",
+    `${c.req.method} is not allowed here: use ${allowed.join(" or ")}`,
+  );
 });
 
 app.onError((err, c) => {

@@ -9,6 +9,7 @@ export type ErrorCode =
   | "unauthenticated"
   | "permission_denied"
   | "not_found"
+  | "method_not_allowed"
   | "already_exists"
   | "failed_precondition"
   | "payload_too_large"
@@ -25,12 +26,13 @@ export interface ServiceError {
 
 const httpStatusByCode: Record<
   ErrorCode,
-  400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503
+  400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 500 | 503
 > = {
   invalid_argument: 400,
   unauthenticated: 401,
   permission_denied: 403,
   not_found: 404,
+  method_not_allowed: 405,
   already_exists: 409,
   failed_precondition: 409,
   payload_too_large: 413,

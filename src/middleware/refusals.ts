@@ -18,6 +18,7 @@ export const REFUSAL_CLOSE_CODES: Record<ErrorCode, number> = {
   unauthenticated: CloseCode.TOKEN_EXPIRED,
   permission_denied: CloseCode.FORBIDDEN,
   not_found: CloseCode.NOT_FOUND,
+  method_not_allowed: CloseCode.POLICY_VIOLATION,
   invalid_argument: CloseCode.POLICY_VIOLATION,
   already_exists: CloseCode.POLICY_VIOLATION,
   failed_precondition: CloseCode.POLICY_VIOLATION,

@@ -34,6 +34,7 @@ const CONNECT_CODE: Record<ErrorCode, Code> = {
   unauthenticated: Code.Unauthenticated,
   permission_denied: Code.PermissionDenied,
   not_found: Code.NotFound,
+  method_not_allowed: Code.Unimplemented,
   already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,
   payload_too_large: Code.ResourceExhausted,

@@ -243,6 +243,38 @@ describe("crafting-service session API", () => {
     expect(await errorOf(await call("/nowhere"))).toMatchObject({ status: 404, code: "not_found" });
   });
 
+  it("answers a route's wrong method with 405 and the methods it takes", async () => {
+    const sessionId = freshId("s");
+    expect((await createSession(sessionId, freshId("p"))).status).toBe(201);
+    const cases = [
+      // [path, method sent, Allow]
+      [`/v1/sessions/${sessionId}`, "DELETE", "GET, HEAD"],
+      [`/v1/sessions/${sessionId}/start`, "GET", "POST"],
+      [`/udp/sessions/${sessionId}/progress`, "PUT", "POST"],
+      ["/v1/sessions", "GET", "POST"],
+    ] as const;
+    for (const [path, method, allow] of cases) {
+      const response = await serviceCall(path, undefined, method);
+      expect(response.headers.get("Allow"), `${method} ${path}`).toBe(allow);
+      expect(await errorOf(response)).toMatchObject({
+        status: 405,
+        code: "method_not_allowed",
+        message: `${method} is not allowed here: use ${allow.replace(", ", " or ")}`,
+      });
+    }
+    // Nothing changed: the session was not started by the GET.
+    const view = (await (
+      await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")
+    ).json()) as {
+      status: string;
+    };
+    expect(view.status).toBe("SESSION_STATUS_QUEUED");
+    // A path no route takes is still 404, whatever the method.
+    const nowhere = await serviceCall("/v1/nowhere", undefined, "DELETE");
+    expect(nowhere.headers.get("Allow")).toBeNull();
+    expect(await errorOf(nowhere)).toMatchObject({ status: 404, code: "not_found" });
+  });
+
   it("refuses a progress correction for a session that is not running, unchanged", async () => {
     const sessionId = freshId("s");
     await createSession(sessionId, freshId("p"));

@@ -1,0 +1,37 @@
+/**
+ * Which methods a path answers to, from the router's own table: what a
+ * request with another method is told (405 with `Allow`, RFC 9110 §15.5.6)
+ * instead of "no such route".
+ */
+
+/** A route as Hono lists it (`app.routes`): middleware is `ALL`. */
+export interface ListedRoute {
+  method: string;
+  path: string;
+}
+
+/** Whether a Hono path pattern (`/v1/sessions/:id/start`, `/rpc/*`) takes `pathname`. */
+export function patternMatches(pattern: string, pathname: string): boolean {
+  const want = pattern.split("/").filter(Boolean);
+  const got = pathname.split("/").filter(Boolean);
+  for (const [i, part] of want.entries()) {
+    if (part === "*") return true;
+    const segment = got[i];
+    if (segment === undefined) return false;
+    if (!part.startsWith(":") && part !== segment) return false;
+  }
+  return want.length === got.length;
+}
+
+/**
+ * The methods of the routes that take `pathname`, sorted; HEAD wherever
+ * GET is (the router answers HEAD with GET's handler). Empty: no route
+ * takes the path at all.
+ */
+export function allowedMethods(routes: readonly ListedRoute[], pathname: string): string[] {
+  const methods = new Set<string>();
+  for (const { method, path } of routes)
+    if (method !== "ALL" && patternMatches(path, pathname)) methods.add(method);
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods].sort();
+}
