@@ -10,7 +10,11 @@ export interface ListedRoute {
   path: string;
 }
 
-/** Whether a Hono path pattern (`/v1/sessions/:id/start`, `/rpc/*`) takes `pathname`. */
+/**
+ * Whether a Hono path pattern (`/v1/sessions/:id/start`, `/rpc/*`) takes
+ * `pathname`. A parameter takes any one segment: a constraint written in it
+ * (`:id{[0-9]+}`) is not read, which no route of ours writes.
+ */
 export function patternMatches(pattern: string, pathname: string): boolean {
   const want = pattern.split("/").filter(Boolean);
   const got = pathname.split("/").filter(Boolean);
