@@ -16,26 +16,33 @@ export interface ListedRoute {
  * (`:id{[0-9]+}`) is not read, which no route of ours writes.
  */
 export function patternMatches(pattern: string, pathname: string): boolean {
-  const want = pattern.split("/").filter(Boolean);
-  const got = pathname.split("/").filter(Boolean);
+  // Segment by segment, empty ones included: routing is strict, `/a/` is not `/a`.
+  const want = pattern.split("/");
+  const got = pathname.split("/");
   for (const [i, part] of want.entries()) {
     if (part === "*") return true;
     const segment = got[i];
     if (segment === undefined) return false;
-    if (!part.startsWith(":") && part !== segment) return false;
+    if (part.startsWith(":") ? segment === "" : part !== segment) return false;
   }
   return want.length === got.length;
 }
 
 /**
- * The methods of the routes that take `pathname`, sorted; HEAD wherever
- * GET is (the router answers HEAD with GET's handler). Empty: no route
- * takes the path at all.
+ * The methods of the routes that take `pathname` when it was asked with
+ * `asked` and no route answered, sorted; HEAD wherever GET is (the router
+ * answers HEAD with GET's handler). Empty: no route takes the path (and
+ * whenever this reading would list `asked` itself, the router's reading,
+ * that nothing takes it, wins).
  */
-export function allowedMethods(routes: readonly ListedRoute[], pathname: string): string[] {
+export function allowedMethods(
+  routes: readonly ListedRoute[],
+  pathname: string,
+  asked: string,
+): string[] {
   const methods = new Set<string>();
   for (const { method, path } of routes)
     if (method !== "ALL" && patternMatches(path, pathname)) methods.add(method);
   if (methods.has("GET")) methods.add("HEAD");
-  return [...methods].sort();
+  return methods.has(asked) ? [] : [...methods].sort();
 }

@@ -269,10 +269,16 @@ describe("crafting-service session API", () => {
       status: string;
     };
     expect(view.status).toBe("SESSION_STATUS_QUEUED");
-    // A path no route takes is still 404, whatever the method.
-    const nowhere = await serviceCall("/v1/nowhere", undefined, "DELETE");
-    expect(nowhere.headers.get("Allow")).toBeNull();
-    expect(await errorOf(nowhere)).toMatchObject({ status: 404, code: "not_found" });
+    // A path no route takes is still 404, whatever the method; so is a trailing slash.
+    for (const [path, method] of [
+      ["/v1/nowhere", "DELETE"],
+      [`/v1/sessions/${sessionId}/`, "GET"],
+      [`/v1/sessions/${sessionId}/start/`, "GET"],
+    ] as const) {
+      const response = await serviceCall(path, undefined, method);
+      expect(response.headers.get("Allow"), `${method} ${path}`).toBeNull();
+      expect(await errorOf(response)).toMatchObject({ status: 404, code: "not_found" });
+    }
   });
 
   it("refuses a progress correction for a session that is not running, unchanged", async () => {
