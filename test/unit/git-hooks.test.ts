@@ -56,6 +56,15 @@ describe("the pre-commit hook", () => {
     expect(git("rev-parse", "--verify", "HEAD").status).toBe(0);
   });
 
+  it("says to run npm install when Biome is missing", () => {
+    rmSync(join(repo, "node_modules"));
+    writeFileSync(join(repo, "ok.ts"), 'export const ok = "yes";\n');
+    git("add", ".");
+    const commit = git("commit", "-q", "-m", "no biome");
+    expect(commit.status).not.toBe(0);
+    expect(commit.stderr).toContain("run 'npm install'");
+  });
+
   it("is what `npm install` points git at", () => {
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
     expect(pkg.scripts.prepare).toBe("node scripts/git-hooks.mjs");
