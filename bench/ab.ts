@@ -15,7 +15,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type AbResult, type AbScenario, abLines, compareRuns } from "./lib/ab.ts";
+import { type AbResult, type AbScenario, abLines, comparedMedians, compareRuns } from "./lib/ab.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { fanout, ingest, settle } from "./lib/scenarios.ts";
 import { BUILD, ROOT, startTarget, startUs, type Target } from "./lib/targets.ts";
@@ -79,14 +79,17 @@ async function main(): Promise<void> {
     const measured = await inTurns(
       targets,
       runs,
-      async (target) =>
-        scenario === "ingest"
-          ? (await ingest(target, seconds)).posts_per_s
-          : (await fanout(target, subscribers, posts, 20)).latency_ms.p99,
+      async (target): Promise<{ figure: number; p50?: number }> => {
+        if (scenario === "ingest") return { figure: (await ingest(target, seconds)).posts_per_s };
+        const { latency_ms } = await fanout(target, subscribers, posts, 20);
+        return { figure: latency_ms.p99, p50: latency_ms.p50 };
+      },
       async (all) => {
         await Promise.all(all.map((target) => settle(target)));
       },
     );
+    const of = (name: "floor" | "base" | "change", key: "figure" | "p50") =>
+      (measured.get(name) ?? []).map((m) => m[key] ?? Number.NaN);
     const result: AbResult = {
       schema: 1,
       base: { rev: values.base, commit },
@@ -95,12 +98,21 @@ async function main(): Promise<void> {
       ...(scenario === "fanout" ? { subscribers } : {}),
       ...compareRuns(
         {
-          floor: measured.get("floor") ?? [],
-          base: measured.get("base") ?? [],
-          change: measured.get("change") ?? [],
+          floor: of("floor", "figure"),
+          base: of("base", "figure"),
+          change: of("change", "figure"),
         },
         scenario === "ingest",
       ),
+      ...(scenario === "fanout"
+        ? {
+            p50: comparedMedians({
+              floor: of("floor", "p50"),
+              base: of("base", "p50"),
+              change: of("change", "p50"),
+            }),
+          }
+        : {}),
     };
     for (const line of abLines(result)) console.log(line);
     if (values.out) {

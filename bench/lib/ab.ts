@@ -49,6 +49,38 @@ export interface AbResult {
   /** As the bench reports it (`ratios`): posts/s us/floor for ingest, p99 us/floor for fan-out. */
   base_vs_floor: number;
   change_vs_floor: number;
+  /**
+   * Fan-out only: each round's median delivery (ms), by target. Steadier
+   * than a p99, which one or two slow posts decide at 1 subscriber: the
+   * offset a change adds or removes shows here first (docs/benchmarks.md,
+   * session 24).
+   */
+  p50?: AbMedians;
+}
+
+/** Each round's p50 by target, and the base's and the change's median against the floor's. */
+export interface AbMedians {
+  by_target: { floor: AbFigures; base: AbFigures; change: AbFigures };
+  base_vs_floor: number;
+  change_vs_floor: number;
+}
+
+/** The p50s of every round, by target (fan-out). */
+export function comparedMedians(runs: {
+  floor: number[];
+  base: number[];
+  change: number[];
+}): AbMedians {
+  const by_target = {
+    floor: figures(runs.floor),
+    base: figures(runs.base),
+    change: figures(runs.change),
+  };
+  return {
+    by_target,
+    base_vs_floor: round(by_target.base.median / by_target.floor.median, 3),
+    change_vs_floor: round(by_target.change.median / by_target.floor.median, 3),
+  };
 }
 
 /** The figures of every round, by target; `higherIsBetter` for posts/s, not for latency. */
@@ -99,6 +131,11 @@ export function abLines(result: AbResult): string[] {
     row("change", t.change),
     `  change vs base: ${c.median}× as fast (rounds ${c.rounds.join(", ")}): ${c.verdict}`,
     `  vs the floor: base ${result.base_vs_floor}, change ${result.change_vs_floor}`,
+    ...(result.p50
+      ? [
+          `  p50 ms, median of the rounds: floor ${result.p50.by_target.floor.median}, base ${result.p50.by_target.base.median}, change ${result.p50.by_target.change.median}; vs the floor: base ${result.p50.base_vs_floor}, change ${result.p50.change_vs_floor}`,
+        ]
+      : []),
   ];
 }
 

@@ -1,6 +1,6 @@
 /** `npm run bench:ab`'s judgement of a change against its base, run by run. */
 import { describe, expect, it } from "vitest";
-import { type AbResult, abLines, compareRuns } from "../../bench/lib/ab.ts";
+import { type AbResult, abLines, comparedMedians, compareRuns } from "../../bench/lib/ab.ts";
 
 describe("an A/B comparison", () => {
   it("judges posts/s round by round: the change is better only when every round says so", () => {
@@ -60,5 +60,31 @@ describe("an A/B comparison", () => {
     expect(text).toContain("3 rounds");
     expect(text).toContain("2× as fast (rounds 2, 2, 2): better");
     expect(text).toContain("base 2, change 1");
+    expect(text).not.toContain("p50");
+  });
+
+  it("reports a fan-out's p50s, median of the rounds, against the floor", () => {
+    const p50 = comparedMedians({ floor: [3, 2, 4], base: [4, 3, 5], change: [3, 3, 3] });
+    expect(p50).toEqual({
+      by_target: {
+        floor: { runs: [3, 2, 4], median: 3 },
+        base: { runs: [4, 3, 5], median: 4 },
+        change: { runs: [3, 3, 3], median: 3 },
+      },
+      base_vs_floor: 1.333,
+      change_vs_floor: 1,
+    });
+    const result: AbResult = {
+      schema: 1,
+      base: { rev: "HEAD", commit: "0123456789abcdef" },
+      scenario: "fanout",
+      unit: "p99 ms",
+      subscribers: 1,
+      ...compareRuns({ floor: [5, 5, 5], base: [6, 6, 6], change: [5, 5, 5] }, false),
+      p50,
+    };
+    expect(abLines(result).join("\n")).toContain(
+      "p50 ms, median of the rounds: floor 3, base 4, change 3; vs the floor: base 1.333, change 1",
+    );
   });
 });
