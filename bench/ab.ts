@@ -15,7 +15,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type AbResult, type AbScenario, abLines, comparedMedians, compareRuns } from "./lib/ab.ts";
+import { type AbResult, type AbScenario, abLines, againstFloor, compareRuns } from "./lib/ab.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { fanout, ingest, settle } from "./lib/scenarios.ts";
 import { BUILD, ROOT, startTarget, startUs, type Target } from "./lib/targets.ts";
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       ),
       ...(scenario === "fanout"
         ? {
-            p50: comparedMedians({
+            p50: againstFloor({
               floor: of("floor", "p50"),
               base: of("base", "p50"),
               change: of("change", "p50"),

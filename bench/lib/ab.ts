@@ -58,15 +58,15 @@ export interface AbResult {
   p50?: AbMedians;
 }
 
-/** Each round's p50 by target, and the base's and the change's median against the floor's. */
+/** Each round's figure by target, and the base's and the change's median against the floor's. */
 export interface AbMedians {
   by_target: { floor: AbFigures; base: AbFigures; change: AbFigures };
   base_vs_floor: number;
   change_vs_floor: number;
 }
 
-/** The p50s of every round, by target (fan-out). */
-export function comparedMedians(runs: {
+/** Every round's figures by target, and the medians over the floor's (the p50s of a fan-out, too). */
+export function againstFloor(runs: {
   floor: number[];
   base: number[];
   change: number[];
@@ -93,7 +93,7 @@ export function compareRuns(
     throw new Error("every target needs one figure per round");
   const speedUp = (of: number, over: number) => (higherIsBetter ? of / over : over / of);
   const rounds = base.map((b, i) => round(speedUp(change[i] as number, b), 3));
-  const by_target = { floor: figures(floor), base: figures(base), change: figures(change) };
+  const { by_target, base_vs_floor, change_vs_floor } = againstFloor(runs);
   return {
     by_target,
     change_vs_base: {
@@ -110,8 +110,8 @@ export function compareRuns(
               ? "worse"
               : "within noise",
     },
-    base_vs_floor: round(by_target.base.median / by_target.floor.median, 3),
-    change_vs_floor: round(by_target.change.median / by_target.floor.median, 3),
+    base_vs_floor,
+    change_vs_floor,
   };
 }
 

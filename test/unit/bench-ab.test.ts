@@ -1,6 +1,6 @@
 /** `npm run bench:ab`'s judgement of a change against its base, run by run. */
 import { describe, expect, it } from "vitest";
-import { type AbResult, abLines, comparedMedians, compareRuns } from "../../bench/lib/ab.ts";
+import { type AbResult, abLines, againstFloor, compareRuns } from "../../bench/lib/ab.ts";
 
 describe("an A/B comparison", () => {
   it("judges posts/s round by round: the change is better only when every round says so", () => {
@@ -45,15 +45,26 @@ describe("an A/B comparison", () => {
     expect(() => compareRuns({ floor: [], base: [], change: [] }, true)).toThrow();
   });
 
+  /** A fan-out result against `rev`, its p99s of every round as given. */
+  const fanoutResult = (
+    rev: string,
+    subscribers: number,
+    p99s: { floor: number[]; base: number[]; change: number[] },
+  ): AbResult => ({
+    schema: 1,
+    base: { rev, commit: "0123456789abcdef" },
+    scenario: "fanout",
+    unit: "p99 ms",
+    subscribers,
+    ...compareRuns(p99s, false),
+  });
+
   it("reports what was compared with what, and the verdict", () => {
-    const result: AbResult = {
-      schema: 1,
-      base: { rev: "HEAD~1", commit: "0123456789abcdef" },
-      scenario: "fanout",
-      unit: "p99 ms",
-      subscribers: 100,
-      ...compareRuns({ floor: [5, 5, 5], base: [10, 12, 8], change: [5, 6, 4] }, false),
-    };
+    const result = fanoutResult("HEAD~1", 100, {
+      floor: [5, 5, 5],
+      base: [10, 12, 8],
+      change: [5, 6, 4],
+    });
     const text = abLines(result).join("\n");
     expect(text).toContain("fan-out to 100 subscriber(s)");
     expect(text).toContain("HEAD~1 (0123456789)");
@@ -64,7 +75,7 @@ describe("an A/B comparison", () => {
   });
 
   it("reports a fan-out's p50s, median of the rounds, against the floor", () => {
-    const p50 = comparedMedians({ floor: [3, 2, 4], base: [4, 3, 5], change: [3, 3, 3] });
+    const p50 = againstFloor({ floor: [3, 2, 4], base: [4, 3, 5], change: [3, 3, 3] });
     expect(p50).toEqual({
       by_target: {
         floor: { runs: [3, 2, 4], median: 3 },
@@ -74,13 +85,8 @@ describe("an A/B comparison", () => {
       base_vs_floor: 1.333,
       change_vs_floor: 1,
     });
-    const result: AbResult = {
-      schema: 1,
-      base: { rev: "HEAD", commit: "0123456789abcdef" },
-      scenario: "fanout",
-      unit: "p99 ms",
-      subscribers: 1,
-      ...compareRuns({ floor: [5, 5, 5], base: [6, 6, 6], change: [5, 5, 5] }, false),
+    const result = {
+      ...fanoutResult("HEAD", 1, { floor: [5, 5, 5], base: [6, 6, 6], change: [5, 5, 5] }),
       p50,
     };
     expect(abLines(result).join("\n")).toContain(
