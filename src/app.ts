@@ -38,7 +38,7 @@ export const app = new Hono<{ Bindings: Env }>()
   .post(`${RPC_PATH_PREFIX}*`, (c) => handleRpc(c.env, c.req.raw));
 
 app.notFound((c) => {
-  const allowed = allowedMethods(app.routes, new URL(c.req.url).pathname, c.req.method);
+  const allowed = allowedMethods(app.router, c.req.path, c.req.method);
   if (allowed.length === 0) throw new AppError("not_found", "no such route");
   c.header("Allow", allowed.join(", "));
   throw new AppError(

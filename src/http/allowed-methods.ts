@@ -1,48 +1,29 @@
 /**
- * Which methods a path answers to, from the router's own table: what a
+ * Which methods a path answers to, asked of the router itself: what a
  * request with another method is told (405 with `Allow`, RFC 9110 §15.5.6)
- * instead of "no such route".
+ * instead of "no such route". The router's own matching (strict paths,
+ * parameters, wildcards) decides, so the answer cannot drift from routing.
  */
+import { METHOD_NAME_ALL, METHODS, type Router } from "hono/router";
+import type { RouterRoute } from "hono/types";
 
-/** A route as Hono lists it (`app.routes`): middleware is `ALL`. */
-export interface ListedRoute {
-  method: string;
-  path: string;
-}
+/** The methods the router knows, as requests spell them. */
+const PROBED = METHODS.map((method) => method.toUpperCase());
 
 /**
- * Whether a Hono path pattern (`/v1/sessions/:id/start`, `/rpc/*`) takes
- * `pathname`. A parameter takes any one segment: a constraint written in it
- * (`:id{[0-9]+}`) is not read, which no route of ours writes.
- */
-export function patternMatches(pattern: string, pathname: string): boolean {
-  // Segment by segment, empty ones included: routing is strict, `/a/` is not `/a`.
-  const want = pattern.split("/");
-  const got = pathname.split("/");
-  for (const [i, part] of want.entries()) {
-    if (part === "*") return true;
-    const segment = got[i];
-    if (segment === undefined) return false;
-    if (part.startsWith(":") ? segment === "" : part !== segment) return false;
-  }
-  return want.length === got.length;
-}
-
-/**
- * The methods of the routes that take `pathname` when it was asked with
- * `asked` and no route answered, sorted; HEAD wherever GET is (the router
- * answers HEAD with GET's handler). Empty: no route takes the path (and
- * whenever this reading would list `asked` itself, the router's reading,
- * that nothing takes it, wins).
+ * The methods of the routes (middleware aside) that take `path`, sorted;
+ * HEAD wherever GET is (Hono answers HEAD with GET's routes). Empty: no
+ * route takes the path, or one of the method `asked` does (and answered
+ * nothing): either way the path is not found.
  */
 export function allowedMethods(
-  routes: readonly ListedRoute[],
-  pathname: string,
+  router: Router<[unknown, RouterRoute]>,
+  path: string,
   asked: string,
 ): string[] {
-  const methods = new Set<string>();
-  for (const { method, path } of routes)
-    if (method !== "ALL" && patternMatches(path, pathname)) methods.add(method);
-  if (methods.has("GET")) methods.add("HEAD");
-  return methods.has(asked) ? [] : [...methods].sort();
+  const methods = PROBED.filter((method) =>
+    router.match(method, path)[0].some(([[, route]]) => route.method !== METHOD_NAME_ALL),
+  );
+  if (methods.includes("GET")) methods.push("HEAD");
+  return methods.includes(asked) ? [] : methods.sort();
 }
