@@ -263,12 +263,8 @@ describe("crafting-service session API", () => {
       });
     }
     // Nothing changed: the session was not started by the GET.
-    const view = (await (
-      await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET")
-    ).json()) as {
-      status: string;
-    };
-    expect(view.status).toBe("SESSION_STATUS_QUEUED");
+    const view = await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET");
+    expect(await view.json()).toMatchObject({ status: "SESSION_STATUS_QUEUED" });
     // A path no route takes is still 404, whatever the method; so is a trailing slash.
     for (const [path, method] of [
       ["/v1/nowhere", "DELETE"],
