@@ -52,6 +52,7 @@ app.onError((err, c) => {
   if (known) {
     if (known.retryAfterSeconds !== undefined)
       c.header("Retry-After", String(known.retryAfterSeconds));
+    for (const [name, value] of Object.entries(known.headers ?? {})) c.header(name, value);
     return c.json({ error: { code: known.code, message: known.message } }, httpStatus(known.code));
   }
   if (err instanceof HTTPException) {

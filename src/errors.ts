@@ -54,6 +54,8 @@ export class AppError extends Error {
     message: string,
     /** Sent as Retry-After (seconds) on 429 and 503. */
     readonly retryAfterSeconds?: number,
+    /** Headers the answer carries besides (e.g. `Accept-Encoding` on a 415). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = "AppError";
