@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { AppError, httpStatus, knownError } from "./errors";
 import { allowedMethods } from "./http/allowed-methods";
 import { log } from "./log";
-import { refuseCredentialsInUrl } from "./middleware/auth";
+import { bearerChallenge, refuseCredentialsInUrl } from "./middleware/auth";
 import { readableRefusals } from "./middleware/refusals";
 import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
@@ -48,21 +48,15 @@ app.notFound((c) => {
 });
 
 app.onError((err, c) => {
-  const known = knownError(err);
+  const known = knownError(err) ?? honoError(err);
   if (known) {
     if (known.retryAfterSeconds !== undefined)
       c.header("Retry-After", String(known.retryAfterSeconds));
-    for (const [name, value] of Object.entries(known.headers ?? {})) c.header(name, value);
+    // Every 401 says what to present (RFC 9110 §11.6.1), whoever refused.
+    const headers =
+      known.code === "unauthenticated" ? { ...bearerChallenge(), ...known.headers } : known.headers;
+    for (const [name, value] of Object.entries(headers ?? {})) c.header(name, value);
     return c.json({ error: { code: known.code, message: known.message } }, httpStatus(known.code));
-  }
-  if (err instanceof HTTPException) {
-    const code =
-      err.status === 413
-        ? "payload_too_large"
-        : err.status === 401
-          ? "unauthenticated"
-          : "invalid_argument";
-    return c.json({ error: { code, message: err.message } }, httpStatus(code));
   }
   log("error", "request.error", {
     method: c.req.method,
@@ -71,3 +65,15 @@ app.onError((err, c) => {
   });
   return c.json({ error: { code: "internal", message: "internal error" } }, 500);
 });
+
+/** An HTTPException Hono threw, in our error codes. */
+function honoError(err: unknown): AppError | null {
+  if (!(err instanceof HTTPException)) return null;
+  const code =
+    err.status === 413
+      ? "payload_too_large"
+      : err.status === 401
+        ? "unauthenticated"
+        : "invalid_argument";
+  return new AppError(code, err.message);
+}

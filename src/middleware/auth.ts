@@ -62,6 +62,26 @@ export const refuseCredentialsInUrl = createMiddleware(async (c, next) => {
   await next();
 });
 
+/** The realm of every challenge (RFC 6750 §3). */
+const REALM = "crafting";
+
+/**
+ * A 401's `WWW-Authenticate` challenge (RFC 9110 §11.6.1, RFC 6750 §3):
+ * a Bearer token is what the caller must present, and when it presented
+ * one that failed, why (`invalid_token`, or `insufficient_scope` on a 403).
+ * Messages here are plain ASCII without quotes or backslashes, as a
+ * quoted `error_description` must be.
+ */
+export function bearerChallenge(
+  error?: "invalid_token" | "insufficient_scope",
+  description?: string,
+): { "WWW-Authenticate": string } {
+  const parts = [`Bearer realm="${REALM}"`];
+  if (error) parts.push(`error="${error}"`);
+  if (description) parts.push(`error_description="${description}"`);
+  return { "WWW-Authenticate": parts.join(", ") };
+}
+
 const refusalMessages = {
   malformed: "the bearer token is malformed",
   bad_algorithm: "the bearer token's algorithm is not accepted (HS256, or the identity provider's)",
@@ -90,23 +110,38 @@ export async function authenticate(
   const token = bearerToken(request);
   if (!token) {
     logAuthFailure(request, "missing");
-    throw new AppError("unauthenticated", "a bearer token is required");
+    throw new AppError(
+      "unauthenticated",
+      "a bearer token is required",
+      undefined,
+      bearerChallenge(),
+    );
   }
   const result = await verifyCached(token, keys.keyring, Date.now());
   if (!result.ok) {
     logAuthFailure(request, result.reason);
     if (result.reason === "keys_unavailable")
       throw new AppError("unavailable", refusalMessages[result.reason], 5);
-    throw new AppError("unauthenticated", refusalMessages[result.reason]);
+    const message = refusalMessages[result.reason];
+    throw new AppError(
+      "unauthenticated",
+      message,
+      undefined,
+      bearerChallenge("invalid_token", message),
+    );
   }
   const allowed: readonly TokenScope[] = typeof scope === "string" ? [scope] : scope;
   if (!allowed.includes(result.claims.scope)) {
     logAuthFailure(request, "wrong_scope");
-    throw new AppError(
-      "permission_denied",
+    const message =
       result.claims.scope === "operator"
         ? "an operator token may watch and read, not change anything"
-        : `this route needs ${allowed.map((s) => SCOPE_NAMES[s]).join(" or ")}`,
+        : `this route needs ${allowed.map((s) => SCOPE_NAMES[s]).join(" or ")}`;
+    throw new AppError(
+      "permission_denied",
+      message,
+      undefined,
+      bearerChallenge("insufficient_scope", message),
     );
   }
   return result.claims;
