@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { AppError, httpStatus, knownError } from "./errors";
-import { allowedMethods } from "./http/allowed-methods";
+import { allowedMethods, meantPath } from "./http/allowed-methods";
 import { log } from "./log";
 import { bearerChallenge, refuseCredentialsInUrl } from "./middleware/auth";
 import { readableRefusals } from "./middleware/refusals";
@@ -39,7 +39,13 @@ export const app = new Hono<{ Bindings: Env }>()
 
 app.notFound((c) => {
   const allowed = allowedMethods(app.router, c.req.path, c.req.method);
-  if (allowed.length === 0) throw new AppError("not_found", "no such route");
+  if (allowed.length === 0) {
+    const meant = meantPath(app.router, c.req.path);
+    throw new AppError(
+      "not_found",
+      meant ? `no such route: did you mean ${meant.slice(0, 200)}?` : "no such route",
+    );
+  }
   c.header("Allow", allowed.join(", "));
   throw new AppError(
     "method_not_allowed",

@@ -21,9 +21,27 @@ export function allowedMethods(
   path: string,
   asked: string,
 ): string[] {
+  const methods = routedMethods(router, path);
+  return methods.includes(asked) ? [] : methods.sort();
+}
+
+/** The methods of the routes (middleware aside) that take `path`, HEAD wherever GET is. */
+function routedMethods(router: Router<[unknown, RouterRoute]>, path: string): string[] {
   const methods = PROBED.filter((method) =>
     router.match(method, path)[0].some(([[, route]]) => route.method !== METHOD_NAME_ALL),
   );
   if (methods.includes("GET")) methods.push("HEAD");
-  return methods.includes(asked) ? [] : methods.sort();
+  return methods;
+}
+
+/**
+ * The path a caller probably meant when `path` is not routed only for its
+ * slashes — a trailing one (`/v1/sessions/`) or doubled ones
+ * (`//v1/sessions`) — and a route takes it without them; null otherwise.
+ * Routing stays strict: this only names the path in the 404.
+ */
+export function meantPath(router: Router<[unknown, RouterRoute]>, path: string): string | null {
+  const tidy = path.replace(/\/{2,}/g, "/").replace(/(.)\/+$/, "$1");
+  if (tidy === path) return null;
+  return routedMethods(router, tidy).length > 0 ? tidy : null;
 }

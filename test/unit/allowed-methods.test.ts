@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { allowedMethods } from "../../src/http/allowed-methods";
+import { allowedMethods, meantPath } from "../../src/http/allowed-methods";
 
 // A router shaped like the service's: middleware on a prefix, routes by method.
 const app = new Hono()
@@ -32,5 +32,22 @@ describe("allowedMethods", () => {
   it("is empty when a route of the method asked takes the path: it is not found, not refused", () => {
     expect(allowedMethods(app.router, "/v1/sessions/s-1", "GET")).toEqual([]);
     expect(allowedMethods(app.router, "/v1/sessions/s-1", "HEAD")).toEqual([]);
+  });
+});
+
+describe("meantPath", () => {
+  it("names the routed path a trailing or doubled slash missed", () => {
+    expect(meantPath(app.router, "/v1/sessions/")).toBe("/v1/sessions");
+    expect(meantPath(app.router, "/v1/sessions/s-1/start/")).toBe("/v1/sessions/s-1/start");
+    expect(meantPath(app.router, "//v1//sessions/s-1")).toBe("/v1/sessions/s-1");
+    expect(meantPath(app.router, "/v1/sessions///")).toBe("/v1/sessions");
+  });
+
+  it("is null when the slashes are not what is wrong, or only middleware takes the tidy path", () => {
+    expect(meantPath(app.router, "/v1/sessions")).toBeNull();
+    expect(meantPath(app.router, "/nowhere/")).toBeNull();
+    expect(meantPath(app.router, "/v1/sessions/s-1/explode/")).toBeNull();
+    expect(meantPath(app.router, "/")).toBeNull();
+    expect(meantPath(app.router, "//")).toBeNull();
   });
 });

@@ -38,6 +38,14 @@ export async function serviceCall(
   });
 }
 
+/** An error answer's status and its `{ error: { code, message } }`. */
+export async function errorOf(
+  response: Response,
+): Promise<{ status: number; code: string; message: string }> {
+  const body = (await response.json()) as { error: { code: string; message: string } };
+  return { status: response.status, ...body.error };
+}
+
 /** Creates a two-step session owned by `playerId`. */
 export async function createSession(sessionId: string, playerId: string): Promise<Response> {
   return serviceCall("/v1/sessions", {

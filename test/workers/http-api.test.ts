@@ -9,19 +9,12 @@ import {
   unsignedToken,
   wrongKeyToken,
 } from "../support/tokens";
-import { call, createSession, openStream, serviceCall, watch } from "./helpers";
+import { call, createSession, errorOf, openStream, serviceCall, watch } from "./helpers";
 import { watchedSession } from "./stream-helpers";
 
 async function objectExists(sessionId: string): Promise<boolean> {
   const id = env.CRAFTING_SESSION.idFromName(sessionId);
   return (await listDurableObjectIds(env.CRAFTING_SESSION)).some((other) => other.equals(id));
-}
-
-async function errorOf(
-  response: Response,
-): Promise<{ status: number; code: string; message: string }> {
-  const body = (await response.json()) as { error: { code: string; message: string } };
-  return { status: response.status, ...body.error };
 }
 
 describe("health", () => {
@@ -236,45 +229,6 @@ describe("crafting-service session API", () => {
       body: "hello",
     });
     expect(await errorOf(text)).toMatchObject({ status: 415, code: "unsupported_media_type" });
-  });
-
-  it("answers unknown actions and routes with 404", async () => {
-    expect((await serviceCall(`/v1/sessions/${freshId("s")}/explode`)).status).toBe(404);
-    expect(await errorOf(await call("/nowhere"))).toMatchObject({ status: 404, code: "not_found" });
-  });
-
-  it("answers a route's wrong method with 405 and the methods it takes", async () => {
-    const sessionId = freshId("s");
-    expect((await createSession(sessionId, freshId("p"))).status).toBe(201);
-    const cases = [
-      // [path, method sent, Allow]
-      [`/v1/sessions/${sessionId}`, "DELETE", "GET, HEAD"],
-      [`/v1/sessions/${sessionId}/start`, "GET", "POST"],
-      [`/udp/sessions/${sessionId}/progress`, "PUT", "POST"],
-      ["/v1/sessions", "GET", "POST"],
-    ] as const;
-    for (const [path, method, allow] of cases) {
-      const response = await serviceCall(path, undefined, method);
-      expect(response.headers.get("Allow"), `${method} ${path}`).toBe(allow);
-      expect(await errorOf(response)).toMatchObject({
-        status: 405,
-        code: "method_not_allowed",
-        message: `${method} is not allowed here: use ${allow.replace(", ", " or ")}`,
-      });
-    }
-    // Nothing changed: the session was not started by the GET.
-    const view = await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET");
-    expect(await view.json()).toMatchObject({ status: "SESSION_STATUS_QUEUED" });
-    // A path no route takes is still 404, whatever the method; so is a trailing slash.
-    for (const [path, method] of [
-      ["/v1/nowhere", "DELETE"],
-      [`/v1/sessions/${sessionId}/`, "GET"],
-      [`/v1/sessions/${sessionId}/start/`, "GET"],
-    ] as const) {
-      const response = await serviceCall(path, undefined, method);
-      expect(response.headers.get("Allow"), `${method} ${path}`).toBeNull();
-      expect(await errorOf(response)).toMatchObject({ status: 404, code: "not_found" });
-    }
   });
 
   it("refuses a progress correction for a session that is not running, unchanged", async () => {
