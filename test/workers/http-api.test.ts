@@ -179,6 +179,25 @@ describe("crafting-service session API", () => {
     expect(view).toMatchObject({ status: "SESSION_STATUS_QUEUED", seq: 1 });
   });
 
+  it("answers a retried lifecycle call with the session as it is: one change, one update sent", async () => {
+    const { sessionId, socket } = await watchedSession();
+    for (const [action, status, seq] of [
+      ["start", "ACTIVE", 2],
+      ["pause", "PAUSED", 3],
+      ["pause", "PAUSED", 3],
+      ["fail", "FAILED", 4],
+    ] as const) {
+      const response = await serviceCall(`/v1/sessions/${sessionId}/${action}`, { reason: action });
+      expect(response.status, action).toBe(200);
+      expect(await response.json()).toMatchObject({ status: `SESSION_STATUS_${status}`, seq });
+    }
+    // The first reason is kept; the watcher saw the pause once and the end once.
+    const failed = await serviceCall(`/v1/sessions/${sessionId}/fail`, { reason: "other" });
+    expect(await failed.json()).toMatchObject({ seq: 4, failureReason: "fail" });
+    await socket.closing();
+    expect(socket.frames.filter((f) => f.update).map((f) => f.seq)).toEqual([3, 4]);
+  });
+
   it("records the reason a session failed", async () => {
     const sessionId = freshId("s");
     await createSession(sessionId, freshId("p"));

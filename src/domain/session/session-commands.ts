@@ -132,6 +132,10 @@ function lifecycle(
   reason: string | undefined,
 ): CommandResult {
   const rule = LEGAL[action];
+  // Already where the action leads (a retry whose answer was lost, or a
+  // second caller): the same answer, and nothing changes — no seq, no
+  // update, the first reason kept. Like a repeated create.
+  if (state.status === rule.to) return { ok: true, state, change: { kind: "none" } };
   if (!rule.from.includes(state.status)) {
     return error("failed_precondition", `cannot ${action} a session that is ${state.status}`);
   }

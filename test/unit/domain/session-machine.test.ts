@@ -139,6 +139,21 @@ describe("session lifecycle", () => {
             ends ? [{ type: "count", metric: "crafting_sessions_ended_total", status: to }] : [],
           );
         });
+      } else if (
+        Object.entries(LEGAL).some(([key, s]) => key.endsWith(`:${action}`) && s === from)
+      ) {
+        it(`answers ${action} on a session already ${from} with it as it is: no seq, nothing sent`, () => {
+          const before = inStatus(from);
+          const snapshot = structuredClone(before);
+          const result = transition(before, { type: "lifecycle", action, atMs: T0 + 2_000 });
+          expect(result).toEqual({
+            ok: true,
+            state: before,
+            effects: [],
+            outcome: { type: "none" },
+          });
+          expect(before).toEqual(snapshot);
+        });
       } else {
         it(`refuses to ${action} a ${from} session and leaves it unchanged`, () => {
           const before = inStatus(from);
