@@ -6,10 +6,11 @@
 import * as v from "valibot";
 import type { MaterialChange, MaterialOutcome } from "../domain/materials/materials";
 import type { LocationHint } from "../domain/placement/placement";
-import type {
-  CreateSessionParams,
-  LifecycleAction,
-  ProgressCorrection,
+import {
+  type CreateSessionParams,
+  type LifecycleAction,
+  MAX_CLOCK_SKEW_MS,
+  type ProgressCorrection,
 } from "../domain/session/session";
 import { AppError } from "../errors";
 import { fields, finiteNumber, isObject, parse, snakeKeys, wholeNumber } from "../http/valid";
@@ -29,7 +30,7 @@ export const SESSION_LIMITS = {
   /** Quantities travel as uint32. */
   maxQuantity: 0xffffffff,
   /** How far ahead of the server clock an observation time may be. */
-  maxClockSkewMs: 60_000,
+  maxClockSkewMs: MAX_CLOCK_SKEW_MS,
 } as const;
 
 /** The lifecycle actions, as they appear in routes. */
@@ -151,12 +152,17 @@ const reasonBody = fields(
 );
 
 const number = v.nullish(finiteNumber("must be a number"));
+const AS_OF_RULE = "must be a time in milliseconds since the Unix epoch";
+const asOfMs = v.nullish(
+  v.pipe(v.number(AS_OF_RULE), v.safeInteger(AS_OF_RULE), v.minValue(1, AS_OF_RULE)),
+);
 const correctionEntries = {
   elapsed_ms: number,
   progress_percent: number,
   current_step_index: number,
   step_progress: number,
   rate: number,
+  as_of_ms: asOfMs,
 };
 /** `step_progress` places the clock within a step: it needs the step. */
 function stepProgressNeedsIndex<
@@ -169,7 +175,6 @@ function stepProgressNeedsIndex<
 }
 const correction = v.pipe(fields(correctionEntries, BODY_RULE), stepProgressNeedsIndex());
 
-const AS_OF_RULE = "must be a time in milliseconds since the Unix epoch";
 const materialReport = v.pipe(
   v.unknown(),
   v.transform(snakeKeys),
@@ -182,9 +187,7 @@ const materialReport = v.pipe(
         }),
         v.minLength(1, "must hold at least one change"),
       ),
-      as_of_ms: v.nullish(
-        v.pipe(v.number(AS_OF_RULE), v.safeInteger(AS_OF_RULE), v.minValue(1, AS_OF_RULE)),
-      ),
+      as_of_ms: asOfMs,
     },
     BODY_RULE,
   ),
@@ -294,6 +297,7 @@ function correctionOf(input: { [K in keyof typeof correctionEntries]?: number | 
   if (input.current_step_index != null) out.stepIndex = input.current_step_index;
   if (input.step_progress != null) out.stepProgressPercent = input.step_progress;
   if (input.rate != null) out.rate = input.rate;
+  if (input.as_of_ms != null) out.asOfMs = input.as_of_ms;
   return out;
 }
 

@@ -172,6 +172,7 @@ async function progressBody(request: Request): Promise<unknown> {
     current_step_index: message.currentStepIndex,
     step_progress: message.stepProgress,
     rate: message.rate,
+    as_of_ms: message.asOfMs === undefined ? undefined : Number(message.asOfMs),
   };
 }
 

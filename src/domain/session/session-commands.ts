@@ -17,6 +17,7 @@ import {
   type CreateSessionParams,
   isFinal,
   type LifecycleAction,
+  MAX_CLOCK_SKEW_MS,
   type ProgressCorrection,
   type Session,
   type SessionStatus,
@@ -199,8 +200,22 @@ function correct(state: Session, correction: ProgressCorrection, atMs: number): 
       "a progress correction needs elapsed_ms, progress_percent, current_step_index or rate",
     );
   }
+  // A reading taken before the clock's anchor (a newer reading or a
+  // transition came first): stale, the session stays as it is. One taken
+  // "after now" (the sender's clock runs a little ahead) is placed now.
+  if (correction.asOfMs !== undefined) {
+    if (correction.asOfMs > atMs + MAX_CLOCK_SKEW_MS) {
+      return error(
+        "invalid_argument",
+        "as_of_ms lies more than a minute in the future; check the sender's clock",
+      );
+    }
+    if (correction.asOfMs < state.clock.anchorAtMs)
+      return { ok: true, state, change: { kind: "none" } };
+  }
+  const takenAtMs = Math.min(correction.asOfMs ?? atMs, atMs);
   const totalMs = totalDurationMs(state.steps);
-  let elapsedMs = elapsedAt(state, atMs);
+  let elapsedMs = elapsedAt(state, takenAtMs);
   if (correction.elapsedMs !== undefined) {
     if (correction.elapsedMs < 0 || correction.elapsedMs > totalMs) {
       return error("invalid_argument", `elapsed_ms must be between 0 and ${totalMs}`);
@@ -235,7 +250,12 @@ function correct(state: Session, correction: ProgressCorrection, atMs: number): 
     ok: true,
     state: {
       ...state,
-      clock: { anchorAtMs: atMs, anchorElapsedMs: elapsedMs, rate, running: state.clock.running },
+      clock: {
+        anchorAtMs: takenAtMs,
+        anchorElapsedMs: elapsedMs,
+        rate,
+        running: state.clock.running,
+      },
     },
     change: { kind: "update", cause: "progress" },
   };
@@ -264,6 +284,8 @@ function correctAll(
     }
     next = result.state;
   }
+  // Every one stale: nothing changed.
+  if (next === state) return { ok: true, state, change: { kind: "none" } };
   return { ok: true, state: next, change: { kind: "update", cause: "progress" } };
 }
 

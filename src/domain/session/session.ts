@@ -71,12 +71,21 @@ export interface CreateSessionParams {
  * `elapsedMs`, `progressPercent` or `stepIndex` (with `stepProgressPercent`)
  * places the clock; `rate` alone changes the crafting speed.
  */
+/** How far ahead of the server clock a sender's observation time may be (its clock's drift). */
+export const MAX_CLOCK_SKEW_MS = 60_000;
+
 export interface ProgressCorrection {
   elapsedMs?: number;
   progressPercent?: number;
   stepIndex?: number;
   stepProgressPercent?: number;
   rate?: number;
+  /**
+   * When the reading was taken (ms since the epoch), if the sender said:
+   * the clock is placed then, and a reading older than the clock's anchor
+   * is stale (a retry or a reordered update) and changes nothing.
+   */
+  asOfMs?: number;
 }
 
 const FINAL_STATUSES: ReadonlySet<SessionStatus> = new Set(["completed", "failed", "cancelled"]);

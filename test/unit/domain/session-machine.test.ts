@@ -263,6 +263,50 @@ describe("progress corrections", () => {
     expect(result.ok && progressAt(result.state, T0 + 2_000).elapsedMs).toBe(3_000);
   });
 
+  it("places the clock when the reading was taken (as_of), not when it arrived", () => {
+    const active = apply(created(), "start", T0);
+    const result = correct(active, { elapsedMs: 4_000, asOfMs: T0 + 3_000 }, T0 + 3_250);
+    if (!result.ok) throw new Error(result.error.message);
+    expect(result.state.clock.anchorAtMs).toBe(T0 + 3_000);
+    expect(progressAt(result.state, T0 + 3_250).elapsedMs).toBe(4_250);
+    // A rate alone takes effect from the reading's time too.
+    const faster = correct(active, { rate: 2, asOfMs: T0 + 1_000 }, T0 + 2_000);
+    expect(faster.ok && progressAt(faster.state, T0 + 2_000).elapsedMs).toBe(3_000);
+  });
+
+  it("changes nothing for a reading older than the clock's anchor: a retry or a reordered update", () => {
+    const active = apply(created(), "start", T0);
+    const newer = correct(active, { elapsedMs: 6_000, asOfMs: T0 + 5_000 }, T0 + 5_100);
+    if (!newer.ok) throw new Error(newer.error.message);
+    const older = correct(newer.state, { elapsedMs: 4_000, asOfMs: T0 + 3_000 }, T0 + 5_200);
+    expect(older).toEqual({ ok: true, state: newer.state, effects: [], outcome: { type: "none" } });
+    // In a batch, a stale one is skipped and the others apply; all stale is no change at all.
+    const batch = (corrections: object[]) =>
+      transition(newer.state, { type: "progress_batch", corrections, atMs: T0 + 5_200 });
+    const mixed = batch([
+      { elapsedMs: 1, asOfMs: T0 },
+      { elapsedMs: 7_000, asOfMs: T0 + 5_150 },
+    ]);
+    expect(mixed.ok && mixed.state).toMatchObject({
+      seq: newer.state.seq + 1,
+      clock: { anchorAtMs: T0 + 5_150, anchorElapsedMs: 7_000 },
+    });
+    expect(batch([{ elapsedMs: 1, asOfMs: T0 }])).toMatchObject({ ok: true, effects: [] });
+  });
+
+  it("places a reading from a clock slightly ahead at now, and refuses one over a minute ahead", () => {
+    const active = apply(created(), "start", T0);
+    const ahead = correct(active, { elapsedMs: 2_000, asOfMs: T0 + 61_000 }, T0 + 1_000);
+    expect(ahead.ok && ahead.state.clock.anchorAtMs).toBe(T0 + 1_000);
+    expect(correct(active, { elapsedMs: 2_000, asOfMs: T0 + 61_001 }, T0)).toEqual({
+      ok: false,
+      error: {
+        code: "invalid_argument",
+        message: "as_of_ms lies more than a minute in the future; check the sender's clock",
+      },
+    });
+  });
+
   it("corrects a paused session without starting its clock", () => {
     const paused = apply(apply(created(), "start", T0), "pause", T0 + 1_000);
     const result = correct(paused, { elapsedMs: 2_500 }, T0 + 4_000);

@@ -1,0 +1,104 @@
+/**
+ * `as_of_ms` on progress corrections: the clock is placed when
+ * crafting-service took the reading, and a reading older than the one the
+ * session holds (a retry after a lost answer, updates reordered on the way)
+ * changes nothing — over JSON, binary protobuf and the batch route alike.
+ */
+import { create, toBinary } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { ProgressCorrectionRequestSchema } from "../../src/gen/crafting/v1/sync_pb";
+import { serviceToken } from "../support/tokens";
+import { call, errorOf, serviceCall } from "./helpers";
+import { watchedSession } from "./stream-helpers";
+
+interface Clock {
+  anchorAtMs: string;
+  anchorElapsedMs: number;
+}
+
+async function stateOf(response: Response): Promise<{ seq: number; clock: Clock }> {
+  expect(response.status).toBe(200);
+  return (await response.json()) as { seq: number; clock: Clock };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const progress = (sessionId: string, body: object) =>
+  serviceCall(`/udp/sessions/${sessionId}/progress`, body);
+
+describe("progress readings with as_of_ms", () => {
+  it("anchors the clock at the reading's time, and a stale retry changes nothing and sends nothing", async () => {
+    const { sessionId, socket } = await watchedSession();
+    // Readings taken after the start, arriving a little later.
+    const takenAt = Date.now();
+    await sleep(300);
+    const placed = await stateOf(
+      await progress(sessionId, { elapsed_ms: 5_000, as_of_ms: takenAt }),
+    );
+    expect(placed.clock).toMatchObject({ anchorAtMs: String(takenAt), anchorElapsedMs: 5_000 });
+
+    // A newer reading, then the first one's retry, then an older one in binary protobuf.
+    const newer = await stateOf(
+      await progress(sessionId, { elapsed_ms: 8_000, as_of_ms: takenAt + 100 }),
+    );
+    expect(newer.seq).toBe(placed.seq + 1);
+    const retry = await stateOf(
+      await progress(sessionId, { elapsed_ms: 5_000, as_of_ms: takenAt }),
+    );
+    expect(retry).toMatchObject({ seq: newer.seq, clock: newer.clock });
+    const binary = await call(`/udp/sessions/${sessionId}/progress`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${await serviceToken()}`,
+        "Content-Type": "application/x-protobuf",
+      },
+      body: toBinary(
+        ProgressCorrectionRequestSchema,
+        create(ProgressCorrectionRequestSchema, { elapsedMs: 1, asOfMs: BigInt(takenAt + 50) }),
+      ),
+    });
+    expect(await stateOf(binary)).toMatchObject({ seq: newer.seq, clock: newer.clock });
+
+    // The watcher saw the two readings that changed something, and nothing else.
+    const marker = await stateOf(await progress(sessionId, { elapsed_ms: 9_000 }));
+    await socket.until(() => socket.frames.some((f) => f.seq === marker.seq), "the marker");
+    expect(socket.frames.filter((f) => f.update).map((f) => f.seq)).toEqual([
+      placed.seq,
+      newer.seq,
+      marker.seq,
+    ]);
+  });
+
+  it("takes as_of_ms in a batch, skipping a stale update; refuses a time far ahead or malformed", async () => {
+    const { sessionId } = await watchedSession();
+    const now = Date.now();
+    await sleep(1_000);
+    const batch = await serviceCall("/v1/progress", {
+      updates: [
+        { session_id: sessionId, elapsed_ms: 3_000, as_of_ms: now + 500 },
+        { session_id: sessionId, elapsed_ms: 1_000, as_of_ms: now + 100 },
+      ],
+    });
+    expect(batch.status).toBe(200);
+    const view = await stateOf(await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET"));
+    expect(view.clock).toMatchObject({ anchorAtMs: String(now + 500), anchorElapsedMs: 3_000 });
+
+    expect(
+      await errorOf(await progress(sessionId, { elapsed_ms: 1, as_of_ms: now + 120_000 })),
+    ).toEqual({
+      status: 400,
+      code: "invalid_argument",
+      message: "as_of_ms lies more than a minute in the future; check the sender's clock",
+    });
+    for (const asOf of ["yesterday", 1.5, -1, 0]) {
+      expect(
+        await errorOf(await progress(sessionId, { elapsed_ms: 1, as_of_ms: asOf })),
+      ).toMatchObject({
+        status: 400,
+        message: expect.stringContaining("as_of_ms"),
+      });
+    }
+    const after = await stateOf(await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET"));
+    expect(after.seq).toBe(view.seq);
+  });
+});
