@@ -153,8 +153,19 @@ const reasonBody = fields(
 
 const number = v.nullish(finiteNumber("must be a number"));
 const AS_OF_RULE = "must be a time in milliseconds since the Unix epoch";
+/**
+ * A time in ms since the epoch: a JSON number, or the decimal string that
+ * proto3 JSON writes for a 64-bit integer (`"asOfMs": "1796408233874"`).
+ */
 const asOfMs = v.nullish(
-  v.pipe(v.number(AS_OF_RULE), v.safeInteger(AS_OF_RULE), v.minValue(1, AS_OF_RULE)),
+  v.pipe(
+    v.union(
+      [v.number(), v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number))],
+      AS_OF_RULE,
+    ),
+    v.safeInteger(AS_OF_RULE),
+    v.minValue(1, AS_OF_RULE),
+  ),
 );
 const correctionEntries = {
   elapsed_ms: number,
@@ -173,7 +184,13 @@ function stepProgressNeedsIndex<
     "step_progress needs current_step_index",
   );
 }
-const correction = v.pipe(fields(correctionEntries, BODY_RULE), stepProgressNeedsIndex());
+/** Fields under their proto3 JSON names too (`elapsedMs`), as for every body with a proto message. */
+const correction = v.pipe(
+  v.unknown(),
+  v.transform(snakeKeys),
+  fields(correctionEntries, BODY_RULE),
+  stepProgressNeedsIndex(),
+);
 
 const materialReport = v.pipe(
   v.unknown(),
@@ -323,6 +340,8 @@ const batchBody = fields(
   BODY_RULE,
 );
 const batchUpdate = v.pipe(
+  v.unknown(),
+  v.transform(snakeKeys),
   fields({ session_id: idSchema, ...correctionEntries }, "the update must be a JSON object"),
   stepProgressNeedsIndex(),
 );
@@ -366,6 +385,8 @@ export interface StreamUpdate {
 
 const REF_RULE = `must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER} (the update's reference)`;
 const streamUpdate = v.pipe(
+  v.unknown(),
+  v.transform(snakeKeys),
   fields(
     {
       ref: wholeNumber(0, Number.MAX_SAFE_INTEGER, REF_RULE),
@@ -391,7 +412,7 @@ export function parseStreamUpdate(body: unknown): StreamUpdate {
  * refusal still names them (null where they are missing or malformed).
  */
 export function streamUpdateKeys(body: unknown): { ref: number | null; sessionId: string | null } {
-  const { ref, session_id: sessionId } = isObject(body) ? body : {};
+  const { ref, session_id: sessionId } = isObject(body) ? (snakeKeys(body) as typeof body) : {};
   return {
     ref: typeof ref === "number" && Number.isSafeInteger(ref) && ref >= 0 ? ref : null,
     sessionId: typeof sessionId === "string" && ID_PATTERN.test(sessionId) ? sessionId : null,

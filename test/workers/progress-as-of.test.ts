@@ -3,6 +3,8 @@
  * crafting-service took the reading, and a reading older than the one the
  * session holds (a retry after a lost answer, updates reordered on the way)
  * changes nothing — over JSON, binary protobuf and the batch route alike.
+ * And the proto3 JSON form of these bodies (lowerCamelCase names, 64-bit
+ * integers as strings), as a client generated from the same .proto sends.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
@@ -100,5 +102,44 @@ describe("progress readings with as_of_ms", () => {
     }
     const after = await stateOf(await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET"));
     expect(after.seq).toBe(view.seq);
+  });
+
+  it("takes the proto3 JSON form: camelCase names, as_of_ms as a string; materials and batches too", async () => {
+    const { sessionId } = await watchedSession();
+    const takenAt = Date.now();
+    await sleep(200);
+    const placed = await stateOf(
+      await progress(sessionId, { elapsedMs: 4_000, rate: 2, asOfMs: String(takenAt) }),
+    );
+    expect(placed.clock).toMatchObject({
+      anchorAtMs: String(takenAt),
+      anchorElapsedMs: 4_000,
+      rate: 2,
+    });
+    // The snake_case name wins when both are sent.
+    const both = await stateOf(
+      await progress(sessionId, { elapsed_ms: 6_000, elapsedMs: 1, as_of_ms: takenAt + 100 }),
+    );
+    expect(both.clock).toMatchObject({ anchorElapsedMs: 6_000 });
+    const batch = await serviceCall("/v1/progress", {
+      updates: [{ sessionId, progressPercent: 10, asOfMs: String(takenAt + 150) }],
+    });
+    expect(await batch.json()).toEqual({
+      sessions: [{ session_id: sessionId, updates: [0], seq: both.seq + 1 }],
+    });
+    const materials = await serviceCall(`/udp/sessions/${sessionId}/materials`, {
+      changes: [{ materialId: "iron-ore", quantity: 2 }],
+      asOfMs: String(takenAt),
+    });
+    expect(materials.status).toBe(200);
+    for (const asOf of ["1.5", "-1", "12345678901234567", " 1"]) {
+      expect(
+        await errorOf(await progress(sessionId, { elapsedMs: 1, asOfMs: asOf })),
+        asOf,
+      ).toMatchObject({
+        status: 400,
+        message: "as_of_ms must be a time in milliseconds since the Unix epoch",
+      });
+    }
   });
 });
