@@ -113,6 +113,9 @@ const envelope = v.pipe(
       payload: v.optional(v.unknown()),
     },
     "an event must be a JSON object",
+    // Records carry more than the envelope (the proto3 form's payload under
+    // its type's name, producers' own metadata): ignored, not refused.
+    { unknownFields: "drop" },
   ),
 );
 

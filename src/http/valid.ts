@@ -32,18 +32,61 @@ function describe(issue: v.BaseIssue<unknown>, field?: string): string {
 /**
  * A JSON object with these fields: a missing field is checked like an
  * absent one (`undefined`), so it gets its own rule's message rather than
- * the object's; unknown fields are dropped. `message` refuses anything but an object.
+ * the object's. A field it does not have is refused, naming it and the
+ * fields there are (a misspelt optional field would otherwise vanish
+ * unnoticed, as `{"sessionid": …}` would create a session under a random
+ * id); `unknownFields: "drop"` ignores them instead, for records whose
+ * producers add their own (bridged events). `message` refuses anything
+ * but an object.
  */
-export function fields<E extends v.ObjectEntries>(entries: E, message: string) {
+export function fields<E extends v.ObjectEntries>(
+  entries: E,
+  message: string,
+  { unknownFields = "refuse" }: { unknownFields?: "refuse" | "drop" } = {},
+) {
+  const names = Object.keys(entries);
+  const rule = unknownFieldRule(names);
   return v.pipe(
     v.custom<Record<string, unknown>>(isObject, message),
+    // First, so a misspelt field is named even when the field it meant is
+    // then missing.
+    v.rawCheck<Record<string, unknown>>(({ dataset, addIssue }) => {
+      if (!dataset.typed || unknownFields === "drop") return;
+      const input = dataset.value;
+      const key = Object.keys(input).find((name) => !Object.hasOwn(entries, name));
+      if (key === undefined) return;
+      addIssue({
+        message: rule,
+        path: [{ type: "object", origin: "value", input, key, value: input[key] }],
+      });
+    }),
     v.transform((input) => {
       const out: Record<string, unknown> = { ...input };
-      for (const key of Object.keys(entries)) if (!(key in out)) out[key] = undefined;
+      for (const key of names) if (!(key in out)) out[key] = undefined;
       return out;
     }),
     v.object(entries),
   );
+}
+
+/** What an unknown field is told (its name is the issue's path). */
+export function unknownFieldRule(names: readonly string[]): string {
+  return `is not a field here (the fields are ${names.join(", ")})`;
+}
+
+/**
+ * Refuses a hand-read object's first field not in `names`, as `fields`
+ * does: "steps[1].durations is not a field here (the fields are …)".
+ */
+export function refuseUnknownFields(
+  input: Record<string, unknown>,
+  names: readonly string[],
+  path = "",
+): void {
+  const unknown = Object.keys(input).find((key) => !names.includes(key));
+  if (unknown === undefined) return;
+  const at = path ? `${path}.${unknown}` : unknown;
+  throw new AppError("invalid_argument", `${at} ${unknownFieldRule(names)}`);
 }
 
 /** Whether a value is a JSON object (not null, not an array). */
@@ -52,18 +95,19 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * The same object with each lowerCamelCase key also under its snake_case
- * name (proto3 JSON sends `materialId`, our JSON `material_id`); the
+ * The same object with each lowerCamelCase key under its snake_case name
+ * instead (proto3 JSON sends `materialId`, our JSON `material_id`); the
  * snake_case one wins when both are sent.
  */
 export function snakeKeys(value: unknown): unknown {
   if (!isObject(value)) return value;
-  const out: Record<string, unknown> = { ...value };
+  const renamed: [string, unknown][] = [];
   for (const [key, item] of Object.entries(value)) {
     const snake = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-    if (snake !== key && !(snake in value)) out[snake] = item;
+    if (snake === key || !Object.hasOwn(value, snake)) renamed.push([snake, item]);
   }
-  return out;
+  // fromEntries defines each key as its own (a "__proto__" key stays data).
+  return Object.fromEntries(renamed);
 }
 
 /** A finite number (JSON numbers, binary bodies' doubles). */

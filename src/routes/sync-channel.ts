@@ -11,6 +11,7 @@ import { signingKey } from "../auth/keys";
 import { sessionStub } from "../durable";
 import { AppError } from "../errors";
 import { readJsonBody } from "../http/body";
+import { refuseUnknownFields } from "../http/valid";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, requireAllowedOrigin, subject } from "../middleware/limits";
 import { SUBPROTOCOL } from "../protocol/stream-codec";
@@ -58,6 +59,7 @@ export function negotiate(body: unknown): { options: SyncOptions; clamped: strin
   if (typeof input !== "object" || Array.isArray(input)) {
     throw new AppError("invalid_argument", "the body must be a JSON object");
   }
+  refuseUnknownFields(input, ["packet_size", "delta", "lz4", "full_sync_interval_ms"]);
   const clamped: string[] = [];
   const askedSize = whole(input.packet_size, "packet_size") ?? SYNC_RULES.defaultPacketSize;
   const packetSize = clamp(askedSize, PACKET_SIZE.min, PACKET_SIZE.max);

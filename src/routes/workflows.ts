@@ -7,7 +7,7 @@ import { placementOf, workflowStub } from "../durable";
 import { AppError, type Result } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
 import { readJsonBody } from "../http/body";
-import { parse } from "../http/valid";
+import { parse, refuseUnknownFields } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
@@ -41,6 +41,7 @@ function parseWorkflow(body: unknown): {
     throw new AppError("invalid_argument", "the body must be a JSON object");
   }
   const input = body as Record<string, unknown>;
+  refuseUnknownFields(input, ["workflow_id", "player_id", "steps", "region"]);
   const playerId = parseId(input.player_id, "player_id");
   const workflowId =
     input.workflow_id === undefined
@@ -57,6 +58,7 @@ function parseWorkflow(body: unknown): {
   }
   const plans = steps.map((raw: unknown, i) => {
     const step = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    refuseUnknownFields(step, ["name", "recipe_id", "steps", "materials"], `steps[${i}]`);
     if (typeof step.name !== "string" || step.name.length === 0 || step.name.length > 64) {
       throw new AppError(
         "invalid_argument",

@@ -105,6 +105,59 @@ describe("hostile JSON bodies", () => {
     }
   });
 
+  it("refuses a field the route does not take, naming it and the fields there are", async () => {
+    // Bridged events are the exception: records carry their producers' own fields.
+    for (const route of ROUTES.filter((r) => r.path(ids) !== "/v1/events")) {
+      const before = await sessionSeq();
+      const response = await call(route.path(ids), {
+        method: route.method,
+        headers: {
+          Authorization: `Bearer ${route.as === "player" ? player : service}`,
+          "Content-Type": "application/json",
+        },
+        body: JSON.stringify({ [route.fields[0] ?? "x"]: null, bogus_field: 1 }),
+      });
+      const { error } = (await response.json()) as { error: { code: string; message: string } };
+      expect(response.status, route.path(ids)).toBe(400);
+      expect(error.message, route.path(ids)).toMatch(
+        /^bogus_field is not a field here \(the fields are [a-z0-9_, ]+\)$/,
+      );
+      expect(await sessionSeq()).toBe(before);
+    }
+    // Inside a list too, and a misspelt optional field is named rather than dropped.
+    for (const [path, body, message] of [
+      [
+        "/v1/sessions",
+        {
+          sessionid: "s-typo",
+          player_id: "p",
+          recipe_id: "r",
+          steps: [{ name: "a", duration_ms: 1 }],
+        },
+        "sessionid is not a field here (the fields are steps, session_id, player_id, recipe_id, workflow_id, materials, region)",
+      ],
+      [
+        "/v1/sessions",
+        { player_id: "p", recipe_id: "r", steps: [{ name: "a", duration_ms: 1, duration: 1 }] },
+        "steps[0].duration is not a field here (the fields are name, duration_ms)",
+      ],
+      [
+        "/v1/progress",
+        { updates: [{ session_id: ids.sessionId, elapsed: 5 }] },
+        "updates[0]: elapsed is not a field here (the fields are session_id, elapsed_ms, progress_percent, current_step_index, step_progress, rate, as_of_ms)",
+      ],
+      [
+        "/v1/workflows",
+        { player_id: "p", steps: [{ name: "a", recipe_id: "r", steps: [], recipe: "x" }] },
+        "steps[0].recipe is not a field here (the fields are name, recipe_id, steps, materials)",
+      ],
+    ] as const) {
+      const response = await serviceCall(path, body);
+      expect(await response.json(), path).toEqual({ error: { code: "invalid_argument", message } });
+    }
+    expect((await serviceCall("/v1/sessions/s-typo", undefined, "GET")).status).toBe(404);
+  });
+
   it("answers hostile paths (encoded slashes, NUL, very long ids) with a 4xx", async () => {
     const ids = ["%2F..%2Fhealth", "a%00b", "a".repeat(5_000), "%F0%28%8C%28", "..", "%20"];
     for (const id of ids) {
