@@ -1,4 +1,6 @@
 /** Every route that reads a request body, for tests that hold all of them to one rule. */
+import { freshId, serviceToken, token } from "../support/tokens";
+import { call, createSession, serviceCall } from "./helpers";
 
 export interface Route {
   method: "POST" | "PUT";
@@ -50,3 +52,54 @@ export const ROUTES: Route[] = [
     as: "player",
   },
 ];
+
+/** The sessions and tokens the routes are called with. */
+export interface RouteContext {
+  ids: Ids;
+  service: string;
+  player: string;
+}
+
+/** A running session, one to end, and their owner's and the service's tokens. */
+export async function routeContext(): Promise<RouteContext> {
+  const ids = {
+    sessionId: freshId("s"),
+    playerId: freshId("p"),
+    workflowId: freshId("w"),
+    endedId: freshId("s"),
+  };
+  await createSession(ids.sessionId, ids.playerId);
+  await createSession(ids.endedId, ids.playerId);
+  await serviceCall(`/v1/sessions/${ids.sessionId}/start`);
+  return { ids, service: await serviceToken(), player: await token(ids.playerId) };
+}
+
+/** `body` to `route` as JSON with the token it needs (`headers` added or replacing). */
+export function sendBody(
+  context: RouteContext,
+  route: Route,
+  body: BodyInit,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return call(route.path(context.ids), {
+    method: route.method,
+    headers: {
+      Authorization: `Bearer ${route.as === "player" ? context.player : context.service}`,
+      "Content-Type": "application/json",
+      ...headers,
+    },
+    body,
+  });
+}
+
+/** The running session's seq: a refused body must leave it where it was. */
+export async function sessionSeq(context: RouteContext): Promise<number> {
+  const response = await serviceCall(`/v1/sessions/${context.ids.sessionId}`, undefined, "GET");
+  return ((await response.json()) as { seq: number }).seq;
+}
+
+/** "POST /udp/sessions/{id}/progress": a route's name in a test's title. */
+export function routeLabel(route: Route): string {
+  const placeholder = "{id}";
+  return `${route.method} ${route.path({ sessionId: placeholder, playerId: placeholder, workflowId: placeholder, endedId: placeholder })}`;
+}

@@ -6,9 +6,16 @@
  * a clear 4xx that changes nothing.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { freshId, serviceToken, token } from "../support/tokens";
-import { type Ids, ROUTES, type Route } from "./body-routes";
-import { call, createSession, serviceCall } from "./helpers";
+import { freshId } from "../support/tokens";
+import {
+  ROUTES,
+  type Route,
+  type RouteContext,
+  routeContext,
+  routeLabel,
+  sendBody,
+  sessionSeq,
+} from "./body-routes";
 
 /** `bytes` compressed in `format`, by the runtime's own CompressionStream. */
 async function compress(bytes: Uint8Array, format: "gzip" | "deflate"): Promise<Uint8Array> {
@@ -23,32 +30,14 @@ function streamed(bytes: Uint8Array): ReadableStream<Uint8Array> {
   return new Blob([bytes]).stream();
 }
 
-let ids: Ids;
-let bearer: { service: string; player: string };
+let context: RouteContext;
 
 beforeAll(async () => {
-  ids = {
-    sessionId: freshId("s"),
-    playerId: freshId("p"),
-    workflowId: freshId("w"),
-    endedId: freshId("s"),
-  };
-  await createSession(ids.sessionId, ids.playerId);
-  await createSession(ids.endedId, ids.playerId);
-  await serviceCall(`/v1/sessions/${ids.sessionId}/start`);
-  bearer = { service: await serviceToken(), player: await token(ids.playerId) };
+  context = await routeContext();
 });
 
 function send(route: Route, body: BodyInit, headers: Record<string, string>): Promise<Response> {
-  return call(route.path(ids), {
-    method: route.method,
-    headers: {
-      Authorization: `Bearer ${route.as === "player" ? bearer.player : bearer.service}`,
-      "Content-Type": "application/json",
-      ...headers,
-    },
-    body,
-  });
+  return sendBody(context, route, body, headers);
 }
 
 async function answerOf(response: Response) {
@@ -56,17 +45,9 @@ async function answerOf(response: Response) {
   return { status: response.status, error: body.error ?? null };
 }
 
-async function sessionSeq(sessionId = ids.sessionId): Promise<number> {
-  const response = await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET");
-  return ((await response.json()) as { seq: number }).seq;
-}
-
-const label = (route: Route) =>
-  `${route.method} ${route.path({ sessionId: "{id}", playerId: "{id}", workflowId: "{id}", endedId: "{id}" })}`;
-
 describe("request bodies with a content coding, on every route that reads one", () => {
   for (const route of ROUTES) {
-    it(`${label(route)}: gzip and deflate read as the plain body; others 415; a false coding 400`, async () => {
+    it(`${routeLabel(route)}: gzip and deflate read as the plain body; others 415; a false coding 400`, async () => {
       // A body each route refuses on its content (an array where an object
       // goes, or no events), so the answer shows what the route read.
       const plain = encode("[]");
@@ -83,7 +64,7 @@ describe("request bodies with a content coding, on every route that reads one", 
         ).toEqual(expected);
       }
 
-      const before = await sessionSeq();
+      const before = await sessionSeq(context);
       for (const coding of ["br", "zstd", "gzip, gzip", "constructor"]) {
         const response = await send(route, plain, { "Content-Encoding": coding });
         expect(response.headers.get("Accept-Encoding"), coding).toBe("gzip, deflate");
@@ -105,25 +86,25 @@ describe("request bodies with a content coding, on every route that reads one", 
           },
         });
       }
-      expect(await sessionSeq()).toBe(before);
+      expect(await sessionSeq(context)).toBe(before);
     });
   }
 });
 
 describe("what a coded body does", () => {
   const [progress, events] = ["/udp/sessions/{id}/progress", "/v1/events"].map((path) => {
-    const route = ROUTES.find((r) => label(r).endsWith(path));
+    const route = ROUTES.find((r) => routeLabel(r).endsWith(path));
     if (!route) throw new Error(`no route ${path}`);
     return route;
   }) as [Route, Route];
 
   it("a gzipped progress correction is applied like a plain one", async () => {
-    const before = await sessionSeq();
+    const before = await sessionSeq(context);
     const body = await compress(encode(JSON.stringify({ progress_percent: 25 })), "gzip");
     const response = await send(progress, body, { "Content-Encoding": "gzip" });
     expect(response.status).toBe(200);
     expect(((await response.json()) as { seq: number }).seq).toBe(before + 1);
-    expect(await sessionSeq()).toBe(before + 1);
+    expect(await sessionSeq(context)).toBe(before + 1);
   });
 
   it("a deflated batch of events in JSON lines is taken whole", async () => {
@@ -134,7 +115,7 @@ describe("what a coded body does", () => {
         event_type: `crafting.session.${type}`,
         occurred_at: new Date().toISOString(),
         session_id: sessionId,
-        player_id: ids.playerId,
+        player_id: context.ids.playerId,
         version: i + 1,
         payload:
           type === "start"
@@ -152,7 +133,7 @@ describe("what a coded body does", () => {
   });
 
   it("a small body that inflates past the cap is refused with 413 and applies nothing", async () => {
-    const before = await sessionSeq();
+    const before = await sessionSeq(context);
     // 8 MB of JSON whitespace around a valid correction: ~8 KB compressed.
     const huge = encode(`${" ".repeat(8 * 1024 * 1024)}{"progress_percent":30}`);
     const bomb = await compress(huge, "gzip");
@@ -167,6 +148,6 @@ describe("what a coded body does", () => {
     expect(
       await answerOf(await send(events, streamed(eventsBomb), { "Content-Encoding": "gzip" })),
     ).toMatchObject({ status: 413, error: { code: "payload_too_large" } });
-    expect(await sessionSeq()).toBe(before);
+    expect(await sessionSeq(context)).toBe(before);
   });
 });

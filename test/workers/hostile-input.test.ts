@@ -5,9 +5,17 @@
  */
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { freshId, serviceToken, token } from "../support/tokens";
-import { type Ids, ROUTES, type Route } from "./body-routes";
-import { call, createSession, serviceCall } from "./helpers";
+import {
+  type Ids,
+  ROUTES,
+  type Route,
+  type RouteContext,
+  routeContext,
+  routeLabel,
+  sendBody,
+  sessionSeq,
+} from "./body-routes";
+import { call, serviceCall } from "./helpers";
 
 /** Hostile JSON: any value, deep nesting, huge and negative numbers, strings for numbers. */
 const hostileValue = fc.oneof(
@@ -29,43 +37,21 @@ function hostileBody(route: Route) {
   );
 }
 
+let context: RouteContext;
 let ids: Ids;
-let service: string;
-let player: string;
 
 beforeAll(async () => {
-  ids = {
-    sessionId: freshId("s"),
-    playerId: freshId("p"),
-    workflowId: freshId("w"),
-    endedId: freshId("s"),
-  };
-  await createSession(ids.sessionId, ids.playerId);
-  await createSession(ids.endedId, ids.playerId);
-  await serviceCall(`/v1/sessions/${ids.sessionId}/start`);
-  service = await serviceToken();
-  player = await token(ids.playerId);
+  context = await routeContext();
+  ids = context.ids;
 });
-
-async function sessionSeq(): Promise<number> {
-  const response = await serviceCall(`/v1/sessions/${ids.sessionId}`, undefined, "GET");
-  return ((await response.json()) as { seq: number }).seq;
-}
 
 describe("hostile JSON bodies", () => {
   for (const route of ROUTES) {
-    it(`${route.method} ${route.path({ sessionId: "{id}", playerId: "{id}", workflowId: "{id}", endedId: "{id}" })} answers any JSON with a 4xx or a success, never a 5xx`, async () => {
+    it(`${routeLabel(route)} answers any JSON with a 4xx or a success, never a 5xx`, async () => {
       await fc.assert(
         fc.asyncProperty(hostileBody(route), async (body) => {
-          const before = await sessionSeq();
-          const response = await call(route.path(ids), {
-            method: route.method,
-            headers: {
-              Authorization: `Bearer ${route.as === "player" ? player : service}`,
-              "Content-Type": "application/json",
-            },
-            body: JSON.stringify(body),
-          });
+          const before = await sessionSeq(context);
+          const response = await sendBody(context, route, JSON.stringify(body));
           const text = await response.text();
           expect(response.status, text).toBeLessThan(500);
           if (response.status >= 400) {
@@ -74,7 +60,7 @@ describe("hostile JSON bodies", () => {
             expect(typeof error?.code, text).toBe("string");
             expect(typeof error?.message, text).toBe("string");
             // A refusal changes nothing.
-            expect(await sessionSeq()).toBe(before);
+            expect(await sessionSeq(context)).toBe(before);
           }
         }),
         // The top-level shapes every route must refuse are always tried, then random ones.
@@ -92,14 +78,7 @@ describe("hostile JSON bodies", () => {
     ];
     for (const route of ROUTES) {
       for (const [body, type] of bodies) {
-        const response = await call(route.path(ids), {
-          method: route.method,
-          headers: {
-            Authorization: `Bearer ${route.as === "player" ? player : service}`,
-            "Content-Type": type,
-          },
-          body,
-        });
+        const response = await sendBody(context, route, body, { "Content-Type": type });
         expect(response.status, `${route.path(ids)} ${type}`).toBeLessThan(500);
       }
     }
@@ -108,21 +87,15 @@ describe("hostile JSON bodies", () => {
   it("refuses a field the route does not take, naming it and the fields there are", async () => {
     // Bridged events are the exception: records carry their producers' own fields.
     for (const route of ROUTES.filter((r) => r.path(ids) !== "/v1/events")) {
-      const before = await sessionSeq();
-      const response = await call(route.path(ids), {
-        method: route.method,
-        headers: {
-          Authorization: `Bearer ${route.as === "player" ? player : service}`,
-          "Content-Type": "application/json",
-        },
-        body: JSON.stringify({ [route.fields[0] ?? "x"]: null, bogus_field: 1 }),
-      });
+      const before = await sessionSeq(context);
+      const body = JSON.stringify({ [route.fields[0] ?? "x"]: null, bogus_field: 1 });
+      const response = await sendBody(context, route, body);
       const { error } = (await response.json()) as { error: { code: string; message: string } };
       expect(response.status, route.path(ids)).toBe(400);
       expect(error.message, route.path(ids)).toMatch(
         /^bogus_field is not a field here \(the fields are [a-z0-9_, ]+\)$/,
       );
-      expect(await sessionSeq()).toBe(before);
+      expect(await sessionSeq(context)).toBe(before);
     }
     // Inside a list too, and a misspelt optional field is named rather than dropped.
     for (const [path, body, message] of [
@@ -171,7 +144,7 @@ describe("hostile JSON bodies", () => {
         const response = await call(path, {
           method,
           headers: {
-            Authorization: `Bearer ${path.startsWith("/ws/") ? player : service}`,
+            Authorization: `Bearer ${path.startsWith("/ws/") ? context.player : context.service}`,
             "Content-Type": "application/json",
             ...(path.startsWith("/ws/") ? { Upgrade: "websocket" } : {}),
           },
