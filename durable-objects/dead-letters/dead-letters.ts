@@ -45,14 +45,33 @@ export class DeadLetters extends DurableObject<Env> {
     });
   }
 
-  /** The newest letters first, and how many are kept. */
-  async list(limit: number): Promise<{ count: number; letters: DeadLetter[] }> {
+  /**
+   * The newest letters first, each with its `id`, and how many are kept: at
+   * most `limit`, older than the letter `before` when given. `nextBefore`
+   * is where the next page starts (null on the last page), so every kept
+   * letter can be read.
+   */
+  async list(
+    limit: number,
+    before: number | null = null,
+  ): Promise<{
+    count: number;
+    letters: (DeadLetter & { id: number })[];
+    nextBefore: number | null;
+  }> {
     const { sql } = this.ctx.storage;
     const count = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dead_letters").one().n;
-    const letters = sql
-      .exec<{ letter: string }>("SELECT letter FROM dead_letters ORDER BY id DESC LIMIT ?", limit)
-      .toArray()
-      .map((row) => JSON.parse(row.letter) as DeadLetter);
-    return { count, letters };
+    const rows = sql
+      .exec<{ id: number; letter: string }>(
+        "SELECT id, letter FROM dead_letters WHERE id < ? ORDER BY id DESC LIMIT ?",
+        before ?? Number.MAX_SAFE_INTEGER,
+        limit + 1,
+      )
+      .toArray();
+    const letters = rows
+      .slice(0, limit)
+      .map((row) => ({ id: row.id, ...(JSON.parse(row.letter) as DeadLetter) }));
+    const nextBefore = rows.length > limit ? (letters.at(-1)?.id ?? null) : null;
+    return { count, letters, nextBefore };
   }
 }

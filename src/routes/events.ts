@@ -165,6 +165,26 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     );
   })
   .get("/dead-letters", async (c) => {
-    const limit = Math.min(500, Math.max(1, Number(c.req.query("limit") ?? "50") || 50));
-    return c.json(await deadLetterStub(c.env).list(limit));
+    const limit = queryNumber(c.req.query("limit"), "limit", 1, MAX_DEAD_LETTERS_PAGE) ?? 50;
+    const before = queryNumber(c.req.query("before"), "before", 1, Number.MAX_SAFE_INTEGER);
+    const { count, letters, nextBefore } = await deadLetterStub(c.env).list(limit, before);
+    return c.json({ count, letters, next_before: nextBefore });
   });
+
+/** Most dead letters one page lists. */
+const MAX_DEAD_LETTERS_PAGE = 500;
+
+/** A whole-number query parameter within [min, max], or null when absent; 400 otherwise. */
+function queryNumber(
+  raw: string | undefined,
+  name: string,
+  min: number,
+  max: number,
+): number | null {
+  if (raw === undefined) return null;
+  const value = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(value >= min && value <= max)) {
+    throw new AppError("invalid_argument", `${name} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
