@@ -149,7 +149,7 @@ const DECODINGS = new Map<string, "gzip" | "deflate">([
 ]);
 
 /** What a 415 for a content coding lists as readable (RFC 9110 §12.5.3). */
-export const ACCEPTED_ENCODINGS = "gzip, deflate";
+const ACCEPTED_ENCODINGS = "gzip, deflate";
 
 /**
  * The decoding a body's `Content-Encoding` asks for: null for none

@@ -70,7 +70,7 @@ export function fields<E extends v.ObjectEntries>(
 }
 
 /** What an unknown field is told (its name is the issue's path). */
-export function unknownFieldRule(names: readonly string[]): string {
+function unknownFieldRule(names: readonly string[]): string {
   return `is not a field here (the fields are ${names.join(", ")})`;
 }
 
