@@ -222,8 +222,10 @@ export class CraftingSession extends StreamingObject {
   ): Promise<Result<SessionJson>> {
     const result = await this.#apply(input, trace);
     if (!result.ok) return result;
+    const { outcome } = result.value;
     const state = result.value.state as Session;
-    return ok(minimal ? minimalJson(state) : this.#json(state));
+    if (!minimal) return ok(this.#json(state));
+    return ok(minimalJson(state, outcome.type !== "applied" || outcome.changed));
   }
 
   /** Runs one transition and carries out its effects, in order. */

@@ -169,6 +169,7 @@ export function materialNotificationMessage(
 }
 
 /** Where a session stands, as a minimal answer: `{"sessionId","epoch","seq"}` (proto3 JSON names). */
-export function minimalJson(state: Session): string {
-  return `{"sessionId":${JSON.stringify(state.sessionId)},"epoch":${state.epoch},"seq":${state.seq}}`;
+export function minimalJson(state: Session, changed = true): string {
+  const where = `"sessionId":${JSON.stringify(state.sessionId)},"epoch":${state.epoch},"seq":${state.seq}`;
+  return changed ? `{${where}}` : `{${where},"changed":false}`;
 }

@@ -203,9 +203,17 @@ class IngestStream {
               true,
             );
       if (result.ok) {
-        const { epoch, seq } = JSON.parse(result.value) as { epoch: number; seq: number };
+        const { epoch, seq, changed } = JSON.parse(result.value) as {
+          epoch: number;
+          seq: number;
+          changed?: false;
+        };
+        const unchanged = changed === false ? { changed } : {};
         for (const { update } of items)
-          this.#answer({ ref: update.ref, session_id: sessionId, epoch, seq }, "applied");
+          this.#answer(
+            { ref: update.ref, session_id: sessionId, epoch, seq, ...unchanged },
+            "applied",
+          );
       } else if (items.length === 1) {
         const { code, message } = result.error;
         this.#refuse(first.update.ref, sessionId, code, message);

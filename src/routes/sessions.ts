@@ -199,8 +199,9 @@ const MAX_BATCH_BODY_BYTES = 1024 * 1024;
 /** Sessions a batch works on at once. */
 const BATCH_CONCURRENCY = 50;
 
+/** One session's entry; `changed: false`: every update was stale, the session is as it was. */
 type BatchResult = { session_id: string; updates: number[] } & (
-  | { seq: number }
+  | { seq: number; changed?: false }
   | { error: { code: ErrorCode; message: string } }
 );
 
@@ -217,7 +218,8 @@ async function applyBatch(
       true,
     );
     if (!result.ok) return { ...base, error: result.error };
-    return { ...base, seq: (JSON.parse(result.value) as { seq: number }).seq };
+    const { seq, changed } = JSON.parse(result.value) as { seq: number; changed?: false };
+    return { ...base, seq, ...(changed === false ? { changed } : {}) };
   } catch (err) {
     const known = transientObjectError(err);
     return {

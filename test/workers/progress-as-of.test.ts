@@ -10,7 +10,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ProgressCorrectionRequestSchema } from "../../src/gen/crafting/v1/sync_pb";
 import { serviceToken } from "../support/tokens";
-import { call, errorOf, serviceCall } from "./helpers";
+import { call, errorOf, RawSocket, serviceCall } from "./helpers";
 import { watchedSession } from "./stream-helpers";
 
 interface Clock {
@@ -141,5 +141,62 @@ describe("progress readings with as_of_ms", () => {
         message: "as_of_ms must be a time in milliseconds since the Unix epoch",
       });
     }
+  });
+
+  it("says changed: false where nothing changed: minimal answers, batch entries, stream acks", async () => {
+    const { sessionId } = await watchedSession();
+    const takenAt = Date.now();
+    await sleep(200);
+    const minimal = async (body: object) => {
+      const response = await call(`/udp/sessions/${sessionId}/progress`, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${await serviceToken()}`,
+          "Content-Type": "application/json",
+          Prefer: "return=minimal",
+        },
+        body: JSON.stringify(body),
+      });
+      return response.json();
+    };
+    const placed = (await minimal({ elapsed_ms: 3_000, as_of_ms: takenAt + 100 })) as {
+      seq: number;
+    };
+    expect(placed).not.toHaveProperty("changed");
+    expect(await minimal({ elapsed_ms: 1_000, as_of_ms: takenAt })).toMatchObject({
+      seq: placed.seq,
+      changed: false,
+    });
+
+    const batch = await serviceCall("/v1/progress", {
+      updates: [{ session_id: sessionId, elapsed_ms: 1, as_of_ms: takenAt }],
+    });
+    expect(await batch.json()).toEqual({
+      sessions: [{ session_id: sessionId, updates: [0], seq: placed.seq, changed: false }],
+    });
+
+    const stream = await call("/v1/progress/stream", {
+      headers: { Upgrade: "websocket", Authorization: `Bearer ${await serviceToken()}` },
+    });
+    const socket = new RawSocket(stream.webSocket as WebSocket);
+    socket.ws.send(
+      JSON.stringify({ ref: 1, session_id: sessionId, elapsed_ms: 1, as_of_ms: takenAt }),
+    );
+    socket.ws.send(JSON.stringify({ ref: 2, session_id: sessionId, elapsed_ms: 9_000 }));
+    await socket.until(
+      () => socket.messages.length > 0 && String(socket.messages.at(-1)).includes('"ref":2'),
+      "two acks",
+    );
+    const acks = socket.messages.flatMap((m) => JSON.parse(String(m)) as object[]);
+    expect(acks[0]).toEqual({
+      ref: 1,
+      session_id: sessionId,
+      epoch: expect.any(Number),
+      seq: placed.seq,
+      changed: false,
+    });
+    expect(acks[1]).toMatchObject({ ref: 2, seq: placed.seq + 1 });
+    expect(acks[1]).not.toHaveProperty("changed");
+    socket.ws.close(1000);
   });
 });

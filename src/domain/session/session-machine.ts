@@ -86,7 +86,8 @@ export type SessionEffect =
 
 /** What became of the input itself. */
 export type SessionOutcome =
-  | { type: "none" }
+  /** A lifecycle action or a correction: whether it changed the session (a retry or a stale reading does not). */
+  | { type: "applied"; changed: boolean }
   | { type: "created"; created: boolean }
   | { type: "materials"; outcomes: MaterialOutcome[] }
   | { type: "events"; results: EventResult[] };
@@ -114,7 +115,7 @@ export function transition(state: Session | null, input: SessionInput): Transiti
       ? { type: "created", created: state === null }
       : result.outcomes
         ? { type: "materials", outcomes: result.outcomes }
-        : { type: "none" };
+        : { type: "applied", changed: result.change.kind !== "none" };
   return { ok: true, ...committed, outcome };
 }
 

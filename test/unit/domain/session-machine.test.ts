@@ -150,7 +150,7 @@ describe("session lifecycle", () => {
             ok: true,
             state: before,
             effects: [],
-            outcome: { type: "none" },
+            outcome: { type: "applied", changed: false },
           });
           expect(before).toEqual(snapshot);
         });
@@ -268,6 +268,7 @@ describe("progress corrections", () => {
     const result = correct(active, { elapsedMs: 4_000, asOfMs: T0 + 3_000 }, T0 + 3_250);
     if (!result.ok) throw new Error(result.error.message);
     expect(result.state.clock.anchorAtMs).toBe(T0 + 3_000);
+    expect(result.outcome).toEqual({ type: "applied", changed: true });
     expect(progressAt(result.state, T0 + 3_250).elapsedMs).toBe(4_250);
     // A rate alone takes effect from the reading's time too.
     const faster = correct(active, { rate: 2, asOfMs: T0 + 1_000 }, T0 + 2_000);
@@ -279,7 +280,12 @@ describe("progress corrections", () => {
     const newer = correct(active, { elapsedMs: 6_000, asOfMs: T0 + 5_000 }, T0 + 5_100);
     if (!newer.ok) throw new Error(newer.error.message);
     const older = correct(newer.state, { elapsedMs: 4_000, asOfMs: T0 + 3_000 }, T0 + 5_200);
-    expect(older).toEqual({ ok: true, state: newer.state, effects: [], outcome: { type: "none" } });
+    expect(older).toEqual({
+      ok: true,
+      state: newer.state,
+      effects: [],
+      outcome: { type: "applied", changed: false },
+    });
     // In a batch, a stale one is skipped and the others apply; all stale is no change at all.
     const batch = (corrections: object[]) =>
       transition(newer.state, { type: "progress_batch", corrections, atMs: T0 + 5_200 });
