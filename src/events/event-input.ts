@@ -8,7 +8,7 @@
 import * as v from "valibot";
 import { EVENT_TYPES, type EventKind, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
-import { fields, isObject, parse, snakeKeys } from "../http/valid";
+import { fields, int64Number, isObject, parse, snakeKeys } from "../http/valid";
 import { ID_PATTERN, idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
 
 /** Limits of `POST /v1/events`. */
@@ -102,14 +102,7 @@ const envelope = v.pipe(
       session_id: idSchema,
       player_id: idSchema,
       // int64 travels as a decimal string in proto3 JSON.
-      version: v.pipe(
-        v.union(
-          [v.number(), v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number))],
-          VERSION_RULE,
-        ),
-        v.safeInteger(VERSION_RULE),
-        v.minValue(1, VERSION_RULE),
-      ),
+      version: int64Number(VERSION_RULE),
       payload: v.optional(v.unknown()),
     },
     "an event must be a JSON object",

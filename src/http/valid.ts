@@ -53,7 +53,7 @@ export function fields<E extends v.ObjectEntries>(
     v.rawCheck<Record<string, unknown>>(({ dataset, addIssue }) => {
       if (!dataset.typed || unknownFields === "drop") return;
       const input = dataset.value;
-      const key = Object.keys(input).find((name) => !Object.hasOwn(entries, name));
+      const key = unknownField(input, names);
       if (key === undefined) return;
       addIssue({
         message: rule,
@@ -83,7 +83,7 @@ export function refuseUnknownFields(
   names: readonly string[],
   path = "",
 ): void {
-  const unknown = Object.keys(input).find((key) => !names.includes(key));
+  const unknown = unknownField(input, names);
   if (unknown === undefined) return;
   const at = path ? `${path}.${unknown}` : unknown;
   throw new AppError("invalid_argument", `${at} ${unknownFieldRule(names)}`);
@@ -108,6 +108,26 @@ export function snakeKeys(value: unknown): unknown {
   }
   // fromEntries defines each key as its own (a "__proto__" key stays data).
   return Object.fromEntries(renamed);
+}
+
+/** The first field of `input` not among `names`. */
+function unknownField(
+  input: Record<string, unknown>,
+  names: readonly string[],
+): string | undefined {
+  return Object.keys(input).find((key) => !names.includes(key));
+}
+
+/**
+ * A positive whole number (a time in ms, a version) that may also come as
+ * the decimal string proto3 JSON writes for a 64-bit integer (`"1796408233874"`).
+ */
+export function int64Number(message: string) {
+  return v.pipe(
+    v.union([v.number(), v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number))], message),
+    v.safeInteger(message),
+    v.minValue(1, message),
+  );
 }
 
 /** A finite number (JSON numbers, binary bodies' doubles). */

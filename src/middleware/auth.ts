@@ -110,12 +110,8 @@ export async function authenticate(
   const token = bearerToken(request);
   if (!token) {
     logAuthFailure(request, "missing");
-    throw new AppError(
-      "unauthenticated",
-      "a bearer token is required",
-      undefined,
-      bearerChallenge(),
-    );
+    // app.onError adds the plain challenge to every 401.
+    throw new AppError("unauthenticated", "a bearer token is required");
   }
   const result = await verifyCached(token, keys.keyring, Date.now());
   if (!result.ok) {

@@ -12,6 +12,7 @@ import { AppError } from "../errors";
 import { applyProgressNow } from "../events/apply-now";
 import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../events/event-input";
 import { readBodyText } from "../http/body";
+import { parse, wholeNumber } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
@@ -183,8 +184,5 @@ function queryNumber(
 ): number | null {
   if (raw === undefined) return null;
   const value = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(value >= min && value <= max)) {
-    throw new AppError("invalid_argument", `${name} must be a whole number from ${min} to ${max}`);
-  }
-  return value;
+  return parse(wholeNumber(min, max, `must be a whole number from ${min} to ${max}`), value, name);
 }

@@ -30,7 +30,7 @@ import { metrics, pushMetricsSoon } from "../metrics/push";
 import { checkRateLimit } from "../middleware/limits";
 import type { TraceContext } from "../middleware/trace";
 import { PerKeyBatches } from "./per-key-batches";
-import { parseStreamUpdate, type StreamUpdate, streamUpdateKeys } from "./session-input";
+import { parseStreamUpdate, type StreamUpdate, streamUpdateKeys } from "./progress-input";
 
 /** Where the stream is opened (a WebSocket upgrade). */
 export const INGEST_STREAM_PATH = "/v1/progress/stream";

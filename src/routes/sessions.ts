@@ -26,16 +26,14 @@ import { rateLimit, subject } from "../middleware/limits";
 import type { TraceContext, TraceVariables } from "../middleware/trace";
 import { INGEST_PROTOCOL, serveIngestStream } from "./ingest-stream";
 import { placementHeader } from "./placement";
+import { parseCorrection, parseProgressBatch, type SessionBatch } from "./progress-input";
 import {
   LIFECYCLE_ACTIONS,
   materialResults,
-  parseCorrection,
   parseCreateRequest,
   parseId,
   parseMaterialReport,
-  parseProgressBatch,
   parseReason,
-  type SessionBatch,
 } from "./session-input";
 import { negotiateProtocol, requireUpgrade } from "./streams";
 

@@ -10,7 +10,7 @@ import {
   wrongKeyToken,
 } from "../support/tokens";
 import { call, createSession, errorOf, openStream, serviceCall, watch } from "./helpers";
-import { watchedSession } from "./stream-helpers";
+import { minimalProgress, watchedSession } from "./stream-helpers";
 
 async function objectExists(sessionId: string): Promise<boolean> {
   const id = env.CRAFTING_SESSION.idFromName(sessionId);
@@ -267,15 +267,7 @@ describe("crafting-service session API", () => {
 
   it("answers a progress correction with where the session stands when asked for a minimal answer", async () => {
     const { sessionId, socket } = await watchedSession();
-    const response = await call(`/udp/sessions/${sessionId}/progress`, {
-      method: "POST",
-      headers: {
-        Authorization: `Bearer ${await serviceToken()}`,
-        "Content-Type": "application/json",
-        Prefer: "return=minimal",
-      },
-      body: JSON.stringify({ progress_percent: 25 }),
-    });
+    const response = await minimalProgress(sessionId, { progress_percent: 25 });
     expect(response.status).toBe(200);
     expect(response.headers.get("Preference-Applied")).toBe("return=minimal");
     const answer = (await response.json()) as Record<string, unknown>;

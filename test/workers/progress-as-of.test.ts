@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { ProgressCorrectionRequestSchema } from "../../src/gen/crafting/v1/sync_pb";
 import { serviceToken } from "../support/tokens";
 import { call, errorOf, RawSocket, serviceCall } from "./helpers";
-import { watchedSession } from "./stream-helpers";
+import { minimalProgress, watchedSession } from "./stream-helpers";
 
 interface Clock {
   anchorAtMs: string;
@@ -147,18 +147,7 @@ describe("progress readings with as_of_ms", () => {
     const { sessionId } = await watchedSession();
     const takenAt = Date.now();
     await sleep(200);
-    const minimal = async (body: object) => {
-      const response = await call(`/udp/sessions/${sessionId}/progress`, {
-        method: "POST",
-        headers: {
-          Authorization: `Bearer ${await serviceToken()}`,
-          "Content-Type": "application/json",
-          Prefer: "return=minimal",
-        },
-        body: JSON.stringify(body),
-      });
-      return response.json();
-    };
+    const minimal = async (body: object) => (await minimalProgress(sessionId, body)).json();
     const placed = (await minimal({ elapsed_ms: 3_000, as_of_ms: takenAt + 100 })) as {
       seq: number;
     };

@@ -4,8 +4,8 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
-import { freshId, token } from "../support/tokens";
-import { createSession, type Frame, serviceCall, type TestSocket, watch } from "./helpers";
+import { freshId, serviceToken, token } from "../support/tokens";
+import { call, createSession, type Frame, serviceCall, type TestSocket, watch } from "./helpers";
 
 export const sessionObject = (sessionId: string) => env.CRAFTING_SESSION.getByName(sessionId);
 export const playerStreams = (playerId: string) => env.PLAYER.getByName(playerId).streams();
@@ -31,6 +31,19 @@ export async function postProgress(sessionId: string, count: number): Promise<vo
     });
     expect(response.status).toBe(200);
   }
+}
+
+/** Posts one correction asking for the minimal answer (`Prefer: return=minimal`). */
+export async function minimalProgress(sessionId: string, body: object): Promise<Response> {
+  return call(`/udp/sessions/${sessionId}/progress`, {
+    method: "POST",
+    headers: {
+      Authorization: `Bearer ${await serviceToken()}`,
+      "Content-Type": "application/json",
+      Prefer: "return=minimal",
+    },
+    body: JSON.stringify(body),
+  });
 }
 
 /** What a state change would alter (progress readings move with the clock; these do not). */

@@ -1,0 +1,157 @@
+/**
+ * Validation of progress corrections — one (`POST /udp/sessions/{id}/progress`),
+ * a batch (`POST /v1/progress`) or the ingest stream's updates — into domain
+ * inputs, as valibot schemas (src/http/valid.ts); the session's other
+ * bodies are in session-input.ts.
+ */
+import * as v from "valibot";
+import type { ProgressCorrection } from "../domain/session/session";
+import { AppError } from "../errors";
+import { fields, finiteNumber, isObject, parse, snakeKeys, wholeNumber } from "../http/valid";
+import { asOfMs, BODY_RULE, ID_PATTERN, idSchema } from "./session-input";
+
+const number = v.nullish(finiteNumber("must be a number"));
+const correctionEntries = {
+  elapsed_ms: number,
+  progress_percent: number,
+  current_step_index: number,
+  step_progress: number,
+  rate: number,
+  as_of_ms: asOfMs,
+};
+/** `step_progress` places the clock within a step: it needs the step. */
+function stepProgressNeedsIndex<
+  T extends { step_progress?: number | null; current_step_index?: number | null },
+>() {
+  return v.check<T, string>(
+    (body) => body.step_progress == null || body.current_step_index != null,
+    "step_progress needs current_step_index",
+  );
+}
+/** Fields under their proto3 JSON names too (`elapsedMs`), as for every body with a proto message. */
+const correction = v.pipe(
+  v.unknown(),
+  v.transform(snakeKeys),
+  fields(correctionEntries, BODY_RULE),
+  stepProgressNeedsIndex(),
+);
+
+/**
+ * Progress correction body: one of `elapsed_ms`, `progress_percent`, or
+ * `current_step_index` with `step_progress`; and/or `rate`.
+ */
+export function parseCorrection(body: unknown): ProgressCorrection {
+  return correctionOf(parse(correction, body));
+}
+
+function correctionOf(input: { [K in keyof typeof correctionEntries]?: number | null }) {
+  const out: ProgressCorrection = {};
+  if (input.elapsed_ms != null) out.elapsedMs = input.elapsed_ms;
+  if (input.progress_percent != null) out.progressPercent = input.progress_percent;
+  if (input.current_step_index != null) out.stepIndex = input.current_step_index;
+  if (input.step_progress != null) out.stepProgressPercent = input.step_progress;
+  if (input.rate != null) out.rate = input.rate;
+  if (input.as_of_ms != null) out.asOfMs = input.as_of_ms;
+  return out;
+}
+
+/** Most updates in one batch. */
+export const MAX_BATCH_UPDATES = 1000;
+
+/** One session's share of a progress batch, with the updates' positions in the body. */
+export interface SessionBatch {
+  sessionId: string;
+  corrections: ProgressCorrection[];
+  indexes: number[];
+}
+
+const UPDATES_RULE = `must be an array of 1-${MAX_BATCH_UPDATES} progress updates`;
+const batchBody = fields(
+  {
+    updates: v.pipe(
+      v.array(v.unknown(), UPDATES_RULE),
+      v.minLength(1, UPDATES_RULE),
+      v.maxLength(MAX_BATCH_UPDATES, UPDATES_RULE),
+    ),
+  },
+  BODY_RULE,
+);
+const batchUpdate = v.pipe(
+  v.unknown(),
+  v.transform(snakeKeys),
+  fields({ session_id: idSchema, ...correctionEntries }, "the update must be a JSON object"),
+  stepProgressNeedsIndex(),
+);
+
+/**
+ * `POST /v1/progress` body: `{ updates: [{ session_id, ...correction }] }`,
+ * grouped by session in body order. Any malformed update refuses the whole
+ * batch (nothing is applied), naming its index.
+ */
+export function parseProgressBatch(body: unknown): SessionBatch[] {
+  const { updates } = parse(batchBody, body);
+  const bySession = new Map<string, SessionBatch>();
+  for (const [i, raw] of updates.entries()) {
+    let update: v.InferOutput<typeof batchUpdate>;
+    try {
+      update = parse(batchUpdate, raw);
+    } catch (e: unknown) {
+      throw new AppError(
+        "invalid_argument",
+        `updates[${i}]: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    const batch = bySession.get(update.session_id) ?? {
+      sessionId: update.session_id,
+      corrections: [],
+      indexes: [],
+    };
+    batch.corrections.push(correctionOf(update));
+    batch.indexes.push(i);
+    bySession.set(update.session_id, batch);
+  }
+  return [...bySession.values()];
+}
+
+/** One update of the ingest stream: the caller's reference, the session, the correction. */
+export interface StreamUpdate {
+  ref: number;
+  sessionId: string;
+  correction: ProgressCorrection;
+}
+
+const REF_RULE = `must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER} (the update's reference)`;
+const streamUpdate = v.pipe(
+  v.unknown(),
+  v.transform(snakeKeys),
+  fields(
+    {
+      ref: wholeNumber(0, Number.MAX_SAFE_INTEGER, REF_RULE),
+      session_id: idSchema,
+      ...correctionEntries,
+    },
+    "the update must be a JSON object",
+  ),
+  stepProgressNeedsIndex(),
+);
+
+/**
+ * An ingest stream message: `{ ref, session_id, ...correction }`, the
+ * fields of a `POST /v1/progress` update plus the caller's `ref`.
+ */
+export function parseStreamUpdate(body: unknown): StreamUpdate {
+  const update = parse(streamUpdate, body);
+  return { ref: update.ref, sessionId: update.session_id, correction: correctionOf(update) };
+}
+
+/**
+ * What can be read of a refused message's `ref` and `session_id`, so its
+ * refusal still names them (null where they are missing or malformed).
+ */
+export function streamUpdateKeys(body: unknown): { ref: number | null; sessionId: string | null } {
+  const { ref, session_id: sessionId } = isObject(body) ? (snakeKeys(body) as typeof body) : {};
+  return {
+    ref: typeof ref === "number" && Number.isSafeInteger(ref) && ref >= 0 ? ref : null,
+    sessionId: typeof sessionId === "string" && ID_PATTERN.test(sessionId) ? sessionId : null,
+  };
+}
