@@ -19,10 +19,9 @@ import { handleRpc, RPC_PATH_PREFIX } from "./rpc/streaming-service";
 /** The Worker's router. */
 export const app = new Hono<{ Bindings: Env }>()
   .use(traceRequests)
-  // Browsers cannot read a refused handshake's status: they get a close code.
-  .use("/ws/*", readableRefusals)
-  .use("/health/ws", readableRefusals)
-  .use("/udp/sessions/:id/sync", readableRefusals)
+  // Browsers (and the SDK in Node or Workers) cannot read a refused
+  // handshake's status: every refused upgrade, whatever its path, gets a close code.
+  .use(readableRefusals)
   .use(refuseCredentialsInUrl)
   .route("/health", healthRoutes)
   .route("/metrics", metricsRoutes)

@@ -98,6 +98,31 @@ export const CloseCode = {
   IDLE_TIMEOUT: 4008,
 } as const;
 
+/**
+ * A subprotocol a client offers (beside its format and token) to have a
+ * refused upgrade told as a close code and reason, as a browser always
+ * has it (`src/middleware/refusals.ts`): for WebSocket clients that, like a
+ * browser's, cannot read a refused handshake's HTTP status (Node's and
+ * the Workers runtime's global `WebSocket`). Never selected.
+ */
+export const READABLE_REFUSALS_PROTOCOL = "crafting.refusals";
+
+/** The close code that says what an HTTP refusal said (a refused upgrade, a refused sync negotiation). */
+export const REFUSAL_CLOSE_CODES: Record<ErrorCode, number> = {
+  unauthenticated: CloseCode.TOKEN_EXPIRED,
+  permission_denied: CloseCode.FORBIDDEN,
+  not_found: CloseCode.NOT_FOUND,
+  method_not_allowed: CloseCode.POLICY_VIOLATION,
+  invalid_argument: CloseCode.POLICY_VIOLATION,
+  already_exists: CloseCode.POLICY_VIOLATION,
+  failed_precondition: CloseCode.POLICY_VIOLATION,
+  payload_too_large: CloseCode.MESSAGE_TOO_BIG,
+  unsupported_media_type: CloseCode.POLICY_VIOLATION,
+  resource_exhausted: CloseCode.TRY_AGAIN_LATER,
+  unavailable: CloseCode.TRY_AGAIN_LATER,
+  internal: CloseCode.INTERNAL_ERROR,
+};
+
 /** Why a stream ended with `TOKEN_EXPIRED`, whichever end of it noticed. */
 export const TOKEN_EXPIRED_REASON = "token expired: reconnect with a new token";
 

@@ -5,9 +5,10 @@ const { BASE_URL, TOKEN, SESSION } = process.env;
 const count = Number(process.env.COUNT ?? 100);
 const WINDOW = 64;
 
-// The token rides in the subprotocol list, next to the protocol the server is asked to speak.
+// The token rides in the subprotocol list, next to the protocol the server is asked to speak;
+// crafting.refusals asks for a refusal as a close code and reason (Node's WebSocket hides its HTTP status).
 const url = `${BASE_URL.replace(/^http/, "ws")}/v1/progress/stream`;
-const ws = new WebSocket(url, ["crafting.ingest.v1", `bearer.${TOKEN}`]);
+const ws = new WebSocket(url, ["crafting.ingest.v1", "crafting.refusals", `bearer.${TOKEN}`]);
 let sent = 0;
 let answered = 0;
 let refused = 0;
@@ -35,6 +36,11 @@ ws.addEventListener("message", ({ data }) => {
   console.log(`${count - refused} applied, ${refused} refused, session at seq ${seq}`);
   if (refused > 0) process.exitCode = 1;
   ws.close(1000);
+});
+// Nothing listening, or the connection broke (Node's WebSocket may say so with `error` alone).
+ws.addEventListener("error", () => {
+  console.error(`the connection to ${url} failed`);
+  process.exitCode = 1;
 });
 ws.addEventListener("close", ({ code, reason }) => {
   // Unanswered corrections may or may not have been applied: send the newest of each session again.

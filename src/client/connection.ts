@@ -1,13 +1,31 @@
 /**
  * One resilient WebSocket: a token from the provider on every (re)connect
- * (sent as the `bearer.<token>` subprotocol, which browsers can set),
+ * (sent as the `bearer.<token>` subprotocol, which browsers can set), a
+ * refused upgrade told as a close code and reason in every runtime (the
+ * `crafting.refusals` subprotocol: Node's and Workers' WebSocket, like a
+ * browser's, hide a refused handshake's HTTP status),
  * exponential backoff with full jitter, close codes that stop retrying or
  * ask for a new token, a heartbeat with a pong timeout, and a reconnect
  * with a new token just before the one in use expires. What the messages
  * mean is the caller's (stream.ts, sync.ts).
  */
-import { CloseCode, closeAdvice } from "../errors";
+import { CloseCode, closeAdvice, READABLE_REFUSALS_PROTOCOL } from "../errors";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff";
+
+/**
+ * Thrown by a `url` or `token` provider whose own request was refused (the
+ * sync channel's negotiation): ends the attempt as a stream closed with
+ * `code` would, so a final refusal is reported instead of retried.
+ */
+export class RefusedError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {
+    super(reason);
+    this.name = "RefusedError";
+  }
+}
 
 /** Returns a fresh bearer token; called before every connect. */
 export type TokenProvider = () => string | Promise<string>;
@@ -110,8 +128,9 @@ export class Connection {
     this.#pongDeadline = null;
   }
 
-  /** Closes for good. */
+  /** Closes for good (once: a connection already closed stays as it is). */
   close(): void {
+    if (this.state === "closed") return;
     this.#closed = true;
     this.#clearTimers();
     try {
@@ -133,25 +152,41 @@ export class Connection {
       const url = await this.options.url();
       if (this.#closed) return;
       const Socket = this.options.WebSocket ?? globalThis.WebSocket;
-      ws = new Socket(url, [...this.options.protocols, `bearer.${token}`]);
-    } catch {
-      this.#retry(undefined, "could not connect");
+      ws = new Socket(url, [
+        ...this.options.protocols,
+        READABLE_REFUSALS_PROTOCOL,
+        `bearer.${token}`,
+      ]);
+    } catch (err) {
+      if (err instanceof RefusedError) this.#ended(err.code, err.reason, false);
+      else this.#retry(undefined, "could not connect");
       return;
     }
     ws.binaryType = "arraybuffer";
     this.#ws = ws;
-    // A handshake that hangs (a server restarting behind a proxy) is abandoned.
-    const handshake = setTimeout(() => {
-      if (this.#ws !== ws || ws.readyState === 1) return;
+    // An attempt that never opens is abandoned and retried: one that hangs
+    // (a server restarting behind a proxy) at the timeout, one that failed
+    // (nothing listening, a handshake refused without a close code) at once.
+    // Node's WebSocket reports such a failure with `error` and no `close`.
+    let opened = false;
+    const abandon = (reason: string) => {
+      clearTimeout(handshake);
+      if (this.#ws !== ws || opened) return;
       this.#ws = null;
       try {
         ws.close();
       } catch {
         // Never opened.
       }
-      this.#retry(undefined, "handshake timeout");
-    }, this.options.connectTimeoutMs ?? 10_000);
+      this.#retry(undefined, reason);
+    };
+    const handshake = setTimeout(
+      () => abandon("handshake timeout"),
+      this.options.connectTimeoutMs ?? 10_000,
+    );
+    ws.addEventListener("error", () => abandon("could not connect"));
     ws.addEventListener("open", () => {
+      opened = true;
       clearTimeout(handshake);
       this.#attempt = 0;
       this.#setState("open", {});
@@ -170,19 +205,24 @@ export class Connection {
       if (this.#ws !== ws) return;
       this.#ws = null;
       this.#clearTimers();
-      if (this.#closed) return;
-      // A token refused at the handshake (4001 before any frame) was just
-      // fetched: another would be refused too. Final, and said to the app.
-      const refusedAtHandshake = event.code === CloseCode.TOKEN_EXPIRED && !heard;
-      const advice = refusedAtHandshake ? "do_not_reconnect" : closeAdvice(event.code);
-      if (advice === "do_not_reconnect") {
-        this.#closed = true;
-        this.#setState("closed", { code: event.code, reason: event.reason });
-        return;
-      }
-      // The token expired on an open stream: fetch a new one and reconnect at once.
-      this.#retry(event.code, event.reason, advice === "reconnect_with_new_token");
+      this.#ended(event.code, event.reason, heard);
     });
+  }
+
+  /** A stream (or an attempt at one) ended with `code`: retried or final, as the code says. */
+  #ended(code: number, reason: string, heard: boolean): void {
+    if (this.#closed) return;
+    // A token refused at the handshake (4001 before any frame) was just
+    // fetched: another would be refused too. Final, and said to the app.
+    const refusedAtHandshake = code === CloseCode.TOKEN_EXPIRED && !heard;
+    const advice = refusedAtHandshake ? "do_not_reconnect" : closeAdvice(code);
+    if (advice === "do_not_reconnect") {
+      this.#closed = true;
+      this.#setState("closed", { code, reason });
+      return;
+    }
+    // The token expired on an open stream: fetch a new one and reconnect at once.
+    this.#retry(code, reason, advice === "reconnect_with_new_token");
   }
 
   #retry(code: number | undefined, reason: string | undefined, immediate = false): void {

@@ -5,11 +5,18 @@
  * `SyncReceiver` and asks for a full sync whenever it must.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
+import { CloseCode, type ErrorCode, REFUSAL_CLOSE_CODES } from "../errors";
 import { SyncRequestSchema, type SyncState } from "../gen/crafting/v1/sync_pb";
 import { SyncReceiver } from "../protocol/sync/sync-receiver";
 import type { BackoffOptions } from "./backoff";
 import { ClockSync } from "./clock";
-import { Connection, type ConnectionState, type TokenProvider, tuningOf } from "./connection";
+import {
+  Connection,
+  type ConnectionState,
+  RefusedError,
+  type TokenProvider,
+  tuningOf,
+} from "./connection";
 import { ProgressPredictor } from "./predict";
 
 export interface SyncViewOptions {
@@ -23,7 +30,11 @@ export interface SyncViewOptions {
   backoff?: BackoffOptions;
   WebSocket?: typeof WebSocket;
   fetch?: typeof fetch;
-  onState?: (state: ConnectionState) => void;
+  /** The connection's state; `code` and `reason` say why it closed or is reconnecting. */
+  onState?: (
+    state: ConnectionState,
+    detail: { code?: number; reason?: string; attempt: number },
+  ) => void;
   /** Called with every state applied (full or delta). */
   onChange?: (state: SyncState, seq: number) => void;
 }
@@ -55,7 +66,7 @@ export class SyncView {
       protocols: ["crafting.sync.v1"],
       ...tuningOf(options),
       onMessage: (data) => this.#receive(data),
-      onState: (state) => options.onState?.(state),
+      onState: (state, detail) => options.onState?.(state, detail),
     });
     // The URL is known only after negotiating: negotiate first, then connect.
     this.#connection.start();
@@ -98,7 +109,18 @@ export class SyncView {
         }),
       },
     );
-    if (!response.ok) throw new Error(`sync negotiation refused: ${response.status}`);
+    if (!response.ok) {
+      // Told as the stream's own refusal would be: final (a wrong token, not
+      // yours, no such session) or retried (rate limits, an unreachable object).
+      const body = (await response.json().catch(() => null)) as {
+        error?: { code?: ErrorCode; message?: string };
+      } | null;
+      const code = body?.error?.code;
+      throw new RefusedError(
+        (code && REFUSAL_CLOSE_CODES[code]) ?? CloseCode.INTERNAL_ERROR,
+        body?.error?.message ?? `sync negotiation refused: ${response.status}`,
+      );
+    }
     return (await response.json()) as { url: string; token: string };
   }
 

@@ -6,28 +6,20 @@
  * therefore accepted and closed at once with the refusal as a close code and
  * reason: 4001 (the token), 4003 (not yours), 4004 (no such thing), 1008
  * (a malformed request), 1013 (try again later: rate limits, slots, a
- * restarting object). Native clients (no `Origin`) keep the HTTP status.
+ * restarting object). So is the upgrade of any client that offers the
+ * `crafting.refusals` subprotocol (the SDK does, for Node and Workers,
+ * whose WebSocket hides the status as a browser's does). Other native
+ * clients keep the HTTP status.
  */
 import { createMiddleware } from "hono/factory";
-import { CloseCode, type ErrorCode } from "../errors";
-import { SUBPROTOCOL } from "../protocol/stream-codec";
+import {
+  CloseCode,
+  type ErrorCode,
+  READABLE_REFUSALS_PROTOCOL,
+  REFUSAL_CLOSE_CODES,
+} from "../errors";
+import { INGEST_PROTOCOL, SUBPROTOCOL } from "../protocol/stream-codec";
 import { offeredProtocols } from "./auth";
-
-/** The close code that says what an HTTP refusal said. */
-export const REFUSAL_CLOSE_CODES: Record<ErrorCode, number> = {
-  unauthenticated: CloseCode.TOKEN_EXPIRED,
-  permission_denied: CloseCode.FORBIDDEN,
-  not_found: CloseCode.NOT_FOUND,
-  method_not_allowed: CloseCode.POLICY_VIOLATION,
-  invalid_argument: CloseCode.POLICY_VIOLATION,
-  already_exists: CloseCode.POLICY_VIOLATION,
-  failed_precondition: CloseCode.POLICY_VIOLATION,
-  payload_too_large: CloseCode.MESSAGE_TOO_BIG,
-  unsupported_media_type: CloseCode.POLICY_VIOLATION,
-  resource_exhausted: CloseCode.TRY_AGAIN_LATER,
-  unavailable: CloseCode.TRY_AGAIN_LATER,
-  internal: CloseCode.INTERNAL_ERROR,
-};
 
 /** Close reasons are at most 123 bytes (RFC 6455 §5.5): long messages are cut. */
 function closeReason(message: string): string {
@@ -36,12 +28,14 @@ function closeReason(message: string): string {
   return `${new TextDecoder().decode(bytes.slice(0, 120)).replace(/\uFFFD+$/, "")}…`;
 }
 
-/** Turns a browser's refused upgrade into an accepted stream closed with the refusal. */
+/** Turns a browser's (or an asking client's) refused upgrade into an accepted stream closed with the refusal. */
 export const readableRefusals = createMiddleware(async (c, next) => {
   await next();
+  const upgrade = c.req.raw.headers.get("Upgrade")?.toLowerCase() === "websocket";
+  if (!upgrade || c.res.status < 400) return;
+  const offered = offeredProtocols(c.req.raw);
   const browser = c.req.header("Origin") !== undefined;
-  const upgrade = c.req.header("Upgrade")?.toLowerCase() === "websocket";
-  if (!browser || !upgrade || c.res.status < 400) return;
+  if (!browser && !offered.includes(READABLE_REFUSALS_PROTOCOL)) return;
   const body = (await c.res
     .clone()
     .json()
@@ -55,10 +49,10 @@ export const readableRefusals = createMiddleware(async (c, next) => {
   );
   // A browser fails a handshake that does not echo one of the subprotocols it offered.
   const headers = new Headers();
-  const protocol = offeredProtocols(c.req.raw).find((p) => SPOKEN.has(p));
+  const protocol = offered.find((p) => SPOKEN.has(p));
   if (protocol) headers.set("Sec-WebSocket-Protocol", protocol);
   c.res = new Response(null, { status: 101, webSocket: client, headers });
 });
 
 /** Subprotocols a refusal may echo (never the bearer entry). */
-const SPOKEN = new Set<string>(Object.values(SUBPROTOCOL));
+const SPOKEN = new Set<string>([...Object.values(SUBPROTOCOL), INGEST_PROTOCOL]);

@@ -23,6 +23,9 @@ export const SUBPROTOCOL = {
 
 export type StreamCodec = keyof typeof SUBPROTOCOL;
 
+/** The ingest stream's subprotocol (crafting-service's corrections; offering none is fine too). */
+export const INGEST_PROTOCOL = "crafting.ingest.v1";
+
 /** The tag a socket is accepted with, so deliveries find each codec's sockets without reading attachments. */
 export const CODEC_TAG: Record<StreamCodec, string> = {
   json: "codec:json",

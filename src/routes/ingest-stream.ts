@@ -34,8 +34,6 @@ import { parseStreamUpdate, type StreamUpdate, streamUpdateKeys } from "./progre
 
 /** Where the stream is opened (a WebSocket upgrade). */
 export const INGEST_STREAM_PATH = "/v1/progress/stream";
-/** The subprotocol a client may offer (none is fine too). */
-export const INGEST_PROTOCOL = "crafting.ingest.v1";
 
 export const INGEST_STREAM_LIMITS = {
   /** Largest message (an update is ~100 bytes). */

@@ -24,7 +24,8 @@ import { log } from "../log";
 import { type AuthVariables, requireAuth, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import type { TraceContext, TraceVariables } from "../middleware/trace";
-import { INGEST_PROTOCOL, serveIngestStream } from "./ingest-stream";
+import { INGEST_PROTOCOL } from "../protocol/stream-codec";
+import { serveIngestStream } from "./ingest-stream";
 import { placementHeader } from "./placement";
 import { parseCorrection, parseProgressBatch, type SessionBatch } from "./progress-input";
 import {

@@ -14,7 +14,7 @@ import {
   sessionStub,
   workflowStub,
 } from "../durable";
-import { AppError } from "../errors";
+import { AppError, READABLE_REFUSALS_PROTOCOL } from "../errors";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
 import {
@@ -40,7 +40,10 @@ export function negotiateProtocol(
   request: Request,
   spoken: readonly string[] = STREAM_PROTOCOLS,
 ): string | null {
-  const offered = offeredProtocols(request).filter((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX));
+  // The token and the ask for readable refusals are not formats.
+  const offered = offeredProtocols(request).filter(
+    (p) => !p.startsWith(BEARER_PROTOCOL_PREFIX) && p !== READABLE_REFUSALS_PROTOCOL,
+  );
   if (offered.length === 0) return null;
   const chosen = spoken.find((p) => offered.includes(p));
   if (!chosen) {

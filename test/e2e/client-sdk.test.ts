@@ -4,6 +4,8 @@
  * prediction accuracy, binary frames and the sync channel.
  */
 
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { CraftingClient } from "crafting-network-service/client";
 import { LiteClient } from "crafting-network-service/client/lite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -105,6 +107,115 @@ describe("the client SDK", () => {
     );
     await service(`/udp/sessions/${sessionId}/progress`, { elapsed_ms: 5_000 });
     await until(() => session.position.seq === start + 1, "the update after the refresh");
+    session.close();
+  }, 30_000);
+
+  it("reports a refused stream with its close code and reason, without retrying, in every view of both SDKs", async () => {
+    const { sessionId, playerId } = await activeSession();
+    const own = () => token(playerId);
+    const stranger = () => token(freshId("p"));
+    const malformed = () => "not-a-token";
+    const base = server.baseUrl;
+    // Node's WebSocket, like a browser's, hides a refused handshake's HTTP status.
+    type Detail = { state: string; code?: number; reason?: string };
+    type Heard = { view: { close(): void }; seen: Detail[] };
+    const heard = (view: {
+      on(event: "state", listener: (detail: Detail) => void): unknown;
+      close(): void;
+    }): Heard => {
+      const seen: Detail[] = [];
+      view.on("state", (detail) => seen.push(detail));
+      return { view, seen };
+    };
+    const lite = (tokenOf: () => string | Promise<string>, baseUrl = base) =>
+      new LiteClient({ baseUrl, token: tokenOf });
+    const full = (tokenOf: () => string | Promise<string>, codec: "json" | "binary" = "json") =>
+      new CraftingClient({ baseUrl: base, token: tokenOf, codec });
+    const synced = (tokenOf: () => string | Promise<string>): Heard => {
+      const seen: Detail[] = [];
+      const onState = (state: string, detail: object) => seen.push({ state, ...detail });
+      return { view: full(tokenOf).syncSession(sessionId, { onState }), seen };
+    };
+    const cases: [string, () => Heard, number, RegExp][] = [
+      [
+        "lite, a malformed token",
+        () => heard(lite(malformed).watchSession(sessionId)),
+        4001,
+        /malformed/,
+      ],
+      [
+        "lite, another player's",
+        () => heard(lite(stranger).watchSession(sessionId)),
+        4003,
+        /another player/,
+      ],
+      [
+        "lite workflow, none such",
+        () => heard(lite(own).watchWorkflow(freshId("w"))),
+        4004,
+        /workflow/,
+      ],
+      [
+        "lite, a wrong base path",
+        () => heard(lite(own, `${base}/x`).watchSession(sessionId)),
+        4004,
+        /no such route/,
+      ],
+      [
+        "full, none such",
+        () => heard(full(own).watchSession(freshId("s"))),
+        4004,
+        /no crafting session/,
+      ],
+      [
+        "full binary, another player's",
+        () => heard(full(stranger, "binary").watchSession(sessionId)),
+        4003,
+        /another player/,
+      ],
+      ["full queue, another player's", () => heard(full(own).watchQueue(freshId("p"))), 4003, /./],
+      ["sync channel, another player's", () => synced(stranger), 4003, /another player/],
+      ["sync channel, a malformed token", () => synced(malformed), 4001, /malformed/],
+    ];
+    for (const [what, watch, code, reason] of cases) {
+      const { view, seen } = watch();
+      await until(() => seen.some((d) => d.state === "closed"), `${what}: closed`, 10_000);
+      expect(
+        seen.find((d) => d.state === "closed"),
+        what,
+      ).toMatchObject({ code });
+      expect(seen.find((d) => d.state === "closed")?.reason, what).toMatch(reason);
+      expect(
+        seen.filter((d) => d.state === "reconnecting"),
+        what,
+      ).toEqual([]);
+      view.close();
+      // Closing a view that has closed says nothing more.
+      expect(
+        seen.filter((d) => d.state === "closed"),
+        what,
+      ).toHaveLength(1);
+    }
+  }, 60_000);
+
+  it("retries at once when nothing is listening, not after the handshake timeout", async () => {
+    // A port nothing listens on.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const seen: { state: string; reason?: string; attempt: number }[] = [];
+    const session = new CraftingClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      token: () => "any",
+      backoff: { baseMs: 50, capMs: 100 },
+      connectTimeoutMs: 120_000,
+    }).watchSession("s-1");
+    session.on("state", (detail) => seen.push(detail));
+    await until(() => seen.some((d) => d.attempt >= 3), "three attempts", 20_000);
+    expect(seen.find((d) => d.reason)?.reason).toBe("could not connect");
     session.close();
   }, 30_000);
 

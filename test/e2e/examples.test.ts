@@ -104,6 +104,27 @@ describe("a game client in twenty lines", () => {
     expect(String(state.clock.anchorElapsedMs)).toBe("3600000");
   }, 30_000);
 
+  it("crafting-service in Node: says why its stream was refused or could not connect, and exits 1", async () => {
+    const { sessionId, bearer } = await watchable();
+    // A player's token where a service token belongs: refused with 4003 and its reason.
+    const refused = runScript("docs/examples/ingest-client.mjs", {
+      TOKEN: bearer,
+      SESSION: sessionId,
+    });
+    expect(await refused.exited).toBe(1);
+    expect(refused.output).toMatch(/closed 4003 .*service/);
+    // Nothing listening there.
+    const nowhere = runScript("docs/examples/ingest-client.mjs", {
+      BASE_URL: "http://127.0.0.1:9",
+      TOKEN: bearer,
+      SESSION: sessionId,
+    });
+    expect(await nowhere.exited).toBe(1);
+    expect(nowhere.output).toContain(
+      "the connection to ws://127.0.0.1:9/v1/progress/stream failed",
+    );
+  }, 30_000);
+
   it("in a web page: shows the status and a moving bar until the session completes", async () => {
     const browser = await launchChromium();
     try {

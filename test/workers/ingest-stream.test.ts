@@ -2,7 +2,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { CREDITS_PER_GRANT } from "../../src/middleware/limits";
-import { INGEST_PROTOCOL, INGEST_STREAM_LIMITS } from "../../src/routes/ingest-stream";
+import { INGEST_PROTOCOL } from "../../src/protocol/stream-codec";
+import { INGEST_STREAM_LIMITS } from "../../src/routes/ingest-stream";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { call, RawSocket, watch } from "./helpers";
 import { activeSession, sessionJson } from "./stream-helpers";

@@ -243,6 +243,66 @@ describe("refusals a browser can read", () => {
     }
   });
 
+  it("does the same for a native client that asks (crafting.refusals), on every upgrade path, and never selects that entry", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const service = await token("crafting-service", "service");
+    const refusals: [string, string, string, number, RegExp, string | null][] = [
+      [
+        `/ws/crafting/${sessionId}`,
+        "crafting.v1.bin",
+        await token(freshId("p")),
+        4003,
+        /another player/,
+        "crafting.v1.bin",
+      ],
+      ["/v1/progress/stream", "crafting.ingest.v1", bearer, 4003, /service/, "crafting.ingest.v1"],
+      [
+        "/v1/progress/stream",
+        "crafting.ingest.v1",
+        "not-a-token",
+        4001,
+        /malformed/,
+        "crafting.ingest.v1",
+      ],
+      [
+        `/ws/nothing/${sessionId}`,
+        "crafting.v1.json",
+        bearer,
+        4004,
+        /no such route/,
+        "crafting.v1.json",
+      ],
+      [`/ws/crafting/${sessionId}`, "", "not-a-token", 4001, /malformed/, null],
+    ];
+    for (const [path, protocol, credential, code, reason, echoed] of refusals) {
+      const offered = [protocol, "crafting.refusals", `bearer.${credential}`].filter(Boolean);
+      const asked = await call(path, {
+        headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": offered.join(", ") },
+      });
+      expect(asked.status, path).toBe(101);
+      expect(asked.headers.get("Sec-WebSocket-Protocol"), path).toBe(echoed);
+      const closed = await new TestSocket(asked.webSocket as WebSocket).closing();
+      expect([closed.code, closed.reason], path).toEqual([code, expect.stringMatching(reason)]);
+    }
+    // Accepted upgrades: the entry is a request, not a format.
+    for (const [path, protocol, credential] of [
+      [`/ws/crafting/${sessionId}`, "crafting.v1.json", bearer],
+      [`/ws/crafting/${sessionId}`, "", bearer],
+      ["/v1/progress/stream", "crafting.ingest.v1", service],
+    ] as const) {
+      const offered = [protocol, "crafting.refusals", `bearer.${credential}`].filter(Boolean);
+      const accepted = await call(path, {
+        headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": offered.join(", ") },
+      });
+      expect(accepted.status, path).toBe(101);
+      expect(accepted.headers.get("Sec-WebSocket-Protocol"), path).toBe(protocol || null);
+      const socket = new TestSocket(accepted.webSocket as WebSocket);
+      if (path.startsWith("/ws/"))
+        expect((await socket.frameCount(1))[0], path).toHaveProperty("snapshot");
+      socket.ws.close(1000);
+    }
+  });
+
   it("does the same on the sync channel and the health stream", async () => {
     const { sessionId, bearer } = await activeSession();
     const refusals: [string, string, string, number][] = [
