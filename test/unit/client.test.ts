@@ -299,7 +299,7 @@ describe("the connection's retry rules", () => {
     expect(protocols).toHaveLength(2);
     expect(issued).toBe(2);
     const expiryOf = (offered: string[] | undefined) =>
-      tokenExpiryMs(String(offered?.[0]).replace("bearer.", ""));
+      tokenExpiryMs(String(offered?.find((p) => p.startsWith("bearer."))).replace("bearer.", ""));
     expect(expiryOf(protocols[1])).toBe((expiryOf(protocols[0]) as number) + 55_000);
     expect(connection.state).toBe("open");
     connection.close();
