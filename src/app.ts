@@ -5,6 +5,7 @@ import { AppError, httpStatus, knownError } from "./errors";
 import { allowedMethods, meantPath } from "./http/allowed-methods";
 import { log } from "./log";
 import { bearerChallenge, refuseCredentialsInUrl } from "./middleware/auth";
+import { pageCalls } from "./middleware/cors";
 import { readableRefusals } from "./middleware/refusals";
 import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
@@ -23,6 +24,9 @@ export const app = new Hono<{ Bindings: Env }>()
   // handshake's status: every refused upgrade, whatever its path, gets a close code.
   .use(readableRefusals)
   .use(refuseCredentialsInUrl)
+  // A game page on an allowed origin may make the calls a player's token opens.
+  .use("/udp/sessions/:id/connect", pageCalls)
+  .use(`${RPC_PATH_PREFIX}*`, pageCalls)
   .route("/health", healthRoutes)
   .route("/metrics", metricsRoutes)
   .route("/v1/sessions", sessionRoutes)

@@ -54,6 +54,15 @@ const REFRESH_EARLY_MS = 5_000;
 /** Where a connection stands. */
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
+/** A change of a connection's state, as views report it: `code` and `reason` say why it closed or is reconnecting. */
+export interface StateChange {
+  state: ConnectionState;
+  code?: number;
+  reason?: string;
+  /** Attempts since the last open. */
+  attempt: number;
+}
+
 export interface ConnectionOptions {
   /** Builds the URL of each attempt (it may carry a resume point). */
   url: () => string | Promise<string>;
@@ -70,10 +79,7 @@ export interface ConnectionOptions {
   ping?: () => string | Uint8Array | null;
   onOpen?: () => void;
   onMessage: (data: string | ArrayBuffer) => void;
-  onState?: (
-    state: ConnectionState,
-    detail: { code?: number; reason?: string; attempt: number },
-  ) => void;
+  onState?: (state: ConnectionState, detail: Omit<StateChange, "state">) => void;
   /** The WebSocket class (global by default: browsers, Node ≥ 22, Workers). */
   WebSocket?: typeof WebSocket;
 }
@@ -143,7 +149,8 @@ export class Connection {
 
   async #connect(): Promise<void> {
     if (this.#closed) return;
-    this.#setState(this.#attempt === 0 ? "connecting" : "reconnecting", {});
+    // A retry has said "reconnecting" already, with why.
+    if (this.#attempt === 0) this.#setState("connecting", {});
     let ws: WebSocket;
     let token: string;
     try {

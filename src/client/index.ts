@@ -20,6 +20,7 @@ export {
   Connection,
   type ConnectionOptions,
   type ConnectionState,
+  type StateChange,
   type TokenProvider,
 } from "./connection";
 export {
@@ -31,7 +32,7 @@ export {
   type WorkflowProgress,
 } from "./predict";
 export { QueueView, SessionView, View, type ViewOptions, WorkflowView } from "./streams";
-export { SyncView, type SyncViewOptions } from "./sync";
+export { SyncView, type SyncViewEvents, type SyncViewOptions } from "./sync";
 
 /** A client's settings: those of its views (the clock is the client's own, shared by them). */
 export type ClientOptions = Omit<ViewOptions, "clock">;

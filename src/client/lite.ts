@@ -14,7 +14,14 @@
  */
 import type { BackoffOptions } from "./backoff";
 import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
-import { Connection, type ConnectionState, type TokenProvider, tuningOf } from "./connection";
+import {
+  Connection,
+  type ConnectionState,
+  type StateChange,
+  type TokenProvider,
+  tuningOf,
+} from "./connection";
+import { Emitter } from "./emitter";
 import {
   type ClockView,
   ProgressPredictor,
@@ -24,7 +31,7 @@ import {
 } from "./predict";
 
 export { ClockSync } from "./clock";
-export type { ConnectionState, TokenProvider } from "./connection";
+export type { ConnectionState, StateChange, TokenProvider } from "./connection";
 export type { WorkflowProgress } from "./predict";
 
 /** A view's settings. */
@@ -95,26 +102,23 @@ export interface LiteSessionUpdate {
   superseded?: number;
 }
 
-type Listener<T> = (value: T) => void;
-
 /** Events of every lite view. */
 export interface LiteEvents<State> {
   change: State;
-  state: { state: ConnectionState; code?: number; reason?: string; attempt: number };
+  state: StateChange;
   error: { code: string; message: string };
   /** The server could not replay what was missed: the state was replaced by a snapshot. */
   resync: State;
 }
 
 /** One live stream, resuming from the last (epoch, seq) it saw. */
-export class LiteView<State> {
+export class LiteView<State> extends Emitter<LiteEvents<State>> {
   readonly clock: ClockSync;
   /** The watched thing as last known (null until the first frame). */
   current: State | null = null;
   protected epoch = 0;
   protected seq = 0;
   readonly #connection: Connection;
-  readonly #listeners = new Map<string, Set<Listener<never>>>();
   /** Clock pings sent since the last connect. */
   #clockPings = 0;
 
@@ -124,6 +128,7 @@ export class LiteView<State> {
     private readonly read: (frame: LiteFrame, held: State | null) => State | null,
     clock = new ClockSync(),
   ) {
+    super();
     this.clock = clock;
     const wsBase = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
     this.#connection = new Connection({
@@ -144,21 +149,6 @@ export class LiteView<State> {
         this.emit("state", { state, ...detail });
       },
     }).start();
-  }
-
-  on<K extends keyof LiteEvents<State>>(
-    event: K,
-    listener: Listener<LiteEvents<State>[K]>,
-  ): () => void {
-    const set = this.#listeners.get(event) ?? new Set();
-    set.add(listener as Listener<never>);
-    this.#listeners.set(event, set);
-    return () => set.delete(listener as Listener<never>);
-  }
-
-  protected emit<K extends keyof LiteEvents<State>>(event: K, value: LiteEvents<State>[K]): void {
-    for (const listener of this.#listeners.get(event) ?? [])
-      (listener as Listener<LiteEvents<State>[K]>)(value);
   }
 
   /** The connection's state. */

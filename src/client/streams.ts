@@ -19,7 +19,14 @@ import { WorkflowStatus, type WorkflowUpdate } from "../gen/crafting/v1/workflow
 import { mergeUpdate } from "../protocol/session-merge";
 import type { BackoffOptions } from "./backoff";
 import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
-import { Connection, type ConnectionState, type TokenProvider, tuningOf } from "./connection";
+import {
+  Connection,
+  type ConnectionState,
+  type StateChange,
+  type TokenProvider,
+  tuningOf,
+} from "./connection";
+import { Emitter } from "./emitter";
 import {
   type ClockView,
   ProgressPredictor,
@@ -42,29 +49,12 @@ export interface ViewOptions {
   WebSocket?: typeof WebSocket;
 }
 
-type Listener<T> = (value: T) => void;
-
-/** A tiny typed event emitter. */
-class Emitter<Events extends object> {
-  #listeners = new Map<keyof Events, Set<Listener<never>>>();
-  on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
-    const set = this.#listeners.get(event) ?? new Set();
-    set.add(listener as Listener<never>);
-    this.#listeners.set(event, set);
-    return () => set.delete(listener as Listener<never>);
-  }
-  protected emit<K extends keyof Events>(event: K, value: Events[K]): void {
-    for (const listener of this.#listeners.get(event) ?? [])
-      (listener as Listener<Events[K]>)(value);
-  }
-}
-
 /** Events every view emits. */
 export interface ViewEvents {
   /** Any frame, decoded. */
   frame: ServerFrame;
   /** The connection's state. */
-  state: { state: ConnectionState; code?: number; reason?: string; attempt: number };
+  state: StateChange;
   /** A frame the server sent as an `error` (the stream stays open). */
   error: { code: string; message: string };
   /** Resync: the server could not replay what was missed; state was replaced by a snapshot. */

@@ -14,9 +14,11 @@ import {
   Connection,
   type ConnectionState,
   RefusedError,
+  type StateChange,
   type TokenProvider,
   tuningOf,
 } from "./connection";
+import { Emitter } from "./emitter";
 import { ProgressPredictor } from "./predict";
 
 export interface SyncViewOptions {
@@ -30,17 +32,22 @@ export interface SyncViewOptions {
   backoff?: BackoffOptions;
   WebSocket?: typeof WebSocket;
   fetch?: typeof fetch;
-  /** The connection's state; `code` and `reason` say why it closed or is reconnecting. */
-  onState?: (
-    state: ConnectionState,
-    detail: { code?: number; reason?: string; attempt: number },
-  ) => void;
-  /** Called with every state applied (full or delta). */
+  /** The connection's state; `code` and `reason` say why it closed or is reconnecting (or listen to `state`). */
+  onState?: (state: ConnectionState, detail: Omit<StateChange, "state">) => void;
+  /** Called with every state applied, full or delta (or listen to `change`). */
   onChange?: (state: SyncState, seq: number) => void;
 }
 
+/** Events of the sync channel's view, as every view names them. */
+export interface SyncViewEvents {
+  /** Every state applied (full or delta). */
+  change: SyncState;
+  /** The connection's state. */
+  state: StateChange;
+}
+
 /** A session over the sync channel. */
-export class SyncView {
+export class SyncView extends Emitter<SyncViewEvents> {
   readonly receiver = new SyncReceiver();
   readonly #connection: Connection;
   readonly #predictor = new ProgressPredictor();
@@ -54,6 +61,7 @@ export class SyncView {
     readonly sessionId: string,
     private readonly options: SyncViewOptions,
   ) {
+    super();
     const wsBase = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
     this.#connection = new Connection({
       // Negotiating yields the URL and the token: one call per connect.
@@ -66,10 +74,18 @@ export class SyncView {
       protocols: ["crafting.sync.v1"],
       ...tuningOf(options),
       onMessage: (data) => this.#receive(data),
-      onState: (state, detail) => options.onState?.(state, detail),
+      onState: (state, detail) => {
+        options.onState?.(state, detail);
+        this.emit("state", { state, ...detail });
+      },
     });
     // The URL is known only after negotiating: negotiate first, then connect.
     this.#connection.start();
+  }
+
+  /** The connection's state (`state` is the session's). */
+  get connection(): ConnectionState {
+    return this.#connection.state;
   }
 
   /** The session's dynamic state as last synced. */
@@ -151,6 +167,7 @@ export class SyncView {
         totalDurationMs: this.#totalMs(),
       });
       this.options.onChange?.(event.state, event.seq);
+      this.emit("change", event.state);
     }
   }
 }

@@ -176,6 +176,12 @@ describe("the client SDK", () => {
       ["full queue, another player's", () => heard(full(own).watchQueue(freshId("p"))), 4003, /./],
       ["sync channel, another player's", () => synced(stranger), 4003, /another player/],
       ["sync channel, a malformed token", () => synced(malformed), 4001, /malformed/],
+      [
+        "sync channel heard with .on",
+        () => heard(full(own).syncSession(freshId("s"))),
+        4004,
+        /no crafting session/,
+      ],
     ];
     for (const [what, watch, code, reason] of cases) {
       const { view, seen } = watch();
