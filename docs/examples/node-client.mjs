@@ -8,7 +8,7 @@ const session = client.watchSession(process.env.SESSION);
 session.on("change", (state) => {
   const { percent } = session.predictProgress();
   console.log(`${state.status} ${percent.toFixed(1)}%`);
-  if (/COMPLETED|FAILED|CANCELLED/.test(state.status)) session.close();
+  if (session.ended) session.close();
 });
 session.on("state", ({ state, code, reason }) => {
   if (state === "closed") console.log(`closed ${code} ${reason}`);

@@ -199,6 +199,13 @@ export class LiteView<State> extends Emitter<LiteEvents<State>> {
   }
 }
 
+/** The statuses a session ends in (proto3 JSON names). */
+const FINAL = new Set([
+  "SESSION_STATUS_COMPLETED",
+  "SESSION_STATUS_FAILED",
+  "SESSION_STATUS_CANCELLED",
+]);
+
 /** A crafting session, live, with a smooth progress value between updates. */
 export class LiteSessionView extends LiteView<LiteSession> {
   readonly #predictor = new ProgressPredictor();
@@ -209,6 +216,11 @@ export class LiteSessionView extends LiteView<LiteSession> {
       if (session.clock) this.#predictor.update(clockView(session.clock));
     });
     this.on("resync", () => this.#predictor.reset());
+  }
+
+  /** True once the session ended (the stream then closes normally). */
+  get ended(): boolean {
+    return FINAL.has(this.current?.status ?? "");
   }
 
   /** Progress to show at `now` (client clock): smooth between updates, never moving backwards. */

@@ -6,7 +6,8 @@
  * therefore accepted and closed at once with the refusal as a close code and
  * reason: 4001 (the token), 4003 (not yours), 4004 (no such thing), 1008
  * (a malformed request), 1013 (try again later: rate limits, slots, a
- * restarting object). So is the upgrade of any client that offers the
+ * restarting object); an upgrade that a route answered without upgrading
+ * (a 200 from `/health`) is closed with 4004. So is the upgrade of any client that offers the
  * `crafting.refusals` subprotocol (the SDK does, for Node and Workers,
  * whose WebSocket hides the status as a browser's does). Other native
  * clients keep the HTTP status.
@@ -32,14 +33,19 @@ function closeReason(message: string): string {
 export const readableRefusals = createMiddleware(async (c, next) => {
   await next();
   const upgrade = c.req.raw.headers.get("Upgrade")?.toLowerCase() === "websocket";
-  if (!upgrade || c.res.status < 400) return;
+  if (!upgrade || c.res.status === 101) return;
   const offered = offeredProtocols(c.req.raw);
   const browser = c.req.header("Origin") !== undefined;
   if (!browser && !offered.includes(READABLE_REFUSALS_PROTOCOL)) return;
-  const body = (await c.res
-    .clone()
-    .json()
-    .catch(() => null)) as { error?: { code?: ErrorCode; message?: string } } | null;
+  // A route that answered without upgrading (a 200 from /health) is no stream.
+  type Refusal = { error?: { code?: ErrorCode; message?: string } } | null;
+  const body: Refusal =
+    c.res.status < 400
+      ? { error: { code: "not_found", message: `${c.req.path} is not a stream` } }
+      : ((await c.res
+          .clone()
+          .json()
+          .catch(() => null)) as Refusal);
   const code = body?.error?.code ?? "internal";
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
   server.accept();

@@ -312,4 +312,24 @@ describe("the client SDK", () => {
     full.close();
     lite.close();
   }, 30_000);
+
+  it("says when a session has ended, in both SDKs, and the stream then closes normally", async () => {
+    const { sessionId, playerId } = await activeSession();
+    const options = { baseUrl: server.baseUrl, token: () => token(playerId) };
+    const full = new CraftingClient(options).watchSession(sessionId);
+    const lite = new LiteClient(options).watchSession(sessionId);
+    const closes: { code?: number }[] = [];
+    const heard = ({ state, code }: { state: string; code?: number }) => {
+      if (state === "closed") closes.push({ code });
+    };
+    full.on("state", heard);
+    lite.on("state", heard);
+    await until(() => full.session !== null && lite.current !== null, "both snapshots");
+    expect([full.ended, lite.ended]).toEqual([false, false]);
+    await service(`/v1/sessions/${sessionId}/complete`);
+    await until(() => full.ended && lite.ended, "both to end");
+    expect(lite.current?.status).toBe("SESSION_STATUS_COMPLETED");
+    await until(() => closes.length === 2, "both streams to close");
+    expect(closes).toEqual([{ code: 1000 }, { code: 1000 }]);
+  }, 30_000);
 });

@@ -273,6 +273,9 @@ describe("refusals a browser can read", () => {
         "crafting.v1.json",
       ],
       [`/ws/crafting/${sessionId}`, "", "not-a-token", 4001, /malformed/, null],
+      // A route that answers, but not with a stream.
+      ["/health", "crafting.v1.json", bearer, 4004, /\/health is not a stream/, "crafting.v1.json"],
+      [`/v1/sessions/${sessionId}`, "", service, 4004, /is not a stream/, null],
     ];
     for (const [path, protocol, credential, code, reason, echoed] of refusals) {
       const offered = [protocol, "crafting.refusals", `bearer.${credential}`].filter(Boolean);
