@@ -8,7 +8,7 @@
 import * as v from "valibot";
 import { EVENT_TYPES, type EventKind, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
-import { fields, int64Number, isObject, parse, snakeKeys } from "../http/valid";
+import { fields, int64Number, isObject, parse } from "../http/valid";
 import { ID_PATTERN, idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
 
 /** Limits of `POST /v1/events`. */
@@ -83,33 +83,29 @@ const OCCURRED_RULE = "must be an RFC 3339 timestamp";
 const VERSION_RULE = "must be a positive whole number";
 
 /** The envelope every record carries (snake_case or proto3 JSON names). */
-const envelope = v.pipe(
-  v.unknown(),
-  v.transform(snakeKeys),
-  fields(
-    {
-      event_id: v.pipe(v.string("must be a UUID"), v.regex(UUID, "must be a UUID")),
-      event_type: v.picklist(
-        Object.keys(EVENT_TYPES) as (keyof typeof EVENT_TYPES)[],
-        EVENT_TYPE_RULE,
-      ),
-      occurred_at: v.pipe(
-        v.string(OCCURRED_RULE),
-        v.regex(RFC3339, OCCURRED_RULE),
-        v.transform(Date.parse),
-        v.finite(OCCURRED_RULE),
-      ),
-      session_id: idSchema,
-      player_id: idSchema,
-      // int64 travels as a decimal string in proto3 JSON.
-      version: int64Number(VERSION_RULE),
-      payload: v.optional(v.unknown()),
-    },
-    "an event must be a JSON object",
-    // Records carry more than the envelope (the proto3 form's payload under
-    // its type's name, producers' own metadata): ignored, not refused.
-    { unknownFields: "drop" },
-  ),
+const envelope = fields(
+  {
+    event_id: v.pipe(v.string("must be a UUID"), v.regex(UUID, "must be a UUID")),
+    event_type: v.picklist(
+      Object.keys(EVENT_TYPES) as (keyof typeof EVENT_TYPES)[],
+      EVENT_TYPE_RULE,
+    ),
+    occurred_at: v.pipe(
+      v.string(OCCURRED_RULE),
+      v.regex(RFC3339, OCCURRED_RULE),
+      v.transform(Date.parse),
+      v.finite(OCCURRED_RULE),
+    ),
+    session_id: idSchema,
+    player_id: idSchema,
+    // int64 travels as a decimal string in proto3 JSON.
+    version: int64Number(VERSION_RULE),
+    payload: v.optional(v.unknown()),
+  },
+  "an event must be a JSON object",
+  // Records carry more than the envelope (the proto3 form's payload under
+  // its type's name, producers' own metadata): ignored, not refused.
+  { unknownFields: "drop" },
 );
 
 function parseEvent(raw: unknown, acceptedAtMs: number): SessionEvent {

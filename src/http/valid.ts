@@ -37,7 +37,9 @@ function describe(issue: v.BaseIssue<unknown>, field?: string): string {
  * unnoticed, as `{"sessionid": …}` would create a session under a random
  * id); `unknownFields: "drop"` ignores them instead, for records whose
  * producers add their own (bridged events). `message` refuses anything
- * but an object.
+ * but an object. Every field is also taken under its proto3 JSON name
+ * (lowerCamelCase, as a client generated from `proto/` writes it), one
+ * rule for every body; the snake_case name wins when both are sent.
  */
 export function fields<E extends v.ObjectEntries>(
   entries: E,
@@ -48,6 +50,7 @@ export function fields<E extends v.ObjectEntries>(
   const rule = unknownFieldRule(names);
   return v.pipe(
     v.custom<Record<string, unknown>>(isObject, message),
+    v.transform((input) => snakeKeys(input) as Record<string, unknown>),
     // First, so a misspelt field is named even when the field it meant is
     // then missing.
     v.rawCheck<Record<string, unknown>>(({ dataset, addIssue }) => {

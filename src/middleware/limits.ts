@@ -10,7 +10,7 @@ import { log } from "../log";
 import { metrics } from "../metrics/push";
 import type { AuthVariables } from "./auth";
 
-type LimitEnv = { Bindings: Env; Variables: Partial<AuthVariables> };
+export type LimitEnv = { Bindings: Env; Variables: Partial<AuthVariables> };
 
 /** The rate limiters of wrangler.toml. */
 export type RateLimiterName =

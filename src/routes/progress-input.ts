@@ -29,12 +29,7 @@ function stepProgressNeedsIndex<
   );
 }
 /** Fields under their proto3 JSON names too (`elapsedMs`), as for every body with a proto message. */
-const correction = v.pipe(
-  v.unknown(),
-  v.transform(snakeKeys),
-  fields(correctionEntries, BODY_RULE),
-  stepProgressNeedsIndex(),
-);
+const correction = v.pipe(fields(correctionEntries, BODY_RULE), stepProgressNeedsIndex());
 
 /**
  * Progress correction body: one of `elapsed_ms`, `progress_percent`, or
@@ -77,8 +72,6 @@ const batchBody = fields(
   BODY_RULE,
 );
 const batchUpdate = v.pipe(
-  v.unknown(),
-  v.transform(snakeKeys),
   fields({ session_id: idSchema, ...correctionEntries }, "the update must be a JSON object"),
   stepProgressNeedsIndex(),
 );
@@ -122,8 +115,6 @@ export interface StreamUpdate {
 
 const REF_RULE = `must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER} (the update's reference)`;
 const streamUpdate = v.pipe(
-  v.unknown(),
-  v.transform(snakeKeys),
   fields(
     {
       ref: wholeNumber(0, Number.MAX_SAFE_INTEGER, REF_RULE),

@@ -12,7 +12,7 @@ import {
   MAX_CLOCK_SKEW_MS,
 } from "../domain/session/session";
 import { AppError } from "../errors";
-import { fields, int64Number, parse, snakeKeys, wholeNumber } from "../http/valid";
+import { fields, int64Number, parse, wholeNumber } from "../http/valid";
 import { regionField } from "./placement";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
@@ -59,11 +59,7 @@ const quantity = wholeNumber(0, SESSION_LIMITS.maxQuantity, QUANTITY_RULE);
  */
 function materialList<E extends v.ObjectEntries>(entries: E) {
   const rule = `must be an array of at most ${SESSION_LIMITS.maxMaterials} materials`;
-  const item = v.pipe(
-    v.unknown(),
-    v.transform(snakeKeys),
-    fields({ material_id: idSchema, ...entries }, OBJECT_RULE),
-  );
+  const item = fields({ material_id: idSchema, ...entries }, OBJECT_RULE);
   return v.pipe(
     v.array(item, rule),
     v.maxLength(SESSION_LIMITS.maxMaterials, rule),
@@ -153,22 +149,18 @@ const reasonBody = fields(
 const AS_OF_RULE = "must be a time in milliseconds since the Unix epoch";
 /** When a reading was taken: ms since the epoch, a number or proto3 JSON's int64 string. */
 export const asOfMs = v.nullish(int64Number(AS_OF_RULE));
-const materialReport = v.pipe(
-  v.unknown(),
-  v.transform(snakeKeys),
-  fields(
-    {
-      changes: v.pipe(
-        materialList({
-          quantity,
-          available: v.nullish(v.boolean("must be a boolean")),
-        }),
-        v.minLength(1, "must hold at least one change"),
-      ),
-      as_of_ms: asOfMs,
-    },
-    BODY_RULE,
-  ),
+const materialReport = fields(
+  {
+    changes: v.pipe(
+      materialList({
+        quantity,
+        available: v.nullish(v.boolean("must be a boolean")),
+      }),
+      v.minLength(1, "must hold at least one change"),
+    ),
+    as_of_ms: asOfMs,
+  },
+  BODY_RULE,
 );
 
 // --- Parsers -----------------------------------------------------------------
@@ -229,7 +221,7 @@ export function materialResults(
 /**
  * `POST /v1/sessions` body: `{ player_id, recipe_id, steps: [{ name, duration_ms }],
  * materials?: [{ material_id, required, available? }], session_id?, workflow_id?,
- * region? }`: the session to create, and the location hint it names
+ * region? }` (or proto3 JSON's camelCase names): the session to create, and the location hint it names
  * (`region`, for the object's placement; null when none).
  */
 export function parseCreateRequest(

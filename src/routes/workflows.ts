@@ -7,7 +7,7 @@ import { placementOf, workflowStub } from "../durable";
 import { AppError, type Result } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
 import { readJsonBody } from "../http/body";
-import { parse, refuseUnknownFields } from "../http/valid";
+import { isObject, parse, refuseUnknownFields, snakeKeys } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
@@ -30,7 +30,7 @@ function json(state: WorkflowState, status = 200, headers: Record<string, string
   });
 }
 
-/** `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps: [{ name, duration_ms }], materials? }], workflow_id?, region? }`. */
+/** `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps: [{ name, duration_ms }], materials? }], workflow_id?, region? }` (or camelCase names). */
 function parseWorkflow(body: unknown): {
   workflowId: string;
   playerId: string;
@@ -40,7 +40,7 @@ function parseWorkflow(body: unknown): {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new AppError("invalid_argument", "the body must be a JSON object");
   }
-  const input = body as Record<string, unknown>;
+  const input = snakeKeys(body) as Record<string, unknown>;
   refuseUnknownFields(input, ["workflow_id", "player_id", "steps", "region"]);
   const playerId = parseId(input.player_id, "player_id");
   const workflowId =
@@ -57,7 +57,7 @@ function parseWorkflow(body: unknown): {
     );
   }
   const plans = steps.map((raw: unknown, i) => {
-    const step = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    const step = (isObject(raw) ? snakeKeys(raw) : {}) as Record<string, unknown>;
     refuseUnknownFields(step, ["name", "recipe_id", "steps", "materials"], `steps[${i}]`);
     if (typeof step.name !== "string" || step.name.length === 0 || step.name.length > 64) {
       throw new AppError(

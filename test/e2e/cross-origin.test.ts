@@ -3,7 +3,8 @@
  * bundles the SDK, as a game does, and calls the service on another origin.
  * The calls a player's token makes over HTTP (the sync channel's
  * negotiation, the streaming RPCs) must be readable there when the page's
- * origin is allowed, and not when it is not.
+ * origin is allowed; when it is not, the page is told so (4003, 403), as
+ * its streams are, instead of retrying a network failure forever.
  */
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -88,6 +89,16 @@ describe("a game page on another origin", () => {
             clearTimeout(timer);
             resolve(`state at ${view.state?.anchorElapsedMs} ms`);
           });
+          view.on("state", (detail) => {
+            const { state, code, reason } = detail as {
+              state: string;
+              code?: number;
+              reason?: string;
+            };
+            if (state !== "closed") return;
+            clearTimeout(timer);
+            resolve(`closed ${code}: ${reason}`);
+          });
         });
         view.close();
         // A Connect server-streaming call, as connect-web makes it: one enveloped JSON request.
@@ -111,6 +122,10 @@ describe("a game page on another origin", () => {
               signal: controller.signal,
             },
           );
+          if (!response.ok) {
+            const refusal = (await response.json()) as { error: { code: string } };
+            throw new Error(`${response.status} ${refusal.error.code}`);
+          }
           const reader = response.body?.getReader();
           const first = await reader?.read();
           const bytes = first?.value ?? new Uint8Array(5);
@@ -119,7 +134,7 @@ describe("a game page on another origin", () => {
           };
           rpc = `${response.status} snapshot ${message.snapshot}`;
         } catch (error) {
-          rpc = `failed: ${(error as Error).name}`;
+          rpc = `failed: ${(error as Error).message}`;
         }
         controller.abort();
         return { synced, rpc };
@@ -145,9 +160,13 @@ describe("a game page on another origin", () => {
     expect(outcome).toEqual({ synced: "state at 1500 ms", rpc: "200 snapshot true" });
   }, 60_000);
 
-  it("reads nothing from an origin that is not allowed", async () => {
+  it("is told, not left retrying, on an origin that is not allowed", async () => {
     const { sessionId, playerToken } = await sessionWithProgress();
-    const outcome = await fromPage(`http://localhost:${pagePort}`, sessionId, playerToken);
-    expect(outcome).toEqual({ synced: "no state in 10 s", rpc: "failed: TypeError" });
+    const foreign = `http://localhost:${pagePort}`;
+    const outcome = await fromPage(foreign, sessionId, playerToken);
+    expect(outcome).toEqual({
+      synced: `closed 4003: origin ${foreign} may not open streams here`,
+      rpc: "failed: 403 permission_denied",
+    });
   }, 60_000);
 });

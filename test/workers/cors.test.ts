@@ -1,10 +1,11 @@
 /**
  * CORS for a game page's calls (src/middleware/cors.ts): the sync channel's
  * negotiation and the streaming RPCs answer the origins ALLOWED_ORIGINS
- * lists, errors included; other origins and crafting-service's API get none.
+ * lists, errors included; other origins are refused readably (403);
+ * crafting-service's API gets no CORS.
  */
 import { env, exports } from "cloudflare:workers";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { describe, expect, it } from "vitest";
 import { CraftingStreamingService } from "../../src/gen/crafting/v1/streaming_service_pb";
@@ -104,17 +105,60 @@ describe("a game page on an allowed origin", () => {
   });
 });
 
-describe("no CORS where it is not meant", () => {
-  it("gives a page on another origin nothing to read", async () => {
+describe("a page on an origin that is not allowed", () => {
+  it("passes the preflight, and is refused with a reason it can read, before anything is done", async () => {
     const { sessionId, bearer } = await activeSession();
-    for (const answer of [
-      await preflight(`/udp/sessions/${sessionId}/connect`, FOREIGN),
-      await preflight(RPC_PATH, FOREIGN),
-      await negotiate(sessionId, FOREIGN, bearer),
-    ])
-      expect(answer.headers.get("Access-Control-Allow-Origin")).toBeNull();
+    for (const path of [`/udp/sessions/${sessionId}/connect`, RPC_PATH]) {
+      const answer = await preflight(path, FOREIGN);
+      expect(answer.status, path).toBe(204);
+      expect(answer.headers.get("Access-Control-Allow-Origin"), path).toBe(FOREIGN);
+    }
+    // With a good token: the origin decides, and no sync token is issued.
+    const refused = await negotiate(sessionId, FOREIGN, bearer);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get("Access-Control-Allow-Origin")).toBe(FOREIGN);
+    expect(await refused.json()).toEqual({
+      error: {
+        code: "permission_denied",
+        message: `origin ${FOREIGN} may not open streams here`,
+      },
+    });
   });
 
+  it("gets permission_denied from the streaming RPC", async () => {
+    const { sessionId, bearer } = await activeSession();
+    const transport = createConnectTransport({
+      baseUrl: "https://crafting.test",
+      fetch: async (input, init) => {
+        // Without the call's signal: connect-web aborts it on the refusal, which
+        // workerd reports as an uncaught rejection of the request in flight.
+        const request = new Request(input as RequestInfo, {
+          ...init,
+          signal: null,
+          redirect: "manual",
+        });
+        request.headers.set("Origin", FOREIGN);
+        return exports.default.fetch(request);
+      },
+    });
+    const stream = createClient(CraftingStreamingService, transport).streamCraftingProgress(
+      { sessionId },
+      { headers: { Authorization: `Bearer ${bearer}` } },
+    );
+    let failure: ConnectError | null = null;
+    try {
+      for await (const _ of stream) {
+        // Nothing comes.
+      }
+    } catch (error) {
+      failure = ConnectError.from(error);
+    }
+    expect(failure?.code).toBe(Code.PermissionDenied);
+    expect(failure?.rawMessage).toMatch(/HTTP 403/);
+  });
+});
+
+describe("no CORS where it is not meant", () => {
   it("keeps crafting-service's API server to server, even for an allowed origin", async () => {
     for (const path of ["/v1/sessions", "/udp/sessions/s-1/progress", "/v1/events"]) {
       const answer = await preflight(path, PAGE);

@@ -9,7 +9,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ProgressCorrectionRequestSchema } from "../../src/gen/crafting/v1/sync_pb";
-import { serviceToken } from "../support/tokens";
+import { freshId, serviceToken } from "../support/tokens";
 import { call, errorOf, RawSocket, serviceCall } from "./helpers";
 import { minimalProgress, watchedSession } from "./stream-helpers";
 
@@ -141,6 +141,110 @@ describe("progress readings with as_of_ms", () => {
         message: "as_of_ms must be a time in milliseconds since the Unix epoch",
       });
     }
+  });
+
+  it("creates sessions and workflows from camelCase bodies exactly as from snake_case ones", async () => {
+    const created = async (path: string, body: object) => {
+      const response = await serviceCall(path, body);
+      expect(response.status, JSON.stringify(body)).toBe(201);
+      return response.json() as Promise<Record<string, unknown>>;
+    };
+    const session = (id: string, camel: boolean) =>
+      camel
+        ? {
+            sessionId: id,
+            playerId: "p-camel",
+            recipeId: "iron-sword",
+            workflowId: "w-none",
+            steps: [{ name: "smelt", durationMs: 60_000 }],
+            materials: [{ materialId: "iron-ore", required: 2, available: 1 }],
+          }
+        : {
+            session_id: id,
+            player_id: "p-camel",
+            recipe_id: "iron-sword",
+            workflow_id: "w-none",
+            steps: [{ name: "smelt", duration_ms: 60_000 }],
+            materials: [{ material_id: "iron-ore", required: 2, available: 1 }],
+          };
+    // What the body decides, as the answer shows it.
+    const given = (state: Record<string, unknown>) => {
+      const { progress, clock } = state as {
+        progress: { steps: unknown[] };
+        clock: { totalDurationMs: number };
+      };
+      return {
+        sessionId: state.sessionId,
+        playerId: state.playerId,
+        recipeId: state.recipeId,
+        workflowId: state.workflowId,
+        materials: state.materials,
+        steps: progress.steps,
+        totalDurationMs: clock.totalDurationMs,
+      };
+    };
+    const snakeId = freshId("s");
+    const camelId = freshId("s");
+    const snake = given(await created("/v1/sessions", session(snakeId, false)));
+    const camel = given(await created("/v1/sessions", session(camelId, true)));
+    expect(camel).toEqual({
+      sessionId: camelId,
+      playerId: "p-camel",
+      recipeId: "iron-sword",
+      workflowId: "w-none",
+      materials: [{ materialId: "iron-ore", required: 2, available: 1 }],
+      steps: [{ name: "smelt", durationMs: 60_000, status: "STEP_STATUS_PENDING" }],
+      totalDurationMs: 60_000,
+    });
+    expect({ ...snake, sessionId: camelId }).toEqual(camel);
+
+    const workflow = (id: string, camel: boolean) =>
+      camel
+        ? {
+            workflowId: id,
+            playerId: "p-camel",
+            steps: [
+              {
+                name: "smelt",
+                recipeId: "smelt-recipe",
+                steps: [{ name: "work", durationMs: 60_000 }],
+                materials: [{ materialId: "iron-ore", required: 1 }],
+              },
+            ],
+          }
+        : {
+            workflow_id: id,
+            player_id: "p-camel",
+            steps: [
+              {
+                name: "smelt",
+                recipe_id: "smelt-recipe",
+                steps: [{ name: "work", duration_ms: 60_000 }],
+                materials: [{ material_id: "iron-ore", required: 1 }],
+              },
+            ],
+          };
+    const shape = (answer: Record<string, unknown>) => ({
+      playerId: answer.playerId,
+      steps: (
+        answer.steps as { name: string; recipeId: string; clock: { totalDurationMs: number } }[]
+      ).map(({ name, recipeId, clock }) => ({ name, recipeId, ms: clock.totalDurationMs })),
+    });
+    const snakeWorkflow = freshId("w");
+    const camelWorkflow = freshId("w");
+    const w1 = await created("/v1/workflows", workflow(snakeWorkflow, false));
+    const w2 = await created("/v1/workflows", workflow(camelWorkflow, true));
+    expect(w2.workflowId).toBe(camelWorkflow);
+    expect(shape(w2)).toEqual({
+      playerId: "p-camel",
+      steps: [{ name: "smelt", recipeId: "smelt-recipe", ms: 60_000 }],
+    });
+    expect(shape(w1)).toEqual(shape(w2));
+    // Its step's session holds the materials it was given.
+    const step = (await (
+      await serviceCall(`/v1/sessions/${camelWorkflow}.0`, undefined, "GET")
+    ).json()) as { materials: unknown };
+    expect(step.materials).toMatchObject([{ materialId: "iron-ore", required: 1 }]);
   });
 
   it("says changed: false where nothing changed: minimal answers, batch entries, stream acks", async () => {
