@@ -25,6 +25,21 @@ async function stateOf(response: Response): Promise<{ seq: number; clock: Clock 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A body as written, or under proto3 JSON names (`session_id` → `sessionId`), as a generated client writes it. */
+function named(camel: boolean, body: unknown): object {
+  const rename = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rename);
+    if (typeof value !== "object" || value === null) return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [
+        key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
+        rename(item),
+      ]),
+    );
+  };
+  return (camel ? rename(body) : body) as object;
+}
+
 const progress = (sessionId: string, body: object) =>
   serviceCall(`/udp/sessions/${sessionId}/progress`, body);
 
@@ -150,23 +165,14 @@ describe("progress readings with as_of_ms", () => {
       return response.json() as Promise<Record<string, unknown>>;
     };
     const session = (id: string, camel: boolean) =>
-      camel
-        ? {
-            sessionId: id,
-            playerId: "p-camel",
-            recipeId: "iron-sword",
-            workflowId: "w-none",
-            steps: [{ name: "smelt", durationMs: 60_000 }],
-            materials: [{ materialId: "iron-ore", required: 2, available: 1 }],
-          }
-        : {
-            session_id: id,
-            player_id: "p-camel",
-            recipe_id: "iron-sword",
-            workflow_id: "w-none",
-            steps: [{ name: "smelt", duration_ms: 60_000 }],
-            materials: [{ material_id: "iron-ore", required: 2, available: 1 }],
-          };
+      named(camel, {
+        session_id: id,
+        player_id: "p-camel",
+        recipe_id: "iron-sword",
+        workflow_id: "w-none",
+        steps: [{ name: "smelt", duration_ms: 60_000 }],
+        materials: [{ material_id: "iron-ore", required: 2, available: 1 }],
+      });
     // What the body decides, as the answer shows it.
     const given = (state: Record<string, unknown>) => {
       const { progress, clock } = state as {
@@ -199,31 +205,18 @@ describe("progress readings with as_of_ms", () => {
     expect({ ...snake, sessionId: camelId }).toEqual(camel);
 
     const workflow = (id: string, camel: boolean) =>
-      camel
-        ? {
-            workflowId: id,
-            playerId: "p-camel",
-            steps: [
-              {
-                name: "smelt",
-                recipeId: "smelt-recipe",
-                steps: [{ name: "work", durationMs: 60_000 }],
-                materials: [{ materialId: "iron-ore", required: 1 }],
-              },
-            ],
-          }
-        : {
-            workflow_id: id,
-            player_id: "p-camel",
-            steps: [
-              {
-                name: "smelt",
-                recipe_id: "smelt-recipe",
-                steps: [{ name: "work", duration_ms: 60_000 }],
-                materials: [{ material_id: "iron-ore", required: 1 }],
-              },
-            ],
-          };
+      named(camel, {
+        workflow_id: id,
+        player_id: "p-camel",
+        steps: [
+          {
+            name: "smelt",
+            recipe_id: "smelt-recipe",
+            steps: [{ name: "work", duration_ms: 60_000 }],
+            materials: [{ material_id: "iron-ore", required: 1 }],
+          },
+        ],
+      });
     const shape = (answer: Record<string, unknown>) => ({
       playerId: answer.playerId,
       steps: (
