@@ -7,10 +7,10 @@
  * reason: 4001 (the token), 4003 (not yours), 4004 (no such thing), 1008
  * (a malformed request), 1013 (try again later: rate limits, slots, a
  * restarting object); an upgrade that a route answered without upgrading
- * (a 200 from `/health`) is closed with 4004. So is the upgrade of any client that offers the
- * `crafting.refusals` subprotocol (the SDK does, for Node and Workers,
- * whose WebSocket hides the status as a browser's does). Other native
- * clients keep the HTTP status.
+ * (a 200 from `/health`) is closed with 4004. So is the upgrade of any
+ * client that offers the `crafting.refusals` subprotocol (the SDK does, for
+ * Node and Workers, whose WebSocket hides the status as a browser's does).
+ * Other native clients keep the HTTP status.
  */
 import { createMiddleware } from "hono/factory";
 import {
