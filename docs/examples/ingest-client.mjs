@@ -2,6 +2,10 @@
 // moves SESSION from 0 to 100 % in COUNT progress corrections on one WebSocket, at most WINDOW unanswered at once.
 //   BASE_URL=http://127.0.0.1:8787 TOKEN=<service token> SESSION=<id> COUNT=100 node ingest-client.mjs
 const { BASE_URL, TOKEN, SESSION } = process.env;
+if (typeof WebSocket === "undefined") {
+  console.error(`this needs Node >= 22 (a global WebSocket); this is Node ${process.version}`);
+  process.exit(1);
+}
 const count = Number(process.env.COUNT ?? 100);
 const WINDOW = 64;
 

@@ -113,7 +113,13 @@ export class Connection {
   #token: string | null = null;
   state: ConnectionState = "connecting";
 
-  constructor(private readonly options: ConnectionOptions) {}
+  constructor(private readonly options: ConnectionOptions) {
+    // Said at once: each attempt would fail alike, and be retried forever.
+    if (!(options.WebSocket ?? globalThis.WebSocket))
+      throw new TypeError(
+        "this runtime has no WebSocket: use Node >= 22, a browser or Workers, or pass the WebSocket option (the ws package's class)",
+      );
+  }
 
   /** Opens the connection (and keeps it open until `close`). */
   start(): this {

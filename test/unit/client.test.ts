@@ -191,6 +191,28 @@ describe("the connection's retry rules", () => {
     } as unknown as typeof WebSocket;
   }
 
+  it("says at once that the runtime has no WebSocket, rather than retrying forever", async () => {
+    vi.stubGlobal("WebSocket", undefined);
+    const { LiteClient } = await import("../../src/client/lite");
+    const { CraftingClient } = await import("../../src/client/index");
+    try {
+      const options = { baseUrl: "http://x", token: () => "t" };
+      for (const open of [
+        () => new LiteClient(options).watchSession("s-1"),
+        () => new CraftingClient(options).watchSession("s-1"),
+        () => new CraftingClient(options).syncSession("s-1"),
+      ])
+        expect(open).toThrow(/this runtime has no WebSocket: use Node >= 22/);
+      // One passed in is enough.
+      const passed = socketClass([1000], []);
+      expect(() =>
+        new LiteClient({ ...options, WebSocket: passed }).watchSession("s-1").close(),
+      ).not.toThrow();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it("backs off within the ceilings, asks for a token every time, and stops on a final close", async () => {
     vi.useFakeTimers();
     opened = [];
