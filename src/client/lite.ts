@@ -275,6 +275,12 @@ export class LiteWorkflowView extends LiteView<LiteWorkflow> {
     this.on("resync", () => this.#predictor.reset());
   }
 
+  /** True once the workflow completed or failed (the stream then closes normally). */
+  get ended(): boolean {
+    const status = this.current?.status;
+    return status === "WORKFLOW_STATUS_COMPLETED" || status === "WORKFLOW_STATUS_FAILED";
+  }
+
   /** Progress to show at `now` (client clock), overall and per step: moving between frames. */
   predictProgress(now: number = Date.now()): WorkflowProgress {
     return this.#predictor.at(now + this.clock.offsetMs);

@@ -286,6 +286,12 @@ export class WorkflowView extends View<WorkflowEvents> {
     super(`/ws/workflow/${encodeURIComponent(workflowId)}`, options);
   }
 
+  /** True once the workflow completed or failed (the stream then closes normally). */
+  get ended(): boolean {
+    const status = this.workflow?.status;
+    return status === WorkflowStatus.COMPLETED || status === WorkflowStatus.FAILED;
+  }
+
   /**
    * Progress to show at `now` (client clock; server time via the clock
    * offset), overall and per step: from each step's clock, so it moves

@@ -332,4 +332,31 @@ describe("the client SDK", () => {
     await until(() => closes.length === 2, "both streams to close");
     expect(closes).toEqual([{ code: 1000 }, { code: 1000 }]);
   }, 30_000);
+
+  it("says when a workflow has ended, in both SDKs, and the stream then closes normally", async () => {
+    const workflowId = freshId("w");
+    const playerId = freshId("p");
+    const created = await service("/v1/workflows", {
+      workflow_id: workflowId,
+      player_id: playerId,
+      steps: [{ name: "only", recipe_id: "r", steps: [{ name: "work", duration_ms: 60_000 }] }],
+    });
+    expect(created.status).toBe(201);
+    const options = { baseUrl: server.baseUrl, token: () => token(playerId) };
+    const full = new CraftingClient(options).watchWorkflow(workflowId);
+    const lite = new LiteClient(options).watchWorkflow(workflowId);
+    const closes: { code?: number }[] = [];
+    const heard = ({ state, code }: { state: string; code?: number }) => {
+      if (state === "closed") closes.push({ code });
+    };
+    full.on("state", heard);
+    lite.on("state", heard);
+    await until(() => full.workflow !== null && lite.current !== null, "both snapshots");
+    expect([full.ended, lite.ended]).toEqual([false, false]);
+    await service(`/v1/sessions/${workflowId}.0/complete`);
+    await until(() => full.ended && lite.ended, "both to end");
+    expect(lite.current?.status).toBe("WORKFLOW_STATUS_COMPLETED");
+    await until(() => closes.length === 2, "both streams to close");
+    expect(closes).toEqual([{ code: 1000 }, { code: 1000 }]);
+  }, 30_000);
 });
