@@ -19,12 +19,18 @@ export function parse<S extends v.GenericSchema>(
   throw new AppError("invalid_argument", describe(result.issues[0], field));
 }
 
-/** "steps[0].name must be …" from an issue's path and message. */
+/**
+ * "steps[0].name must be …" from an issue's path and message, each field
+ * named as the client wrote it (`steps[0].durationMs` for a camelCase body).
+ */
 function describe(issue: v.BaseIssue<unknown>, field?: string): string {
   let path = field ?? "";
   for (const item of issue.path ?? []) {
     const key = item.key;
-    path += typeof key === "number" ? `[${key}]` : `${path ? "." : ""}${String(key)}`;
+    path +=
+      typeof key === "number"
+        ? `[${key}]`
+        : `${path ? "." : ""}${isObject(item.input) ? spelled(item.input, String(key)) : String(key)}`;
   }
   return path ? `${path} ${issue.message}` : issue.message;
 }
@@ -50,9 +56,13 @@ export function fields<E extends v.ObjectEntries>(
   const rule = unknownFieldRule(names);
   return v.pipe(
     v.custom<Record<string, unknown>>(isObject, message),
-    v.transform((input) => snakeKeys(input) as Record<string, unknown>),
-    // First, so a misspelt field is named even when the field it meant is
-    // then missing.
+    v.transform((input) => {
+      const out = snakeKeys(input) as Record<string, unknown>;
+      for (const key of names) if (!(key in out)) out[key] = undefined;
+      return out;
+    }),
+    // Before the fields' rules, so a misspelt field is named even when the
+    // field it meant is then missing.
     v.rawCheck<Record<string, unknown>>(({ dataset, addIssue }) => {
       if (!dataset.typed || unknownFields === "drop") return;
       const input = dataset.value;
@@ -62,11 +72,6 @@ export function fields<E extends v.ObjectEntries>(
         message: rule,
         path: [{ type: "object", origin: "value", input, key, value: input[key] }],
       });
-    }),
-    v.transform((input) => {
-      const out: Record<string, unknown> = { ...input };
-      for (const key of names) if (!(key in out)) out[key] = undefined;
-      return out;
     }),
     v.object(entries),
   );
@@ -88,7 +93,8 @@ export function refuseUnknownFields(
 ): void {
   const unknown = unknownField(input, names);
   if (unknown === undefined) return;
-  const at = path ? `${path}.${unknown}` : unknown;
+  const name = spelled(input, unknown);
+  const at = path ? `${path}.${name}` : name;
   throw new AppError("invalid_argument", `${at} ${unknownFieldRule(names)}`);
 }
 
@@ -97,20 +103,34 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The names a client wrote for the keys `snakeKeys` renamed, by the object it made. */
+const spellings = new WeakMap<object, Map<string, string>>();
+
 /**
  * The same object with each lowerCamelCase key under its snake_case name
  * instead (proto3 JSON sends `materialId`, our JSON `material_id`); the
- * snake_case one wins when both are sent.
+ * snake_case one wins when both are sent. `spelled` still knows the names
+ * the client wrote, so a refusal names the field as it was sent.
  */
 export function snakeKeys(value: unknown): unknown {
   if (!isObject(value)) return value;
   const renamed: [string, unknown][] = [];
+  const asSent = new Map<string, string>();
   for (const [key, item] of Object.entries(value)) {
     const snake = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-    if (snake === key || !Object.hasOwn(value, snake)) renamed.push([snake, item]);
+    if (snake !== key && Object.hasOwn(value, snake)) continue;
+    renamed.push([snake, item]);
+    if (snake !== key) asSent.set(snake, key);
   }
   // fromEntries defines each key as its own (a "__proto__" key stays data).
-  return Object.fromEntries(renamed);
+  const out = Object.fromEntries(renamed);
+  if (asSent.size > 0) spellings.set(out, asSent);
+  return out;
+}
+
+/** The name the client sent `key` of `input` under: its camelCase spelling when `snakeKeys` renamed it. */
+export function spelled(input: object, key: string): string {
+  return spellings.get(input)?.get(key) ?? key;
 }
 
 /** The first field of `input` not among `names`. */

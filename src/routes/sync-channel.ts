@@ -6,12 +6,13 @@
  * opens the stream with it (subprotocol `crafting.sync.v1`).
  */
 import { Hono } from "hono";
+import * as v from "valibot";
 import { signJwt, type TokenClaims } from "../auth/jwt";
 import { signingKey } from "../auth/keys";
 import { sessionStub } from "../durable";
 import { AppError } from "../errors";
 import { readJsonBody } from "../http/body";
-import { refuseUnknownFields } from "../http/valid";
+import { fields, parse, wholeNumber } from "../http/valid";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { rateLimit, requireAllowedOrigin, subject } from "../middleware/limits";
 import { SUBPROTOCOL } from "../protocol/stream-codec";
@@ -33,20 +34,22 @@ export const SYNC_RULES = {
 
 type ChannelEnv = { Bindings: Env; Variables: AuthVariables };
 
-function flag(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== "boolean")
-    throw new AppError("invalid_argument", `${name} must be a boolean`);
-  return value;
-}
+const POSITIVE = "must be a positive whole number";
+const BOOLEAN = "must be a boolean";
 
-function whole(value: unknown, name: string): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new AppError("invalid_argument", `${name} must be a positive whole number`);
-  }
-  return value;
-}
+/** The negotiation's body: every field optional, sizes and intervals clamped after. */
+const negotiation = v.nullish(
+  fields(
+    {
+      packet_size: v.nullish(wholeNumber(1, Number.MAX_SAFE_INTEGER, POSITIVE)),
+      delta: v.nullish(v.boolean(BOOLEAN)),
+      lz4: v.nullish(v.boolean(BOOLEAN)),
+      full_sync_interval_ms: v.nullish(wholeNumber(1, Number.MAX_SAFE_INTEGER, POSITIVE)),
+    },
+    "the body must be a JSON object",
+  ),
+  {},
+);
 
 const clamp = (value: number, min: number, max: number) => Math.min(max, Math.max(min, value));
 
@@ -55,18 +58,12 @@ const clamp = (value: number, min: number, max: number) => Math.min(max, Math.ma
  * range are clamped (and the answer says so), wrong types are refused.
  */
 export function negotiate(body: unknown): { options: SyncOptions; clamped: string[] } {
-  const input = (body ?? {}) as Record<string, unknown>;
-  if (typeof input !== "object" || Array.isArray(input)) {
-    throw new AppError("invalid_argument", "the body must be a JSON object");
-  }
-  refuseUnknownFields(input, ["packet_size", "delta", "lz4", "full_sync_interval_ms"]);
+  const input = parse(negotiation, body);
   const clamped: string[] = [];
-  const askedSize = whole(input.packet_size, "packet_size") ?? SYNC_RULES.defaultPacketSize;
+  const askedSize = input.packet_size ?? SYNC_RULES.defaultPacketSize;
   const packetSize = clamp(askedSize, PACKET_SIZE.min, PACKET_SIZE.max);
   if (packetSize !== askedSize) clamped.push("packet_size");
-  const askedInterval =
-    whole(input.full_sync_interval_ms, "full_sync_interval_ms") ??
-    SYNC_RULES.defaultFullSyncIntervalMs;
+  const askedInterval = input.full_sync_interval_ms ?? SYNC_RULES.defaultFullSyncIntervalMs;
   const fullSyncIntervalMs = clamp(
     askedInterval,
     SYNC_RULES.minFullSyncIntervalMs,
@@ -76,8 +73,8 @@ export function negotiate(body: unknown): { options: SyncOptions; clamped: strin
   return {
     options: {
       packetSize,
-      delta: flag(input.delta, "delta", true),
-      lz4: flag(input.lz4, "lz4", true),
+      delta: input.delta ?? true,
+      lz4: input.lz4 ?? true,
       fullSyncIntervalMs,
     },
     clamped,

@@ -7,7 +7,7 @@ import { placementOf, workflowStub } from "../durable";
 import { AppError, type Result } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
 import { readJsonBody } from "../http/body";
-import { isObject, parse, refuseUnknownFields, snakeKeys } from "../http/valid";
+import { isObject, parse, refuseUnknownFields, snakeKeys, spelled } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
@@ -42,13 +42,16 @@ function parseWorkflow(body: unknown): {
   }
   const input = snakeKeys(body) as Record<string, unknown>;
   refuseUnknownFields(input, ["workflow_id", "player_id", "steps", "region"]);
-  const playerId = parseId(input.player_id, "player_id");
+  const playerId = parseId(input.player_id, spelled(input, "player_id"));
   const workflowId =
     input.workflow_id === undefined
       ? crypto.randomUUID()
-      : parseId(input.workflow_id, "workflow_id");
+      : parseId(input.workflow_id, spelled(input, "workflow_id"));
   if (workflowId.length > 60)
-    throw new AppError("invalid_argument", "workflow_id must be at most 60 characters");
+    throw new AppError(
+      "invalid_argument",
+      `${spelled(input, "workflow_id")} must be at most 60 characters`,
+    );
   const steps = input.steps;
   if (!Array.isArray(steps) || steps.length === 0 || steps.length > MAX_WORKFLOW_STEPS) {
     throw new AppError(
@@ -71,7 +74,8 @@ function parseWorkflow(body: unknown): {
       session = parseCreateSession(
         {
           player_id: playerId,
-          recipe_id: step.recipe_id,
+          // Under the name it was sent as, so a refusal names it so.
+          [spelled(step, "recipe_id")]: step.recipe_id,
           steps: step.steps,
           materials: step.materials,
         },

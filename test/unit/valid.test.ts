@@ -1,7 +1,7 @@
 /**
  * One rule for every JSON body (src/http/valid.ts): a field is taken under
  * its snake_case name or its proto3 JSON name, the snake_case one winning;
- * a field it does not have is named, whichever way it was spelt.
+ * a refusal names a field as the client wrote it.
  */
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
@@ -35,13 +35,20 @@ describe("fields", () => {
     });
   });
 
-  it("names a field it does not have, and refuses what is not an object", () => {
+  it("names a field as it was sent, and refuses what is not an object", () => {
     expect(refusal({ player_id: "p", steps: [], playerName: "x" })).toBe(
-      "player_name is not a field here (the fields are player_id, steps)",
+      "playerName is not a field here (the fields are player_id, steps)",
+    );
+    expect(refusal({ player_id: "p", steps: [], player_name_x: "x" })).toBe(
+      "player_name_x is not a field here (the fields are player_id, steps)",
     );
     expect(refusal({ playerId: "p", steps: [{ durationMs: "5" }] })).toBe(
-      "steps[0].duration_ms must be a number",
+      "steps[0].durationMs must be a number",
     );
+    expect(refusal({ playerId: 7, steps: [] })).toBe("playerId must be a string");
+    expect(refusal({ player_id: 7, steps: [] })).toBe("player_id must be a string");
+    // Both sent: the snake_case one is taken, and named.
+    expect(refusal({ playerId: "p", player_id: 7, steps: [] })).toBe("player_id must be a string");
     expect(refusal({ player_id: "p", steps: [{ duration: 5 }] })).toBe(
       "steps[0].duration is not a field here (the fields are duration_ms)",
     );

@@ -131,6 +131,69 @@ describe("hostile JSON bodies", () => {
     expect((await serviceCall("/v1/sessions/s-typo", undefined, "GET")).status).toBe(404);
   });
 
+  it("takes every field under its proto3 JSON name too, and names it as it was sent", async () => {
+    const camel = (name: string) => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    for (const route of ROUTES) {
+      for (const field of route.fields.filter((f) => f.includes("_"))) {
+        const response = await sendBody(context, route, JSON.stringify({ [camel(field)]: {} }));
+        const { error } = (await response.json()) as { error: { message: string } };
+        expect(response.status, `${routeLabel(route)} ${camel(field)}`).toBe(400);
+        // Taken (its rule refuses the value, or another field's does), never "not a field".
+        expect(error.message, routeLabel(route)).not.toMatch(/is not a field here/);
+        expect(error.message, routeLabel(route)).not.toMatch(new RegExp(`\\b${field}\\b`));
+      }
+    }
+    for (const [path, body, message] of [
+      [
+        "/v1/sessions",
+        { playerId: 7, recipeId: "r", steps: [{ name: "a", durationMs: 1 }] },
+        "playerId must be 1-64 characters of letters, digits, '_', '-', '.' or ':'",
+      ],
+      [
+        "/v1/sessions",
+        { playerId: "p", recipeId: "r", steps: [{ name: "a", durationMs: -1 }] },
+        "steps[0].durationMs must be a positive whole number of milliseconds",
+      ],
+      [
+        "/v1/workflows",
+        { playerId: 7, steps: [] },
+        "playerId must be 1-64 characters of letters, digits, '_', '-', '.' or ':'",
+      ],
+      [
+        "/v1/workflows",
+        {
+          playerId: "p",
+          steps: [{ name: "a", recipeId: 7, steps: [{ name: "b", durationMs: 1 }] }],
+        },
+        "steps[0]: recipeId must be 1-64 characters of letters, digits, '_', '-', '.' or ':'",
+      ],
+      [
+        "/v1/workflows",
+        { playerId: "p", steps: [{ name: "a", recipeId: "r", steps: [], recipeName: "x" }] },
+        "steps[0].recipeName is not a field here (the fields are name, recipe_id, steps, materials)",
+      ],
+      [
+        "/v1/progress",
+        { updates: [{ sessionId: ids.sessionId, elapsedMs: "x" }] },
+        "updates[0]: elapsedMs must be a number",
+      ],
+    ] as const) {
+      const response = await serviceCall(path, body);
+      expect(await response.json(), path).toEqual({ error: { code: "invalid_argument", message } });
+    }
+    const connect = (body: unknown) =>
+      sendBody(context, ROUTES.find((r) => r.as === "player") as Route, JSON.stringify(body));
+    const clamped = (await (await connect({ packetSize: 10, fullSyncIntervalMs: 10 })).json()) as {
+      packet_size: number;
+      clamped: string[];
+    };
+    expect(clamped.packet_size).toBe(64);
+    expect(clamped.clamped).toEqual(["packet_size", "full_sync_interval_ms"]);
+    expect(await (await connect({ packetSize: "big" })).json()).toEqual({
+      error: { code: "invalid_argument", message: "packetSize must be a positive whole number" },
+    });
+  });
+
   it("answers hostile paths (encoded slashes, NUL, very long ids) with a 4xx", async () => {
     const ids = ["%2F..%2Fhealth", "a%00b", "a".repeat(5_000), "%F0%28%8C%28", "..", "%20"];
     for (const id of ids) {

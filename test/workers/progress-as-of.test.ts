@@ -153,7 +153,7 @@ describe("progress readings with as_of_ms", () => {
         asOf,
       ).toMatchObject({
         status: 400,
-        message: "as_of_ms must be a time in milliseconds since the Unix epoch",
+        message: "asOfMs must be a time in milliseconds since the Unix epoch",
       });
     }
   });
