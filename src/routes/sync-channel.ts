@@ -41,10 +41,10 @@ const BOOLEAN = "must be a boolean";
 const negotiation = v.nullish(
   fields(
     {
-      packet_size: v.nullish(wholeNumber(1, Number.MAX_SAFE_INTEGER, POSITIVE)),
+      packet_size: v.nullish(wholeNumber(1, Number.MAX_VALUE, POSITIVE)),
       delta: v.nullish(v.boolean(BOOLEAN)),
       lz4: v.nullish(v.boolean(BOOLEAN)),
-      full_sync_interval_ms: v.nullish(wholeNumber(1, Number.MAX_SAFE_INTEGER, POSITIVE)),
+      full_sync_interval_ms: v.nullish(wholeNumber(1, Number.MAX_VALUE, POSITIVE)),
     },
     "the body must be a JSON object",
   ),

@@ -189,6 +189,9 @@ describe("hostile JSON bodies", () => {
     };
     expect(clamped.packet_size).toBe(64);
     expect(clamped.clamped).toEqual(["packet_size", "full_sync_interval_ms"]);
+    // Out of range either way is clamped, however far.
+    const huge = (await (await connect({ packetSize: 1e300 })).json()) as typeof clamped;
+    expect([huge.packet_size, huge.clamped]).toEqual([65_536, ["packet_size"]]);
     expect(await (await connect({ packetSize: "big" })).json()).toEqual({
       error: { code: "invalid_argument", message: "packetSize must be a positive whole number" },
     });
