@@ -205,6 +205,8 @@ const FINAL = new Set([
   "SESSION_STATUS_FAILED",
   "SESSION_STATUS_CANCELLED",
 ]);
+/** The statuses a workflow ends in (proto3 JSON names). */
+const WORKFLOW_FINAL = new Set(["WORKFLOW_STATUS_COMPLETED", "WORKFLOW_STATUS_FAILED"]);
 
 /** A crafting session, live, with a smooth progress value between updates. */
 export class LiteSessionView extends LiteView<LiteSession> {
@@ -277,8 +279,7 @@ export class LiteWorkflowView extends LiteView<LiteWorkflow> {
 
   /** True once the workflow completed or failed (the stream then closes normally). */
   get ended(): boolean {
-    const status = this.current?.status;
-    return status === "WORKFLOW_STATUS_COMPLETED" || status === "WORKFLOW_STATUS_FAILED";
+    return WORKFLOW_FINAL.has(this.current?.status ?? "");
   }
 
   /** Progress to show at `now` (client clock), overall and per step: moving between frames. */

@@ -167,6 +167,7 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
 }
 
 const FINAL = new Set([SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED]);
+const WORKFLOW_FINAL = new Set([WorkflowStatus.COMPLETED, WorkflowStatus.FAILED]);
 
 /** Events of a session view. */
 export interface SessionEvents extends ViewEvents {
@@ -288,8 +289,7 @@ export class WorkflowView extends View<WorkflowEvents> {
 
   /** True once the workflow completed or failed (the stream then closes normally). */
   get ended(): boolean {
-    const status = this.workflow?.status;
-    return status === WorkflowStatus.COMPLETED || status === WorkflowStatus.FAILED;
+    return this.workflow !== null && WORKFLOW_FINAL.has(this.workflow.status);
   }
 
   /**

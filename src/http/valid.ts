@@ -25,12 +25,13 @@ export function parse<S extends v.GenericSchema>(
  */
 function describe(issue: v.BaseIssue<unknown>, field?: string): string {
   let path = field ?? "";
-  for (const item of issue.path ?? []) {
-    const key = item.key;
-    path +=
-      typeof key === "number"
-        ? `[${key}]`
-        : `${path ? "." : ""}${isObject(item.input) ? spelled(item.input, String(key)) : String(key)}`;
+  for (const { key, input } of issue.path ?? []) {
+    if (typeof key === "number") {
+      path += `[${key}]`;
+      continue;
+    }
+    const name = isObject(input) ? spelled(input, String(key)) : String(key);
+    path += path ? `.${name}` : name;
   }
   return path ? `${path} ${issue.message}` : issue.message;
 }

@@ -313,24 +313,45 @@ describe("the client SDK", () => {
     lite.close();
   }, 30_000);
 
+  /** What both SDKs' session and workflow views share: `.ended` and their state events. */
+  interface EndingView {
+    readonly ended: boolean;
+    on(event: "state", fn: (change: { state: string; code?: number }) => void): unknown;
+  }
+
+  /**
+   * Both views of one thing, once `ready`: not ended; after `end()` both
+   * say `.ended`, and both streams then close normally (1000).
+   */
+  async function endsThenClosesNormally(
+    views: readonly [EndingView, EndingView],
+    ready: () => boolean,
+    end: () => Promise<unknown>,
+  ): Promise<void> {
+    const closes: { code?: number }[] = [];
+    for (const view of views)
+      view.on("state", ({ state, code }) => {
+        if (state === "closed") closes.push({ code });
+      });
+    await until(ready, "both snapshots");
+    expect(views.map((view) => view.ended)).toEqual([false, false]);
+    await end();
+    await until(() => views.every((view) => view.ended), "both to end");
+    await until(() => closes.length === 2, "both streams to close");
+    expect(closes).toEqual([{ code: 1000 }, { code: 1000 }]);
+  }
+
   it("says when a session has ended, in both SDKs, and the stream then closes normally", async () => {
     const { sessionId, playerId } = await activeSession();
     const options = { baseUrl: server.baseUrl, token: () => token(playerId) };
     const full = new CraftingClient(options).watchSession(sessionId);
     const lite = new LiteClient(options).watchSession(sessionId);
-    const closes: { code?: number }[] = [];
-    const heard = ({ state, code }: { state: string; code?: number }) => {
-      if (state === "closed") closes.push({ code });
-    };
-    full.on("state", heard);
-    lite.on("state", heard);
-    await until(() => full.session !== null && lite.current !== null, "both snapshots");
-    expect([full.ended, lite.ended]).toEqual([false, false]);
-    await service(`/v1/sessions/${sessionId}/complete`);
-    await until(() => full.ended && lite.ended, "both to end");
+    await endsThenClosesNormally(
+      [full, lite],
+      () => full.session !== null && lite.current !== null,
+      () => service(`/v1/sessions/${sessionId}/complete`),
+    );
     expect(lite.current?.status).toBe("SESSION_STATUS_COMPLETED");
-    await until(() => closes.length === 2, "both streams to close");
-    expect(closes).toEqual([{ code: 1000 }, { code: 1000 }]);
   }, 30_000);
 
   it("says when a workflow has ended, in both SDKs, and the stream then closes normally", async () => {
@@ -345,18 +366,11 @@ describe("the client SDK", () => {
     const options = { baseUrl: server.baseUrl, token: () => token(playerId) };
     const full = new CraftingClient(options).watchWorkflow(workflowId);
     const lite = new LiteClient(options).watchWorkflow(workflowId);
-    const closes: { code?: number }[] = [];
-    const heard = ({ state, code }: { state: string; code?: number }) => {
-      if (state === "closed") closes.push({ code });
-    };
-    full.on("state", heard);
-    lite.on("state", heard);
-    await until(() => full.workflow !== null && lite.current !== null, "both snapshots");
-    expect([full.ended, lite.ended]).toEqual([false, false]);
-    await service(`/v1/sessions/${workflowId}.0/complete`);
-    await until(() => full.ended && lite.ended, "both to end");
+    await endsThenClosesNormally(
+      [full, lite],
+      () => full.workflow !== null && lite.current !== null,
+      () => service(`/v1/sessions/${workflowId}.0/complete`),
+    );
     expect(lite.current?.status).toBe("WORKFLOW_STATUS_COMPLETED");
-    await until(() => closes.length === 2, "both streams to close");
-    expect(closes).toEqual([{ code: 1000 }, { code: 1000 }]);
   }, 30_000);
 });
