@@ -54,7 +54,8 @@ export function fields<E extends v.ObjectEntries>(
   { unknownFields = "refuse" }: { unknownFields?: "refuse" | "drop" } = {},
 ) {
   const names = Object.keys(entries);
-  const rule = unknownFieldRule(names);
+  const rule = unknownFieldRule(names, false);
+  const protoRule = unknownFieldRule(names, true);
   return v.pipe(
     v.custom<Record<string, unknown>>(isObject, message),
     v.transform((input) => {
@@ -70,7 +71,7 @@ export function fields<E extends v.ObjectEntries>(
       const key = unknownField(input, names);
       if (key === undefined) return;
       addIssue({
-        message: rule,
+        message: spellings.has(input) ? protoRule : rule,
         path: [{ type: "object", origin: "value", input, key, value: input[key] }],
       });
     }),
@@ -78,9 +79,12 @@ export function fields<E extends v.ObjectEntries>(
   );
 }
 
-/** What an unknown field is told (its name is the issue's path). */
-function unknownFieldRule(names: readonly string[]): string {
-  return `is not a field here (the fields are ${names.join(", ")})`;
+/**
+ * What an unknown field is told (its name is the issue's path): the fields
+ * there are, under their proto3 JSON names to a client that wrote those.
+ */
+function unknownFieldRule(names: readonly string[], proto: boolean): string {
+  return `is not a field here (the fields are ${(proto ? names.map(protoName) : names).join(", ")})`;
 }
 
 /**
@@ -96,7 +100,7 @@ export function refuseUnknownFields(
   if (unknown === undefined) return;
   const name = spelled(input, unknown);
   const at = path ? `${path}.${name}` : name;
-  throw new AppError("invalid_argument", `${at} ${unknownFieldRule(names)}`);
+  throw new AppError("invalid_argument", `${at} ${unknownFieldRule(names, spellings.has(input))}`);
 }
 
 /** Whether a value is a JSON object (not null, not an array). */
@@ -132,6 +136,52 @@ export function snakeKeys(value: unknown): unknown {
 /** The name the client sent `key` of `input` under: its camelCase spelling when `snakeKeys` renamed it. */
 export function spelled(input: object, key: string): string {
   return spellings.get(input)?.get(key) ?? key;
+}
+
+/**
+ * Whether a JSON body was written under proto3 JSON names: a key in
+ * lowerCamelCase anywhere in it. Read only to word a refusal.
+ */
+export function protoNamed(body: unknown): boolean {
+  if (Array.isArray(body)) return body.some(protoNamed);
+  if (!isObject(body)) return false;
+  return Object.entries(body).some(([key, item]) => /[a-z0-9][A-Z]/.test(key) || protoNamed(item));
+}
+
+/**
+ * A refusal worded for the client that sent `body`: the fields among
+ * `names` (snake_case) that a message names — rules checked after parsing,
+ * against the session's state or the clock, are worded in snake_case —
+ * under their proto3 JSON names when the client wrote those
+ * (`elapsedMs must be between 0 and 60000`).
+ */
+export function saidFor(body: unknown, message: string, names: readonly string[]): string {
+  if (!names.some((name) => message.includes(name)) || !protoNamed(body)) return message;
+  return names.reduce(
+    (said, name) => said.replace(new RegExp(`\\b${name}\\b`, "g"), protoName(name)),
+    message,
+  );
+}
+
+/** Runs `work`; a refusal it throws is worded for the client that sent `body` (`saidFor`). */
+export async function refusalsSaidFor<T>(
+  body: unknown,
+  names: readonly string[],
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (e: unknown) {
+    if (!(e instanceof AppError)) throw e;
+    const message = saidFor(body, e.message, names);
+    if (message === e.message) throw e;
+    throw new AppError(e.code, message, e.retryAfterSeconds, e.headers);
+  }
+}
+
+/** `elapsed_ms` → `elapsedMs`: a field's proto3 JSON name. */
+function protoName(name: string): string {
+  return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
 /** The first field of `input` not among `names`. */

@@ -25,12 +25,18 @@ import { msUntilExpiry, type TokenClaims } from "../auth/jwt";
 import { sessionStub } from "../durable";
 import { CloseCode, knownError, type ServiceError, TOKEN_EXPIRED_REASON } from "../errors";
 import { DescriptorShare, descriptorBudgetOf } from "../health/descriptor-budget";
+import { saidFor } from "../http/valid";
 import { log } from "../log";
 import { metrics, pushMetricsSoon } from "../metrics/push";
 import { checkRateLimit } from "../middleware/limits";
 import type { TraceContext } from "../middleware/trace";
 import { PerKeyBatches } from "./per-key-batches";
-import { parseStreamUpdate, type StreamUpdate, streamUpdateKeys } from "./progress-input";
+import {
+  CORRECTION_FIELDS,
+  parseStreamUpdate,
+  type StreamUpdate,
+  streamUpdateKeys,
+} from "./progress-input";
 
 /** Where the stream is opened (a WebSocket upgrade). */
 export const INGEST_STREAM_PATH = "/v1/progress/stream";
@@ -137,7 +143,8 @@ class IngestStream {
         const update = parseStreamUpdate(item);
         accepted.push([update.sessionId, { update, receivedAtMs }]);
       } catch (e: unknown) {
-        this.#refuseItem(item, e instanceof Error ? e.message : String(e));
+        const message = e instanceof Error ? e.message : String(e);
+        this.#refuseItem(item, saidFor(item, message, CORRECTION_FIELDS));
       }
     }
     if (accepted.length === 0) return;
@@ -214,7 +221,8 @@ class IngestStream {
           );
       } else if (items.length === 1) {
         const { code, message } = result.error;
-        this.#refuse(first.update.ref, sessionId, code, message);
+        const said = saidFor(first.update.body, message, CORRECTION_FIELDS);
+        this.#refuse(first.update.ref, sessionId, code, said);
       } else {
         for (const item of items) await this.#apply([item]);
       }

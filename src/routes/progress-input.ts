@@ -7,7 +7,15 @@
 import * as v from "valibot";
 import type { ProgressCorrection } from "../domain/session/session";
 import { AppError } from "../errors";
-import { fields, finiteNumber, isObject, parse, snakeKeys, wholeNumber } from "../http/valid";
+import {
+  fields,
+  finiteNumber,
+  isObject,
+  parse,
+  saidFor,
+  snakeKeys,
+  wholeNumber,
+} from "../http/valid";
 import { asOfMs, BODY_RULE, ID_PATTERN, idSchema } from "./session-input";
 
 const number = v.nullish(finiteNumber("must be a number"));
@@ -19,6 +27,13 @@ const correctionEntries = {
   rate: number,
   as_of_ms: asOfMs,
 };
+/**
+ * The fields a refusal of a correction may name, also after parsing (the
+ * session's own rules: `elapsed_ms must be between 0 and …`): worded as
+ * the client wrote them (`saidFor`).
+ */
+export const CORRECTION_FIELDS = ["session_id", ...Object.keys(correctionEntries)];
+
 /** `step_progress` places the clock within a step: it needs the step. */
 function stepProgressNeedsIndex<
   T extends { step_progress?: number | null; current_step_index?: number | null },
@@ -28,15 +43,31 @@ function stepProgressNeedsIndex<
     "step_progress needs current_step_index",
   );
 }
-/** Fields under their proto3 JSON names too (`elapsedMs`), as for every body with a proto message. */
-const correction = v.pipe(fields(correctionEntries, BODY_RULE), stepProgressNeedsIndex());
+/**
+ * Fields under their proto3 JSON names too (`elapsedMs`), as for every body
+ * with a proto message; `session_id` may repeat the path's session, as a
+ * `POST /v1/progress` update names it (one payload for either route).
+ */
+const correction = v.pipe(
+  fields({ session_id: v.nullish(idSchema), ...correctionEntries }, BODY_RULE),
+  stepProgressNeedsIndex(),
+);
 
 /**
- * Progress correction body: one of `elapsed_ms`, `progress_percent`, or
- * `current_step_index` with `step_progress`; and/or `rate`.
+ * Progress correction body for the session `sessionId`: one of
+ * `elapsed_ms`, `progress_percent`, or `current_step_index` with
+ * `step_progress`; and/or `rate`. A `session_id` naming another session is
+ * refused: the update was meant for it.
  */
-export function parseCorrection(body: unknown): ProgressCorrection {
-  return correctionOf(parse(correction, body));
+export function parseCorrection(body: unknown, sessionId: string): ProgressCorrection {
+  const input = parse(correction, body);
+  if (input.session_id != null && input.session_id !== sessionId) {
+    throw new AppError(
+      "invalid_argument",
+      `session_id is ${input.session_id}, another session than the path's ${sessionId}: post it to that session's path (or to /v1/progress)`,
+    );
+  }
+  return correctionOf(input);
 }
 
 function correctionOf(input: { [K in keyof typeof correctionEntries]?: number | null }) {
@@ -58,6 +89,8 @@ export interface SessionBatch {
   sessionId: string;
   corrections: ProgressCorrection[];
   indexes: number[];
+  /** The updates as sent, to word a refusal as they were written. */
+  bodies: unknown[];
 }
 
 const UPDATES_RULE = `must be an array of 1-${MAX_BATCH_UPDATES} progress updates`;
@@ -89,18 +122,21 @@ export function parseProgressBatch(body: unknown): SessionBatch[] {
     try {
       update = parse(batchUpdate, raw);
     } catch (e: unknown) {
+      const message = e instanceof Error ? e.message : String(e);
       throw new AppError(
         "invalid_argument",
-        `updates[${i}]: ${e instanceof Error ? e.message : String(e)}`,
+        `updates[${i}]: ${saidFor(raw, message, CORRECTION_FIELDS)}`,
       );
     }
     const batch = bySession.get(update.session_id) ?? {
       sessionId: update.session_id,
       corrections: [],
       indexes: [],
+      bodies: [],
     };
     batch.corrections.push(correctionOf(update));
     batch.indexes.push(i);
+    batch.bodies.push(raw);
     bySession.set(update.session_id, batch);
   }
   return [...bySession.values()];
@@ -111,6 +147,8 @@ export interface StreamUpdate {
   ref: number;
   sessionId: string;
   correction: ProgressCorrection;
+  /** The update as sent, to word a refusal as it was written. */
+  body: unknown;
 }
 
 const REF_RULE = `must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER} (the update's reference)`;
@@ -132,7 +170,12 @@ const streamUpdate = v.pipe(
  */
 export function parseStreamUpdate(body: unknown): StreamUpdate {
   const update = parse(streamUpdate, body);
-  return { ref: update.ref, sessionId: update.session_id, correction: correctionOf(update) };
+  return {
+    ref: update.ref,
+    sessionId: update.session_id,
+    correction: correctionOf(update),
+    body,
+  };
 }
 
 /**

@@ -146,6 +146,9 @@ const reasonBody = fields(
   BODY_RULE,
 );
 
+/** The fields a refusal of a material report may name after parsing, worded as sent (`saidFor`). */
+export const MATERIAL_REPORT_FIELDS = ["material_id", "as_of_ms"];
+
 const AS_OF_RULE = "must be a time in milliseconds since the Unix epoch";
 /** When a reading was taken: ms since the epoch, a number or proto3 JSON's int64 string. */
 export const asOfMs = v.nullish(int64Number(AS_OF_RULE));

@@ -20,6 +20,7 @@ import {
   readProtobufBody,
   wantsProtobuf,
 } from "../http/body";
+import { refusalsSaidFor, saidFor } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireAuth, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
@@ -27,9 +28,15 @@ import type { TraceContext, TraceVariables } from "../middleware/trace";
 import { INGEST_PROTOCOL } from "../protocol/stream-codec";
 import { serveIngestStream } from "./ingest-stream";
 import { placementHeader } from "./placement";
-import { parseCorrection, parseProgressBatch, type SessionBatch } from "./progress-input";
+import {
+  CORRECTION_FIELDS,
+  parseCorrection,
+  parseProgressBatch,
+  type SessionBatch,
+} from "./progress-input";
 import {
   LIFECYCLE_ACTIONS,
+  MATERIAL_REPORT_FIELDS,
   materialResults,
   parseCreateRequest,
   parseId,
@@ -100,20 +107,29 @@ export const sessionReportRoutes = new Hono<Env_>()
   .use("/:id/progress", requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .use("/:id/materials", requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
   .post("/:id/progress", async (c) => {
-    const correction = parseCorrection(await progressBody(c.req.raw));
-    const stub = stubFor(c.env, c.req.param("id"));
-    if (prefersMinimal(c.req.raw)) {
-      const where = unwrap(await stub.correctProgress(correction, c.get("trace"), true));
-      return jsonText(where, 200, { "Preference-Applied": "return=minimal" });
-    }
-    const session = unwrap(await stub.correctProgress(correction, c.get("trace")));
-    if (!wantsProtobuf(c.req.raw)) return jsonText(session);
-    return protobuf(toBinary(SessionStateSchema, fromJsonString(SessionStateSchema, session)));
+    const body = await progressBody(c.req.raw);
+    const sessionId = parseId(c.req.param("id"), "session_id");
+    const stub = sessionStub(c.env, sessionId);
+    const minimal = prefersMinimal(c.req.raw);
+    const answer = await refusalsSaidFor(body, CORRECTION_FIELDS, async () => {
+      const correction = parseCorrection(body, sessionId);
+      return unwrap(await stub.correctProgress(correction, c.get("trace"), minimal));
+    });
+    if (minimal) return jsonText(answer, 200, { "Preference-Applied": "return=minimal" });
+    if (!wantsProtobuf(c.req.raw)) return jsonText(answer);
+    return protobuf(toBinary(SessionStateSchema, fromJsonString(SessionStateSchema, answer)));
   })
   .post("/:id/materials", async (c) => {
-    const { changes, asOfMs } = parseMaterialReport(await materialsBody(c.req.raw), Date.now());
+    const body = await materialsBody(c.req.raw);
     const stub = stubFor(c.env, c.req.param("id"));
-    const { outcomes, session } = unwrap(await stub.materials(changes, asOfMs, c.get("trace")));
+    const { changes, outcomes, session } = await refusalsSaidFor(
+      body,
+      MATERIAL_REPORT_FIELDS,
+      async () => {
+        const { changes, asOfMs } = parseMaterialReport(body, Date.now());
+        return { changes, ...unwrap(await stub.materials(changes, asOfMs, c.get("trace"))) };
+      },
+    );
     const results = materialResults(
       changes.map((change) => change.materialId),
       outcomes,
@@ -216,7 +232,13 @@ async function applyBatch(
       trace,
       true,
     );
-    if (!result.ok) return { ...base, error: result.error };
+    if (!result.ok) {
+      const { code, message } = result.error;
+      return {
+        ...base,
+        error: { code, message: saidFor(batch.bodies, message, CORRECTION_FIELDS) },
+      };
+    }
     const { seq, changed } = JSON.parse(result.value) as { seq: number; changed?: false };
     return { ...base, seq, ...(changed === false ? { changed } : {}) };
   } catch (err) {

@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
-import { fields, parse } from "../../src/http/valid";
+import { fields, parse, saidFor } from "../../src/http/valid";
 
 const body = fields(
   {
@@ -36,8 +36,9 @@ describe("fields", () => {
   });
 
   it("names a field as it was sent, and refuses what is not an object", () => {
+    // The fields there are, named as a client that writes proto3 JSON names writes them.
     expect(refusal({ player_id: "p", steps: [], playerName: "x" })).toBe(
-      "playerName is not a field here (the fields are player_id, steps)",
+      "playerName is not a field here (the fields are playerId, steps)",
     );
     expect(refusal({ player_id: "p", steps: [], player_name_x: "x" })).toBe(
       "player_name_x is not a field here (the fields are player_id, steps)",
@@ -56,6 +57,35 @@ describe("fields", () => {
     // A key that is data, not the prototype.
     expect(refusal(JSON.parse('{"player_id":"p","steps":[],"__proto__":{}}'))).toBe(
       "__proto__ is not a field here (the fields are player_id, steps)",
+    );
+  });
+});
+
+describe("saidFor", () => {
+  const names = ["elapsed_ms", "progress_percent", "current_step_index", "material_id"];
+
+  it("words a rule checked after parsing in the names the client wrote", () => {
+    const rule = "give at most one of elapsed_ms, progress_percent or current_step_index";
+    expect(saidFor({ elapsedMs: 1, progressPercent: 2 }, rule, names)).toBe(
+      "give at most one of elapsedMs, progressPercent or currentStepIndex",
+    );
+    // Nested objects and arrays tell how the body was written too.
+    expect(
+      saidFor(
+        [{ changes: [{ materialId: "iron_ore" }] }],
+        "material_id iron_ore appears twice",
+        names,
+      ),
+    ).toBe("materialId iron_ore appears twice");
+  });
+
+  it("leaves a snake_case body's refusal, values and other words as they are", () => {
+    const rule = "elapsed_ms must be between 0 and 60000";
+    expect(saidFor({ elapsed_ms: 1e9 }, rule, names)).toBe(rule);
+    expect(saidFor("not an object", rule, names)).toBe(rule);
+    // Only whole names: a value or a longer word that contains one is not a field.
+    expect(saidFor({ elapsedMs: 1 }, "x_elapsed_ms and elapsed_ms_total stay", names)).toBe(
+      "x_elapsed_ms and elapsed_ms_total stay",
     );
   });
 });

@@ -28,7 +28,14 @@ export const ROUTES: Route[] = [
   {
     method: "POST",
     path: (i) => `/udp/sessions/${i.sessionId}/progress`,
-    fields: ["elapsed_ms", "progress_percent", "current_step_index", "step_progress", "rate"],
+    fields: [
+      "session_id",
+      "elapsed_ms",
+      "progress_percent",
+      "current_step_index",
+      "step_progress",
+      "rate",
+    ],
   },
   {
     method: "POST",

@@ -170,7 +170,7 @@ describe("hostile JSON bodies", () => {
       [
         "/v1/workflows",
         { playerId: "p", steps: [{ name: "a", recipeId: "r", steps: [], recipeName: "x" }] },
-        "steps[0].recipeName is not a field here (the fields are name, recipe_id, steps, materials)",
+        "steps[0].recipeName is not a field here (the fields are name, recipeId, steps, materials)",
       ],
       [
         "/v1/progress",
