@@ -24,12 +24,25 @@ window.CraftingClient = CraftingClient;
 document.body.dataset.ready = "yes";
 </script><body></body>`;
 
+/** A page that imports both SDK bundles straight from the service at `serviceUrl` (`/imports?from=`). */
+function importingPage(serviceUrl: string): string {
+  return `<!doctype html><title>game</title><script type="module">
+import { CraftingClient } from "${serviceUrl}/js/sdk.js";
+import { LiteClient } from "${serviceUrl}/js/sdk-lite.js";
+document.body.dataset.imported = typeof CraftingClient + " " + typeof LiteClient;
+</script><body></body>`;
+}
+
 /** Serves the game's page and its bundled SDK (the build's public/js/sdk.js). */
 function gameServer(port: number): Promise<Server> {
   const sdk = readFileSync("public/js/sdk.js");
   const server = createServer((request, response) => {
-    if (request.url === "/sdk.js") {
+    const url = new URL(request.url ?? "/", "http://game");
+    if (url.pathname === "/sdk.js") {
       response.writeHead(200, { "Content-Type": "text/javascript" }).end(sdk);
+    } else if (url.pathname === "/imports") {
+      const page = importingPage(url.searchParams.get("from") ?? "");
+      response.writeHead(200, { "Content-Type": "text/html" }).end(page);
     } else {
       response.writeHead(200, { "Content-Type": "text/html" }).end(PAGE);
     }
@@ -158,6 +171,20 @@ describe("a game page on another origin", () => {
     const { sessionId, playerToken } = await sessionWithProgress();
     const outcome = await fromPage(`http://127.0.0.1:${pagePort}`, sessionId, playerToken);
     expect(outcome).toEqual({ synced: "state at 1500 ms", rpc: "200 snapshot true" });
+  }, 60_000);
+
+  it("imports the SDK bundles straight from the service as ES modules, from any origin", async () => {
+    // A module script is fetched in CORS mode: without the bundles' CORS header it never runs.
+    for (const origin of [`http://127.0.0.1:${pagePort}`, `http://localhost:${pagePort}`]) {
+      const page = await browser.newPage();
+      await page.goto(`${origin}/imports?from=${encodeURIComponent(server.baseUrl)}`);
+      const imported = await page
+        .waitForFunction(() => document.body.dataset.imported, undefined, { timeout: 10_000 })
+        .then((handle) => handle.jsonValue())
+        .catch(() => "not imported in 10 s");
+      expect(imported, origin).toBe("function function");
+      await page.close();
+    }
   }, 60_000);
 
   it("is told, not left retrying, on an origin that is not allowed", async () => {
