@@ -8,7 +8,7 @@
 import * as v from "valibot";
 import { EVENT_TYPES, type EventKind, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
-import { fields, int64Number, isObject, parse } from "../http/valid";
+import { fields, int64Number, isObject, parse, saidFor } from "../http/valid";
 import { ID_PATTERN, idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
 
 /** Limits of `POST /v1/events`. */
@@ -116,8 +116,10 @@ function parseEvent(raw: unknown, acceptedAtMs: number): SessionEvent {
   }
   const record = parse(envelope, value);
   const kind = EVENT_TYPES[record.event_type];
+  // The payload's place: `payload`, or in the proto3 form the type's name.
+  const at = record.payload !== undefined ? "payload" : kind;
   const payloadValue = record.payload ?? (value as Record<string, unknown>)[kind] ?? {};
-  if (!isObject(payloadValue)) throw invalid("payload must be a JSON object");
+  if (!isObject(payloadValue)) throw invalid(`${at} must be a JSON object`);
   const event: SessionEvent = {
     eventId: record.event_id.toLowerCase(),
     kind,
@@ -127,8 +129,33 @@ function parseEvent(raw: unknown, acceptedAtMs: number): SessionEvent {
     version: record.version,
     acceptedAtMs,
   };
-  fillPayload(event, kind, payloadValue);
+  try {
+    fillPayload(event, kind, payloadValue, at);
+  } catch (e: unknown) {
+    if (!(e instanceof AppError)) throw e;
+    throw invalid(saidFor(payloadValue, e.message, PAYLOAD_FIELDS));
+  }
   return event;
+}
+
+/** The payload's fields a refusal names, worded as the producer wrote them (`saidFor`). */
+const PAYLOAD_FIELDS = [
+  "recipe_id",
+  "duration_ms",
+  "workflow_id",
+  "material_id",
+  "elapsed_seconds",
+  "progress_percent",
+];
+
+/** Runs a payload's parser; its refusal names the field under the payload's place (`payload.steps[0]…`). */
+function within<T>(at: string, parseIt: () => T): T {
+  try {
+    return parseIt();
+  } catch (e: unknown) {
+    if (!(e instanceof AppError)) throw e;
+    throw invalid(`${at}.${e.message}`);
+  }
 }
 
 function parseString(raw: string): unknown {
@@ -139,21 +166,30 @@ function parseString(raw: string): unknown {
   }
 }
 
-function fillPayload(event: SessionEvent, kind: EventKind, payload: Record<string, unknown>): void {
+function fillPayload(
+  event: SessionEvent,
+  kind: EventKind,
+  payload: Record<string, unknown>,
+  at: string,
+): void {
   switch (kind) {
     case "start": {
-      const { params, region } = parseCreateRequest(
-        {
-          session_id: event.sessionId,
-          player_id: event.playerId,
-          recipe_id: field(payload, "recipe_id"),
-          steps: normaliseSteps(field(payload, "steps")),
-          materials: field(payload, "materials"),
-          // proto3 leaves an unset string empty.
-          ...(field(payload, "workflow_id") ? { workflow_id: field(payload, "workflow_id") } : {}),
-          ...(field(payload, "region") ? { region: field(payload, "region") } : {}),
-        },
-        () => event.sessionId,
+      const { params, region } = within(at, () =>
+        parseCreateRequest(
+          {
+            session_id: event.sessionId,
+            player_id: event.playerId,
+            recipe_id: field(payload, "recipe_id"),
+            steps: normaliseSteps(field(payload, "steps")),
+            materials: field(payload, "materials"),
+            // proto3 leaves an unset string empty.
+            ...(field(payload, "workflow_id")
+              ? { workflow_id: field(payload, "workflow_id") }
+              : {}),
+            ...(field(payload, "region") ? { region: field(payload, "region") } : {}),
+          },
+          () => event.sessionId,
+        ),
       );
       event.start = {
         recipeId: params.recipeId,
@@ -166,7 +202,7 @@ function fillPayload(event: SessionEvent, kind: EventKind, payload: Record<strin
     }
     case "fail":
     case "cancel": {
-      const reason = parseReason({ reason: field(payload, "reason") });
+      const reason = within(at, () => parseReason({ reason: field(payload, "reason") }));
       if (reason !== undefined) event.reason = reason;
       return;
     }
@@ -182,7 +218,7 @@ function fillPayload(event: SessionEvent, kind: EventKind, payload: Record<strin
       } else if (typeof percent === "number" && percent >= 0 && percent <= 100) {
         event.progress = { progressPercent: percent };
       } else {
-        throw invalid("a progress payload needs elapsed_seconds (≥ 0) or progress_percent (0-100)");
+        throw invalid(`${at} needs elapsed_seconds (≥ 0) or progress_percent (0-100)`);
       }
       return;
     }

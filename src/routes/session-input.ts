@@ -12,7 +12,7 @@ import {
   MAX_CLOCK_SKEW_MS,
 } from "../domain/session/session";
 import { AppError } from "../errors";
-import { fields, int64Number, parse, wholeNumber } from "../http/valid";
+import { fields, int64Number, parse, saidFor, wholeNumber } from "../http/valid";
 import { regionField } from "./placement";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
@@ -146,8 +146,8 @@ const reasonBody = fields(
   BODY_RULE,
 );
 
-/** The fields a refusal of a material report may name after parsing, worded as sent (`saidFor`). */
-export const MATERIAL_REPORT_FIELDS = ["material_id", "as_of_ms"];
+/** The fields a refusal of a material report names after parsing, worded as sent (`saidFor`). */
+const MATERIAL_REPORT_FIELDS = ["material_id", "as_of_ms"];
 
 const AS_OF_RULE = "must be a time in milliseconds since the Unix epoch";
 /** When a reading was taken: ms since the epoch, a number or proto3 JSON's int64 string. */
@@ -196,7 +196,17 @@ export interface MaterialReport {
  * minute ahead of the server clock.
  */
 export function parseMaterialReport(body: unknown, nowMs: number): MaterialReport {
-  const report = parse(materialReport, body);
+  try {
+    return materialReportOf(parse(materialReport, body), nowMs);
+  } catch (e: unknown) {
+    if (!(e instanceof AppError)) throw e;
+    // A repeated material and a reading from the future are found after
+    // parsing: worded as the client wrote the fields.
+    throw new AppError(e.code, saidFor(body, e.message, MATERIAL_REPORT_FIELDS));
+  }
+}
+
+function materialReportOf(report: v.InferOutput<typeof materialReport>, nowMs: number) {
   const changes = report.changes.map((item) => ({
     materialId: item.material_id,
     quantity: item.quantity,

@@ -36,7 +36,6 @@ import {
 } from "./progress-input";
 import {
   LIFECYCLE_ACTIONS,
-  MATERIAL_REPORT_FIELDS,
   materialResults,
   parseCreateRequest,
   parseId,
@@ -120,16 +119,9 @@ export const sessionReportRoutes = new Hono<Env_>()
     return protobuf(toBinary(SessionStateSchema, fromJsonString(SessionStateSchema, answer)));
   })
   .post("/:id/materials", async (c) => {
-    const body = await materialsBody(c.req.raw);
+    const { changes, asOfMs } = parseMaterialReport(await materialsBody(c.req.raw), Date.now());
     const stub = stubFor(c.env, c.req.param("id"));
-    const { changes, outcomes, session } = await refusalsSaidFor(
-      body,
-      MATERIAL_REPORT_FIELDS,
-      async () => {
-        const { changes, asOfMs } = parseMaterialReport(body, Date.now());
-        return { changes, ...unwrap(await stub.materials(changes, asOfMs, c.get("trace"))) };
-      },
-    );
+    const { outcomes, session } = unwrap(await stub.materials(changes, asOfMs, c.get("trace")));
     const results = materialResults(
       changes.map((change) => change.materialId),
       outcomes,

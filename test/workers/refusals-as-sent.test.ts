@@ -111,8 +111,8 @@ describe("refusals worded as sent", () => {
     socket.ws.close(1000);
   });
 
-  it("POST /udp/sessions/{id}/materials: a repeated material and a reading from the future", async () => {
-    const { sessionId } = await activeSession();
+  it("a material report, a session's or a player's: a repeated material and a reading from the future", async () => {
+    const { sessionId, playerId } = await activeSession();
     const post = (body: object) => serviceCall(`/udp/sessions/${sessionId}/materials`, body);
     const twice = [
       { materialId: "iron_ore", quantity: 1 },
@@ -125,5 +125,12 @@ describe("refusals worded as sent", () => {
     expect(await refusal(await post(future))).toMatch(/^asOfMs lies more than a minute/);
     const snake = { changes: [{ material_id: "iron_ore", quantity: 1 }], as_of_ms: FUTURE_MS() };
     expect(await refusal(await post(snake))).toMatch(/^as_of_ms lies more than a minute/);
+    // The player's report takes the same body, and is answered the same way.
+    const player = (body: object) => serviceCall(`/v1/players/${playerId}/materials`, body);
+    expect(await refusal(await player({ changes: twice }))).toBe(
+      "changes[1].materialId iron_ore appears twice",
+    );
+    expect(await refusal(await player(future))).toMatch(/^asOfMs lies more than a minute/);
+    expect(await refusal(await player(snake))).toMatch(/^as_of_ms lies more than a minute/);
   });
 });

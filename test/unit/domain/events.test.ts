@@ -82,6 +82,56 @@ describe("event records", () => {
     });
   });
 
+  it("names a payload's field where and as the producer wrote it", () => {
+    const envelope = (type: string, proto: boolean) =>
+      proto
+        ? {
+            eventId: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
+            eventType: `crafting.session.${type}`,
+            occurredAt: "2026-11-22T18:00:00Z",
+            sessionId: "s-1",
+            playerId: "p-1",
+            version: "1",
+          }
+        : {
+            event_id: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
+            event_type: `crafting.session.${type}`,
+            occurred_at: "2026-11-22T18:00:00Z",
+            session_id: "s-1",
+            player_id: "p-1",
+            version: 1,
+          };
+    const refusal = (record: object) => {
+      const result = parseEventRecord(record, 0);
+      return result.ok ? "accepted" : result.message;
+    };
+    const badStep = { name: "smelt", durationMs: -1 };
+    expect(
+      refusal({ ...envelope("start", true), start: { recipeId: "r", steps: [badStep] } }),
+    ).toBe("start.steps[0].durationMs must be a positive whole number of milliseconds");
+    expect(
+      refusal({
+        ...envelope("start", false),
+        payload: { recipe_id: "r", steps: [{ name: "smelt", duration_ms: -1 }] },
+      }),
+    ).toBe("payload.steps[0].duration_ms must be a positive whole number of milliseconds");
+    expect(
+      refusal({ ...envelope("start", true), start: { steps: [{ name: "a", durationMs: 1 }] } }),
+    ).toBe("start.recipeId must be 1-64 characters of letters, digits, '_', '-', '.' or ':'");
+    expect(refusal({ ...envelope("progress", true), progress: { progressPercent: "x" } })).toBe(
+      "progress needs elapsedSeconds (≥ 0) or progressPercent (0-100)",
+    );
+    expect(refusal({ ...envelope("progress", false), payload: { progress_percent: 101 } })).toBe(
+      "payload needs elapsed_seconds (≥ 0) or progress_percent (0-100)",
+    );
+    expect(refusal({ ...envelope("fail", false), payload: { reason: 7 } })).toMatch(
+      /^payload\.reason must be a string/,
+    );
+    expect(refusal({ ...envelope("fail", false), payload: [] })).toBe(
+      "payload must be a JSON object",
+    );
+  });
+
   it("keeps a start's region for placing its session; proto3's empty string is none", () => {
     const start = (payload: Record<string, unknown>) =>
       parseEventRecord(
@@ -110,7 +160,7 @@ describe("event records", () => {
     }
     expect(start({ region: "APAC" })).toEqual({
       ok: false,
-      message: expect.stringMatching(/^region must be one of wnam, enam/),
+      message: expect.stringMatching(/^payload\.region must be one of wnam, enam/),
     });
   });
 
