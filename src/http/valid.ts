@@ -140,12 +140,24 @@ export function spelled(input: object, key: string): string {
 
 /**
  * Whether a JSON body was written under proto3 JSON names: a key in
- * lowerCamelCase anywhere in it. Read only to word a refusal.
+ * lowerCamelCase anywhere in it. Read only to word a refusal; walked
+ * without recursion, so a hostile body nested thousands deep is read like
+ * any other.
  */
 export function protoNamed(body: unknown): boolean {
-  if (Array.isArray(body)) return body.some(protoNamed);
-  if (!isObject(body)) return false;
-  return Object.entries(body).some(([key, item]) => /[a-z0-9][A-Z]/.test(key) || protoNamed(item));
+  const waiting: unknown[] = [body];
+  while (waiting.length > 0) {
+    const value = waiting.pop();
+    if (Array.isArray(value)) {
+      for (const item of value) waiting.push(item);
+    } else if (isObject(value)) {
+      for (const [key, item] of Object.entries(value)) {
+        if (/[a-z0-9][A-Z]/.test(key)) return true;
+        waiting.push(item);
+      }
+    }
+  }
+  return false;
 }
 
 /**

@@ -197,6 +197,29 @@ describe("hostile JSON bodies", () => {
     });
   });
 
+  it("answers a body nested 20,000 deep, beside a refused field, with a 4xx on every route", async () => {
+    // A refusal is worded by reading how the body was written: that walk must not recurse.
+    const deep = `${"[".repeat(20_000)}${"]".repeat(20_000)}`;
+    for (const route of ROUTES) {
+      for (const body of [`{"bogus_field":${deep}}`, `{"elapsedMs":1e15,"bogus_field":${deep}}`]) {
+        const response = await sendBody(context, route, body);
+        const text = await response.text();
+        expect(
+          response.status,
+          `${routeLabel(route)}: ${text.slice(0, 200)}`,
+        ).toBeGreaterThanOrEqual(400);
+        expect(response.status, `${routeLabel(route)}: ${text.slice(0, 200)}`).toBeLessThan(500);
+      }
+    }
+    const batch = `{"updates":[{"session_id":"${ids.sessionId}","elapsed_ms":1e15,"x":${deep}}]}`;
+    const response = await sendBody(
+      context,
+      ROUTES.find((r) => r.path(ids) === "/v1/progress") as Route,
+      batch,
+    );
+    expect(response.status).toBe(400);
+  });
+
   it("answers hostile paths (encoded slashes, NUL, very long ids) with a 4xx", async () => {
     const ids = ["%2F..%2Fhealth", "a%00b", "a".repeat(5_000), "%F0%28%8C%28", "..", "%20"];
     for (const id of ids) {
