@@ -8,7 +8,7 @@
 import * as v from "valibot";
 import { EVENT_TYPES, type EventKind, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
-import { fields, int64Number, isObject, parse, saidFor } from "../http/valid";
+import { fields, int64Number, isObject, parse, protoName, saidFor } from "../http/valid";
 import { ID_PATTERN, idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
 
 /** Limits of `POST /v1/events`. */
@@ -60,7 +60,7 @@ class NotJson {
 /** Reads a field by its JSON name or its proto3 JSON (lowerCamelCase) name. */
 function field(record: Record<string, unknown>, name: string): unknown {
   if (name in record) return record[name];
-  return record[name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())];
+  return record[protoName(name)];
 }
 
 /** Validates one record into an event, or says what is wrong with it. */

@@ -192,7 +192,7 @@ export async function refusalsSaidFor<T>(
 }
 
 /** `elapsed_ms` → `elapsedMs`: a field's proto3 JSON name. */
-function protoName(name: string): string {
+export function protoName(name: string): string {
   return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
