@@ -64,23 +64,33 @@ export function sessionStatusOf(wire: SessionStatusEnum): SessionStatus | undefi
   return sessionStatusFromWire.get(wire);
 }
 
+/**
+ * A percentage as sent: to a hundredth of a percent. The wire's percentages
+ * are `float`s, which the binary form carries to ~7 digits anyway, and JSON
+ * would otherwise carry every digit of a double (`40.05866666666667`).
+ */
+export const percentOnWire = (percent: number) => Math.round(percent * 100) / 100;
+
+/** Milliseconds as the wire's seconds, to the millisecond (a clock at a rate makes fractions). */
+const secondsOnWire = (ms: number) => Math.round(ms) / 1000;
+
 /** Seed 000's progress fields at `nowMs`. */
 export function progressMessage(state: Session, nowMs: number): CraftingProgressUpdate {
   const view = progressAt(state, nowMs);
   return create(CraftingProgressUpdateSchema, {
     sessionId: state.sessionId,
-    progressPercent: view.percent,
-    elapsedSeconds: view.elapsedMs / 1000,
-    remainingSeconds: view.remainingMs / 1000,
+    progressPercent: percentOnWire(view.percent),
+    elapsedSeconds: secondsOnWire(view.elapsedMs),
+    remainingSeconds: secondsOnWire(view.remainingMs),
     currentStep: state.steps[view.currentStepIndex]?.name ?? "",
     currentStepIndex: view.currentStepIndex,
-    stepProgress: view.stepPercent,
+    stepProgress: percentOnWire(view.stepPercent),
     steps: view.steps.map((step) =>
       create(CraftingStepSchema, {
         name: step.name,
         durationMs: step.durationMs,
         status: stepStatusToWire[step.status],
-        progressPercent: step.percent,
+        progressPercent: percentOnWire(step.percent),
       }),
     ),
     timestampMs: BigInt(Math.floor(nowMs)),

@@ -12,7 +12,7 @@ import {
   type WorkflowUpdate,
   WorkflowUpdateSchema,
 } from "../gen/crafting/v1/workflow_pb";
-import { clockMessage } from "./session-wire";
+import { clockMessage, percentOnWire } from "./session-wire";
 
 const WORKFLOW_STATUS = {
   active: WorkflowStatus.ACTIVE,
@@ -43,7 +43,7 @@ export function workflowMessage(state: WorkflowState, nowMs: number): WorkflowUp
   return create(WorkflowUpdateSchema, {
     workflowId: state.workflowId,
     playerId: state.playerId,
-    overallProgress: overallProgress(state, nowMs),
+    overallProgress: percentOnWire(overallProgress(state, nowMs)),
     currentStepIndex: state.currentIndex,
     totalSteps: state.steps.length,
     currentStepName: state.steps[state.currentIndex]?.name ?? "",
@@ -53,7 +53,7 @@ export function workflowMessage(state: WorkflowState, nowMs: number): WorkflowUp
         sessionId: step.sessionId,
         recipeId: step.recipeId,
         status: stepStatus(step.status),
-        progressPercent: stepProgressAt(step, nowMs),
+        progressPercent: percentOnWire(stepProgressAt(step, nowMs)),
         // Every step's: its total weighs it in the overall progress.
         clock: clockMessage(stepClock(step), step.steps),
       }),
