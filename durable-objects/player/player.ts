@@ -13,6 +13,7 @@ import {
   materialTargets,
   queueView,
   type SessionSummary,
+  sameView,
 } from "../../src/domain/queue/crafting-queue";
 import {
   acquireLease,
@@ -106,6 +107,11 @@ export class Player extends StreamingObject {
     const queue = this.#queue ?? this.#newQueue(playerId);
     const applied = applySummary(queue.entries, summary, now);
     if (!applied.changed) return queue.entries[summary.sessionId] ?? null;
+    if (!applied.ended && sameView(queue.entries, applied.entries, queue.slots, now)) {
+      // Held for the waits it makes once a request queues behind it; no frame, no log row.
+      this.#keep({ ...queue, entries: applied.entries });
+      return summary;
+    }
     const ended = applied.ended ? [summary] : [];
     this.#commit({ ...queue, entries: applied.entries, seq: queue.seq + 1 }, now, ended);
     return summary;
@@ -189,6 +195,12 @@ export class Player extends StreamingObject {
     });
     this.#queue = queue;
     this.hub.deliver(frame, false, now, now);
+  }
+
+  /** Stores a queue whose view did not change: its streams have nothing to be told. */
+  #keep(queue: QueueState): void {
+    this.ctx.storage.kv.put(QUEUE_KEY, queue);
+    this.#queue = queue;
   }
 
   #position(queue: QueueState, nowMs: number): FramePosition {

@@ -121,6 +121,36 @@ describe("the player's queue", () => {
     expect((await logged()).length).toBe(before.length + 1);
   });
 
+  it("sends no frame when a report moves only the finish of the one session crafting, and a request queued later waits by it", async () => {
+    const playerId = freshId("p");
+    const [a, b] = [freshId("s"), freshId("s")];
+    expect((await createSession(a, playerId)).status).toBe(201);
+    const startedAt = Date.now();
+    await serviceCall(`/v1/sessions/${a}/start`);
+    const socket = await watchQueue(playerId, await token(playerId));
+    await socket.frameCount(1);
+    const player = env.PLAYER.getByName(playerId);
+    const logged = () =>
+      runInDurableObject(player, (_p: Player, state) =>
+        [...state.storage.kv.list({ prefix: "queue_log:" })].map(([key]) => key),
+      );
+    const before = await logged();
+    await new Promise((resolve) => setTimeout(resolve, PROGRESS_NOTICE_INTERVAL_MS + 100));
+    // 30 s ahead of plan: the queue takes it (it moves a's finish), but nobody waits on a yet.
+    const ahead = { elapsed_ms: Date.now() - startedAt + 30_000 };
+    expect((await serviceCall(`/udp/sessions/${a}/progress`, ahead)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(socket.frames).toHaveLength(1);
+    expect((await logged()).length).toBe(before.length);
+    // A request queued now waits for a's corrected finish: ~90 s, not ~120 s.
+    expect((await createSession(b, playerId)).status).toBe(201);
+    const queued = (await socket.frameCount(2))[1];
+    expect(byRequest(queued)[b]?.[2]).toBeLessThan(91);
+    expect(byRequest(queued)[b]?.[2]).toBeGreaterThan(80);
+    expect(queued?.seq).toBe((socket.frames[0]?.seq as number) + 1);
+    expect((await logged()).length).toBe(before.length + 1);
+  });
+
   it("resumes a queue stream with exactly what was missed", async () => {
     const playerId = freshId("p");
     const bearer = await token(playerId);

@@ -144,6 +144,34 @@ export function queueView(
 }
 
 /**
+ * Whether two states of a queue show a client the same at `nowMs`: a newer
+ * clock of the only session crafting moves no wait until a request queues
+ * behind it, so a frame would tell a client nothing.
+ */
+export function sameView(
+  before: Readonly<Record<string, SessionSummary>>,
+  after: Readonly<Record<string, SessionSummary>>,
+  slots: number,
+  nowMs: number,
+): boolean {
+  const a = queueView(before, slots, nowMs);
+  const b = queueView(after, slots, nowMs);
+  return (
+    a.length === b.length &&
+    a.every((item, i) => {
+      const other = b[i] as QueueItem;
+      return (
+        item.requestId === other.requestId &&
+        item.recipeId === other.recipeId &&
+        item.status === other.status &&
+        item.queuePosition === other.queuePosition &&
+        item.estimatedWaitSeconds === other.estimatedWaitSeconds
+      );
+    })
+  );
+}
+
+/**
  * Where a player's material change goes: every session of theirs that has
  * not ended and requires one of the materials, with only the changes it uses.
  */

@@ -5,6 +5,7 @@ import {
   materialTargets,
   queueView,
   type SessionSummary,
+  sameView,
 } from "../../../src/domain/queue/crafting-queue";
 import { CLOCK_TOLERANCE_MS } from "../../../src/domain/session/progress";
 import type { SessionStatus } from "../../../src/domain/session/session";
@@ -207,5 +208,22 @@ describe("a player's material change", () => {
     expect(
       materialTargets(entries, [{ materialId: "wood", quantity: 3, available: true }]),
     ).toEqual([]);
+  });
+});
+
+describe("a change a client would not see", () => {
+  it("is a newer clock of the one session crafting, until a request waits behind it", () => {
+    const held = byId(summary("a", "active", 60, 10));
+    const ahead = byId(summary("a", "active", 60, 40, { seq: 2 }));
+    expect(sameView(held, ahead, 1, NOW)).toBe(true);
+    const withQueued = { ...held, ...byId(summary("b", "queued", 30)) };
+    const aheadWithQueued = { ...ahead, ...byId(summary("b", "queued", 30)) };
+    // b's wait goes from 50 s to 20 s.
+    expect(sameView(withQueued, aheadWithQueued, 1, NOW)).toBe(false);
+    // A second slot is free: b starts at once either way.
+    expect(sameView(withQueued, aheadWithQueued, 2, NOW)).toBe(true);
+    // Any status change shows.
+    expect(sameView(held, byId(summary("a", "paused", 60, 10, { seq: 2 })), 1, NOW)).toBe(true);
+    expect(sameView(held, byId(summary("a", "queued", 60, 10, { seq: 2 })), 1, NOW)).toBe(false);
   });
 });
