@@ -16,21 +16,22 @@ export function parse<S extends v.GenericSchema>(
 ): v.InferOutput<S> {
   const result = v.safeParse(schema, input, { abortEarly: true });
   if (result.success) return result.output;
-  throw new AppError("invalid_argument", describe(result.issues[0], field));
+  throw new AppError("invalid_argument", describe(result.issues[0], input, field));
 }
 
 /**
  * "steps[0].name must be …" from an issue's path and message, each field
- * named as the client wrote it (`steps[0].durationMs` for a camelCase body).
+ * named as the client wrote it (`steps[0].durationMs` for a camelCase body;
+ * a field left out, as the body writes the others: `spelled`).
  */
-function describe(issue: v.BaseIssue<unknown>, field?: string): string {
+function describe(issue: v.BaseIssue<unknown>, body: unknown, field?: string): string {
   let path = field ?? "";
   for (const { key, input } of issue.path ?? []) {
     if (typeof key === "number") {
       path += `[${key}]`;
       continue;
     }
-    const name = isObject(input) ? spelled(input, String(key)) : String(key);
+    const name = isObject(input) ? spelled(input, String(key), body) : String(key);
     path += path ? `.${name}` : name;
   }
   return path ? `${path} ${issue.message}` : issue.message;
@@ -133,9 +134,17 @@ export function snakeKeys(value: unknown): unknown {
   return out;
 }
 
-/** The name the client sent `key` of `input` under: its camelCase spelling when `snakeKeys` renamed it. */
-export function spelled(input: object, key: string): string {
-  return spellings.get(input)?.get(key) ?? key;
+/**
+ * The name the client sent `key` of `input` under: its camelCase spelling
+ * when `snakeKeys` renamed it. A field left out is named as the client
+ * writes the others: in camelCase when `input` (or the whole `body` it is
+ * part of) has a camelCase key.
+ */
+export function spelled(input: object, key: string, body?: unknown): string {
+  const sent = spellings.get(input)?.get(key);
+  if (sent !== undefined) return sent;
+  if ((input as Record<string, unknown>)[key] !== undefined) return key;
+  return spellings.has(input) || (body !== undefined && protoNamed(body)) ? protoName(key) : key;
 }
 
 /**

@@ -82,9 +82,10 @@ function parseWorkflow(body: unknown): {
         () => "x",
       );
     } catch (e) {
+      // Its refusal names a field of the step (`steps[0].duration_ms …`): named from the body's root.
       throw new AppError(
         "invalid_argument",
-        `steps[${i}]: ${e instanceof Error ? e.message : String(e)}`,
+        `steps[${i}].${e instanceof Error ? e.message : String(e)}`,
       );
     }
     return {
