@@ -4,10 +4,10 @@
  * counters of its own, and its dead-letter queue is recognised as one; and
  * the Worker's bundle is ASCII and needs no Node.js module.
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 import { WORKER_BUNDLE } from "../../bench/lib/targets";
 import { isDeadLetterQueue } from "../../src/events/consumer";
 
@@ -103,5 +103,29 @@ describe("the Worker's bundle", () => {
       );
     const text = await workerBundle();
     expect(text.match(/(?:from|import\(|require\()\s*["']node:[^"']+["']/g) ?? []).toEqual([]);
+  });
+});
+
+describe("npm start", () => {
+  it("reloads on a change to any file of the Worker's (wrangler dev watches only build.watch_dir)", async () => {
+    // With a build command set, `wrangler dev` rebuilds and reloads only on a
+    // change under `watch_dir`: a directory left out serves stale code.
+    const root = join(import.meta.dirname, "../..");
+    const watched = [unstable_readConfig({ config: CONFIG }).build.watch_dir ?? []].flat();
+    const result = await build({
+      ...WORKER_BUNDLE,
+      entryPoints: [join(root, "src/index.ts")],
+      write: false,
+      metafile: true,
+      logLevel: "silent",
+    });
+    const ours = Object.keys(result.metafile.inputs)
+      .map((input) => relative(root, join(process.cwd(), input)))
+      .filter((path) => !path.startsWith("node_modules/"));
+    expect(ours.length).toBeGreaterThan(50);
+    const unwatched = ours.filter(
+      (path) => !watched.some((dir) => path.startsWith(`${dir.replace(/\/$/, "")}/`)),
+    );
+    expect(unwatched).toEqual([]);
   });
 });
