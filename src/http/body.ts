@@ -9,16 +9,17 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /**
  * Reads a JSON body of at most `maxBytes`; an empty body reads as `{}` when
- * `optional`.
+ * `optional`. `accept` is what a body of another type is told to be sent as:
+ * every type the route takes.
  */
 export async function readJsonBody(
   request: Request,
-  { maxBytes = MAX_JSON_BODY_BYTES, optional = false } = {},
+  { maxBytes = MAX_JSON_BODY_BYTES, optional = false, accept = "application/json" } = {},
 ): Promise<unknown> {
   const text = await readBodyText(request, {
     maxBytes,
     types: [/^application\/json\b/i],
-    accept: "application/json",
+    accept,
   });
   if (text === null) {
     if (optional) return {};
@@ -50,6 +51,9 @@ export async function readBodyText(
 
 /** Media type of binary protobuf bodies. */
 export const PROTOBUF_TYPE = "application/x-protobuf";
+
+/** What a route that takes a body as JSON or as its proto message tells a body of another type. */
+export const JSON_OR_PROTOBUF = `application/json or ${PROTOBUF_TYPE}`;
 
 /** Whether a request's body is binary protobuf. */
 export function isProtobuf(request: Request): boolean {

@@ -15,6 +15,7 @@ import {
 } from "../gen/crafting/v1/sync_pb";
 import {
   isProtobuf,
+  JSON_OR_PROTOBUF,
   PROTOBUF_TYPE,
   readJsonBody,
   readProtobufBody,
@@ -167,7 +168,7 @@ function decodeBody<T>(decode: () => T, what: string): T {
  * both go through the same validation.
  */
 async function progressBody(request: Request): Promise<unknown> {
-  if (!isProtobuf(request)) return readJsonBody(request);
+  if (!isProtobuf(request)) return readJsonBody(request, { accept: JSON_OR_PROTOBUF });
   const bytes = await readProtobufBody(request);
   const message = decodeBody(
     () => fromBinary(ProgressCorrectionRequestSchema, bytes),
@@ -185,7 +186,7 @@ async function progressBody(request: Request): Promise<unknown> {
 
 /** A material report body, JSON or `crafting.v1.UdpMaterialUpdate` (where `available` is explicit). */
 async function materialsBody(request: Request): Promise<unknown> {
-  if (!isProtobuf(request)) return readJsonBody(request);
+  if (!isProtobuf(request)) return readJsonBody(request, { accept: JSON_OR_PROTOBUF });
   const bytes = await readProtobufBody(request);
   const message = decodeBody(
     () => fromBinary(UdpMaterialUpdateSchema, bytes),

@@ -8,6 +8,8 @@ export interface Route {
   /** Field names a real body carries, to put hostile values in. */
   fields: string[];
   as?: "player";
+  /** The media types it takes, as a body of another type is told (default `application/json`). */
+  media?: string;
 }
 
 export interface Ids {
@@ -36,11 +38,13 @@ export const ROUTES: Route[] = [
       "step_progress",
       "rate",
     ],
+    media: "application/json or application/x-protobuf",
   },
   {
     method: "POST",
     path: (i) => `/udp/sessions/${i.sessionId}/materials`,
     fields: ["changes", "as_of_ms"],
+    media: "application/json or application/x-protobuf",
   },
   {
     method: "POST",
@@ -50,7 +54,12 @@ export const ROUTES: Route[] = [
   { method: "PUT", path: (i) => `/v1/players/${i.playerId}/slots`, fields: ["slots"] },
   { method: "POST", path: () => "/v1/progress", fields: ["updates"] },
   { method: "POST", path: () => "/v1/workflows", fields: ["player_id", "steps", "workflow_id"] },
-  { method: "POST", path: () => "/v1/events", fields: ["event_id", "event_type", "version"] },
+  {
+    method: "POST",
+    path: () => "/v1/events",
+    fields: ["event_id", "event_type", "version"],
+    media: "application/json (one event or an array) or application/x-ndjson",
+  },
   { method: "POST", path: () => "/health/batch", fields: ["checks"] },
   {
     method: "POST",

@@ -84,6 +84,21 @@ describe("hostile JSON bodies", () => {
     }
   });
 
+  it("answers a body of a type the route does not take with 415, naming every type it takes", async () => {
+    for (const route of ROUTES) {
+      const before = await sessionSeq(context);
+      const response = await sendBody(context, route, "<p>hi</p>", { "Content-Type": "text/html" });
+      expect(response.status, routeLabel(route)).toBe(415);
+      expect(await response.json(), routeLabel(route)).toEqual({
+        error: {
+          code: "unsupported_media_type",
+          message: `send the body as ${route.media ?? "application/json"}`,
+        },
+      });
+      expect(await sessionSeq(context)).toBe(before);
+    }
+  });
+
   it("refuses a field the route does not take, naming it and the fields there are", async () => {
     // Bridged events are the exception: records carry their producers' own fields.
     for (const route of ROUTES.filter((r) => r.path(ids) !== "/v1/events")) {
