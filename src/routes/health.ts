@@ -25,7 +25,7 @@ const CHECKS_RULE = `must be a non-empty list of: ${CHECK_NAMES.join(", ")}`;
 /** `POST /health/batch` body: `{ "checks": [...] }`, all checks when absent. */
 const batchBody = fields(
   {
-    checks: v.optional(
+    checks: v.nullish(
       v.pipe(
         v.array(v.picklist(CHECK_NAMES, CHECKS_RULE), CHECKS_RULE),
         v.minLength(1, CHECKS_RULE),

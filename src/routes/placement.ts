@@ -16,6 +16,6 @@ export function placementHeader(placement: Placement): Record<string, string> {
 }
 
 /** Where to place a new session or workflow: a location hint, optional. */
-export const regionField = v.optional(
+export const regionField = v.nullish(
   v.picklist(LOCATION_HINTS, `must be one of ${LOCATION_HINTS.join(", ")} (a location hint)`),
 );

@@ -126,10 +126,10 @@ const steps = v.pipe(
 const createSession = fields(
   {
     steps,
-    session_id: v.optional(idSchema),
+    session_id: v.nullish(idSchema),
     player_id: idSchema,
     recipe_id: idSchema,
-    workflow_id: v.optional(idSchema),
+    workflow_id: v.nullish(idSchema),
     materials: requirements,
     region: regionField,
   },

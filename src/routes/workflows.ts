@@ -44,7 +44,7 @@ function parseWorkflow(body: unknown): {
   refuseUnknownFields(input, ["workflow_id", "player_id", "steps", "region"]);
   const playerId = parseId(input.player_id, spelled(input, "player_id"));
   const workflowId =
-    input.workflow_id === undefined
+    input.workflow_id == null
       ? crypto.randomUUID()
       : parseId(input.workflow_id, spelled(input, "workflow_id"));
   if (workflowId.length > 60)

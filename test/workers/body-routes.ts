@@ -10,6 +10,10 @@ export interface Route {
   as?: "player";
   /** The media types it takes, as a body of another type is told (default `application/json`). */
   media?: string;
+  /** Its optional top-level fields: `null` reads as absent, as proto3 JSON writes an unset field. */
+  optional?: string[];
+  /** A body it takes (when `{}` is not one), to send its optional fields beside. */
+  valid?: () => Record<string, unknown>;
 }
 
 export interface Ids {
@@ -25,8 +29,15 @@ export const ROUTES: Route[] = [
     method: "POST",
     path: () => "/v1/sessions",
     fields: ["session_id", "player_id", "recipe_id", "steps", "materials", "workflow_id"],
+    optional: ["session_id", "materials", "workflow_id", "region"],
+    valid: () => ({ player_id: "p", recipe_id: "r", steps: [{ name: "a", duration_ms: 1 }] }),
   },
-  { method: "POST", path: (i) => `/v1/sessions/${i.endedId}/fail`, fields: ["reason"] },
+  {
+    method: "POST",
+    path: (i) => `/v1/sessions/${i.endedId}/fail`,
+    fields: ["reason"],
+    optional: ["reason"],
+  },
   {
     method: "POST",
     path: (i) => `/udp/sessions/${i.sessionId}/progress`,
@@ -39,32 +50,55 @@ export const ROUTES: Route[] = [
       "rate",
     ],
     media: "application/json or application/x-protobuf",
+    valid: () => ({ elapsed_ms: 1 }),
+    optional: [
+      "session_id",
+      "elapsed_ms",
+      "progress_percent",
+      "current_step_index",
+      "step_progress",
+      "rate",
+      "as_of_ms",
+    ],
   },
   {
     method: "POST",
     path: (i) => `/udp/sessions/${i.sessionId}/materials`,
     fields: ["changes", "as_of_ms"],
     media: "application/json or application/x-protobuf",
+    optional: ["as_of_ms"],
   },
   {
     method: "POST",
     path: (i) => `/v1/players/${i.playerId}/materials`,
     fields: ["changes", "as_of_ms"],
+    optional: ["as_of_ms"],
   },
   { method: "PUT", path: (i) => `/v1/players/${i.playerId}/slots`, fields: ["slots"] },
   { method: "POST", path: () => "/v1/progress", fields: ["updates"] },
-  { method: "POST", path: () => "/v1/workflows", fields: ["player_id", "steps", "workflow_id"] },
+  {
+    method: "POST",
+    path: () => "/v1/workflows",
+    fields: ["player_id", "steps", "workflow_id"],
+    optional: ["workflow_id", "region"],
+    valid: () => ({
+      player_id: "p",
+      steps: [{ name: "a", recipe_id: "r", steps: [{ name: "b", duration_ms: 1 }] }],
+    }),
+  },
   {
     method: "POST",
     path: () => "/v1/events",
     fields: ["event_id", "event_type", "version"],
     media: "application/json (one event or an array) or application/x-ndjson",
+    optional: ["payload"],
   },
-  { method: "POST", path: () => "/health/batch", fields: ["checks"] },
+  { method: "POST", path: () => "/health/batch", fields: ["checks"], optional: ["checks"] },
   {
     method: "POST",
     path: (i) => `/udp/sessions/${i.sessionId}/connect`,
     fields: ["packet_size", "delta", "lz4", "full_sync_interval_ms"],
+    optional: ["packet_size", "delta", "lz4", "full_sync_interval_ms"],
     as: "player",
   },
 ];

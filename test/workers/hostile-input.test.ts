@@ -84,6 +84,41 @@ describe("hostile JSON bodies", () => {
     }
   });
 
+  it("reads an optional field sent as null as one left out, under either name", async () => {
+    // proto3 JSON writes an unset field as null; so do many serializers.
+    const camel = (name: string) => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    const answer = async (route: Route, body: object) => {
+      const response = await sendBody(context, route, JSON.stringify(body));
+      const text = await response.text();
+      const error = response.ok ? null : (JSON.parse(text) as { error: unknown }).error;
+      return { status: response.status, error };
+    };
+    for (const route of ROUTES) {
+      const absent = await answer(route, {});
+      for (const field of route.optional ?? []) {
+        for (const name of new Set([field, camel(field)])) {
+          const label = `${routeLabel(route)} ${name}: null`;
+          const said = await answer(route, { [name]: null });
+          expect(said.status, label).toBeLessThan(500);
+          // Answered as if it were not there: to a camelCase body in camelCase.
+          const names = [...route.fields, ...(route.optional ?? [])];
+          const snake = JSON.stringify(said).replace(
+            /\b[a-z]+(?:[A-Z][a-z0-9]*)+\b/g,
+            (word) => names.find((n) => camel(n) === word) ?? word,
+          );
+          expect(JSON.parse(snake), label).toEqual(absent);
+          // Beside a body the route takes, it is taken too.
+          const valid = route.valid?.();
+          if (valid && !(field in valid)) {
+            expect((await answer(route, { ...valid, [name]: null })).status, label).toBe(
+              (await answer(route, valid)).status,
+            );
+          }
+        }
+      }
+    }
+  });
+
   it("answers a body of a type the route does not take with 415, naming every type it takes", async () => {
     for (const route of ROUTES) {
       const before = await sessionSeq(context);
