@@ -5,6 +5,7 @@
  * live streams. Both are small, so each is stored whole under one key.
  */
 
+import { toJsonString } from "@bufbuild/protobuf";
 import type { MaterialChange, MaterialOutcome } from "../../src/domain/materials/materials";
 import type { LocationHint } from "../../src/domain/placement/placement";
 import {
@@ -26,6 +27,7 @@ import {
 } from "../../src/domain/streams/stream-leases";
 import { healthStub, playerStub, sessionStub, workflowStub } from "../../src/durable";
 import { fail, ok, type Result, type ServiceError } from "../../src/errors";
+import { QueueSnapshotSchema } from "../../src/gen/crafting/v1/queue_pb";
 import { log, setLogLevel } from "../../src/log";
 import { metrics } from "../../src/metrics/push";
 import type { TraceContext } from "../../src/middleware/trace";
@@ -165,6 +167,16 @@ export class Player extends StreamingObject {
     const queue = this.#queue ?? this.#newQueue(playerId);
     if (queue.slots === slots && this.#queue) return;
     this.#commit({ ...queue, slots, seq: queue.seq + 1 }, Date.now());
+  }
+
+  /**
+   * The queue as its streams' snapshot shows it, as proto3 JSON
+   * (`GET /v1/players/{id}/queue`); a player who never queued anything has
+   * an empty one, and reading it stores nothing.
+   */
+  async queueJson(playerId: string): Promise<string> {
+    const queue = this.#queue ?? this.#newQueue(playerId);
+    return toJsonString(QueueSnapshotSchema, this.#message(queue, Date.now()));
   }
 
   /** The queue as its streams show it (tests, operators). */

@@ -1,10 +1,10 @@
-/** crafting-service's calls about a player: their crafting slots, their materials. */
+/** crafting-service's calls about a player: their crafting slots, their materials, their queue. */
 import { Hono } from "hono";
 import { playerStub } from "../durable";
 import { retryable } from "../errors";
 import { readJsonBody } from "../http/body";
 import { fields, parse, wholeNumber } from "../http/valid";
-import { type AuthVariables, requireAuth } from "../middleware/auth";
+import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import type { TraceVariables } from "../middleware/trace";
 import { materialResults, parseId, parseMaterialReport } from "./session-input";
@@ -21,7 +21,13 @@ const slotsBody = fields(
 
 /** Routes under /v1/players. */
 export const playerRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & TraceVariables }>()
-  .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
+  .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
+  // The queue as the player's stream shows it (service, operators): `crafting.v1.QueueSnapshot`.
+  .get("/:id/queue", async (c) => {
+    const playerId = parseId(c.req.param("id"), "player_id");
+    const queue = await playerStub(c.env, playerId).queueJson(playerId);
+    return c.body(queue, 200, { "Content-Type": "application/json; charset=utf-8" });
+  })
   .put("/:id/slots", async (c) => {
     const playerId = parseId(c.req.param("id"), "player_id");
     const { slots } = parse(slotsBody, await readJsonBody(c.req.raw));

@@ -151,6 +151,47 @@ describe("the player's queue", () => {
     expect((await logged()).length).toBe(before.length + 1);
   });
 
+  it("reads a player's queue over HTTP as its stream's snapshot shows it (service, operators)", async () => {
+    const playerId = freshId("p");
+    const [a, b] = [freshId("s"), freshId("s")];
+    for (const id of [a, b]) expect((await createSession(id, playerId)).status).toBe(201);
+    await serviceCall(`/v1/sessions/${a}/start`);
+    const socket = await watchQueue(playerId, await token(playerId));
+    const [snapshot] = await socket.frameCount(1);
+    const read = async (bearer: string, id = playerId) =>
+      call(`/v1/players/${id}/queue`, { headers: { Authorization: `Bearer ${bearer}` } });
+    const response = await read(await token("crafting-service", "service"));
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^application\/json/);
+    const queue = (await response.json()) as { playerId: string; slots: number };
+    expect(queue).toMatchObject({ playerId, slots: 1 });
+    expect(byRequest({ queue })).toEqual(byRequest(snapshot));
+    expect(Object.keys(byRequest({ queue }))).toEqual([a, b]);
+    // An operator reads it too; a player (even this one) and no token do not.
+    expect((await read(await token("alice", "operator"))).status).toBe(200);
+    expect((await read(await token(playerId))).status).toBe(403);
+    expect((await call(`/v1/players/${playerId}/queue`)).status).toBe(401);
+    // An operator still changes nothing.
+    const slots = await call(`/v1/players/${playerId}/slots`, {
+      method: "PUT",
+      headers: {
+        Authorization: `Bearer ${await token("alice", "operator")}`,
+        "Content-Type": "application/json",
+      },
+      body: JSON.stringify({ slots: 2 }),
+    });
+    expect(slots.status).toBe(403);
+    // A player who never queued anything has an empty queue, and reading it stores nothing.
+    const nobody = freshId("p");
+    const empty = await read(await token("crafting-service", "service"), nobody);
+    expect(await empty.json()).toEqual({ playerId: nobody, slots: 1 });
+    const stored = await runInDurableObject(env.PLAYER.getByName(nobody), (_p: Player, state) => [
+      ...state.storage.kv.list(),
+    ]);
+    expect(stored).toEqual([]);
+    expect((await read(await token("crafting-service", "service"), "bad id!")).status).toBe(400);
+  });
+
   it("resumes a queue stream with exactly what was missed", async () => {
     const playerId = freshId("p");
     const bearer = await token(playerId);
