@@ -24,6 +24,15 @@ export interface Ids {
   endedId: string;
 }
 
+const CORRECTION_FIELDS = [
+  "session_id",
+  "elapsed_ms",
+  "progress_percent",
+  "current_step_index",
+  "step_progress",
+  "rate",
+];
+
 export const ROUTES: Route[] = [
   {
     method: "POST",
@@ -41,25 +50,11 @@ export const ROUTES: Route[] = [
   {
     method: "POST",
     path: (i) => `/udp/sessions/${i.sessionId}/progress`,
-    fields: [
-      "session_id",
-      "elapsed_ms",
-      "progress_percent",
-      "current_step_index",
-      "step_progress",
-      "rate",
-    ],
+    fields: CORRECTION_FIELDS,
     media: "application/json or application/x-protobuf",
     valid: () => ({ elapsed_ms: 1 }),
-    optional: [
-      "session_id",
-      "elapsed_ms",
-      "progress_percent",
-      "current_step_index",
-      "step_progress",
-      "rate",
-      "as_of_ms",
-    ],
+    // Every field of a correction may be left out (one of them is needed).
+    optional: [...CORRECTION_FIELDS, "as_of_ms"],
   },
   {
     method: "POST",
