@@ -14,7 +14,7 @@ import {
   materialTargets,
   queueView,
   type SessionSummary,
-  sameView,
+  showsChange,
 } from "../../src/domain/queue/crafting-queue";
 import {
   acquireLease,
@@ -109,7 +109,7 @@ export class Player extends StreamingObject {
     const queue = this.#queue ?? this.#newQueue(playerId);
     const applied = applySummary(queue.entries, summary, now);
     if (!applied.changed) return queue.entries[summary.sessionId] ?? null;
-    if (!applied.ended && sameView(queue.entries, applied.entries, queue.slots, now)) {
+    if (!showsChange(queue.entries, applied, queue.slots, now)) {
       // Held for the waits it makes once a request queues behind it; no frame, no log row.
       this.#keep({ ...queue, entries: applied.entries });
       return summary;

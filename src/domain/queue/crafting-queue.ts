@@ -144,31 +144,22 @@ export function queueView(
 }
 
 /**
- * Whether two states of a queue show a client the same at `nowMs`: a newer
- * clock of the only session crafting moves no wait until a request queues
- * behind it, so a frame would tell a client nothing.
+ * Whether a change the queue took (`applySummary`) is one a client sees:
+ * a request ended, or some entry's status, position or wait differs from
+ * what the queue showed a moment before. A newer clock of the only session
+ * crafting moves no wait until a request queues behind it, so it is held
+ * without a frame.
  */
-export function sameView(
+export function showsChange(
   before: Readonly<Record<string, SessionSummary>>,
-  after: Readonly<Record<string, SessionSummary>>,
+  applied: { entries: Readonly<Record<string, SessionSummary>>; ended: boolean },
   slots: number,
   nowMs: number,
 ): boolean {
-  const a = queueView(before, slots, nowMs);
-  const b = queueView(after, slots, nowMs);
-  return (
-    a.length === b.length &&
-    a.every((item, i) => {
-      const other = b[i] as QueueItem;
-      return (
-        item.requestId === other.requestId &&
-        item.recipeId === other.recipeId &&
-        item.status === other.status &&
-        item.queuePosition === other.queuePosition &&
-        item.estimatedWaitSeconds === other.estimatedWaitSeconds
-      );
-    })
-  );
+  // Items are built by one function, so equal views serialize alike.
+  const view = (entries: Readonly<Record<string, SessionSummary>>) =>
+    JSON.stringify(queueView(entries, slots, nowMs));
+  return applied.ended || view(before) !== view(applied.entries);
 }
 
 /**

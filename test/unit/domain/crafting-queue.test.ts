@@ -5,7 +5,7 @@ import {
   materialTargets,
   queueView,
   type SessionSummary,
-  sameView,
+  showsChange,
 } from "../../../src/domain/queue/crafting-queue";
 import { CLOCK_TOLERANCE_MS } from "../../../src/domain/session/progress";
 import type { SessionStatus } from "../../../src/domain/session/session";
@@ -213,17 +213,25 @@ describe("a player's material change", () => {
 
 describe("a change a client would not see", () => {
   it("is a newer clock of the one session crafting, until a request waits behind it", () => {
+    const shows = (
+      before: Record<string, SessionSummary>,
+      after: Record<string, SessionSummary>,
+      slots = 1,
+      ended = false,
+    ) => showsChange(before, { entries: after, ended }, slots, NOW);
     const held = byId(summary("a", "active", 60, 10));
     const ahead = byId(summary("a", "active", 60, 40, { seq: 2 }));
-    expect(sameView(held, ahead, 1, NOW)).toBe(true);
+    expect(shows(held, ahead)).toBe(false);
     const withQueued = { ...held, ...byId(summary("b", "queued", 30)) };
     const aheadWithQueued = { ...ahead, ...byId(summary("b", "queued", 30)) };
     // b's wait goes from 50 s to 20 s.
-    expect(sameView(withQueued, aheadWithQueued, 1, NOW)).toBe(false);
+    expect(shows(withQueued, aheadWithQueued)).toBe(true);
     // A second slot is free: b starts at once either way.
-    expect(sameView(withQueued, aheadWithQueued, 2, NOW)).toBe(true);
-    // Any status change shows.
-    expect(sameView(held, byId(summary("a", "paused", 60, 10, { seq: 2 })), 1, NOW)).toBe(true);
-    expect(sameView(held, byId(summary("a", "queued", 60, 10, { seq: 2 })), 1, NOW)).toBe(false);
+    expect(shows(withQueued, aheadWithQueued, 2)).toBe(false);
+    // Paused and active both show as processing; queued does not.
+    expect(shows(held, byId(summary("a", "paused", 60, 10, { seq: 2 })))).toBe(false);
+    expect(shows(held, byId(summary("a", "queued", 60, 10, { seq: 2 })))).toBe(true);
+    // An ended request always shows (it is listed in `ended`).
+    expect(shows(held, ahead, 1, true)).toBe(true);
   });
 });
