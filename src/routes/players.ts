@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { playerStub } from "../durable";
 import { retryable } from "../errors";
 import { readJsonBody } from "../http/body";
+import { jsonText } from "../http/json-text";
 import { fields, parse, wholeNumber } from "../http/valid";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
@@ -26,7 +27,7 @@ export const playerRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables &
   .get("/:id/queue", async (c) => {
     const playerId = parseId(c.req.param("id"), "player_id");
     const queue = await playerStub(c.env, playerId).queueJson(playerId);
-    return c.body(queue, 200, { "Content-Type": "application/json; charset=utf-8" });
+    return jsonText(queue);
   })
   .put("/:id/slots", async (c) => {
     const playerId = parseId(c.req.param("id"), "player_id");

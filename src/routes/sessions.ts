@@ -21,6 +21,7 @@ import {
   readProtobufBody,
   wantsProtobuf,
 } from "../http/body";
+import { jsonText } from "../http/json-text";
 import { refusalsSaidFor, saidFor } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireAuth, requireServiceOrOperatorReads } from "../middleware/auth";
@@ -50,14 +51,6 @@ type Env_ = { Bindings: Env; Variables: AuthVariables & TraceVariables };
 function unwrap<T>(result: Result<T>): T {
   if (!result.ok) throw AppError.from(result.error);
   return result.value;
-}
-
-/** A JSON text the session object already encoded. */
-function jsonText(body: string, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(body, {
-    status,
-    headers: { "Content-Type": "application/json; charset=utf-8", ...headers },
-  });
 }
 
 function stubFor(env: Env, rawId: string | undefined): DurableObjectStubOf<"CRAFTING_SESSION"> {

@@ -7,6 +7,7 @@ import { placementOf, workflowStub } from "../durable";
 import { AppError, type Result } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
 import { readJsonBody } from "../http/body";
+import { jsonText } from "../http/json-text";
 import { isObject, parse, refuseUnknownFields, snakeKeys, spelled } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
@@ -24,10 +25,11 @@ function unwrap<T>(result: Result<T>): T {
 }
 
 function json(state: WorkflowState, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(toJsonString(WorkflowUpdateSchema, workflowMessage(state, Date.now())), {
+  return jsonText(
+    toJsonString(WorkflowUpdateSchema, workflowMessage(state, Date.now())),
     status,
-    headers: { "Content-Type": "application/json; charset=utf-8", ...headers },
-  });
+    headers,
+  );
 }
 
 /** `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps: [{ name, duration_ms }], materials? }], workflow_id?, region? }` (or camelCase names). */
