@@ -3,7 +3,11 @@
  * where things happen; `mergeTotals` sums deltas into totals (the
  * aggregator's state); `renderPrometheus` writes the text exposition format.
  */
+import { CloseCode } from "../errors";
 import { DERIVED_GAUGES, LATENCY_BUCKETS, METRICS, type MetricName } from "./catalogue";
+
+/** The close code of a connection that ended without a close frame (RFC 6455 §7.1.5); never sent. */
+const DROPPED = 1006;
 
 /** Label values of one series. */
 export type Labels = Record<string, string>;
@@ -195,12 +199,16 @@ export function renderPrometheus(
   return `${lines.join("\n")}\n`;
 }
 
-/** Streams open, sessions active, failed-stream share and delivery p99 (s), from totals: for health and alerts. */
+/**
+ * Streams open, sessions active, the failed and the dropped streams'
+ * shares and delivery p99 (s), from totals: for health and alerts.
+ */
 export function summarizeTotals(totals: Totals): {
   streamsOpen: number;
   sessionsActive: number;
   messagesOut: number;
   streamFailureRatio: number;
+  streamDropRatio: number;
   deliveryP99Seconds: number | null;
 } {
   const opened = [...sumBy(totals, "crafting_streams_opened_total", null).values()].reduce(
@@ -209,8 +217,11 @@ export function summarizeTotals(totals: Totals): {
   );
   const closedByCode = sumBy(totals, "crafting_streams_closed_total", "code");
   const closed = [...closedByCode.values()].reduce((a, b) => a + b, 0);
-  // Failures: closes the server did not choose for a normal reason (internal error, dropped connection).
-  const failed = (closedByCode.get("1011") ?? 0) + (closedByCode.get("1006") ?? 0);
+  // A failure is the server's: a stream it ended with an internal error.
+  // A drop (1006, no close frame) is most often the client's — a closed tab,
+  // a phone out of coverage — so it is shown beside, not counted as ours.
+  const failed = closedByCode.get(String(CloseCode.INTERNAL_ERROR)) ?? 0;
+  const dropped = closedByCode.get(String(DROPPED)) ?? 0;
   const created = sumBy(totals, "crafting_sessions_created_total", null).get("") ?? 0;
   const ended = sumBy(totals, "crafting_sessions_ended_total", null).get("") ?? 0;
   const histogram = Object.entries(totals.histograms).find(([key]) =>
@@ -221,6 +232,7 @@ export function summarizeTotals(totals: Totals): {
     sessionsActive: Math.max(0, created - ended),
     messagesOut: sumBy(totals, "crafting_messages_out_total", null).get("") ?? 0,
     streamFailureRatio: opened > 0 ? failed / opened : 0,
+    streamDropRatio: opened > 0 ? dropped / opened : 0,
     deliveryP99Seconds: histogram ? histogramQuantile(histogram, 0.99) : null,
   };
 }

@@ -100,8 +100,13 @@ export const metricsRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables 
     const text = renderPrometheus(totals, [
       {
         name: "crafting_slo_stream_failure_ratio",
-        help: "Share of streams that ended abnormally (1006, 1011) since the counters began.",
+        help: "Share of streams the server ended with an internal error (1011) since the counters began.",
         value: summary.streamFailureRatio,
+      },
+      {
+        name: "crafting_slo_stream_drop_ratio",
+        help: "Share of streams that dropped without a close frame (1006; most often the client's network) since the counters began; not in the SLO.",
+        value: summary.streamDropRatio,
       },
       {
         name: "crafting_slo_delivery_p99_seconds",

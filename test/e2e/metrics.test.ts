@@ -105,3 +105,51 @@ it("counts N connects, M frames in and out, closes and auth failures, and passes
   expect(check.stdout + check.stderr).toBe("");
   expect(check.status).toBe(0);
 }, 120_000);
+
+it("tells streams that drop (1006) apart from the server's failures: the SLO stays met", async () => {
+  const sessionId = freshId("s");
+  const playerId = freshId("p");
+  const base = server.baseUrl;
+  const created = await servicePost(base, "/v1/sessions", {
+    session_id: sessionId,
+    player_id: playerId,
+    recipe_id: "iron-sword",
+    steps: [{ name: "forge", duration_ms: 600_000 }],
+  });
+  expect(created.status).toBe(201);
+  const bearer = await token(playerId);
+  const DROPS = 2;
+  for (let i = 0; i < DROPS; i++) {
+    const opened = await openWs(`${base.replace("http", "ws")}/ws/crafting/${sessionId}`, {
+      headers: { Authorization: `Bearer ${bearer}` },
+    });
+    if (!opened.ok) throw new Error(`refused ${opened.status}`);
+    await opened.client.frameCount(1);
+    // A phone out of coverage: the connection goes, with no close frame.
+    opened.client.socket.terminate();
+  }
+  const deadline = Date.now() + 15_000;
+  let values = await scrape();
+  while (
+    values.get('crafting_streams_closed_total{code="1006",kind="session"}') !== DROPS &&
+    Date.now() < deadline
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    values = await scrape();
+  }
+  expect(values.get('crafting_streams_closed_total{code="1006",kind="session"}')).toBe(DROPS);
+  const opened = values.get('crafting_streams_opened_total{kind="session"}') ?? 0;
+  expect(values.get("crafting_slo_stream_drop_ratio")).toBeCloseTo(DROPS / opened);
+  expect(values.get("crafting_slo_stream_failure_ratio")).toBe(0);
+  expect(values.get("crafting_slo_breached")).toBe(0);
+
+  const health = await fetch(`${base}/health/batch`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ checks: ["slo"] }),
+  });
+  expect(health.status).toBe(200);
+  const [slo] = ((await health.json()) as { checks: { status: string; message: string }[] }).checks;
+  expect(slo?.status).toBe("ok");
+  expect(slo?.message).toContain(`drops ${((DROPS / opened) * 100).toFixed(2)} %`);
+}, 60_000);

@@ -44,18 +44,21 @@ describe("counting", () => {
     expect(histogramQuantile(h as never, 0.99)).toBe(Number.POSITIVE_INFINITY);
   });
 
-  it("derives streams open, sessions active and the failure share", () => {
+  it("derives streams open, sessions active, the failure share and the drop share", () => {
     const buffer = new MetricsBuffer();
     buffer.count("crafting_streams_opened_total", { kind: "session" }, 200);
     buffer.count("crafting_streams_closed_total", { kind: "session", code: "1000" }, 150);
     buffer.count("crafting_streams_closed_total", { kind: "session", code: "1006" }, 4);
+    buffer.count("crafting_streams_closed_total", { kind: "session", code: "1011" }, 2);
     buffer.count("crafting_sessions_created_total", {}, 10);
     buffer.count("crafting_sessions_ended_total", { status: "completed" }, 7);
     const summary = summarizeTotals(buffer.drain());
     expect(summary).toMatchObject({
-      streamsOpen: 46,
+      streamsOpen: 44,
       sessionsActive: 3,
-      streamFailureRatio: 0.02,
+      // The server's failures (1011) only; drops (1006) beside them.
+      streamFailureRatio: 0.01,
+      streamDropRatio: 0.02,
       deliveryP99Seconds: null,
     });
   });
@@ -102,7 +105,17 @@ describe("the Prometheus text", () => {
       "rules",
       join(import.meta.dirname, "../../deploy/prometheus/alerts.yml"),
     ]);
-    expect(result.stdout).toContain("SUCCESS: 4 rules found");
+    expect(result.stdout).toContain("SUCCESS: 5 rules found");
+    expect(result.status).toBe(0);
+  });
+
+  it("pages on the server's stream failures, not on clients that drop (alerts.test.yml)", () => {
+    const result = promtoolCheck([
+      "test",
+      "rules",
+      join(import.meta.dirname, "../../deploy/prometheus/alerts.test.yml"),
+    ]);
+    expect(result.stdout + result.stderr).toContain("SUCCESS");
     expect(result.status).toBe(0);
   });
 });
