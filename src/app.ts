@@ -1,6 +1,8 @@
 /** The Hono app: every route mounted, one error shape. */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { matchedRoutes } from "hono/route";
+import { METHOD_NAME_ALL } from "hono/router";
 import { AppError, httpStatus, knownError } from "./errors";
 import { allowedMethods, meantPath } from "./http/allowed-methods";
 import { log } from "./log";
@@ -24,6 +26,9 @@ export const app = new Hono<{ Bindings: Env }>()
   // handshake's status: every refused upgrade, whatever its path, gets a close code.
   .use(readableRefusals)
   .use(refuseCredentialsInUrl)
+  // A path no route takes is told so (404, or 405 with Allow) before any
+  // route group's auth or upgrade check judges it: a typo is not a 403.
+  .use((c, next) => (routed(c) ? next() : refuseUnrouted(c)))
   // A game page on an allowed origin may make the calls a player's token opens.
   .use("/udp/sessions/:id/connect", pageCalls)
   .use(`${RPC_PATH_PREFIX}*`, pageCalls)
@@ -40,7 +45,15 @@ export const app = new Hono<{ Bindings: Env }>()
   // Streaming RPCs (Connect, gRPC-Web): errors in their protocols' own shapes.
   .post(`${RPC_PATH_PREFIX}*`, (c) => handleRpc(c.env, c.req.raw));
 
-app.notFound((c) => {
+/** Whether a route (middleware aside) takes this request; preflights go on to their middleware. */
+function routed(c: Context): boolean {
+  return (
+    c.req.method === "OPTIONS" || matchedRoutes(c).some((route) => route.method !== METHOD_NAME_ALL)
+  );
+}
+
+/** No route takes the request: 404 (naming the path meant, if only slashes differ), or 405 with Allow. */
+function refuseUnrouted(c: Context): never {
   const allowed = allowedMethods(app.router, c.req.path, c.req.method);
   if (allowed.length === 0) {
     const meant = meantPath(app.router, c.req.path);
@@ -54,7 +67,9 @@ app.notFound((c) => {
     "method_not_allowed",
     `${c.req.method} is not allowed here: use ${allowed.join(" or ")}`,
   );
-});
+}
+
+app.notFound(refuseUnrouted);
 
 app.onError((err, c) => {
   const known = knownError(err) ?? honoError(err);

@@ -1,6 +1,6 @@
 /** How the router answers a request no route takes: 404, or 405 with the methods a path takes. */
 import { describe, expect, it } from "vitest";
-import { freshId } from "../support/tokens";
+import { freshId, token } from "../support/tokens";
 import { call, createSession, errorOf, serviceCall } from "./helpers";
 
 describe("routes not taken", () => {
@@ -51,5 +51,37 @@ describe("routes not taken", () => {
       expect(response.headers.get("Allow"), `${method} ${path}`).toBeNull();
       expect(await errorOf(response)).toEqual({ status: 404, code: "not_found", message });
     }
+  });
+
+  it("answers 404 and 405 before any route group judges the caller's token or upgrade", async () => {
+    const bearers = {
+      none: null,
+      service: await token("crafting-service", "service"),
+      player: await token(freshId("p"), "player"),
+      operator: await token("you", "operator"),
+    };
+    // Under every group whose routes check a role (or an upgrade) first.
+    const cases = [
+      ["/ws/crafting", "GET", 404],
+      ["/ws/craft/s-1", "GET", 404],
+      ["/ws/crafting/s-1/extra", "GET", 404],
+      [`/v1/players/${freshId("p")}/nothing`, "GET", 404],
+      ["/v1/events/nothing", "GET", 404],
+      ["/metrics/nothing", "GET", 404],
+      ["/v1/workflows/w-1/nothing", "GET", 405],
+      ["/v1/sessions/s-1/start", "GET", 405],
+      ["/metrics", "POST", 405],
+    ] as const;
+    for (const [path, method, status] of cases)
+      for (const [who, bearer] of Object.entries(bearers)) {
+        // (An upgrade is always a GET to the runtime: only the streams' paths ask for one.)
+        const headers: Record<string, string> = path.startsWith("/ws/")
+          ? { Upgrade: "websocket" }
+          : {};
+        if (bearer) headers.Authorization = `Bearer ${bearer}`;
+        const response = await call(path, { method, headers });
+        expect(response.status, `${method} ${path} as ${who}`).toBe(status);
+        await response.body?.cancel();
+      }
   });
 });
