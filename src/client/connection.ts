@@ -51,6 +51,9 @@ export function tokenExpiryMs(token: string): number | null {
 /** How long before its token expires a stream reconnects with a new one: a tenth of its life left, at most this. */
 const REFRESH_EARLY_MS = 5_000;
 
+/** The reason a stream the app closed is closed with, on the wire and in its `closed` state. */
+const CLOSED_BY_CLIENT = "closed by the client";
+
 /** Where a connection stands. */
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -146,11 +149,12 @@ export class Connection {
     this.#closed = true;
     this.#clearTimers();
     try {
-      this.#ws?.close(1000, "closed by the client");
+      this.#ws?.close(CloseCode.NORMAL, CLOSED_BY_CLIENT);
     } catch {
       // Already closed.
     }
-    this.#setState("closed", {});
+    // Said like any other end: with its code and why.
+    this.#setState("closed", { code: CloseCode.NORMAL, reason: CLOSED_BY_CLIENT });
   }
 
   async #connect(): Promise<void> {

@@ -47,9 +47,10 @@ async function watchable(): Promise<{ sessionId: string; bearer: string }> {
 }
 
 describe("a game client in twenty lines", () => {
-  it("in Node: follows a session's progress to its completion, then exits", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "crafting-example-"));
-    try {
+  /** The example as its header says to run it (`node node-client.mjs`), or bundled as an application would bundle it. */
+  const ways = {
+    "as written": async () => "docs/examples/node-client.mjs",
+    bundled: async (dir: string) => {
       const outfile = join(dir, "node-client.mjs");
       await build({
         entryPoints: ["docs/examples/node-client.mjs"],
@@ -59,28 +60,40 @@ describe("a game client in twenty lines", () => {
         format: "esm",
         logLevel: "error",
       });
-      const { sessionId, bearer } = await watchable();
-      const run = runScript(outfile, { TOKEN: bearer, SESSION: sessionId });
-      const { exited } = run;
-      const until = async (text: string) => {
-        const deadline = Date.now() + 15_000;
-        while (!run.output.includes(text)) {
-          if (Date.now() > deadline) throw new Error(`no "${text}" in:\n${run.output}`);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      };
-      await until("SESSION_STATUS_ACTIVE");
-      expect(
-        (await service(`/udp/sessions/${sessionId}/progress`, { progress_percent: 50 })).status,
-      ).toBe(200);
-      await until("ACTIVE 50.");
-      expect((await service(`/v1/sessions/${sessionId}/complete`)).status).toBe(200);
-      await until("SESSION_STATUS_COMPLETED");
-      expect(await exited).toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+      return outfile;
+    },
+  };
+
+  it.each(Object.entries(ways))(
+    "in Node, %s: follows a session's progress to its completion, then exits",
+    async (_, script) => {
+      const dir = mkdtempSync(join(tmpdir(), "crafting-example-"));
+      try {
+        const { sessionId, bearer } = await watchable();
+        const run = runScript(await script(dir), { TOKEN: bearer, SESSION: sessionId });
+        const { exited } = run;
+        const until = async (text: string) => {
+          const deadline = Date.now() + 15_000;
+          while (!run.output.includes(text)) {
+            if (Date.now() > deadline) throw new Error(`no "${text}" in:\n${run.output}`);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        };
+        await until("SESSION_STATUS_ACTIVE");
+        expect(
+          (await service(`/udp/sessions/${sessionId}/progress`, { progress_percent: 50 })).status,
+        ).toBe(200);
+        await until("ACTIVE 50.");
+        expect((await service(`/v1/sessions/${sessionId}/complete`)).status).toBe(200);
+        await until("SESSION_STATUS_COMPLETED");
+        expect(await exited).toBe(0);
+        // The view it closed says so, with the code and reason it sent.
+        expect(run.output).toContain("closed 1000 closed by the client");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("crafting-service in Node: sends a hundred corrections on the ingest stream, each answered", async () => {
     const { sessionId } = await startedSession(baseUrl);

@@ -357,6 +357,23 @@ describe("the connection's retry rules", () => {
     expect(states.at(-1)).toMatchObject({ state: "closed", code: 1000 });
   });
 
+  it("says why when the app closes it: 1000, closed by the client, as sent", async () => {
+    vi.useFakeTimers();
+    const states: { state: string; code?: number; reason?: string }[] = [];
+    const connection = new Connection({
+      url: () => "ws://x/ws",
+      token: () => "t",
+      protocols: [],
+      onMessage: () => {},
+      onState: (state, detail) => states.push({ state, code: detail.code, reason: detail.reason }),
+      WebSocket: socketClass([{ code: 1000, afterFrame: true }], []),
+    }).start();
+    connection.close();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(states.at(-1)).toEqual({ state: "closed", code: 1000, reason: "closed by the client" });
+    expect(states.filter((s) => s.state === "closed")).toHaveLength(1);
+  });
+
   it("stops, and says why, when a fresh token is refused at the handshake (4001 before any frame)", async () => {
     vi.useFakeTimers();
     const urls: string[] = [];
