@@ -17,6 +17,7 @@ import { AppError, CloseCode, type ErrorCode, TOKEN_EXPIRED_REASON } from "../er
 import type { ServerFrame } from "../gen/crafting/v1/frames_pb";
 import { type SessionState, SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import { CraftingStreamingService } from "../gen/crafting/v1/streaming_service_pb";
+import { protoName } from "../http/valid";
 import { authenticate } from "../middleware/auth";
 import { checkRateLimit } from "../middleware/limits";
 import { QueueEntryDiff, SessionProgress, workflowResponse } from "../protocol/rpc-wire";
@@ -78,6 +79,8 @@ interface CallScope {
   env: Env;
   request: Request;
   via: "connect" | "grpc-web";
+  /** A request field's name as the caller's encoding writes it: proto3 JSON's lowerCamelCase, or the proto name. */
+  named: (field: string) => string;
 }
 
 /**
@@ -87,7 +90,10 @@ interface CallScope {
 async function admit(scope: CallScope, claimedPlayer: string): Promise<TokenClaims> {
   const auth = await authenticate(scope.env, scope.request, ["player", "operator"]);
   if (claimedPlayer && claimedPlayer !== auth.sub && auth.scope !== "operator") {
-    throw new AppError("permission_denied", "player_id must be the token's player");
+    throw new AppError(
+      "permission_denied",
+      `${scope.named("player_id")} must be the token's player`,
+    );
   }
   await checkRateLimit(
     scope.env,
@@ -219,7 +225,9 @@ async function currentSession(env: Env, sessionId: string): Promise<SessionState
 export function handleRpc(env: Env, request: Request): Promise<Response> {
   const contentType = request.headers.get("Content-Type") ?? "";
   const via = contentType.startsWith("application/grpc-web") ? "grpc-web" : "connect";
-  const scope: CallScope = { env, request, via };
+  // JSON callers (`application/connect+json`, `application/grpc-web+json`) are told proto3 JSON names.
+  const json = /[+/]json\b/.test(contentType);
+  const scope: CallScope = { env, request, via, named: json ? protoName : (field) => field };
   const router = createConnectRouter({
     grpc: false,
     grpcWeb: true,
@@ -228,7 +236,7 @@ export function handleRpc(env: Env, request: Request): Promise<Response> {
   }).service(CraftingStreamingService, {
     streamCraftingProgress: (req, ctx) =>
       asConnect(async function* () {
-        const sessionId = parseId(req.sessionId, "session_id");
+        const sessionId = parseId(req.sessionId, scope.named("session_id"));
         const auth = await admit(scope, req.playerId);
         // A resumed stream starts with replayed updates: they merge onto the session as it is.
         const progress = new SessionProgress(
@@ -240,14 +248,14 @@ export function handleRpc(env: Env, request: Request): Promise<Response> {
       }),
     streamCraftingQueue: (req, ctx) =>
       asConnect(async function* () {
-        const playerId = parseId(req.playerId, "player_id");
+        const playerId = parseId(req.playerId, scope.named("player_id"));
         const auth = await admit(scope, playerId);
         const diff = new QueueEntryDiff();
         yield* watch(scope, auth, "queue", playerId, req, ctx.signal, (frame) => diff.next(frame));
       }),
     streamMultiStepWorkflow: (req, ctx) =>
       asConnect(async function* () {
-        const workflowId = parseId(req.workflowId, "workflow_id");
+        const workflowId = parseId(req.workflowId, scope.named("workflow_id"));
         const auth = await admit(scope, req.playerId);
         yield* watch(scope, auth, "workflow", workflowId, req, ctx.signal, (frame) =>
           present(workflowResponse(frame)),

@@ -145,6 +145,40 @@ describe("streaming RPCs over wrangler dev", () => {
     });
   }
 
+  it("names a refused field as the client's encoding writes it: sessionId to JSON, session_id to binary", async () => {
+    const { sessionId } = await started();
+    const bearer = await token(freshId("intruder"));
+    const refusal = async (
+      useBinaryFormat: boolean,
+      request: { sessionId: string; playerId?: string },
+    ) => {
+      const client = createClient(
+        CraftingStreamingService,
+        createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat }),
+      );
+      try {
+        for await (const _ of client.streamCraftingProgress(request, {
+          headers: { Authorization: `Bearer ${bearer}` },
+        })) {
+          // nothing arrives
+        }
+      } catch (err) {
+        const error = ConnectError.from(err);
+        return `${Code[error.code]}: ${error.rawMessage}`;
+      }
+      return "no refusal";
+    };
+    expect(await refusal(false, { sessionId: "" })).toMatch(/^InvalidArgument: sessionId must be/);
+    expect(await refusal(true, { sessionId: "" })).toMatch(/^InvalidArgument: session_id must be/);
+    const other = { sessionId, playerId: freshId("p") };
+    expect(await refusal(false, other)).toBe(
+      "PermissionDenied: playerId must be the token's player",
+    );
+    expect(await refusal(true, other)).toBe(
+      "PermissionDenied: player_id must be the token's player",
+    );
+  });
+
   it("a connect-node client gets unauthenticated without a token", async () => {
     const client = createClient(
       CraftingStreamingService,
