@@ -77,6 +77,12 @@ export const fail = <T = never>(code: ErrorCode, message: string): Result<T> => 
   error: { code, message },
 });
 
+/** The value of a Result from a Durable Object, or its error thrown (answered in the one error shape). */
+export function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw AppError.from(result.error);
+  return result.value;
+}
+
 /**
  * WebSocket close codes, grouped by what a client should do next
  * (after centrifuge-js's codes.ts). 4000-4999 are private-use (RFC 6455 §7.4.2).

@@ -6,7 +6,7 @@
 import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Hono } from "hono";
 import { admitStream, type DurableObjectStubOf, placementOf, sessionStub } from "../durable";
-import { AppError, type ErrorCode, type Result, retryable, transientObjectError } from "../errors";
+import { AppError, type ErrorCode, retryable, transientObjectError, unwrap } from "../errors";
 import { SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import {
   MaterialReportResultSchema,
@@ -47,11 +47,6 @@ import {
 import { negotiateProtocol, requireUpgrade } from "./streams";
 
 type Env_ = { Bindings: Env; Variables: AuthVariables & TraceVariables };
-
-function unwrap<T>(result: Result<T>): T {
-  if (!result.ok) throw AppError.from(result.error);
-  return result.value;
-}
 
 function stubFor(env: Env, rawId: string | undefined): DurableObjectStubOf<"CRAFTING_SESSION"> {
   return sessionStub(env, parseId(rawId, "session_id"));

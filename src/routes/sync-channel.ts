@@ -10,7 +10,7 @@ import * as v from "valibot";
 import { signJwt, type TokenClaims } from "../auth/jwt";
 import { signingKey } from "../auth/keys";
 import { sessionStub } from "../durable";
-import { AppError } from "../errors";
+import { AppError, unwrap } from "../errors";
 import { readJsonBody } from "../http/body";
 import { fields, parse, wholeNumber } from "../http/valid";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
@@ -102,12 +102,11 @@ export const syncChannelRoutes = new Hono<ChannelEnv>()
       const sessionId = parseId(c.req.param("id"), "session_id");
       const { options, clamped } = negotiate(await readJsonBody(c.req.raw, { optional: true }));
       const auth = c.get("auth");
-      const owner = await sessionStub(c.env, sessionId).owner();
-      if (!owner.ok) throw AppError.from(owner.error);
-      if (owner.value.playerId !== auth.sub) {
+      const owner = unwrap(await sessionStub(c.env, sessionId).owner());
+      if (owner.playerId !== auth.sub) {
         throw new AppError("permission_denied", "this crafting session belongs to another player");
       }
-      if (owner.value.ended) throw new AppError("failed_precondition", "the session has ended");
+      if (owner.ended) throw new AppError("failed_precondition", "the session has ended");
       const now = Math.floor(Date.now() / 1000);
       const exp = Math.min(auth.exp, now + SYNC_RULES.tokenTtlSeconds);
       const token = await signJwt(

@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import type { LocationHint } from "../domain/placement/placement";
 import type { WorkflowState, WorkflowStepPlan } from "../domain/workflow/workflow-state";
 import { placementOf, workflowStub } from "../durable";
-import { AppError, type Result } from "../errors";
+import { AppError, unwrap } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
 import { readJsonBody } from "../http/body";
 import { jsonText } from "../http/json-text";
@@ -18,11 +18,6 @@ import { parseCreateSession, parseId } from "./session-input";
 
 /** Most steps in one workflow. */
 export const MAX_WORKFLOW_STEPS = 32;
-
-function unwrap<T>(result: Result<T>): T {
-  if (!result.ok) throw AppError.from(result.error);
-  return result.value;
-}
 
 function json(state: WorkflowState, status = 200, headers: Record<string, string> = {}): Response {
   return jsonText(
