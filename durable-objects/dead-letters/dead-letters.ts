@@ -45,6 +45,27 @@ export class DeadLetters extends DurableObject<Env> {
     });
   }
 
+  /** The kept letters among `ids`, each with its `id` (ids not kept are left out). */
+  async letters(ids: readonly number[]): Promise<(DeadLetter & { id: number })[]> {
+    const { sql } = this.ctx.storage;
+    return sql
+      .exec<{ id: number; letter: string }>(
+        `SELECT id, letter FROM dead_letters WHERE id IN (${ids.map(() => "?").join(", ")}) ORDER BY id`,
+        ...ids,
+      )
+      .toArray()
+      .map((row) => ({ id: row.id, ...(JSON.parse(row.letter) as DeadLetter) }));
+  }
+
+  /** Forgets the letters `ids` (sent again, or dealt with). */
+  async forget(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    this.ctx.storage.sql.exec(
+      `DELETE FROM dead_letters WHERE id IN (${ids.map(() => "?").join(", ")})`,
+      ...ids,
+    );
+  }
+
   /**
    * The newest letters first, each with its `id`, and how many are kept: at
    * most `limit`, older than the letter `before` when given. `nextBefore`

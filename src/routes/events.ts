@@ -6,13 +6,15 @@
  * by index and reason.
  */
 import { Hono } from "hono";
+import * as v from "valibot";
+import type { DeadLetter } from "../domain/events/dead-letter";
 import { type SessionEvent, topicOf } from "../domain/events/session-events";
 import { deadLetterStub } from "../durable";
 import { AppError } from "../errors";
 import { applyProgressNow } from "../events/apply-now";
-import { EVENT_LIMITS, parseEventRecord, recordsOf } from "../events/event-input";
-import { readBodyText } from "../http/body";
-import { parse, wholeNumber } from "../http/valid";
+import { EVENT_LIMITS, isSessionEvent, parseEventRecord, recordsOf } from "../events/event-input";
+import { readBodyText, readJsonBody } from "../http/body";
+import { fields, parse, wholeNumber } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
@@ -170,7 +172,77 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     const before = queryNumber(c.req.query("before"), "before", 1, Number.MAX_SAFE_INTEGER);
     const { count, letters, nextBefore } = await deadLetterStub(c.env).list(limit, before);
     return c.json({ count, letters, next_before: nextBefore });
+  })
+  // Sends kept letters back to their queues once their cause is dealt with (service token).
+  .post("/dead-letters/redrive", async (c) => {
+    const { ids } = parse(redriveBody, await readJsonBody(c.req.raw));
+    const letters = deadLetterStub(c.env);
+    // (RPC typing turns a letter's `body: unknown` into never: the stored shape, read back.)
+    const kept = (await letters.letters(ids)) as (DeadLetter & { id: number })[];
+    const events: SessionEvent[] = [];
+    const redriven: number[] = [];
+    const refused: { id: number; error: { code: "failed_precondition"; message: string } }[] = [];
+    for (const letter of kept) {
+      if (isSessionEvent(letter.body)) {
+        events.push(letter.body);
+        redriven.push(letter.id);
+      } else
+        refused.push({
+          id: letter.id,
+          error: {
+            code: "failed_precondition",
+            message:
+              "this record was refused at ingest, so it would be refused again: correct it and POST it to /v1/events",
+          },
+        });
+    }
+    const again =
+      "the queue did not take the events: send the same request again (the letters are kept)";
+    await queued(
+      () =>
+        enqueue(
+          c.env.EVENTS_QUEUE,
+          events.filter((e) => topicOf(e.kind) !== PROGRESS),
+        ),
+      again,
+    );
+    await queued(
+      () =>
+        enqueue(
+          c.env.PROGRESS_QUEUE,
+          events.filter((e) => topicOf(e.kind) === PROGRESS),
+        ),
+      again,
+    );
+    // Forgotten only once queued: a letter is never lost. A redrive repeated
+    // after a failure here queues an event twice, which its session dedupes.
+    await letters.forget(redriven);
+    const found = new Set(kept.map((letter) => letter.id));
+    log("info", "events.redrive", { redriven: redriven.length, refused: refused.length });
+    return c.json({ redriven, missing: ids.filter((id) => !found.has(id)), refused }, 202);
   });
+
+const PROGRESS = "game.crafting.progress";
+
+/** Most letters one redrive sends again. */
+const MAX_REDRIVE = 500;
+
+const IDS_RULE = `must be a list of 1 to ${MAX_REDRIVE} dead-letter ids (whole numbers), each once`;
+/** `POST /v1/events/dead-letters/redrive` body: `{ "ids": [...] }`. */
+const redriveBody = fields(
+  {
+    ids: v.pipe(
+      v.array(
+        wholeNumber(1, Number.MAX_SAFE_INTEGER, "must be a dead-letter id (a whole number from 1)"),
+        IDS_RULE,
+      ),
+      v.minLength(1, IDS_RULE),
+      v.maxLength(MAX_REDRIVE, IDS_RULE),
+      v.check((ids) => new Set(ids).size === ids.length, IDS_RULE),
+    ),
+  },
+  "the body must be a JSON object",
+);
 
 /** Most dead letters one page lists. */
 const MAX_DEAD_LETTERS_PAGE = 500;

@@ -1,10 +1,15 @@
 /**
  * The dead-letter log, read page by page: every kept letter can be reached
- * (`next_before`), newest first, and a malformed query is refused.
+ * (`next_before`), newest first, and a malformed query is refused. Letters
+ * are sent again (redrive) to the real local Queues and applied.
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { serviceCall } from "./helpers";
+import type { DeadLetter } from "../../src/domain/events/dead-letter";
+import { parseEventRecord } from "../../src/events/event-input";
+import { freshId, token } from "../support/tokens";
+import { rawEvent, START, until } from "./event-helpers";
+import { call, serviceCall } from "./helpers";
 
 interface Page {
   count: number;
@@ -70,5 +75,127 @@ describe("GET /v1/events/dead-letters", () => {
       );
     }
     expect((await page("limit=500")).letters.length).toBeLessThanOrEqual(500);
+  });
+});
+
+describe("POST /v1/events/dead-letters/redrive", () => {
+  /** A raw record as /v1/events would have queued it. */
+  function queued(record: Record<string, unknown>) {
+    const parsed = parseEventRecord(record, Date.now());
+    if (!parsed.ok) throw new Error(parsed.message);
+    return parsed.event;
+  }
+
+  /** Records `letters` and returns their ids, in order. */
+  async function keep(letters: DeadLetter[]): Promise<number[]> {
+    await env.DEAD_LETTERS.getByName("dead-letters").record(letters);
+    const { letters: newest } = await page("limit=500");
+    return letters.map((letter) => {
+      const kept = newest.find((l) => l.reason === letter.reason);
+      if (!kept) throw new Error(`not kept: ${letter.reason}`);
+      return kept.id;
+    });
+  }
+
+  const redrive = (body: unknown) => serviceCall("/v1/events/dead-letters/redrive", body);
+
+  it("sends kept events back to their queues, where they apply; refuses what was refused at ingest", async () => {
+    const tag = crypto.randomUUID();
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const atMs = Date.now();
+    // The object was overloaded past every retry; fixed since.
+    const [startId, progressId, ingestId] = await keep([
+      {
+        reason: `${tag} retries exhausted`,
+        queue: "unknown",
+        attempts: 6,
+        body: queued(rawEvent(sessionId, playerId, "start", 1, START)),
+        atMs,
+      },
+      {
+        reason: `${tag} retries exhausted (progress)`,
+        queue: "crafting-progress",
+        attempts: 4,
+        body: queued(rawEvent(sessionId, playerId, "progress", 2, { elapsed_seconds: 30 })),
+        atMs,
+      },
+      {
+        reason: `${tag} refused at ingest: event_id must be a UUID`,
+        queue: "ingest",
+        attempts: 0,
+        body: { event_id: "nope" },
+        atMs,
+      },
+    ]);
+    const response = await redrive({ ids: [startId, progressId, ingestId, 9_000_000_000] });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({
+      redriven: [startId, progressId],
+      missing: [9_000_000_000],
+      refused: [
+        {
+          id: ingestId,
+          error: {
+            code: "failed_precondition",
+            message:
+              "this record was refused at ingest, so it would be refused again: correct it and POST it to /v1/events",
+          },
+        },
+      ],
+    });
+    // Applied by the consumer, as if they had never failed.
+    const state = await until(
+      async () => {
+        const view = await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET");
+        return view.status === 200
+          ? ((await view.json()) as { playerId: string; clock: { anchorElapsedMs: number } })
+          : null;
+      },
+      (s) => s?.clock.anchorElapsedMs === 30_000,
+      "the redriven start and progress",
+    );
+    expect(state?.playerId).toBe(playerId);
+    // Sent letters are forgotten; the refused one is kept.
+    const left = (await page("limit=500")).letters.filter((l) => l.reason.startsWith(tag));
+    expect(left.map((l) => l.id)).toEqual([ingestId]);
+    // Again: nothing left to send, nothing sent twice.
+    const again = await redrive({ ids: [startId, progressId] });
+    expect(await again.json()).toEqual({
+      redriven: [],
+      missing: [startId, progressId],
+      refused: [],
+    });
+  });
+
+  it("is crafting-service's: an operator reads the log but may not redrive", async () => {
+    const response = await call("/v1/events/dead-letters/redrive", {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${await token("alice", "operator")}`,
+        "Content-Type": "application/json",
+      },
+      body: JSON.stringify({ ids: [1] }),
+    });
+    expect(response.status).toBe(403);
+  });
+
+  it("refuses a body that is not a list of ids, each once", async () => {
+    for (const body of [
+      {},
+      { ids: [] },
+      { ids: [1, 1] },
+      { ids: "1" },
+      { ids: [0] },
+      { ids: [1.5] },
+    ]) {
+      const response = await redrive(body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+        /^ids must be a list of 1 to 500 dead-letter ids|^ids\[0\] must be a dead-letter id \(a whole number from 1\)$/,
+      );
+    }
+    const tooMany = await redrive({ ids: Array.from({ length: 501 }, (_, i) => i + 1) });
+    expect(tooMany.status).toBe(400);
   });
 });
