@@ -118,7 +118,7 @@ async function poll() {
   $("#letters").innerHTML = letters.letters
     .map(
       (l) =>
-        `<tr><td>${new Date(l.atMs).toLocaleTimeString()}</td><td>${html(l.body?.eventId ?? l.queue)}</td><td>${html(l.reason)}</td></tr>`,
+        `<tr><td>${Number(l.id)}</td><td>${new Date(l.atMs).toLocaleTimeString()}</td><td>${html(l.body?.eventId ?? l.queue)}</td><td>${html(l.reason)}</td></tr>`,
     )
     .join("");
   for (const chart of Object.values(charts)) chart.draw();

@@ -197,6 +197,15 @@ describe("the dashboard in chromium", () => {
     );
     expect(await page.locator("#letters").textContent()).toContain(hostile);
     expect(await page.locator("#letters [data-injected]").count()).toBe(0);
+    // Each row leads with the letter's id, which a redrive names.
+    const newest = (await (
+      await fetch(`${server.baseUrl}/v1/events/dead-letters?limit=1`, {
+        headers: { Authorization: `Bearer ${await serviceToken()}` },
+      })
+    ).json()) as { letters: { id: number }[] };
+    expect(await page.locator("#letters tr:first-child td:first-child").textContent()).toBe(
+      String(newest.letters[0]?.id),
+    );
     // The estimated cost, from two samples of the billed counters and public/pricing.json.
     await page.waitForFunction(() => Number(document.body.dataset.costSamples ?? 0) > 0, null, {
       timeout: 20_000,
