@@ -38,9 +38,11 @@ function start() {
   const connection = $("#connection");
   // A refused stream ends with a close code and the server's reason (a wrong
   // token, another player's session, no such session): say it, do not retry.
+  // A stream that ended normally (1000: the session completed) is no error.
   const onState = ({ state, code, reason }) => {
-    connection.textContent = state === "closed" && reason ? `closed: ${reason}` : state;
-    connection.className = `status ${state}`;
+    const shown = state === "closed" && code === 1000 ? "ended" : state;
+    connection.textContent = state === "closed" && reason ? `${shown}: ${reason}` : shown;
+    connection.className = `status ${shown}`;
     document.body.dataset.connection = state;
     if (state === "closed" && code) document.body.dataset.closeCode = String(code);
   };

@@ -27,6 +27,7 @@ const ARTIFACTS = join(process.cwd(), "test-artifacts");
 interface DemoLinks {
   operator: string;
   player: string;
+  player_id: string;
   session_id: string;
 }
 
@@ -230,7 +231,7 @@ describe("the dashboard in chromium", () => {
   }, 90_000);
 
   // Last: the demo's session the other tests watch must still be crafting when they run.
-  it("tells the player why a stream was refused, and stops asking", async () => {
+  it("tells the player why a stream was refused, and stops asking; a stream that ended is no error", async () => {
     const page = await browser.newPage();
     const unknown = new URL(links.player);
     unknown.searchParams.set("session", "no-such-session");
@@ -251,6 +252,37 @@ describe("the dashboard in chromium", () => {
       expect(await page.locator("body").getAttribute("data-connection")).toBe("closed");
     }
     await page.screenshot({ path: join(ARTIFACTS, "player-refused.png") });
+    // A session that ends (here: cancelled while queued) ends its stream normally: said as such, not as an error.
+    const sessionId = `s-ends-${Date.now()}`;
+    const service = { Authorization: `Bearer ${await serviceToken()}` };
+    const created = await fetch(`${server.baseUrl}/v1/sessions`, {
+      method: "POST",
+      headers: { ...service, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        session_id: sessionId,
+        player_id: links.player_id,
+        recipe_id: "iron-sword",
+        steps: [{ name: "forge", duration_ms: 600_000 }],
+      }),
+    });
+    expect(created.status).toBe(201);
+    const ending = new URL(links.player);
+    ending.searchParams.set("session", sessionId);
+    ending.searchParams.delete("workflow");
+    await page.goto(ending.toString());
+    await page.waitForFunction(() => document.body.dataset.connection === "open", null, {
+      timeout: 20_000,
+    });
+    const cancelled = await fetch(`${server.baseUrl}/v1/sessions/${sessionId}/cancel`, {
+      method: "POST",
+      headers: service,
+    });
+    expect(cancelled.status).toBe(200);
+    await page.waitForFunction(() => document.body.dataset.connection === "closed", null, {
+      timeout: 20_000,
+    });
+    expect(await page.locator("#connection").textContent()).toBe("ended: session cancelled");
+    expect(await page.locator("#connection").getAttribute("class")).toBe("status ended");
     await page.close();
   });
 });
