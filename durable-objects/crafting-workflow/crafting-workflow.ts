@@ -11,6 +11,7 @@ import {
   newWorkflow,
   type StepSummary,
   samePlan,
+  type WorkflowAction,
   type WorkflowState,
   type WorkflowStepPlan,
   workflowEnded,
@@ -102,14 +103,17 @@ export class CraftingWorkflow extends StreamingObject {
     return heldStep(applied.state, summary.sessionId);
   }
 
-  /** Pauses or resumes the current step's session (the workflow follows it). */
-  async control(action: "pause" | "resume"): Promise<Result<WorkflowState>> {
+  /**
+   * Pauses, resumes, cancels or fails the current step's session; the
+   * workflow follows it (a cancelled or failed step fails the workflow).
+   */
+  async control(action: WorkflowAction, reason?: string): Promise<Result<WorkflowState>> {
     const state = this.#state;
     if (!state) return fail("not_found", "no workflow with this id");
     if (workflowEnded(state)) return fail("failed_precondition", `the workflow is ${state.status}`);
     const current = state.steps[state.currentIndex];
     if (!current) return fail("internal", "the workflow has no current step");
-    const result = await sessionStub(this.env, current.sessionId).lifecycle(action);
+    const result = await sessionStub(this.env, current.sessionId).lifecycle(action, reason);
     if (!result.ok) return result;
     // The session has told this object about the change by now.
     return this.view();

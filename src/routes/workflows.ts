@@ -1,8 +1,12 @@
-/** crafting-service's API for multi-step workflows: create, read, pause and resume. */
+/** crafting-service's API for multi-step workflows: create, read, pause, resume, cancel and fail. */
 import { toJsonString } from "@bufbuild/protobuf";
 import { Hono } from "hono";
 import type { LocationHint } from "../domain/placement/placement";
-import type { WorkflowState, WorkflowStepPlan } from "../domain/workflow/workflow-state";
+import {
+  WORKFLOW_ACTIONS,
+  type WorkflowState,
+  type WorkflowStepPlan,
+} from "../domain/workflow/workflow-state";
 import { placementOf, workflowStub } from "../durable";
 import { AppError, unwrap } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
@@ -14,7 +18,7 @@ import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware
 import { rateLimit, subject } from "../middleware/limits";
 import { workflowMessage } from "../protocol/workflow-wire";
 import { placementHeader, regionField } from "./placement";
-import { parseCreateSession, parseId } from "./session-input";
+import { parseCreateSession, parseId, parseReason } from "./session-input";
 
 /** Most steps in one workflow. */
 export const MAX_WORKFLOW_STEPS = 32;
@@ -130,10 +134,11 @@ export const workflowRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables
     );
   })
   .post("/:id/:action", async (c) => {
-    const action = c.req.param("action");
-    if (action !== "pause" && action !== "resume")
-      throw new AppError("not_found", "unknown action; use pause or resume");
-    return json(
-      unwrap(await workflowStub(c.env, parseId(c.req.param("id"), "workflow_id")).control(action)),
-    );
+    const action = WORKFLOW_ACTIONS.find((a) => a === c.req.param("action"));
+    if (!action)
+      throw new AppError("not_found", `unknown action; use one of ${WORKFLOW_ACTIONS.join(", ")}`);
+    // As a session's lifecycle: an optional `{ reason }`, kept for cancel and fail.
+    const reason = parseReason(await readJsonBody(c.req.raw, { optional: true }));
+    const stub = workflowStub(c.env, parseId(c.req.param("id"), "workflow_id"));
+    return json(unwrap(await stub.control(action, reason)));
   });

@@ -69,6 +69,12 @@ export const ROUTES: Route[] = [
     fields: ["changes", "as_of_ms"],
     optional: ["as_of_ms"],
   },
+  {
+    method: "POST",
+    path: (i) => `/v1/workflows/${i.workflowId}/cancel`,
+    fields: ["reason"],
+    optional: ["reason"],
+  },
   { method: "PUT", path: (i) => `/v1/players/${i.playerId}/slots`, fields: ["slots"] },
   { method: "POST", path: () => "/v1/progress", fields: ["updates"] },
   {

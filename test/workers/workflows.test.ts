@@ -167,6 +167,44 @@ describe("workflows", () => {
     expect(await view(workflowId)).toMatchObject({ status: "WORKFLOW_STATUS_ACTIVE" });
   });
 
+  it("cancels or fails the current step, with its reason: the workflow fails, its stream ends, nothing more starts", async () => {
+    for (const action of ["cancel", "fail"] as const) {
+      const playerId = freshId("p");
+      const { workflowId } = await createWorkflow(playerId);
+      const socket = await watchWorkflow(workflowId, await token(playerId));
+      await socket.frameCount(1);
+      await serviceCall(`/v1/sessions/${workflowId}.0/complete`);
+      const reason = `the player gave up (${action})`;
+      const response = await serviceCall(`/v1/workflows/${workflowId}/${action}`, { reason });
+      expect(response.status, action).toBe(200);
+      expect(await response.json()).toMatchObject({
+        status: "WORKFLOW_STATUS_FAILED",
+        currentStepIndex: 1,
+      });
+      const step = (await (
+        await serviceCall(`/v1/sessions/${workflowId}.1`, undefined, "GET")
+      ).json()) as Record<string, unknown>;
+      expect(step).toMatchObject({
+        status: action === "cancel" ? "SESSION_STATUS_CANCELLED" : "SESSION_STATUS_FAILED",
+        failureReason: reason,
+      });
+      expect(await socket.closing()).toMatchObject({ code: 1000, reason: "workflow failed" });
+      expect((await serviceCall(`/v1/sessions/${workflowId}.2`, undefined, "GET")).status).toBe(
+        404,
+      );
+      // Ended: asked again, it says so.
+      const again = await serviceCall(`/v1/workflows/${workflowId}/${action}`);
+      expect(again.status).toBe(409);
+      expect(((await again.json()) as { error: { message: string } }).error.message).toBe(
+        "the workflow is failed",
+      );
+    }
+    const unknown = await serviceCall(`/v1/workflows/${freshId("w")}/explode`);
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toBe(
+      "unknown action; use one of pause, resume, cancel, fail",
+    );
+  });
+
   it("refuses another player's stream with 403, a bad plan with 400, and a different plan under the same id with 409", async () => {
     const playerId = freshId("p");
     const { workflowId } = await createWorkflow(playerId);

@@ -16,6 +16,10 @@ import type { PlannedStep, SessionClock, SessionStatus } from "../session/sessio
 /** Status of a workflow (seed 000). */
 export type WorkflowStatus = "active" | "paused" | "completed" | "failed";
 
+/** What crafting-service may ask of a workflow: done to its current step's session. */
+export const WORKFLOW_ACTIONS = ["pause", "resume", "cancel", "fail"] as const;
+export type WorkflowAction = (typeof WORKFLOW_ACTIONS)[number];
+
 /** One step as crafting-service plans it. */
 export interface WorkflowStepPlan {
   name: string;
