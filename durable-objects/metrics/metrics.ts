@@ -22,11 +22,13 @@ import { type CheckStatus, overall, runHealthChecks } from "../../src/health/che
 import { setLogLevel } from "../../src/log";
 import { collectTotals } from "../../src/metrics/push";
 import { emptyTotals, mergeTotals, summarizeTotals, type Totals } from "../../src/metrics/registry";
+import { addToWindow, type SloBucket, windowTotals } from "../../src/metrics/slo-window";
 import { type FramePosition, healthFrame } from "../../src/protocol/frames";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 
 const TOTALS_KEY = "totals";
+const WINDOW_KEY = "slo-window";
 /** How often the health stream sends a snapshot. */
 export const HEALTH_INTERVAL_MS = 5000;
 
@@ -39,6 +41,7 @@ const WIRE_STATUS: Record<CheckStatus, HealthStatus> = {
 /** Durable Object holding one shard of the metrics totals, or the health stream. */
 export class Metrics extends StreamingObject {
   #totals: Totals;
+  #window: SloBucket[];
   #lastMessagesOut: { at: number; count: number } | null = null;
   protected override readonly hub: StreamHub;
   /** The health stream's latest snapshot and its place: held in memory (a restart is a new epoch). */
@@ -49,6 +52,7 @@ export class Metrics extends StreamingObject {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
     this.#totals = ctx.storage.kv.get<Totals>(TOTALS_KEY) ?? emptyTotals();
+    this.#window = ctx.storage.kv.get<SloBucket[]>(WINDOW_KEY) ?? [];
     this.hub = new StreamHub(ctx, env, "health", {
       position: (nowMs) => (this.#health ? this.#position(this.#health.seq, nowMs) : null),
       snapshot: (nowMs) => {
@@ -61,15 +65,22 @@ export class Metrics extends StreamingObject {
     });
   }
 
-  /** Adds a pushed delta. */
+  /** Adds a pushed delta (and its SLO series to this minute's bucket). */
   async add(delta: Totals): Promise<void> {
     mergeTotals(this.#totals, delta);
+    this.#window = addToWindow(this.#window, delta, Date.now());
     this.ctx.storage.kv.put(TOTALS_KEY, this.#totals);
+    this.ctx.storage.kv.put(WINDOW_KEY, this.#window);
   }
 
   /** This shard's totals. */
   async totals(): Promise<Totals> {
     return this.#totals;
+  }
+
+  /** This shard's SLO series added in the last 15 minutes. */
+  async recent(): Promise<Totals> {
+    return windowTotals(this.#window, Date.now());
   }
 
   /** A storage round trip, for the health check. */

@@ -68,3 +68,11 @@ export async function collectTotals(env: Env): Promise<Totals> {
   );
   return shards.reduce((sum, shard) => mergeTotals(sum, shard), emptyTotals());
 }
+
+/** The SLO series of every shard added in the last 15 minutes (`slo-window.ts`), summed. */
+export async function collectRecentTotals(env: Env): Promise<Totals> {
+  const shards = await Promise.all(
+    Array.from({ length: METRICS_SHARDS }, (_, i) => env.METRICS.getByName(`shard-${i}`).recent()),
+  );
+  return shards.reduce((sum, shard) => mergeTotals(sum, shard), emptyTotals());
+}

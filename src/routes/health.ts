@@ -7,11 +7,17 @@
 import { Hono } from "hono";
 import * as v from "valibot";
 import { keyringOf } from "../auth/keys";
-import { CHECK_NAMES, type CheckName, overall, runHealthChecks, SLO } from "../health/checks";
+import {
+  CHECK_NAMES,
+  type CheckName,
+  overall,
+  runHealthChecks,
+  sloBreached,
+} from "../health/checks";
 import { descriptorBudgetOf, descriptors } from "../health/descriptor-budget";
 import { readJsonBody } from "../http/body";
 import { fields, parse } from "../http/valid";
-import { collectTotals } from "../metrics/push";
+import { collectRecentTotals, collectTotals } from "../metrics/push";
 import { renderPrometheus, summarizeTotals } from "../metrics/registry";
 import { type AuthVariables, requireAuth } from "../middleware/auth";
 import { clientIp, rateLimit, subject } from "../middleware/limits";
@@ -94,33 +100,30 @@ export const healthRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }
 export const metricsRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
   .use(requireAuth("service", "operator"))
   .get("/", async (c) => {
-    const totals = await collectTotals(c.env);
-    const summary = summarizeTotals(totals);
+    const [totals, recent] = await Promise.all([collectTotals(c.env), collectRecentTotals(c.env)]);
+    // The SLO gauges judge the last 15 minutes, as the `slo` health check does.
+    const summary = summarizeTotals(recent);
     const p99 = summary.deliveryP99Seconds;
     const text = renderPrometheus(totals, [
       {
         name: "crafting_slo_stream_failure_ratio",
-        help: "Share of streams the server ended with an internal error (1011) since the counters began.",
+        help: "Share of streams the server ended with an internal error (1011), over the last 15 minutes.",
         value: summary.streamFailureRatio,
       },
       {
         name: "crafting_slo_stream_drop_ratio",
-        help: "Share of streams that dropped without a close frame (1006; most often the client's network) since the counters began; not in the SLO.",
+        help: "Share of streams that dropped without a close frame (1006; most often the client's network), over the last 15 minutes; not in the SLO.",
         value: summary.streamDropRatio,
       },
       {
         name: "crafting_slo_delivery_p99_seconds",
-        help: "Upper bound of the bucket holding the delivery-latency p99 since the counters began (0 before any delivery).",
+        help: "Upper bound of the bucket holding the delivery-latency p99 over the last 15 minutes (0 without deliveries).",
         value: p99 === null || !Number.isFinite(p99) ? 0 : p99,
       },
       {
         name: "crafting_slo_breached",
-        help: "1 when seed 000's thresholds (stream failures > 1 %, delivery p99 > 50 ms) are exceeded.",
-        value:
-          summary.streamFailureRatio > SLO.maxStreamFailureRatio ||
-          (p99 ?? 0) > SLO.maxDeliveryP99Seconds
-            ? 1
-            : 0,
+        help: "1 when seed 000's thresholds (stream failures > 1 %, delivery p99 > 50 ms) are exceeded over the last 15 minutes.",
+        value: sloBreached(summary) ? 1 : 0,
       },
     ]);
     return c.text(text, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });

@@ -67,7 +67,8 @@ describe("the pre-commit hook", () => {
 
   it("is what `npm install` points git at", () => {
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-    expect(pkg.scripts.prepare).toBe("node scripts/git-hooks.mjs");
+    // (and then builds the SDK's bundles, which plain Node imports: docs/sdk.md)
+    expect(pkg.scripts.prepare).toBe("node scripts/git-hooks.mjs && node scripts/build-client.mjs");
     execFileSync("node", [join(root, "scripts/git-hooks.mjs")], { cwd: repo });
     expect(
       execFileSync("git", ["config", "core.hooksPath"], { cwd: repo, encoding: "utf8" }).trim(),

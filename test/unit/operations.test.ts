@@ -12,6 +12,7 @@ import {
   seriesKey,
   summarizeTotals,
 } from "../../src/metrics/registry";
+import { addToWindow, SLO_WINDOW_MS, windowTotals } from "../../src/metrics/slo-window";
 import { parseTraceparent } from "../../src/middleware/trace";
 
 function promtoolCheck(args: string[], input?: string) {
@@ -61,6 +62,57 @@ describe("counting", () => {
       streamDropRatio: 0.02,
       deliveryP99Seconds: null,
     });
+  });
+});
+
+describe("the SLO's window", () => {
+  const MINUTE = 60_000;
+  /** A delta of `opened` streams, `failed` of them ended with 1011, and one delivery of `seconds`. */
+  function delta(opened: number, failed: number, seconds: number) {
+    const buffer = new MetricsBuffer();
+    buffer.count("crafting_streams_opened_total", { kind: "session" }, opened);
+    buffer.count("crafting_streams_closed_total", { kind: "session", code: "1011" }, failed);
+    buffer.count("crafting_messages_out_total", {}, 5);
+    buffer.observe("crafting_delivery_latency_seconds", seconds);
+    return buffer.drain();
+  }
+
+  it("judges the last 15 minutes: a long calm history does not hide an outage, nor an old one linger", () => {
+    const start = 1_000 * MINUTE;
+    let window = addToWindow([], delta(100_000, 0, 0.004), start);
+    // A week's calm, in one lifetime total; then an outage: 50 of 100 streams fail, slowly.
+    const lifetime = mergeTotals(emptyTotals(), delta(100_000, 0, 0.004));
+    const outageAt = start + 30 * MINUTE;
+    const outage = delta(100, 50, 2);
+    mergeTotals(lifetime, outage);
+    window = addToWindow(window, outage, outageAt);
+    expect(summarizeTotals(lifetime).streamFailureRatio).toBeLessThan(0.01);
+    const now = summarizeTotals(windowTotals(window, outageAt + MINUTE));
+    expect(now.streamFailureRatio).toBe(0.5);
+    expect(now.deliveryP99Seconds).toBeGreaterThan(0.05);
+    // Fifteen minutes on, with nothing since, it has left the window.
+    const later = summarizeTotals(windowTotals(window, outageAt + SLO_WINDOW_MS));
+    expect(later).toMatchObject({ streamFailureRatio: 0, deliveryP99Seconds: null });
+  });
+
+  it("keeps only the SLO's series, a bucket per minute, and drops buckets past the window", () => {
+    const start = 2_000 * MINUTE;
+    let window = addToWindow([], delta(10, 1, 0.01), start);
+    window = addToWindow(window, delta(10, 1, 0.01), start + 30_000);
+    window = addToWindow(window, delta(10, 0, 0.01), start + 14 * MINUTE);
+    expect(window.map((bucket) => bucket.minute)).toEqual([2_000, 2_014]);
+    expect(Object.keys(window[0]?.totals.counters ?? {}).sort()).toEqual([
+      'crafting_streams_closed_total{code="1011",kind="session"}',
+      'crafting_streams_opened_total{kind="session"}',
+    ]);
+    expect(summarizeTotals(windowTotals(window, start + 14 * MINUTE)).streamFailureRatio).toBe(
+      2 / 30,
+    );
+    // A delta with nothing of the SLO's adds no bucket, and still ages the old ones out.
+    const buffer = new MetricsBuffer();
+    buffer.count("crafting_messages_out_total", {}, 1);
+    window = addToWindow(window, buffer.drain(), start + 15 * MINUTE);
+    expect(window.map((bucket) => bucket.minute)).toEqual([2_014]);
   });
 });
 

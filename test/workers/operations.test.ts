@@ -4,6 +4,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import { runHealthChecks } from "../../src/health/checks";
+import { MetricsBuffer } from "../../src/metrics/registry";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { call, callWith, serviceCall, TestSocket } from "./helpers";
 import { watchedSession } from "./stream-helpers";
@@ -116,6 +117,26 @@ describe("tracing", () => {
 });
 
 describe("health", () => {
+  it("keeps each metrics shard's SLO series of the last 15 minutes beside its totals, and stores them", async () => {
+    const shard = env.METRICS.getByName(freshId("shard"));
+    const buffer = new MetricsBuffer();
+    buffer.count("crafting_streams_opened_total", { kind: "session" }, 4);
+    buffer.count("crafting_streams_closed_total", { kind: "session", code: "1011" }, 1);
+    buffer.count("crafting_messages_out_total", {}, 3);
+    await shard.add(buffer.drain());
+    const expected = {
+      'crafting_streams_opened_total{kind="session"}': 4,
+      'crafting_streams_closed_total{code="1011",kind="session"}': 1,
+    };
+    expect((await shard.recent()).counters).toEqual(expected);
+    expect((await shard.totals()).counters.crafting_messages_out_total).toBe(3);
+    // Stored, as the totals are: a restarted shard reads them back.
+    const stored = await runInDurableObject(shard, (_instance, state) =>
+      state.storage.kv.get<unknown[]>("slo-window"),
+    );
+    expect(stored).toHaveLength(1);
+  });
+
   it("POST /health/batch runs the named checks, each with a status and latency", async () => {
     const response = await call("/health/batch", {
       method: "POST",

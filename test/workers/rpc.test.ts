@@ -295,7 +295,10 @@ describe("RPC errors", () => {
 
   it("answers not_found and invalid_argument", async () => {
     const headers = await bearer(freshId("p"));
-    for (const c of [rpc, grpcWeb]) {
+    for (const [c, field] of [
+      [rpc, "sessionId"], // JSON: the proto3 JSON name
+      [grpcWeb, "session_id"], // binary: the proto name
+    ] as const) {
       expect(
         (await outcome(c.streamCraftingProgress({ sessionId: freshId("s") }, { headers })))?.code,
       ).toBe(Code.NotFound);
@@ -306,7 +309,7 @@ describe("RPC errors", () => {
         c.streamCraftingProgress({ sessionId: "not an id!" }, { headers }),
       );
       expect(invalid?.code).toBe(Code.InvalidArgument);
-      expect(invalid?.rawMessage).toMatch(/session_id/);
+      expect(invalid?.rawMessage).toMatch(new RegExp(`^${field} must be`));
       expect((await outcome(c.streamCraftingProgress({ sessionId: "" }, { headers })))?.code).toBe(
         Code.InvalidArgument,
       );
