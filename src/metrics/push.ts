@@ -62,17 +62,17 @@ async function pushNow(env: Env): Promise<void> {
 }
 
 /** Sums every shard's totals. */
-export async function collectTotals(env: Env): Promise<Totals> {
-  const shards = await Promise.all(
-    Array.from({ length: METRICS_SHARDS }, (_, i) => env.METRICS.getByName(`shard-${i}`).totals()),
-  );
-  return shards.reduce((sum, shard) => mergeTotals(sum, shard), emptyTotals());
-}
+export const collectTotals = (env: Env) => sumShards(env, (shard) => shard.totals());
 
 /** The SLO series of every shard added in the last 15 minutes (`slo-window.ts`), summed. */
-export async function collectRecentTotals(env: Env): Promise<Totals> {
+export const collectRecentTotals = (env: Env) => sumShards(env, (shard) => shard.recent());
+
+async function sumShards(
+  env: Env,
+  read: (shard: ReturnType<Env["METRICS"]["getByName"]>) => Promise<Totals>,
+): Promise<Totals> {
   const shards = await Promise.all(
-    Array.from({ length: METRICS_SHARDS }, (_, i) => env.METRICS.getByName(`shard-${i}`).recent()),
+    Array.from({ length: METRICS_SHARDS }, (_, i) => read(env.METRICS.getByName(`shard-${i}`))),
   );
   return shards.reduce((sum, shard) => mergeTotals(sum, shard), emptyTotals());
 }
