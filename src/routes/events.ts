@@ -175,7 +175,7 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
   })
   // Sends kept letters back to their queues once their cause is dealt with (service token).
   .post("/dead-letters/redrive", async (c) => {
-    const { ids } = parse(redriveBody, await readJsonBody(c.req.raw));
+    const { ids } = parse(idsBody, await readJsonBody(c.req.raw));
     const letters = deadLetterStub(c.env);
     // (RPC typing turns a letter's `body: unknown` into never: the stored shape, read back.)
     const kept = (await letters.letters(ids)) as (DeadLetter & { id: number })[];
@@ -192,7 +192,7 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
           error: {
             code: "failed_precondition",
             message:
-              "this record was refused at ingest, so it would be refused again: correct it and POST it to /v1/events",
+              "this record was refused at ingest, so it would be refused again: correct it, POST it to /v1/events, then discard the letter",
           },
         });
     }
@@ -220,16 +220,36 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     const found = new Set(kept.map((letter) => letter.id));
     log("info", "events.redrive", { redriven: redriven.length, refused: refused.length });
     return c.json({ redriven, missing: ids.filter((id) => !found.has(id)), refused }, 202);
+  })
+  // Forgets letters dealt with another way (a refused record corrected and
+  // posted again): each logged with its reason, so none goes unrecorded.
+  .post("/dead-letters/discard", async (c) => {
+    const { ids } = parse(idsBody, await readJsonBody(c.req.raw));
+    const letters = deadLetterStub(c.env);
+    const kept = (await letters.letters(ids)) as (DeadLetter & { id: number })[];
+    await letters.forget(kept.map((letter) => letter.id));
+    for (const letter of kept)
+      log("warn", "events.discard", {
+        id: letter.id,
+        queue: letter.queue,
+        reason: letter.reason,
+        event_id: isSessionEvent(letter.body) ? letter.body.eventId : null,
+      });
+    const found = new Set(kept.map((letter) => letter.id));
+    return c.json({
+      discarded: kept.map((letter) => letter.id),
+      missing: ids.filter((id) => !found.has(id)),
+    });
   });
 
 const PROGRESS = "game.crafting.progress";
 
-/** Most letters one redrive sends again. */
-const MAX_REDRIVE = 500;
+/** Most letters one redrive or discard names. */
+const MAX_LETTERS_PER_CALL = 500;
 
-const IDS_RULE = `must be a list of 1 to ${MAX_REDRIVE} dead-letter ids (whole numbers), each once`;
-/** `POST /v1/events/dead-letters/redrive` body: `{ "ids": [...] }`. */
-const redriveBody = fields(
+const IDS_RULE = `must be a list of 1 to ${MAX_LETTERS_PER_CALL} dead-letter ids (whole numbers), each once`;
+/** `POST /v1/events/dead-letters/redrive|discard` body: `{ "ids": [...] }`. */
+const idsBody = fields(
   {
     ids: v.pipe(
       v.array(
@@ -237,7 +257,7 @@ const redriveBody = fields(
         IDS_RULE,
       ),
       v.minLength(1, IDS_RULE),
-      v.maxLength(MAX_REDRIVE, IDS_RULE),
+      v.maxLength(MAX_LETTERS_PER_CALL, IDS_RULE),
       v.check((ids) => new Set(ids).size === ids.length, IDS_RULE),
     ),
   },

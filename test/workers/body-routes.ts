@@ -96,6 +96,7 @@ export const ROUTES: Route[] = [
   },
   { method: "POST", path: () => "/health/batch", fields: ["checks"], optional: ["checks"] },
   { method: "POST", path: () => "/v1/events/dead-letters/redrive", fields: ["ids"] },
+  { method: "POST", path: () => "/v1/events/dead-letters/discard", fields: ["ids"] },
   {
     method: "POST",
     path: (i) => `/udp/sessions/${i.sessionId}/connect`,

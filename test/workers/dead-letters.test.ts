@@ -139,7 +139,7 @@ describe("POST /v1/events/dead-letters/redrive", () => {
           error: {
             code: "failed_precondition",
             message:
-              "this record was refused at ingest, so it would be refused again: correct it and POST it to /v1/events",
+              "this record was refused at ingest, so it would be refused again: correct it, POST it to /v1/events, then discard the letter",
           },
         },
       ],
@@ -166,21 +166,32 @@ describe("POST /v1/events/dead-letters/redrive", () => {
       missing: [startId, progressId],
       refused: [],
     });
+    // The refused record, corrected and posted again elsewhere: its letter is discarded.
+    const discarded = await serviceCall("/v1/events/dead-letters/discard", {
+      ids: [ingestId, startId],
+    });
+    expect(discarded.status).toBe(200);
+    expect(await discarded.json()).toEqual({ discarded: [ingestId], missing: [startId] });
+    const after = (await page("limit=500")).letters.filter((l) => l.reason.startsWith(tag));
+    expect(after).toEqual([]);
   });
 
-  it("is crafting-service's: an operator reads the log but may not redrive", async () => {
-    const response = await call("/v1/events/dead-letters/redrive", {
-      method: "POST",
-      headers: {
-        Authorization: `Bearer ${await token("alice", "operator")}`,
-        "Content-Type": "application/json",
-      },
-      body: JSON.stringify({ ids: [1] }),
-    });
-    expect(response.status).toBe(403);
+  it("is crafting-service's: an operator reads the log but may not redrive or discard", async () => {
+    for (const action of ["redrive", "discard"]) {
+      const response = await call(`/v1/events/dead-letters/${action}`, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${await token("alice", "operator")}`,
+          "Content-Type": "application/json",
+        },
+        body: JSON.stringify({ ids: [1] }),
+      });
+      expect(response.status, action).toBe(403);
+    }
   });
 
   it("refuses a body that is not a list of ids, each once", async () => {
+    const discard = (body: unknown) => serviceCall("/v1/events/dead-letters/discard", body);
     for (const body of [
       {},
       { ids: [] },
@@ -189,13 +200,17 @@ describe("POST /v1/events/dead-letters/redrive", () => {
       { ids: [0] },
       { ids: [1.5] },
     ]) {
-      const response = await redrive(body);
-      expect(response.status, JSON.stringify(body)).toBe(400);
-      expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
-        /^ids must be a list of 1 to 500 dead-letter ids|^ids\[0\] must be a dead-letter id \(a whole number from 1\)$/,
-      );
+      for (const send of [redrive, discard]) {
+        const response = await send(body);
+        expect(response.status, JSON.stringify(body)).toBe(400);
+        expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+          /^ids must be a list of 1 to 500 dead-letter ids|^ids\[0\] must be a dead-letter id \(a whole number from 1\)$/,
+        );
+      }
     }
-    const tooMany = await redrive({ ids: Array.from({ length: 501 }, (_, i) => i + 1) });
-    expect(tooMany.status).toBe(400);
+    for (const send of [redrive, discard]) {
+      const tooMany = await send({ ids: Array.from({ length: 501 }, (_, i) => i + 1) });
+      expect(tooMany.status).toBe(400);
+    }
   });
 });
