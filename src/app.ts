@@ -1,5 +1,5 @@
 /** The Hono app: every route mounted, one error shape. */
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type Next } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
 import { METHOD_NAME_ALL } from "hono/router";
@@ -28,7 +28,11 @@ export const app = new Hono<{ Bindings: Env }>()
   .use(refuseCredentialsInUrl)
   // A path no route takes is told so (404, or 405 with Allow) before any
   // route group's auth or upgrade check judges it: a typo is not a 403.
-  .use((c, next) => (routed(c) ? next() : refuseUnrouted(c)))
+  // Only the groups that check the caller for all their paths need it (the
+  // /udp routes check per route, so a progress post is not asked twice).
+  .use("/v1/*", routedFirst)
+  .use("/ws/*", routedFirst)
+  .use("/metrics/*", routedFirst)
   // A game page on an allowed origin may make the calls a player's token opens.
   .use("/udp/sessions/:id/connect", pageCalls)
   .use(`${RPC_PATH_PREFIX}*`, pageCalls)
@@ -45,11 +49,12 @@ export const app = new Hono<{ Bindings: Env }>()
   // Streaming RPCs (Connect, gRPC-Web): errors in their protocols' own shapes.
   .post(`${RPC_PATH_PREFIX}*`, (c) => handleRpc(c.env, c.req.raw));
 
-/** Whether a route (middleware aside) takes this request; preflights go on to their middleware. */
-function routed(c: Context): boolean {
-  return (
-    c.req.method === "OPTIONS" || matchedRoutes(c).some((route) => route.method !== METHOD_NAME_ALL)
-  );
+/** Goes on when a route (middleware aside) takes the request, or it is a preflight; else refuses it. */
+function routedFirst(c: Context, next: Next): Promise<void> {
+  const routed =
+    c.req.method === "OPTIONS" ||
+    matchedRoutes(c).some((route) => route.method !== METHOD_NAME_ALL);
+  return routed ? next() : refuseUnrouted(c);
 }
 
 /** No route takes the request: 404 (naming the path meant, if only slashes differ), or 405 with Allow. */
