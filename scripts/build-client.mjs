@@ -2,11 +2,13 @@
 // committed): sdk.js (the full SDK) and sdk-lite.js (JSON views, reconnect,
 // resume, clock sync and prediction only). wrangler runs it before
 // `wrangler dev` and `wrangler deploy` ([build] in wrangler.toml); the
-// dashboard imports sdk.js.
+// dashboard imports sdk.js. The same two, not minified, go to build/client/
+// for plain Node (the package's `node` export condition), so a Node app's
+// stack traces read as code; `npm install` (prepare) runs it too.
 import { build } from "esbuild";
 
 /** Builds one entry; resolves with its minified size in bytes. */
-export async function buildClient(entry, outfile, { write = true } = {}) {
+export async function buildClient(entry, outfile, { write = true, minify = true } = {}) {
   const result = await build({
     entryPoints: [entry],
     outfile,
@@ -14,7 +16,7 @@ export async function buildClient(entry, outfile, { write = true } = {}) {
     format: "esm",
     platform: "browser",
     target: "es2022",
-    minify: true,
+    minify,
     sourcemap: write,
     metafile: true,
     write,
@@ -24,11 +26,13 @@ export async function buildClient(entry, outfile, { write = true } = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  for (const [entry, outfile] of [
-    ["src/client/index.ts", "public/js/sdk.js"],
-    ["src/client/lite.ts", "public/js/sdk-lite.js"],
+  for (const [entry, outfile, minify] of [
+    ["src/client/index.ts", "public/js/sdk.js", true],
+    ["src/client/lite.ts", "public/js/sdk-lite.js", true],
+    ["src/client/index.ts", "build/client/index.mjs", false],
+    ["src/client/lite.ts", "build/client/lite.mjs", false],
   ]) {
-    const bytes = await buildClient(entry, outfile);
+    const bytes = await buildClient(entry, outfile, { minify });
     console.log(`built ${outfile} (${(bytes / 1024).toFixed(1)} KB)`);
   }
 }
