@@ -49,11 +49,13 @@ export const app = new Hono<{ Bindings: Env }>()
   // Streaming RPCs (Connect, gRPC-Web): errors in their protocols' own shapes.
   .post(`${RPC_PATH_PREFIX}*`, (c) => handleRpc(c.env, c.req.raw));
 
-/** Goes on when a route (middleware aside) takes the request, or it is a preflight; else refuses it. */
+/**
+ * Goes on when a route (middleware aside) takes the request; else refuses
+ * it. These groups take no preflight (no page calls them), so an `OPTIONS`
+ * is a method like any other: `405` with the methods the path takes.
+ */
 function routedFirst(c: Context, next: Next): Promise<void> {
-  const routed =
-    c.req.method === "OPTIONS" ||
-    matchedRoutes(c).some((route) => route.method !== METHOD_NAME_ALL);
+  const routed = matchedRoutes(c).some((route) => route.method !== METHOD_NAME_ALL);
   return routed ? next() : refuseUnrouted(c);
 }
 

@@ -71,6 +71,9 @@ describe("routes not taken", () => {
       ["/v1/workflows/w-1/nothing", "GET", 405],
       ["/v1/sessions/s-1/start", "GET", 405],
       ["/metrics", "POST", 405],
+      // No page calls these: an OPTIONS is told the methods, not judged for a token.
+      ["/v1/sessions", "OPTIONS", 405],
+      ["/metrics", "OPTIONS", 405],
     ] as const;
     for (const [path, method, status] of cases)
       for (const [who, bearer] of Object.entries(bearers)) {
