@@ -27,8 +27,15 @@ import { type FramePosition, healthFrame } from "../../src/protocol/frames";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 
-const TOTALS_KEY = "totals";
-const WINDOW_KEY = "slo-window";
+/** A shard's totals and its SLO window, stored as one value: one row written per push. */
+const STATE_KEY = "state";
+/** Where the totals alone were kept before the window (read once, then moved). */
+const LEGACY_TOTALS_KEY = "totals";
+
+interface ShardState {
+  totals: Totals;
+  window: SloBucket[];
+}
 /** How often the health stream sends a snapshot. */
 export const HEALTH_INTERVAL_MS = 5000;
 
@@ -40,8 +47,7 @@ const WIRE_STATUS: Record<CheckStatus, HealthStatus> = {
 
 /** Durable Object holding one shard of the metrics totals, or the health stream. */
 export class Metrics extends StreamingObject {
-  #totals: Totals;
-  #window: SloBucket[];
+  #state: ShardState;
   #lastMessagesOut: { at: number; count: number } | null = null;
   protected override readonly hub: StreamHub;
   /** The health stream's latest snapshot and its place: held in memory (a restart is a new epoch). */
@@ -51,8 +57,7 @@ export class Metrics extends StreamingObject {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
-    this.#totals = ctx.storage.kv.get<Totals>(TOTALS_KEY) ?? emptyTotals();
-    this.#window = ctx.storage.kv.get<SloBucket[]>(WINDOW_KEY) ?? [];
+    this.#state = ctx.storage.kv.get<ShardState>(STATE_KEY) ?? this.#fromLegacy();
     this.hub = new StreamHub(ctx, env, "health", {
       position: (nowMs) => (this.#health ? this.#position(this.#health.seq, nowMs) : null),
       snapshot: (nowMs) => {
@@ -67,20 +72,27 @@ export class Metrics extends StreamingObject {
 
   /** Adds a pushed delta (and its SLO series to this minute's bucket). */
   async add(delta: Totals): Promise<void> {
-    mergeTotals(this.#totals, delta);
-    this.#window = addToWindow(this.#window, delta, Date.now());
-    this.ctx.storage.kv.put(TOTALS_KEY, this.#totals);
-    this.ctx.storage.kv.put(WINDOW_KEY, this.#window);
+    mergeTotals(this.#state.totals, delta);
+    this.#state.window = addToWindow(this.#state.window, delta, Date.now());
+    this.ctx.storage.kv.put(STATE_KEY, this.#state);
+  }
+
+  /** A shard stored before the window: its totals move under the one key, once. */
+  #fromLegacy(): ShardState {
+    const { kv } = this.ctx.storage;
+    const state = { totals: kv.get<Totals>(LEGACY_TOTALS_KEY) ?? emptyTotals(), window: [] };
+    if (kv.delete(LEGACY_TOTALS_KEY)) kv.put(STATE_KEY, state);
+    return state;
   }
 
   /** This shard's totals. */
   async totals(): Promise<Totals> {
-    return this.#totals;
+    return this.#state.totals;
   }
 
   /** This shard's SLO series added in the last 15 minutes. */
   async recent(): Promise<Totals> {
-    return windowTotals(this.#window, Date.now());
+    return windowTotals(this.#state.window, Date.now());
   }
 
   /** A storage round trip, for the health check. */

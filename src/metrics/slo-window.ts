@@ -31,30 +31,39 @@ const SLO_SERIES = [
 const inSlo = (key: string) =>
   SLO_SERIES.some((name) => key === name || key.startsWith(`${name}{`));
 
-/** The buckets after `delta` arrived at `nowMs`: added into this minute's, and those past the window dropped. */
+/** The buckets within the window ending at `nowMs` (whole minutes: the last 15, this one included). */
+function inWindow(buckets: readonly SloBucket[], nowMs: number): SloBucket[] {
+  const oldest = Math.floor(nowMs / BUCKET_MS) - SLO_WINDOW_MS / BUCKET_MS + 1;
+  return buckets.filter((bucket) => bucket.minute >= oldest);
+}
+
+/**
+ * The buckets after `delta` arrived at `nowMs`: its SLO series added into
+ * this minute's bucket (a new one; those given are not changed), and those
+ * past the window dropped.
+ */
 export function addToWindow(
   buckets: readonly SloBucket[],
   delta: Totals,
   nowMs: number,
 ): SloBucket[] {
-  const minute = Math.floor(nowMs / BUCKET_MS);
-  const kept = buckets.filter((bucket) => bucket.minute > minute - SLO_WINDOW_MS / BUCKET_MS);
+  const kept = inWindow(buckets, nowMs);
   const slo: Totals = {
     counters: Object.fromEntries(Object.entries(delta.counters).filter(([key]) => inSlo(key))),
     histograms: Object.fromEntries(Object.entries(delta.histograms).filter(([key]) => inSlo(key))),
   };
   if (Object.keys(slo.counters).length === 0 && Object.keys(slo.histograms).length === 0)
     return kept;
+  const minute = Math.floor(nowMs / BUCKET_MS);
   const current = kept.find((bucket) => bucket.minute === minute);
-  if (current) mergeTotals(current.totals, slo);
-  else kept.push({ minute, totals: mergeTotals(emptyTotals(), slo) });
-  return kept;
+  const totals = mergeTotals(mergeTotals(emptyTotals(), current?.totals ?? emptyTotals()), slo);
+  return [...kept.filter((bucket) => bucket !== current), { minute, totals }];
 }
 
-/** The SLO series added within the window ending at `nowMs` (whole minutes: the last 15, this one included). */
+/** The SLO series added within the window ending at `nowMs`. */
 export function windowTotals(buckets: readonly SloBucket[], nowMs: number): Totals {
-  const minute = Math.floor(nowMs / BUCKET_MS);
-  return buckets
-    .filter((bucket) => bucket.minute > minute - SLO_WINDOW_MS / BUCKET_MS)
-    .reduce((sum, bucket) => mergeTotals(sum, bucket.totals), emptyTotals());
+  return inWindow(buckets, nowMs).reduce(
+    (sum, bucket) => mergeTotals(sum, bucket.totals),
+    emptyTotals(),
+  );
 }

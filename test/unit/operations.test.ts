@@ -101,6 +101,10 @@ describe("the SLO's window", () => {
     window = addToWindow(window, delta(10, 1, 0.01), start + 30_000);
     window = addToWindow(window, delta(10, 0, 0.01), start + 14 * MINUTE);
     expect(window.map((bucket) => bucket.minute)).toEqual([2_000, 2_014]);
+    // The buckets given are not changed: a new list, with a new bucket for this minute.
+    const given = JSON.stringify(window);
+    expect(addToWindow(window, delta(5, 5, 1), start + 14 * MINUTE)).not.toBe(window);
+    expect(JSON.stringify(window)).toBe(given);
     expect(Object.keys(window[0]?.totals.counters ?? {}).sort()).toEqual([
       'crafting_streams_closed_total{code="1011",kind="session"}',
       'crafting_streams_opened_total{kind="session"}',

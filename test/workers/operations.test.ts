@@ -1,5 +1,5 @@
 /** Operations in workerd: trace ids end to end, health checks and the health stream, /metrics access. */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
@@ -130,11 +130,27 @@ describe("health", () => {
     };
     expect((await shard.recent()).counters).toEqual(expected);
     expect((await shard.totals()).counters.crafting_messages_out_total).toBe(3);
-    // Stored, as the totals are: a restarted shard reads them back.
-    const stored = await runInDurableObject(shard, (_instance, state) =>
-      state.storage.kv.get<unknown[]>("slo-window"),
+    // Stored with the totals, in one value: a restarted shard reads both back.
+    await evictDurableObject(shard);
+    expect((await shard.recent()).counters).toEqual(expected);
+    expect((await shard.totals()).counters.crafting_messages_out_total).toBe(3);
+  });
+
+  it("moves a shard's totals stored before the window under its one key, losing none", async () => {
+    const shard = env.METRICS.getByName(freshId("shard"));
+    await runInDurableObject(shard, (_instance, state) => {
+      state.storage.kv.delete("state");
+      state.storage.kv.put("totals", {
+        counters: { crafting_messages_out_total: 7 },
+        histograms: {},
+      });
+    });
+    await evictDurableObject(shard);
+    expect((await shard.totals()).counters.crafting_messages_out_total).toBe(7);
+    const keys = await runInDurableObject(shard, (_instance, state) =>
+      [...state.storage.kv.list()].map(([key]) => key),
     );
-    expect(stored).toHaveLength(1);
+    expect(keys).toEqual(["state"]);
   });
 
   it("POST /health/batch runs the named checks, each with a status and latency", async () => {
