@@ -50,7 +50,7 @@ export class DeadLetters extends DurableObject<Env> {
     const { sql } = this.ctx.storage;
     return sql
       .exec<{ id: number; letter: string }>(
-        `SELECT id, letter FROM dead_letters WHERE id IN (${ids.map(() => "?").join(", ")}) ORDER BY id`,
+        `SELECT id, letter FROM dead_letters WHERE id IN (${placeholders(ids)}) ORDER BY id`,
         ...ids,
       )
       .toArray()
@@ -61,7 +61,7 @@ export class DeadLetters extends DurableObject<Env> {
   async forget(ids: readonly number[]): Promise<void> {
     if (ids.length === 0) return;
     this.ctx.storage.sql.exec(
-      `DELETE FROM dead_letters WHERE id IN (${ids.map(() => "?").join(", ")})`,
+      `DELETE FROM dead_letters WHERE id IN (${placeholders(ids)})`,
       ...ids,
     );
   }
@@ -96,3 +96,6 @@ export class DeadLetters extends DurableObject<Env> {
     return { count, letters, nextBefore };
   }
 }
+
+/** `?, ?, ?`: one bound parameter per id. */
+const placeholders = (ids: readonly number[]) => ids.map(() => "?").join(", ");

@@ -122,10 +122,7 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
       const result = parseEventRecord(record, acceptedAtMs, frameTraceId(c.get("trace")));
       if (!result.ok)
         rejected.push({ index, error: { code: "invalid_argument", message: result.message } });
-      else
-        (topicOf(result.event.kind) === "game.crafting.progress" ? progress : lifecycle).push(
-          result.event,
-        );
+      else (isProgress(result.event) ? progress : lifecycle).push(result.event);
     });
     // Lifecycle events are queued first (the durable, ordered path); progress
     // is applied at once, and only what could not be goes to its Queue.
@@ -177,14 +174,14 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
   .post("/dead-letters/redrive", async (c) => {
     const { ids } = parse(idsBody, await readJsonBody(c.req.raw));
     const letters = deadLetterStub(c.env);
-    // (RPC typing turns a letter's `body: unknown` into never: the stored shape, read back.)
-    const kept = (await letters.letters(ids)) as (DeadLetter & { id: number })[];
-    const events: SessionEvent[] = [];
+    const kept = await keptLetters(letters, ids);
+    const lifecycle: SessionEvent[] = [];
+    const progress: SessionEvent[] = [];
     const redriven: number[] = [];
     const refused: { id: number; error: { code: "failed_precondition"; message: string } }[] = [];
     for (const letter of kept) {
       if (isSessionEvent(letter.body)) {
-        events.push(letter.body);
+        (isProgress(letter.body) ? progress : lifecycle).push(letter.body);
         redriven.push(letter.id);
       } else
         refused.push({
@@ -198,35 +195,20 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     }
     const again =
       "the queue did not take the events: send the same request again (the letters are kept)";
-    await queued(
-      () =>
-        enqueue(
-          c.env.EVENTS_QUEUE,
-          events.filter((e) => topicOf(e.kind) !== PROGRESS),
-        ),
-      again,
-    );
-    await queued(
-      () =>
-        enqueue(
-          c.env.PROGRESS_QUEUE,
-          events.filter((e) => topicOf(e.kind) === PROGRESS),
-        ),
-      again,
-    );
+    await queued(() => enqueue(c.env.EVENTS_QUEUE, lifecycle), again);
+    await queued(() => enqueue(c.env.PROGRESS_QUEUE, progress), again);
     // Forgotten only once queued: a letter is never lost. A redrive repeated
     // after a failure here queues an event twice, which its session dedupes.
     await letters.forget(redriven);
-    const found = new Set(kept.map((letter) => letter.id));
     log("info", "events.redrive", { redriven: redriven.length, refused: refused.length });
-    return c.json({ redriven, missing: ids.filter((id) => !found.has(id)), refused }, 202);
+    return c.json({ redriven, missing: missing(ids, kept), refused }, 202);
   })
   // Forgets letters dealt with another way (a refused record corrected and
   // posted again): each logged with its reason, so none goes unrecorded.
   .post("/dead-letters/discard", async (c) => {
     const { ids } = parse(idsBody, await readJsonBody(c.req.raw));
     const letters = deadLetterStub(c.env);
-    const kept = (await letters.letters(ids)) as (DeadLetter & { id: number })[];
+    const kept = await keptLetters(letters, ids);
     await letters.forget(kept.map((letter) => letter.id));
     for (const letter of kept)
       log("warn", "events.discard", {
@@ -235,14 +217,26 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
         reason: letter.reason,
         event_id: isSessionEvent(letter.body) ? letter.body.eventId : null,
       });
-    const found = new Set(kept.map((letter) => letter.id));
-    return c.json({
-      discarded: kept.map((letter) => letter.id),
-      missing: ids.filter((id) => !found.has(id)),
-    });
+    return c.json({ discarded: kept.map((letter) => letter.id), missing: missing(ids, kept) });
   });
 
-const PROGRESS = "game.crafting.progress";
+/** Whether an event goes to the progress queue (latest-wins), not the lifecycle one. */
+const isProgress = (event: SessionEvent) => topicOf(event.kind) === "game.crafting.progress";
+
+/** The kept letters among `ids`. */
+async function keptLetters(
+  letters: ReturnType<typeof deadLetterStub>,
+  ids: readonly number[],
+): Promise<(DeadLetter & { id: number })[]> {
+  // RPC typing turns a letter's `body: unknown` into never: this is the stored shape, read back.
+  return (await letters.letters(ids)) as (DeadLetter & { id: number })[];
+}
+
+/** The ids asked for that no kept letter has. */
+function missing(ids: readonly number[], kept: readonly { id: number }[]): number[] {
+  const found = new Set(kept.map((letter) => letter.id));
+  return ids.filter((id) => !found.has(id));
+}
 
 /** Most letters one redrive or discard names. */
 const MAX_LETTERS_PER_CALL = 500;
