@@ -102,6 +102,8 @@ export const CloseCode = {
   SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
   IDLE_TIMEOUT: 4008,
+  // Never sent (RFC 6455 §7.4.1): a stream that ended without a close frame, reconnected.
+  ABNORMAL: 1006,
 } as const;
 
 /**

@@ -54,6 +54,15 @@ const REFRESH_EARLY_MS = 5_000;
 /** The reason a stream the app closed is closed with, on the wire and in its `closed` state. */
 const CLOSED_BY_CLIENT = "closed by the client";
 
+/**
+ * The reason the server closes an ended stream with (`session completed`,
+ * `workflow failed`), from what ended and its status (`COMPLETED`, or the
+ * JSON name `SESSION_STATUS_COMPLETED`).
+ */
+export function endedReason(what: "session" | "workflow", status: string): string {
+  return `${what} ${status.replace(/^.*_STATUS_/, "").toLowerCase()}`;
+}
+
 /** Where a connection stands. */
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -78,10 +87,24 @@ export interface ConnectionOptions {
   pongTimeoutMs?: number;
   /** How long a handshake may take before it is abandoned and retried (ms). */
   connectTimeoutMs?: number;
+  /**
+   * How long a stream whose close has begun may wait for its close event
+   * before it is treated as closed (ms, default 2,000, as Chromium waits).
+   * Node's `WebSocket` fires it only when the TCP connection ends, which
+   * after the server's close can take as long as its object stays busy,
+   * and after the client's own close to a silent peer, minutes.
+   */
+  closeWaitMs?: number;
   /** A heartbeat to send (return null to send the text keepalive "ping"). */
   ping?: () => string | Uint8Array | null;
   onOpen?: () => void;
   onMessage: (data: string | ArrayBuffer) => void;
+  /**
+   * The reason the server closes the stream with once its final frame came
+   * (`session completed`); null before. Set, the stream is closed normally
+   * with it if its close event has not come within `closeWaitMs`.
+   */
+  endedReason?: () => string | null;
   onState?: (state: ConnectionState, detail: Omit<StateChange, "state">) => void;
   /** The WebSocket class (global by default: browsers, Node ≥ 22, Workers). */
   WebSocket?: typeof WebSocket;
@@ -90,7 +113,7 @@ export interface ConnectionOptions {
 /** The connection settings a view passes through from its own options. */
 export type ConnectionTuning = Pick<
   ConnectionOptions,
-  "backoff" | "heartbeatMs" | "pongTimeoutMs" | "connectTimeoutMs" | "WebSocket"
+  "backoff" | "heartbeatMs" | "pongTimeoutMs" | "connectTimeoutMs" | "closeWaitMs" | "WebSocket"
 >;
 
 /** Those of `options` that are set (an unset one keeps the connection's default). */
@@ -100,6 +123,7 @@ export function tuningOf(options: ConnectionTuning): ConnectionTuning {
   if (options.heartbeatMs) tuning.heartbeatMs = options.heartbeatMs;
   if (options.pongTimeoutMs) tuning.pongTimeoutMs = options.pongTimeoutMs;
   if (options.connectTimeoutMs) tuning.connectTimeoutMs = options.connectTimeoutMs;
+  if (options.closeWaitMs) tuning.closeWaitMs = options.closeWaitMs;
   if (options.WebSocket) tuning.WebSocket = options.WebSocket;
   return tuning;
 }
@@ -112,6 +136,10 @@ export class Connection {
   #heartbeat: ReturnType<typeof setInterval> | null = null;
   #pongDeadline: ReturnType<typeof setTimeout> | null = null;
   #refresh: ReturnType<typeof setTimeout> | null = null;
+  /** Ends a closing stream whose close event is late (`closeWaitMs`). */
+  #closeWait: ReturnType<typeof setTimeout> | null = null;
+  /** Whether the current stream has had a message. */
+  #heard = false;
   /** The token of the last connect. */
   #token: string | null = null;
   state: ConnectionState = "connecting";
@@ -212,18 +240,54 @@ export class Connection {
       this.#token = token;
       this.options.onOpen?.();
     });
-    let heard = false;
+    this.#heard = false;
     ws.addEventListener("message", (event) => {
-      heard = true;
+      if (this.#ws !== ws) return;
+      this.#heard = true;
       this.options.onMessage(event.data as string | ArrayBuffer);
+      // The final frame: the server's close follows at once.
+      const reason = this.options.endedReason?.();
+      if (reason) this.#settleUnlessClosed(ws, CloseCode.NORMAL, reason);
     });
     ws.addEventListener("close", (event) => {
       clearTimeout(handshake);
       if (this.#ws !== ws) return;
       this.#ws = null;
       this.#clearTimers();
-      this.#ended(event.code, event.reason, heard);
+      this.#ended(event.code, event.reason, this.#heard);
     });
+  }
+
+  /** Closes the stream from this side with `code`, and goes on without waiting long for its close event. */
+  #closeOwn(code: number, reason: string): void {
+    const ws = this.#ws;
+    if (!ws) return;
+    try {
+      ws.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+    this.#settleUnlessClosed(ws, code, reason);
+  }
+
+  /**
+   * A stream whose close has begun ends as closed with `code` if its close
+   * event has not come within `closeWaitMs`: the event is then dropped.
+   */
+  #settleUnlessClosed(ws: WebSocket, code: number, reason: string): void {
+    if (this.#closeWait) return;
+    this.#closeWait = setTimeout(() => {
+      this.#closeWait = null;
+      if (this.#ws !== ws) return;
+      this.#ws = null;
+      this.#clearTimers();
+      try {
+        ws.close(CloseCode.NORMAL); // Sent only if the server never closed it.
+      } catch {
+        // Already closing.
+      }
+      this.#ended(code, reason, this.#heard);
+    }, this.options.closeWaitMs ?? 2_000);
   }
 
   /** A stream (or an attempt at one) ended with `code`: retried or final, as the code says. */
@@ -256,17 +320,21 @@ export class Connection {
     const every = this.options.heartbeatMs ?? 10_000;
     const timeout = this.options.pongTimeoutMs ?? 5_000;
     this.#heartbeat = setInterval(() => {
+      // The server's close came, but not its close event: seen as a dropped stream, unless final.
+      const ws = this.#ws;
+      if (ws?.readyState === 2)
+        return this.#settleUnlessClosed(
+          ws,
+          CloseCode.ABNORMAL,
+          "the server closed the stream; its connection did not end",
+        );
       const ping = this.options.ping?.() ?? "ping";
       if (!this.send(ping)) return;
       if (this.#pongDeadline) return;
       this.#pongDeadline = setTimeout(() => {
         // No answer: the connection is dead even if the socket does not know it yet.
         this.#pongDeadline = null;
-        try {
-          this.#ws?.close(4000, "heartbeat timeout");
-        } catch {
-          // Already closing.
-        }
+        this.#closeOwn(4000, "heartbeat timeout");
       }, timeout);
     }, every);
   }
@@ -285,21 +353,17 @@ export class Connection {
     this.#refresh = setTimeout(
       () => {
         this.#refresh = null;
-        try {
-          this.#ws?.close(CloseCode.TOKEN_EXPIRED, "token expiring: reconnecting with a new one");
-        } catch {
-          // Already closing.
-        }
+        this.#closeOwn(CloseCode.TOKEN_EXPIRED, "token expiring: reconnecting with a new one");
       },
       Math.min(Math.max(left - early, 0), 2 ** 31 - 1),
     );
   }
 
   #clearTimers(): void {
-    for (const timer of [this.#timer, this.#pongDeadline, this.#refresh])
+    for (const timer of [this.#timer, this.#pongDeadline, this.#refresh, this.#closeWait])
       if (timer) clearTimeout(timer);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    this.#timer = this.#pongDeadline = this.#heartbeat = this.#refresh = null;
+    this.#timer = this.#pongDeadline = this.#heartbeat = this.#refresh = this.#closeWait = null;
   }
 
   #setState(state: ConnectionState, detail: { code?: number; reason?: string }): void {

@@ -17,6 +17,7 @@ import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
 import {
   Connection,
   type ConnectionState,
+  endedReason,
   type StateChange,
   type TokenProvider,
   tuningOf,
@@ -42,6 +43,8 @@ export interface LiteOptions {
   heartbeatMs?: number;
   pongTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** How long a closing stream waits for its close event (ms, default 2,000; connection.ts). */
+  closeWaitMs?: number;
   WebSocket?: typeof WebSocket;
 }
 
@@ -144,6 +147,7 @@ export class LiteView<State> extends Emitter<LiteEvents<State>> {
           ? JSON.stringify({ ping: { clientTimeMs: String(Date.now()) } })
           : "ping",
       onMessage: (data) => this.#receive(data),
+      endedReason: () => this.endedReason(),
       onState: (state, detail) => {
         if (state === "open") this.#clockPings = 0;
         this.emit("state", { state, ...detail });
@@ -163,6 +167,11 @@ export class LiteView<State> extends Emitter<LiteEvents<State>> {
 
   close(): void {
     this.#connection.close();
+  }
+
+  /** Why the server closes this stream, once what it watches ended (connection.ts); null before. */
+  protected endedReason(): string | null {
+    return null;
   }
 
   #receive(data: string | ArrayBuffer): void {
@@ -225,6 +234,10 @@ export class LiteSessionView extends LiteView<LiteSession> {
     return FINAL.has(this.current?.status ?? "");
   }
 
+  protected override endedReason(): string | null {
+    return this.ended ? endedReason("session", this.current?.status ?? "") : null;
+  }
+
   /** Progress to show at `now` (client clock): smooth between updates, never moving backwards. */
   predictProgress(now: number = Date.now()): {
     percent: number;
@@ -280,6 +293,10 @@ export class LiteWorkflowView extends LiteView<LiteWorkflow> {
   /** True once the workflow completed or failed (the stream then closes normally). */
   get ended(): boolean {
     return WORKFLOW_FINAL.has(this.current?.status ?? "");
+  }
+
+  protected override endedReason(): string | null {
+    return this.ended ? endedReason("workflow", this.current?.status ?? "") : null;
   }
 
   /** Progress to show at `now` (client clock), overall and per step: moving between frames. */

@@ -22,6 +22,7 @@ import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
 import {
   Connection,
   type ConnectionState,
+  endedReason,
   type StateChange,
   type TokenProvider,
   tuningOf,
@@ -45,6 +46,8 @@ export interface ViewOptions {
   heartbeatMs?: number;
   pongTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** How long a closing stream waits for its close event (ms, default 2,000; connection.ts). */
+  closeWaitMs?: number;
   clock?: ClockSync;
   WebSocket?: typeof WebSocket;
 }
@@ -85,6 +88,7 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
       ...tuningOf(options),
       ping: () => this.#ping(),
       onMessage: (data) => this.#receive(data),
+      endedReason: () => this.endedReason(),
       onState: (state, detail) => {
         if (state === "open") this.#clockPings = 0;
         this.emit("state", { state, ...detail });
@@ -114,6 +118,11 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
 
   /** Applies one data frame to the view's state. */
   protected abstract apply(frame: ServerFrame): void;
+
+  /** Why the server closes this stream, once what it watches ended (connection.ts); null before. */
+  protected endedReason(): string | null {
+    return null;
+  }
 
   #ping(): string | Uint8Array {
     // After a few clock samples, keep alive without waking the server's object.
@@ -189,6 +198,12 @@ export class SessionView extends View<SessionEvents> {
   /** True once the session ended (the stream then closes normally). */
   get ended(): boolean {
     return this.session !== null && FINAL.has(this.session.status);
+  }
+
+  protected override endedReason(): string | null {
+    return this.ended && this.session
+      ? endedReason("session", SessionStatus[this.session.status])
+      : null;
   }
 
   /**
@@ -290,6 +305,12 @@ export class WorkflowView extends View<WorkflowEvents> {
   /** True once the workflow completed or failed (the stream then closes normally). */
   get ended(): boolean {
     return this.workflow !== null && WORKFLOW_FINAL.has(this.workflow.status);
+  }
+
+  protected override endedReason(): string | null {
+    return this.ended && this.workflow
+      ? endedReason("workflow", WorkflowStatus[this.workflow.status])
+      : null;
   }
 
   /**

@@ -4,8 +4,8 @@
  * prediction accuracy, binary frames and the sync channel.
  */
 
-import type { AddressInfo } from "node:net";
-import { createServer } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { connect, createServer } from "node:net";
 import { CraftingClient } from "crafting-network-service/client";
 import { LiteClient } from "crafting-network-service/client/lite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,6 +21,43 @@ async function until(predicate: () => boolean, what: string, timeoutMs = 20_000)
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }
+}
+
+/**
+ * A TCP relay to `port` whose `stall()` makes the connections open at that
+ * moment go silent both ways, as a dropped Wi-Fi or a NAT that forgot them
+ * does: nothing is sent, nothing ends. Connections made later pass.
+ */
+async function stallingRelay(port: number) {
+  const open = new Set<{ stalled: boolean }>();
+  const sockets: Socket[] = [];
+  const relay = createServer((client) => {
+    const link = { stalled: false };
+    open.add(link);
+    const upstream = connect(port, "127.0.0.1");
+    sockets.push(client, upstream);
+    client.on("data", (data) => link.stalled || upstream.write(data));
+    upstream.on("data", (data) => link.stalled || client.write(data));
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      a.on("error", () => b.destroy());
+      a.on("close", () => link.stalled || b.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    stall: () => {
+      for (const link of open) link.stalled = true;
+      open.clear();
+    },
+    dispose: () => {
+      for (const socket of sockets) socket.destroy();
+      relay.close();
+    },
+  };
 }
 
 describe("the client SDK", () => {
@@ -225,6 +262,42 @@ describe("the client SDK", () => {
     session.close();
   }, 30_000);
 
+  it("gives up on a stream whose peer went silent, in both SDKs, reconnects and misses nothing", async () => {
+    const { sessionId, playerId } = await activeSession();
+    const relay = await stallingRelay(Number(new URL(server.baseUrl).port));
+    try {
+      const options = {
+        baseUrl: relay.url,
+        token: () => token(playerId),
+        heartbeatMs: 300,
+        pongTimeoutMs: 300,
+        backoff: { baseMs: 50, capMs: 200 },
+      };
+      const full = new CraftingClient(options).watchSession(sessionId);
+      const lite = new LiteClient(options).watchSession(sessionId);
+      const reconnects: (string | undefined)[] = [];
+      for (const view of [full, lite] as EndingView[])
+        view.on("state", ({ state, reason }) => {
+          if (state === "reconnecting") reconnects.push(reason);
+        });
+      await until(() => full.session !== null && lite.current !== null, "both snapshots");
+      const before = full.position.seq;
+      // The connections go silent: no pong, and the close each view sends is never answered.
+      relay.stall();
+      await service(`/udp/sessions/${sessionId}/progress`, { elapsed_ms: 5_000 });
+      await until(
+        () => full.position.seq === before + 1 && lite.position.seq === before + 1,
+        "the update, over new connections",
+      );
+      expect(reconnects).toEqual(["heartbeat timeout", "heartbeat timeout"]);
+      expect(full.session?.clock?.anchorElapsedMs).toBe(5_000);
+      full.close();
+      lite.close();
+    } finally {
+      relay.dispose();
+    }
+  }, 30_000);
+
   it("predicts progress between updates within 1 % of the step's duration", async () => {
     const stepMs = 10_000;
     const { sessionId, playerId } = await activeSession(stepMs);
@@ -316,29 +389,53 @@ describe("the client SDK", () => {
   /** What both SDKs' session and workflow views share: `.ended` and their state events. */
   interface EndingView {
     readonly ended: boolean;
-    on(event: "state", fn: (change: { state: string; code?: number }) => void): unknown;
+    on(
+      event: "state",
+      fn: (change: { state: string; code?: number; reason?: string }) => void,
+    ): unknown;
   }
 
   /**
    * Both views of one thing, once `ready`: not ended; after `end()` both
-   * say `.ended`, and both streams then close normally (1000).
+   * say `.ended`, and both streams then close normally (1000, `reason`),
+   * while the watched object is kept busy (`path` read every 200 ms): the
+   * runtime ends a connection the object closed only once the object
+   * idles (docs/streams.md), and Node's WebSocket waits for that.
    */
   async function endsThenClosesNormally(
     views: readonly [EndingView, EndingView],
     ready: () => boolean,
     end: () => Promise<unknown>,
+    path: string,
+    reason: string,
   ): Promise<void> {
-    const closes: { code?: number }[] = [];
+    const closes: { code?: number; reason?: string }[] = [];
     for (const view of views)
-      view.on("state", ({ state, code }) => {
-        if (state === "closed") closes.push({ code });
+      view.on("state", ({ state, code, reason }) => {
+        if (state === "closed") closes.push({ code, reason });
       });
     await until(ready, "both snapshots");
     expect(views.map((view) => view.ended)).toEqual([false, false]);
     await end();
     await until(() => views.every((view) => view.ended), "both to end");
-    await until(() => closes.length === 2, "both streams to close");
-    expect(closes).toEqual([{ code: 1000 }, { code: 1000 }]);
+    let busy = true;
+    const reads = (async () => {
+      const headers = { Authorization: `Bearer ${await serviceToken()}` };
+      while (busy) {
+        expect((await fetch(`${server.baseUrl}${path}`, { headers })).status).toBe(200);
+        await sleep(200);
+      }
+    })();
+    try {
+      await until(() => closes.length === 2, "both streams to close while the object is busy");
+    } finally {
+      busy = false;
+      await reads;
+    }
+    expect(closes).toEqual([
+      { code: 1000, reason },
+      { code: 1000, reason },
+    ]);
   }
 
   it("says when a session has ended, in both SDKs, and the stream then closes normally", async () => {
@@ -350,6 +447,8 @@ describe("the client SDK", () => {
       [full, lite],
       () => full.session !== null && lite.current !== null,
       () => service(`/v1/sessions/${sessionId}/complete`),
+      `/v1/sessions/${sessionId}`,
+      "session completed",
     );
     expect(lite.current?.status).toBe("SESSION_STATUS_COMPLETED");
   }, 30_000);
@@ -370,6 +469,8 @@ describe("the client SDK", () => {
       [full, lite],
       () => full.workflow !== null && lite.current !== null,
       () => service(`/v1/sessions/${workflowId}.0/complete`),
+      `/v1/workflows/${workflowId}`,
+      "workflow completed",
     );
     expect(lite.current?.status).toBe("WORKFLOW_STATUS_COMPLETED");
   }, 30_000);

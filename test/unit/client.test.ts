@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from "../../src/client/backoff";
 import { ClockSync } from "../../src/client/clock";
-import { Connection, tokenExpiryMs } from "../../src/client/connection";
+import { Connection, endedReason, tokenExpiryMs } from "../../src/client/connection";
 import { ProgressPredictor, stepAt, WorkflowPredictor } from "../../src/client/predict";
 
 describe("backoff", () => {
@@ -331,6 +331,62 @@ describe("the connection's retry rules", () => {
     expect(expiryOf(protocols[1])).toBe((expiryOf(protocols[0]) as number) + 55_000);
     expect(connection.state).toBe("open");
     connection.close();
+  });
+
+  it("treats a server's close whose close event never comes as a dropped stream, and reconnects", async () => {
+    vi.useFakeTimers();
+    const urls: string[] = [];
+    const states: { state: string; code?: number; reason?: string }[] = [];
+    // The server's close frame arrives (CLOSING), but the connection never ends, as
+    // Node's WebSocket has it while the server's object stays busy (docs/streams.md).
+    const Socket = class {
+      readyState = 0;
+      binaryType = "blob";
+      #listeners = new Map<string, ((event: unknown) => void)[]>();
+      constructor(url: string) {
+        urls.push(url);
+        queueMicrotask(() => {
+          this.readyState = 1;
+          this.#fire("open", {});
+          this.#fire("message", { data: "{}" });
+          this.readyState = 2;
+        });
+      }
+      addEventListener(type: string, listener: (event: unknown) => void) {
+        this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
+      }
+      send() {}
+      close() {}
+      #fire(type: string, event: unknown) {
+        for (const listener of this.#listeners.get(type) ?? []) listener(event);
+      }
+    } as unknown as typeof WebSocket;
+    const connection = new Connection({
+      url: () => "ws://x/ws",
+      token: () => "t",
+      protocols: [],
+      heartbeatMs: 1_000,
+      backoff: { baseMs: 1, capMs: 1 },
+      onMessage: () => {},
+      onState: (state, detail) => states.push({ state, ...detail }),
+      WebSocket: Socket,
+    }).start();
+    // The first heartbeat sees it closing; closeWaitMs (2 s) later it is given up on.
+    await vi.advanceTimersByTimeAsync(2_900);
+    expect(urls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(urls).toHaveLength(2);
+    expect(states.find((s) => s.state === "reconnecting")).toMatchObject({
+      code: 1006,
+      reason: "the server closed the stream; its connection did not end",
+    });
+    connection.close();
+  });
+
+  it("names an ended stream's close as the server does, from either SDK's status name", () => {
+    expect(endedReason("session", "COMPLETED")).toBe("session completed");
+    expect(endedReason("session", "SESSION_STATUS_CANCELLED")).toBe("session cancelled");
+    expect(endedReason("workflow", "WORKFLOW_STATUS_FAILED")).toBe("workflow failed");
   });
 
   it("reconnects after a deploy closes the stream (1012 service restart, 1001 going away)", async () => {
