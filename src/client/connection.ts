@@ -55,6 +55,22 @@ const REFRESH_EARLY_MS = 5_000;
 const CLOSED_BY_CLIENT = "closed by the client";
 
 /**
+ * The service's base URL as the views use it: `http(s)` for requests,
+ * `ws(s)` for streams (a path prefix kept). Any other is said at once, as a
+ * `TypeError`: `localhost:8787` would otherwise fail every attempt.
+ */
+export function serviceBases(baseUrl: string): { http: string; ws: string } {
+  const scheme = /^(https?|wss?):\/\/[^/]/i.exec(baseUrl)?.[1]?.toLowerCase();
+  if (!scheme)
+    throw new TypeError(
+      `baseUrl must be the service's http(s) URL, such as http://127.0.0.1:8787 (got ${JSON.stringify(baseUrl)})`,
+    );
+  const rest = baseUrl.slice(scheme.length).replace(/\/$/, "");
+  const secure = scheme === "https" || scheme === "wss";
+  return { http: `http${secure ? "s" : ""}${rest}`, ws: `ws${secure ? "s" : ""}${rest}` };
+}
+
+/**
  * The reason the server closes an ended stream with (`session completed`,
  * `workflow failed`), from what ended and its status (`COMPLETED`, or the
  * JSON name `SESSION_STATUS_COMPLETED`).
@@ -193,8 +209,8 @@ export class Connection {
     let token: string;
     try {
       // The token first: getting it may decide the URL (the sync channel negotiates both).
-      token = await this.options.token();
-      const url = await this.options.url();
+      token = await this.#inTime(this.options.token, "the token provider");
+      const url = await this.#inTime(this.options.url, "the URL provider");
       if (this.#closed) return;
       const Socket = this.options.WebSocket ?? globalThis.WebSocket;
       ws = new Socket(url, [
@@ -204,7 +220,7 @@ export class Connection {
       ]);
     } catch (err) {
       if (err instanceof RefusedError) this.#ended(err.code, err.reason, false);
-      else this.#retry(undefined, "could not connect");
+      else this.#retry(undefined, `could not connect: ${err instanceof Error ? err.message : err}`);
       return;
     }
     ws.binaryType = "arraybuffer";
@@ -288,6 +304,24 @@ export class Connection {
       }
       this.#ended(code, reason, this.#heard);
     }, this.options.closeWaitMs ?? 2_000);
+  }
+
+  /**
+   * What `provider` gives, or an error saying `what` did not answer within
+   * the connect timeout: a token fetch that hangs is retried like a
+   * handshake that hangs, not waited on forever.
+   */
+  async #inTime<T>(provider: () => T | Promise<T>, what: string): Promise<T> {
+    const ms = this.options.connectTimeoutMs ?? 10_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([provider(), late]);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
   }
 
   /** A stream (or an attempt at one) ended with `code`: retried or final, as the code says. */

@@ -19,6 +19,7 @@ import {
   type ConnectionState,
   endedReason,
   type StateChange,
+  serviceBases,
   type TokenProvider,
   tuningOf,
 } from "./connection";
@@ -133,7 +134,7 @@ export class LiteView<State> extends Emitter<LiteEvents<State>> {
   ) {
     super();
     this.clock = clock;
-    const wsBase = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
+    const wsBase = serviceBases(options.baseUrl).ws;
     this.#connection = new Connection({
       url: () =>
         `${wsBase}${path}${this.seq > 0 ? `?resume_epoch=${this.epoch}&resume_seq=${this.seq}` : ""}`,

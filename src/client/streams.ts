@@ -24,6 +24,7 @@ import {
   type ConnectionState,
   endedReason,
   type StateChange,
+  serviceBases,
   type TokenProvider,
   tuningOf,
 } from "./connection";
@@ -79,7 +80,7 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
     super();
     this.clock = options.clock ?? new ClockSync();
     this.#codec = options.codec ?? "json";
-    const wsBase = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
+    const wsBase = serviceBases(options.baseUrl).ws;
     this.#connection = new Connection({
       url: () =>
         `${wsBase}${path}${this.seq > 0 ? `?resume_epoch=${this.epoch}&resume_seq=${this.seq}` : ""}`,

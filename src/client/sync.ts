@@ -15,6 +15,7 @@ import {
   type ConnectionState,
   RefusedError,
   type StateChange,
+  serviceBases,
   type TokenProvider,
   tuningOf,
 } from "./connection";
@@ -54,6 +55,8 @@ export class SyncView extends Emitter<SyncViewEvents> {
   /** The server's clock, from the packets' server times (one-way: a hint). */
   readonly clock = new ClockSync();
   #url = "";
+  /** The service's base URLs (http for negotiating, ws for the stream). */
+  readonly #bases: { http: string; ws: string };
   /** Bytes received (for measuring). */
   bytes = 0;
 
@@ -62,13 +65,13 @@ export class SyncView extends Emitter<SyncViewEvents> {
     private readonly options: SyncViewOptions,
   ) {
     super();
-    const wsBase = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
+    this.#bases = serviceBases(options.baseUrl);
     this.#connection = new Connection({
       // Negotiating yields the URL and the token: one call per connect.
       url: () => this.#url,
       token: async () => {
         const offer = await this.#negotiate();
-        this.#url = `${wsBase}${offer.url}`;
+        this.#url = `${this.#bases.ws}${offer.url}`;
         return offer.token;
       },
       protocols: ["crafting.sync.v1"],
@@ -110,7 +113,7 @@ export class SyncView extends Emitter<SyncViewEvents> {
   async #negotiate(): Promise<{ url: string; token: string }> {
     const fetcher = this.options.fetch ?? globalThis.fetch;
     const response = await fetcher(
-      `${this.options.baseUrl.replace(/\/$/, "")}/udp/sessions/${encodeURIComponent(this.sessionId)}/connect`,
+      `${this.#bases.http}/udp/sessions/${encodeURIComponent(this.sessionId)}/connect`,
       {
         method: "POST",
         headers: {

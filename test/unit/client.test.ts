@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from "../../src/client/backoff";
 import { ClockSync } from "../../src/client/clock";
-import { Connection, endedReason, tokenExpiryMs } from "../../src/client/connection";
+import { Connection, endedReason, serviceBases, tokenExpiryMs } from "../../src/client/connection";
 import { ProgressPredictor, stepAt, WorkflowPredictor } from "../../src/client/predict";
 
 describe("backoff", () => {
@@ -330,6 +330,61 @@ describe("the connection's retry rules", () => {
       tokenExpiryMs(String(offered?.find((p) => p.startsWith("bearer."))).replace("bearer.", ""));
     expect(expiryOf(protocols[1])).toBe((expiryOf(protocols[0]) as number) + 55_000);
     expect(connection.state).toBe("open");
+    connection.close();
+  });
+
+  it("says at once that a base URL is not the service's http(s) URL, rather than retrying forever", async () => {
+    const { LiteClient } = await import("../../src/client/lite");
+    const { CraftingClient } = await import("../../src/client/index");
+    const WebSocket = socketClass([1000, 1000, 1000], []);
+    for (const baseUrl of ["localhost:8787", "127.0.0.1:8787", "", "ftp://x", "http:/x"]) {
+      const options = { baseUrl, token: () => "t", WebSocket };
+      for (const open of [
+        () => new LiteClient(options).watchSession("s-1"),
+        () => new CraftingClient(options).watchSession("s-1"),
+        () => new CraftingClient(options).syncSession("s-1"),
+      ])
+        expect(open).toThrow(
+          `baseUrl must be the service's http(s) URL, such as http://127.0.0.1:8787 (got ${JSON.stringify(baseUrl)})`,
+        );
+    }
+    expect(serviceBases("https://api.example/crafting/")).toEqual({
+      http: "https://api.example/crafting",
+      ws: "wss://api.example/crafting",
+    });
+    expect(serviceBases("HTTP://127.0.0.1:8787")).toEqual({
+      http: "http://127.0.0.1:8787",
+      ws: "ws://127.0.0.1:8787",
+    });
+    expect(serviceBases("ws://h:1")).toEqual({ http: "http://h:1", ws: "ws://h:1" });
+  });
+
+  it("retries an attempt whose token provider hangs or fails, and says why", async () => {
+    vi.useFakeTimers();
+    const reasons: (string | undefined)[] = [];
+    let calls = 0;
+    const connection = new Connection({
+      url: () => "ws://x/ws",
+      token: () => {
+        calls++;
+        if (calls === 2) throw new Error("identity provider unreachable");
+        return new Promise<string>(() => {}); // never answers
+      },
+      protocols: [],
+      connectTimeoutMs: 1_000,
+      backoff: { baseMs: 1, capMs: 1 },
+      onMessage: () => {},
+      onState: (state, { reason }) => state === "reconnecting" && reasons.push(reason),
+      WebSocket: socketClass([], []),
+    }).start();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(reasons).toEqual([]);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(reasons).toEqual([
+      "could not connect: the token provider did not answer within 1000 ms",
+      "could not connect: identity provider unreachable",
+    ]);
+    expect(calls).toBe(3);
     connection.close();
   });
 
