@@ -11,6 +11,7 @@
  *   requestAnimationFrame(function frame() { bar.value = session.predictProgress().percent; requestAnimationFrame(frame); });
  */
 import { ClockSync } from "./clock";
+import { tuningOf } from "./connection";
 import { QueueView, SessionView, type ViewOptions, WorkflowView } from "./streams";
 import { SyncView, type SyncViewOptions } from "./sync";
 
@@ -66,7 +67,8 @@ export class CraftingClient {
     return new SyncView(sessionId, {
       baseUrl: this.options.baseUrl,
       token: this.options.token,
-      ...(this.options.WebSocket ? { WebSocket: this.options.WebSocket } : {}),
+      // The client's connection settings, as its other views have them.
+      ...tuningOf(this.options),
       ...options,
     });
   }

@@ -8,11 +8,11 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { CloseCode, type ErrorCode, REFUSAL_CLOSE_CODES } from "../errors";
 import { SyncRequestSchema, type SyncState } from "../gen/crafting/v1/sync_pb";
 import { SyncReceiver } from "../protocol/sync/sync-receiver";
-import type { BackoffOptions } from "./backoff";
 import { ClockSync } from "./clock";
 import {
   Connection,
   type ConnectionState,
+  type ConnectionTuning,
   RefusedError,
   type StateChange,
   serviceBases,
@@ -22,7 +22,8 @@ import {
 import { Emitter } from "./emitter";
 import { ProgressPredictor } from "./predict";
 
-export interface SyncViewOptions {
+/** The sync channel's settings; the connection's (backoff, heartbeat, timeouts, WebSocket) as every view's. */
+export interface SyncViewOptions extends ConnectionTuning {
   baseUrl: string;
   /** The player's token (the sync token is negotiated with it). */
   token: TokenProvider;
@@ -30,8 +31,6 @@ export interface SyncViewOptions {
   delta?: boolean;
   lz4?: boolean;
   fullSyncIntervalMs?: number;
-  backoff?: BackoffOptions;
-  WebSocket?: typeof WebSocket;
   fetch?: typeof fetch;
   /** The connection's state; `code` and `reason` say why it closed or is reconnecting (or listen to `state`). */
   onState?: (state: ConnectionState, detail: Omit<StateChange, "state">) => void;

@@ -388,6 +388,28 @@ describe("the connection's retry rules", () => {
     connection.close();
   });
 
+  it("gives the sync channel the client's connection settings, as its other views", async () => {
+    vi.useFakeTimers();
+    const { CraftingClient } = await import("../../src/client/index");
+    const reasons: (string | undefined)[] = [];
+    const client = new CraftingClient({
+      baseUrl: "http://x",
+      token: () => new Promise<string>(() => {}), // never answers
+      connectTimeoutMs: 1_000,
+      backoff: { baseMs: 60_000, capMs: 60_000 },
+      WebSocket: socketClass([], []),
+    });
+    const views = [client.watchSession("s-1"), client.syncSession("s-1")];
+    for (const view of views)
+      view.on("state", ({ state, reason }) => state === "reconnecting" && reasons.push(reason));
+    await vi.advanceTimersByTimeAsync(1_001);
+    expect(reasons).toEqual([
+      "could not connect: the token provider did not answer within 1000 ms",
+      "could not connect: the token provider did not answer within 1000 ms",
+    ]);
+    for (const view of views) view.close();
+  });
+
   it("treats a server's close whose close event never comes as a dropped stream, and reconnects", async () => {
     vi.useFakeTimers();
     const urls: string[] = [];
