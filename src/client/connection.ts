@@ -48,6 +48,20 @@ export function tokenExpiryMs(token: string): number | null {
   }
 }
 
+/** What a subprotocol (and so `bearer.<token>`) may be made of (RFC 9110 §5.6.2 `token`): a JWT is. */
+const TOKEN_CHARS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Why what a token provider returned cannot be sent as a token, or null:
+ * said as a final refusal (`4001`) rather than retried, as every attempt
+ * would fail alike (`"Bearer eyJ…"` is one).
+ */
+function notAToken(token: unknown): string | null {
+  if (typeof token === "string" && TOKEN_CHARS.test(token)) return null;
+  const said = typeof token === "string" ? `"${token.slice(0, 12)}…"` : String(token);
+  return `the token provider returned ${said}, not a token: return the JWT alone, without "Bearer "`;
+}
+
 /** How long before its token expires a stream reconnects with a new one: a tenth of its life left, at most this. */
 const REFRESH_EARLY_MS = 5_000;
 
@@ -212,6 +226,8 @@ export class Connection {
       token = await this.#inTime(this.options.token, "the token provider");
       const url = await this.#inTime(this.options.url, "the URL provider");
       if (this.#closed) return;
+      const malformed = notAToken(token);
+      if (malformed) return this.#ended(CloseCode.TOKEN_EXPIRED, malformed, false);
       const Socket = this.options.WebSocket ?? globalThis.WebSocket;
       ws = new Socket(url, [
         ...this.options.protocols,

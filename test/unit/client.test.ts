@@ -2,7 +2,13 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from "../../src/client/backoff";
 import { ClockSync } from "../../src/client/clock";
-import { Connection, endedReason, serviceBases, tokenExpiryMs } from "../../src/client/connection";
+import {
+  Connection,
+  endedReason,
+  type StateChange,
+  serviceBases,
+  tokenExpiryMs,
+} from "../../src/client/connection";
 import { ProgressPredictor, stepAt, WorkflowPredictor } from "../../src/client/predict";
 
 describe("backoff", () => {
@@ -388,6 +394,35 @@ describe("the connection's retry rules", () => {
     connection.close();
   });
 
+  it("ends at once, as a refusal, when the token provider returns what cannot be a token", async () => {
+    for (const [returned, said] of [
+      ["Bearer eyJhbGciOiJIUzI1NiJ9.e30.x", '"Bearer eyJhb…"'],
+      [undefined, "undefined"],
+      ["", '"…"'],
+    ] as const) {
+      const opened: string[] = [];
+      const states: { state: string; code?: number; reason?: string }[] = [];
+      let calls = 0;
+      const connection = new Connection({
+        url: () => "ws://x/ws",
+        token: () => {
+          calls++;
+          return returned as string;
+        },
+        protocols: [],
+        onMessage: () => {},
+        onState: (state, detail) => states.push({ state, ...detail }),
+        WebSocket: socketClass([1000], opened),
+      }).start();
+      await vi.waitFor(() => expect(connection.state).toBe("closed"));
+      expect(states.at(-1)).toMatchObject({
+        code: 4001,
+        reason: `the token provider returned ${said}, not a token: return the JWT alone, without "Bearer "`,
+      });
+      expect({ calls, opened }).toEqual({ calls: 1, opened: [] });
+    }
+  });
+
   it("gives the sync channel the client's connection settings, as its other views", async () => {
     vi.useFakeTimers();
     const { CraftingClient } = await import("../../src/client/index");
@@ -399,15 +434,19 @@ describe("the connection's retry rules", () => {
       backoff: { baseMs: 60_000, capMs: 60_000 },
       WebSocket: socketClass([], []),
     });
-    const views = [client.watchSession("s-1"), client.syncSession("s-1")];
-    for (const view of views)
-      view.on("state", ({ state, reason }) => state === "reconnecting" && reasons.push(reason));
+    const session = client.watchSession("s-1");
+    const synced = client.syncSession("s-1");
+    const said = ({ state, reason }: StateChange) =>
+      state === "reconnecting" && reasons.push(reason);
+    session.on("state", said);
+    synced.on("state", said);
     await vi.advanceTimersByTimeAsync(1_001);
     expect(reasons).toEqual([
       "could not connect: the token provider did not answer within 1000 ms",
       "could not connect: the token provider did not answer within 1000 ms",
     ]);
-    for (const view of views) view.close();
+    session.close();
+    synced.close();
   });
 
   it("treats a server's close whose close event never comes as a dropped stream, and reconnects", async () => {
