@@ -169,7 +169,16 @@ describe("the connection's retry rules", () => {
   let opened: number[] = [];
 
   /** Close codes, in order; `{ code, afterFrame }`: the server sent a frame first. */
-  function socketClass(codes: (number | { code: number; afterFrame: true })[], urls: string[]) {
+  /**
+   * Sockets that each end as the next of `codes` says: closed with it (after
+   * a frame if so marked), or `"closing"`: opened, a frame, then the
+   * server's close frame (CLOSING) and no close event ever, as Node's
+   * WebSocket has it while the server's object stays busy (docs/streams.md).
+   */
+  function socketClass(
+    codes: (number | { code: number; afterFrame: true } | "closing")[],
+    urls: string[],
+  ) {
     return class {
       readyState = 0;
       binaryType = "blob";
@@ -178,6 +187,15 @@ describe("the connection's retry rules", () => {
         urls.push(url);
         opened.push(Date.now());
         const next = codes.shift() ?? 1006;
+        if (next === "closing") {
+          queueMicrotask(() => {
+            this.readyState = 1;
+            this.#fire("open", {});
+            this.#fire("message", { data: "{}" });
+            this.readyState = 2;
+          });
+          return;
+        }
         const { code, afterFrame } =
           typeof next === "number" ? { code: next, afterFrame: false } : next;
         queueMicrotask(() => {
@@ -453,30 +471,6 @@ describe("the connection's retry rules", () => {
     vi.useFakeTimers();
     const urls: string[] = [];
     const states: { state: string; code?: number; reason?: string }[] = [];
-    // The server's close frame arrives (CLOSING), but the connection never ends, as
-    // Node's WebSocket has it while the server's object stays busy (docs/streams.md).
-    const Socket = class {
-      readyState = 0;
-      binaryType = "blob";
-      #listeners = new Map<string, ((event: unknown) => void)[]>();
-      constructor(url: string) {
-        urls.push(url);
-        queueMicrotask(() => {
-          this.readyState = 1;
-          this.#fire("open", {});
-          this.#fire("message", { data: "{}" });
-          this.readyState = 2;
-        });
-      }
-      addEventListener(type: string, listener: (event: unknown) => void) {
-        this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
-      }
-      send() {}
-      close() {}
-      #fire(type: string, event: unknown) {
-        for (const listener of this.#listeners.get(type) ?? []) listener(event);
-      }
-    } as unknown as typeof WebSocket;
     const connection = new Connection({
       url: () => "ws://x/ws",
       token: () => "t",
@@ -485,7 +479,7 @@ describe("the connection's retry rules", () => {
       backoff: { baseMs: 1, capMs: 1 },
       onMessage: () => {},
       onState: (state, detail) => states.push({ state, ...detail }),
-      WebSocket: Socket,
+      WebSocket: socketClass(["closing", "closing"], urls),
     }).start();
     // The first heartbeat sees it closing; closeWaitMs (2 s) later it is given up on.
     await vi.advanceTimersByTimeAsync(2_900);
