@@ -103,4 +103,21 @@ describe("the client SDK", () => {
     const inputs = Object.keys(result.metafile.inputs);
     expect(inputs.filter((f) => /node_modules|src\/gen\/|lz4|protocol\//.test(f))).toEqual([]);
   });
+
+  it("is as large as docs/sdk.md says, to the KB", async () => {
+    // The browser bundles as scripts/build-client.mjs builds them (not written).
+    const { buildClient } = await import("../../scripts/build-client.mjs");
+    const table = readFileSync(join(root, "docs/sdk.md"), "utf8");
+    for (const [entry, bundle] of [
+      ["src/client/index.ts", "public/js/sdk.js"],
+      ["src/client/lite.ts", "public/js/sdk-lite.js"],
+    ]) {
+      const bytes: number = await buildClient(join(root, entry), join(root, bundle), {
+        write: false,
+      });
+      const row = table.split("\n").find((line) => line.includes(`| \`${bundle}\``));
+      const said = row?.split("|")[3]?.match(/([\d.]+) KB/)?.[1];
+      expect({ bundle, kb: Number(said) }).toEqual({ bundle, kb: Math.round(bytes / 1024) });
+    }
+  });
 });
