@@ -176,7 +176,12 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
   }
 }
 
-const FINAL = new Set([SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED]);
+/** The statuses a session ends in. */
+export const SESSION_FINAL: ReadonlySet<SessionStatus> = new Set([
+  SessionStatus.COMPLETED,
+  SessionStatus.FAILED,
+  SessionStatus.CANCELLED,
+]);
 const WORKFLOW_FINAL = new Set([WorkflowStatus.COMPLETED, WorkflowStatus.FAILED]);
 
 /** Events of a session view. */
@@ -198,7 +203,7 @@ export class SessionView extends View<SessionEvents> {
 
   /** True once the session ended (the stream then closes normally). */
   get ended(): boolean {
-    return this.session !== null && FINAL.has(this.session.status);
+    return this.session !== null && SESSION_FINAL.has(this.session.status);
   }
 
   protected override endedReason(): string | null {

@@ -6,6 +6,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CloseCode, type ErrorCode, REFUSAL_CLOSE_CODES } from "../errors";
+import { SessionStatus } from "../gen/crafting/v1/session_pb";
 import { SyncRequestSchema, type SyncState } from "../gen/crafting/v1/sync_pb";
 import { SyncReceiver } from "../protocol/sync/sync-receiver";
 import { ClockSync } from "./clock";
@@ -13,6 +14,7 @@ import {
   Connection,
   type ConnectionState,
   type ConnectionTuning,
+  endedReason,
   RefusedError,
   type StateChange,
   serviceBases,
@@ -21,6 +23,7 @@ import {
 } from "./connection";
 import { Emitter } from "./emitter";
 import { ProgressPredictor } from "./predict";
+import { SESSION_FINAL } from "./streams";
 
 /** The sync channel's settings; the connection's (backoff, heartbeat, timeouts, WebSocket) as every view's. */
 export interface SyncViewOptions extends ConnectionTuning {
@@ -76,6 +79,8 @@ export class SyncView extends Emitter<SyncViewEvents> {
       protocols: ["crafting.sync.v1"],
       ...tuningOf(options),
       onMessage: (data) => this.#receive(data),
+      endedReason: () =>
+        this.ended && this.state ? endedReason("session", SessionStatus[this.state.status]) : null,
       onState: (state, detail) => {
         options.onState?.(state, detail);
         this.emit("state", { state, ...detail });
@@ -93,6 +98,11 @@ export class SyncView extends Emitter<SyncViewEvents> {
   /** The session's dynamic state as last synced. */
   get state(): SyncState | null {
     return this.receiver.state;
+  }
+
+  /** True once the session ended (the stream then closes normally). */
+  get ended(): boolean {
+    return this.state !== null && SESSION_FINAL.has(this.state.status);
   }
 
   close(): void {

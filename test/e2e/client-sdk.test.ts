@@ -396,14 +396,14 @@ describe("the client SDK", () => {
   }
 
   /**
-   * Both views of one thing, once `ready`: not ended; after `end()` both
-   * say `.ended`, and both streams then close normally (1000, `reason`),
+   * Views of one thing, once `ready`: not ended; after `end()` each says
+   * `.ended`, and every stream then closes normally (1000, `reason`),
    * while the watched object is kept busy (`path` read every 200 ms): the
    * runtime ends a connection the object closed only once the object
    * idles (docs/streams.md), and Node's WebSocket waits for that.
    */
   async function endsThenClosesNormally(
-    views: readonly [EndingView, EndingView],
+    views: readonly EndingView[],
     ready: () => boolean,
     end: () => Promise<unknown>,
     path: string,
@@ -414,10 +414,10 @@ describe("the client SDK", () => {
       view.on("state", ({ state, code, reason }) => {
         if (state === "closed") closes.push({ code, reason });
       });
-    await until(ready, "both snapshots");
-    expect(views.map((view) => view.ended)).toEqual([false, false]);
+    await until(ready, "every snapshot");
+    expect(views.map((view) => view.ended)).toEqual(views.map(() => false));
     await end();
-    await until(() => views.every((view) => view.ended), "both to end");
+    await until(() => views.every((view) => view.ended), "every view to end");
     let busy = true;
     const reads = (async () => {
       const headers = { Authorization: `Bearer ${await serviceToken()}` };
@@ -427,25 +427,26 @@ describe("the client SDK", () => {
       }
     })();
     try {
-      await until(() => closes.length === 2, "both streams to close while the object is busy");
+      await until(
+        () => closes.length === views.length,
+        "every stream to close while the object is busy",
+      );
     } finally {
       busy = false;
       await reads;
     }
-    expect(closes).toEqual([
-      { code: 1000, reason },
-      { code: 1000, reason },
-    ]);
+    expect(closes).toEqual(views.map(() => ({ code: 1000, reason })));
   }
 
-  it("says when a session has ended, in both SDKs, and the stream then closes normally", async () => {
+  it("says when a session has ended, in both SDKs and the sync channel, and the stream then closes normally", async () => {
     const { sessionId, playerId } = await activeSession();
     const options = { baseUrl: server.baseUrl, token: () => token(playerId) };
     const full = new CraftingClient(options).watchSession(sessionId);
     const lite = new LiteClient(options).watchSession(sessionId);
+    const synced = new CraftingClient(options).syncSession(sessionId);
     await endsThenClosesNormally(
-      [full, lite],
-      () => full.session !== null && lite.current !== null,
+      [full, lite, synced],
+      () => full.session !== null && lite.current !== null && synced.state !== null,
       () => service(`/v1/sessions/${sessionId}/complete`),
       `/v1/sessions/${sessionId}`,
       "session completed",
