@@ -14,30 +14,34 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { commandLine } from "../scripts/command-line.mjs";
 import { type AbResult, type AbScenario, abLines, againstFloor, compareRuns } from "./lib/ab.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { fanout, ingest, settle } from "./lib/scenarios.ts";
 import { BUILD, ROOT, startTarget, startUs, type Target } from "./lib/targets.ts";
 import { inTurns } from "./lib/turns.ts";
 
-const { values } = parseArgs({
-  options: {
-    base: { type: "string", default: "HEAD" },
-    scenario: { type: "string", default: "ingest" },
-    subscribers: { type: "string", default: "1" },
-    runs: { type: "string" },
-    seconds: { type: "string" },
-    posts: { type: "string" },
-    smoke: { type: "boolean", default: false },
-    out: { type: "string" },
+/** How to write the command line. */
+const USAGE =
+  "npm run bench:ab -- [--base REV] [--scenario ingest|fanout] [--subscribers N] [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]";
+const { values } = commandLine(
+  {
+    options: {
+      base: { type: "string", default: "HEAD" },
+      scenario: { type: "string", default: "ingest" },
+      subscribers: { type: "string", default: "1" },
+      runs: { type: "string" },
+      seconds: { type: "string" },
+      posts: { type: "string" },
+      smoke: { type: "boolean", default: false },
+      out: { type: "string" },
+    },
   },
-});
+  USAGE,
+);
 /** Says what is wrong with the command line, and how to write it, and stops. */
 function usage(problem: string): never {
-  process.stderr.write(
-    `bench:ab: ${problem}\nusage: npm run bench:ab -- [--base REV] [--scenario ingest|fanout] [--subscribers N] [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]\n`,
-  );
+  process.stderr.write(`bench:ab: ${problem}\nusage: ${USAGE}\n`);
   process.exit(2);
 }
 

@@ -15,18 +15,43 @@
  */
 import { writeFileSync } from "node:fs";
 import WebSocket from "ws";
+import { commandLine } from "../scripts/command-line.mjs";
 import { eventsIngest } from "./lib/events-scenario.ts";
 import { startUs } from "./lib/targets.ts";
 
 const PORT = 9555;
 process.env.BENCH_INSPECTOR_PORT = String(PORT);
 const SECONDS = 8;
-const fanoutAt = process.argv.indexOf("--fanout");
-const fanoutTo = fanoutAt > 0 ? Number(process.argv[fanoutAt + 1]) : 0;
-const treeAt = process.argv.indexOf("--tree");
-const treeAbove = treeAt > 0 ? Number(process.argv[treeAt + 1] ?? "") || 0.5 : null;
-const saveAt = process.argv.indexOf("--save");
-const saveTo = saveAt > 0 ? process.argv[saveAt + 1] : undefined;
+const USAGE =
+  "npm run bench:profile-workerd [-- --events | --fanout N | --heap] [--tree [PCT]] [--save FILE]";
+const { values, positionals } = commandLine(
+  {
+    allowPositionals: true,
+    options: {
+      events: { type: "boolean", default: false },
+      fanout: { type: "string", default: "0" },
+      heap: { type: "boolean", default: false },
+      tree: { type: "boolean", default: false },
+      save: { type: "string" },
+    },
+  },
+  USAGE,
+);
+const fanoutTo = Number(values.fanout);
+// `--tree` may be followed by its percentage; nothing else stands alone.
+const [percent, ...extra] = positionals;
+if (
+  !(Number.isInteger(fanoutTo) && fanoutTo >= 0) ||
+  extra.length > 0 ||
+  (percent !== undefined && !(values.tree && Number(percent) > 0))
+) {
+  console.error(
+    `--fanout takes a whole number, and --tree a percentage above 0 (got ${process.argv.slice(2).join(" ")})\nusage: ${USAGE}`,
+  );
+  process.exit(2);
+}
+const treeAbove = values.tree ? Number(percent ?? 0.5) : null;
+const saveTo = values.save;
 /** Posts before the profile starts, so the isolate is warm. */
 const WARM_UP_POSTS = 300;
 
@@ -73,7 +98,7 @@ try {
   const room = await target.room(`profile-${crypto.randomUUID().slice(0, 8)}`);
   let n = 1;
   for (; n < WARM_UP_POSTS; n++) await room.post(n);
-  if (process.argv.includes("--heap")) {
+  if (values.heap) {
     await send("HeapProfiler.enable");
     await send("HeapProfiler.collectGarbage");
     await send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
@@ -83,7 +108,7 @@ try {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 100 });
   await send("Profiler.start");
-  if (process.argv.includes("--events")) {
+  if (values.events) {
     const result = await eventsIngest(target, 100, 100);
     console.log(`events/s ${result.events_per_s}, seen ${result.seen} of ${result.events}`);
   } else if (fanoutTo > 0) {

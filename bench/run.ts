@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { commandLine } from "../scripts/command-line.mjs";
 import { reportCadence } from "./lib/cadence-scenario.ts";
 import { eventsIngest } from "./lib/events-scenario.ts";
 import { idleCost } from "./lib/idle-scenario.ts";
@@ -26,13 +26,16 @@ import { STATE_ROOT, startTarget, type Target, type TargetName } from "./lib/tar
 import { inTurns, median } from "./lib/turns.ts";
 import { wireSizes } from "./lib/wire-scenario.ts";
 
-const { values } = parseArgs({
-  options: {
-    full: { type: "boolean", default: false },
-    smoke: { type: "boolean", default: false },
-    out: { type: "string", default: join(import.meta.dirname, "results") },
+const { values } = commandLine(
+  {
+    options: {
+      full: { type: "boolean", default: false },
+      smoke: { type: "boolean", default: false },
+      out: { type: "string", default: join(import.meta.dirname, "results") },
+    },
   },
-});
+  "npm run bench [-- --full | --smoke] [--out DIR]",
+);
 const mode: BenchResult["mode"] = values.smoke ? "smoke" : values.full ? "full" : "quick";
 
 /** Sizes per mode: every loop is bounded in count and time. */

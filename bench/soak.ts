@@ -17,9 +17,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import WebSocket from "ws";
+import { commandLine } from "../scripts/command-line.mjs";
 import { foldEvents } from "../src/domain/events/session-events.ts";
 import { parseEventRecord } from "../src/events/event-input.ts";
 import { SessionStateSchema } from "../src/gen/crafting/v1/session_pb.ts";
@@ -29,18 +29,21 @@ import { fdLimit, onExit, rssBytes, runCleanups } from "./lib/procs.ts";
 import { type ClientKind, type SoakService, Watcher } from "./lib/soak-watcher.ts";
 import { launchUs, token } from "./lib/targets.ts";
 
-const { values } = parseArgs({
-  options: {
-    minutes: { type: "string", default: "10" },
-    sessions: { type: "string", default: "100" },
-    streams: { type: "string", default: "1000" },
-    rate: { type: "string", default: "200" },
-    "restart-every": { type: "string", default: "100" },
-    "drop-pct": { type: "string", default: "2" },
-    // npm runs scripts from the project root.
-    out: { type: "string", default: join(process.cwd(), "bench", "results") },
+const { values } = commandLine(
+  {
+    options: {
+      minutes: { type: "string", default: "10" },
+      sessions: { type: "string", default: "100" },
+      streams: { type: "string", default: "1000" },
+      rate: { type: "string", default: "200" },
+      "restart-every": { type: "string", default: "100" },
+      "drop-pct": { type: "string", default: "2" },
+      // npm runs scripts from the project root.
+      out: { type: "string", default: join(process.cwd(), "bench", "results") },
+    },
   },
-});
+  "npm run soak -- [--minutes N] [--sessions N] [--streams N] [--rate N] [--restart-every S] [--drop-pct P] [--out DIR]",
+);
 const MINUTES = Number(values.minutes);
 const SESSIONS = Number(values.sessions);
 const STREAMS = Number(values.streams);

@@ -6,19 +6,22 @@
 //   npm run demo [-- --url http://127.0.0.1:8787 --players 3 --speed 1 --seconds 0]
 // Prints links to the operator and player pages (tokens in the fragment),
 // and a machine-readable `DEMO_LINKS {...}` line.
-import { parseArgs } from "node:util";
 import { signJwt } from "../src/auth/jwt.ts";
+import { commandLine } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
-const { values } = parseArgs({
-  options: {
-    url: { type: "string", default: "http://127.0.0.1:8787" },
-    players: { type: "string", default: "3" },
-    speed: { type: "string", default: "1" },
-    seconds: { type: "string", default: "0" },
-    quiet: { type: "boolean", default: false },
+const { values } = commandLine(
+  {
+    options: {
+      url: { type: "string", default: "http://127.0.0.1:8787" },
+      players: { type: "string", default: "3" },
+      speed: { type: "string", default: "1" },
+      seconds: { type: "string", default: "0" },
+      quiet: { type: "boolean", default: false },
+    },
   },
-});
+  "npm run demo [-- --url <base url>] [--players N] [--speed X] [--seconds S] [--quiet]",
+);
 const BASE = values.url.replace(/\/$/, "");
 const PLAYERS = Math.max(1, Number(values.players));
 const SPEED = Math.max(0.1, Number(values.speed));

@@ -5,23 +5,27 @@
 // The token is printed alone on the last line of stdout. The secret comes from
 // JWT_SECRET in the environment, else .dev.vars, else .dev.vars.example; the
 // token names the key (kid) JWT_KEY_ID says, as the service signs.
-import { parseArgs } from "node:util";
 import { signJwt } from "../src/auth/jwt.ts";
+import { commandLine } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
-const { values } = parseArgs({
-  options: {
-    player: { type: "string" },
-    service: { type: "boolean", default: false },
-    operator: { type: "boolean", default: false },
-    name: { type: "string", default: "operator" },
-    ttl: { type: "string", default: "3600" },
+const USAGE =
+  "npm run token -- --player <player_id> | --service | --operator [--name <who>] [--ttl <seconds>]";
+
+const { values } = commandLine(
+  {
+    options: {
+      player: { type: "string" },
+      service: { type: "boolean", default: false },
+      operator: { type: "boolean", default: false },
+      name: { type: "string", default: "operator" },
+      ttl: { type: "string", default: "3600" },
+    },
   },
-});
+  USAGE,
+);
 if ([Boolean(values.player), values.service, values.operator].filter(Boolean).length !== 1) {
-  console.error(
-    "usage: npm run token -- --player <player_id> | --service | --operator [--name <who>] [--ttl <seconds>]",
-  );
+  console.error(`usage: ${USAGE}`);
   process.exit(2);
 }
 const ttl = Number(values.ttl);

@@ -1,21 +1,26 @@
 // Watches a crafting session live, as a game client would:
 //   npm run watch -- <session_id> --player <player_id> [--url http://127.0.0.1:8787]
 // Mints a local player token (see scripts/token.mjs) and prints one line per frame.
-import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { signJwt } from "../src/auth/jwt.ts";
+import { commandLine } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    player: { type: "string" },
-    url: { type: "string", default: "http://127.0.0.1:8787" },
+const USAGE = "npm run watch -- <session_id> --player <player_id> [--url <base url>]";
+
+const { values, positionals } = commandLine(
+  {
+    allowPositionals: true,
+    options: {
+      player: { type: "string" },
+      url: { type: "string", default: "http://127.0.0.1:8787" },
+    },
   },
-});
+  USAGE,
+);
 const [sessionId] = positionals;
 if (!sessionId || !values.player) {
-  console.error("usage: npm run watch -- <session_id> --player <player_id> [--url <base url>]");
+  console.error(`usage: ${USAGE}`);
   process.exit(2);
 }
 const secret = readSecret();
