@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
 import WebSocket from "ws";
-import { commandLine } from "../scripts/command-line.mjs";
+import { commandLine, numberOption } from "../scripts/command-line.mjs";
 import { foldEvents } from "../src/domain/events/session-events.ts";
 import { parseEventRecord } from "../src/events/event-input.ts";
 import { SessionStateSchema } from "../src/gen/crafting/v1/session_pb.ts";
@@ -29,6 +29,8 @@ import { fdLimit, onExit, rssBytes, runCleanups } from "./lib/procs.ts";
 import { type ClientKind, type SoakService, Watcher } from "./lib/soak-watcher.ts";
 import { launchUs, token } from "./lib/targets.ts";
 
+const USAGE =
+  "npm run soak -- [--minutes N] [--sessions N] [--streams N] [--rate N] [--restart-every S] [--drop-pct P] [--out DIR]";
 const { values } = commandLine(
   {
     options: {
@@ -42,14 +44,14 @@ const { values } = commandLine(
       out: { type: "string", default: join(process.cwd(), "bench", "results") },
     },
   },
-  "npm run soak -- [--minutes N] [--sessions N] [--streams N] [--rate N] [--restart-every S] [--drop-pct P] [--out DIR]",
+  USAGE,
 );
-const MINUTES = Number(values.minutes);
-const SESSIONS = Number(values.sessions);
-const STREAMS = Number(values.streams);
-const RATE = Number(values.rate);
-const RESTART_EVERY_S = Math.min(120, Number(values["restart-every"]));
-const DROP_PER_SECOND = Number(values["drop-pct"]) / 100;
+const MINUTES = numberOption(values, "minutes", USAGE, { min: 0.05 });
+const SESSIONS = numberOption(values, "sessions", USAGE, { min: 1, whole: true });
+const STREAMS = numberOption(values, "streams", USAGE, { min: 1, whole: true });
+const RATE = numberOption(values, "rate", USAGE, { min: 1 });
+const RESTART_EVERY_S = Math.min(120, numberOption(values, "restart-every", USAGE, { min: 1 }));
+const DROP_PER_SECOND = numberOption(values, "drop-pct", USAGE) / 100;
 /** Every fifth session is driven by bridged events only; the others by HTTP. */
 const EVENT_SESSION_EVERY = 5;
 /** Streams per session a player may hold, with room for a reconnect overlapping its close. */

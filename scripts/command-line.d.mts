@@ -5,3 +5,20 @@ export function commandLine<T extends ParseArgsConfig>(
   config: T,
   usage: string,
 ): ReturnType<typeof parseArgs<T>>;
+
+/** Says `problem` with `usage` on stderr and stops (exit 2). */
+export function usageError(problem: string, usage: string): never;
+
+/** The number given for `--<name>`, at least `min` and whole if `whole`; anything else is a usage error. */
+export function numberOption(
+  values: Record<string, unknown>,
+  name: string,
+  usage: string,
+  options?: { min?: number; whole?: boolean },
+): number;
+
+/** The http(s) URL given for `--<name>`, without a trailing slash; anything else is a usage error. */
+export function urlOption(values: Record<string, unknown>, name: string, usage: string): string;
+
+/** Says that nothing answered at `url` and stops (exit 1). */
+export function unreachable(url: string, err: unknown): never;

@@ -7,9 +7,11 @@
 // Prints links to the operator and player pages (tokens in the fragment),
 // and a machine-readable `DEMO_LINKS {...}` line.
 import { signJwt } from "../src/auth/jwt.ts";
-import { commandLine } from "./command-line.mjs";
+import { commandLine, numberOption, unreachable, urlOption } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
+const USAGE =
+  "npm run demo [-- --url <base url>] [--players N] [--speed X] [--seconds S] [--quiet]";
 const { values } = commandLine(
   {
     options: {
@@ -20,12 +22,13 @@ const { values } = commandLine(
       quiet: { type: "boolean", default: false },
     },
   },
-  "npm run demo [-- --url <base url>] [--players N] [--speed X] [--seconds S] [--quiet]",
+  USAGE,
 );
-const BASE = values.url.replace(/\/$/, "");
-const PLAYERS = Math.max(1, Number(values.players));
-const SPEED = Math.max(0.1, Number(values.speed));
-const STOP_AT = Number(values.seconds) > 0 ? Date.now() + Number(values.seconds) * 1000 : Infinity;
+const BASE = urlOption(values, "url", USAGE);
+const PLAYERS = numberOption(values, "players", USAGE, { min: 1, whole: true });
+const SPEED = numberOption(values, "speed", USAGE, { min: 0.1 });
+const SECONDS = numberOption(values, "seconds", USAGE);
+const STOP_AT = SECONDS > 0 ? Date.now() + SECONDS * 1000 : Infinity;
 const RUN = Math.random().toString(36).slice(2, 7);
 const say = (...args) => values.quiet || console.log(...args);
 
@@ -35,6 +38,7 @@ const mint = (sub, scope) => {
   return signJwt({ sub, scope, iat: now, exp: now + 24 * 3600 }, SECRET, readKeyId());
 };
 const SERVICE = await mint("crafting-service", "service");
+await fetch(`${BASE}/health`).catch((err) => unreachable(BASE, err));
 
 const RECIPES = [
   {

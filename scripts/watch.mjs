@@ -3,7 +3,7 @@
 // Mints a local player token (see scripts/token.mjs) and prints one line per frame.
 import WebSocket from "ws";
 import { signJwt } from "../src/auth/jwt.ts";
-import { commandLine } from "./command-line.mjs";
+import { commandLine, unreachable, urlOption } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
 const USAGE = "npm run watch -- <session_id> --player <player_id> [--url <base url>]";
@@ -31,7 +31,8 @@ const token = await signJwt(
   readKeyId(),
 );
 
-const url = `${values.url.replace(/^http/, "ws")}/ws/crafting/${encodeURIComponent(sessionId)}`;
+const base = urlOption(values, "url", USAGE);
+const url = `${base.replace(/^http/, "ws")}/ws/crafting/${encodeURIComponent(sessionId)}`;
 // closeTimeout: local workerd leaves TCP open after a server-initiated close handshake.
 const socket = new WebSocket(url, ["crafting.v1.json"], {
   headers: { Authorization: `Bearer ${token}` },
@@ -47,7 +48,16 @@ socket.on("unexpected-response", (_request, response) => {
     process.exit(1);
   });
 });
-socket.on("open", () => console.log(`watching ${sessionId} (Ctrl-C to stop)`));
+let opened = false;
+socket.on("error", (err) => {
+  if (!opened) unreachable(base, err);
+  console.error(`stream error: ${err.message}`);
+  process.exit(1);
+});
+socket.on("open", () => {
+  opened = true;
+  console.log(`watching ${sessionId} (Ctrl-C to stop)`);
+});
 // Updates carry what changed (status when it changed, the clock); the plan is
 // the snapshot's. Progress is computed from the clock, as the SDK does.
 let held = null;

@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { freePort } from "../support/dev-server";
 
 const root = resolve(import.meta.dirname, "../..");
 
@@ -42,6 +43,43 @@ describe("the scripts' command lines", () => {
         ),
       });
   }, 60_000);
+
+  it.each([
+    ["demo", ["--players", "abc"], '--players must be a whole number of at least 1 (got "abc")'],
+    ["demo", ["--speed", "0"], '--speed must be a number of at least 0.1 (got "0")'],
+    [
+      "demo",
+      ["--url", "localhost:8787"],
+      '--url must be an http(s) URL, such as http://127.0.0.1:8787 (got "localhost:8787")',
+    ],
+    [
+      "watch",
+      ["s-1", "--player", "p", "--url", "localhost"],
+      '--url must be an http(s) URL, such as http://127.0.0.1:8787 (got "localhost")',
+    ],
+    ["soak", ["--minutes", "abc"], '--minutes must be a number of at least 0.05 (got "abc")'],
+    ["soak", ["--sessions", "0"], '--sessions must be a whole number of at least 1 (got "0")'],
+  ])(
+    "npm run %s %j: a value it cannot take, said with its usage",
+    (script, args, problem) => {
+      const run = npmRun(script, args);
+      const [said, usage, ...rest] = run.stderr.trim().split("\n");
+      expect({ status: run.status, said, rest }).toEqual({ status: 2, said: problem, rest: [] });
+      expect(usage).toMatch(new RegExp(`^usage: npm run ${script} `));
+    },
+    60_000,
+  );
+
+  it.each([
+    ["demo", ["--seconds", "1"]],
+    ["watch", ["s-1", "--player", "p"]],
+  ])("npm run %s with nothing listening at its URL says so, in one line", async (script, args) => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    expect(npmRun(script, [...args, "--url", url])).toMatchObject({
+      status: 1,
+      stderr: `nothing answers at ${url} (ECONNREFUSED): start the service with \`npm start\`, or give its --url\n`,
+    });
+  });
 
   it("says an option given without its value the same way", () => {
     expect(npmRun("token", ["--ttl"])).toMatchObject({
