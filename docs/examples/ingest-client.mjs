@@ -1,12 +1,23 @@
 // crafting-service's side of the ingest stream (docs/sessions.md, "The ingest stream"), Node >= 22:
 // moves SESSION from 0 to 100 % in COUNT progress corrections on one WebSocket, at most WINDOW unanswered at once.
-//   BASE_URL=http://127.0.0.1:8787 TOKEN=<service token> SESSION=<id> COUNT=100 node ingest-client.mjs
 const { BASE_URL, TOKEN, SESSION } = process.env;
+if (!BASE_URL || !TOKEN || !SESSION) {
+  console.error(
+    "usage: BASE_URL=http://127.0.0.1:8787 TOKEN=<service token> SESSION=<id> [COUNT=100] node ingest-client.mjs",
+  );
+  process.exit(2);
+}
 if (typeof WebSocket === "undefined") {
   console.error(`this needs Node >= 22 (a global WebSocket); this is Node ${process.version}`);
   process.exit(1);
 }
 const count = Number(process.env.COUNT ?? 100);
+if (!Number.isInteger(count) || count < 1) {
+  console.error(
+    `COUNT must be a whole number of updates, at least 1 (got ${JSON.stringify(process.env.COUNT)})`,
+  );
+  process.exit(2);
+}
 const WINDOW = 64;
 
 // The token rides in the subprotocol list, next to the protocol the server is asked to speak;

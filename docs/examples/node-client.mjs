@@ -1,9 +1,15 @@
 // A game client in Node (>= 22): follows one crafting session until it ends.
-//   BASE_URL=http://127.0.0.1:8787 TOKEN=<player token> SESSION=<id> node node-client.mjs
 import { LiteClient } from "crafting-network-service/client/lite";
 
-const client = new LiteClient({ baseUrl: process.env.BASE_URL, token: () => process.env.TOKEN });
-const session = client.watchSession(process.env.SESSION);
+const { BASE_URL, TOKEN, SESSION } = process.env;
+if (!BASE_URL || !TOKEN || !SESSION) {
+  console.error(
+    "usage: BASE_URL=http://127.0.0.1:8787 TOKEN=<player token> SESSION=<id> node node-client.mjs",
+  );
+  process.exit(2);
+}
+const client = new LiteClient({ baseUrl: BASE_URL, token: () => TOKEN });
+const session = client.watchSession(SESSION);
 
 session.on("change", (state) => {
   const { percent } = session.predictProgress();

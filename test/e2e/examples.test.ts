@@ -138,6 +138,27 @@ describe("a game client in twenty lines", () => {
     );
   }, 30_000);
 
+  it.each([
+    ["docs/examples/node-client.mjs", {}],
+    ["docs/examples/node-client.mjs", { TOKEN: "t" }],
+    ["docs/examples/ingest-client.mjs", { TOKEN: "t" }],
+    ["docs/examples/ingest-client.mjs", { BASE_URL: "", TOKEN: "t", SESSION: "s" }],
+  ])("%s run without what it needs (%j): says its usage in one line, exit 2", async (file, env) => {
+    const run = runScript(file, { BASE_URL: "", TOKEN: "", SESSION: "", ...env });
+    expect(await run.exited).toBe(2);
+    expect(run.output).toMatch(/^usage: BASE_URL=\S+ TOKEN=<\w+ token> SESSION=<id> .*\n$/);
+  });
+
+  it("crafting-service in Node: a COUNT that is not a number of updates is said, exit 2", async () => {
+    const run = runScript("docs/examples/ingest-client.mjs", {
+      TOKEN: "t",
+      SESSION: "s",
+      COUNT: "abc",
+    });
+    expect(await run.exited).toBe(2);
+    expect(run.output).toBe('COUNT must be a whole number of updates, at least 1 (got "abc")\n');
+  });
+
   it("in a web page: shows the status and a moving bar until the session completes", async () => {
     const browser = await launchChromium();
     try {
