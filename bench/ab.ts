@@ -1,5 +1,6 @@
 /**
- * npm run bench:ab [-- --base REV] [--scenario ingest|fanout] [--subscribers N]
+ * npm run bench:ab [-- --base REV] [--scenario ingest|fanout|events] [--subscribers N]
+ *                     [--sessions N] [--per-session N]
  *                     [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]
  *
  * Measures the working tree (the change) against a base revision (HEAD by
@@ -9,13 +10,24 @@
  * into bench/.build (a git worktree, removed after) and run from its own
  * wrangler.toml. Ingest: 8 callers posting into one session for `seconds`
  * (10: the steady state `--full` measures). Fan-out: `posts` at 20/s to
- * `subscribers`.
+ * `subscribers`. Events: `sessions` watched sessions are each sent
+ * `per-session` progress events in version order through `POST /v1/events`,
+ * 100 to a request (the bench's events scenario); the figure is events/s
+ * seen by the watchers, base and change only (the floor has no bridge).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { commandLine } from "../scripts/command-line.mjs";
-import { type AbResult, type AbScenario, abLines, againstFloor, compareRuns } from "./lib/ab.ts";
+import {
+  type AbResult,
+  type AbScenario,
+  abLines,
+  againstFloor,
+  compareRuns,
+  figures,
+} from "./lib/ab.ts";
+import { eventsIngest } from "./lib/events-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { fanout, ingest, settle } from "./lib/scenarios.ts";
 import { BUILD, ROOT, startTarget, startUs, type Target } from "./lib/targets.ts";
@@ -23,13 +35,15 @@ import { inTurns } from "./lib/turns.ts";
 
 /** How to write the command line. */
 const USAGE =
-  "npm run bench:ab -- [--base REV] [--scenario ingest|fanout] [--subscribers N] [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]";
+  "npm run bench:ab -- [--base REV] [--scenario ingest|fanout|events] [--subscribers N] [--sessions N] [--per-session N] [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]";
 const { values } = commandLine(
   {
     options: {
       base: { type: "string", default: "HEAD" },
       scenario: { type: "string", default: "ingest" },
       subscribers: { type: "string", default: "1" },
+      sessions: { type: "string" },
+      "per-session": { type: "string" },
       runs: { type: "string" },
       seconds: { type: "string" },
       posts: { type: "string" },
@@ -45,16 +59,32 @@ function usage(problem: string): never {
   process.exit(2);
 }
 
-if (values.scenario !== "ingest" && values.scenario !== "fanout")
-  usage(`--scenario is ingest or fanout, not ${values.scenario}`);
-const scenario: AbScenario = values.scenario;
+if (!["ingest", "fanout", "events"].includes(values.scenario))
+  usage(`--scenario is ingest, fanout or events, not ${values.scenario}`);
+const scenario = values.scenario as AbScenario;
 const smoke = values.smoke;
 const runs = Number(values.runs ?? (smoke ? 1 : 6));
 const seconds = Number(values.seconds ?? (smoke ? 0.5 : 10));
 const posts = Number(values.posts ?? (smoke ? 5 : 100));
 const subscribers = Number(values.subscribers);
-for (const [name, value] of Object.entries({ runs, seconds, posts, subscribers }))
+const sessions = Number(values.sessions ?? (smoke ? 4 : 20));
+const perSession = Number(values["per-session"] ?? (smoke ? 5 : 50));
+for (const [name, value] of Object.entries({
+  runs,
+  seconds,
+  posts,
+  subscribers,
+  sessions,
+  "per-session": perSession,
+}))
   if (!(value > 0)) usage(`--${name} must be a positive number`);
+
+/** Each scenario's figure. */
+const UNITS: Record<AbScenario, AbResult["unit"]> = {
+  ingest: "posts/s",
+  fanout: "p99 ms",
+  events: "events/s",
+};
 
 const git = (...args: string[]) =>
   execFileSync("git", ["-C", ROOT, ...args], { encoding: "utf8" }).trim();
@@ -77,14 +107,20 @@ async function main(): Promise<void> {
   checkOutBase();
   const targets = new Map<"floor" | "base" | "change", Target>();
   try {
-    targets.set("floor", await startTarget("floor"));
+    if (scenario !== "events") targets.set("floor", await startTarget("floor"));
     targets.set("base", await startUs(checkout));
     targets.set("change", await startUs());
     const measured = await inTurns(
       targets,
       runs,
-      async (target): Promise<{ figure: number; p50?: number }> => {
+      async (target): Promise<{ figure: number; p50?: number; p99?: number }> => {
         if (scenario === "ingest") return { figure: (await ingest(target, seconds)).posts_per_s };
+        if (scenario === "events") {
+          const burst = await eventsIngest(target, sessions, perSession);
+          if (burst.seen < burst.events)
+            throw new Error(`events: ${burst.seen} of ${burst.events} seen by the watchers`);
+          return { figure: burst.events_per_s, p99: burst.ingest_to_subscriber_ms.p99 };
+        }
         const { latency_ms } = await fanout(target, subscribers, posts, 20);
         return { figure: latency_ms.p99, p50: latency_ms.p50 };
       },
@@ -92,22 +128,26 @@ async function main(): Promise<void> {
         await Promise.all(all.map((target) => settle(target)));
       },
     );
-    const of = (name: "floor" | "base" | "change", key: "figure" | "p50") =>
+    const of = (name: "floor" | "base" | "change", key: "figure" | "p50" | "p99") =>
       (measured.get(name) ?? []).map((m) => m[key] ?? Number.NaN);
     const result: AbResult = {
       schema: 1,
       base: { rev: values.base, commit },
       scenario,
-      unit: scenario === "ingest" ? "posts/s" : "p99 ms",
+      unit: UNITS[scenario],
       ...(scenario === "fanout" ? { subscribers } : {}),
+      ...(scenario === "events" ? { events: { sessions, per_session: perSession } } : {}),
       ...compareRuns(
         {
-          floor: of("floor", "figure"),
+          ...(targets.has("floor") ? { floor: of("floor", "figure") } : {}),
           base: of("base", "figure"),
           change: of("change", "figure"),
         },
-        scenario === "ingest",
+        scenario !== "fanout",
       ),
+      ...(scenario === "events"
+        ? { p99: { base: figures(of("base", "p99")), change: figures(of("change", "p99")) } }
+        : {}),
       ...(scenario === "fanout"
         ? {
             p50: againstFloor({

@@ -12,8 +12,12 @@ import { median } from "./turns.ts";
 /** Rounds a verdict needs: with fewer, one lucky round would decide. */
 export const MIN_ROUNDS = 3;
 
-/** What an A/B run measures: posts/s into one session, or the fan-out p99 (ms). */
-export type AbScenario = "ingest" | "fanout";
+/**
+ * What an A/B run measures: posts/s into one session, the fan-out p99 (ms),
+ * or bridged progress events/s through `POST /v1/events` (the floor has no
+ * bridge: base and change only).
+ */
+export type AbScenario = "ingest" | "fanout" | "events";
 
 /** One target's figure in every round, and their median. */
 export interface AbFigures {
@@ -41,14 +45,17 @@ export interface AbResult {
   /** The base revision as asked for, and the commit it named. */
   base: { rev: string; commit: string };
   scenario: AbScenario;
-  unit: "posts/s" | "p99 ms";
+  unit: "posts/s" | "p99 ms" | "events/s";
   /** Fan-out only: subscribers watching the session. */
   subscribers?: number;
-  by_target: { floor: AbFigures; base: AbFigures; change: AbFigures };
+  /** Events only: the sessions watched, and the progress events each is sent, in version order. */
+  events?: { sessions: number; per_session: number };
+  /** The floor's figures are left out where it cannot run the scenario (events). */
+  by_target: { floor?: AbFigures; base: AbFigures; change: AbFigures };
   change_vs_base: AbComparison;
-  /** As the bench reports it (`ratios`): posts/s us/floor for ingest, p99 us/floor for fan-out. */
-  base_vs_floor: number;
-  change_vs_floor: number;
+  /** As the bench reports it (`ratios`): posts/s us/floor for ingest, p99 us/floor for fan-out; none for events. */
+  base_vs_floor?: number;
+  change_vs_floor?: number;
   /**
    * Fan-out only: each round's median delivery (ms), by target. Steadier
    * than a p99, which one or two slow posts decide at 1 subscriber: the
@@ -56,6 +63,8 @@ export interface AbResult {
    * session 24).
    */
   p50?: AbMedians;
+  /** Events only: each round's p99 from the POST to a subscriber (ms), by target. */
+  p99?: { base: AbFigures; change: AbFigures };
 }
 
 /** Each round's figure by target, and the base's and the change's median against the floor's. */
@@ -83,19 +92,29 @@ export function againstFloor(runs: {
   };
 }
 
-/** The figures of every round, by target; `higherIsBetter` for posts/s, not for latency. */
+/**
+ * The figures of every round, by target; `higherIsBetter` for posts/s, not
+ * for latency. Without the floor's (a scenario it cannot run), the change
+ * is still judged against the base.
+ */
 export function compareRuns(
-  runs: { floor: number[]; base: number[]; change: number[] },
+  runs: { floor?: number[]; base: number[]; change: number[] },
   higherIsBetter: boolean,
 ): Pick<AbResult, "by_target" | "change_vs_base" | "base_vs_floor" | "change_vs_floor"> {
   const { floor, base, change } = runs;
-  if (base.length === 0 || base.length !== change.length || floor.length !== base.length)
+  if (
+    base.length === 0 ||
+    base.length !== change.length ||
+    (floor !== undefined && floor.length !== base.length)
+  )
     throw new Error("every target needs one figure per round");
   const speedUp = (of: number, over: number) => (higherIsBetter ? of / over : over / of);
   const rounds = base.map((b, i) => round(speedUp(change[i] as number, b), 3));
-  const { by_target, base_vs_floor, change_vs_floor } = againstFloor(runs);
+  const against = floor
+    ? againstFloor({ floor, base, change })
+    : { by_target: { base: figures(base), change: figures(change) } };
   return {
-    by_target,
+    ...against,
     change_vs_base: {
       rounds,
       median: medianOf(rounds),
@@ -110,8 +129,6 @@ export function compareRuns(
               ? "worse"
               : "within noise",
     },
-    base_vs_floor,
-    change_vs_floor,
   };
 }
 
@@ -123,14 +140,23 @@ export function abLines(result: AbResult): string[] {
   const what =
     result.scenario === "ingest"
       ? "ingest into one session"
-      : `fan-out to ${result.subscribers} subscriber(s)`;
+      : result.scenario === "fanout"
+        ? `fan-out to ${result.subscribers} subscriber(s)`
+        : `${result.events?.sessions} sessions × ${result.events?.per_session} progress events through POST /v1/events`;
   return [
     `${what}: the change against ${result.base.rev} (${result.base.commit.slice(0, 10)}), ${c.rounds.length} round${c.rounds.length === 1 ? "" : "s"} in turns`,
-    row("floor", t.floor),
+    ...(t.floor ? [row("floor", t.floor)] : []),
     row("base", t.base),
     row("change", t.change),
     `  change vs base: ${c.median}× as fast (rounds ${c.rounds.join(", ")}): ${c.verdict}`,
-    `  vs the floor: base ${result.base_vs_floor}, change ${result.change_vs_floor}`,
+    ...(result.base_vs_floor === undefined
+      ? ["  the floor has no bridge path: not measured"]
+      : [`  vs the floor: base ${result.base_vs_floor}, change ${result.change_vs_floor}`]),
+    ...(result.p99
+      ? [
+          `  p99 POST → subscriber, median of the rounds: base ${result.p99.base.median} ms, change ${result.p99.change.median} ms`,
+        ]
+      : []),
     ...(result.p50
       ? [
           `  p50 ms, median of the rounds: floor ${result.p50.by_target.floor.median}, base ${result.p50.by_target.base.median}, change ${result.p50.by_target.change.median}; vs the floor: base ${result.p50.base_vs_floor}, change ${result.p50.change_vs_floor}`,
@@ -139,7 +165,7 @@ export function abLines(result: AbResult): string[] {
   ];
 }
 
-function figures(runs: number[]): AbFigures {
+export function figures(runs: number[]): AbFigures {
   return { runs, median: medianOf(runs) };
 }
 

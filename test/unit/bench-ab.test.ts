@@ -1,6 +1,6 @@
 /** `npm run bench:ab`'s judgement of a change against its base, run by run. */
 import { describe, expect, it } from "vitest";
-import { type AbResult, abLines, againstFloor, compareRuns } from "../../bench/lib/ab.ts";
+import { type AbResult, abLines, againstFloor, compareRuns, figures } from "../../bench/lib/ab.ts";
 
 describe("an A/B comparison", () => {
   it("judges posts/s round by round: the change is better only when every round says so", () => {
@@ -38,11 +38,33 @@ describe("an A/B comparison", () => {
     expect(one.change_vs_base.verdict).toBe("too few rounds");
   });
 
+  it("judges events/s against the base alone where the floor cannot run the scenario", () => {
+    const result: AbResult = {
+      schema: 1,
+      base: { rev: "HEAD", commit: "0123456789abcdef" },
+      scenario: "events",
+      unit: "events/s",
+      events: { sessions: 20, per_session: 50 },
+      ...compareRuns({ base: [1000, 1200, 900], change: [1100, 1320, 990] }, true),
+      p99: { base: figures([40, 50, 60]), change: figures([30, 35, 45]) },
+    };
+    expect(result.change_vs_base).toMatchObject({ rounds: [1.1, 1.1, 1.1], verdict: "better" });
+    expect(result.by_target.floor).toBeUndefined();
+    expect(result.base_vs_floor).toBeUndefined();
+    const text = abLines(result).join("\n");
+    expect(text).toContain("20 sessions × 50 progress events through POST /v1/events");
+    expect(text).toContain("1.1× as fast (rounds 1.1, 1.1, 1.1): better");
+    expect(text).toContain("the floor has no bridge path: not measured");
+    expect(text).toContain("p99 POST → subscriber, median of the rounds: base 50 ms, change 35 ms");
+    expect(text).not.toMatch(/floor +\d/);
+  });
+
   it("refuses rounds that do not line up", () => {
     expect(() => compareRuns({ floor: [1, 1], base: [1, 1], change: [1] }, true)).toThrow(
       /one figure per round/,
     );
     expect(() => compareRuns({ floor: [], base: [], change: [] }, true)).toThrow();
+    expect(() => compareRuns({ base: [1, 1], change: [1] }, true)).toThrow(/one figure per round/);
   });
 
   /** A fan-out result against `rev`, its p99s of every round as given. */
