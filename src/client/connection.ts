@@ -85,6 +85,19 @@ export function serviceBases(baseUrl: string): { http: string; ws: string } {
 }
 
 /**
+ * An id as a path segment (encoded). One that is not a non-empty string is
+ * said at once, as a `TypeError`: `null` (a missing `?session=`) would
+ * otherwise be watched as the session "null", and refused as not found.
+ */
+export function idSegment(name: string, id: unknown): string {
+  if (typeof id !== "string" || id === "")
+    throw new TypeError(
+      `${name} must be a non-empty string, such as "s-1001" (got ${typeof id === "string" ? '""' : String(id)})`,
+    );
+  return encodeURIComponent(id);
+}
+
+/**
  * The reason the server closes an ended stream with (`session completed`,
  * `workflow failed`), from what ended and its status (`COMPLETED`, or the
  * JSON name `SESSION_STATUS_COMPLETED`).

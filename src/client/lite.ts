@@ -18,6 +18,7 @@ import {
   Connection,
   type ConnectionState,
   endedReason,
+  idSegment,
   type StateChange,
   serviceBases,
   type TokenProvider,
@@ -223,7 +224,7 @@ export class LiteSessionView extends LiteView<LiteSession> {
   readonly #predictor = new ProgressPredictor();
 
   constructor(sessionId: string, options: LiteOptions, clock?: ClockSync) {
-    super(`/ws/crafting/${encodeURIComponent(sessionId)}`, options, mergeSession, clock);
+    super(`/ws/crafting/${idSegment("sessionId", sessionId)}`, options, mergeSession, clock);
     this.on("change", (session) => {
       if (session.clock) this.#predictor.update(clockView(session.clock));
     });
@@ -274,7 +275,7 @@ export class LiteWorkflowView extends LiteView<LiteWorkflow> {
 
   constructor(workflowId: string, options: LiteOptions, clock?: ClockSync) {
     super(
-      `/ws/workflow/${encodeURIComponent(workflowId)}`,
+      `/ws/workflow/${idSegment("workflowId", workflowId)}`,
       options,
       (frame) => frame.snapshot?.workflow ?? frame.workflow ?? null,
       clock,
@@ -367,7 +368,7 @@ export class LiteClient {
   /** A player's queue (`crafting.v1.QueueSnapshot` as JSON): each frame carries it whole. */
   watchQueue(playerId: string): LiteView<LiteJson> {
     return new LiteView<LiteJson>(
-      `/ws/queue/${encodeURIComponent(playerId)}`,
+      `/ws/queue/${idSegment("playerId", playerId)}`,
       this.options,
       (frame) => frame.snapshot?.queue ?? frame.queue ?? null,
       this.clock,

@@ -23,6 +23,7 @@ import {
   Connection,
   type ConnectionState,
   endedReason,
+  idSegment,
   type StateChange,
   serviceBases,
   type TokenProvider,
@@ -198,7 +199,7 @@ export class SessionView extends View<SessionEvents> {
   readonly #predictor = new ProgressPredictor();
 
   constructor(sessionId: string, options: ViewOptions) {
-    super(`/ws/crafting/${encodeURIComponent(sessionId)}`, options);
+    super(`/ws/crafting/${idSegment("sessionId", sessionId)}`, options);
   }
 
   /** True once the session ended (the stream then closes normally). */
@@ -281,7 +282,7 @@ export class QueueView extends View<QueueEvents> {
   queue: QueueSnapshot | null = null;
 
   constructor(playerId: string, options: ViewOptions) {
-    super(`/ws/queue/${encodeURIComponent(playerId)}`, options);
+    super(`/ws/queue/${idSegment("playerId", playerId)}`, options);
   }
 
   protected apply(frame: ServerFrame): void {
@@ -305,7 +306,7 @@ export class WorkflowView extends View<WorkflowEvents> {
   readonly #predictor = new WorkflowPredictor();
 
   constructor(workflowId: string, options: ViewOptions) {
-    super(`/ws/workflow/${encodeURIComponent(workflowId)}`, options);
+    super(`/ws/workflow/${idSegment("workflowId", workflowId)}`, options);
   }
 
   /** True once the workflow completed or failed (the stream then closes normally). */

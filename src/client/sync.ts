@@ -15,6 +15,7 @@ import {
   type ConnectionState,
   type ConnectionTuning,
   endedReason,
+  idSegment,
   RefusedError,
   type StateChange,
   serviceBases,
@@ -59,6 +60,8 @@ export class SyncView extends Emitter<SyncViewEvents> {
   #url = "";
   /** The service's base URLs (http for negotiating, ws for the stream). */
   readonly #bases: { http: string; ws: string };
+  /** The session's id in the negotiation's path. */
+  readonly #segment: string;
   /** Bytes received (for measuring). */
   bytes = 0;
 
@@ -68,6 +71,7 @@ export class SyncView extends Emitter<SyncViewEvents> {
   ) {
     super();
     this.#bases = serviceBases(options.baseUrl);
+    this.#segment = idSegment("sessionId", sessionId);
     this.#connection = new Connection({
       // Negotiating yields the URL and the token: one call per connect.
       url: () => this.#url,
@@ -121,22 +125,19 @@ export class SyncView extends Emitter<SyncViewEvents> {
 
   async #negotiate(): Promise<{ url: string; token: string }> {
     const fetcher = this.options.fetch ?? globalThis.fetch;
-    const response = await fetcher(
-      `${this.#bases.http}/udp/sessions/${encodeURIComponent(this.sessionId)}/connect`,
-      {
-        method: "POST",
-        headers: {
-          Authorization: `Bearer ${await this.options.token()}`,
-          "Content-Type": "application/json",
-        },
-        body: JSON.stringify({
-          packet_size: this.options.packetSize,
-          delta: this.options.delta,
-          lz4: this.options.lz4,
-          full_sync_interval_ms: this.options.fullSyncIntervalMs,
-        }),
+    const response = await fetcher(`${this.#bases.http}/udp/sessions/${this.#segment}/connect`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${await this.options.token()}`,
+        "Content-Type": "application/json",
       },
-    );
+      body: JSON.stringify({
+        packet_size: this.options.packetSize,
+        delta: this.options.delta,
+        lz4: this.options.lz4,
+        full_sync_interval_ms: this.options.fullSyncIntervalMs,
+      }),
+    });
     if (!response.ok) {
       // Told as the stream's own refusal would be: final (a wrong token, not
       // yours, no such session) or retried (rate limits, an unreachable object).

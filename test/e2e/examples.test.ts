@@ -159,6 +159,26 @@ describe("a game client in twenty lines", () => {
     expect(run.output).toBe('COUNT must be a whole number of updates, at least 1 (got "abc")\n');
   });
 
+  it("in a web page opened without what it needs, or refused: says why where the status goes", async () => {
+    const browser = await launchChromium();
+    try {
+      const { sessionId, bearer } = await watchable();
+      const page = await browser.newPage();
+      const says = async (query: string, text: string) => {
+        await page.goto(`${baseUrl}/examples/progress.html${query}`);
+        await page.locator("#status", { hasText: text }).waitFor({ timeout: 10_000 });
+      };
+      await says(
+        `#token=${bearer}`,
+        'sessionId must be a non-empty string, such as "s-1001" (got null)',
+      );
+      await says(`?session=${sessionId}`, "the token provider returned null, not a token");
+      await says(`?session=no-such-session#token=${bearer}`, "no crafting session with this id");
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+
   it("in a web page: shows the status and a moving bar until the session completes", async () => {
     const browser = await launchChromium();
     try {

@@ -383,6 +383,61 @@ describe("the connection's retry rules", () => {
     expect(serviceBases("ws://h:1")).toEqual({ http: "http://h:1", ws: "ws://h:1" });
   });
 
+  it('says at once that an id is not a non-empty string, rather than watching the session "null"', async () => {
+    const { LiteClient } = await import("../../src/client/lite");
+    const { CraftingClient } = await import("../../src/client/index");
+    const urls: string[] = [];
+    const options = {
+      baseUrl: "http://127.0.0.1:8787",
+      token: () => "t",
+      WebSocket: socketClass([1000, 1000, 1000, 1000, 1000, 1000], urls),
+      // A sync view negotiates first: never answered here.
+      fetch: () => new Promise<Response>(() => {}),
+    };
+    const lite = new LiteClient(options);
+    const full = new CraftingClient(options);
+    const openers = {
+      sessionId: [
+        (id: unknown) => lite.watchSession(id as string),
+        (id: unknown) => full.watchSession(id as string),
+        (id: unknown) => full.syncSession(id as string),
+      ],
+      playerId: [
+        (id: unknown) => lite.watchQueue(id as string),
+        (id: unknown) => full.watchQueue(id as string),
+      ],
+      workflowId: [
+        (id: unknown) => lite.watchWorkflow(id as string),
+        (id: unknown) => full.watchWorkflow(id as string),
+      ],
+    };
+    const views: { close(): void }[] = [];
+    for (const [name, opens] of Object.entries(openers))
+      for (const open of opens) {
+        for (const [id, said] of [
+          [null, "null"],
+          [undefined, "undefined"],
+          ["", '""'],
+          [42, "42"],
+        ])
+          expect(() => open(id)).toThrow(
+            new TypeError(`${name} must be a non-empty string, such as "s-1001" (got ${said})`),
+          );
+        views.push(open("a b/c"));
+      }
+    await vi.waitFor(() => expect(urls).toHaveLength(6));
+    for (const view of views) view.close();
+    // A real id is encoded as one path segment.
+    expect(urls.map((url) => url.replace(/\?.*/, ""))).toEqual([
+      "ws://127.0.0.1:8787/ws/crafting/a%20b%2Fc",
+      "ws://127.0.0.1:8787/ws/crafting/a%20b%2Fc",
+      "ws://127.0.0.1:8787/ws/queue/a%20b%2Fc",
+      "ws://127.0.0.1:8787/ws/queue/a%20b%2Fc",
+      "ws://127.0.0.1:8787/ws/workflow/a%20b%2Fc",
+      "ws://127.0.0.1:8787/ws/workflow/a%20b%2Fc",
+    ]);
+  });
+
   it("retries an attempt whose token provider hangs or fails, and says why", async () => {
     vi.useFakeTimers();
     const reasons: (string | undefined)[] = [];
