@@ -14,7 +14,6 @@ const session = client.watchSession(SESSION);
 session.on("change", (state) => {
   const { percent } = session.predictProgress();
   console.log(`${state.status} ${percent.toFixed(1)}%`);
-  if (session.ended) session.close();
 });
 session.on("state", ({ state, code, reason }) => {
   if (state === "closed") console.log(`closed ${code} ${reason}`);

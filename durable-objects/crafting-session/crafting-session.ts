@@ -264,7 +264,7 @@ export class CraftingSession extends StreamingObject {
           }
           break;
         case "close_all":
-          await this.hub.closeAll(CloseCode.NORMAL, effect.reason);
+          this.hub.endAll(CloseCode.NORMAL, effect.reason);
           break;
         case "notify_player":
           waits.push(

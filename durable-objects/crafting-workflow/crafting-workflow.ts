@@ -98,8 +98,7 @@ export class CraftingWorkflow extends StreamingObject {
     if (!applied.changed) return heldStep(state, summary.sessionId);
     this.#commit(applied.state);
     if (applied.startStep !== null) await this.#startStep(applied.startStep);
-    if (workflowEnded(applied.state))
-      await this.hub.closeAll(1000, `workflow ${applied.state.status}`);
+    if (workflowEnded(applied.state)) this.hub.endAll(1000, `workflow ${applied.state.status}`);
     return heldStep(applied.state, summary.sessionId);
   }
 

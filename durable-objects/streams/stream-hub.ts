@@ -47,6 +47,13 @@ import { SyncSockets } from "./sync-sockets";
 
 export type { StreamSource } from "./stream-source";
 
+/**
+ * How long after a stream's final frame the server closes it, if the client
+ * has not (`endAll`): a round trip for clients anywhere, short enough that
+ * one which never closes is not kept waiting.
+ */
+export const END_CLOSE_GRACE_MS = 1_000;
+
 /** One frame encoded once per codec, for sending to many sockets. */
 type EncodedFrames = Map<StreamCodec, string | Uint8Array>;
 
@@ -86,7 +93,7 @@ export class StreamHub {
   /**
    * Accepts a socket for `playerId` (the Worker verified the token and took
    * a stream slot, both in `headers`), sends its first frame, and (when
-   * `endReason` is given: nothing more will happen) closes it normally.
+   * `endReason` is given: nothing more will happen) ends it as `endAll` does.
    */
   async accept(headers: Headers, playerId: string, endReason: string | null): Promise<Response> {
     const now = Date.now();
@@ -110,8 +117,7 @@ export class StreamHub {
     this.#ends.audit("stream.connect", attachment, { resume_seq: resume?.seq });
     metrics.count("crafting_streams_opened_total", { kind: this.kind });
 
-    if (endReason !== null)
-      await this.#ends.release([this.#ends.close(server, CloseCode.NORMAL, endReason)]);
+    if (endReason !== null) this.#closeLater([server], CloseCode.NORMAL, endReason);
     const responseHeaders = new Headers();
     if (protocol) responseHeaders.set("Sec-WebSocket-Protocol", protocol);
     return new Response(null, { status: 101, webSocket: client, headers: responseHeaders });
@@ -242,11 +248,34 @@ export class StreamHub {
     this.#out.current(seq);
   }
 
-  /** Closes every stream (the watched state ended). */
-  async closeAll(code: number, reason: string): Promise<void> {
-    await this.#ends.release(
-      this.ctx.getWebSockets().map((ws) => this.#ends.close(ws, code, reason)),
-    );
+  /**
+   * Ends every stream, the watched state having ended and its final frame
+   * been sent: each client may close first (the SDKs do, on that frame),
+   * and what is still open `END_CLOSE_GRACE_MS` later the server closes.
+   * A close the client starts is released at once; one the server starts
+   * outside the socket's own events holds the connection until the object
+   * goes idle, ~10 s locally, and a Node client's process with it
+   * (docs/streams.md). The timer keeps the object from hibernating
+   * meanwhile, so it fires.
+   */
+  endAll(code: number, reason: string): void {
+    this.#closeLater(this.ctx.getWebSockets(), code, reason);
+  }
+
+  #closeLater(sockets: readonly WebSocket[], code: number, reason: string): void {
+    setTimeout(() => {
+      const open = sockets.filter(
+        (ws) =>
+          ws.readyState === WebSocket.OPEN &&
+          (ws.deserializeAttachment() as StreamAttachment).closedCode === undefined,
+      );
+      this.#ends.release(open.map((ws) => this.#ends.close(ws, code, reason))).catch((e: unknown) =>
+        log("warn", "stream.release_failed", {
+          ...this.source.auditFields(),
+          message: e instanceof Error ? e.message : String(e),
+        }),
+      );
+    }, END_CLOSE_GRACE_MS);
   }
 
   // --- Internals -------------------------------------------------------------

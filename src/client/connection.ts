@@ -143,9 +143,10 @@ export interface ConnectionOptions {
   onOpen?: () => void;
   onMessage: (data: string | ArrayBuffer) => void;
   /**
-   * The reason the server closes the stream with once its final frame came
-   * (`session completed`); null before. Set, the stream is closed normally
-   * with it if its close event has not come within `closeWaitMs`.
+   * The reason the stream ends with once its final frame came (`session
+   * completed`, as the server says it); null before. Set, the stream is
+   * closed normally with it from this side, and ends as closed if its close
+   * event has not come within `closeWaitMs`.
    */
   endedReason?: () => string | null;
   onState?: (state: ConnectionState, detail: Omit<StateChange, "state">) => void;
@@ -290,9 +291,11 @@ export class Connection {
       if (this.#ws !== ws) return;
       this.#heard = true;
       this.options.onMessage(event.data as string | ArrayBuffer);
-      // The final frame: the server's close follows at once.
+      // The final frame: closed from this side at once, as the server waits
+      // for (a close the client starts ends its connection at once, where
+      // the server's may hold it for seconds: docs/streams.md).
       const reason = this.options.endedReason?.();
-      if (reason) this.#settleUnlessClosed(ws, CloseCode.NORMAL, reason);
+      if (reason) this.#closeOwn(CloseCode.NORMAL, reason);
     });
     ws.addEventListener("close", (event) => {
       clearTimeout(handshake);

@@ -15,12 +15,16 @@ export interface StreamEnd {
   cancelled: boolean;
 }
 
+/** Why the Worker closes a stream whose final frame came (the RPC then ends `OK`). */
+export const STREAM_ENDED_REASON = "the watched state ended";
+
 /** Keepalive pings (answered by the runtime, they never wake the object): well inside the 30 s idle rule. */
 export const KEEPALIVE_INTERVAL_MS = 10_000;
 
 /**
  * Frames of an accepted stream (`response` is the object's 101) until it
- * closes or `signal` aborts; returns how it ended.
+ * closes or `signal` aborts (frames already received still come first);
+ * returns how it ended.
  */
 export async function* streamFrames(
   response: Response,
@@ -48,8 +52,10 @@ export async function* streamFrames(
     ended.end ??= { code: 1011, reason: "the stream failed", cancelled: false };
     notify();
   });
+  // Aborted with a reason (STREAM_ENDED_REASON, the token's expiry), or by the client.
   const cancel = () => {
-    ended.end ??= { code: 1000, reason: "cancelled by the client", cancelled: true };
+    const reason = typeof signal.reason === "string" ? signal.reason : "cancelled by the client";
+    ended.end ??= { code: 1000, reason, cancelled: true };
     notify();
   };
   if (signal.aborted) cancel();
@@ -79,7 +85,7 @@ export async function* streamFrames(
     signal.removeEventListener("abort", cancel);
     // Ends the object's side at once: its slot is freed and its work stops.
     try {
-      ws.close(1000, ended.end?.cancelled ? "cancelled by the client" : "rpc ended");
+      ws.close(1000, ended.end?.cancelled ? ended.end.reason : "rpc ended");
     } catch {
       // Already closed.
     }

@@ -20,10 +20,11 @@ import { CraftingStreamingService } from "../gen/crafting/v1/streaming_service_p
 import { protoName } from "../http/valid";
 import { authenticate } from "../middleware/auth";
 import { checkRateLimit } from "../middleware/limits";
+import { endsStream } from "../protocol/frames";
 import { QueueEntryDiff, SessionProgress, workflowResponse } from "../protocol/rpc-wire";
 import { parseId } from "../routes/session-input";
 import { connectStream, type WatchedKind } from "../routes/streams";
-import { type StreamEnd, streamFrames } from "./frame-stream";
+import { STREAM_ENDED_REASON, type StreamEnd, streamFrames } from "./frame-stream";
 
 /** Path prefix of the service's RPCs. */
 export const RPC_PATH_PREFIX = `/${CraftingStreamingService.typeName}/`;
@@ -144,7 +145,10 @@ async function* watch<M extends Message>(
   const expiry = setTimeout(() => ending.abort(TOKEN_EXPIRED_REASON), msUntilExpiry(auth));
   const expired = () => ending.signal.reason === TOKEN_EXPIRED_REASON;
   try {
-    yield* relay(streamFrames(response, ending.signal), toMessages, expired);
+    // After the final frame the Worker closes the object's stream itself: a
+    // close the client starts ends at once (stream-hub.ts, endAll).
+    const ended = () => ending.abort(STREAM_ENDED_REASON);
+    yield* relay(streamFrames(response, ending.signal), toMessages, expired, ended);
   } finally {
     clearTimeout(expiry);
     signal.removeEventListener("abort", stop);
@@ -154,12 +158,14 @@ async function* watch<M extends Message>(
 /**
  * The RPC's messages from an open stream's frames, until it ends: cleanly
  * when the watched thing reached a final state or the client cancelled; with
- * the close's status otherwise (`unauthenticated` when `expired()`).
+ * the close's status otherwise (`unauthenticated` when `expired()`). Calls
+ * `ended` after the final frame.
  */
 async function* relay<M extends Message>(
   frames: AsyncGenerator<ServerFrame, StreamEnd>,
   toMessages: (frame: ServerFrame) => M[],
   expired: () => boolean,
+  ended: () => void,
 ): AsyncGenerator<M> {
   let last: M | undefined;
   let pending = frames.next();
@@ -194,6 +200,8 @@ async function* relay<M extends Message>(
       last = message;
       yield message;
     }
+    // Frames already received still come; then the stream ends cleanly.
+    if (endsStream(next.value)) ended();
   }
 }
 

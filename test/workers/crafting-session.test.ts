@@ -11,7 +11,7 @@ import type { StreamAttachment } from "../../durable-objects/streams/stream-atta
 import type { Session } from "../../src/domain/session/session";
 import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { freshId, token } from "../support/tokens";
-import { createSession, serviceCall, watch } from "./helpers";
+import { captureLogs, createSession, serviceCall, watch } from "./helpers";
 
 describe("crafting session streams", () => {
   it("sends a snapshot first, then every update in sequence order to every subscriber", async () => {
@@ -66,6 +66,29 @@ describe("crafting session streams", () => {
       update: { status: "SESSION_STATUS_COMPLETED", cause: "complete" },
     });
     expect(await socket.closing()).toEqual({ code: 1000, reason: "session completed" });
+  });
+
+  it("after the final update lets each client close first, and closes the streams that do not", async () => {
+    const logs = captureLogs();
+    try {
+      const sessionId = freshId("s");
+      const playerId = freshId("p");
+      await createSession(sessionId, playerId);
+      const bearer = await token(playerId);
+      const [leaving, staying] = [await watch(sessionId, bearer), await watch(sessionId, bearer)];
+      await serviceCall(`/v1/sessions/${sessionId}/start`);
+      await serviceCall(`/v1/sessions/${sessionId}/complete`);
+      await leaving.frameCount(3);
+      // Closed from the client's side, as the SDKs do on the final frame: a
+      // close the client starts ends its connection at once (docs/streams.md).
+      leaving.ws.close(1000, "done watching");
+      await leaving.closing();
+      expect(await staying.closing()).toEqual({ code: 1000, reason: "session completed" });
+      const closes = logs.events("stream.close").filter((e) => e.session_id === sessionId);
+      expect(closes.map((e) => e.by).sort()).toEqual(["client", "server"]);
+    } finally {
+      logs.restore();
+    }
   });
 
   it("answers a ping frame with a pong carrying both clocks", async () => {

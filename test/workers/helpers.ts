@@ -1,6 +1,7 @@
 /** Talking to the Worker from inside workerd, as a real client would. */
 import { createExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
+import { vi } from "vitest";
 import worker from "../../src/index";
 import { type Frame, FrameLog } from "../support/frame-log";
 import { serviceToken } from "../support/tokens";
@@ -126,4 +127,29 @@ export class RawSocket {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
+}
+
+/** Captures the log lines written meanwhile; `events(name)` are those of one event, parsed. */
+export function captureLogs() {
+  const lines: string[] = [];
+  const spies = (["log", "warn", "error"] as const).map((m) =>
+    vi.spyOn(console, m).mockImplementation((...args: unknown[]) => {
+      lines.push(args.map(String).join(" "));
+    }),
+  );
+  return {
+    events: (name: string) =>
+      lines
+        .flatMap((line) => {
+          try {
+            return [JSON.parse(line) as Record<string, unknown>];
+          } catch {
+            return [];
+          }
+        })
+        .filter((e) => e.event === name),
+    restore: () => {
+      for (const spy of spies) spy.mockRestore();
+    },
+  };
 }

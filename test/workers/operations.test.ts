@@ -1,40 +1,15 @@
 /** Operations in workerd: trace ids end to end, health checks and the health stream, /metrics access. */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { StreamAttachment } from "../../durable-objects/streams/stream-attachment";
 import { runHealthChecks } from "../../src/health/checks";
 import { MetricsBuffer } from "../../src/metrics/registry";
 import { freshId, serviceToken, token } from "../support/tokens";
-import { call, callWith, serviceCall, TestSocket } from "./helpers";
+import { call, callWith, captureLogs, serviceCall, TestSocket } from "./helpers";
 import { watchedSession } from "./stream-helpers";
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-/** Captures the log lines written meanwhile; `requests()` are the access-log lines. */
-function captureLogs() {
-  const lines: string[] = [];
-  const spies = (["log", "warn", "error"] as const).map((m) =>
-    vi.spyOn(console, m).mockImplementation((...args: unknown[]) => {
-      lines.push(args.map(String).join(" "));
-    }),
-  );
-  return {
-    requests: () =>
-      lines
-        .flatMap((line) => {
-          try {
-            return [JSON.parse(line) as Record<string, unknown>];
-          } catch {
-            return [];
-          }
-        })
-        .filter((e) => e.event === "request"),
-    restore: () => {
-      for (const spy of spies) spy.mockRestore();
-    },
-  };
-}
 
 describe("tracing", () => {
   it("carries a posted traceparent into the subscriber's frame, the response and the logs", async () => {
@@ -60,7 +35,7 @@ describe("tracing", () => {
       expect(update).toMatchObject({ traceId: TRACE_ID, update: { cause: "progress" } });
 
       // A successful request's line is written at debug: the platform records every invocation itself.
-      expect(lines.requests()).toContainEqual(
+      expect(lines.events("request")).toContainEqual(
         expect.objectContaining({
           level: "debug",
           trace_id: TRACE_ID,
@@ -69,14 +44,14 @@ describe("tracing", () => {
           path: `/udp/sessions/${sessionId}/progress`,
         }),
       );
-      const request = lines.requests().find((e) => e.trace_id === TRACE_ID);
+      const request = lines.events("request").find((e) => e.trace_id === TRACE_ID);
       // Without a Ray ID from the edge, the line's request id is the span our traceparent names.
       expect(request?.request_id).toBe(response.headers.get("traceparent")?.split("-")[2]);
       expect(request).toHaveProperty("duration_ms");
 
       const quiet = "5bf92f3577b34da6a3ce929d0e0e4737";
       expect((await progress("info", quiet)).status).toBe(200);
-      expect(lines.requests().some((e) => e.trace_id === quiet)).toBe(false);
+      expect(lines.events("request").some((e) => e.trace_id === quiet)).toBe(false);
     } finally {
       lines.restore();
     }
@@ -90,7 +65,7 @@ describe("tracing", () => {
         headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
       });
       expect(response.status).toBe(401);
-      expect(lines.requests()).toContainEqual(
+      expect(lines.events("request")).toContainEqual(
         expect.objectContaining({ level: "warn", trace_id: TRACE_ID, status: 401 }),
       );
     } finally {
