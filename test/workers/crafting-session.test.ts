@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import {
   type CraftingSession,
   REPLAY_LOG_LIMIT,
@@ -70,25 +70,22 @@ describe("crafting session streams", () => {
 
   it("after the final update lets each client close first, and closes the streams that do not", async () => {
     const logs = captureLogs();
-    try {
-      const sessionId = freshId("s");
-      const playerId = freshId("p");
-      await createSession(sessionId, playerId);
-      const bearer = await token(playerId);
-      const [leaving, staying] = [await watch(sessionId, bearer), await watch(sessionId, bearer)];
-      await serviceCall(`/v1/sessions/${sessionId}/start`);
-      await serviceCall(`/v1/sessions/${sessionId}/complete`);
-      await leaving.frameCount(3);
-      // Closed from the client's side, as the SDKs do on the final frame: a
-      // close the client starts ends its connection at once (docs/streams.md).
-      leaving.ws.close(1000, "done watching");
-      await leaving.closing();
-      expect(await staying.closing()).toEqual({ code: 1000, reason: "session completed" });
-      const closes = logs.events("stream.close").filter((e) => e.session_id === sessionId);
-      expect(closes.map((e) => e.by).sort()).toEqual(["client", "server"]);
-    } finally {
-      logs.restore();
-    }
+    onTestFinished(logs.restore);
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const bearer = await token(playerId);
+    const [leaving, staying] = [await watch(sessionId, bearer), await watch(sessionId, bearer)];
+    await serviceCall(`/v1/sessions/${sessionId}/start`);
+    await serviceCall(`/v1/sessions/${sessionId}/complete`);
+    await leaving.frameCount(3);
+    // Closed from the client's side, as the SDKs do on the final frame: a
+    // close the client starts ends its connection at once (docs/streams.md).
+    leaving.ws.close(1000, "done watching");
+    await leaving.closing();
+    expect(await staying.closing()).toEqual({ code: 1000, reason: "session completed" });
+    const closes = logs.events("stream.close").filter((e) => e.session_id === sessionId);
+    expect(closes.map((e) => e.by).sort()).toEqual(["client", "server"]);
   });
 
   it("answers a ping frame with a pong carrying both clocks", async () => {
