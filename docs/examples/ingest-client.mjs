@@ -48,7 +48,9 @@ ws.addEventListener("message", ({ data }) => {
     } else seq = answer.seq;
   }
   if (answered < count) return sendMore();
-  console.log(`${count - refused} applied, ${refused} refused, session at seq ${seq}`);
+  // The seq is the last applied update's; with none applied, there is none to say.
+  const at = refused < count ? `, session at seq ${seq}` : "";
+  console.log(`${count - refused} applied, ${refused} refused${at}`);
   if (refused > 0) process.exitCode = 1;
   ws.close(1000);
 });

@@ -142,6 +142,20 @@ describe("a game client in twenty lines", () => {
     );
   }, 30_000);
 
+  it("crafting-service in Node: says why each correction of an ended session was refused, and claims no seq", async () => {
+    const { sessionId } = await startedSession(baseUrl);
+    expect((await service(`/v1/sessions/${sessionId}/complete`)).status).toBe(200);
+    const run = runScript("docs/examples/ingest-client.mjs", {
+      TOKEN: await serviceToken(),
+      SESSION: sessionId,
+      COUNT: "3",
+    });
+    expect(await run.exited).toBe(1);
+    expect(run.output).toContain("update 3: failed_precondition: cannot correct progress");
+    expect(run.output).toContain("0 applied, 3 refused\n");
+    expect(run.output).not.toContain("session at seq");
+  }, 30_000);
+
   it.each([
     ["docs/examples/node-client.mjs", {}],
     ["docs/examples/node-client.mjs", { TOKEN: "t" }],
