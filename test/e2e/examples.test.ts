@@ -4,7 +4,6 @@
  * (docs/examples/node-client.mjs, bundled as an application would bundle
  * it) each follow a session to its end.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +11,7 @@ import { build } from "esbuild";
 import { describe, expect, inject, it } from "vitest";
 import { launchChromium } from "../support/chromium";
 import { servicePost, startedSession } from "../support/http";
+import { runScript as runExample } from "../support/run-script";
 import { serviceToken, token } from "../support/tokens";
 
 /** What the page function below touches in the browser (this file is not compiled with the DOM library). */
@@ -20,23 +20,9 @@ declare const document: { querySelector(selector: string): { value?: number } | 
 const baseUrl = inject("baseUrl");
 const service = (path: string, body?: unknown) => servicePost(baseUrl, path, body);
 
-/** Runs an example script against the service; what it printed (stdout and stderr) so far, and its exit. */
-function runScript(file: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, [file], {
-    env: { ...process.env, BASE_URL: baseUrl, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const run = {
-    output: "",
-    exited: new Promise<number | null>((resolve) => child.on("exit", resolve)),
-  };
-  const collect = (chunk: Buffer) => {
-    run.output += chunk.toString();
-  };
-  child.stdout.on("data", collect);
-  child.stderr.on("data", collect);
-  return run;
-}
+/** Runs an example script against the service. */
+const runScript = (file: string, env: Record<string, string>) =>
+  runExample(file, { BASE_URL: baseUrl, ...env });
 
 /** A started session, and its player's token. */
 async function watchable(): Promise<{ sessionId: string; bearer: string }> {

@@ -1,9 +1,14 @@
 /**
  * The README's walkthrough against a real `wrangler dev` with a real
- * WebSocket client: create → watch → start → progress → complete.
+ * WebSocket client: create → watch → start → progress → complete; and
+ * walked as README.md writes it (its bodies, `npm run watch`'s script),
+ * printing the lines it shows.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, inject, it } from "vitest";
 import { servicePost } from "../support/http";
+import { runScript } from "../support/run-script";
+import { TEST_JWT_SECRET } from "../support/secret";
 import {
   expiredToken,
   freshId,
@@ -83,6 +88,52 @@ describe("a crafting session over wrangler dev", () => {
       headers: { Authorization: `Bearer ${await serviceToken()}` },
     });
     expect(await view.json()).toMatchObject({ status: "SESSION_STATUS_COMPLETED", seq: 4 });
+  });
+
+  it("prints in terminal 3 what the README shows, walked as the README walks it", async () => {
+    const readme = readFileSync("README.md", "utf8");
+    const matched = (pattern: RegExp) => {
+      const found = pattern.exec(readme)?.[1];
+      if (found === undefined) throw new Error(`the README has no ${pattern}`);
+      return found;
+    };
+    const created = JSON.parse(matched(/\/v1\/sessions \\\n[\s\S]*?-d '(\{"session_id"[^']*)'/));
+    const corrected = JSON.parse(matched(/\/progress \\\n[\s\S]*?-d '([^']*)'/));
+    const watchArgs = matched(/npm run watch -- (.*)/).split(" ");
+    const shown = [
+      matched(/npm run watch -- .*\n# (.*)/),
+      ...matched(/Terminal 3 shows each change[\s\S]*?```\n([^`]*)```/)
+        .trimEnd()
+        .split("\n"),
+    ];
+    // The README's ids, fresh for this run.
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    expect(watchArgs).toEqual([created.session_id, "--player", created.player_id]);
+    expect(
+      (await service("/v1/sessions", { ...created, session_id: sessionId, player_id: playerId }))
+        .status,
+    ).toBe(201);
+    const watch = runScript("scripts/watch.mjs", { JWT_SECRET: TEST_JWT_SECRET }, [
+      sessionId,
+      "--player",
+      playerId,
+      "--url",
+      baseUrl,
+    ]);
+    const deadline = Date.now() + 15_000;
+    while (!watch.output.includes("seq=1 ")) {
+      if (Date.now() > deadline) throw new Error(`no snapshot in:\n${watch.output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect((await service(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+    expect((await service(`/udp/sessions/${sessionId}/progress`, corrected)).status).toBe(200);
+    expect((await service(`/v1/sessions/${sessionId}/complete`)).status).toBe(200);
+    expect(await watch.exited).toBe(0);
+    expect(watch.output.trimEnd().split("\n")).toEqual([
+      `watching ${sessionId} (Ctrl-C to stop)`,
+      ...shown,
+    ]);
   });
 
   it("lets a browser-style client authenticate with the bearer subprotocol", async () => {
