@@ -264,17 +264,9 @@ export class StreamHub {
 
   #closeLater(sockets: readonly WebSocket[], code: number, reason: string): void {
     setTimeout(() => {
-      const open = sockets.filter(
-        (ws) =>
-          ws.readyState === WebSocket.OPEN &&
-          (ws.deserializeAttachment() as StreamAttachment).closedCode === undefined,
-      );
-      this.#ends.release(open.map((ws) => this.#ends.close(ws, code, reason))).catch((e: unknown) =>
-        log("warn", "stream.release_failed", {
-          ...this.source.auditFields(),
-          message: e instanceof Error ? e.message : String(e),
-        }),
-      );
+      // A stream closed meanwhile, by either side, is no longer OPEN.
+      const open = sockets.filter((ws) => ws.readyState === WebSocket.OPEN);
+      void this.#ends.release(open.map((ws) => this.#ends.close(ws, code, reason)));
     }, END_CLOSE_GRACE_MS);
   }
 

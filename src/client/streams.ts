@@ -17,6 +17,8 @@ import type { QueueSnapshot } from "../gen/crafting/v1/queue_pb";
 import { type SessionState, SessionStatus } from "../gen/crafting/v1/session_pb";
 import { WorkflowStatus, type WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
 import { mergeUpdate } from "../protocol/session-merge";
+import { sessionEndedOnWire } from "../protocol/session-wire";
+import { workflowEndedOnWire } from "../protocol/workflow-wire";
 import type { BackoffOptions } from "./backoff";
 import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
 import {
@@ -177,14 +179,6 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
   }
 }
 
-/** The statuses a session ends in. */
-export const SESSION_FINAL: ReadonlySet<SessionStatus> = new Set([
-  SessionStatus.COMPLETED,
-  SessionStatus.FAILED,
-  SessionStatus.CANCELLED,
-]);
-const WORKFLOW_FINAL = new Set([WorkflowStatus.COMPLETED, WorkflowStatus.FAILED]);
-
 /** Events of a session view. */
 export interface SessionEvents extends ViewEvents {
   /** The state changed (snapshot, update or material notification). */
@@ -204,7 +198,7 @@ export class SessionView extends View<SessionEvents> {
 
   /** True once the session ended (the stream then closes normally). */
   get ended(): boolean {
-    return this.session !== null && SESSION_FINAL.has(this.session.status);
+    return this.session !== null && sessionEndedOnWire(this.session.status);
   }
 
   protected override endedReason(): string | null {
@@ -311,7 +305,7 @@ export class WorkflowView extends View<WorkflowEvents> {
 
   /** True once the workflow completed or failed (the stream then closes normally). */
   get ended(): boolean {
-    return this.workflow !== null && WORKFLOW_FINAL.has(this.workflow.status);
+    return this.workflow !== null && workflowEndedOnWire(this.workflow.status);
   }
 
   protected override endedReason(): string | null {

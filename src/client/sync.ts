@@ -8,6 +8,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { CloseCode, type ErrorCode, REFUSAL_CLOSE_CODES } from "../errors";
 import { SessionStatus } from "../gen/crafting/v1/session_pb";
 import { SyncRequestSchema, type SyncState } from "../gen/crafting/v1/sync_pb";
+import { sessionEndedOnWire } from "../protocol/session-wire";
 import { SyncReceiver } from "../protocol/sync/sync-receiver";
 import { ClockSync } from "./clock";
 import {
@@ -24,7 +25,6 @@ import {
 } from "./connection";
 import { Emitter } from "./emitter";
 import { ProgressPredictor } from "./predict";
-import { SESSION_FINAL } from "./streams";
 
 /** The sync channel's settings; the connection's (backoff, heartbeat, timeouts, WebSocket) as every view's. */
 export interface SyncViewOptions extends ConnectionTuning {
@@ -106,7 +106,7 @@ export class SyncView extends Emitter<SyncViewEvents> {
 
   /** True once the session ended (the stream then closes normally). */
   get ended(): boolean {
-    return this.state !== null && SESSION_FINAL.has(this.state.status);
+    return this.state !== null && sessionEndedOnWire(this.state.status);
   }
 
   close(): void {

@@ -18,12 +18,13 @@ import {
 import type { HealthSnapshot } from "../gen/crafting/v1/health_pb";
 import type { MaterialNotification } from "../gen/crafting/v1/materials_pb";
 import type { QueueSnapshot } from "../gen/crafting/v1/queue_pb";
-import {
-  type SessionState as SessionStateMessage,
-  SessionStatus,
-  type SessionUpdate,
+import type {
+  SessionState as SessionStateMessage,
+  SessionUpdate,
 } from "../gen/crafting/v1/session_pb";
-import { WorkflowStatus, type WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
+import type { WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
+import { sessionEndedOnWire } from "./session-wire";
+import { workflowEndedOnWire } from "./workflow-wire";
 
 /** Largest inbound frame a stream accepts (bytes); larger ones close the stream with 1009. */
 export const MAX_CLIENT_FRAME_BYTES = 64 * 1024;
@@ -46,16 +47,6 @@ function frame(position: FramePosition, kind: ServerFrame["kind"]): ServerFrame 
   });
 }
 
-const FINAL_SESSION: ReadonlySet<SessionStatus> = new Set([
-  SessionStatus.COMPLETED,
-  SessionStatus.FAILED,
-  SessionStatus.CANCELLED,
-]);
-const FINAL_WORKFLOW: ReadonlySet<WorkflowStatus> = new Set([
-  WorkflowStatus.COMPLETED,
-  WorkflowStatus.FAILED,
-]);
-
 /**
  * Whether `frame` is its stream's last: the session or workflow it carries
  * has ended, and the server ends the stream after it.
@@ -63,13 +54,13 @@ const FINAL_WORKFLOW: ReadonlySet<WorkflowStatus> = new Set([
 export function endsStream({ kind }: ServerFrame): boolean {
   switch (kind.case) {
     case "update":
-      return FINAL_SESSION.has(kind.value.status);
+      return sessionEndedOnWire(kind.value.status);
     case "workflow":
-      return FINAL_WORKFLOW.has(kind.value.status);
+      return workflowEndedOnWire(kind.value.status);
     case "snapshot": {
       const { state } = kind.value;
-      if (state.case === "session") return FINAL_SESSION.has(state.value.status);
-      if (state.case === "workflow") return FINAL_WORKFLOW.has(state.value.status);
+      if (state.case === "session") return sessionEndedOnWire(state.value.status);
+      if (state.case === "workflow") return workflowEndedOnWire(state.value.status);
       return false;
     }
     default:

@@ -5,12 +5,13 @@
 import { create } from "@bufbuild/protobuf";
 import { allAvailable, type MaterialChange } from "../domain/materials/materials";
 import { progressAt, totalDurationMs } from "../domain/session/progress";
-import type {
-  PlannedStep,
-  Session,
-  SessionClock,
-  SessionStatus,
-  StepStatus,
+import {
+  isFinal,
+  type PlannedStep,
+  type Session,
+  type SessionClock,
+  type SessionStatus,
+  type StepStatus,
 } from "../domain/session/session";
 import {
   MaterialChangeSchema,
@@ -62,6 +63,12 @@ const sessionStatusFromWire = new Map(
 /** The session status of a wire enum (unspecified: none). */
 export function sessionStatusOf(wire: SessionStatusEnum): SessionStatus | undefined {
   return sessionStatusFromWire.get(wire);
+}
+
+/** Whether a session in this wire status can no longer change (the domain's `isFinal`). */
+export function sessionEndedOnWire(wire: SessionStatusEnum): boolean {
+  const status = sessionStatusOf(wire);
+  return status !== undefined && isFinal(status);
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   stepClock,
   stepProgressAt,
   type WorkflowState,
+  workflowStatusEnded,
 } from "../domain/workflow/workflow-state";
 import {
   WorkflowStatus,
@@ -20,6 +21,17 @@ const WORKFLOW_STATUS = {
   completed: WorkflowStatus.COMPLETED,
   failed: WorkflowStatus.FAILED,
 } as const;
+
+const ENDED_ON_WIRE: ReadonlySet<WorkflowStatus> = new Set(
+  Object.entries(WORKFLOW_STATUS)
+    .filter(([status]) => workflowStatusEnded(status as WorkflowState["status"]))
+    .map(([, wire]) => wire),
+);
+
+/** Whether a workflow in this wire status can no longer change (the domain's `workflowEnded`). */
+export function workflowEndedOnWire(wire: WorkflowStatus): boolean {
+  return ENDED_ON_WIRE.has(wire);
+}
 
 /** A step's status as a workflow status (a pending or queued step is not started: unspecified). */
 function stepStatus(status: WorkflowState["steps"][number]["status"]): WorkflowStatus {

@@ -77,7 +77,7 @@ describe("the client SDK", () => {
       /^src\/gen\//,
       /^src\/errors\.ts$/,
       /^src\/protocol\/sync\/(sync-receiver|sync-state|packet|lz4|xxh32|crc32)\.ts$/,
-      /^src\/protocol\/(session-merge|session-wire)\.ts$/,
+      /^src\/protocol\/(session-merge|session-wire|workflow-wire)\.ts$/,
     ];
     expect(ours.filter((f) => !allowed.some((rule) => rule.test(f)))).toEqual([]);
     // It does use the client end of the sync channel, and never the server's.

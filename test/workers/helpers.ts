@@ -138,6 +138,7 @@ export function captureLogs() {
     }),
   );
   return {
+    lines,
     events: (name: string) =>
       lines
         .flatMap((line) => {

@@ -9,12 +9,12 @@
  */
 import { createMessageBatch } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { consumeEvents } from "../../src/events/consumer";
 import { parseEventRecord } from "../../src/events/event-input";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { postEvents, rawEvent, START, stateOf, until } from "./event-helpers";
-import { call, serviceCall } from "./helpers";
+import { call, captureLogs, serviceCall } from "./helpers";
 
 async function create(playerId: string, extra: Record<string, unknown> = {}) {
   return call("/v1/sessions", {
@@ -81,20 +81,14 @@ describe("placing a session", () => {
 
 /** The `session.placed` log lines written while `run` runs. */
 async function placedLines(run: () => Promise<void>): Promise<Record<string, unknown>[]> {
-  const lines: Record<string, unknown>[] = [];
-  vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
-    try {
-      const line = JSON.parse(String(args[0])) as Record<string, unknown>;
-      if (line.event === "session.placed") lines.push(line);
-    } catch {
-      // not a log line of ours
-    }
-  });
-  await run();
-  return lines;
+  const logs = captureLogs();
+  try {
+    await run();
+    return logs.events("session.placed");
+  } finally {
+    logs.restore();
+  }
 }
-
-afterEach(() => vi.restoreAllMocks());
 
 describe("placing a workflow and its steps' sessions", () => {
   const STEPS = ["smelt", "forge"].map((name) => ({

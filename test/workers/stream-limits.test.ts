@@ -5,12 +5,13 @@
  */
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LEASE_RULES } from "../../src/domain/streams/stream-leases";
 import { FRAME_BUDGET } from "../../src/domain/streams/stream-liveness";
 import { freshId, token } from "../support/tokens";
 import {
   call,
+  captureLogs,
   createSession,
   type Frame,
   openStream,
@@ -352,15 +353,8 @@ describe("hostile clients", () => {
 
 describe("audit log", () => {
   it("writes one line per connect, refusal, throttle and close, with ids, origin and code, never a token", async () => {
-    const lines: string[] = [];
-    const capture = (...args: unknown[]) => {
-      lines.push(args.map(String).join(" "));
-    };
-    const spies = [
-      vi.spyOn(console, "log").mockImplementation(capture),
-      vi.spyOn(console, "warn").mockImplementation(capture),
-      vi.spyOn(console, "error").mockImplementation(capture),
-    ];
+    const logs = captureLogs();
+    const { lines } = logs;
     try {
       const { sessionId, playerId, bearer } = await activeSession();
       const origin = env.ALLOWED_ORIGINS.split(",")[0] as string;
@@ -413,7 +407,7 @@ describe("audit log", () => {
       const secrets = [bearer, forged, ...bearer.split("."), ...forged.split(".")];
       for (const line of lines) for (const secret of secrets) expect(line).not.toContain(secret);
     } finally {
-      for (const spy of spies) spy.mockRestore();
+      logs.restore();
     }
   });
 });

@@ -228,6 +228,9 @@ export function overallProgress(state: WorkflowState, nowMs: number): number {
   return Math.min(100, (done / total) * 100);
 }
 
+/** Whether a workflow in `status` can no longer change. */
+export const workflowStatusEnded = (status: WorkflowState["status"]) =>
+  status === "completed" || status === "failed";
+
 /** Whether the workflow can no longer change. */
-export const workflowEnded = (state: WorkflowState) =>
-  state.status === "completed" || state.status === "failed";
+export const workflowEnded = (state: WorkflowState) => workflowStatusEnded(state.status);
