@@ -11,6 +11,7 @@
  */
 import { CloseCode, closeAdvice, READABLE_REFUSALS_PROTOCOL } from "../errors";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff";
+import { notAToken, type TokenProvider, tokenExpiryMs } from "./token";
 
 /**
  * Thrown by a `url` or `token` provider whose own request was refused (the
@@ -27,84 +28,11 @@ export class RefusedError extends Error {
   }
 }
 
-/** Returns a fresh bearer token; called before every connect. */
-export type TokenProvider = () => string | Promise<string>;
-
-/**
- * When a JWT expires (ms since the epoch), read from its payload without
- * verifying it (the server does); null when it is not a JWT with an `exp`.
- */
-export function tokenExpiryMs(token: string): number | null {
-  const payload = token.split(".")[1];
-  if (!payload) return null;
-  try {
-    const base64 = payload.replaceAll("-", "+").replaceAll("_", "/");
-    const claims = JSON.parse(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "="))) as {
-      exp?: unknown;
-    };
-    return typeof claims.exp === "number" ? claims.exp * 1000 : null;
-  } catch {
-    return null;
-  }
-}
-
-/** What a subprotocol (and so `bearer.<token>`) may be made of (RFC 9110 §5.6.2 `token`): a JWT is. */
-const TOKEN_CHARS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-/**
- * Why what a token provider returned cannot be sent as a token, or null:
- * said as a final refusal (`4001`) rather than retried, as every attempt
- * would fail alike (`"Bearer eyJ…"` is one).
- */
-function notAToken(token: unknown): string | null {
-  if (typeof token === "string" && TOKEN_CHARS.test(token)) return null;
-  const said = typeof token === "string" ? `"${token.slice(0, 12)}…"` : String(token);
-  return `the token provider returned ${said}, not a token: return the JWT alone, without "Bearer "`;
-}
-
 /** How long before its token expires a stream reconnects with a new one: a tenth of its life left, at most this. */
 const REFRESH_EARLY_MS = 5_000;
 
 /** The reason a stream the app closed is closed with, on the wire and in its `closed` state. */
 const CLOSED_BY_CLIENT = "closed by the client";
-
-/**
- * The service's base URL as the views use it: `http(s)` for requests,
- * `ws(s)` for streams (a path prefix kept). Any other is said at once, as a
- * `TypeError`: `localhost:8787` would otherwise fail every attempt.
- */
-export function serviceBases(baseUrl: string): { http: string; ws: string } {
-  const scheme = /^(https?|wss?):\/\/[^/]/i.exec(baseUrl)?.[1]?.toLowerCase();
-  if (!scheme)
-    throw new TypeError(
-      `baseUrl must be the service's http(s) URL, such as http://127.0.0.1:8787 (got ${JSON.stringify(baseUrl)})`,
-    );
-  const rest = baseUrl.slice(scheme.length).replace(/\/$/, "");
-  const secure = scheme === "https" || scheme === "wss";
-  return { http: `http${secure ? "s" : ""}${rest}`, ws: `ws${secure ? "s" : ""}${rest}` };
-}
-
-/**
- * An id as a path segment (encoded). One that is not a non-empty string is
- * said at once, as a `TypeError`: `null` (a missing `?session=`) would
- * otherwise be watched as the session "null", and refused as not found.
- */
-export function idSegment(name: string, id: unknown): string {
-  if (typeof id !== "string" || id === "")
-    throw new TypeError(
-      `${name} must be a non-empty string, such as "s-1001" (got ${typeof id === "string" ? '""' : String(id)})`,
-    );
-  return encodeURIComponent(id);
-}
-
-/**
- * The reason the server closes an ended stream with (`session completed`,
- * `workflow failed`), from what ended and its status (`COMPLETED`, or the
- * JSON name `SESSION_STATUS_COMPLETED`).
- */
-export function endedReason(what: "session" | "workflow", status: string): string {
-  return `${what} ${status.replace(/^.*_STATUS_/, "").toLowerCase()}`;
-}
 
 /** Where a connection stands. */
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";

@@ -22,7 +22,6 @@ export {
   type ConnectionOptions,
   type ConnectionState,
   type StateChange,
-  type TokenProvider,
 } from "./connection";
 export {
   type ClockView,
@@ -34,6 +33,7 @@ export {
 } from "./predict";
 export { QueueView, SessionView, View, type ViewOptions, WorkflowView } from "./streams";
 export { SyncView, type SyncViewEvents, type SyncViewOptions } from "./sync";
+export type { TokenProvider } from "./token";
 
 /** A client's settings: those of its views (the clock is the client's own, shared by them). */
 export type ClientOptions = Omit<ViewOptions, "clock">;

@@ -12,18 +12,10 @@
  *   session.on("change", (state) => (label.textContent = state.status));
  *   requestAnimationFrame(function frame() { bar.value = session.predictProgress().percent; requestAnimationFrame(frame); });
  */
-import type { BackoffOptions } from "./backoff";
-import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
-import {
-  Connection,
-  type ConnectionState,
-  endedReason,
-  idSegment,
-  type StateChange,
-  serviceBases,
-  type TokenProvider,
-  tuningOf,
-} from "./connection";
+import { isFinal } from "../domain/session/session";
+import { workflowStatusEnded } from "../domain/workflow/workflow-state";
+import { ClockSync } from "./clock";
+import type { Connection, ConnectionState, StateChange } from "./connection";
 import { Emitter } from "./emitter";
 import {
   type ClockView,
@@ -32,23 +24,15 @@ import {
   WorkflowPredictor,
   type WorkflowProgress,
 } from "./predict";
+import { endedReason, idSegment, type ViewStreamOptions, viewConnection } from "./view-stream";
 
 export { ClockSync } from "./clock";
-export type { ConnectionState, StateChange, TokenProvider } from "./connection";
+export type { ConnectionState, StateChange } from "./connection";
 export type { WorkflowProgress } from "./predict";
+export type { TokenProvider } from "./token";
 
-/** A view's settings. */
-export interface LiteOptions {
-  baseUrl: string;
-  token: TokenProvider;
-  backoff?: BackoffOptions;
-  heartbeatMs?: number;
-  pongTimeoutMs?: number;
-  connectTimeoutMs?: number;
-  /** How long a closing stream waits for its close event (ms, default 2,000; connection.ts). */
-  closeWaitMs?: number;
-  WebSocket?: typeof WebSocket;
-}
+/** A view's settings: the service, the token, and the connection's (connection.ts). */
+export type LiteOptions = ViewStreamOptions;
 
 /** A message as JSON (proto3 JSON names; 64-bit integers are strings). */
 export type LiteJson = Record<string, unknown>;
@@ -124,8 +108,6 @@ export class LiteView<State> extends Emitter<LiteEvents<State>> {
   protected epoch = 0;
   protected seq = 0;
   readonly #connection: Connection;
-  /** Clock pings sent since the last connect. */
-  #clockPings = 0;
 
   constructor(
     path: string,
@@ -135,26 +117,14 @@ export class LiteView<State> extends Emitter<LiteEvents<State>> {
   ) {
     super();
     this.clock = clock;
-    const wsBase = serviceBases(options.baseUrl).ws;
-    this.#connection = new Connection({
-      url: () =>
-        `${wsBase}${path}${this.seq > 0 ? `?resume_epoch=${this.epoch}&resume_seq=${this.seq}` : ""}`,
-      token: options.token,
-      protocols: ["crafting.v1.json"],
-      ...tuningOf(options),
-      // A few clock samples after each connect, then the text `ping` the runtime answers
-      // without waking the server's object.
-      ping: () =>
-        this.#clockPings++ < CLOCK_PINGS_PER_CONNECT
-          ? JSON.stringify({ ping: { clientTimeMs: String(Date.now()) } })
-          : "ping",
+    this.#connection = viewConnection(path, options, {
+      protocol: "crafting.v1.json",
+      position: () => this.position,
+      clockPing: () => JSON.stringify({ ping: { clientTimeMs: String(Date.now()) } }),
       onMessage: (data) => this.#receive(data),
       endedReason: () => this.endedReason(),
-      onState: (state, detail) => {
-        if (state === "open") this.#clockPings = 0;
-        this.emit("state", { state, ...detail });
-      },
-    }).start();
+      onState: (change) => this.emit("state", change),
+    });
   }
 
   /** The connection's state. */
@@ -210,14 +180,20 @@ export class LiteView<State> extends Emitter<LiteEvents<State>> {
   }
 }
 
-/** The statuses a session ends in (proto3 JSON names). */
-const FINAL = new Set([
-  "SESSION_STATUS_COMPLETED",
-  "SESSION_STATUS_FAILED",
-  "SESSION_STATUS_CANCELLED",
-]);
-/** The statuses a workflow ends in (proto3 JSON names). */
-const WORKFLOW_FINAL = new Set(["WORKFLOW_STATUS_COMPLETED", "WORKFLOW_STATUS_FAILED"]);
+/**
+ * Whether a status, as its proto3 JSON name (`SESSION_STATUS_COMPLETED`),
+ * is one the domain's rule `ended` says nothing follows: the rule the
+ * server closes streams by, said once (src/domain).
+ */
+function endedAs<Status extends string>(
+  prefix: string,
+  ended: (status: Status) => boolean,
+  name: string | undefined,
+): boolean {
+  return (
+    name?.startsWith(prefix) === true && ended(name.slice(prefix.length).toLowerCase() as Status)
+  );
+}
 
 /** A crafting session, live, with a smooth progress value between updates. */
 export class LiteSessionView extends LiteView<LiteSession> {
@@ -233,7 +209,7 @@ export class LiteSessionView extends LiteView<LiteSession> {
 
   /** True once the session ended (the stream then closes normally). */
   get ended(): boolean {
-    return FINAL.has(this.current?.status ?? "");
+    return endedAs("SESSION_STATUS_", isFinal, this.current?.status);
   }
 
   protected override endedReason(): string | null {
@@ -294,7 +270,7 @@ export class LiteWorkflowView extends LiteView<LiteWorkflow> {
 
   /** True once the workflow completed or failed (the stream then closes normally). */
   get ended(): boolean {
-    return WORKFLOW_FINAL.has(this.current?.status ?? "");
+    return endedAs("WORKFLOW_STATUS_", workflowStatusEnded, this.current?.status);
   }
 
   protected override endedReason(): string | null {

@@ -19,18 +19,8 @@ import { WorkflowStatus, type WorkflowUpdate } from "../gen/crafting/v1/workflow
 import { mergeUpdate } from "../protocol/session-merge";
 import { sessionEndedOnWire } from "../protocol/session-wire";
 import { workflowEndedOnWire } from "../protocol/workflow-wire";
-import type { BackoffOptions } from "./backoff";
-import { CLOCK_PINGS_PER_CONNECT, ClockSync } from "./clock";
-import {
-  Connection,
-  type ConnectionState,
-  endedReason,
-  idSegment,
-  type StateChange,
-  serviceBases,
-  type TokenProvider,
-  tuningOf,
-} from "./connection";
+import { ClockSync } from "./clock";
+import type { Connection, ConnectionState, StateChange } from "./connection";
 import { Emitter } from "./emitter";
 import {
   type ClockView,
@@ -39,21 +29,13 @@ import {
   WorkflowPredictor,
   type WorkflowProgress,
 } from "./predict";
+import { endedReason, idSegment, type ViewStreamOptions, viewConnection } from "./view-stream";
 
-/** What every view needs from the client. */
-export interface ViewOptions {
-  baseUrl: string;
-  token: TokenProvider;
+/** What every view needs from the client: the service, the token, the connection's settings (connection.ts). */
+export interface ViewOptions extends ViewStreamOptions {
   /** `json` (crafting.v1.json, default) or `binary` (crafting.v1.bin). */
   codec?: "json" | "binary";
-  backoff?: BackoffOptions;
-  heartbeatMs?: number;
-  pongTimeoutMs?: number;
-  connectTimeoutMs?: number;
-  /** How long a closing stream waits for its close event (ms, default 2,000; connection.ts). */
-  closeWaitMs?: number;
   clock?: ClockSync;
-  WebSocket?: typeof WebSocket;
 }
 
 /** Events every view emits. */
@@ -75,29 +57,19 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
   protected seq = 0;
   readonly #connection: Connection;
   readonly #codec: "json" | "binary";
-  #pingSentAt = 0;
-  /** Clock pings sent since the last connect. */
-  #clockPings = 0;
 
   constructor(path: string, options: ViewOptions) {
     super();
     this.clock = options.clock ?? new ClockSync();
     this.#codec = options.codec ?? "json";
-    const wsBase = serviceBases(options.baseUrl).ws;
-    this.#connection = new Connection({
-      url: () =>
-        `${wsBase}${path}${this.seq > 0 ? `?resume_epoch=${this.epoch}&resume_seq=${this.seq}` : ""}`,
-      token: options.token,
-      protocols: [this.#codec === "binary" ? "crafting.v1.bin" : "crafting.v1.json"],
-      ...tuningOf(options),
-      ping: () => this.#ping(),
+    this.#connection = viewConnection(path, options, {
+      protocol: this.#codec === "binary" ? "crafting.v1.bin" : "crafting.v1.json",
+      position: () => this.position,
+      clockPing: () => this.#clockPing(),
       onMessage: (data) => this.#receive(data),
       endedReason: () => this.endedReason(),
-      onState: (state, detail) => {
-        if (state === "open") this.#clockPings = 0;
-        this.emit("state", { state, ...detail });
-      },
-    }).start();
+      onState: (change) => this.emit("state", change),
+    });
   }
 
   /** The connection's state. */
@@ -128,13 +100,10 @@ export abstract class View<Events extends ViewEvents = ViewEvents> extends Emitt
     return null;
   }
 
-  #ping(): string | Uint8Array {
-    // After a few clock samples, keep alive without waking the server's object.
-    if (this.#clockPings >= CLOCK_PINGS_PER_CONNECT) return "ping";
-    this.#clockPings++;
-    this.#pingSentAt = Date.now();
+  /** A ping frame carrying this client's time: its pong is a clock sample. */
+  #clockPing(): string | Uint8Array {
     const frame: ClientFrame = create(ClientFrameSchema, {
-      kind: { case: "ping", value: { clientTimeMs: BigInt(this.#pingSentAt) } },
+      kind: { case: "ping", value: { clientTimeMs: BigInt(Date.now()) } },
     });
     return this.#codec === "binary"
       ? toBinary(ClientFrameSchema, frame)

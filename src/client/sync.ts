@@ -15,16 +15,14 @@ import {
   Connection,
   type ConnectionState,
   type ConnectionTuning,
-  endedReason,
-  idSegment,
   RefusedError,
   type StateChange,
-  serviceBases,
-  type TokenProvider,
   tuningOf,
 } from "./connection";
 import { Emitter } from "./emitter";
 import { ProgressPredictor } from "./predict";
+import type { TokenProvider } from "./token";
+import { endedReason, idSegment, serviceBases } from "./view-stream";
 
 /** The sync channel's settings; the connection's (backoff, heartbeat, timeouts, WebSocket) as every view's. */
 export interface SyncViewOptions extends ConnectionTuning {

@@ -2,14 +2,14 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from "../../src/client/backoff";
 import { ClockSync } from "../../src/client/clock";
-import {
-  Connection,
-  endedReason,
-  type StateChange,
-  serviceBases,
-  tokenExpiryMs,
-} from "../../src/client/connection";
+import { Connection, type StateChange } from "../../src/client/connection";
 import { ProgressPredictor, stepAt, WorkflowPredictor } from "../../src/client/predict";
+import { tokenExpiryMs } from "../../src/client/token";
+import { endedReason, serviceBases } from "../../src/client/view-stream";
+import { SessionStatusSchema } from "../../src/gen/crafting/v1/session_pb";
+import { WorkflowStatusSchema } from "../../src/gen/crafting/v1/workflow_pb";
+import { sessionEndedOnWire } from "../../src/protocol/session-wire";
+import { workflowEndedOnWire } from "../../src/protocol/workflow-wire";
 
 describe("backoff", () => {
   it("doubles its ceiling up to the cap, with full jitter below it", () => {
@@ -436,6 +436,31 @@ describe("the connection's retry rules", () => {
       "ws://127.0.0.1:8787/ws/workflow/a%20b%2Fc",
       "ws://127.0.0.1:8787/ws/workflow/a%20b%2Fc",
     ]);
+  });
+
+  it("ends the light SDK's views on the statuses the full SDK's end on: the domain's rule", async () => {
+    const { LiteClient } = await import("../../src/client/lite");
+    const lite = new LiteClient({
+      baseUrl: "http://127.0.0.1:8787",
+      token: () => "t",
+      WebSocket: socketClass([1000, 1000], []),
+    });
+    const session = lite.watchSession("s-1");
+    const workflow = lite.watchWorkflow("w-1");
+    for (const { name, number } of SessionStatusSchema.values) {
+      session.current = { sessionId: "s-1", status: name };
+      expect([name, session.ended]).toEqual([name, sessionEndedOnWire(number)]);
+    }
+    for (const { name, number } of WorkflowStatusSchema.values) {
+      workflow.current = { workflowId: "w-1", status: name };
+      expect([name, workflow.ended]).toEqual([name, workflowEndedOnWire(number)]);
+    }
+    // Both kinds of view end on some status, and a name of the other kind is not theirs.
+    expect(SessionStatusSchema.values.filter((v) => sessionEndedOnWire(v.number))).toHaveLength(3);
+    session.current = { sessionId: "s-1", status: "WORKFLOW_STATUS_COMPLETED" };
+    expect(session.ended).toBe(false);
+    session.close();
+    workflow.close();
   });
 
   it("retries an attempt whose token provider hangs or fails, and says why", async () => {
