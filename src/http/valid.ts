@@ -8,15 +8,46 @@
 import * as v from "valibot";
 import { AppError } from "../errors";
 
-/** Validates `input` or throws `invalid_argument` naming the first field at fault (`field`: the input's own name). */
+/** The most faults said in one refusal; the rest are counted. */
+const FAULTS_SAID = 5;
+
+/**
+ * `input` validated, or every field at fault in it, in order, each named
+ * as the caller wrote it (`field`: the input's own name): a caller fixes a
+ * body in one try, not one field per request. A field's first broken rule
+ * is its only one said.
+ */
+export function check<S extends v.GenericSchema>(
+  schema: S,
+  input: unknown,
+  field?: string,
+): { ok: true; value: v.InferOutput<S> } | { ok: false; faults: string[] } {
+  const result = v.safeParse(schema, input, { abortPipeEarly: true });
+  if (result.success) return { ok: true, value: result.output };
+  return {
+    ok: false,
+    faults: [...new Set(result.issues.map((issue) => describe(issue, input, field)))],
+  };
+}
+
+/** Validates `input` or throws `invalid_argument` naming every field at fault (`check`). */
 export function parse<S extends v.GenericSchema>(
   schema: S,
   input: unknown,
   field?: string,
 ): v.InferOutput<S> {
-  const result = v.safeParse(schema, input, { abortEarly: true });
-  if (result.success) return result.output;
-  throw new AppError("invalid_argument", describe(result.issues[0], input, field));
+  const checked = check(schema, input, field);
+  if (checked.ok) return checked.value;
+  throw refusal(checked.faults);
+}
+
+/** One `invalid_argument` saying `faults`: the first few, then how many more. */
+export function refusal(faults: readonly string[]): AppError {
+  const more = faults.length - FAULTS_SAID;
+  return new AppError(
+    "invalid_argument",
+    faults.slice(0, FAULTS_SAID).join("; ") + (more > 0 ? `; and ${more} more` : ""),
+  );
 }
 
 /**

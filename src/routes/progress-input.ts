@@ -8,10 +8,12 @@ import * as v from "valibot";
 import type { ProgressCorrection } from "../domain/session/session";
 import { AppError } from "../errors";
 import {
+  check,
   fields,
   finiteNumber,
   isObject,
   parse,
+  refusal,
   saidFor,
   snakeKeys,
   wholeNumber,
@@ -112,22 +114,21 @@ const batchUpdate = v.pipe(
 /**
  * `POST /v1/progress` body: `{ updates: [{ session_id, ...correction }] }`,
  * grouped by session in body order. Any malformed update refuses the whole
- * batch (nothing is applied), naming its index.
+ * batch (nothing is applied); the refusal names every fault, each with its
+ * update's index.
  */
 export function parseProgressBatch(body: unknown): SessionBatch[] {
   const { updates } = parse(batchBody, body);
   const bySession = new Map<string, SessionBatch>();
+  const faults: string[] = [];
   for (const [i, raw] of updates.entries()) {
-    let update: v.InferOutput<typeof batchUpdate>;
-    try {
-      update = parse(batchUpdate, raw);
-    } catch (e: unknown) {
-      const message = e instanceof Error ? e.message : String(e);
-      throw new AppError(
-        "invalid_argument",
-        `updates[${i}]: ${saidFor(raw, message, CORRECTION_FIELDS)}`,
-      );
+    const checked = check(batchUpdate, raw);
+    if (!checked.ok) {
+      for (const fault of checked.faults)
+        faults.push(`updates[${i}]: ${saidFor(raw, fault, CORRECTION_FIELDS)}`);
+      continue;
     }
+    const update = checked.value;
     const batch = bySession.get(update.session_id) ?? {
       sessionId: update.session_id,
       corrections: [],
@@ -139,6 +140,7 @@ export function parseProgressBatch(body: unknown): SessionBatch[] {
     batch.bodies.push(raw);
     bySession.set(update.session_id, batch);
   }
+  if (faults.length > 0) throw refusal(faults);
   return [...bySession.values()];
 }
 

@@ -125,10 +125,10 @@ const steps = v.pipe(
 
 const createSession = fields(
   {
-    steps,
     session_id: v.nullish(idSchema),
     player_id: idSchema,
     recipe_id: idSchema,
+    steps,
     workflow_id: v.nullish(idSchema),
     materials: requirements,
     region: regionField,

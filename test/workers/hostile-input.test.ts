@@ -157,7 +157,7 @@ describe("hostile JSON bodies", () => {
           recipe_id: "r",
           steps: [{ name: "a", duration_ms: 1 }],
         },
-        "sessionid is not a field here (the fields are steps, session_id, player_id, recipe_id, workflow_id, materials, region)",
+        "sessionid is not a field here (the fields are session_id, player_id, recipe_id, steps, workflow_id, materials, region)",
       ],
       [
         "/v1/sessions",
@@ -179,6 +179,61 @@ describe("hostile JSON bodies", () => {
       expect(await response.json(), path).toEqual({ error: { code: "invalid_argument", message } });
     }
     expect((await serviceCall("/v1/sessions/s-typo", undefined, "GET")).status).toBe(404);
+  });
+
+  it("names every field at fault in one answer, in a batch with each update's index, and applies nothing", async () => {
+    const ID_RULE = "must be 1-64 characters of letters, digits, '_', '-', '.' or ':'";
+    const before = await sessionSeq(context);
+    for (const [path, body, message] of [
+      [
+        "/v1/sessions",
+        { player_id: "", recipe_id: 5, steps: [] },
+        `player_id ${ID_RULE}; recipe_id ${ID_RULE}; steps must be an array of 1-64 steps`,
+      ],
+      [
+        "/v1/sessions",
+        { playerId: "p", steps: [{ name: "a", durationMs: 0 }, { durationMs: "x" }] },
+        `recipeId ${ID_RULE}; steps[0].durationMs must be a positive whole number of milliseconds; steps[1].name must be a string of 1-64 characters; steps[1].durationMs must be a positive whole number of milliseconds`,
+      ],
+      [
+        "/v1/progress",
+        {
+          updates: [
+            { session_id: "", progress_percent: "abc" },
+            { session_id: ids.sessionId, progress_percent: 10 },
+            { sessionId: ids.sessionId, elapsedMs: "x" },
+          ],
+        },
+        `updates[0]: session_id ${ID_RULE}; updates[0]: progress_percent must be a number; updates[2]: elapsedMs must be a number`,
+      ],
+      [
+        `/udp/sessions/${ids.sessionId}/progress`,
+        {
+          elapsed_ms: "x",
+          progress_percent: "y",
+          current_step_index: "v",
+          step_progress: "q",
+          rate: "z",
+          as_of_ms: "w",
+        },
+        // Five said, and the rest counted.
+        /^(\w+ must be [^;]+; ){4}\w+ must be [^;]+; and 1 more$/,
+      ],
+    ] as const) {
+      const response = await serviceCall(path, body);
+      const { error } = (await response.json()) as { error: { code: string; message: string } };
+      expect([response.status, error.code], path).toEqual([400, "invalid_argument"]);
+      if (typeof message === "string") expect(error.message, path).toBe(message);
+      else expect(error.message, path).toMatch(message);
+    }
+    // The batch's good update was not applied: a refused body changes nothing.
+    expect(await sessionSeq(context)).toBe(before);
+    // A bridged event's faults, all in its own entry of `rejected`.
+    const response = await serviceCall("/v1/events", [{ event_type: "crafting.session.start" }]);
+    const { rejected } = (await response.json()) as { rejected: { error: { message: string } }[] };
+    expect(rejected[0]?.error.message).toMatch(
+      /^event_id must be a UUID; occurred_at must be an RFC 3339 timestamp; session_id .*; player_id .*; version must be a positive whole number$/,
+    );
   });
 
   it("takes every field under its proto3 JSON name too, and names it as it was sent", async () => {
