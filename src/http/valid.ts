@@ -11,6 +11,9 @@ import { AppError } from "../errors";
 /** The most faults said in one refusal; the rest are counted. */
 const FAULTS_SAID = 5;
 
+/** Every field's first broken rule (not only the first field's). */
+const EVERY_FIELD = { abortPipeEarly: true } as const;
+
 /**
  * `input` validated, or every field at fault in it, in order, each named
  * as the caller wrote it (`field`: the input's own name): a caller fixes a
@@ -22,12 +25,9 @@ export function check<S extends v.GenericSchema>(
   input: unknown,
   field?: string,
 ): { ok: true; value: v.InferOutput<S> } | { ok: false; faults: string[] } {
-  const result = v.safeParse(schema, input, { abortPipeEarly: true });
+  const result = v.safeParse(schema, input, EVERY_FIELD);
   if (result.success) return { ok: true, value: result.output };
-  return {
-    ok: false,
-    faults: [...new Set(result.issues.map((issue) => describe(issue, input, field)))],
-  };
+  return { ok: false, faults: faultsOf(result.issues, input, field) };
 }
 
 /** Validates `input` or throws `invalid_argument` naming every field at fault (`check`). */
@@ -36,9 +36,18 @@ export function parse<S extends v.GenericSchema>(
   input: unknown,
   field?: string,
 ): v.InferOutput<S> {
-  const checked = check(schema, input, field);
-  if (checked.ok) return checked.value;
-  throw refusal(checked.faults);
+  const result = v.safeParse(schema, input, EVERY_FIELD);
+  if (result.success) return result.output;
+  throw refusal(faultsOf(result.issues, input, field));
+}
+
+/** What each issue says, once each. */
+function faultsOf(
+  issues: readonly v.BaseIssue<unknown>[],
+  input: unknown,
+  field?: string,
+): string[] {
+  return [...new Set(issues.map((issue) => describe(issue, input, field)))];
 }
 
 /** One `invalid_argument` saying `faults`: the first few, then how many more. */
