@@ -170,6 +170,10 @@ export function encodeJson(frame: ServerFrame): string {
   return toJsonString(ServerFrameSchema, frame);
 }
 
+/** What a JSON frame of no kind the server knows is told: the frames it takes, as written. */
+const NO_KNOWN_KIND =
+  'frame has no known kind: send {"ping":{"clientTimeMs":"<ms>"}}, {"resume":{"epoch":<epoch>,"seq":<seq>}} or the text frame ping';
+
 /** Decodes a JSON text frame from a client; garbage is an error value, never a throw. */
 export function decodeClientJson(
   text: string,
@@ -179,7 +183,7 @@ export function decodeClientJson(
     if (frame.kind.case === undefined) {
       return {
         ok: false,
-        error: { code: "invalid_argument", message: "frame has no known kind (ping or resume)" },
+        error: { code: "invalid_argument", message: NO_KNOWN_KIND },
       };
     }
     return { ok: true, frame };

@@ -9,6 +9,7 @@ import {
 } from "../../src/gen/crafting/v1/session_pb";
 import { WorkflowStatus, WorkflowUpdateSchema } from "../../src/gen/crafting/v1/workflow_pb";
 import {
+  decodeClientJson,
   endsStream,
   pongFrame,
   queueSnapshotFrame,
@@ -43,5 +44,20 @@ describe("endsStream", () => {
   it("is false of a queue and of the frames that carry no state", () => {
     expect(endsStream(queueSnapshotFrame(at, create(QueueSnapshotSchema, {})))).toBe(false);
     expect(endsStream(pongFrame(at, 1n))).toBe(false);
+  });
+});
+
+describe("decodeClientJson", () => {
+  it("tells a frame of no kind it knows which frames it takes, as written", () => {
+    for (const text of ['{"type":"ping"}', "{}", '{"subscribe":{"sessionId":"s-1"}}']) {
+      const decoded = decodeClientJson(text);
+      expect(decoded.ok).toBe(false);
+      const message = decoded.ok ? "" : decoded.error.message;
+      expect(message).toContain('{"ping":{"clientTimeMs":"<ms>"}}');
+      expect(message).toContain('{"resume":{"epoch":<epoch>,"seq":<seq>}}');
+    }
+    // What it names is taken.
+    expect(decodeClientJson('{"ping":{"clientTimeMs":"1"}}').ok).toBe(true);
+    expect(decodeClientJson('{"resume":{"epoch":1,"seq":2}}').ok).toBe(true);
   });
 });
