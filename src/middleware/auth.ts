@@ -109,9 +109,14 @@ export async function authenticate(
   }
   const token = bearerToken(request);
   if (!token) {
-    logAuthFailure(request, "missing");
+    // A token sent without its scheme (or under another) is told how to send it.
+    const unreadable = request.headers.has("Authorization");
+    logAuthFailure(request, unreadable ? "not_bearer" : "missing");
     // app.onError adds the plain challenge to every 401.
-    throw new AppError("unauthenticated", "a bearer token is required");
+    throw new AppError(
+      "unauthenticated",
+      unreadable ? "the Authorization header must be Bearer <token>" : "a bearer token is required",
+    );
   }
   const result = await verifyCached(token, keys.keyring, Date.now());
   if (!result.ok) {

@@ -104,7 +104,7 @@ const batchBody = fields(
       v.maxLength(MAX_BATCH_UPDATES, UPDATES_RULE),
     ),
   },
-  BODY_RULE,
+  'the body must be a JSON object: {"updates": [{"session_id": …, …}, …]}',
 );
 const batchUpdate = v.pipe(
   fields({ session_id: idSchema, ...correctionEntries }, "the update must be a JSON object"),

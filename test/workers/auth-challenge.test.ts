@@ -72,6 +72,23 @@ describe("401 challenges", () => {
     }
   });
 
+  it("every route given a token without its scheme (or under another) says how to send it", async () => {
+    const bare = await token("p");
+    for (const authorization of [bare, `Basic ${btoa("u:p")}`, `Token ${bare}`, "Bearer"]) {
+      for (const [method, path, headers] of REQUESTS) {
+        const answer = await refusal(
+          await send(method, path, null, { ...headers, Authorization: authorization }),
+        );
+        expect(answer, `${method} ${path} ${authorization.slice(0, 8)}`).toEqual({
+          status: 401,
+          code: "unauthenticated",
+          message: "the Authorization header must be Bearer <token>",
+          challenge: 'Bearer realm="crafting"',
+        });
+      }
+    }
+  });
+
   const badTokens: [string, () => Promise<string> | string, string][] = [
     ["a malformed token", () => "not-a-jwt", "the bearer token is malformed"],
     ["an alg:none token", () => unsignedToken("p"), expect.stringContaining("algorithm")],

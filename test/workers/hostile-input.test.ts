@@ -226,6 +226,14 @@ describe("hostile JSON bodies", () => {
       if (typeof message === "string") expect(error.message, path).toBe(message);
       else expect(error.message, path).toMatch(message);
     }
+    // A batch sent as a bare array is told the body's shape.
+    const bare = await serviceCall("/v1/progress", [{ session_id: ids.sessionId, rate: 2 }]);
+    expect(await bare.json()).toEqual({
+      error: {
+        code: "invalid_argument",
+        message: 'the body must be a JSON object: {"updates": [{"session_id": …, …}, …]}',
+      },
+    });
     // The batch's good update was not applied: a refused body changes nothing.
     expect(await sessionSeq(context)).toBe(before);
     // A bridged event's faults, all in its own entry of `rejected`.
