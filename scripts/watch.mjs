@@ -3,6 +3,7 @@
 // Mints a local player token (see scripts/token.mjs) and prints one line per frame.
 import WebSocket from "ws";
 import { signJwt } from "../src/auth/jwt.ts";
+import { isFinal } from "../src/domain/session/session.ts";
 import { commandLine, unreachable, urlOption } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
@@ -33,7 +34,8 @@ const token = await signJwt(
 
 const base = urlOption(values, "url", USAGE);
 const url = `${base.replace(/^http/, "ws")}/ws/crafting/${encodeURIComponent(sessionId)}`;
-// closeTimeout: local workerd leaves TCP open after a server-initiated close handshake.
+// closeTimeout: local workerd leaves TCP open after a close the server starts
+// (an idle or expired stream's).
 const socket = new WebSocket(url, ["crafting.v1.json"], {
   headers: { Authorization: `Bearer ${token}` },
   closeTimeout: 500,
@@ -78,6 +80,11 @@ socket.on("message", (data) => {
       ? `${held.status} ${progressOf(held, Number(frame.serverTimeMs)).toFixed(1)}% step=${stepOf(held, Number(frame.serverTimeMs))} ${body.cause ?? ""}`
       : JSON.stringify(body);
   console.log(`seq=${frame.seq} ${kind}: ${summary}`.trimEnd());
+  // The final frame: closed from this side at once, as a client of one's own
+  // should (docs/streams.md); the server echoes the close, so it is printed
+  // as the server says it.
+  const status = held?.status?.replace(/^SESSION_STATUS_/, "").toLowerCase();
+  if (status && isFinal(status)) socket.close(1000, `session ${status}`);
 });
 
 /** Elapsed ms of a session at a server time, from its clock. */

@@ -129,7 +129,12 @@ describe("a crafting session over wrangler dev", () => {
     expect((await service(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
     expect((await service(`/udp/sessions/${sessionId}/progress`, corrected)).status).toBe(200);
     expect((await service(`/v1/sessions/${sessionId}/complete`)).status).toBe(200);
+    const completed = Date.now();
     expect(await watch.exited).toBe(0);
+    // It closes on the final frame, as a client of one's own should
+    // (docs/streams.md): before the server would close it, 1 s after that
+    // frame (END_CLOSE_GRACE_MS), and not 1.5 s later as it did.
+    expect(Date.now() - completed).toBeLessThan(1_000);
     expect(watch.output.trimEnd().split("\n")).toEqual([
       `watching ${sessionId} (Ctrl-C to stop)`,
       ...shown,
