@@ -3,6 +3,7 @@
 // Mints a local player token (see scripts/token.mjs) and prints one line per frame.
 import WebSocket from "ws";
 import { signJwt } from "../src/auth/jwt.ts";
+import { endedAs, endedReason } from "../src/client/ended.ts";
 import { isFinal } from "../src/domain/session/session.ts";
 import { commandLine, unreachable, urlOption } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
@@ -83,8 +84,8 @@ socket.on("message", (data) => {
   // The final frame: closed from this side at once, as a client of one's own
   // should (docs/streams.md); the server echoes the close, so it is printed
   // as the server says it.
-  const status = held?.status?.replace(/^SESSION_STATUS_/, "").toLowerCase();
-  if (status && isFinal(status)) socket.close(1000, `session ${status}`);
+  if (endedAs("SESSION_STATUS_", isFinal, held?.status))
+    socket.close(1000, endedReason("session", held.status));
 });
 
 /** Elapsed ms of a session at a server time, from its clock. */

@@ -17,6 +17,7 @@ import { workflowStatusEnded } from "../domain/workflow/workflow-state";
 import { ClockSync } from "./clock";
 import type { Connection, ConnectionState, StateChange } from "./connection";
 import { Emitter } from "./emitter";
+import { endedAs, endedReason } from "./ended";
 import {
   type ClockView,
   ProgressPredictor,
@@ -24,7 +25,7 @@ import {
   WorkflowPredictor,
   type WorkflowProgress,
 } from "./predict";
-import { endedReason, idSegment, type ViewStreamOptions, viewConnection } from "./view-stream";
+import { idSegment, type ViewStreamOptions, viewConnection } from "./view-stream";
 
 export { ClockSync } from "./clock";
 export type { ConnectionState, StateChange } from "./connection";
@@ -178,21 +179,6 @@ export class LiteView<State> extends Emitter<LiteEvents<State>> {
     if (resync) this.emit("resync", next);
     this.emit("change", next);
   }
-}
-
-/**
- * Whether a status, as its proto3 JSON name (`SESSION_STATUS_COMPLETED`),
- * is one the domain's rule `ended` says nothing follows: the rule the
- * server closes streams by, said once (src/domain).
- */
-function endedAs<Status extends string>(
-  prefix: string,
-  ended: (status: Status) => boolean,
-  name: string | undefined,
-): boolean {
-  return (
-    name?.startsWith(prefix) === true && ended(name.slice(prefix.length).toLowerCase() as Status)
-  );
 }
 
 /** A crafting session, live, with a smooth progress value between updates. */

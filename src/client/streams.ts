@@ -22,6 +22,7 @@ import { workflowEndedOnWire } from "../protocol/workflow-wire";
 import { ClockSync } from "./clock";
 import type { Connection, ConnectionState, StateChange } from "./connection";
 import { Emitter } from "./emitter";
+import { endedReason } from "./ended";
 import {
   type ClockView,
   ProgressPredictor,
@@ -29,7 +30,7 @@ import {
   WorkflowPredictor,
   type WorkflowProgress,
 } from "./predict";
-import { endedReason, idSegment, type ViewStreamOptions, viewConnection } from "./view-stream";
+import { idSegment, type ViewStreamOptions, viewConnection } from "./view-stream";
 
 /** What every view needs from the client: the service, the token, the connection's settings (connection.ts). */
 export interface ViewOptions extends ViewStreamOptions {

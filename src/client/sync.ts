@@ -14,21 +14,21 @@ import { ClockSync } from "./clock";
 import {
   Connection,
   type ConnectionState,
-  type ConnectionTuning,
   RefusedError,
   type StateChange,
   tuningOf,
 } from "./connection";
 import { Emitter } from "./emitter";
+import { endedReason } from "./ended";
 import { ProgressPredictor } from "./predict";
-import type { TokenProvider } from "./token";
-import { endedReason, idSegment, serviceBases } from "./view-stream";
+import { idSegment, serviceBases, type ViewStreamOptions } from "./view-stream";
 
-/** The sync channel's settings; the connection's (backoff, heartbeat, timeouts, WebSocket) as every view's. */
-export interface SyncViewOptions extends ConnectionTuning {
-  baseUrl: string;
-  /** The player's token (the sync token is negotiated with it). */
-  token: TokenProvider;
+/**
+ * The sync channel's settings: the service, the player's token (the sync
+ * token is negotiated with it) and the connection's settings, as every
+ * view's.
+ */
+export interface SyncViewOptions extends ViewStreamOptions {
   packetSize?: number;
   delta?: boolean;
   lz4?: boolean;

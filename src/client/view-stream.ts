@@ -2,8 +2,7 @@
  * What a view's stream is, shared by the full SDK's views (streams.ts), the
  * light SDK's (lite.ts) and the sync channel's (sync.ts): the service's
  * addresses, the watched id's path, the resume point in each attempt's URL,
- * a few clock pings after each connect, and the reason an ended stream is
- * closed with.
+ * and a few clock pings after each connect.
  */
 import { CLOCK_PINGS_PER_CONNECT } from "./clock";
 import { Connection, type ConnectionTuning, type StateChange, tuningOf } from "./connection";
@@ -88,13 +87,4 @@ export function idSegment(name: string, id: unknown): string {
       `${name} must be a non-empty string, such as "s-1001" (got ${typeof id === "string" ? '""' : String(id)})`,
     );
   return encodeURIComponent(id);
-}
-
-/**
- * The reason the server closes an ended stream with (`session completed`,
- * `workflow failed`), from what ended and its status (`COMPLETED`, or the
- * JSON name `SESSION_STATUS_COMPLETED`).
- */
-export function endedReason(what: "session" | "workflow", status: string): string {
-  return `${what} ${status.replace(/^.*_STATUS_/, "").toLowerCase()}`;
 }
