@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type CraftingSession,
   REPLAY_LOG_LIMIT,
@@ -70,7 +70,6 @@ describe("crafting session streams", () => {
 
   it("after the final update lets each client close first, and closes the streams that do not", async () => {
     const logs = captureLogs();
-    onTestFinished(logs.restore);
     const sessionId = freshId("s");
     const playerId = freshId("p");
     await createSession(sessionId, playerId);

@@ -1,7 +1,7 @@
 /** Talking to the Worker from inside workerd, as a real client would. */
 import { createExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { vi } from "vitest";
+import { onTestFinished, vi } from "vitest";
 import worker from "../../src/index";
 import { type Frame, FrameLog } from "../support/frame-log";
 import { serviceToken } from "../support/tokens";
@@ -129,7 +129,10 @@ export class RawSocket {
   }
 }
 
-/** Captures the log lines written meanwhile; `events(name)` are those of one event, parsed. */
+/**
+ * Captures the log lines written until the test ends (or `restore`);
+ * `events(name)` are those of one event, parsed. Call it inside a test.
+ */
 export function captureLogs() {
   const lines: string[] = [];
   const spies = (["log", "warn", "error"] as const).map((m) =>
@@ -137,6 +140,10 @@ export function captureLogs() {
       lines.push(args.map(String).join(" "));
     }),
   );
+  const restore = () => {
+    for (const spy of spies) spy.mockRestore();
+  };
+  onTestFinished(restore);
   return {
     lines,
     events: (name: string) =>
@@ -149,8 +156,6 @@ export function captureLogs() {
           }
         })
         .filter((e) => e.event === name),
-    restore: () => {
-      for (const spy of spies) spy.mockRestore();
-    },
+    restore,
   };
 }

@@ -13,64 +13,56 @@ const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 describe("tracing", () => {
   it("carries a posted traceparent into the subscriber's frame, the response and the logs", async () => {
-    const lines = captureLogs();
-    try {
-      const { sessionId, socket } = await watchedSession();
-      const progress = async (logLevel: string, traceId: string) =>
-        callWith({ ...env, LOG_LEVEL: logLevel })(`/udp/sessions/${sessionId}/progress`, {
-          method: "POST",
-          headers: {
-            Authorization: `Bearer ${await serviceToken()}`,
-            "Content-Type": "application/json",
-            traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
-          },
-          body: JSON.stringify({ progress_percent: 10 }),
-        });
-      const response = await progress("debug", TRACE_ID);
-      expect(response.status).toBe(200);
-      expect(response.headers.get("traceparent")).toMatch(
-        new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`),
-      );
-      const [update] = (await socket.frameCount(2)).slice(1);
-      expect(update).toMatchObject({ traceId: TRACE_ID, update: { cause: "progress" } });
+    const logs = captureLogs();
+    const { sessionId, socket } = await watchedSession();
+    const progress = async (logLevel: string, traceId: string) =>
+      callWith({ ...env, LOG_LEVEL: logLevel })(`/udp/sessions/${sessionId}/progress`, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${await serviceToken()}`,
+          "Content-Type": "application/json",
+          traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+        },
+        body: JSON.stringify({ progress_percent: 10 }),
+      });
+    const response = await progress("debug", TRACE_ID);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("traceparent")).toMatch(
+      new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`),
+    );
+    const [update] = (await socket.frameCount(2)).slice(1);
+    expect(update).toMatchObject({ traceId: TRACE_ID, update: { cause: "progress" } });
 
-      // A successful request's line is written at debug: the platform records every invocation itself.
-      expect(lines.events("request")).toContainEqual(
-        expect.objectContaining({
-          level: "debug",
-          trace_id: TRACE_ID,
-          status: 200,
-          method: "POST",
-          path: `/udp/sessions/${sessionId}/progress`,
-        }),
-      );
-      const request = lines.events("request").find((e) => e.trace_id === TRACE_ID);
-      // Without a Ray ID from the edge, the line's request id is the span our traceparent names.
-      expect(request?.request_id).toBe(response.headers.get("traceparent")?.split("-")[2]);
-      expect(request).toHaveProperty("duration_ms");
+    // A successful request's line is written at debug: the platform records every invocation itself.
+    expect(logs.events("request")).toContainEqual(
+      expect.objectContaining({
+        level: "debug",
+        trace_id: TRACE_ID,
+        status: 200,
+        method: "POST",
+        path: `/udp/sessions/${sessionId}/progress`,
+      }),
+    );
+    const request = logs.events("request").find((e) => e.trace_id === TRACE_ID);
+    // Without a Ray ID from the edge, the line's request id is the span our traceparent names.
+    expect(request?.request_id).toBe(response.headers.get("traceparent")?.split("-")[2]);
+    expect(request).toHaveProperty("duration_ms");
 
-      const quiet = "5bf92f3577b34da6a3ce929d0e0e4737";
-      expect((await progress("info", quiet)).status).toBe(200);
-      expect(lines.events("request").some((e) => e.trace_id === quiet)).toBe(false);
-    } finally {
-      lines.restore();
-    }
+    const quiet = "5bf92f3577b34da6a3ce929d0e0e4737";
+    expect((await progress("info", quiet)).status).toBe(200);
+    expect(logs.events("request").some((e) => e.trace_id === quiet)).toBe(false);
   });
 
   it("logs a refused request at warn, whatever the level", async () => {
-    const lines = captureLogs();
-    try {
-      const response = await call("/udp/sessions/s-1/progress", {
-        method: "POST",
-        headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
-      });
-      expect(response.status).toBe(401);
-      expect(lines.events("request")).toContainEqual(
-        expect.objectContaining({ level: "warn", trace_id: TRACE_ID, status: 401 }),
-      );
-    } finally {
-      lines.restore();
-    }
+    const logs = captureLogs();
+    const response = await call("/udp/sessions/s-1/progress", {
+      method: "POST",
+      headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
+    });
+    expect(response.status).toBe(401);
+    expect(logs.events("request")).toContainEqual(
+      expect.objectContaining({ level: "warn", trace_id: TRACE_ID, status: 401 }),
+    );
   });
 
   it("keeps a trace id it made up in the logs and the response, out of the frames", async () => {

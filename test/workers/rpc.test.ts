@@ -5,7 +5,7 @@
 import { env, exports } from "cloudflare:workers";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CraftingStreamingService } from "../../src/gen/crafting/v1/streaming_service_pb";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { captureLogs, createSession, serviceCall } from "./helpers";
@@ -71,7 +71,6 @@ for (const [name, transport] of transports) {
 
       it("streams a session's progress to completion, then ends cleanly, closing the object's stream itself", async () => {
         const logs = captureLogs();
-        onTestFinished(logs.restore);
         const sessionId = freshId("s");
         const playerId = freshId("p");
         await createSession(sessionId, playerId);

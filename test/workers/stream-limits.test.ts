@@ -353,62 +353,55 @@ describe("hostile clients", () => {
 
 describe("audit log", () => {
   it("writes one line per connect, refusal, throttle and close, with ids, origin and code, never a token", async () => {
-    const logs = captureLogs();
-    const { lines } = logs;
-    try {
-      const { sessionId, playerId, bearer } = await activeSession();
-      const origin = env.ALLOWED_ORIGINS.split(",")[0] as string;
-      const { socket } = await openStream(sessionId, bearer, { Origin: origin });
-      if (!socket) throw new Error("upgrade refused");
-      await socket.frameCount(1);
-      for (let i = 0; i < FRAME_BUDGET.burst + 2; i++) socket.ws.send("{}");
-      await socket.until(
-        () =>
-          socket.frames.some(
-            (f) => "error" in f && JSON.stringify(f).includes("resource_exhausted"),
-          ),
-        "throttle",
-      );
-      socket.ws.close(1000, "bye");
-      await socket.closing();
-      const forged = `${bearer.slice(0, -4)}AAAA`;
-      expect((await openStream(sessionId, forged)).response.status).toBe(401);
-      await until(async () => lines.some((l) => l.includes('"stream.close"')), "close line");
+    const { lines } = captureLogs();
+    const { sessionId, playerId, bearer } = await activeSession();
+    const origin = env.ALLOWED_ORIGINS.split(",")[0] as string;
+    const { socket } = await openStream(sessionId, bearer, { Origin: origin });
+    if (!socket) throw new Error("upgrade refused");
+    await socket.frameCount(1);
+    for (let i = 0; i < FRAME_BUDGET.burst + 2; i++) socket.ws.send("{}");
+    await socket.until(
+      () =>
+        socket.frames.some((f) => "error" in f && JSON.stringify(f).includes("resource_exhausted")),
+      "throttle",
+    );
+    socket.ws.close(1000, "bye");
+    await socket.closing();
+    const forged = `${bearer.slice(0, -4)}AAAA`;
+    expect((await openStream(sessionId, forged)).response.status).toBe(401);
+    await until(async () => lines.some((l) => l.includes('"stream.close"')), "close line");
 
-      const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-      expect(events).toContainEqual(
-        expect.objectContaining({
-          event: "stream.connect",
-          session_id: sessionId,
-          player_id: playerId,
-          origin,
-        }),
-      );
-      expect(events).toContainEqual(
-        expect.objectContaining({
-          event: "stream.throttle",
-          session_id: sessionId,
-          player_id: playerId,
-          origin,
-        }),
-      );
-      expect(events).toContainEqual(
-        expect.objectContaining({
-          event: "stream.close",
-          session_id: sessionId,
-          player_id: playerId,
-          close_code: 1000,
-        }),
-      );
-      expect(events).toContainEqual(
-        expect.objectContaining({ event: "auth.failure", reason: "bad_signature" }),
-      );
-      // No token, nor any of its three parts.
-      const secrets = [bearer, forged, ...bearer.split("."), ...forged.split(".")];
-      for (const line of lines) for (const secret of secrets) expect(line).not.toContain(secret);
-    } finally {
-      logs.restore();
-    }
+    const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        event: "stream.connect",
+        session_id: sessionId,
+        player_id: playerId,
+        origin,
+      }),
+    );
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        event: "stream.throttle",
+        session_id: sessionId,
+        player_id: playerId,
+        origin,
+      }),
+    );
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        event: "stream.close",
+        session_id: sessionId,
+        player_id: playerId,
+        close_code: 1000,
+      }),
+    );
+    expect(events).toContainEqual(
+      expect.objectContaining({ event: "auth.failure", reason: "bad_signature" }),
+    );
+    // No token, nor any of its three parts.
+    const secrets = [bearer, forged, ...bearer.split("."), ...forged.split(".")];
+    for (const line of lines) for (const secret of secrets) expect(line).not.toContain(secret);
   });
 });
 
