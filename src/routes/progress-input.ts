@@ -5,7 +5,11 @@
  * bodies are in session-input.ts.
  */
 import * as v from "valibot";
-import type { ProgressCorrection } from "../domain/session/session";
+import {
+  CORRECTION_RANGES,
+  type FieldRule,
+  type ProgressCorrection,
+} from "../domain/session/session";
 import { AppError } from "../errors";
 import {
   check,
@@ -20,13 +24,20 @@ import {
 } from "../http/valid";
 import { asOfMs, BODY_RULE, ID_PATTERN, idSchema } from "./session-input";
 
-const number = v.nullish(finiteNumber("must be a number"));
+/**
+ * A number within the range the field keeps whatever the session (the
+ * domain's `CORRECTION_RANGES`), so a refusal names every field out of range
+ * with the rest; the session's own bounds are judged when it applies it.
+ */
+function ranged({ holds, rule }: FieldRule) {
+  return v.nullish(v.pipe(finiteNumber("must be a number"), v.check(holds, rule)));
+}
 const correctionEntries = {
-  elapsed_ms: number,
-  progress_percent: number,
-  current_step_index: number,
-  step_progress: number,
-  rate: number,
+  elapsed_ms: ranged(CORRECTION_RANGES.elapsedMs),
+  progress_percent: ranged(CORRECTION_RANGES.progressPercent),
+  current_step_index: ranged(CORRECTION_RANGES.stepIndex),
+  step_progress: ranged(CORRECTION_RANGES.stepProgressPercent),
+  rate: ranged(CORRECTION_RANGES.rate),
   as_of_ms: asOfMs,
 };
 /**

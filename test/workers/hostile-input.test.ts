@@ -219,6 +219,23 @@ describe("hostile JSON bodies", () => {
         // Five said, and the rest counted.
         /^(\w+ must be [^;]+; ){4}\w+ must be [^;]+; and 1 more$/,
       ],
+      [
+        // Out of range whatever the session, said with the field that is not a number.
+        `/udp/sessions/${ids.sessionId}/progress`,
+        { current_step_index: -1, step_progress: 150, rate: "fast" },
+        "current_step_index must be a whole number, 0 or more (the step's index); step_progress must be between 0 and 100; rate must be a number",
+      ],
+      [
+        "/v1/progress",
+        {
+          updates: [
+            { session_id: ids.sessionId, progress_percent: 10 },
+            { sessionId: ids.sessionId, rate: 0 },
+            { session_id: ids.sessionId, elapsed_ms: -5, as_of_ms: "now" },
+          ],
+        },
+        "updates[1]: rate must be greater than 0 and at most 100; updates[2]: elapsed_ms must not be negative; updates[2]: as_of_ms must be a time in milliseconds since the Unix epoch",
+      ],
     ] as const) {
       const response = await serviceCall(path, body);
       const { error } = (await response.json()) as { error: { code: string; message: string } };

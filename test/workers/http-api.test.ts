@@ -302,7 +302,8 @@ describe("POST /v1/progress (a batch of progress updates)", () => {
         { session_id: b, progress_percent: 30 },
         { session_id: a, progress_percent: 25 },
         { session_id: c, progress_percent: 50 },
-        { session_id: c, progress_percent: 150 },
+        // Past its plan: refused by the session, which applies neither of its updates.
+        { session_id: c, elapsed_ms: 10 ** 9 },
       ],
     });
     expect(response.status).toBe(200);

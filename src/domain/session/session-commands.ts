@@ -14,6 +14,7 @@ import {
 } from "../materials/materials";
 import { elapsedAt, totalDurationMs } from "./progress";
 import {
+  CORRECTION_RANGES,
   type CreateSessionParams,
   isFinal,
   type LifecycleAction,
@@ -222,9 +223,9 @@ function correct(state: Session, correction: ProgressCorrection, atMs: number): 
     }
     elapsedMs = correction.elapsedMs;
   } else if (correction.progressPercent !== undefined) {
-    if (!(correction.progressPercent >= 0 && correction.progressPercent <= 100)) {
-      return error("invalid_argument", "progress_percent must be between 0 and 100");
-    }
+    const { holds, rule } = CORRECTION_RANGES.progressPercent;
+    if (!holds(correction.progressPercent))
+      return error("invalid_argument", `progress_percent ${rule}`);
     elapsedMs = (totalMs * correction.progressPercent) / 100;
   } else if (correction.stepIndex !== undefined) {
     const index = correction.stepIndex;
@@ -236,16 +237,14 @@ function correct(state: Session, correction: ProgressCorrection, atMs: number): 
       );
     }
     const stepPercent = correction.stepProgressPercent ?? 0;
-    if (!(stepPercent >= 0 && stepPercent <= 100)) {
-      return error("invalid_argument", "step_progress must be between 0 and 100");
-    }
+    const { holds, rule } = CORRECTION_RANGES.stepProgressPercent;
+    if (!holds(stepPercent)) return error("invalid_argument", `step_progress ${rule}`);
     elapsedMs =
       totalDurationMs(state.steps.slice(0, index)) + (step.durationMs * stepPercent) / 100;
   }
   const rate = correction.rate ?? state.clock.rate;
-  if (!(rate > 0 && rate <= 100)) {
-    return error("invalid_argument", "rate must be greater than 0 and at most 100");
-  }
+  if (!CORRECTION_RANGES.rate.holds(rate))
+    return error("invalid_argument", `rate ${CORRECTION_RANGES.rate.rule}`);
   return {
     ok: true,
     state: {

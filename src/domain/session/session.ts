@@ -66,14 +66,14 @@ export interface CreateSessionParams {
   materials: MaterialRequirementInput[];
 }
 
+/** How far ahead of the server clock a sender's observation time may be (its clock's drift). */
+export const MAX_CLOCK_SKEW_MS = 60_000;
+
 /**
  * An explicit progress correction from crafting-service. Exactly one of
  * `elapsedMs`, `progressPercent` or `stepIndex` (with `stepProgressPercent`)
  * places the clock; `rate` alone changes the crafting speed.
  */
-/** How far ahead of the server clock a sender's observation time may be (its clock's drift). */
-export const MAX_CLOCK_SKEW_MS = 60_000;
-
 export interface ProgressCorrection {
   elapsedMs?: number;
   progressPercent?: number;
@@ -87,6 +87,39 @@ export interface ProgressCorrection {
    */
   asOfMs?: number;
 }
+
+/** A rule a correction's field keeps, and how a refusal words it after the field's name. */
+export interface FieldRule {
+  holds(value: number): boolean;
+  rule: string;
+}
+
+/**
+ * The range each number of a correction keeps whatever the session: a
+ * sender's input is checked against these with its other fields, before
+ * the session is asked (so one refusal names them all); the session's own
+ * bounds (an index among its steps, a time within its plan) are judged
+ * after, by the session (`correct`).
+ */
+export const CORRECTION_RANGES = {
+  elapsedMs: { holds: (ms) => ms >= 0, rule: "must not be negative" },
+  progressPercent: {
+    holds: (percent) => percent >= 0 && percent <= 100,
+    rule: "must be between 0 and 100",
+  },
+  stepIndex: {
+    holds: (index) => Number.isInteger(index) && index >= 0,
+    rule: "must be a whole number, 0 or more (the step's index)",
+  },
+  stepProgressPercent: {
+    holds: (percent) => percent >= 0 && percent <= 100,
+    rule: "must be between 0 and 100",
+  },
+  rate: {
+    holds: (rate) => rate > 0 && rate <= 100,
+    rule: "must be greater than 0 and at most 100",
+  },
+} as const satisfies Record<Exclude<keyof ProgressCorrection, "asOfMs">, FieldRule>;
 
 const FINAL_STATUSES: ReadonlySet<SessionStatus> = new Set(["completed", "failed", "cancelled"]);
 
