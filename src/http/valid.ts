@@ -128,22 +128,6 @@ function unknownFieldRule(names: readonly string[], proto: boolean): string {
   return `is not a field here (the fields are ${(proto ? names.map(protoName) : names).join(", ")})`;
 }
 
-/**
- * Refuses a hand-read object's first field not in `names`, as `fields`
- * does: "steps[1].durations is not a field here (the fields are …)".
- */
-export function refuseUnknownFields(
-  input: Record<string, unknown>,
-  names: readonly string[],
-  path = "",
-): void {
-  const unknown = unknownField(input, names);
-  if (unknown === undefined) return;
-  const name = spelled(input, unknown);
-  const at = path ? `${path}.${name}` : name;
-  throw new AppError("invalid_argument", `${at} ${unknownFieldRule(names, spellings.has(input))}`);
-}
-
 /** Whether a value is a JSON object (not null, not an array). */
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -180,7 +164,7 @@ export function snakeKeys(value: unknown): unknown {
  * writes the others: in camelCase when `input` (or the whole `body` it is
  * part of) has a camelCase key.
  */
-export function spelled(input: object, key: string, body?: unknown): string {
+function spelled(input: object, key: string, body?: unknown): string {
   const sent = spellings.get(input)?.get(key);
   if (sent !== undefined) return sent;
   if ((input as Record<string, unknown>)[key] !== undefined) return key;

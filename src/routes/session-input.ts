@@ -10,6 +10,7 @@ import {
   type CreateSessionParams,
   type LifecycleAction,
   MAX_CLOCK_SKEW_MS,
+  type PlannedStep,
 } from "../domain/session/session";
 import { AppError } from "../errors";
 import { fields, int64Number, parse, saidFor, wholeNumber } from "../http/valid";
@@ -90,20 +91,23 @@ function materialList<E extends v.ObjectEntries>(entries: E) {
   );
 }
 
-const requirements = v.nullish(
+/** A session's material requirements, left out as none. */
+export const requirements = v.nullish(
   materialList({ required: quantity, available: v.nullish(quantity) }),
   [],
 );
 
 const NAME_RULE = `must be a string of 1-${SESSION_LIMITS.maxStepNameLength} characters`;
+/** A step's name: a session's, or a workflow's. */
+export const stepName = v.pipe(
+  v.string(NAME_RULE),
+  v.minLength(1, NAME_RULE),
+  v.maxLength(SESSION_LIMITS.maxStepNameLength, NAME_RULE),
+);
 const STEPS_RULE = `must be an array of 1-${SESSION_LIMITS.maxSteps} steps`;
 const step = fields(
   {
-    name: v.pipe(
-      v.string(NAME_RULE),
-      v.minLength(1, NAME_RULE),
-      v.maxLength(SESSION_LIMITS.maxStepNameLength, NAME_RULE),
-    ),
+    name: stepName,
     duration_ms: wholeNumber(
       1,
       Number.MAX_SAFE_INTEGER,
@@ -112,7 +116,8 @@ const step = fields(
   },
   OBJECT_RULE,
 );
-const steps = v.pipe(
+/** A session's planned steps, within the session's limits. */
+export const sessionSteps = v.pipe(
   v.array(step, STEPS_RULE),
   v.minLength(1, STEPS_RULE),
   v.maxLength(SESSION_LIMITS.maxSteps, STEPS_RULE),
@@ -128,7 +133,7 @@ const createSession = fields(
     session_id: v.nullish(idSchema),
     player_id: idSchema,
     recipe_id: idSchema,
-    steps,
+    steps: sessionSteps,
     workflow_id: v.nullish(idSchema),
     materials: requirements,
     region: regionField,
@@ -173,9 +178,11 @@ export function parseId(value: unknown, field: string): string {
   return parse(idSchema, value, field);
 }
 
-/** `materials: [{ material_id, required, available? }]` of a new session (camelCase accepted). */
-export function parseRequirements(value: unknown): CreateSessionParams["materials"] {
-  return parse(requirements, value, "materials").map((m) =>
+/** A new session's requirements, as the domain takes them, from `requirements`. */
+export function requirementsOf(
+  list: v.InferOutput<typeof requirements>,
+): CreateSessionParams["materials"] {
+  return list.map((m) =>
     m.available == null
       ? { materialId: m.material_id, required: m.required }
       : { materialId: m.material_id, required: m.required, available: m.available },
@@ -248,16 +255,16 @@ export function parseCreateRequest(
       playerId: input.player_id,
       recipeId: input.recipe_id,
       workflowId: input.workflow_id ?? null,
-      steps: input.steps.map((step) => ({ name: step.name, durationMs: step.duration_ms })),
-      materials: parseRequirements(input.materials),
+      steps: plannedSteps(input.steps),
+      materials: requirementsOf(input.materials),
     },
     region: input.region ?? null,
   };
 }
 
-/** A session to create, from a create body (workflows and bridged `start` events: no placement). */
-export function parseCreateSession(body: unknown, newId: () => string): CreateSessionParams {
-  return parseCreateRequest(body, newId).params;
+/** A session's steps, as the domain plans them, from `sessionSteps`. */
+export function plannedSteps(list: v.InferOutput<typeof sessionSteps>): PlannedStep[] {
+  return list.map((step) => ({ name: step.name, durationMs: step.duration_ms }));
 }
 
 /** Lifecycle body: optional `{ reason }` (used by fail and cancel). */

@@ -1,6 +1,7 @@
 /** crafting-service's API for multi-step workflows: create, read, pause, resume, cancel and fail. */
 import { toJsonString } from "@bufbuild/protobuf";
 import { Hono } from "hono";
+import * as v from "valibot";
 import type { LocationHint } from "../domain/placement/placement";
 import {
   WORKFLOW_ACTIONS,
@@ -12,13 +13,23 @@ import { AppError, unwrap } from "../errors";
 import { WorkflowUpdateSchema } from "../gen/crafting/v1/workflow_pb";
 import { readJsonBody } from "../http/body";
 import { jsonText } from "../http/json-text";
-import { isObject, parse, refuseUnknownFields, snakeKeys, spelled } from "../http/valid";
+import { fields, parse } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
 import { workflowMessage } from "../protocol/workflow-wire";
 import { placementHeader, regionField } from "./placement";
-import { parseCreateSession, parseId, parseReason } from "./session-input";
+import {
+  BODY_RULE,
+  idSchema,
+  parseId,
+  parseReason,
+  plannedSteps,
+  requirements,
+  requirementsOf,
+  sessionSteps,
+  stepName,
+} from "./session-input";
 
 /** Most steps in one workflow. */
 export const MAX_WORKFLOW_STEPS = 32;
@@ -31,76 +42,56 @@ function json(state: WorkflowState, status = 200, headers: Record<string, string
   );
 }
 
-/** `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps: [{ name, duration_ms }], materials? }], workflow_id?, region? }` (or camelCase names). */
+/** Longest workflow id: its steps' sessions are `{workflow_id}.{i}`, ids of at most 64. */
+const MAX_WORKFLOW_ID_LENGTH = 60;
+const STEPS_RULE = `must be an array of 1-${MAX_WORKFLOW_STEPS} workflow steps`;
+/** Each step is a session: its recipe, crafting steps and materials follow the session rules. */
+const workflowStep = fields(
+  { name: stepName, recipe_id: idSchema, steps: sessionSteps, materials: requirements },
+  "must be a JSON object",
+);
+const workflowBody = fields(
+  {
+    workflow_id: v.nullish(
+      v.pipe(
+        idSchema,
+        v.maxLength(MAX_WORKFLOW_ID_LENGTH, `must be at most ${MAX_WORKFLOW_ID_LENGTH} characters`),
+      ),
+    ),
+    player_id: idSchema,
+    steps: v.pipe(
+      v.array(workflowStep, STEPS_RULE),
+      v.minLength(1, STEPS_RULE),
+      v.maxLength(MAX_WORKFLOW_STEPS, STEPS_RULE),
+    ),
+    region: regionField,
+  },
+  BODY_RULE,
+);
+
+/**
+ * `POST /v1/workflows` body: `{ player_id, steps: [{ name, recipe_id, steps:
+ * [{ name, duration_ms }], materials? }], workflow_id?, region? }` (or
+ * camelCase names); a refusal names every field at fault, a step's from
+ * the body's root (`steps[1].steps[0].duration_ms …`).
+ */
 function parseWorkflow(body: unknown): {
   workflowId: string;
   playerId: string;
   plans: WorkflowStepPlan[];
   region: LocationHint | null;
 } {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new AppError("invalid_argument", "the body must be a JSON object");
-  }
-  const input = snakeKeys(body) as Record<string, unknown>;
-  refuseUnknownFields(input, ["workflow_id", "player_id", "steps", "region"]);
-  const playerId = parseId(input.player_id, spelled(input, "player_id"));
-  const workflowId =
-    input.workflow_id == null
-      ? crypto.randomUUID()
-      : parseId(input.workflow_id, spelled(input, "workflow_id"));
-  if (workflowId.length > 60)
-    throw new AppError(
-      "invalid_argument",
-      `${spelled(input, "workflow_id")} must be at most 60 characters`,
-    );
-  const steps = input.steps;
-  if (!Array.isArray(steps) || steps.length === 0 || steps.length > MAX_WORKFLOW_STEPS) {
-    throw new AppError(
-      "invalid_argument",
-      `steps must be an array of 1-${MAX_WORKFLOW_STEPS} workflow steps`,
-    );
-  }
-  const plans = steps.map((raw: unknown, i) => {
-    const step = (isObject(raw) ? snakeKeys(raw) : {}) as Record<string, unknown>;
-    refuseUnknownFields(step, ["name", "recipe_id", "steps", "materials"], `steps[${i}]`);
-    if (typeof step.name !== "string" || step.name.length === 0 || step.name.length > 64) {
-      throw new AppError(
-        "invalid_argument",
-        `steps[${i}].name must be a string of 1-64 characters`,
-      );
-    }
-    // Each step is a session: its recipe and crafting steps follow the session rules.
-    let session: ReturnType<typeof parseCreateSession>;
-    try {
-      session = parseCreateSession(
-        {
-          player_id: playerId,
-          // Under the name it was sent as, so a refusal names it so.
-          [spelled(step, "recipe_id")]: step.recipe_id,
-          steps: step.steps,
-          materials: step.materials,
-        },
-        () => "x",
-      );
-    } catch (e) {
-      // Its refusal names a field of the step (`steps[0].duration_ms …`): named from the body's root.
-      throw new AppError(
-        "invalid_argument",
-        `steps[${i}].${e instanceof Error ? e.message : String(e)}`,
-      );
-    }
-    return {
-      name: step.name,
-      recipeId: session.recipeId,
-      steps: session.steps,
-      materials: session.materials,
-    };
-  });
+  const input = parse(workflowBody, body);
   return {
-    workflowId,
-    playerId,
-    plans,
-    region: parse(regionField, input.region, "region") ?? null,
+    workflowId: input.workflow_id ?? crypto.randomUUID(),
+    playerId: input.player_id,
+    plans: input.steps.map((step) => ({
+      name: step.name,
+      recipeId: step.recipe_id,
+      steps: plannedSteps(step.steps),
+      materials: requirementsOf(step.materials),
+    })),
+    region: input.region ?? null,
   };
 }
 

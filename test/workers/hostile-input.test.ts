@@ -207,6 +207,27 @@ describe("hostile JSON bodies", () => {
         `updates[0]: session_id ${ID_RULE}; updates[0]: progress_percent must be a number; updates[2]: elapsedMs must be a number`,
       ],
       [
+        // A workflow: its own fields and each step's, as a session's create names them.
+        "/v1/workflows",
+        {
+          workflow_id: "w".repeat(61),
+          player_id: "",
+          steps: [
+            { name: "", recipe_id: "r", steps: [{ name: "a", duration_ms: 7 * 86_400_000 + 1 }] },
+            {
+              name: "b",
+              recipe_id: "r",
+              steps: [{ name: "c", duration_ms: 1 }],
+              materials: [
+                { material_id: "ore", required: 1 },
+                { material_id: "ore", required: 2 },
+              ],
+            },
+          ],
+        },
+        `workflow_id must be at most 60 characters; player_id ${ID_RULE}; steps[0].name must be a string of 1-64 characters; steps[0].steps must not add up to more than 604800000 ms (7 days); steps[1].materials[1].material_id ore appears twice`,
+      ],
+      [
         `/udp/sessions/${ids.sessionId}/progress`,
         {
           elapsed_ms: "x",
@@ -301,7 +322,7 @@ describe("hostile JSON bodies", () => {
       [
         "/v1/workflows",
         { playerId: 7, steps: [] },
-        "playerId must be 1-64 characters of letters, digits, '_', '-', '.' or ':'",
+        "playerId must be 1-64 characters of letters, digits, '_', '-', '.' or ':'; steps must be an array of 1-32 workflow steps",
       ],
       [
         "/v1/workflows",
