@@ -181,6 +181,25 @@ describe("hostile JSON bodies", () => {
     expect((await serviceCall("/v1/sessions/s-typo", undefined, "GET")).status).toBe(404);
   });
 
+  it("names two fields at fault together on every route that reads fields, never one per request", async () => {
+    for (const route of ROUTES.filter((r) => r.fields.length >= 2)) {
+      const [first, second] = route.fields as [string, string];
+      // An object where each field takes a string, a number or a list: both are wrong.
+      const response = await sendBody(
+        context,
+        route,
+        JSON.stringify({ [first]: {}, [second]: {} }),
+      );
+      const answer = (await response.json()) as {
+        error?: { message: string };
+        rejected?: { error: { message: string } }[];
+      };
+      // A bridged event is refused in its own entry of `rejected`.
+      const message = answer.rejected?.[0]?.error.message ?? answer.error?.message;
+      expect(message, routeLabel(route)).toMatch(new RegExp(`^${first} .*; ${second} `));
+    }
+  });
+
   it("names every field at fault in one answer, in a batch with each update's index, and applies nothing", async () => {
     const ID_RULE = "must be 1-64 characters of letters, digits, '_', '-', '.' or ':'";
     const before = await sessionSeq(context);
