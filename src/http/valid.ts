@@ -128,6 +128,35 @@ function unknownFieldRule(names: readonly string[], proto: boolean): string {
   return `is not a field here (the fields are ${(proto ? names.map(protoName) : names).join(", ")})`;
 }
 
+/**
+ * A route's query parameters, held to its body's rules: every fault in one
+ * answer, and a parameter it does not take refused, naming the ones it
+ * does — a misspelt `?befor=` would otherwise be ignored unnoticed. A
+ * parameter sent twice is read by its last value.
+ */
+export function parseQuery<E extends v.ObjectEntries>(url: string, entries: E) {
+  const params = new URL(url).searchParams;
+  const names = Object.keys(entries);
+  const unknown = [...new Set(params.keys())].filter((name) => !names.includes(name));
+  if (unknown.length > 0) {
+    const rule = `is not a query parameter here (the parameters are ${names.join(", ")})`;
+    throw refusal(unknown.map((name) => `${name} ${rule}`));
+  }
+  return parse(v.object(entries), Object.fromEntries(params));
+}
+
+/** A query parameter that is a whole number within [min, max]. */
+export function queryWholeNumber(min: number, max: number) {
+  const rule = `must be a whole number from ${min} to ${max}`;
+  return v.pipe(
+    v.string(rule),
+    v.regex(/^\d{1,16}$/, rule),
+    v.transform(Number),
+    v.minValue(min, rule),
+    v.maxValue(max, rule),
+  );
+}
+
 /** Whether a value is a JSON object (not null, not an array). */
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

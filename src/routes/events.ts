@@ -14,7 +14,7 @@ import { AppError } from "../errors";
 import { applyProgressNow } from "../events/apply-now";
 import { EVENT_LIMITS, isSessionEvent, parseEventRecord, recordsOf } from "../events/event-input";
 import { readBodyText, readJsonBody } from "../http/body";
-import { fields, parse, wholeNumber } from "../http/valid";
+import { fields, parse, parseQuery, queryWholeNumber, wholeNumber } from "../http/valid";
 import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
@@ -85,6 +85,22 @@ async function queued(send: () => Promise<unknown>, message: string): Promise<vo
   }
 }
 
+/** `POST /v1/events?on_invalid=refuse|dead_letter`: what becomes of an invalid record. */
+const postQuery = {
+  on_invalid: v.optional(
+    v.picklist(["refuse", "dead_letter"], "must be refuse (the default) or dead_letter"),
+    "refuse",
+  ),
+};
+
+/** Most dead letters one page lists. */
+const MAX_DEAD_LETTERS_PAGE = 500;
+/** `GET /v1/events/dead-letters?limit&before`: a page (50 by default) older than the cursor. */
+const deadLettersQuery = {
+  limit: v.optional(queryWholeNumber(1, MAX_DEAD_LETTERS_PAGE), "50"),
+  before: v.optional(queryWholeNumber(1, Number.MAX_SAFE_INTEGER)),
+};
+
 /** Routes under /v1/events. */
 export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & TraceVariables }>()
   .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
@@ -99,13 +115,7 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
       ],
       accept: "application/json (one event or an array) or application/x-ndjson",
     });
-    const onInvalid = c.req.query("on_invalid") ?? "refuse";
-    if (onInvalid !== "refuse" && onInvalid !== "dead_letter") {
-      throw new AppError(
-        "invalid_argument",
-        "on_invalid must be refuse (the default) or dead_letter",
-      );
-    }
+    const { on_invalid: onInvalid } = parseQuery(c.req.url, postQuery);
     if (text === null) throw new AppError("invalid_argument", "the body holds no events");
     const records = recordsOf(text);
     if (records.length > EVENT_LIMITS.maxRecords) {
@@ -165,9 +175,8 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     );
   })
   .get("/dead-letters", async (c) => {
-    const limit = queryNumber(c.req.query("limit"), "limit", 1, MAX_DEAD_LETTERS_PAGE) ?? 50;
-    const before = queryNumber(c.req.query("before"), "before", 1, Number.MAX_SAFE_INTEGER);
-    const { count, letters, nextBefore } = await deadLetterStub(c.env).list(limit, before);
+    const { limit, before } = parseQuery(c.req.url, deadLettersQuery);
+    const { count, letters, nextBefore } = await deadLetterStub(c.env).list(limit, before ?? null);
     return c.json({ count, letters, next_before: nextBefore });
   })
   // Sends kept letters back to their queues once their cause is dealt with (service token).
@@ -257,18 +266,3 @@ const idsBody = fields(
   },
   "the body must be a JSON object",
 );
-
-/** Most dead letters one page lists. */
-const MAX_DEAD_LETTERS_PAGE = 500;
-
-/** A whole-number query parameter within [min, max], or null when absent; 400 otherwise. */
-function queryNumber(
-  raw: string | undefined,
-  name: string,
-  min: number,
-  max: number,
-): number | null {
-  if (raw === undefined) return null;
-  const value = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
-  return parse(wholeNumber(min, max, `must be a whole number from ${min} to ${max}`), value, name);
-}

@@ -76,6 +76,26 @@ describe("GET /v1/events/dead-letters", () => {
     }
     expect((await page("limit=500")).letters.length).toBeLessThanOrEqual(500);
   });
+
+  it("names both faults at once, and refuses a parameter it does not take rather than ignore it", async () => {
+    const said = async (query: string) => {
+      const response = await serviceCall(`/v1/events/dead-letters?${query}`, undefined, "GET");
+      expect(response.status, query).toBe(400);
+      return ((await response.json()) as { error: { message: string } }).error.message;
+    };
+    expect(await said("limit=0&before=x")).toBe(
+      `limit must be a whole number from 1 to 500; before must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`,
+    );
+    // A misspelt cursor would otherwise list the first page again, as if it were the next.
+    expect(await said("limit=5&befor=9")).toBe(
+      "befor is not a query parameter here (the parameters are limit, before)",
+    );
+    // As POST /v1/events does with its one.
+    const response = await serviceCall("/v1/events?oninvalid=dead_letter", []);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toBe(
+      "oninvalid is not a query parameter here (the parameters are on_invalid)",
+    );
+  });
 });
 
 describe("POST /v1/events/dead-letters/redrive", () => {
