@@ -266,6 +266,17 @@ describe("hostile JSON bodies", () => {
         "current_step_index must be a whole number, 0 or more (the step's index); step_progress must be between 0 and 100; rate must be a number",
       ],
       [
+        // A reading from the future, said with the rest, on a correction and a material report.
+        `/udp/sessions/${ids.sessionId}/progress`,
+        { as_of_ms: Date.now() + 3_600_000, rate: 0 },
+        "rate must be greater than 0 and at most 100; as_of_ms lies more than a minute in the future; check the sender's clock",
+      ],
+      [
+        `/udp/sessions/${ids.sessionId}/materials`,
+        { changes: [{ materialId: "", quantity: 1 }], asOfMs: String(Date.now() + 3_600_000) },
+        `changes[0].materialId ${ID_RULE}; asOfMs lies more than a minute in the future; check the sender's clock`,
+      ],
+      [
         "/v1/progress",
         {
           updates: [

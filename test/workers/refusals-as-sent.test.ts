@@ -132,5 +132,19 @@ describe("refusals worded as sent", () => {
     );
     expect(await refusal(await player(future))).toMatch(/^asOfMs lies more than a minute/);
     expect(await refusal(await player(snake))).toMatch(/^as_of_ms lies more than a minute/);
+    // A new session's requirements, and a workflow step's, the same way.
+    const materials = [
+      { materialId: "iron_ore", required: 1 },
+      { materialId: "iron_ore", required: 2 },
+    ];
+    const steps = [{ name: "a", durationMs: 1000 }];
+    const create = { playerId: "p", recipeId: "r", steps, materials };
+    expect(await refusal(await serviceCall("/v1/sessions", create))).toBe(
+      "materials[1].materialId iron_ore appears twice",
+    );
+    const workflow = { playerId: "p", steps: [{ name: "w", recipeId: "r", steps, materials }] };
+    expect(await refusal(await serviceCall("/v1/workflows", workflow))).toBe(
+      "steps[0].materials[1].materialId iron_ore appears twice",
+    );
   });
 });

@@ -16,9 +16,10 @@ import { elapsedAt, totalDurationMs } from "./progress";
 import {
   CORRECTION_RANGES,
   type CreateSessionParams,
+  FUTURE_READING,
+  fromTheFuture,
   isFinal,
   type LifecycleAction,
-  MAX_CLOCK_SKEW_MS,
   type ProgressCorrection,
   type Session,
   type SessionStatus,
@@ -205,12 +206,8 @@ function correct(state: Session, correction: ProgressCorrection, atMs: number): 
   // transition came first): stale, the session stays as it is. One taken
   // "after now" (the sender's clock runs a little ahead) is placed now.
   if (correction.asOfMs !== undefined) {
-    if (correction.asOfMs > atMs + MAX_CLOCK_SKEW_MS) {
-      return error(
-        "invalid_argument",
-        "as_of_ms lies more than a minute in the future; check the sender's clock",
-      );
-    }
+    if (fromTheFuture(correction.asOfMs, atMs))
+      return error("invalid_argument", `as_of_ms ${FUTURE_READING}`);
     if (correction.asOfMs < state.clock.anchorAtMs)
       return { ok: true, state, change: { kind: "none" } };
   }

@@ -70,6 +70,15 @@ export interface CreateSessionParams {
 export const MAX_CLOCK_SKEW_MS = 60_000;
 
 /**
+ * A reading's time (`as_of_ms`) taken further ahead of `nowMs` than the
+ * sender's clock may drift: refused, worded `as_of_ms` + `FUTURE_READING`.
+ */
+export function fromTheFuture(asOfMs: number, nowMs: number): boolean {
+  return asOfMs > nowMs + MAX_CLOCK_SKEW_MS;
+}
+export const FUTURE_READING = "lies more than a minute in the future; check the sender's clock";
+
+/**
  * An explicit progress correction from crafting-service. Exactly one of
  * `elapsedMs`, `progressPercent` or `stepIndex` (with `stepProgressPercent`)
  * places the clock; `rate` alone changes the crafting speed.
