@@ -8,7 +8,7 @@
 import * as v from "valibot";
 import { EVENT_TYPES, type EventKind, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
-import { fields, int64Number, isObject, parse, protoName, saidFor } from "../http/valid";
+import { check, fields, int64Number, isObject, protoName, refusal, saidFor } from "../http/valid";
 import { ID_PATTERN, idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
 
 /** Limits of `POST /v1/events`. */
@@ -114,28 +114,64 @@ function parseEvent(raw: unknown, acceptedAtMs: number): SessionEvent {
   if (isObject(value) && JSON.stringify(value).length > EVENT_LIMITS.maxRecordBytes) {
     throw invalid(`an event may not exceed ${EVENT_LIMITS.maxRecordBytes} bytes`);
   }
-  const record = parse(envelope, value);
-  const kind = EVENT_TYPES[record.event_type];
-  // The payload's place: `payload`, or in the proto3 form the type's name.
-  const at = record.payload !== undefined ? "payload" : kind;
-  const payloadValue = record.payload ?? (value as Record<string, unknown>)[kind] ?? {};
-  if (!isObject(payloadValue)) throw invalid(`${at} must be a JSON object`);
+  const checked = check(envelope, value);
+  if (!checked.ok) throw refusal([...checked.faults, ...payloadFaults(value)]);
+  const record = checked.value;
   const event: SessionEvent = {
     eventId: record.event_id.toLowerCase(),
-    kind,
+    kind: EVENT_TYPES[record.event_type],
     occurredAtMs: record.occurred_at,
     sessionId: record.session_id,
     playerId: record.player_id,
     version: record.version,
     acceptedAtMs,
   };
+  readPayload(event, value as Record<string, unknown>);
+  return event;
+}
+
+/** Fills `event` from its record's payload, or throws naming what is wrong with it. */
+function readPayload(event: SessionEvent, record: Record<string, unknown>): void {
+  // The payload's place: `payload`, or in the proto3 form the type's name.
+  const payload = field(record, "payload");
+  const at = payload !== undefined ? "payload" : event.kind;
+  const payloadValue = payload ?? record[event.kind] ?? {};
+  if (!isObject(payloadValue)) throw invalid(`${at} must be a JSON object`);
   try {
-    fillPayload(event, kind, payloadValue, at);
+    fillPayload(event, event.kind, payloadValue, at);
   } catch (e: unknown) {
     if (!(e instanceof AppError)) throw e;
     throw invalid(saidFor(payloadValue, e.message, PAYLOAD_FIELDS));
   }
-  return event;
+}
+
+/**
+ * What is wrong with the payload of a record whose envelope is refused,
+ * when its type can still be read: said with the envelope's faults, so a
+ * producer fixes the event in one try. The payload is read into a scratch
+ * event whose ids are placeholders (a start's session is created under
+ * them), so only the payload's own faults are said.
+ */
+function payloadFaults(record: unknown): string[] {
+  if (!isObject(record)) return [];
+  const type = field(record, "event_type");
+  if (typeof type !== "string" || !Object.hasOwn(EVENT_TYPES, type)) return [];
+  const scratch: SessionEvent = {
+    eventId: "",
+    kind: EVENT_TYPES[type as keyof typeof EVENT_TYPES],
+    occurredAtMs: 0,
+    sessionId: "placeholder",
+    playerId: "placeholder",
+    version: 1,
+    acceptedAtMs: 0,
+  };
+  try {
+    readPayload(scratch, record);
+    return [];
+  } catch (e: unknown) {
+    if (!(e instanceof AppError)) throw e;
+    return [e.message];
+  }
 }
 
 /** The payload's fields a refusal names, worded as the producer wrote them (`saidFor`). */

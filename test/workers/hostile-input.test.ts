@@ -305,10 +305,25 @@ describe("hostile JSON bodies", () => {
     // The batch's good update was not applied: a refused body changes nothing.
     expect(await sessionSeq(context)).toBe(before);
     // A bridged event's faults, all in its own entry of `rejected`.
-    const response = await serviceCall("/v1/events", [{ event_type: "crafting.session.start" }]);
+    const response = await serviceCall("/v1/events", [
+      { event_type: "crafting.session.start" },
+      // The payload's faults too, when the envelope is refused but its type can be read.
+      {
+        event_id: crypto.randomUUID(),
+        event_type: "crafting.session.progress",
+        occurred_at: new Date().toISOString(),
+        session_id: ids.sessionId,
+        player_id: ids.playerId,
+        version: 0,
+        payload: { progress_percent: 150 },
+      },
+    ]);
     const { rejected } = (await response.json()) as { rejected: { error: { message: string } }[] };
     expect(rejected[0]?.error.message).toMatch(
-      /^event_id must be a UUID; occurred_at must be an RFC 3339 timestamp; session_id .*; player_id .*; version must be a positive whole number$/,
+      /^event_id must be a UUID; occurred_at must be an RFC 3339 timestamp; session_id .*; player_id .*; version must be a positive whole number; and 1 more$/,
+    );
+    expect(rejected[1]?.error.message).toBe(
+      "version must be a positive whole number; payload needs elapsed_seconds (≥ 0) or progress_percent (0-100)",
     );
   });
 
