@@ -17,12 +17,12 @@ import { AppError, CloseCode, type ErrorCode, TOKEN_EXPIRED_REASON } from "../er
 import type { ServerFrame } from "../gen/crafting/v1/frames_pb";
 import { type SessionState, SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import { CraftingStreamingService } from "../gen/crafting/v1/streaming_service_pb";
-import { protoName } from "../http/valid";
+import { check, protoName, refusal } from "../http/valid";
 import { authenticate } from "../middleware/auth";
 import { checkRateLimit } from "../middleware/limits";
 import { endsStream } from "../protocol/frames";
 import { QueueEntryDiff, SessionProgress, workflowResponse } from "../protocol/rpc-wire";
-import { parseId } from "../routes/session-input";
+import { idSchema } from "../routes/session-input";
 import { connectStream, type WatchedKind } from "../routes/streams";
 import { STREAM_ENDED_REASON, type StreamEnd, streamFrames } from "./frame-stream";
 
@@ -82,6 +82,26 @@ interface CallScope {
   via: "connect" | "grpc-web";
   /** A request field's name as the caller's encoding writes it: proto3 JSON's lowerCamelCase, or the proto name. */
   named: (field: string) => string;
+}
+
+/**
+ * Checks the ids a request names, every fault in one answer as a refused
+ * body is told (`session_id must be …; player_id must be …`), each named as
+ * the caller's encoding writes it; an `optional` one left empty (proto3's
+ * unset string) is not checked.
+ */
+function checkIds(
+  scope: CallScope,
+  ids: Record<string, string>,
+  optional: readonly string[] = [],
+): void {
+  const faults: string[] = [];
+  for (const [name, value] of Object.entries(ids)) {
+    if (value === "" && optional.includes(name)) continue;
+    const checked = check(idSchema, value, scope.named(name));
+    if (!checked.ok) faults.push(...checked.faults);
+  }
+  if (faults.length > 0) throw refusal(faults);
 }
 
 /**
@@ -244,7 +264,8 @@ export function handleRpc(env: Env, request: Request): Promise<Response> {
   }).service(CraftingStreamingService, {
     streamCraftingProgress: (req, ctx) =>
       asConnect(async function* () {
-        const sessionId = parseId(req.sessionId, scope.named("session_id"));
+        checkIds(scope, { session_id: req.sessionId, player_id: req.playerId }, ["player_id"]);
+        const sessionId = req.sessionId;
         const auth = await admit(scope, req.playerId);
         // A resumed stream starts with replayed updates: they merge onto the session as it is.
         const progress = new SessionProgress(
@@ -256,14 +277,16 @@ export function handleRpc(env: Env, request: Request): Promise<Response> {
       }),
     streamCraftingQueue: (req, ctx) =>
       asConnect(async function* () {
-        const playerId = parseId(req.playerId, scope.named("player_id"));
+        checkIds(scope, { player_id: req.playerId });
+        const playerId = req.playerId;
         const auth = await admit(scope, playerId);
         const diff = new QueueEntryDiff();
         yield* watch(scope, auth, "queue", playerId, req, ctx.signal, (frame) => diff.next(frame));
       }),
     streamMultiStepWorkflow: (req, ctx) =>
       asConnect(async function* () {
-        const workflowId = parseId(req.workflowId, scope.named("workflow_id"));
+        checkIds(scope, { workflow_id: req.workflowId, player_id: req.playerId }, ["player_id"]);
+        const workflowId = req.workflowId;
         const auth = await admit(scope, req.playerId);
         yield* watch(scope, auth, "workflow", workflowId, req, ctx.signal, (frame) =>
           present(workflowResponse(frame)),

@@ -318,6 +318,17 @@ describe("RPC errors", () => {
       expect((await outcome(c.streamCraftingProgress({ sessionId: "" }, { headers })))?.code).toBe(
         Code.InvalidArgument,
       );
+      // Every id at fault in one answer, as a refused body is told.
+      const player = field === "sessionId" ? "playerId" : "player_id";
+      const both = await outcome(
+        c.streamCraftingProgress({ sessionId: "", playerId: "not an id!" }, { headers }),
+      );
+      expect(both?.code).toBe(Code.InvalidArgument);
+      expect(both?.rawMessage).toMatch(new RegExp(`^${field} must be [^;]+; ${player} must be `));
+      const workflow = await outcome(
+        c.streamMultiStepWorkflow({ workflowId: "", playerId: "?" }, { headers }),
+      );
+      expect(workflow?.rawMessage).toMatch(/workflow_?[iI]d must be [^;]+; player_?[iI]d must be /);
     }
   });
 
