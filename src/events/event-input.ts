@@ -6,7 +6,7 @@
  */
 
 import * as v from "valibot";
-import { EVENT_TYPES, type EventKind, type SessionEvent } from "../domain/events/session-events";
+import { EVENT_TYPES, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
 import { check, fields, int64Number, isObject, protoName, refusal, saidFor } from "../http/valid";
 import { ID_PATTERN, idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
@@ -138,7 +138,7 @@ function readPayload(event: SessionEvent, record: Record<string, unknown>): void
   const payloadValue = payload ?? record[event.kind] ?? {};
   if (!isObject(payloadValue)) throw invalid(`${at} must be a JSON object`);
   try {
-    fillPayload(event, event.kind, payloadValue, at);
+    fillPayload(event, payloadValue, at);
   } catch (e: unknown) {
     if (!(e instanceof AppError)) throw e;
     throw invalid(saidFor(payloadValue, e.message, PAYLOAD_FIELDS));
@@ -202,13 +202,8 @@ function parseString(raw: string): unknown {
   }
 }
 
-function fillPayload(
-  event: SessionEvent,
-  kind: EventKind,
-  payload: Record<string, unknown>,
-  at: string,
-): void {
-  switch (kind) {
+function fillPayload(event: SessionEvent, payload: Record<string, unknown>, at: string): void {
+  switch (event.kind) {
     case "start": {
       const { params, region } = within(at, () =>
         parseCreateRequest(

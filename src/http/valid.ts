@@ -145,15 +145,14 @@ export function parseQuery<E extends v.ObjectEntries>(url: string, entries: E) {
   return parse(v.object(entries), Object.fromEntries(params));
 }
 
-/** A query parameter that is a whole number within [min, max]. */
+/** A query parameter that is a whole number within [min, max] (`wholeNumber`, written in digits). */
 export function queryWholeNumber(min: number, max: number) {
   const rule = `must be a whole number from ${min} to ${max}`;
   return v.pipe(
     v.string(rule),
     v.regex(/^\d{1,16}$/, rule),
     v.transform(Number),
-    v.minValue(min, rule),
-    v.maxValue(max, rule),
+    wholeNumber(min, max, rule),
   );
 }
 

@@ -103,6 +103,12 @@ export interface FieldRule {
   rule: string;
 }
 
+/** A percentage: of the whole session, or of a step. */
+const PERCENT: FieldRule = {
+  holds: (percent) => percent >= 0 && percent <= 100,
+  rule: "must be between 0 and 100",
+};
+
 /**
  * The range each number of a correction keeps whatever the session: a
  * sender's input is checked against these with its other fields, before
@@ -112,18 +118,12 @@ export interface FieldRule {
  */
 export const CORRECTION_RANGES = {
   elapsedMs: { holds: (ms) => ms >= 0, rule: "must not be negative" },
-  progressPercent: {
-    holds: (percent) => percent >= 0 && percent <= 100,
-    rule: "must be between 0 and 100",
-  },
+  progressPercent: PERCENT,
   stepIndex: {
     holds: (index) => Number.isInteger(index) && index >= 0,
     rule: "must be a whole number, 0 or more (the step's index)",
   },
-  stepProgressPercent: {
-    holds: (percent) => percent >= 0 && percent <= 100,
-    rule: "must be between 0 and 100",
-  },
+  stepProgressPercent: PERCENT,
   rate: {
     holds: (rate) => rate > 0 && rate <= 100,
     rule: "must be greater than 0 and at most 100",
