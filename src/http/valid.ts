@@ -47,7 +47,12 @@ function faultsOf(
   input: unknown,
   field?: string,
 ): string[] {
-  return [...new Set(issues.map((issue) => describe(issue, input, field)))];
+  // A field the body does not take first: it explains a field then missing.
+  const unknownFirst = [
+    ...issues.filter((issue) => issue.type === "never"),
+    ...issues.filter((issue) => issue.type !== "never"),
+  ];
+  return [...new Set(unknownFirst.map((issue) => describe(issue, input, field)))];
 }
 
 /** One `invalid_argument` saying `faults`: the first few, then how many more. */
@@ -95,8 +100,10 @@ export function fields<E extends v.ObjectEntries>(
   { unknownFields = "refuse" }: { unknownFields?: "refuse" | "drop" } = {},
 ) {
   const names = Object.keys(entries);
-  const rule = unknownFieldRule(names, false);
-  const protoRule = unknownFieldRule(names, true);
+  // Every field the object does not have is refused beside the faults of
+  // those it has (valibot's rest schema), told the names its client writes.
+  const snake = v.objectWithRest(entries, v.never(unknownFieldRule(names, false)));
+  const proto = v.objectWithRest(entries, v.never(unknownFieldRule(names, true)));
   return v.pipe(
     v.custom<Record<string, unknown>>(isObject, message),
     v.transform((input) => {
@@ -104,21 +111,35 @@ export function fields<E extends v.ObjectEntries>(
       for (const key of names) if (!(key in out)) out[key] = undefined;
       return out;
     }),
-    // Before the fields' rules, so a misspelt field is named even when the
-    // field it meant is then missing.
+    // The keys valibot's rest schema passes over (they name a prototype),
+    // refused before the fields are read.
     v.rawCheck<Record<string, unknown>>(({ dataset, addIssue }) => {
       if (!dataset.typed || unknownFields === "drop") return;
       const input = dataset.value;
-      const key = unknownField(input, names);
+      const key = PROTOTYPE_KEYS.find(
+        (name) => Object.hasOwn(input, name) && !names.includes(name),
+      );
       if (key === undefined) return;
       addIssue({
-        message: spellings.has(input) ? protoRule : rule,
+        message: unknownFieldRule(names, spellings.has(input)),
         path: [{ type: "object", origin: "value", input, key, value: input[key] }],
       });
     }),
-    v.object(entries),
+    unknownFields === "drop"
+      ? v.object(entries)
+      : // Typed as the plain object: the rest schema only ever refuses.
+        v.lazy(
+          (input) =>
+            (spellings.has(input as object) ? proto : snake) as unknown as v.ObjectSchema<
+              E,
+              undefined
+            >,
+        ),
   );
 }
+
+/** Keys that name a prototype, which valibot's object schemas never read. */
+const PROTOTYPE_KEYS = ["__proto__", "constructor", "prototype"];
 
 /**
  * What an unknown field is told (its name is the issue's path): the fields
@@ -135,14 +156,10 @@ function unknownFieldRule(names: readonly string[], proto: boolean): string {
  * parameter sent twice is read by its last value.
  */
 export function parseQuery<E extends v.ObjectEntries>(url: string, entries: E) {
-  const params = new URL(url).searchParams;
   const names = Object.keys(entries);
-  const unknown = [...new Set(params.keys())].filter((name) => !names.includes(name));
-  if (unknown.length > 0) {
-    const rule = `is not a query parameter here (the parameters are ${names.join(", ")})`;
-    throw refusal(unknown.map((name) => `${name} ${rule}`));
-  }
-  return parse(v.object(entries), Object.fromEntries(params));
+  const rule = `is not a query parameter here (the parameters are ${names.join(", ")})`;
+  const query = v.objectWithRest(entries, v.never(rule)) as unknown as v.ObjectSchema<E, undefined>;
+  return parse(query, Object.fromEntries(new URL(url).searchParams));
 }
 
 /** A query parameter that is a whole number within [min, max] (`wholeNumber`, written in digits). */
@@ -255,14 +272,6 @@ export async function refusalsSaidFor<T>(
 /** `elapsed_ms` → `elapsedMs`: a field's proto3 JSON name. */
 export function protoName(name: string): string {
   return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
-
-/** The first field of `input` not among `names`. */
-function unknownField(
-  input: Record<string, unknown>,
-  names: readonly string[],
-): string | undefined {
-  return Object.keys(input).find((key) => !names.includes(key));
 }
 
 /**

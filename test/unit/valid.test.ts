@@ -50,13 +50,24 @@ describe("fields", () => {
     expect(refusal({ player_id: 7, steps: [] })).toBe("player_id must be a string");
     // Both sent: the snake_case one is taken, and named.
     expect(refusal({ playerId: "p", player_id: 7, steps: [] })).toBe("player_id must be a string");
+    // A misspelt field is said first, then the field it meant, now missing.
     expect(refusal({ player_id: "p", steps: [{ duration: 5 }] })).toBe(
-      "steps[0].duration is not a field here (the fields are duration_ms)",
+      "steps[0].duration is not a field here (the fields are duration_ms); " +
+        "steps[0].duration_ms must be a number",
     );
     expect(refusal([])).toBe("the body must be a JSON object");
     // A key that is data, not the prototype.
     expect(refusal(JSON.parse('{"player_id":"p","steps":[],"__proto__":{}}'))).toBe(
       "__proto__ is not a field here (the fields are player_id, steps)",
+    );
+  });
+
+  it("says every field it does not have beside every other fault, in one answer", () => {
+    expect(refusal({ player_id: 7, stepz: [], extra: 1, steps: [{ durationMs: "5", d: 1 }] })).toBe(
+      "steps[0].d is not a field here (the fields are durationMs); " +
+        "stepz is not a field here (the fields are player_id, steps); " +
+        "extra is not a field here (the fields are player_id, steps); " +
+        "player_id must be a string; steps[0].durationMs must be a number",
     );
   });
 });

@@ -90,6 +90,10 @@ describe("GET /v1/events/dead-letters", () => {
     expect(await said("limit=5&befor=9")).toBe(
       "befor is not a query parameter here (the parameters are limit, before)",
     );
+    // Said with the other parameters' faults, not one per request.
+    expect(await said("limt=5&limit=0")).toBe(
+      "limt is not a query parameter here (the parameters are limit, before); limit must be a whole number from 1 to 500",
+    );
     // As POST /v1/events does with its one.
     const response = await serviceCall("/v1/events?oninvalid=dead_letter", []);
     expect(((await response.json()) as { error: { message: string } }).error.message).toBe(
