@@ -13,7 +13,7 @@ import {
   type LifecycleAction,
   type PlannedStep,
 } from "../domain/session/session";
-import { fields, int64Number, parse, wholeNumber } from "../http/valid";
+import { fields, int64Number, isObject, parse, wholeNumber } from "../http/valid";
 import { regionField } from "./placement";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
@@ -58,15 +58,22 @@ const quantity = wholeNumber(0, SESSION_LIMITS.maxQuantity, QUANTITY_RULE);
  */
 function materialList<E extends v.ObjectEntries>(entries: E) {
   const rule = `must be an array of at most ${SESSION_LIMITS.maxMaterials} materials`;
-  const item = fields({ material_id: idSchema, ...entries }, OBJECT_RULE);
-  return v.pipe(
+  // Each item says its first broken rule only, as every field does
+  // (src/http/valid.ts); the list's own pipe goes on past a refused item,
+  // so a repeated material is said beside the items' faults.
+  const item = v.config(fields({ material_id: idSchema, ...entries }, OBJECT_RULE), {
+    abortPipeEarly: true,
+  });
+  const list = v.pipe(
     v.array(item, rule),
     v.maxLength(SESSION_LIMITS.maxMaterials, rule),
     v.rawCheck(({ dataset, addIssue }) => {
-      if (!dataset.typed) return;
+      // Not typed when an item is refused: its id is read if it is a string.
+      if (!Array.isArray(dataset.value)) return;
       const seen = new Set<string>();
-      for (const [i, material] of dataset.value.entries()) {
-        const id = material.material_id as string;
+      for (const [i, material] of (dataset.value as unknown[]).entries()) {
+        const id = isObject(material) ? material.material_id : undefined;
+        if (typeof id !== "string") continue;
         if (seen.has(id)) {
           addIssue({
             message: `${id} appears twice`,
@@ -84,6 +91,7 @@ function materialList<E extends v.ObjectEntries>(entries: E) {
       }
     }),
   );
+  return v.config(list, { abortPipeEarly: false });
 }
 
 /** A session's material requirements, left out as none. */

@@ -250,6 +250,27 @@ describe("hostile JSON bodies", () => {
         `workflow_id must be at most 60 characters; player_id ${ID_RULE}; steps[0].name must be a string of 1-64 characters; steps[0].steps must not add up to more than 604800000 ms (7 days); steps[1].materials[1].material_id ore appears twice`,
       ],
       [
+        // A repeated material beside an item's own fault, a report's and a create's.
+        `/udp/sessions/${ids.sessionId}/materials`,
+        {
+          changes: [
+            { material_id: "ore", quantity: -1 },
+            { material_id: "ore", quantity: 2 },
+          ],
+        },
+        "changes[0].quantity must be a whole number from 0 to 4294967295; changes[1].material_id ore appears twice",
+      ],
+      [
+        "/v1/sessions",
+        {
+          playerId: "p",
+          recipeId: "r",
+          steps: [{ name: "a", durationMs: 1 }],
+          materials: [{ materialId: "ore", required: "x" }, 7, { materialId: "ore", required: 1 }],
+        },
+        "materials[0].required must be a whole number from 0 to 4294967295; materials[1] must be a JSON object; materials[2].materialId ore appears twice",
+      ],
+      [
         `/udp/sessions/${ids.sessionId}/progress`,
         {
           elapsed_ms: "x",
