@@ -1,13 +1,12 @@
 /** The Hono app: every route mounted, one error shape. */
 import { type Context, Hono, type Next } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { matchedRoutes } from "hono/route";
-import { METHOD_NAME_ALL } from "hono/router";
 import { AppError, httpStatus, knownError } from "./errors";
-import { allowedMethods, meantPath } from "./http/allowed-methods";
+import { allowedMethods, meantPath, routed } from "./http/allowed-methods";
 import { log } from "./log";
 import { bearerChallenge, refuseCredentialsInUrl } from "./middleware/auth";
 import { pageCalls } from "./middleware/cors";
+import { refuseUnreadQuery } from "./middleware/query";
 import { readableRefusals } from "./middleware/refusals";
 import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
@@ -33,6 +32,9 @@ export const app = new Hono<{ Bindings: Env }>()
   .use("/v1/*", routedFirst)
   .use("/ws/*", routedFirst)
   .use("/metrics/*", routedFirst)
+  // A query parameter on an API call whose route takes none is refused.
+  .use("/v1/*", refuseUnreadQuery)
+  .use("/udp/*", refuseUnreadQuery)
   // A game page on an allowed origin may make the calls a player's token opens.
   .use("/udp/sessions/:id/connect", pageCalls)
   .use(`${RPC_PATH_PREFIX}*`, pageCalls)
@@ -55,8 +57,7 @@ export const app = new Hono<{ Bindings: Env }>()
  * is a method like any other: `405` with the methods the path takes.
  */
 function routedFirst(c: Context, next: Next): Promise<void> {
-  const routed = matchedRoutes(c).some((route) => route.method !== METHOD_NAME_ALL);
-  return routed ? next() : refuseUnrouted(c);
+  return routed(c) ? next() : refuseUnrouted(c);
 }
 
 /** No route takes the request: 404 (naming the path meant, if only slashes differ), or 405 with Allow. */

@@ -4,8 +4,15 @@
  * instead of "no such route". The router's own matching (strict paths,
  * parameters, wildcards) decides, so the answer cannot drift from routing.
  */
+import type { Context } from "hono";
+import { matchedRoutes } from "hono/route";
 import { METHOD_NAME_ALL, METHODS, type Router } from "hono/router";
 import type { RouterRoute } from "hono/types";
+
+/** Whether a route (middleware aside) takes the request. */
+export function routed(c: Context): boolean {
+  return matchedRoutes(c).some((route) => route.method !== METHOD_NAME_ALL);
+}
 
 /** The methods the router knows, as requests spell them. */
 const PROBED = METHODS.map((method) => method.toUpperCase());

@@ -18,6 +18,7 @@ import { fields, parse, parseQuery, queryWholeNumber, wholeNumber } from "../htt
 import { log } from "../log";
 import { type AuthVariables, requireServiceOrOperatorReads } from "../middleware/auth";
 import { rateLimit, subject } from "../middleware/limits";
+import { readsQuery } from "../middleware/query";
 import { frameTraceId, type TraceVariables } from "../middleware/trace";
 
 /** Queue limits of one `sendBatch`: 100 messages, 256 KB. */
@@ -104,7 +105,7 @@ const deadLettersQuery = {
 /** Routes under /v1/events. */
 export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & TraceVariables }>()
   .use(requireServiceOrOperatorReads, rateLimit("INGEST_RATE_LIMITER", subject))
-  .post("/", async (c) => {
+  .post("/", readsQuery, async (c) => {
     const text = await readBodyText(c.req.raw, {
       maxBytes: EVENT_LIMITS.maxBodyBytes,
       types: [
@@ -174,7 +175,7 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
       400,
     );
   })
-  .get("/dead-letters", async (c) => {
+  .get("/dead-letters", readsQuery, async (c) => {
     const { limit, before } = parseQuery(c.req.url, deadLettersQuery);
     const { count, letters, nextBefore } = await deadLetterStub(c.env).list(limit, before ?? null);
     return c.json({ count, letters, next_before: nextBefore });

@@ -184,6 +184,42 @@ describe("hostile JSON bodies", () => {
     expect((await serviceCall("/v1/sessions/s-typo", undefined, "GET")).status).toBe(404);
   });
 
+  it("refuses a query parameter a call's route does not take, on every route, and changes nothing", async () => {
+    // A reason sent in the query instead of the body would otherwise vanish.
+    // Probes (/health) are the exception: a monitor may add its own.
+    for (const route of ROUTES.filter((r) => !r.path(ids).startsWith("/health"))) {
+      const before = await sessionSeq(context);
+      const path = (i: typeof ids) => `${route.path(i)}?reason=oops&x=1`;
+      const response = await sendBody(context, { ...route, path }, "{}");
+      const { error } = (await response.json()) as { error: { message: string } };
+      expect(response.status, routeLabel(route)).toBe(400);
+      expect(error.message, routeLabel(route)).toMatch(
+        /^reason is not a query parameter here \([^;]+\); x is not a query parameter here /,
+      );
+      expect(await sessionSeq(context)).toBe(before);
+    }
+    for (const path of [
+      `/v1/sessions/${ids.sessionId}`,
+      `/v1/players/${ids.playerId}/queue`,
+      `/v1/workflows/${ids.workflowId}`,
+      "/v1/events/dead-letters",
+    ]) {
+      const response = await serviceCall(`${path}?fields=steps`, undefined, "GET");
+      expect(response.status, path).toBe(400);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+        /^fields is not a query parameter here \(/,
+      );
+    }
+    expect((await call("/health?monitor=1")).status).toBe(200);
+    // A stream upgrade ignores what proxies and client libraries add (docs/streams.md).
+    const upgrade = await call(`/ws/crafting/${ids.sessionId}?client=web&v=3`, {
+      headers: { Authorization: `Bearer ${context.player}`, Upgrade: "websocket" },
+    });
+    expect(upgrade.status).toBe(101);
+    upgrade.webSocket?.accept();
+    upgrade.webSocket?.close(1000);
+  });
+
   it("names two fields at fault together on every route that reads fields, never one per request", async () => {
     for (const route of ROUTES.filter((r) => r.fields.length >= 2)) {
       const [first, second] = route.fields as [string, string];
