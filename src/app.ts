@@ -4,9 +4,9 @@ import { HTTPException } from "hono/http-exception";
 import { AppError, httpStatus, knownError } from "./errors";
 import { allowedMethods, meantPath, routed } from "./http/allowed-methods";
 import { log } from "./log";
-import { bearerChallenge, refuseCredentialsInUrl } from "./middleware/auth";
+import { bearerChallenge } from "./middleware/auth";
 import { pageCalls } from "./middleware/cors";
-import { refuseUnreadQuery } from "./middleware/query";
+import { checkQuery } from "./middleware/query";
 import { readableRefusals } from "./middleware/refusals";
 import { traceRequests } from "./middleware/trace";
 import { eventRoutes } from "./routes/events";
@@ -24,7 +24,8 @@ export const app = new Hono<{ Bindings: Env }>()
   // Browsers (and the SDK in Node or Workers) cannot read a refused
   // handshake's status: every refused upgrade, whatever its path, gets a close code.
   .use(readableRefusals)
-  .use(refuseCredentialsInUrl)
+  // Credentials in a URL are refused; so, on the API, a query parameter a route does not read.
+  .use(checkQuery)
   // A path no route takes is told so (404, or 405 with Allow) before any
   // route group's auth or upgrade check judges it: a typo is not a 403.
   // Only the groups that check the caller for all their paths need it (the
@@ -32,9 +33,6 @@ export const app = new Hono<{ Bindings: Env }>()
   .use("/v1/*", routedFirst)
   .use("/ws/*", routedFirst)
   .use("/metrics/*", routedFirst)
-  // A query parameter on an API call whose route takes none is refused.
-  .use("/v1/*", refuseUnreadQuery)
-  .use("/udp/*", refuseUnreadQuery)
   // A game page on an allowed origin may make the calls a player's token opens.
   .use("/udp/sessions/:id/connect", pageCalls)
   .use(`${RPC_PATH_PREFIX}*`, pageCalls)

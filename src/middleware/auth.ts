@@ -50,17 +50,15 @@ export function bearerToken(request: Request): string | null {
   return fromProtocol ? fromProtocol.slice(BEARER_PROTOCOL_PREFIX.length) : null;
 }
 
-/** Fails the request when its URL carries something that looks like a credential. */
-export const refuseCredentialsInUrl = createMiddleware(async (c, next) => {
-  const params = new URL(c.req.url).searchParams;
+/** Fails a request whose query parameters carry something that looks like a credential. */
+export function refuseCredentials(params: URLSearchParams): void {
   if (CREDENTIAL_PARAMS.some((name) => params.has(name))) {
     throw new AppError(
       "invalid_argument",
       "credentials in the URL are refused: send Authorization: Bearer <token> (or the bearer.<token> subprotocol)",
     );
   }
-  await next();
-});
+}
 
 /** The realm of every challenge (RFC 6750 §3). */
 const REALM = "crafting";
