@@ -332,6 +332,32 @@ describe("RPC errors", () => {
     }
   });
 
+  it("ignores a field its request does not have, as connect-es servers do: a newer client still streams", async () => {
+    const [sessionId, playerId] = [freshId("s"), freshId("p")];
+    await createSession(sessionId, playerId);
+    // A Connect JSON request, enveloped by hand: a typed client cannot write an unknown field.
+    const json = new TextEncoder().encode(JSON.stringify({ sessionId, fieldOfANewerClient: 1 }));
+    const envelope = new Uint8Array(5 + json.length);
+    new DataView(envelope.buffer).setUint32(1, json.length);
+    envelope.set(json, 5);
+    const response = await fetchWorker(
+      "https://crafting.test/crafting.v1.CraftingStreamingService/StreamCraftingProgress",
+      {
+        method: "POST",
+        headers: { ...(await bearer(playerId)), "Content-Type": "application/connect+json" },
+        body: envelope,
+      },
+    );
+    expect(response.status).toBe(200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const { value } = await reader.read();
+    const chunk = value as Uint8Array;
+    const length = new DataView(chunk.buffer, chunk.byteOffset).getUint32(1);
+    const first = JSON.parse(new TextDecoder().decode(chunk.subarray(5, 5 + length)));
+    expect(first).toMatchObject({ snapshot: true, update: { sessionId } });
+    await reader.cancel();
+  });
+
   it("answers resource_exhausted past the player's 10 streams, WebSockets and RPCs counted together", async () => {
     const playerId = freshId("p");
     const sessionId = freshId("s");
