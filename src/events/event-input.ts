@@ -8,7 +8,16 @@
 import * as v from "valibot";
 import { EVENT_TYPES, type SessionEvent } from "../domain/events/session-events";
 import { AppError } from "../errors";
-import { check, fields, int64Number, isObject, protoName, refusal, saidFor } from "../http/valid";
+import {
+  check,
+  faultsIn,
+  fields,
+  int64Number,
+  isObject,
+  protoName,
+  refusal,
+  saidFor,
+} from "../http/valid";
 import { ID_PATTERN, idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
 
 /** Limits of `POST /v1/events`. */
@@ -132,17 +141,28 @@ function parseEvent(raw: unknown, acceptedAtMs: number): SessionEvent {
 
 /** Fills `event` from its record's payload, or throws naming what is wrong with it. */
 function readPayload(event: SessionEvent, record: Record<string, unknown>): void {
-  // The payload's place: `payload`, or in the proto3 form the type's name.
-  const payload = field(record, "payload");
-  const at = payload !== undefined ? "payload" : event.kind;
-  const payloadValue = payload ?? record[event.kind] ?? {};
+  const at = payloadPlace(event.kind, record);
+  const payloadValue = record[at] ?? {};
   if (!isObject(payloadValue)) throw invalid(`${at} must be a JSON object`);
   try {
     fillPayload(event, payloadValue, at);
   } catch (e: unknown) {
     if (!(e instanceof AppError)) throw e;
-    throw invalid(saidFor(payloadValue, e.message, PAYLOAD_FIELDS));
+    // Worded as the payload was written, or (left out) as the envelope was.
+    const written = Object.keys(payloadValue).length > 0 ? payloadValue : record;
+    throw refusal(faultsIn(e).map((fault) => saidFor(written, fault, PAYLOAD_FIELDS)));
   }
+}
+
+/**
+ * The payload's place in a record: `payload`, or in the proto3 form the
+ * type's name (`start`). A payload left out is named where the envelope's
+ * form puts it (`payload.recipe_id`; `start.recipeId` after `eventType`).
+ */
+function payloadPlace(kind: SessionEvent["kind"], record: Record<string, unknown>): string {
+  if (record.payload !== undefined) return "payload";
+  if (record[kind] !== undefined) return kind;
+  return "event_type" in record || !("eventType" in record) ? "payload" : kind;
 }
 
 /**
@@ -152,7 +172,7 @@ function readPayload(event: SessionEvent, record: Record<string, unknown>): void
  * event whose ids are placeholders (a start's session is created under
  * them), so only the payload's own faults are said.
  */
-function payloadFaults(record: unknown): string[] {
+function payloadFaults(record: unknown): readonly string[] {
   if (!isObject(record)) return [];
   const type = field(record, "event_type");
   if (typeof type !== "string" || !Object.hasOwn(EVENT_TYPES, type)) return [];
@@ -170,7 +190,7 @@ function payloadFaults(record: unknown): string[] {
     return [];
   } catch (e: unknown) {
     if (!(e instanceof AppError)) throw e;
-    return [e.message];
+    return faultsIn(e);
   }
 }
 
@@ -184,16 +204,6 @@ const PAYLOAD_FIELDS = [
   "progress_percent",
 ];
 
-/** Runs a payload's parser; its refusal names the field under the payload's place (`payload.steps[0]…`). */
-function within<T>(at: string, parseIt: () => T): T {
-  try {
-    return parseIt();
-  } catch (e: unknown) {
-    if (!(e instanceof AppError)) throw e;
-    throw invalid(`${at}.${e.message}`);
-  }
-}
-
 function parseString(raw: string): unknown {
   try {
     return JSON.parse(raw) as unknown;
@@ -205,22 +215,20 @@ function parseString(raw: string): unknown {
 function fillPayload(event: SessionEvent, payload: Record<string, unknown>, at: string): void {
   switch (event.kind) {
     case "start": {
-      const { params, region } = within(at, () =>
-        parseCreateRequest(
-          {
-            session_id: event.sessionId,
-            player_id: event.playerId,
-            recipe_id: field(payload, "recipe_id"),
-            steps: normaliseSteps(field(payload, "steps")),
-            materials: field(payload, "materials"),
-            // proto3 leaves an unset string empty.
-            ...(field(payload, "workflow_id")
-              ? { workflow_id: field(payload, "workflow_id") }
-              : {}),
-            ...(field(payload, "region") ? { region: field(payload, "region") } : {}),
-          },
-          () => event.sessionId,
-        ),
+      // Its refusal names each field under the payload's place (`payload.steps[0]…`).
+      const { params, region } = parseCreateRequest(
+        {
+          session_id: event.sessionId,
+          player_id: event.playerId,
+          recipe_id: field(payload, "recipe_id"),
+          steps: normaliseSteps(field(payload, "steps")),
+          materials: field(payload, "materials"),
+          // proto3 leaves an unset string empty.
+          ...(field(payload, "workflow_id") ? { workflow_id: field(payload, "workflow_id") } : {}),
+          ...(field(payload, "region") ? { region: field(payload, "region") } : {}),
+        },
+        () => event.sessionId,
+        at,
       );
       event.start = {
         recipeId: params.recipeId,
@@ -233,7 +241,7 @@ function fillPayload(event: SessionEvent, payload: Record<string, unknown>, at: 
     }
     case "fail":
     case "cancel": {
-      const reason = within(at, () => parseReason({ reason: field(payload, "reason") }));
+      const reason = parseReason({ reason: field(payload, "reason") }, at);
       if (reason !== undefined) event.reason = reason;
       return;
     }

@@ -55,13 +55,25 @@ function faultsOf(
   return [...new Set(unknownFirst.map((issue) => describe(issue, input, field)))];
 }
 
+/** An `invalid_argument` that keeps the faults it says, to be said again within a larger refusal. */
+export class Refusal extends AppError {
+  constructor(readonly faults: readonly string[]) {
+    const more = faults.length - FAULTS_SAID;
+    super(
+      "invalid_argument",
+      faults.slice(0, FAULTS_SAID).join("; ") + (more > 0 ? `; and ${more} more` : ""),
+    );
+  }
+}
+
 /** One `invalid_argument` saying `faults`: the first few, then how many more. */
-export function refusal(faults: readonly string[]): AppError {
-  const more = faults.length - FAULTS_SAID;
-  return new AppError(
-    "invalid_argument",
-    faults.slice(0, FAULTS_SAID).join("; ") + (more > 0 ? `; and ${more} more` : ""),
-  );
+export function refusal(faults: readonly string[]): Refusal {
+  return new Refusal(faults);
+}
+
+/** The faults an error says: each of a `Refusal`'s, or its one message. */
+export function faultsIn(error: AppError): readonly string[] {
+  return error instanceof Refusal ? error.faults : [error.message];
 }
 
 /**

@@ -233,13 +233,15 @@ export function materialResults(
  * `POST /v1/sessions` body: `{ player_id, recipe_id, steps: [{ name, duration_ms }],
  * materials?: [{ material_id, required, available? }], session_id?, workflow_id?,
  * region? }` (or proto3 JSON's camelCase names): the session to create, and the location hint it names
- * (`region`, for the object's placement; null when none).
+ * (`region`, for the object's placement; null when none). `at`: where the
+ * body sits in a larger record (a bridged event's `payload`), its fields named from there.
  */
 export function parseCreateRequest(
   body: unknown,
   newId: () => string,
+  at?: string,
 ): { params: CreateSessionParams; region: LocationHint | null } {
-  const input = parse(createSession, body);
+  const input = parse(createSession, body, at);
   return {
     params: {
       sessionId: input.session_id ?? newId(),
@@ -259,6 +261,6 @@ export function plannedSteps(list: v.InferOutput<typeof sessionSteps>): PlannedS
 }
 
 /** Lifecycle body: optional `{ reason }` (used by fail and cancel). */
-export function parseReason(body: unknown): string | undefined {
-  return parse(reasonBody, body).reason ?? undefined;
+export function parseReason(body: unknown, at?: string): string | undefined {
+  return parse(reasonBody, body, at).reason ?? undefined;
 }

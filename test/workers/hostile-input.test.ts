@@ -364,7 +364,8 @@ describe("hostile JSON bodies", () => {
     });
     // The batch's good update was not applied: a refused body changes nothing.
     expect(await sessionSeq(context)).toBe(before);
-    // A bridged event's faults, all in its own entry of `rejected`.
+    // A bridged event's faults, all in its own entry of `rejected`: the two of its
+    // left-out payload (recipe_id, steps) counted past the five said.
     const response = await serviceCall("/v1/events", [
       { event_type: "crafting.session.start" },
       // The payload's faults too, when the envelope is refused but its type can be read.
@@ -380,7 +381,7 @@ describe("hostile JSON bodies", () => {
     ]);
     const { rejected } = (await response.json()) as { rejected: { error: { message: string } }[] };
     expect(rejected[0]?.error.message).toMatch(
-      /^event_id must be a UUID; occurred_at must be an RFC 3339 timestamp; session_id .*; player_id .*; version must be a positive whole number; and 1 more$/,
+      /^event_id must be a UUID; occurred_at must be an RFC 3339 timestamp; session_id .*; player_id .*; version must be a positive whole number; and 2 more$/,
     );
     expect(rejected[1]?.error.message).toBe(
       "version must be a positive whole number; payload needs elapsed_seconds (≥ 0) or progress_percent (0-100)",

@@ -132,6 +132,46 @@ describe("event records", () => {
     );
   });
 
+  it("names every fault of a payload under its place, and a payload left out where the envelope's form puts it", () => {
+    const snake = {
+      event_id: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
+      event_type: "crafting.session.start",
+      occurred_at: "2026-11-22T18:00:00Z",
+      session_id: "s-1",
+      player_id: "p-1",
+      version: 1,
+    };
+    const proto = {
+      eventId: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
+      eventType: "crafting.session.start",
+      occurredAt: "2026-11-22T18:00:00Z",
+      sessionId: "s-1",
+      playerId: "p-1",
+      version: "1",
+    };
+    const refusal = (record: object) => {
+      const result = parseEventRecord(record, 0);
+      return result.ok ? "accepted" : result.message;
+    };
+    const ID_RULE = "must be 1-64 characters of letters, digits, '_', '-', '.' or ':'";
+    const both = (at: string, recipe: string) =>
+      `${at}.${recipe} ${ID_RULE}; ${at}.steps must be an array of 1-64 steps`;
+    expect(refusal({ ...snake, payload: {} })).toBe(both("payload", "recipe_id"));
+    expect(refusal(snake)).toBe(both("payload", "recipe_id"));
+    expect(refusal({ ...proto, start: {} })).toBe(both("start", "recipeId"));
+    expect(refusal(proto)).toBe(both("start", "recipeId"));
+    expect(refusal({ ...snake, event_type: "crafting.session.progress" })).toBe(
+      "payload needs elapsed_seconds (≥ 0) or progress_percent (0-100)",
+    );
+    expect(refusal({ ...proto, eventType: "crafting.session.progress" })).toBe(
+      "progress needs elapsedSeconds (≥ 0) or progressPercent (0-100)",
+    );
+    // Said beside the envelope's, and counted past the five said.
+    expect(refusal({ ...snake, event_id: "x", session_id: "", player_id: "", version: 0 })).toBe(
+      `event_id must be a UUID; session_id ${ID_RULE}; player_id ${ID_RULE}; version must be a positive whole number; payload.recipe_id ${ID_RULE}; and 1 more`,
+    );
+  });
+
   it("keeps a start's region for placing its session; proto3's empty string is none", () => {
     const start = (payload: Record<string, unknown>) =>
       parseEventRecord(
