@@ -128,8 +128,9 @@ describe("the ingest stream", () => {
     socket.ws.send(JSON.stringify({ ref: 6, session_id: freshId("missing"), elapsed_ms: 5 }));
     socket.ws.send(new Uint8Array([1, 2, 3]));
     socket.ws.send(JSON.stringify({ ref: 8, session_id: sessionId, pad: big }));
+    socket.ws.send(JSON.stringify({ ref: 10, session_id: sessionId, elapsd_ms: 5, rate: "x" }));
     socket.ws.send(JSON.stringify({ ref: 9, session_id: sessionId, elapsed_ms: 9_000 }));
-    const got = await answered(socket, 9);
+    const got = await answered(socket, 10);
     const byRef = (ref: number | null) => got.filter((a) => a.ref === ref);
 
     expect(
@@ -148,6 +149,10 @@ describe("the ingest stream", () => {
     expect(byRef(5)[0]).toMatchObject({ session_id: null, error: { code: "invalid_argument" } });
     expect(byRef(5)[0]?.error?.message).toMatch(/^session_id /);
     expect(byRef(6)[0]?.error).toMatchObject({ code: "not_found" });
+    // A misspelt field is said with the message's other faults, as a body's is.
+    expect(byRef(10)[0]?.error?.message).toMatch(
+      /^elapsd_ms is not a field here \([^)]+\); rate must be a number/,
+    );
     expect(byRef(null).find((a) => a.error?.code === "payload_too_large")?.error?.message).toBe(
       `a message is at most ${INGEST_STREAM_LIMITS.maxMessageBytes} bytes`,
     );
