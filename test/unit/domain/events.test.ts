@@ -82,29 +82,32 @@ describe("event records", () => {
     });
   });
 
+  /** A valid envelope of an event of `type`, in our JSON or the proto3 form. */
+  const envelope = (type: string, proto: boolean) =>
+    proto
+      ? {
+          eventId: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
+          eventType: `crafting.session.${type}`,
+          occurredAt: "2026-11-22T18:00:00Z",
+          sessionId: "s-1",
+          playerId: "p-1",
+          version: "1",
+        }
+      : {
+          event_id: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
+          event_type: `crafting.session.${type}`,
+          occurred_at: "2026-11-22T18:00:00Z",
+          session_id: "s-1",
+          player_id: "p-1",
+          version: 1,
+        };
+  /** What a record is told: "accepted", or its refusal. */
+  const refusal = (record: object) => {
+    const result = parseEventRecord(record, 0);
+    return result.ok ? "accepted" : result.message;
+  };
+
   it("names a payload's field where and as the producer wrote it", () => {
-    const envelope = (type: string, proto: boolean) =>
-      proto
-        ? {
-            eventId: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
-            eventType: `crafting.session.${type}`,
-            occurredAt: "2026-11-22T18:00:00Z",
-            sessionId: "s-1",
-            playerId: "p-1",
-            version: "1",
-          }
-        : {
-            event_id: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
-            event_type: `crafting.session.${type}`,
-            occurred_at: "2026-11-22T18:00:00Z",
-            session_id: "s-1",
-            player_id: "p-1",
-            version: 1,
-          };
-    const refusal = (record: object) => {
-      const result = parseEventRecord(record, 0);
-      return result.ok ? "accepted" : result.message;
-    };
     const badStep = { name: "smelt", durationMs: -1 };
     expect(
       refusal({ ...envelope("start", true), start: { recipeId: "r", steps: [badStep] } }),
@@ -133,26 +136,7 @@ describe("event records", () => {
   });
 
   it("names every fault of a payload under its place, and a payload left out where the envelope's form puts it", () => {
-    const snake = {
-      event_id: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
-      event_type: "crafting.session.start",
-      occurred_at: "2026-11-22T18:00:00Z",
-      session_id: "s-1",
-      player_id: "p-1",
-      version: 1,
-    };
-    const proto = {
-      eventId: "0b7e2b8e-5f2a-4c1e-9a51-3f0d2c9e8a01",
-      eventType: "crafting.session.start",
-      occurredAt: "2026-11-22T18:00:00Z",
-      sessionId: "s-1",
-      playerId: "p-1",
-      version: "1",
-    };
-    const refusal = (record: object) => {
-      const result = parseEventRecord(record, 0);
-      return result.ok ? "accepted" : result.message;
-    };
+    const [snake, proto] = [envelope("start", false), envelope("start", true)];
     const ID_RULE = "must be 1-64 characters of letters, digits, '_', '-', '.' or ':'";
     const both = (at: string, recipe: string) =>
       `${at}.${recipe} ${ID_RULE}; ${at}.steps must be an array of 1-64 steps`;
