@@ -1,11 +1,11 @@
 /**
  * Query parameters. A credential in one is refused on every path. On the
  * API (`/v1`, `/udp`) a call to a route that takes none is refused, naming
- * them, as a body's unknown field is — a `?reason=`
- * on a fail, or a `?player_id=` on a create, would otherwise vanish
- * unnoticed. A route that takes some is marked `readsQuery` and reads them
- * with `parseQuery` (src/http/valid.ts), which refuses the rest. Stream
- * upgrades ignore theirs (docs/streams.md).
+ * them, as a body's unknown field is: a `?reason=` on a fail, or a
+ * `?player_id=` on a create, would otherwise vanish unnoticed. A route
+ * that takes some is marked `readsQuery` and reads them with `parseQuery`
+ * (src/http/valid.ts), which refuses the rest. Stream upgrades and probes
+ * ignore theirs (docs/streams.md, docs/sessions.md).
  */
 import type { Context, Next } from "hono";
 import { matchedRoutes } from "hono/route";
