@@ -47,9 +47,11 @@ function faultsOf(
   input: unknown,
   field?: string,
 ): string[] {
-  // A field the body does not take first: it explains a field then missing.
+  // A field the body does not take first (it explains a field then
+  // missing), the outermost first: valibot finds nested ones before the root's.
+  const depth = (issue: v.BaseIssue<unknown>) => issue.path?.length ?? 0;
   const unknownFirst = [
-    ...issues.filter((issue) => issue.type === "never"),
+    ...issues.filter((issue) => issue.type === "never").sort((a, b) => depth(a) - depth(b)),
     ...issues.filter((issue) => issue.type !== "never"),
   ];
   return [...new Set(unknownFirst.map((issue) => describe(issue, input, field)))];

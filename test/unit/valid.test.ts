@@ -62,11 +62,11 @@ describe("fields", () => {
     );
   });
 
-  it("says every field it does not have beside every other fault, in one answer", () => {
+  it("says every field it does not have, the outermost first, beside every other fault, in one answer", () => {
     expect(refusal({ player_id: 7, stepz: [], extra: 1, steps: [{ durationMs: "5", d: 1 }] })).toBe(
-      "steps[0].d is not a field here (the fields are durationMs); " +
-        "stepz is not a field here (the fields are player_id, steps); " +
+      "stepz is not a field here (the fields are player_id, steps); " +
         "extra is not a field here (the fields are player_id, steps); " +
+        "steps[0].d is not a field here (the fields are durationMs); " +
         "player_id must be a string; steps[0].durationMs must be a number",
     );
   });
