@@ -162,7 +162,8 @@ function readPayload(event: SessionEvent, record: Record<string, unknown>): void
 function payloadPlace(kind: SessionEvent["kind"], record: Record<string, unknown>): string {
   if (record.payload !== undefined) return "payload";
   if (record[kind] !== undefined) return kind;
-  return "event_type" in record || !("eventType" in record) ? "payload" : kind;
+  const protoForm = "eventType" in record && !("event_type" in record);
+  return protoForm ? kind : "payload";
 }
 
 /**

@@ -12,7 +12,7 @@ import { AppError } from "../errors";
 const FAULTS_SAID = 5;
 
 /** Every field's first broken rule (not only the first field's). */
-const EVERY_FIELD = { abortPipeEarly: true } as const;
+export const EVERY_FIELD = { abortPipeEarly: true } as const;
 
 /**
  * `input` validated, or every field at fault in it, in order, each named

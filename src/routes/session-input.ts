@@ -13,7 +13,7 @@ import {
   type LifecycleAction,
   type PlannedStep,
 } from "../domain/session/session";
-import { fields, int64Number, isObject, parse, wholeNumber } from "../http/valid";
+import { EVERY_FIELD, fields, int64Number, isObject, parse, wholeNumber } from "../http/valid";
 import { regionField } from "./placement";
 
 /** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
@@ -61,9 +61,7 @@ function materialList<E extends v.ObjectEntries>(entries: E) {
   // Each item says its first broken rule only, as every field does
   // (src/http/valid.ts); the list's own pipe goes on past a refused item,
   // so a repeated material is said beside the items' faults.
-  const item = v.config(fields({ material_id: idSchema, ...entries }, OBJECT_RULE), {
-    abortPipeEarly: true,
-  });
+  const item = v.config(fields({ material_id: idSchema, ...entries }, OBJECT_RULE), EVERY_FIELD);
   const list = v.pipe(
     v.array(item, rule),
     v.maxLength(SESSION_LIMITS.maxMaterials, rule),
