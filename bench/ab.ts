@@ -39,19 +39,24 @@ const USAGE =
 const { values } = commandLine(
   {
     options: {
-      base: { type: "string", default: "HEAD" },
-      scenario: { type: "string", default: "ingest" },
-      subscribers: { type: "string", default: "1" },
-      sessions: { type: "string" },
-      "per-session": { type: "string" },
-      runs: { type: "string" },
-      seconds: { type: "string" },
-      posts: { type: "string" },
-      smoke: { type: "boolean", default: false },
-      out: { type: "string" },
+      base: {
+        type: "string",
+        default: "HEAD",
+        about: "the revision the working tree is measured against",
+      },
+      scenario: { type: "string", default: "ingest", about: "ingest, fanout or events" },
+      subscribers: { type: "string", default: "1", about: "fanout: watchers of the session" },
+      sessions: { type: "string", about: "events: watched sessions [default 20]" },
+      "per-session": { type: "string", about: "events: progress events to each [default 50]" },
+      runs: { type: "string", about: "rounds, the targets taking turns [default 6]" },
+      seconds: { type: "string", about: "ingest: seconds of posting per round [default 10]" },
+      posts: { type: "string", about: "fanout: posts per round, at 20/s [default 100]" },
+      smoke: { type: "boolean", default: false, about: "one tiny round (a check, not a figure)" },
+      out: { type: "string", about: "a directory to write ab.json in (else it is only printed)" },
     },
   },
   USAGE,
+  "Measures the working tree against a base revision and the floor, all up and taking\nturns round by round; prints the change/base ratio. Run it alone.",
 );
 /** Says what is wrong with the command line, and how to write it, and stops. */
 function usage(problem: string): never {

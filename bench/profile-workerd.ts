@@ -28,14 +28,23 @@ const { values, positionals } = commandLine(
   {
     allowPositionals: true,
     options: {
-      events: { type: "boolean", default: false },
-      fanout: { type: "string", default: "0" },
-      heap: { type: "boolean", default: false },
-      tree: { type: "boolean", default: false },
-      save: { type: "string" },
+      events: {
+        type: "boolean",
+        default: false,
+        about: "bridged progress events instead of posts",
+      },
+      fanout: { type: "string", default: "0", about: "subscribers watching the session" },
+      heap: { type: "boolean", default: false, about: "a heap snapshot instead of a CPU profile" },
+      tree: {
+        type: "boolean",
+        default: false,
+        about: "the call tree too, above PCT % [default 0.5]",
+      },
+      save: { type: "string", about: "write the raw profile to this file" },
     },
   },
   USAGE,
+  "Where workerd's CPU goes while the service takes progress posts into one session,\nfrom the real runtime's DevTools profiler.",
 );
 const fanoutTo = Number(values.fanout);
 // `--tree` may be followed by its percentage; nothing else stands alone.

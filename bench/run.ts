@@ -29,12 +29,25 @@ import { wireSizes } from "./lib/wire-scenario.ts";
 const { values } = commandLine(
   {
     options: {
-      full: { type: "boolean", default: false },
-      smoke: { type: "boolean", default: false },
-      out: { type: "string", default: join(import.meta.dirname, "results") },
+      full: {
+        type: "boolean",
+        default: false,
+        about: "the sizes the targets are judged at (~35 min)",
+      },
+      smoke: {
+        type: "boolean",
+        default: false,
+        about: "every scenario, tiny (CI's check that none rots)",
+      },
+      out: {
+        type: "string",
+        default: join(import.meta.dirname, "results"),
+        about: "where to write",
+      },
     },
   },
   "npm run bench [-- --full | --smoke] [--out DIR]",
+  "Runs every scenario against us, the runtime's floor and a peer, on workerd, and writes\nthe figures and their ratios to latest.{json,md,svg} (docs/benchmarks.md). Run it alone.",
 );
 const mode: BenchResult["mode"] = values.smoke ? "smoke" : values.full ? "full" : "quick";
 

@@ -34,17 +34,30 @@ const USAGE =
 const { values } = commandLine(
   {
     options: {
-      minutes: { type: "string", default: "10" },
-      sessions: { type: "string", default: "100" },
-      streams: { type: "string", default: "1000" },
-      rate: { type: "string", default: "200" },
-      "restart-every": { type: "string", default: "100" },
-      "drop-pct": { type: "string", default: "2" },
+      minutes: { type: "string", default: "10", about: "how long" },
+      sessions: { type: "string", default: "100", about: "sessions driven" },
+      streams: { type: "string", default: "1000", about: "client streams over them" },
+      rate: { type: "string", default: "200", about: "progress updates per second" },
+      "restart-every": {
+        type: "string",
+        default: "100",
+        about: "seconds between runtime kills (SIGKILL) and restarts",
+      },
+      "drop-pct": {
+        type: "string",
+        default: "2",
+        about: "streams dropped (and resumed) each second, %",
+      },
       // npm runs scripts from the project root.
-      out: { type: "string", default: join(process.cwd(), "bench", "results") },
+      out: {
+        type: "string",
+        default: join(process.cwd(), "bench", "results"),
+        about: "where to write soak.json",
+      },
     },
   },
   USAGE,
+  "Runs the real service on workerd under a mixed load, kills and restarts it, and checks\nevery client saw every change once and every session ended as sent. Exits 1 if not.",
 );
 const MINUTES = numberOption(values, "minutes", USAGE, { min: 0.05 });
 const SESSIONS = numberOption(values, "sessions", USAGE, { min: 1, whole: true });

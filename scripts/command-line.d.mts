@@ -1,10 +1,22 @@
 import type { ParseArgsConfig, parseArgs } from "node:util";
 
-/** `parseArgs(config)`, or the problem and `usage` on stderr and exit 2. */
+/**
+ * `parseArgs(config)`, or the problem and `usage` on stderr and exit 2;
+ * `--help` (`-h`) prints `about`, the usage and each option (with its
+ * `about`) on stdout, and exits 0.
+ */
 export function commandLine<T extends ParseArgsConfig>(
   config: T,
   usage: string,
+  about?: string,
 ): ReturnType<typeof parseArgs<T>>;
+
+/** What `--help` prints. */
+export function helpText(
+  options: Record<string, { type: string; default?: unknown; about?: string }>,
+  usage: string,
+  about?: string,
+): string;
 
 /** Says `problem` with `usage` on stderr and stops (exit 2). */
 export function usageError(problem: string, usage: string): never;

@@ -3,15 +3,51 @@
 // line with the script's usage and exit code 2, never as a stack trace.
 import { parseArgs } from "node:util";
 
-/** `parseArgs(config)`, or the problem and `usage` on stderr and exit 2. */
-export function commandLine(config, usage) {
+/**
+ * `parseArgs(config)`, or the problem and `usage` on stderr and exit 2.
+ * Every script also takes `--help` (`-h`): what it does (`about`), its usage
+ * and each option with its default, on stdout, and exit 0.
+ */
+export function commandLine(config, usage, about) {
+  const options = { ...config.options, help: { type: "boolean", short: "h" } };
+  let parsed;
   try {
-    return parseArgs(config);
+    parsed = parseArgs({ ...config, options });
   } catch (err) {
     if (!String(err?.code).startsWith("ERR_PARSE_ARGS")) throw err;
     console.error(`${err.message}\nusage: ${usage}`);
     process.exit(2);
   }
+  if (parsed.values.help) {
+    console.log(helpText(config.options ?? {}, usage, about));
+    process.exit(0);
+  }
+  delete parsed.values.help;
+  return parsed;
+}
+
+/**
+ * What `--help` prints: `about`, the usage, then each option with what it
+ * does (its `about`, a key parseArgs passes over) and its default.
+ */
+export function helpText(options, usage, about) {
+  const rows = Object.entries(options).map(([name, option]) => {
+    const given = option.type === "string" && option.default !== undefined;
+    return [
+      `--${name}${option.type === "string" ? " <value>" : ""}`,
+      [option.about, given && `[default ${option.default}]`].filter(Boolean).join(" "),
+    ];
+  });
+  const width = Math.max("--help".length, ...rows.map(([flag]) => flag.length));
+  const lines = rows.map(([flag, note]) => `  ${flag.padEnd(width)}  ${note}`.trimEnd());
+  const help = [
+    `usage: ${usage}`,
+    "",
+    "options:",
+    ...lines,
+    `  ${"--help".padEnd(width)}  this text`,
+  ];
+  return (about ? [about, "", ...help] : help).join("\n");
 }
 
 /** Says `problem` with `usage` on stderr and stops (exit 2). */

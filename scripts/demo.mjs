@@ -15,14 +15,19 @@ const USAGE =
 const { values } = commandLine(
   {
     options: {
-      url: { type: "string", default: "http://127.0.0.1:8787" },
-      players: { type: "string", default: "3" },
-      speed: { type: "string", default: "1" },
-      seconds: { type: "string", default: "0" },
-      quiet: { type: "boolean", default: false },
+      url: { type: "string", default: "http://127.0.0.1:8787", about: "the service" },
+      players: { type: "string", default: "3", about: "players to craft for" },
+      speed: { type: "string", default: "1", about: "how much faster than real time" },
+      seconds: {
+        type: "string",
+        default: "0",
+        about: "stop after this many seconds (0: run until Ctrl-C)",
+      },
+      quiet: { type: "boolean", default: false, about: "print only the links" },
     },
   },
   USAGE,
+  "Plays crafting-service against a running service (npm start): sessions, progress,\nmaterials, a workflow. Prints links to the operator and player pages.",
 );
 const BASE = urlOption(values, "url", USAGE);
 const PLAYERS = numberOption(values, "players", USAGE, { min: 1, whole: true });

@@ -15,14 +15,19 @@ const USAGE =
 const { values } = commandLine(
   {
     options: {
-      player: { type: "string" },
-      service: { type: "boolean", default: false },
-      operator: { type: "boolean", default: false },
-      name: { type: "string", default: "operator" },
-      ttl: { type: "string", default: "3600" },
+      player: { type: "string", about: "a player's token: watches that player's streams" },
+      service: { type: "boolean", default: false, about: "crafting-service's token: the HTTP API" },
+      operator: {
+        type: "boolean",
+        default: false,
+        about: "an operator's token: watches and reads anything, changes nothing",
+      },
+      name: { type: "string", default: "operator", about: "the operator's name (its sub)" },
+      ttl: { type: "string", default: "3600", about: "seconds until it expires" },
     },
   },
   USAGE,
+  "Mints a local token, signed with the development secret (.dev.vars), and prints it\nalone on the last line of stdout.",
 );
 if ([Boolean(values.player), values.service, values.operator].filter(Boolean).length !== 1) {
   console.error(`usage: ${USAGE}`);

@@ -14,11 +14,12 @@ const { values, positionals } = commandLine(
   {
     allowPositionals: true,
     options: {
-      player: { type: "string" },
-      url: { type: "string", default: "http://127.0.0.1:8787" },
+      player: { type: "string", about: "the session's player (a token is minted for them)" },
+      url: { type: "string", default: "http://127.0.0.1:8787", about: "the service" },
     },
   },
   USAGE,
+  "Watches a crafting session live, as its player's game client would, and prints\none line per frame.",
 );
 const [sessionId] = positionals;
 if (!sessionId || !values.player) {

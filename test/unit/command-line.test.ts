@@ -10,7 +10,39 @@ const root = resolve(import.meta.dirname, "../..");
 const npmRun = (script: string, args: string[]) =>
   spawnSync("npm", ["run", "-s", script, "--", ...args], { cwd: root, encoding: "utf8" });
 
+/** Every script a user runs with `npm run`. */
+const SCRIPTS = [
+  "token",
+  "demo",
+  "watch",
+  "bench",
+  "bench:ab",
+  "soak",
+  "bench:profile-workerd",
+] as const;
+
 describe("the scripts' command lines", () => {
+  it.each(
+    SCRIPTS.flatMap((script) => [
+      [script, "--help"],
+      [script, "-h"],
+    ]),
+  )(
+    "npm run %s %s says what it does, its usage and every option, and stops",
+    (script, flag) => {
+      const run = npmRun(script, [flag]);
+      const [about, options] = run.stdout.trimEnd().split(`\nusage: npm run ${script}`);
+      const rows = (options ?? "").split("\noptions:\n")[1]?.split("\n") ?? [];
+      expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
+      expect(about).toMatch(/^[A-Z].{20,}/);
+      expect(rows.at(-1)).toMatch(/^ {2}--help +this text$/);
+      // Every option is said with what it does, not only its name.
+      for (const row of rows) expect(row).toMatch(/^ {2}--[a-z-]+( <value>)? +\S/);
+      expect(rows.length).toBeGreaterThan(1);
+    },
+    60_000,
+  );
+
   it.each([
     ["token", ["--bogus"]],
     ["demo", ["--bogus"]],
