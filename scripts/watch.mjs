@@ -1,31 +1,55 @@
-// Watches a crafting session live, as a game client would:
+// Watches a crafting session, a workflow or a player's queue live, as the
+// player's game client would:
 //   npm run watch -- <session_id> --player <player_id> [--url http://127.0.0.1:8787]
-// Mints a local player token (see scripts/token.mjs) and prints one line per frame.
+//   npm run watch -- --workflow <workflow_id> --player <player_id>
+//   npm run watch -- --queue --player <player_id>
+// Mints a local player token (see scripts/token.mjs) and prints one line per
+// frame, whatever its kind.
 import WebSocket from "ws";
 import { signJwt } from "../src/auth/jwt.ts";
 import { endedAs, endedReason } from "../src/client/ended.ts";
 import { isFinal } from "../src/domain/session/session.ts";
-import { commandLine, unreachable, urlOption } from "./command-line.mjs";
+import { workflowStatusEnded } from "../src/domain/workflow/status.ts";
+import { commandLine, unreachable, urlOption, usageError } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
-const USAGE = "npm run watch -- <session_id> --player <player_id> [--url <base url>]";
+const USAGE =
+  "npm run watch -- (<session_id> | --workflow <workflow_id> | --queue) --player <player_id> [--url <base url>]";
 
 const { values, positionals } = commandLine(
   {
     allowPositionals: true,
     options: {
-      player: { type: "string", about: "the session's player (a token is minted for them)" },
+      player: { type: "string", about: "the player watching (a token is minted for them)" },
+      workflow: { type: "string", about: "watch this workflow instead of a session" },
+      queue: {
+        type: "boolean",
+        default: false,
+        about: "watch the player's crafting queue instead",
+      },
       url: { type: "string", default: "http://127.0.0.1:8787", about: "the service" },
     },
   },
   USAGE,
-  "Watches a crafting session live, as its player's game client would, and prints\none line per frame.",
+  "Watches a crafting session, a workflow or a player's queue live, as the player's game\nclient would, and prints one line per frame.",
 );
-const [sessionId] = positionals;
-if (!sessionId || !values.player) {
-  console.error(`usage: ${USAGE}`);
-  process.exit(2);
-}
+const watched = [
+  ...positionals.map((id) => ({ id, path: `/ws/crafting/${id}` })),
+  ...(values.workflow === undefined
+    ? []
+    : [{ id: values.workflow, path: `/ws/workflow/${values.workflow}` }]),
+  ...(values.queue
+    ? [{ id: `the queue of ${values.player}`, path: `/ws/queue/${values.player}` }]
+    : []),
+];
+if (watched.length !== 1 || !watched[0].id || !values.player)
+  usageError(
+    watched.length > 1
+      ? "watch one thing at a time: a session id, --workflow or --queue"
+      : "say what to watch (a session id, --workflow or --queue) and --player",
+    USAGE,
+  );
+const [{ id, path }] = watched;
 const secret = readSecret();
 const now = Math.floor(Date.now() / 1000);
 const token = await signJwt(
@@ -35,7 +59,7 @@ const token = await signJwt(
 );
 
 const base = urlOption(values, "url", USAGE);
-const url = `${base.replace(/^http/, "ws")}/ws/crafting/${encodeURIComponent(sessionId)}`;
+const url = `${base.replace(/^http/, "ws")}${path.replace(/[^/]+$/, encodeURIComponent)}`;
 // closeTimeout: local workerd leaves TCP open after a close the server starts
 // (an idle or expired stream's).
 const socket = new WebSocket(url, ["crafting.v1.json"], {
@@ -60,64 +84,139 @@ socket.on("error", (err) => {
 });
 socket.on("open", () => {
   opened = true;
-  console.log(`watching ${sessionId} (Ctrl-C to stop)`);
+  console.log(`watching ${id} (Ctrl-C to stop)`);
 });
-// Updates carry what changed (status when it changed, the clock); the plan is
-// the snapshot's. Progress is computed from the clock, as the SDK does.
-let held = null;
+
+/** The kinds of a server frame (`crafting.v1.ServerFrame`), as proto3 JSON names them. */
+const FRAME_KINDS = [
+  "snapshot",
+  "update",
+  "material",
+  "queue",
+  "workflow",
+  "error",
+  "pong",
+  "resumed",
+  "heartbeat",
+  "health",
+];
+// Session updates carry what changed (status when it changed, the clock);
+// the plan is the snapshot's. Progress is computed from the clock, as the
+// SDK does. Workflow and queue frames carry the whole of what they show.
+let session = null;
 socket.on("message", (data) => {
   const frame = JSON.parse(String(data));
-  const kind = ["snapshot", "update", "error", "pong"].find((k) => k in frame) ?? "frame";
-  if (frame.snapshot?.session) held = frame.snapshot.session;
-  else if (frame.update && held) {
-    held = {
-      ...held,
-      status: frame.update.status ?? held.status,
-      clock: { ...frame.update.clock, totalDurationMs: held.clock?.totalDurationMs ?? 0 },
-    };
+  const kind = FRAME_KINDS.find((k) => k in frame) ?? "frame";
+  const atMs = Number(frame.serverTimeMs);
+  const shown = frame.snapshot?.session ?? frame.snapshot?.workflow ?? frame.snapshot?.queue;
+  const body = shown ?? frame[kind] ?? frame;
+  let summary = JSON.stringify(body);
+  let ended = null;
+  if (frame.snapshot?.session || (frame.update && session)) {
+    session = frame.update ? mergeUpdate(session, frame.update) : frame.snapshot.session;
+    summary = `${sessionLine(session, atMs)} ${frame.update?.cause ?? missingMaterials(session)}`;
+    if (endedAs("SESSION_STATUS_", isFinal, session.status)) ended = ["session", session.status];
+  } else if (kind === "material") {
+    summary = materialLine(body);
+  } else if (frame.workflow || frame.snapshot?.workflow) {
+    summary = workflowLine(body);
+    if (endedAs("WORKFLOW_STATUS_", workflowStatusEnded, body.status))
+      ended = ["workflow", body.status];
+  } else if (frame.queue || frame.snapshot?.queue) {
+    summary = queueLine(body);
   }
-  const body = frame.snapshot?.session ?? frame.update ?? frame[kind];
-  const summary =
-    held && (kind === "snapshot" || kind === "update")
-      ? `${held.status} ${progressOf(held, Number(frame.serverTimeMs)).toFixed(1)}% step=${stepOf(held, Number(frame.serverTimeMs))} ${body.cause ?? ""}`
-      : JSON.stringify(body);
   console.log(`seq=${frame.seq} ${kind}: ${summary}`.trimEnd());
   // The final frame: closed from this side at once, as a client of one's own
   // should (docs/streams.md); the server echoes the close, so it is printed
   // as the server says it.
-  if (endedAs("SESSION_STATUS_", isFinal, held?.status))
-    socket.close(1000, endedReason("session", held.status));
+  if (ended) socket.close(1000, endedReason(...ended));
+});
+socket.on("close", (code, reason) => {
+  console.log(`closed ${code} ${reason}`);
+  process.exit(0);
 });
 
+/** A session after an update: its status when it changed, its new clock. */
+function mergeUpdate(held, update) {
+  return {
+    ...held,
+    status: update.status ?? held.status,
+    clock: { ...update.clock, totalDurationMs: held.clock?.totalDurationMs ?? 0 },
+  };
+}
+
+/** `SESSION_STATUS_ACTIVE 50.0% step=forge`, at a server time. */
+function sessionLine(held, nowMs) {
+  return `${held.status} ${progressOf(held, nowMs).toFixed(1)}% step=${stepOf(held, nowMs)}`;
+}
+
 /** Elapsed ms of a session at a server time, from its clock. */
-function elapsedOf(session, nowMs) {
+function elapsedOf(held, nowMs) {
   const {
     anchorAtMs = 0,
     anchorElapsedMs = 0,
     rate = 1,
     running = false,
     totalDurationMs = 0,
-  } = session.clock ?? {};
-  if (session.status === "SESSION_STATUS_COMPLETED") return totalDurationMs;
+  } = held.clock ?? {};
+  if (held.status === "SESSION_STATUS_COMPLETED") return totalDurationMs;
   const elapsed = anchorElapsedMs + (running ? rate * Math.max(0, nowMs - Number(anchorAtMs)) : 0);
   return Math.min(totalDurationMs, elapsed);
 }
 
-function progressOf(session, nowMs) {
-  const total = session.clock?.totalDurationMs ?? 0;
-  return total > 0 ? (elapsedOf(session, nowMs) / total) * 100 : 100;
+function progressOf(held, nowMs) {
+  const total = held.clock?.totalDurationMs ?? 0;
+  return total > 0 ? (elapsedOf(held, nowMs) / total) * 100 : 100;
 }
 
-function stepOf(session, nowMs) {
-  const elapsed = elapsedOf(session, nowMs);
+function stepOf(held, nowMs) {
+  const elapsed = elapsedOf(held, nowMs);
   let start = 0;
-  for (const step of session.steps ?? []) {
+  for (const step of held.steps ?? []) {
     if (elapsed < start + step.durationMs) return step.name;
     start += step.durationMs;
   }
-  return session.steps?.at(-1)?.name ?? "";
+  return held.steps?.at(-1)?.name ?? "";
 }
-socket.on("close", (code, reason) => {
-  console.log(`closed ${code} ${reason}`);
-  process.exit(0);
-});
+
+/** `missing iron-ore 1/3` for each material the session lacks (proto3 JSON leaves zeros out). */
+function missingMaterials(held) {
+  const missing = (held.materials ?? []).filter((m) => (m.available ?? 0) < (m.required ?? 0));
+  return missing.length === 0
+    ? ""
+    : `missing ${missing.map((m) => `${m.materialId} ${m.available ?? 0}/${m.required}`).join(", ")}`;
+}
+
+/** `iron-ore 3, coal 0 (unavailable); all available`. */
+function materialLine(notice) {
+  const changes = (notice.changes ?? []).map(
+    (c) => `${c.materialId} ${c.quantity ?? 0}${c.available ? "" : " (unavailable)"}`,
+  );
+  return `${changes.join(", ")}; ${notice.allAvailable ? "all available" : "some missing"}`;
+}
+
+/** `WORKFLOW_STATUS_ACTIVE 40.0% step 1/2 smelt`, as of the frame. */
+function workflowLine(workflow) {
+  const step = (workflow.currentStepIndex ?? 0) + 1;
+  return `${workflow.status} ${(workflow.overallProgress ?? 0).toFixed(1)}% step ${step}/${workflow.totalSteps} ${workflow.currentStepName ?? ""}`;
+}
+
+/** `1 slot: s-1 processing iron-sword; s-2 queued #1 wait 30s; ended s-0 completed`. */
+function queueLine(queue) {
+  const status = (entry) => entry.status.replace("QUEUE_ENTRY_STATUS_", "").toLowerCase();
+  const entries = (queue.entries ?? []).map((entry) =>
+    [
+      entry.requestId,
+      status(entry),
+      entry.recipeId,
+      entry.queuePosition
+        ? `#${entry.queuePosition} wait ${Math.round(entry.estimatedWaitSeconds ?? 0)}s`
+        : "",
+    ]
+      .filter(Boolean)
+      .join(" "),
+  );
+  const ended = (queue.ended ?? []).map((entry) => `ended ${entry.requestId} ${status(entry)}`);
+  const slots = `${queue.slots ?? 1} slot${queue.slots > 1 ? "s" : ""}`;
+  return `${slots}: ${[...entries, ...ended].join("; ") || "empty"}`;
+}

@@ -13,7 +13,7 @@
  *   requestAnimationFrame(function frame() { bar.value = session.predictProgress().percent; requestAnimationFrame(frame); });
  */
 import { isFinal } from "../domain/session/session";
-import { workflowStatusEnded } from "../domain/workflow/workflow-state";
+import { workflowStatusEnded } from "../domain/workflow/status";
 import { ClockSync } from "./clock";
 import type { Connection, ConnectionState, StateChange } from "./connection";
 import { Emitter } from "./emitter";

@@ -1,11 +1,11 @@
 /** A workflow, domain → wire (`crafting.v1.WorkflowUpdate`). */
 import { create } from "@bufbuild/protobuf";
+import { workflowStatusEnded } from "../domain/workflow/status";
 import {
   overallProgress,
   stepClock,
   stepProgressAt,
   type WorkflowState,
-  workflowStatusEnded,
 } from "../domain/workflow/workflow-state";
 import {
   WorkflowStatus,

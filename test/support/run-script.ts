@@ -5,6 +5,8 @@ import { spawn } from "node:child_process";
 export interface ScriptRun {
   output: string;
   exited: Promise<number | null>;
+  /** Stops it (SIGTERM), for a script that runs until stopped. */
+  stop: () => void;
 }
 
 export function runScript(
@@ -19,6 +21,7 @@ export function runScript(
   const run: ScriptRun = {
     output: "",
     exited: new Promise((resolve) => child.on("exit", resolve)),
+    stop: () => child.kill(),
   };
   const collect = (chunk: Buffer) => {
     run.output += chunk.toString();

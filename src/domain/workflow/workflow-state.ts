@@ -12,9 +12,7 @@
 import type { MaterialRequirementInput } from "../materials/materials";
 import { clockElapsedMs, sameCourse, totalDurationMs } from "../session/progress";
 import type { PlannedStep, SessionClock, SessionStatus } from "../session/session";
-
-/** Status of a workflow (seed 000). */
-export type WorkflowStatus = "active" | "paused" | "completed" | "failed";
+import { type WorkflowStatus, workflowStatusEnded } from "./status";
 
 /** What crafting-service may ask of a workflow: done to its current step's session. */
 export const WORKFLOW_ACTIONS = ["pause", "resume", "cancel", "fail"] as const;
@@ -227,10 +225,6 @@ export function overallProgress(state: WorkflowState, nowMs: number): number {
   );
   return Math.min(100, (done / total) * 100);
 }
-
-/** Whether a workflow in `status` can no longer change. */
-export const workflowStatusEnded = (status: WorkflowState["status"]) =>
-  status === "completed" || status === "failed";
 
 /** Whether the workflow can no longer change. */
 export const workflowEnded = (state: WorkflowState) => workflowStatusEnded(state.status);
