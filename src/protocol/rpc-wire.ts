@@ -67,8 +67,10 @@ const entryKey = (entry: QueueEntry) =>
 
 /**
  * `StreamCraftingQueue` sends one entry per message: every entry on the
- * snapshot, then, on each change, the entries whose position, wait or
- * status changed and the ones that ended (with their final status).
+ * snapshot (marked `snapshot`, and one message without an entry for an
+ * empty queue, so a client can tell it holds nothing), then, on each change,
+ * the entries whose position, wait or status changed and the ones that
+ * ended (with their final status).
  */
 export class QueueEntryDiff {
   readonly #held = new Map<string, string>();
@@ -77,8 +79,9 @@ export class QueueEntryDiff {
   next(frame: ServerFrame): StreamCraftingQueueResponse[] {
     const { kind, seq, epoch } = frame;
     let queue: QueueSnapshot | null = null;
+    const snapshot = kind.case === "snapshot";
     if (kind.case === "queue") queue = kind.value;
-    else if (kind.case === "snapshot" && kind.value.state.case === "queue") {
+    else if (snapshot && kind.value.state.case === "queue") {
       queue = kind.value.state.value;
       this.#held.clear();
     }
@@ -88,8 +91,10 @@ export class QueueEntryDiff {
     );
     for (const entry of queue.entries) this.#held.set(entry.requestId, entryKey(entry));
     for (const entry of queue.ended) this.#held.delete(entry.requestId);
-    return [...changed, ...queue.ended].map((entry) =>
-      create(StreamCraftingQueueResponseSchema, { entry, seq, epoch }),
+    const entries: (QueueEntry | undefined)[] = [...changed, ...queue.ended];
+    if (snapshot && entries.length === 0) entries.push(undefined);
+    return entries.map((entry) =>
+      create(StreamCraftingQueueResponseSchema, { entry, seq, epoch, snapshot }),
     );
   }
 }

@@ -174,9 +174,9 @@ describe("the queue and workflow RPCs", () => {
       await serviceCall(`/v1/sessions/${a}/complete`);
     })();
     try {
-      for await (const { entry, seq } of stream) {
+      for await (const { entry, seq, snapshot } of stream) {
         seen.push(
-          `${seq}:${entry?.requestId === a ? "a" : "b"}:${entry?.status}:${entry?.queuePosition}`,
+          `${seq}:${entry?.requestId === a ? "a" : "b"}:${entry?.status}:${entry?.queuePosition}${snapshot ? ":snapshot" : ""}`,
         );
         if (seen.length === 6) controller.abort();
       }
@@ -189,14 +189,60 @@ describe("the queue and workflow RPCs", () => {
     // Snapshot: both queued; start: a processing, b still 1st in line (unchanged? its wait changed);
     // complete: b moves nowhere but a ended.
     expect(seen.map((s) => s.replace(/^\d+/, (n) => String(Number(n) - seq0)))).toEqual([
-      "0:a:1:1",
-      "0:b:1:2",
+      "0:a:1:1:snapshot",
+      "0:b:1:2:snapshot",
       "1:a:2:0",
       "1:b:1:1",
       "2:b:1:1",
       "2:a:3:0",
     ]);
     await slotsHeld(playerId, 0);
+  });
+
+  it("marks the whole queue as a snapshot, an empty one too, so a resynced client drops what ended", async () => {
+    const playerId = freshId("p");
+    const sessionId = freshId("s");
+    /** The first `count` messages of a queue stream opened with `request`, as plain fields. */
+    const first = async (count: number, request: { resumeEpoch?: number; resumeSeq?: number }) => {
+      const controller = new AbortController();
+      const taken: { entry?: string; status?: number; snapshot: boolean }[] = [];
+      let at = { epoch: 0, seq: 0 };
+      try {
+        for await (const { entry, seq, epoch, snapshot } of rpc.streamCraftingQueue(
+          { playerId, ...request },
+          { headers: await bearer(playerId), signal: controller.signal },
+        )) {
+          taken.push({ entry: entry?.requestId, status: entry?.status, snapshot });
+          at = { epoch, seq };
+          if (taken.length === count) controller.abort();
+        }
+      } catch (err) {
+        expect(ConnectError.from(err).code).toBe(Code.Canceled);
+      }
+      await slotsHeld(playerId, 0);
+      return { taken, at };
+    };
+
+    // A player with nothing queued is told so, not left waiting for a first message.
+    expect((await first(1, {})).taken).toEqual([{ snapshot: true }]);
+
+    await createSession(sessionId, playerId);
+    const held = await first(1, {});
+    expect(held.taken).toEqual([{ entry: sessionId, status: 1, snapshot: true }]);
+    await serviceCall(`/v1/sessions/${sessionId}/start`);
+    await serviceCall(`/v1/sessions/${sessionId}/complete`);
+
+    // Resumed from where it was, the client is replayed the changes: not a snapshot.
+    const resumed = { resumeEpoch: held.at.epoch, resumeSeq: held.at.seq };
+    expect((await first(2, resumed)).taken).toEqual([
+      { entry: sessionId, status: 2, snapshot: false },
+      { entry: sessionId, status: 3, snapshot: false },
+    ]);
+    // A resume that cannot be replayed (another epoch) gets the whole queue again: empty,
+    // so the client drops the entry it held, though it never heard that it ended.
+    expect((await first(1, { ...resumed, resumeEpoch: held.at.epoch + 1 })).taken).toEqual([
+      { snapshot: true },
+    ]);
   });
 
   it("streams a workflow to completion and ends cleanly", async () => {
