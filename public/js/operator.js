@@ -2,6 +2,7 @@
 // polls /metrics and the dead-letter log and draws charts; the health checks
 // arrive live over /health/ws; any session can be watched live by id.
 import { LineChart, parseMetrics, tokenFrom } from "./charts.js";
+import { html } from "./html.js";
 
 const POLL_MS = 2000;
 const KEY = "crafting.operatorToken";
@@ -87,10 +88,11 @@ async function poll() {
   const kinds = {};
   for (const s of samples.filter((x) => x.name === "crafting_streams_open"))
     kinds[s.labels.kind] = (kinds[s.labels.kind] ?? 0) + s.value;
+  const streams = Object.entries(kinds);
   $("#streams").innerHTML =
-    Object.entries(kinds)
-      .map(([kind, n]) => `<dt>${kind}</dt><dd data-stream-kind="${kind}">${n}</dd>`)
-      .join("") || "<dt>none</dt><dd>0</dd>";
+    streams.length === 0
+      ? html`<dt>none</dt><dd>0</dd>`
+      : html`${streams.map(([kind, n]) => html`<dt>${kind}</dt><dd data-stream-kind="${kind}">${n}</dd>`)}`;
   for (const [kind, n] of Object.entries(kinds)) charts.streams.push(kind, n);
   if (previous) {
     const seconds = (at - previous.at) / 1000;
@@ -115,12 +117,10 @@ async function poll() {
   previous = current;
   const letters = await (await get("/v1/events/dead-letters?limit=5")).json();
   show("dlq", letters.count);
-  $("#letters").innerHTML = letters.letters
-    .map(
-      (l) =>
-        `<tr><td>${Number(l.id)}</td><td>${new Date(l.atMs).toLocaleTimeString()}</td><td>${html(l.body?.eventId ?? l.queue)}</td><td>${html(l.reason)}</td></tr>`,
-    )
-    .join("");
+  $("#letters").innerHTML = html`${letters.letters.map(
+    (l) =>
+      html`<tr><td>${Number(l.id)}</td><td>${new Date(l.atMs).toLocaleTimeString()}</td><td>${l.body?.eventId ?? l.queue}</td><td>${l.reason}</td></tr>`,
+  )}`;
   for (const chart of Object.values(charts)) chart.draw();
   $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.polls = String(Number(document.body.dataset.polls ?? 0) + 1);
@@ -163,9 +163,9 @@ function showCost(now, before, seconds, sessions) {
   const total = Object.values(parts).reduce((a, b) => a + b, 0);
   show("cost-hour", total, 4);
   show("cost-per-1000", sessions > 0 ? (total / sessions) * 1000 : null, 4);
-  $("#cost-parts").innerHTML = Object.entries(parts)
-    .map(([name, dollars]) => `<dt>${name}</dt><dd>$${dollars.toFixed(4)}/h</dd>`)
-    .join("");
+  $("#cost-parts").innerHTML = html`${Object.entries(parts).map(
+    ([name, dollars]) => html`<dt>${name}</dt><dd>$${dollars.toFixed(4)}/h</dd>`,
+  )}`;
   document.body.dataset.costSamples = String(Number(document.body.dataset.costSamples ?? 0) + 1);
 }
 
@@ -192,13 +192,11 @@ function watchHealth() {
       const badge = $("#health");
       badge.textContent = `health ${status}`;
       badge.className = `status ${status}`;
-      $("#checks").innerHTML = (frame.health.checks ?? [])
-        .map((c) => {
-          const s = c.status.replace("HEALTH_STATUS_", "").toLowerCase();
-          const ms = c.latencyMs === undefined ? "" : Number(c.latencyMs).toFixed(0);
-          return `<tr><td>${html(c.name)}</td><td><span class="status ${s}">${s}</span></td><td>${ms}</td></tr>`;
-        })
-        .join("");
+      $("#checks").innerHTML = html`${(frame.health.checks ?? []).map((c) => {
+        const s = c.status.replace("HEALTH_STATUS_", "").toLowerCase();
+        const ms = c.latencyMs === undefined ? "" : Number(c.latencyMs).toFixed(0);
+        return html`<tr><td>${c.name}</td><td><span class="status ${s}">${s}</span></td><td>${ms}</td></tr>`;
+      })}`;
       document.body.dataset.healthFrames = String(
         Number(document.body.dataset.healthFrames ?? 0) + 1,
       );
@@ -230,9 +228,8 @@ function watchSession(sessionId) {
       const state = watched.state;
       if (!state) return;
       const percent = Number(state.progress?.progressPercent ?? 0).toFixed(1);
-      view.innerHTML = `<dl class="kv"><dt>player</dt><dd>${html(state.playerId)}</dd><dt>status</dt><dd data-session-status>${html(
-        String(state.status).replace("SESSION_STATUS_", "").toLowerCase(),
-      )}</dd><dt>progress</dt><dd>${percent} %</dd><dt>seq</dt><dd data-session-seq>${frame.seq}</dd></dl>`;
+      const status = String(state.status).replace("SESSION_STATUS_", "").toLowerCase();
+      view.innerHTML = html`<dl class="kv"><dt>player</dt><dd>${state.playerId}</dd><dt>status</dt><dd data-session-status>${status}</dd><dt>progress</dt><dd>${percent} %</dd><dt>seq</dt><dd data-session-seq>${frame.seq}</dd></dl>`;
       document.body.dataset.sessionFrames = String(
         Number(document.body.dataset.sessionFrames ?? 0) + 1,
       );
@@ -248,13 +245,6 @@ $("#session-form").onsubmit = (event) => {
   const id = $("#session-input").value.trim();
   if (id) watchSession(id);
 };
-
-function html(text) {
-  return String(text).replace(
-    /[&<>"]/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c],
-  );
-}
 
 async function loop(fn, every) {
   for (;;) {

@@ -2,6 +2,7 @@
 // updates, never backwards), its steps and materials, the player's queue, a workflow.
 
 import { tokenFrom } from "./charts.js";
+import { html } from "./html.js";
 import { CraftingClient } from "./sdk.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -54,12 +55,12 @@ function start() {
     session.on("change", (state) => {
       $("#session-status").textContent = SESSION_STATUS[state.status] ?? "";
       $("#materials").innerHTML =
-        state.materials
-          .map(
-            (m) =>
-              `<tr class="${m.available < m.required ? "missing" : ""}"><td>${m.materialId}</td><td>${m.available}</td><td>${m.required}</td></tr>`,
-          )
-          .join("") || `<tr><td colspan="3" class="muted">none required</td></tr>`;
+        state.materials.length === 0
+          ? html`<tr><td colspan="3" class="muted">none required</td></tr>`
+          : html`${state.materials.map(
+              (m) =>
+                html`<tr class="${m.available < m.required ? "missing" : ""}"><td>${m.materialId}</td><td>${m.available}</td><td>${m.required}</td></tr>`,
+            )}`;
     });
     const frame = () => {
       const state = session.session;
@@ -69,13 +70,11 @@ function start() {
         $("#percent").textContent = p.percent.toFixed(1);
         document.body.dataset.progress = p.percent.toFixed(3);
         $("#step-name").textContent = state.steps[p.stepIndex]?.name ?? "";
-        $("#steps").innerHTML = state.steps
-          .map((step, i) => {
-            const percent =
-              i < p.stepIndex || state.status === 4 ? 100 : i === p.stepIndex ? p.stepPercent : 0;
-            return `<li><span>${step.name} <span class="muted">${STEP_STATUS[step.status] ?? ""}</span></span><div class="bar"><div style="width:${percent.toFixed(1)}%"></div></div></li>`;
-          })
-          .join("");
+        $("#steps").innerHTML = html`${state.steps.map((step, i) => {
+          const percent =
+            i < p.stepIndex || state.status === 4 ? 100 : i === p.stepIndex ? p.stepPercent : 0;
+          return html`<li><span>${step.name} <span class="muted">${STEP_STATUS[step.status] ?? ""}</span></span><div class="bar"><div style="width:${percent.toFixed(1)}%"></div></div></li>`;
+        })}`;
       }
       $("#clock").textContent = `server time ${new Date(client.serverNow()).toLocaleTimeString()}`;
       requestAnimationFrame(frame);
@@ -87,12 +86,12 @@ function start() {
   if (!ids.session) queue.on("state", onState);
   queue.on("change", (snapshot) => {
     $("#queue").innerHTML =
-      snapshot.entries
-        .map(
-          (e) =>
-            `<tr><td>${e.requestId}</td><td>${e.recipeId}</td><td>${QUEUE_STATUS[e.status] ?? ""}</td><td>${e.queuePosition}</td><td>${e.estimatedWaitSeconds.toFixed(0)} s</td></tr>`,
-        )
-        .join("") || `<tr><td colspan="5" class="muted">empty</td></tr>`;
+      snapshot.entries.length === 0
+        ? html`<tr><td colspan="5" class="muted">empty</td></tr>`
+        : html`${snapshot.entries.map(
+            (e) =>
+              html`<tr><td>${e.requestId}</td><td>${e.recipeId}</td><td>${QUEUE_STATUS[e.status] ?? ""}</td><td>${e.queuePosition}</td><td>${e.estimatedWaitSeconds.toFixed(0)} s</td></tr>`,
+          )}`;
     document.body.dataset.queueUpdates = String(
       Number(document.body.dataset.queueUpdates ?? 0) + 1,
     );
@@ -102,12 +101,10 @@ function start() {
     const workflow = client.watchWorkflow(ids.workflow);
     workflow.on("change", (w) => {
       $("#workflow-status").textContent = WORKFLOW_STATUS[w.status] ?? "";
-      $("#workflow-steps").innerHTML = w.steps
-        .map(
-          (s, i) =>
-            `<li><span>${i === w.currentStepIndex ? "▶ " : ""}${s.name}</span><div class="bar"><div></div></div></li>`,
-        )
-        .join("");
+      $("#workflow-steps").innerHTML = html`${w.steps.map(
+        (s, i) =>
+          html`<li><span>${i === w.currentStepIndex ? "▶ " : ""}${s.name}</span><div class="bar"><div></div></div></li>`,
+      )}`;
     });
     // The bars follow each step's clock between frames (a report on course sends none).
     const frame = () => {

@@ -231,6 +231,66 @@ describe("the dashboard in chromium", () => {
   }, 90_000);
 
   // Last: the demo's session the other tests watch must still be crafting when they run.
+  it("shows the names a session and a workflow carry as text, never as markup (the operator's dead letters: above)", async () => {
+    // Step names are free text a producer chose.
+    const hostile = (where: string) => `<img src=x onerror="window.injected='${where}'">`;
+    const service = { Authorization: `Bearer ${await serviceToken()}` };
+    const post = async (path: string, body: unknown) => {
+      const response = await fetch(`${server.baseUrl}${path}`, {
+        method: "POST",
+        headers: { ...service, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      expect(response.status, await response.clone().text()).toBeLessThan(300);
+    };
+    const sessionId = `s-hostile-${Date.now()}`;
+    const workflowId = `w-hostile-${Date.now()}`;
+    await post("/v1/sessions", {
+      session_id: sessionId,
+      player_id: links.player_id,
+      recipe_id: "iron-sword",
+      steps: [{ name: hostile("session step"), duration_ms: 600_000 }],
+      materials: [{ material_id: "iron-ore", required: 2 }],
+    });
+    await post("/v1/workflows", {
+      workflow_id: workflowId,
+      player_id: links.player_id,
+      steps: [
+        {
+          name: hostile("workflow step"),
+          recipe_id: "iron-ingot",
+          steps: [{ name: "melt", duration_ms: 600_000 }],
+        },
+      ],
+    });
+
+    const page = await browser.newPage();
+    const url = new URL(links.player);
+    url.searchParams.set("session", sessionId);
+    url.searchParams.set("workflow", workflowId);
+    await page.goto(url.toString());
+    await page.waitForFunction(
+      () => document.querySelector("#workflow-steps")?.textContent?.includes("<img"),
+      null,
+      { timeout: 20_000 },
+    );
+    await page.waitForFunction(() =>
+      document.querySelector("#steps")?.textContent?.includes("<img"),
+    );
+    expect(await page.locator("#steps li").first().textContent()).toContain(
+      hostile("session step"),
+    );
+    expect(await page.locator("#workflow-steps li").first().textContent()).toContain(
+      hostile("workflow step"),
+    );
+    expect(await page.locator("#steps img, #workflow-steps img").count()).toBe(0);
+    // No image failed to load and ran its handler.
+    expect(
+      await page.evaluate(() => (globalThis as { injected?: string }).injected),
+    ).toBeUndefined();
+    await page.close();
+  }, 90_000);
+
   it("tells the player why a stream was refused, and stops asking; a stream that ended is no error", async () => {
     const page = await browser.newPage();
     const unknown = new URL(links.player);
