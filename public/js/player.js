@@ -15,6 +15,9 @@ const ids = {
 };
 
 if (!token || !ids.player) {
+  // Nothing to watch until the form is filled in: said, not "connecting".
+  $("#connection").textContent = "not watching";
+  document.body.dataset.connection = "setup";
   $("#setup").hidden = false;
   for (const [key, value] of Object.entries(ids)) if (value) $(`#${key}`).value = value;
   $("#setup-form").onsubmit = (event) => {

@@ -293,6 +293,10 @@ describe("the dashboard in chromium", () => {
 
   it("tells the player why a stream was refused, and stops asking; a stream that ended is no error", async () => {
     const page = await browser.newPage();
+    // Opened bare, the page asks what to watch and says it watches nothing.
+    await page.goto(`${server.baseUrl}/player.html`);
+    expect(await page.locator("#setup").isVisible()).toBe(true);
+    expect(await page.locator("#connection").textContent()).toBe("not watching");
     const unknown = new URL(links.player);
     unknown.searchParams.set("session", "no-such-session");
     const badToken = new URL(links.player);
