@@ -125,16 +125,24 @@ socket.on("message", (data) => {
   } else if (frame.queue || frame.snapshot?.queue) {
     summary = queueLine(body);
   }
-  console.log(`seq=${frame.seq} ${kind}: ${summary}`.trimEnd());
+  console.log(printable(`seq=${frame.seq} ${kind}: ${summary}`.trimEnd()));
   // The final frame: closed from this side at once, as a client of one's own
   // should (docs/streams.md); the server echoes the close, so it is printed
   // as the server says it.
   if (ended) socket.close(1000, endedReason(...ended));
 });
 socket.on("close", (code, reason) => {
-  console.log(`closed ${code} ${reason}`);
+  console.log(printable(`closed ${code} ${reason}`));
   process.exit(0);
 });
+
+/**
+ * A line with its control characters written as escapes (`\u001b`): names
+ * are free text a producer chose, and a terminal obeys what it is sent.
+ */
+function printable(line) {
+  return line.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
 
 /** A session after an update: its status when it changed, its new clock. */
 function mergeUpdate(held, update) {

@@ -83,6 +83,21 @@ describe("npm run watch", () => {
     ]);
   });
 
+  it("prints a name's control characters as escapes, so a name cannot drive the terminal", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await posted("/v1/sessions", {
+      session_id: sessionId,
+      player_id: playerId,
+      recipe_id: "iron-sword",
+      steps: [{ name: "smelt\u001b[2J\u0007\u009b", duration_ms: 20_000 }],
+    });
+    const watch = await watching(sessionId, "--player", playerId);
+    expect(framesOf(watch)).toEqual([
+      "snapshot: SESSION_STATUS_QUEUED 0.0% step=smelt\\u001b[2J\\u0007\\u009b",
+    ]);
+  });
+
   it("watches a workflow step by step, and stops when it completes", async () => {
     const workflowId = freshId("w");
     const playerId = freshId("p");
