@@ -52,15 +52,23 @@ const framesOf = (run: ScriptRun) =>
     .slice(1)
     .map((line) => line.replace(/^seq=\d+ /, ""));
 
+/** A fresh player's new session of one 20 s step named `step`: its ids. */
+async function created(step: string, more: Record<string, unknown> = {}) {
+  const sessionId = freshId("s");
+  const playerId = freshId("p");
+  await posted("/v1/sessions", {
+    session_id: sessionId,
+    player_id: playerId,
+    recipe_id: "iron-sword",
+    steps: [{ name: step, duration_ms: 20_000 }],
+    ...more,
+  });
+  return { sessionId, playerId };
+}
+
 describe("npm run watch", () => {
   it("prints a session's material notice as a line of its own, and what the session lacks", async () => {
-    const sessionId = freshId("s");
-    const playerId = freshId("p");
-    await posted("/v1/sessions", {
-      session_id: sessionId,
-      player_id: playerId,
-      recipe_id: "iron-sword",
-      steps: [{ name: "smelt", duration_ms: 20_000 }],
+    const { sessionId, playerId } = await created("smelt", {
       materials: [
         { material_id: "iron-ore", required: 3, available: 1 },
         { material_id: "coal", required: 2 },
@@ -84,14 +92,7 @@ describe("npm run watch", () => {
   });
 
   it("prints a name's control characters as escapes, so a name cannot drive the terminal", async () => {
-    const sessionId = freshId("s");
-    const playerId = freshId("p");
-    await posted("/v1/sessions", {
-      session_id: sessionId,
-      player_id: playerId,
-      recipe_id: "iron-sword",
-      steps: [{ name: "smelt\u001b[2J\u0007\u009b", duration_ms: 20_000 }],
-    });
+    const { sessionId, playerId } = await created("smelt\u001b[2J\u0007\u009b");
     const watch = await watching(sessionId, "--player", playerId);
     expect(framesOf(watch)).toEqual([
       "snapshot: SESSION_STATUS_QUEUED 0.0% step=smelt\\u001b[2J\\u0007\\u009b",
