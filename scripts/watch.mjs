@@ -7,9 +7,11 @@
 // frame, whatever its kind.
 import WebSocket from "ws";
 import { signJwt } from "../src/auth/jwt.ts";
+import { backoffDelay } from "../src/client/backoff.ts";
 import { endedAs, endedReason } from "../src/client/ended.ts";
 import { isFinal } from "../src/domain/session/session.ts";
 import { workflowStatusEnded } from "../src/domain/workflow/status.ts";
+import { CloseCode, closeAdvice } from "../src/errors.ts";
 import { commandLine, unreachable, urlOption, usageError } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
@@ -51,42 +53,13 @@ if (watched.length !== 1 || !watched[0].id || !values.player)
   );
 const [{ id, path }] = watched;
 const secret = readSecret();
-const now = Math.floor(Date.now() / 1000);
-const token = await signJwt(
-  { sub: values.player, scope: "player", iat: now, exp: now + 3600 },
-  secret,
-  readKeyId(),
-);
-
 const base = urlOption(values, "url", USAGE);
 const url = `${base.replace(/^http/, "ws")}${path.replace(/[^/]+$/, encodeURIComponent)}`;
-// closeTimeout: local workerd leaves TCP open after a close the server starts
-// (an idle or expired stream's).
-const socket = new WebSocket(url, ["crafting.v1.json"], {
-  headers: { Authorization: `Bearer ${token}` },
-  closeTimeout: 500,
-});
-socket.on("unexpected-response", (_request, response) => {
-  let body = "";
-  response.on("data", (chunk) => {
-    body += chunk;
-  });
-  response.on("end", () => {
-    console.error(`refused: HTTP ${response.statusCode} ${body}`);
-    process.exit(1);
-  });
-});
-let opened = false;
-socket.on("error", (err) => {
-  if (!opened) unreachable(base, err);
-  console.error(`stream error: ${err.message}`);
-  process.exit(1);
-});
-socket.on("open", () => {
-  opened = true;
-  console.log(`watching ${id} (Ctrl-C to stop)`);
-});
 
+/** The text `ping` the runtime answers itself: a stream silent for 30 s is closed as dead (4008). */
+const KEEPALIVE_MS = 20_000;
+/** Reconnect delays: the SDK's backoff, capped lower for a terminal. */
+const BACKOFF = { baseMs: 250, capMs: 5_000 };
 /** The kinds of a server frame (`crafting.v1.ServerFrame`), as proto3 JSON names them. */
 const FRAME_KINDS = [
   "snapshot",
@@ -100,18 +73,100 @@ const FRAME_KINDS = [
   "heartbeat",
   "health",
 ];
+
 // Session updates carry what changed (status when it changed, the clock);
 // the plan is the snapshot's. Progress is computed from the clock, as the
 // SDK does. Workflow and queue frames carry the whole of what they show.
 let session = null;
-socket.on("message", (data) => {
-  const frame = JSON.parse(String(data));
+/** The (epoch, seq) of the last frame: where a reconnect resumes from. */
+let position = null;
+/** Failed connects since the last one that opened; null until one has. */
+let attempt = null;
+connect();
+
+/**
+ * Opens the stream as a game client does: with a fresh token (the script
+ * mints its own), resuming from the last frame after a drop, and sending
+ * the keepalive. A close docs/streams.md calls final (`1000`, `4003`, …)
+ * ends the script; any other close, and a failed or busy connect after
+ * the first, reconnects with backoff.
+ */
+async function connect() {
+  const now = Math.floor(Date.now() / 1000);
+  const token = await signJwt(
+    { sub: values.player, scope: "player", iat: now, exp: now + 3600 },
+    secret,
+    readKeyId(),
+  );
+  const resume = position ? `?resume_epoch=${position.epoch}&resume_seq=${position.seq}` : "";
+  // closeTimeout: local workerd leaves TCP open after a close the server starts
+  // (an idle or expired stream's).
+  const socket = new WebSocket(`${url}${resume}`, ["crafting.v1.json"], {
+    headers: { Authorization: `Bearer ${token}` },
+    closeTimeout: 500,
+  });
+  let keepalive = null;
+  let retried = false;
+  const retry = () => {
+    if (retried) return;
+    retried = true;
+    clearInterval(keepalive);
+    attempt = (attempt ?? 0) + 1;
+    setTimeout(connect, backoffDelay(attempt, BACKOFF));
+  };
+  socket.on("unexpected-response", (_request, response) => {
+    let body = "";
+    response.on("data", (chunk) => {
+      body += chunk;
+    });
+    response.on("end", () => {
+      // Busy (429, 503) is worth waiting out; any other refusal is final.
+      if (attempt !== null && [429, 503].includes(response.statusCode)) return retry();
+      console.error(printable(`refused: HTTP ${response.statusCode} ${body}`));
+      process.exit(1);
+    });
+  });
+  let opened = false;
+  socket.on("error", (err) => {
+    if (opened) return; // Its close follows, and says what happened.
+    if (attempt === null) unreachable(base, err);
+    retry(); // Reconnecting: the service may be restarting.
+  });
+  socket.on("open", () => {
+    if (attempt === null) console.log(`watching ${id} (Ctrl-C to stop)`);
+    opened = true;
+    attempt = 0;
+    keepalive = setInterval(() => socket.send("ping"), KEEPALIVE_MS);
+  });
+  socket.on("message", (data) => {
+    const text = String(data);
+    if (text === "pong") return;
+    const ended = show(JSON.parse(text));
+    // The final frame: closed from this side at once, as a client of one's own
+    // should (docs/streams.md); the server echoes the close, so it is printed
+    // as the server says it.
+    if (ended) socket.close(1000, endedReason(...ended));
+  });
+  socket.on("close", (code, reason) => {
+    clearInterval(keepalive);
+    if (retried) return;
+    const final = closeAdvice(code) === "do_not_reconnect";
+    const why = String(reason); // A Buffer, empty for a dropped connection.
+    console.log(printable(`closed ${code}${why ? ` ${why}` : ""}${final ? "" : "; reconnecting"}`));
+    if (final) process.exit(code === CloseCode.NORMAL ? 0 : 1);
+    retry();
+  });
+}
+
+/** Prints a frame as one line; what ended (`["session", status]`) if it is the final one. */
+function show(frame) {
   const kind = FRAME_KINDS.find((k) => k in frame) ?? "frame";
   const atMs = Number(frame.serverTimeMs);
   const shown = frame.snapshot?.session ?? frame.snapshot?.workflow ?? frame.snapshot?.queue;
   const body = shown ?? frame[kind] ?? frame;
   let summary = JSON.stringify(body);
   let ended = null;
+  if (frame.epoch !== undefined) position = { epoch: frame.epoch, seq: frame.seq ?? 0 };
   if (frame.snapshot?.session || (frame.update && session)) {
     session = frame.update ? mergeUpdate(session, frame.update) : frame.snapshot.session;
     summary = `${sessionLine(session, atMs)} ${frame.update?.cause ?? missingMaterials(session)}`;
@@ -124,17 +179,14 @@ socket.on("message", (data) => {
       ended = ["workflow", body.status];
   } else if (frame.queue || frame.snapshot?.queue) {
     summary = queueLine(body);
+  } else if (kind === "resumed") {
+    const missed = body.replayed ?? 0;
+    summary =
+      missed === 0 ? "nothing missed" : `${missed} missed change${missed > 1 ? "s" : ""} replayed`;
   }
   console.log(printable(`seq=${frame.seq} ${kind}: ${summary}`.trimEnd()));
-  // The final frame: closed from this side at once, as a client of one's own
-  // should (docs/streams.md); the server echoes the close, so it is printed
-  // as the server says it.
-  if (ended) socket.close(1000, endedReason(...ended));
-});
-socket.on("close", (code, reason) => {
-  console.log(printable(`closed ${code} ${reason}`));
-  process.exit(0);
-});
+  return ended;
+}
 
 /**
  * A line with its control characters written as escapes (`\u001b`): names

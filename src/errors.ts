@@ -49,16 +49,25 @@ export function httpStatus(code: ErrorCode): (typeof httpStatusByCode)[ErrorCode
 
 /** Thrown inside the Worker; `app.onError` turns it into `{ error: { code, message } }`. */
 export class AppError extends Error {
+  readonly code: ErrorCode;
+  /** Sent as Retry-After (seconds) on 429 and 503. */
+  readonly retryAfterSeconds?: number;
+  /** Headers the answer carries besides (e.g. `Accept-Encoding` on a 415). */
+  readonly headers?: Readonly<Record<string, string>>;
+
+  // Fields declared, not parameter properties: Node's type stripping loads
+  // this module as it is (scripts/watch.mjs reads the close codes from it).
   constructor(
-    readonly code: ErrorCode,
+    code: ErrorCode,
     message: string,
-    /** Sent as Retry-After (seconds) on 429 and 503. */
-    readonly retryAfterSeconds?: number,
-    /** Headers the answer carries besides (e.g. `Accept-Encoding` on a 415). */
-    readonly headers?: Readonly<Record<string, string>>,
+    retryAfterSeconds?: number,
+    headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = "AppError";
+    this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
+    this.headers = headers;
   }
 
   /** Wraps a ServiceError returned by a Durable Object. */

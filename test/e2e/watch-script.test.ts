@@ -6,12 +6,13 @@
  * is walkthrough.test.ts's.
  */
 import { afterEach, describe, expect, inject, it } from "vitest";
+import { DevServer } from "../support/dev-server";
 import { servicePost } from "../support/http";
 import { runScript, type ScriptRun } from "../support/run-script";
 import { TEST_JWT_SECRET } from "../support/secret";
 import { freshId } from "../support/tokens";
 
-const baseUrl = inject("baseUrl");
+let baseUrl = inject("baseUrl");
 /** Every watch a test started: stopped after it, whatever it asserted. */
 const started: ScriptRun[] = [];
 afterEach(() => {
@@ -164,4 +165,41 @@ describe("npm run watch", () => {
       expect(run.output).toMatch(/\nusage: npm run watch -- \(<session_id> \| --workflow/);
     }
   });
+
+  it("keeps its stream alive while nothing happens, and resumes it across a restart, missing nothing", async () => {
+    // Its own service, to restart; the other tests' is shared.
+    const shared = baseUrl;
+    const server = new DevServer();
+    try {
+      await server.start();
+      baseUrl = server.baseUrl;
+      const { sessionId, playerId } = await created("smelt");
+      const watch = await watching(sessionId, "--player", playerId);
+      // Past the 30 s after which a silent stream is closed as dead (4008):
+      // the README's walkthrough leaves it that long while a user types.
+      await new Promise((resolve) => setTimeout(resolve, 32_000));
+      await posted(`/v1/sessions/${sessionId}/start`);
+      await printed(watch, /start$/m);
+      await server.stop("SIGKILL");
+      await printed(watch, /reconnecting$/m);
+      await server.start();
+      await posted(`/udp/sessions/${sessionId}/progress`, { progress_percent: 50 });
+      await posted(`/v1/sessions/${sessionId}/complete`);
+      expect(await watch.exited).toBe(0);
+      const lines = framesOf(watch);
+      // Reconnected and resumed (from seq 2) before or after the progress: every change once.
+      expect(lines.filter((line) => !/^resumed: /.test(line))).toEqual([
+        "snapshot: SESSION_STATUS_QUEUED 0.0% step=smelt",
+        "update: SESSION_STATUS_ACTIVE 0.0% step=smelt start",
+        "closed 1006; reconnecting",
+        "update: SESSION_STATUS_ACTIVE 50.0% step=smelt progress",
+        "update: SESSION_STATUS_COMPLETED 100.0% step=smelt complete",
+        "closed 1000 session completed",
+      ]);
+      expect(lines.filter((line) => /^resumed: /.test(line))).toHaveLength(1);
+    } finally {
+      baseUrl = shared;
+      await server.dispose();
+    }
+  }, 180_000);
 });
