@@ -81,6 +81,10 @@ describe("the dashboard in chromium", () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
+    page.on("console", (message) => {
+      // Anything the pages' Content-Security-Policy blocked (public/_headers).
+      if (message.text().includes("Content Security Policy")) errors.push(message.text());
+    });
     await page.goto(links.player);
     await page.waitForFunction(() => document.body.dataset.connection === "open", null, {
       timeout: 20_000,
@@ -129,6 +133,10 @@ describe("the dashboard in chromium", () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
+    page.on("console", (message) => {
+      // Anything the pages' Content-Security-Policy blocked (public/_headers).
+      if (message.text().includes("Content Security Policy")) errors.push(message.text());
+    });
     await page.goto(links.operator);
     await page.waitForFunction(() => Number(document.body.dataset.polls ?? 0) >= 3, null, {
       timeout: 30_000,
@@ -268,7 +276,9 @@ describe("the dashboard in chromium", () => {
     const url = new URL(links.player);
     url.searchParams.set("session", sessionId);
     url.searchParams.set("workflow", workflowId);
-    await page.goto(url.toString());
+    const served = await page.goto(url.toString());
+    // The second defense: the page runs only the service's own script files.
+    expect(served?.headers()["content-security-policy"]).toContain("script-src 'self';");
     await page.waitForFunction(
       () => document.querySelector("#workflow-steps")?.textContent?.includes("<img"),
       null,
