@@ -1,7 +1,8 @@
 /**
  * Every link between the README and docs/ leads somewhere: to a file of the
  * repository, and to a heading of it when it names one (GitHub's anchors:
- * the heading lowercased, punctuation dropped, spaces as hyphens).
+ * the heading lowercased, punctuation dropped, spaces as hyphens); and
+ * every file of the repository they name in code (`src/…`) exists.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
@@ -51,5 +52,20 @@ describe("the documentation's links", () => {
       }
     }
     expect(broken).toEqual([]);
+  });
+
+  it("names only files that exist when it names one in code", () => {
+    const gone: string[] = [];
+    for (const page of pages) {
+      const text = readFileSync(join(root, page), "utf8");
+      const named = text.matchAll(
+        /`((?:src|durable-objects|test|bench|scripts|public|proto|deploy|docs)\/[^`\s*{}…]+?)[.,;:)]?(?:[:#][^`]*)?`/g,
+      );
+      // bench/.build holds the scratch harnesses the benchmark notes describe (never committed).
+      for (const [, path = ""] of named)
+        if (!path.startsWith("bench/.build/") && !existsSync(join(root, path)))
+          gone.push(`${page}: ${path}`);
+    }
+    expect(gone).toEqual([]);
   });
 });
