@@ -168,9 +168,10 @@ export type StreamCraftingQueueResponse = Message<"crafting.v1.StreamCraftingQue
   /**
    * This message is one of the whole queue as of (epoch, seq): the stream's
    * first messages, or a resync when a resume could not be replayed. The
-   * messages of one snapshot share its (epoch, seq) and carry every entry;
-   * an entry a client held that none of them carries has left the queue. An
-   * empty queue is one such message without an entry.
+   * messages of one snapshot share its (epoch, seq) and carry every entry:
+   * a client starts its list over at a snapshot message whose (epoch, seq)
+   * is not its list's, and an entry it held that none of them carries has
+   * left the queue. An empty queue is one such message without an entry.
    *
    * @generated from field: bool snapshot = 4;
    */
