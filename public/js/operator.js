@@ -18,6 +18,9 @@ let previous = null;
 
 function askForToken() {
   $("#token-panel").hidden = false;
+  // Said where the health goes, which otherwise waits ("health …") for a token.
+  $("#health").textContent = "needs an operator token";
+  $("#health").className = "status";
   $("#token-form").onsubmit = (event) => {
     event.preventDefault();
     token = $("#token-input").value.trim();

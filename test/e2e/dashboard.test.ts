@@ -307,6 +307,10 @@ describe("the dashboard in chromium", () => {
     await page.goto(`${server.baseUrl}/player.html`);
     expect(await page.locator("#setup").isVisible()).toBe(true);
     expect(await page.locator("#connection").textContent()).toBe("not watching");
+    // And the operator's page, that it needs a token, where the health would go.
+    await page.goto(`${server.baseUrl}/operator.html`);
+    await page.locator("#token-panel").waitFor();
+    expect(await page.locator("#health").textContent()).toBe("needs an operator token");
     const unknown = new URL(links.player);
     unknown.searchParams.set("session", "no-such-session");
     const badToken = new URL(links.player);
