@@ -62,7 +62,7 @@ function routedFirst(c: Context, next: Next): Promise<void> {
 function refuseUnrouted(c: Context): never {
   const allowed = allowedMethods(app.router, c.req.path, c.req.method);
   if (allowed.length === 0) {
-    const meant = meantPath(app.router, c.req.path);
+    const meant = meantPath(app.router, c.req.path, app.routes);
     throw new AppError(
       "not_found",
       meant ? `no such route: did you mean ${meant.slice(0, 200)}?` : "no such route",

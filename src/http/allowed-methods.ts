@@ -44,11 +44,23 @@ function routedMethods(router: Router<[unknown, RouterRoute]>, path: string): st
 /**
  * The path a caller probably meant when `path` is not routed only for its
  * slashes — a trailing one (`/v1/sessions/`) or doubled ones
- * (`//v1/sessions`) — and a route takes it without them; null otherwise.
- * Routing stays strict: this only names the path in the 404.
+ * (`//v1/sessions`) — or for the case of the routes' own words
+ * (`/V1/Sessions/Demo-1`: the words of `routes`' paths, never an id), and a
+ * route takes it without them; null otherwise. Routing stays strict: this
+ * only names the path in the 404.
  */
-export function meantPath(router: Router<[unknown, RouterRoute]>, path: string): string | null {
-  const tidy = path.replace(/\/{2,}/g, "/").replace(/(.)\/+$/, "$1");
+export function meantPath(
+  router: Router<[unknown, RouterRoute]>,
+  path: string,
+  routes: readonly { path: string }[] = [],
+): string | null {
+  const words = new Set(routes.flatMap((route) => route.path.split("/")));
+  const tidy = path
+    .replace(/\/{2,}/g, "/")
+    .replace(/(.)\/+$/, "$1")
+    .split("/")
+    .map((segment) => (words.has(segment.toLowerCase()) ? segment.toLowerCase() : segment))
+    .join("/");
   if (tidy === path) return null;
   return routedMethods(router, tidy).length > 0 ? tidy : null;
 }

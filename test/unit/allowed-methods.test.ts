@@ -43,6 +43,17 @@ describe("meantPath", () => {
     expect(meantPath(app.router, "/v1/sessions///")).toBe("/v1/sessions");
   });
 
+  it("names the routed path the case of a route's own word missed, never changing an id", () => {
+    expect(meantPath(app.router, "/V1/Sessions/Demo-1", app.routes)).toBe("/v1/sessions/Demo-1");
+    expect(meantPath(app.router, "/v1/SESSIONS/s-1/Start/", app.routes)).toBe(
+      "/v1/sessions/s-1/start",
+    );
+    // The words come from the routes: without them, only slashes are tidied.
+    expect(meantPath(app.router, "/V1/sessions")).toBeNull();
+    // An id is never a route's word, so a wrong-case id is not "corrected" into one.
+    expect(meantPath(app.router, "/v1/sessions/S-1/explode", app.routes)).toBeNull();
+  });
+
   it("is null when the slashes are not what is wrong, or only middleware takes the tidy path", () => {
     expect(meantPath(app.router, "/v1/sessions")).toBeNull();
     expect(meantPath(app.router, "/nowhere/")).toBeNull();

@@ -32,7 +32,7 @@ describe("routes not taken", () => {
     const view = await serviceCall(`/v1/sessions/${sessionId}`, undefined, "GET");
     expect(await view.json()).toMatchObject({ status: "SESSION_STATUS_QUEUED" });
     // A path no route takes is still 404, whatever the method; so is a
-    // trailing or doubled slash, whose 404 names the path meant.
+    // trailing or doubled slash, or a route word in capitals, whose 404 names the path meant.
     for (const [path, method, message] of [
       ["/v1/nowhere", "DELETE", "no such route"],
       [
@@ -45,6 +45,12 @@ describe("routes not taken", () => {
         `//v1/sessions/${sessionId}/start/`,
         "GET",
         `no such route: did you mean /v1/sessions/${sessionId}/start?`,
+      ],
+      // The routes' own words in another case; the id as it was sent.
+      [
+        `/V1/Sessions/${sessionId.toUpperCase()}`,
+        "GET",
+        `no such route: did you mean /v1/sessions/${sessionId.toUpperCase()}?`,
       ],
     ] as const) {
       const response = await serviceCall(path, undefined, method);
