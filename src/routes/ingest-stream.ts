@@ -108,6 +108,11 @@ class IngestStream {
   }
 
   message(data: string | ArrayBuffer): void {
+    // The keepalive of every stream here: answered, never counted or limited.
+    if (data === "ping") {
+      this.ws.send("pong");
+      return;
+    }
     const receivedAtMs = Date.now();
     metrics.count("crafting_messages_in_total");
     if (typeof data !== "string") {

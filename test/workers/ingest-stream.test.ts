@@ -163,6 +163,22 @@ describe("the ingest stream", () => {
     socket.ws.close(1000);
   });
 
+  it("answers the keepalive ping with pong, as every stream does, and counts it as no update", async () => {
+    const { sessionId } = await activeSession();
+    const socket = await ingest();
+    socket.ws.send("ping");
+    socket.ws.send(JSON.stringify({ ref: 1, session_id: sessionId, elapsed_ms: 1_000 }));
+    socket.ws.send("ping");
+    await socket.count(3);
+    expect(socket.messages.filter((m) => m === "pong")).toHaveLength(2);
+    // The one answer is the update's: the pings were neither refused nor applied.
+    const got = socket.messages.filter((m) => m !== "pong").flatMap((m) => JSON.parse(String(m)));
+    expect(got).toEqual([
+      expect.objectContaining({ ref: 1, session_id: sessionId, seq: expect.any(Number) }),
+    ]);
+    socket.ws.close(1000);
+  });
+
   it("takes arrays of updates: a session's share of one message is one change, a bad entry is refused alone", async () => {
     const sessions = await Promise.all([activeSession(), activeSession()]);
     const before = await Promise.all(
