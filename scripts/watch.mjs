@@ -16,13 +16,21 @@ import { commandLine, unreachable, urlOption, usageError } from "./command-line.
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
 const USAGE =
-  "npm run watch -- (<session_id> | --workflow <workflow_id> | --queue) --player <player_id> [--url <base url>]";
+  "npm run watch -- (<session_id> | --workflow <workflow_id> | --queue) (--player <player_id> | --operator) [--url <base url>]";
 
 const { values, positionals } = commandLine(
   {
     allowPositionals: true,
     options: {
-      player: { type: "string", about: "the player watching (a token is minted for them)" },
+      player: {
+        type: "string",
+        about: "the player watching (a token is minted for them); with --queue, whose queue",
+      },
+      operator: {
+        type: "boolean",
+        default: false,
+        about: "watch as an operator instead: anything, read-only, without knowing its player",
+      },
       workflow: { type: "string", about: "watch this workflow instead of a session" },
       queue: {
         type: "boolean",
@@ -44,13 +52,18 @@ const watched = [
     ? [{ id: `the queue of ${values.player}`, path: `/ws/queue/${values.player}` }]
     : []),
 ];
-if (watched.length !== 1 || !watched[0].id || !values.player)
+if (watched.length !== 1 || !watched[0].id || !(values.player || values.operator))
   usageError(
     watched.length > 1
       ? "watch one thing at a time: a session id, --workflow or --queue"
-      : "say what to watch (a session id, --workflow or --queue) and --player",
+      : "say what to watch (a session id, --workflow or --queue) and who watches (--player or --operator)",
     USAGE,
   );
+if (values.queue && !values.player) usageError("--queue needs --player: whose queue", USAGE);
+/** Who the minted token is: the player, or an operator (audit-logged by the service as `watch`). */
+const claims = values.operator
+  ? { sub: "watch", scope: "operator" }
+  : { sub: values.player, scope: "player" };
 const [{ id, path }] = watched;
 const secret = readSecret();
 const base = urlOption(values, "url", USAGE);
@@ -93,11 +106,7 @@ connect();
  */
 async function connect() {
   const now = Math.floor(Date.now() / 1000);
-  const token = await signJwt(
-    { sub: values.player, scope: "player", iat: now, exp: now + 3600 },
-    secret,
-    readKeyId(),
-  );
+  const token = await signJwt({ ...claims, iat: now, exp: now + 3600 }, secret, readKeyId());
   const resume = position ? `?resume_epoch=${position.epoch}&resume_seq=${position.seq}` : "";
   // closeTimeout: local workerd leaves TCP open after a close the server starts
   // (an idle or expired stream's).

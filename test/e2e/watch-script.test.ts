@@ -154,10 +154,24 @@ describe("npm run watch", () => {
     ]);
   });
 
+  it("watches as an operator, without knowing the player, and stops when the session ends", async () => {
+    const { sessionId } = await created("smelt");
+    const watch = await watching(sessionId, "--operator");
+    await posted(`/v1/sessions/${sessionId}/cancel`);
+    expect(await watch.exited).toBe(0);
+    expect(framesOf(watch)).toEqual([
+      "snapshot: SESSION_STATUS_QUEUED 0.0% step=smelt",
+      "update: SESSION_STATUS_CANCELLED 0.0% step=smelt cancel",
+      "closed 1000 session cancelled",
+    ]);
+  });
+
   it("refuses to watch two things at once, or nothing, with its usage", async () => {
     for (const args of [
       ["s-1", "--workflow", "w-1", "--player", "p"],
       ["--queue"],
+      ["--queue", "--operator"],
+      ["s-1"],
       ["--workflow", "", "--player", "p"],
     ]) {
       const run = runScript("scripts/watch.mjs", {}, args);
