@@ -131,7 +131,7 @@ async function connect() {
     response.on("end", () => {
       // Busy (429, 503) is worth waiting out; any other refusal is final.
       if (attempt !== null && [429, 503].includes(response.statusCode)) return retry();
-      console.error(printable(`refused: HTTP ${response.statusCode} ${body}`));
+      console.error(printable(`refused: HTTP ${response.statusCode} ${refusal(body)}`));
       process.exit(1);
     });
   });
@@ -165,6 +165,17 @@ async function connect() {
     if (final) process.exit(code === CloseCode.NORMAL ? 0 : 1);
     retry();
   });
+}
+
+/** A refusal's `{ error: { code, message } }` as `code: message`; any other body as it came. */
+function refusal(body) {
+  try {
+    const { code, message } = JSON.parse(body).error;
+    if (code && message) return `${code}: ${message}`;
+  } catch {
+    // Not the service's error shape (a proxy's page?): said as it came.
+  }
+  return body;
 }
 
 /** Prints a frame as one line; what ended (`["session", status]`) if it is the final one. */

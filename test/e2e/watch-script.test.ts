@@ -166,6 +166,25 @@ describe("npm run watch", () => {
     ]);
   });
 
+  it("says why the service refused the stream, in a line, and stops", async () => {
+    const { sessionId } = await created("smelt");
+    for (const [args, said] of [
+      [[freshId("s"), "--player", "p"], "HTTP 404 not_found: no crafting session with this id"],
+      [
+        [sessionId, "--player", freshId("p")],
+        "HTTP 403 permission_denied: this crafting session belongs to another player",
+      ],
+    ] as const) {
+      const run = runScript("scripts/watch.mjs", { JWT_SECRET: TEST_JWT_SECRET }, [
+        ...args,
+        "--url",
+        baseUrl,
+      ]);
+      expect(await run.exited).toBe(1);
+      expect(run.output).toBe(`refused: ${said}\n`);
+    }
+  });
+
   it("refuses to watch two things at once, or nothing, with its usage", async () => {
     for (const args of [
       ["s-1", "--workflow", "w-1", "--player", "p"],
