@@ -3,8 +3,8 @@
  *
  * The real service on workerd (as the bench runs it) under a mixed load for
  * N minutes: streams over every session (JSON, binary, sync-channel and a few
- * RPC clients), progress updates at --rate per second plus lifecycle
- * changes, Kafka-bridged events with duplicates and shuffling, clients
+ * RPC clients), progress updates at --rate per second plus lifecycle and
+ * material changes, Kafka-bridged events with duplicates and shuffling, clients
  * dropping and resuming at random, and the runtime killed (SIGKILL) and
  * restarted every --restart-every seconds (at least once). Then, per client:
  * no gap and no duplicate across resumes, every change seen; per session: the
@@ -72,6 +72,8 @@ const MAX_STREAMS = Math.ceil(STREAMS / SESSIONS) + 4;
 /** Concurrent callers posting progress. */
 const PROGRESS_CALLERS = 8;
 const STEP_MS = 7 * 24 * 3_600_000;
+/** What each HTTP session's recipe needs of its one material (available in full at first). */
+const ORE_REQUIRED = 5;
 const T0 = Date.parse("2026-11-30T00:00:00Z");
 
 // --- The service, restartable ------------------------------------------------
@@ -149,6 +151,8 @@ interface SoakSession {
   byEvents: boolean;
   /** HTTP sessions: paused now. */
   paused: boolean;
+  /** HTTP sessions: how much of their one material the last change made available. */
+  ore: number;
   /** Event sessions: every record produced, and the next version. */
   records: Record<string, unknown>[];
   version: number;
@@ -164,6 +168,7 @@ for (let i = 0; i < SESSIONS; i++) {
     bearer: await token(playerId, "player"),
     byEvents: i % EVENT_SESSION_EVERY === EVENT_SESSION_EVERY - 1,
     paused: false,
+    ore: ORE_REQUIRED,
     records: [],
     version: 1,
   });
@@ -195,6 +200,7 @@ for (const s of sessions) {
     player_id: s.playerId,
     recipe_id: "soak",
     steps: [{ name: "forge", duration_ms: STEP_MS }],
+    materials: [{ material_id: "ore", required: ORE_REQUIRED }],
   });
   if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
   await serviceCall(`/v1/sessions/${s.sessionId}/start`);
@@ -242,6 +248,7 @@ const deadline = started + MINUTES * 60_000;
 const running = watchers.map((w) => w.run());
 let updates = 0;
 let lifecycle = 0;
+let materialChanges = 0;
 let eventsSent = 0;
 let rssAtSecondMinute = 0;
 const stopped = () => Date.now() >= deadline || interrupted;
@@ -280,6 +287,23 @@ const loops: Promise<void>[] = [
         lifecycle++;
       }
       await sleep(2_000);
+    }
+  })(),
+  // Materials: a few availability changes a second (a retried change, stamped as
+  // observed, is applied once).
+  (async () => {
+    while (!stopped()) {
+      const s = pick(httpSessions);
+      const quantity = Math.floor(Math.random() * (ORE_REQUIRED * 2));
+      const response = await serviceCall(`/udp/sessions/${s.sessionId}/materials`, {
+        changes: [{ material_id: "ore", quantity }],
+        as_of_ms: Date.now(),
+      });
+      if (response.status === 200) {
+        s.ore = quantity;
+        materialChanges++;
+      }
+      await sleep(250);
     }
   })(),
   // The bridge: each second, a few events per event session, shuffled and partly duplicated.
@@ -354,6 +378,7 @@ async function readState(sessionId: string) {
     seq: number;
     status: string;
     clock: { anchorElapsedMs?: string | number; running?: boolean };
+    materials?: { materialId: string; available?: number }[];
   };
 }
 
@@ -391,11 +416,14 @@ for (const s of sessions) {
       };
       if (JSON.stringify(actual) !== JSON.stringify(expected))
         problem = `${s.sessionId}: ${JSON.stringify(actual)} ≠ ${JSON.stringify(expected)}`;
-    } else if (
-      state.status !== SESSION_STATUS_ACTIVE ||
-      String(state.clock.anchorElapsedMs) !== String(FINAL_MS)
-    ) {
-      problem = `${s.sessionId}: ${state.status} ${state.clock.anchorElapsedMs} ≠ active ${FINAL_MS}`;
+    } else {
+      const ore = state.materials?.find((m) => m.materialId === "ore")?.available ?? 0;
+      if (
+        state.status !== SESSION_STATUS_ACTIVE ||
+        String(state.clock.anchorElapsedMs) !== String(FINAL_MS) ||
+        ore !== s.ore
+      )
+        problem = `${s.sessionId}: ${state.status} ${state.clock.anchorElapsedMs} ore ${ore} ≠ active ${FINAL_MS} ore ${s.ore}`;
     }
     if (!problem) break;
     if (Date.now() > settleBy) {
@@ -481,6 +509,7 @@ const result = {
   ),
   updates,
   lifecycle_changes: lifecycle,
+  material_changes: materialChanges,
   events: eventsSent,
   reconnects: watchers.reduce((sum, w) => sum + w.reconnects, 0),
   restarts,
@@ -520,7 +549,7 @@ writeFileSync(join(values.out, "soak.json"), `${JSON.stringify(result, null, 2)}
 const failed =
   restarts === 0 || gaps + duplicates + lost + leakedSlots + errors5xx + finalStateMismatches > 0;
 console.log(
-  `soak ${MINUTES} min: ${STREAMS} streams over ${SESSIONS} sessions, ${updates} updates, ${eventsSent} events, ` +
+  `soak ${MINUTES} min: ${STREAMS} streams over ${SESSIONS} sessions, ${updates} updates, ${materialChanges} material changes, ${eventsSent} events, ` +
     `${restarts} restarts — gaps ${gaps}, duplicates ${duplicates}, lost ${lost}, leaked slots ${leakedSlots}, ` +
     `5xx ${errors5xx}, final-state mismatches ${finalStateMismatches}, RSS growth ${result.rss_growth_pct}% ` +
     `— ${failed ? "FAILED" : "passed"}`,

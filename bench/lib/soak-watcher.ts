@@ -151,14 +151,18 @@ export class Watcher {
         epoch?: number;
         snapshot?: unknown;
         update?: { superseded?: number };
+        material?: unknown;
       };
       if (frame.snapshot) this.snapshot(frame.epoch ?? 0, frame.seq ?? 0);
       else if (frame.update) this.update(frame.seq ?? 0, frame.update.superseded ?? 0);
+      // A material change is a change of its own, with its seq.
+      else if (frame.material) this.update(frame.seq ?? 0, 0);
       return;
     }
     const frame = fromBinary(ServerFrameSchema, new Uint8Array(data));
     if (frame.kind.case === "snapshot") this.snapshot(frame.epoch, frame.seq);
     else if (frame.kind.case === "update") this.update(frame.seq, frame.kind.value.superseded);
+    else if (frame.kind.case === "material") this.update(frame.seq, 0);
   }
 
   async #rpc(): Promise<void> {

@@ -5,7 +5,6 @@
  * misses nothing the replay log still holds, and keeps its state current.
  */
 import { create, fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
-import { usableQuantity } from "../domain/materials/materials";
 import {
   type ClientFrame,
   ClientFrameSchema,
@@ -16,7 +15,7 @@ import type { MaterialNotification } from "../gen/crafting/v1/materials_pb";
 import type { QueueSnapshot } from "../gen/crafting/v1/queue_pb";
 import { type SessionState, SessionStatus } from "../gen/crafting/v1/session_pb";
 import { WorkflowStatus, type WorkflowUpdate } from "../gen/crafting/v1/workflow_pb";
-import { mergeUpdate } from "../protocol/session-merge";
+import { mergeMaterials, mergeUpdate } from "../protocol/session-merge";
 import { sessionEndedOnWire } from "../protocol/session-wire";
 import { workflowEndedOnWire } from "../protocol/workflow-wire";
 import { ClockSync } from "./clock";
@@ -209,15 +208,12 @@ export class SessionView extends View<SessionEvents> {
       // Updates carry what changed; the plan is the snapshot's; progress is recomputed.
       this.session = mergeUpdate(this.session, kind.value, frame.seq, Number(frame.serverTimeMs));
     } else if (kind.case === "material" && this.session) {
-      const changes = new Map(kind.value.changes.map((c) => [c.materialId, c]));
-      this.session = {
-        ...this.session,
-        materials: this.session.materials.map((m) => {
-          const change = changes.get(m.materialId);
-          return change ? { ...m, available: usableQuantity(change) } : m;
-        }),
-        seq: frame.seq,
-      };
+      this.session = mergeMaterials(
+        this.session,
+        kind.value,
+        frame.seq,
+        Number(frame.serverTimeMs),
+      );
       this.emit("material", kind.value);
     } else return;
     const clock = this.session?.clock;

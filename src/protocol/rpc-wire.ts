@@ -14,13 +14,15 @@ import {
   type StreamMultiStepWorkflowResponse,
   StreamMultiStepWorkflowResponseSchema,
 } from "../gen/crafting/v1/streaming_service_pb";
-import { mergeUpdate } from "./session-merge";
+import { mergeMaterials, mergeUpdate } from "./session-merge";
 
 /**
  * `StreamCraftingProgress` from a session's frames: seed 000's progress
- * fields with every message. Updates carry only what changed, so the
- * session is held here (from the snapshot, or `base` when a resumed stream
- * starts with replayed updates) and each update merged in.
+ * fields, the materials and the failure with every message. Updates carry
+ * only what changed, so the session is held here (from the snapshot, or
+ * `base` when a resumed stream starts with replayed updates) and each update
+ * and material change merged in. Every frame that has a seq of its own is a
+ * message, so a client's count of seqs has no hole a frame left out made.
  */
 export class SessionProgress {
   constructor(private state: SessionState | null = null) {}
@@ -29,15 +31,20 @@ export class SessionProgress {
   next(frame: ServerFrame): StreamCraftingProgressResponse | null {
     const { kind, seq, epoch } = frame;
     let superseded = 0;
+    let cause = "";
     if (kind.case === "snapshot" && kind.value.state.case === "session") {
       this.state = kind.value.state.value;
     } else if (kind.case === "update" && this.state) {
       this.state = mergeUpdate(this.state, kind.value, seq, Number(frame.serverTimeMs));
       superseded = kind.value.superseded;
+      cause = kind.value.cause;
+    } else if (kind.case === "material" && this.state) {
+      this.state = mergeMaterials(this.state, kind.value, seq, Number(frame.serverTimeMs));
+      cause = "material";
     } else {
       return null;
     }
-    const { progress, status, clock } = this.state;
+    const { progress, status, clock, materials, failureReason } = this.state;
     return create(StreamCraftingProgressResponseSchema, {
       update: progress,
       status,
@@ -46,6 +53,9 @@ export class SessionProgress {
       epoch,
       superseded,
       snapshot: kind.case === "snapshot",
+      materials,
+      failureReason,
+      cause,
     });
   }
 }

@@ -6,7 +6,9 @@
  * progress fields with every update. Pure; no server code.
  */
 import { create } from "@bufbuild/protobuf";
+import { usableQuantity } from "../domain/materials/materials";
 import type { Session } from "../domain/session/session";
+import type { MaterialNotification } from "../gen/crafting/v1/materials_pb";
 import {
   type CraftingProgressUpdate,
   type SessionState,
@@ -59,4 +61,30 @@ export function mergeUpdate(
   });
   const progress = progressOf(merged, serverTimeMs);
   return { ...merged, progress, steps: progress.steps };
+}
+
+/**
+ * The session after a material notification (a frame at `seq`,
+ * `serverTimeMs`): each material it names is as available as the change
+ * says (an unavailable one counts as none, as the server counts it); the
+ * rest stays, and progress is recomputed for the frame's time.
+ */
+export function mergeMaterials(
+  state: SessionState,
+  notification: MaterialNotification,
+  seq: number,
+  serverTimeMs: number,
+): SessionState {
+  const changes = new Map(notification.changes.map((c) => [c.materialId, c]));
+  const progress = progressOf(state, serverTimeMs);
+  return {
+    ...state,
+    materials: state.materials.map((m) => {
+      const change = changes.get(m.materialId);
+      return change ? { ...m, available: usableQuantity(change) } : m;
+    }),
+    progress,
+    steps: progress.steps,
+    seq,
+  };
 }

@@ -110,6 +110,70 @@ for (const [name, transport] of transports) {
   }
 }
 
+describe("what a progress RPC carries besides progress", () => {
+  const rpcs = transports.map(([name, transport]) => [name, client(transport(true))] as const);
+
+  it.each(rpcs)(
+    "%s: the materials with every message, each material change a message of its own (no hole in the seqs), and why the session failed",
+    async (_, rpc) => {
+      const sessionId = freshId("s");
+      const playerId = freshId("p");
+      await serviceCall("/v1/sessions", {
+        session_id: sessionId,
+        player_id: playerId,
+        recipe_id: "iron-sword",
+        steps: [{ name: "smelt", duration_ms: 60_000 }],
+        materials: [
+          { material_id: "iron-ore", required: 3 },
+          { material_id: "coal", required: 1 },
+        ],
+      });
+      const stream = rpc.streamCraftingProgress({ sessionId }, { headers: await bearer(playerId) });
+      const drive = (async () => {
+        await slotsHeld(playerId, 1);
+        await serviceCall(`/udp/sessions/${sessionId}/materials`, {
+          changes: [{ material_id: "iron-ore", quantity: 1 }],
+        });
+        await serviceCall(`/v1/sessions/${sessionId}/start`);
+        await serviceCall(`/udp/sessions/${sessionId}/materials`, {
+          changes: [{ material_id: "coal", quantity: 4, available: false }],
+        });
+        await serviceCall(`/v1/sessions/${sessionId}/fail`, { reason: "out of coal" });
+      })();
+      const seen: unknown[] = [];
+      for await (const m of stream) {
+        seen.push({
+          seq: m.seq,
+          superseded: m.superseded,
+          cause: m.cause,
+          status: m.status,
+          materials: m.materials.map((x) => `${x.materialId} ${x.available}/${x.required}`),
+          failureReason: m.failureReason,
+          timed: m.update?.timestampMs !== undefined && m.update.timestampMs > 0n,
+        });
+      }
+      await drive;
+      const held = (ore: number, coal: number) => [`iron-ore ${ore}/3`, `coal ${coal}/1`];
+      const message = { superseded: 0, failureReason: "", timed: true };
+      expect(seen).toEqual([
+        { ...message, seq: 1, cause: "", status: 1, materials: held(3, 1) },
+        { ...message, seq: 2, cause: "material", status: 1, materials: held(1, 1) },
+        { ...message, seq: 3, cause: "start", status: 2, materials: held(1, 1) },
+        // Unavailable counts as none, whatever the quantity.
+        { ...message, seq: 4, cause: "material", status: 2, materials: held(1, 0) },
+        {
+          ...message,
+          seq: 5,
+          cause: "fail",
+          status: 5,
+          materials: held(1, 0),
+          failureReason: "out of coal",
+        },
+      ]);
+    },
+  );
+});
+
 describe("resuming an RPC stream", () => {
   const rpc = client(transports[0]?.[1](true) as Transport);
 

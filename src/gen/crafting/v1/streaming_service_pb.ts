@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { QueueEntry } from "./queue_pb.js";
 import { file_crafting_v1_queue } from "./queue_pb.js";
-import type { CraftingProgressUpdate, ProgressClock, SessionStatus } from "./session_pb.js";
+import type { CraftingProgressUpdate, MaterialRequirement, ProgressClock, SessionStatus } from "./session_pb.js";
 import { file_crafting_v1_session } from "./session_pb.js";
 import type { WorkflowUpdate } from "./workflow_pb.js";
 import { file_crafting_v1_workflow } from "./workflow_pb.js";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crafting/v1/streaming_service.proto.
  */
 export const file_crafting_v1_streaming_service: GenFile = /*@__PURE__*/
-  fileDesc("CiNjcmFmdGluZy92MS9zdHJlYW1pbmdfc2VydmljZS5wcm90bxILY3JhZnRpbmcudjEifQodU3RyZWFtQ3JhZnRpbmdQcm9ncmVzc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglwbGF5ZXJfaWQYAiABKAkSFAoMcmVzdW1lX2Vwb2NoGAogASgNEhIKCnJlc3VtZV9zZXEYCyABKA1KBAgDEARSBXRva2VuIu4BCh5TdHJlYW1DcmFmdGluZ1Byb2dyZXNzUmVzcG9uc2USMwoGdXBkYXRlGAEgASgLMiMuY3JhZnRpbmcudjEuQ3JhZnRpbmdQcm9ncmVzc1VwZGF0ZRIqCgZzdGF0dXMYAiABKA4yGi5jcmFmdGluZy52MS5TZXNzaW9uU3RhdHVzEikKBWNsb2NrGAMgASgLMhouY3JhZnRpbmcudjEuUHJvZ3Jlc3NDbG9jaxILCgNzZXEYBCABKA0SDQoFZXBvY2gYBSABKA0SEgoKc3VwZXJzZWRlZBgGIAEoDRIQCghzbmFwc2hvdBgHIAEoCCJmChpTdHJlYW1DcmFmdGluZ1F1ZXVlUmVxdWVzdBIRCglwbGF5ZXJfaWQYASABKAkSFAoMcmVzdW1lX2Vwb2NoGAogASgNEhIKCnJlc3VtZV9zZXEYCyABKA1KBAgCEANSBXRva2VuInMKG1N0cmVhbUNyYWZ0aW5nUXVldWVSZXNwb25zZRImCgVlbnRyeRgBIAEoCzIXLmNyYWZ0aW5nLnYxLlF1ZXVlRW50cnkSCwoDc2VxGAIgASgNEg0KBWVwb2NoGAMgASgNEhAKCHNuYXBzaG90GAQgASgIIn8KHlN0cmVhbU11bHRpU3RlcFdvcmtmbG93UmVxdWVzdBITCgt3b3JrZmxvd19pZBgBIAEoCRIRCglwbGF5ZXJfaWQYAiABKAkSFAoMcmVzdW1lX2Vwb2NoGAogASgNEhIKCnJlc3VtZV9zZXEYCyABKA1KBAgDEARSBXRva2VuImoKH1N0cmVhbU11bHRpU3RlcFdvcmtmbG93UmVzcG9uc2USKwoGdXBkYXRlGAEgASgLMhsuY3JhZnRpbmcudjEuV29ya2Zsb3dVcGRhdGUSCwoDc2VxGAIgASgNEg0KBWVwb2NoGAMgASgNMvMCChhDcmFmdGluZ1N0cmVhbWluZ1NlcnZpY2UScwoWU3RyZWFtQ3JhZnRpbmdQcm9ncmVzcxIqLmNyYWZ0aW5nLnYxLlN0cmVhbUNyYWZ0aW5nUHJvZ3Jlc3NSZXF1ZXN0GisuY3JhZnRpbmcudjEuU3RyZWFtQ3JhZnRpbmdQcm9ncmVzc1Jlc3BvbnNlMAESagoTU3RyZWFtQ3JhZnRpbmdRdWV1ZRInLmNyYWZ0aW5nLnYxLlN0cmVhbUNyYWZ0aW5nUXVldWVSZXF1ZXN0GiguY3JhZnRpbmcudjEuU3RyZWFtQ3JhZnRpbmdRdWV1ZVJlc3BvbnNlMAESdgoXU3RyZWFtTXVsdGlTdGVwV29ya2Zsb3cSKy5jcmFmdGluZy52MS5TdHJlYW1NdWx0aVN0ZXBXb3JrZmxvd1JlcXVlc3QaLC5jcmFmdGluZy52MS5TdHJlYW1NdWx0aVN0ZXBXb3JrZmxvd1Jlc3BvbnNlMAFiBnByb3RvMw", [file_crafting_v1_queue, file_crafting_v1_session, file_crafting_v1_workflow]);
+  fileDesc("CiNjcmFmdGluZy92MS9zdHJlYW1pbmdfc2VydmljZS5wcm90bxILY3JhZnRpbmcudjEifQodU3RyZWFtQ3JhZnRpbmdQcm9ncmVzc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglwbGF5ZXJfaWQYAiABKAkSFAoMcmVzdW1lX2Vwb2NoGAogASgNEhIKCnJlc3VtZV9zZXEYCyABKA1KBAgDEARSBXRva2VuIsoCCh5TdHJlYW1DcmFmdGluZ1Byb2dyZXNzUmVzcG9uc2USMwoGdXBkYXRlGAEgASgLMiMuY3JhZnRpbmcudjEuQ3JhZnRpbmdQcm9ncmVzc1VwZGF0ZRIqCgZzdGF0dXMYAiABKA4yGi5jcmFmdGluZy52MS5TZXNzaW9uU3RhdHVzEikKBWNsb2NrGAMgASgLMhouY3JhZnRpbmcudjEuUHJvZ3Jlc3NDbG9jaxILCgNzZXEYBCABKA0SDQoFZXBvY2gYBSABKA0SEgoKc3VwZXJzZWRlZBgGIAEoDRIQCghzbmFwc2hvdBgHIAEoCBIzCgltYXRlcmlhbHMYCCADKAsyIC5jcmFmdGluZy52MS5NYXRlcmlhbFJlcXVpcmVtZW50EhYKDmZhaWx1cmVfcmVhc29uGAkgASgJEg0KBWNhdXNlGAogASgJImYKGlN0cmVhbUNyYWZ0aW5nUXVldWVSZXF1ZXN0EhEKCXBsYXllcl9pZBgBIAEoCRIUCgxyZXN1bWVfZXBvY2gYCiABKA0SEgoKcmVzdW1lX3NlcRgLIAEoDUoECAIQA1IFdG9rZW4icwobU3RyZWFtQ3JhZnRpbmdRdWV1ZVJlc3BvbnNlEiYKBWVudHJ5GAEgASgLMhcuY3JhZnRpbmcudjEuUXVldWVFbnRyeRILCgNzZXEYAiABKA0SDQoFZXBvY2gYAyABKA0SEAoIc25hcHNob3QYBCABKAgifwoeU3RyZWFtTXVsdGlTdGVwV29ya2Zsb3dSZXF1ZXN0EhMKC3dvcmtmbG93X2lkGAEgASgJEhEKCXBsYXllcl9pZBgCIAEoCRIUCgxyZXN1bWVfZXBvY2gYCiABKA0SEgoKcmVzdW1lX3NlcRgLIAEoDUoECAMQBFIFdG9rZW4iagofU3RyZWFtTXVsdGlTdGVwV29ya2Zsb3dSZXNwb25zZRIrCgZ1cGRhdGUYASABKAsyGy5jcmFmdGluZy52MS5Xb3JrZmxvd1VwZGF0ZRILCgNzZXEYAiABKA0SDQoFZXBvY2gYAyABKA0y8wIKGENyYWZ0aW5nU3RyZWFtaW5nU2VydmljZRJzChZTdHJlYW1DcmFmdGluZ1Byb2dyZXNzEiouY3JhZnRpbmcudjEuU3RyZWFtQ3JhZnRpbmdQcm9ncmVzc1JlcXVlc3QaKy5jcmFmdGluZy52MS5TdHJlYW1DcmFmdGluZ1Byb2dyZXNzUmVzcG9uc2UwARJqChNTdHJlYW1DcmFmdGluZ1F1ZXVlEicuY3JhZnRpbmcudjEuU3RyZWFtQ3JhZnRpbmdRdWV1ZVJlcXVlc3QaKC5jcmFmdGluZy52MS5TdHJlYW1DcmFmdGluZ1F1ZXVlUmVzcG9uc2UwARJ2ChdTdHJlYW1NdWx0aVN0ZXBXb3JrZmxvdxIrLmNyYWZ0aW5nLnYxLlN0cmVhbU11bHRpU3RlcFdvcmtmbG93UmVxdWVzdBosLmNyYWZ0aW5nLnYxLlN0cmVhbU11bHRpU3RlcFdvcmtmbG93UmVzcG9uc2UwAWIGcHJvdG8z", [file_crafting_v1_queue, file_crafting_v1_session, file_crafting_v1_workflow]);
 
 /**
  * Request of StreamCraftingProgress.
@@ -104,6 +104,30 @@ export type StreamCraftingProgressResponse = Message<"crafting.v1.StreamCrafting
    * @generated from field: bool snapshot = 7;
    */
   snapshot: boolean;
+
+  /**
+   * The materials the recipe needs and how much of each is available, with
+   * every message; a change of availability is a message of its own (cause
+   * "material"), so every change has its seq.
+   *
+   * @generated from field: repeated crafting.v1.MaterialRequirement materials = 8;
+   */
+  materials: MaterialRequirement[];
+
+  /**
+   * Why the session failed, with status SESSION_STATUS_FAILED.
+   *
+   * @generated from field: string failure_reason = 9;
+   */
+  failureReason: string;
+
+  /**
+   * What caused this change: "start", "pause", "progress", "material", ...
+   * (empty on a snapshot).
+   *
+   * @generated from field: string cause = 10;
+   */
+  cause: string;
 };
 
 /**
