@@ -3,6 +3,7 @@
 // arrive live over /health/ws; any session can be watched live by id.
 import { LineChart, parseMetrics, tokenFrom } from "./charts.js";
 import { html } from "./html.js";
+import { LiteClient } from "./sdk-lite.js";
 
 const POLL_MS = 2000;
 const KEY = "crafting.operatorToken";
@@ -211,42 +212,62 @@ function watchHealth() {
   );
 }
 
-/** Any session, live, by id: read-only, audit-logged by the service. */
+/**
+ * Any session, live, by id: read-only, audit-logged by the service. The
+ * light SDK holds it (the same merge of updates and material changes as a
+ * player's client, reconnect and resume), and the progress follows the
+ * session's clock between updates, which carry only what changed.
+ */
 let watched = null;
 function watchSession(sessionId) {
-  watched?.close(1000);
+  watched?.close();
   const view = $("#session-view");
   view.textContent = "connecting…";
-  watched = stream(
-    `/ws/crafting/${encodeURIComponent(sessionId)}`,
-    (frame) => {
-      const session = frame.snapshot?.session;
-      if (session) watched.state = session;
-      const update = frame.update;
-      if (update && watched.state) {
-        if (update.status) watched.state.status = update.status;
-        if (update.progress)
-          watched.state.progress = { ...watched.state.progress, ...update.progress };
-      }
-      const state = watched.state;
-      if (!state) return;
-      const percent = Number(state.progress?.progressPercent ?? 0).toFixed(1);
-      const status = String(state.status).replace("SESSION_STATUS_", "").toLowerCase();
-      view.innerHTML = html`<dl class="kv"><dt>player</dt><dd>${state.playerId}</dd><dt>status</dt><dd data-session-status>${status}</dd><dt>progress</dt><dd>${percent} %</dd><dt>seq</dt><dd data-session-seq>${frame.seq}</dd></dl>`;
-      document.body.dataset.sessionFrames = String(
-        Number(document.body.dataset.sessionFrames ?? 0) + 1,
-      );
-    },
-    (event) => {
-      if (event.code !== 1000) view.textContent = `closed: ${event.code} ${event.reason}`;
-    },
+  const session = new LiteClient({ baseUrl: location.origin, token: () => token }).watchSession(
+    sessionId,
   );
+  watched = session;
+  const lower = (value, prefix) =>
+    String(value ?? "")
+      .replace(prefix, "")
+      .toLowerCase();
+  const render = () => {
+    const state = session.current;
+    if (!state) return;
+    const p = session.predictProgress();
+    const materials = (state.materials ?? []).map(
+      (m) => `${m.materialId} ${m.available ?? 0}/${m.required ?? 0}`,
+    );
+    const missing = (state.materials ?? []).some((m) => (m.available ?? 0) < (m.required ?? 0));
+    view.innerHTML = html`<dl class="kv"><dt>player</dt><dd>${state.playerId}</dd><dt>status</dt><dd data-session-status>${lower(state.status, "SESSION_STATUS_")}</dd>${state.failureReason ? html`<dt>reason</dt><dd data-session-reason>${state.failureReason}</dd>` : ""}<dt>progress</dt><dd data-session-progress>${p.percent.toFixed(1)} %</dd><dt>step</dt><dd>${state.steps?.[p.stepIndex]?.name ?? ""}</dd><dt>materials</dt><dd data-session-materials>${materials.length ? `${materials.join(", ")}${missing ? " (missing)" : ""}` : "none required"}</dd><dt>seq</dt><dd data-session-seq>${state.seq}</dd></dl>`;
+  };
+  session.on("change", () => {
+    render();
+    document.body.dataset.sessionFrames = String(
+      Number(document.body.dataset.sessionFrames ?? 0) + 1,
+    );
+  });
+  session.on("state", ({ state, code, reason }) => {
+    // A refusal (no such session, a refused token) is said; the end of the session is not an error.
+    if (state === "closed" && code !== 1000) view.textContent = `closed: ${code} ${reason}`;
+  });
+  const frame = () => {
+    if (watched !== session || session.state === "closed") return;
+    render();
+    setTimeout(() => requestAnimationFrame(frame), 250);
+  };
+  requestAnimationFrame(frame);
 }
 
 $("#session-form").onsubmit = (event) => {
   event.preventDefault();
   const id = $("#session-input").value.trim();
-  if (id) watchSession(id);
+  if (!id) return;
+  try {
+    watchSession(id);
+  } catch (error) {
+    $("#session-view").textContent = error.message;
+  }
 };
 
 async function loop(fn, every) {

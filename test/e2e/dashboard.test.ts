@@ -238,6 +238,72 @@ describe("the dashboard in chromium", () => {
     await player.close();
   }, 90_000);
 
+  it("shows an operator any session by id as its player's client holds it: progress between updates, materials, the failure", async () => {
+    const service = { Authorization: `Bearer ${await serviceToken()}` };
+    const post = async (path: string, body?: unknown) => {
+      const response = await fetch(`${server.baseUrl}${path}`, {
+        method: "POST",
+        headers: body === undefined ? service : { ...service, "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      expect(response.status, await response.clone().text()).toBeLessThan(300);
+    };
+    const sessionId = `s-operator-${Date.now()}`;
+    await post("/v1/sessions", {
+      session_id: sessionId,
+      player_id: `p-operator-${Date.now()}`,
+      recipe_id: "iron-sword",
+      steps: [
+        { name: "smelt", duration_ms: 10_000 },
+        { name: "forge", duration_ms: 600_000 },
+      ],
+      materials: [{ material_id: "iron-ore", required: 3 }],
+    });
+    const page = await browser.newPage();
+    await page.goto(links.operator);
+    await page.fill("#session-input", sessionId);
+    await page.click("#session-form button");
+    const shown = async (what: string) =>
+      (await page.locator(`[data-session-${what}]`).textContent()) ?? "";
+    await page.waitForFunction(() => document.querySelector("[data-session-status]") !== null);
+    expect(await shown("status")).toBe("queued");
+    expect(await shown("materials")).toBe("iron-ore 3/3");
+    // A correction moves the bar; updates carry only the clock, so the page
+    // must follow it (before, it showed the snapshot's 0.0 % for ever).
+    await post(`/v1/sessions/${sessionId}/start`);
+    await post(`/udp/sessions/${sessionId}/progress`, { progress_percent: 50 });
+    await page.waitForFunction(
+      () =>
+        Number.parseFloat(document.querySelector("[data-session-progress]")?.textContent ?? "") >=
+        50,
+      null,
+      { timeout: 10_000 },
+    );
+    const at = Number.parseFloat(await shown("progress"));
+    // And keeps moving with the clock between updates.
+    await page.waitForFunction(
+      (before) =>
+        Number.parseFloat(document.querySelector("[data-session-progress]")?.textContent ?? "") >
+        before,
+      at,
+      { timeout: 10_000 },
+    );
+    await post(`/udp/sessions/${sessionId}/materials`, {
+      changes: [{ material_id: "iron-ore", quantity: 1 }],
+    });
+    await page.waitForFunction(() =>
+      document.querySelector("[data-session-materials]")?.textContent?.includes("1/3"),
+    );
+    expect(await shown("materials")).toBe("iron-ore 1/3 (missing)");
+    await post(`/v1/sessions/${sessionId}/fail`, { reason: "out of <ore>" });
+    await page.waitForFunction(
+      () => document.querySelector("[data-session-status]")?.textContent === "failed",
+    );
+    expect(await shown("reason")).toBe("out of <ore>");
+    expect(Number(await shown("seq"))).toBe(5);
+    await page.close();
+  }, 60_000);
+
   // Last: the demo's session the other tests watch must still be crafting when they run.
   it("shows the names a session and a workflow carry as text, never as markup (the operator's dead letters: above)", async () => {
     // Step names are free text a producer chose.
