@@ -189,7 +189,9 @@ function show(frame) {
   if (frame.epoch !== undefined) position = { epoch: frame.epoch, seq: frame.seq ?? 0 };
   if (frame.snapshot?.session || (frame.update && session)) {
     session = frame.update ? mergeUpdate(session, frame.update) : frame.snapshot.session;
-    summary = `${sessionLine(session, atMs)} ${frame.update?.cause ?? missingMaterials(session)}`;
+    const reason = session.failureReason && `reason: ${session.failureReason}`;
+    const notes = [frame.update?.cause ?? missingMaterials(session), reason];
+    summary = [sessionLine(session, atMs), ...notes.filter(Boolean)].join(" ");
     if (endedAs("SESSION_STATUS_", isFinal, session.status)) ended = ["session", session.status];
   } else if (kind === "material") {
     summary = materialLine(body);
@@ -216,11 +218,12 @@ function printable(line) {
   return line.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
-/** A session after an update: its status when it changed, its new clock. */
+/** A session after an update: its status and failure reason when they changed, its new clock. */
 function mergeUpdate(held, update) {
   return {
     ...held,
     status: update.status ?? held.status,
+    failureReason: update.failureReason ?? held.failureReason,
     clock: { ...update.clock, totalDurationMs: held.clock?.totalDurationMs ?? 0 },
   };
 }

@@ -166,6 +166,29 @@ describe("npm run watch", () => {
     ]);
   });
 
+  it("says why a session failed, on the change and on a later snapshot", async () => {
+    const { sessionId } = await created("smelt");
+    const watch = await watching(sessionId, "--operator");
+    await posted(`/v1/sessions/${sessionId}/fail`, { reason: "out of coal" });
+    expect(await watch.exited).toBe(0);
+    expect(framesOf(watch)).toEqual([
+      "snapshot: SESSION_STATUS_QUEUED 0.0% step=smelt",
+      "update: SESSION_STATUS_FAILED 0.0% step=smelt fail reason: out of coal",
+      "closed 1000 session failed",
+    ]);
+    const late = runScript("scripts/watch.mjs", { JWT_SECRET: TEST_JWT_SECRET }, [
+      sessionId,
+      "--operator",
+      "--url",
+      baseUrl,
+    ]);
+    started.push(late);
+    await late.exited;
+    expect(framesOf(late)[0]).toBe(
+      "snapshot: SESSION_STATUS_FAILED 0.0% step=smelt reason: out of coal",
+    );
+  });
+
   it("says why the service refused the stream, in a line, and stops", async () => {
     const { sessionId } = await created("smelt");
     for (const [args, said] of [
