@@ -56,7 +56,11 @@ function start() {
     session.on("state", onState);
     $("#session-id").textContent = ids.session;
     session.on("change", (state) => {
-      $("#session-status").textContent = SESSION_STATUS[state.status] ?? "";
+      const status = SESSION_STATUS[state.status] ?? "";
+      // A failed or cancelled session says why, as crafting-service said it.
+      $("#session-status").textContent = state.failureReason
+        ? `${status}: ${state.failureReason}`
+        : status;
       $("#materials").innerHTML =
         state.materials.length === 0
           ? html`<tr><td colspan="3" class="muted">none required</td></tr>`

@@ -13,7 +13,7 @@ import { CHECK_NAMES, type CheckStatus, overall } from "../../src/health/checks"
 import { launchChromium } from "../support/chromium";
 import { DevServer } from "../support/dev-server";
 import { TEST_JWT_SECRET } from "../support/secret";
-import { serviceToken } from "../support/tokens";
+import { serviceToken, token } from "../support/tokens";
 
 /** What the page functions below touch in the browser (this file is not compiled with the DOM library). */
 declare const document: {
@@ -238,7 +238,7 @@ describe("the dashboard in chromium", () => {
     await player.close();
   }, 90_000);
 
-  it("shows an operator any session by id as its player's client holds it: progress between updates, materials, the failure", async () => {
+  it("shows an operator any session by id as its player's client holds it: progress between updates, materials, the failure (which the player's page says too)", async () => {
     const service = { Authorization: `Bearer ${await serviceToken()}` };
     const post = async (path: string, body?: unknown) => {
       const response = await fetch(`${server.baseUrl}${path}`, {
@@ -249,9 +249,10 @@ describe("the dashboard in chromium", () => {
       expect(response.status, await response.clone().text()).toBeLessThan(300);
     };
     const sessionId = `s-operator-${Date.now()}`;
+    const playerId = `p-operator-${Date.now()}`;
     await post("/v1/sessions", {
       session_id: sessionId,
-      player_id: `p-operator-${Date.now()}`,
+      player_id: playerId,
       recipe_id: "iron-sword",
       steps: [
         { name: "smelt", duration_ms: 10_000 },
@@ -300,6 +301,20 @@ describe("the dashboard in chromium", () => {
       () => document.querySelector("[data-session-status]")?.textContent === "failed",
     );
     expect(await shown("reason")).toBe("out of <ore>");
+    // The player's page says it too.
+    const player = await browser.newPage();
+    const url = new URL(links.player);
+    url.searchParams.set("session", sessionId);
+    url.searchParams.set("player", playerId);
+    url.hash = `token=${await token(playerId)}`;
+    await player.goto(url.toString());
+    await player.waitForFunction(
+      () => document.querySelector("#session-status")?.textContent?.startsWith("failed"),
+      null,
+      { timeout: 10_000 },
+    );
+    expect(await player.locator("#session-status").textContent()).toBe("failed: out of <ore>");
+    await player.close();
     expect(Number(await shown("seq"))).toBe(5);
     await page.close();
   }, 60_000);
