@@ -154,6 +154,54 @@ describe("workflows", () => {
     expect((await serviceCall(`/v1/sessions/${workflowId}.2`, undefined, "GET")).status).toBe(404);
   });
 
+  it("resumes a workflow stream with exactly what was missed, in order, then goes live", async () => {
+    const playerId = freshId("p");
+    const bearer = await token(playerId);
+    const { workflowId } = await createWorkflow(playerId);
+    const first = await watchWorkflow(workflowId, bearer);
+    const [snapshot] = await first.frameCount(1);
+    first.ws.close(1000);
+    // Missed: the first step completes (the second starts), then a pause and its resume.
+    expect((await serviceCall(`/v1/sessions/${workflowId}.0/complete`)).status).toBe(200);
+    expect((await serviceCall(`/v1/workflows/${workflowId}/pause`)).status).toBe(200);
+    expect((await serviceCall(`/v1/workflows/${workflowId}/resume`)).status).toBe(200);
+    const now = await view(workflowId);
+    expect(now).toMatchObject({ status: "WORKFLOW_STATUS_ACTIVE", currentStepIndex: 1 });
+    const response = await call(
+      `/ws/workflow/${workflowId}?resume_epoch=${snapshot?.epoch}&resume_seq=${snapshot?.seq}`,
+      { headers: { Upgrade: "websocket", Authorization: `Bearer ${bearer}` } },
+    );
+    expect(response.status).toBe(101);
+    const resumed = new TestSocket(response.webSocket as WebSocket);
+    const from = snapshot?.seq as number;
+    const held = await env.CRAFTING_WORKFLOW.getByName(workflowId).view();
+    if (!held.ok) throw new Error(held.error.message);
+    const missed = held.value.seq - from;
+    expect(missed).toBeGreaterThanOrEqual(3);
+    const frames = await resumed.frameCount(missed + 1);
+    const replayed = frames.slice(0, missed);
+    // Every change once, in order, each the whole workflow as it was then; no snapshot.
+    expect(replayed.map((f) => f.seq)).toEqual(
+      Array.from({ length: missed }, (_, i) => from + 1 + i),
+    );
+    expect(replayed.every((f) => f.workflow !== undefined && f.epoch === snapshot?.epoch)).toBe(
+      true,
+    );
+    expect(replayed.map((f) => (workflowOf(f) as { status?: string }).status)).toContain(
+      "WORKFLOW_STATUS_PAUSED",
+    );
+    expect(workflowOf(replayed.at(-1))).toMatchObject({
+      status: "WORKFLOW_STATUS_ACTIVE",
+      currentStepIndex: 1,
+    });
+    expect(frames[missed]).toMatchObject({ resumed: { fromSeq: from, replayed: missed } });
+    // Then live: the next change arrives as it happens.
+    expect((await serviceCall(`/v1/sessions/${workflowId}.1/complete`)).status).toBe(200);
+    const [live] = (await resumed.frameCount(missed + 2)).slice(missed + 1);
+    expect(live?.seq).toBe(from + missed + 1);
+    expect(workflowOf(live)).toMatchObject({ currentStepIndex: 2 });
+  });
+
   it("pauses and resumes the current step", async () => {
     const playerId = freshId("p");
     const { workflowId } = await createWorkflow(playerId);
