@@ -42,11 +42,16 @@ export class Broadcaster {
    * `receivedAtMs`: when the change reached the edge (delivery latency).
    */
   deliver(frame: ServerFrame, coalescible: boolean, nowMs: number, receivedAtMs: number): void {
-    const hadPending = this.#pending !== null;
+    const held = this.#pending;
+    const hadPending = held !== null;
     this.#pending = null;
     const paced = pace(this.#pacer, nowMs);
     if (!coalescible || paced.sendNow) {
-      // A status change spends a token too, but is never held back.
+      // A status change spends a token too, but is never held back. An update
+      // carries the clock, so it stands for the held progress; any other frame
+      // (a material change) does not, and could not say what it supersedes:
+      // the held progress goes first.
+      if (held && frame.kind.case !== "update") this.#broadcast(held, this.#pendingSinceMs);
       this.#pacer = paced.pacer;
       this.#broadcast(frame, receivedAtMs);
       return;

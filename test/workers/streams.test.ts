@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
 import { PROGRESS_PACING } from "../../src/domain/streams/progress-pacing";
 import { freshId, token } from "../support/tokens";
-import { call, type Frame, openStream, TestSocket, watch } from "./helpers";
+import { call, type Frame, openStream, serviceCall, TestSocket, watch } from "./helpers";
 import {
   activeSession,
   kindOf,
@@ -184,6 +184,48 @@ describe("slow consumers: progress is latest-wins", () => {
     expect(replay.some((f) => (f.update as { superseded?: number } | undefined)?.superseded)).toBe(
       false,
     );
+  });
+
+  it("sends the held progress before a material change, so neither its clock nor a seq goes missing", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await serviceCall("/v1/sessions", {
+      session_id: sessionId,
+      player_id: playerId,
+      recipe_id: "iron-sword",
+      steps: [{ name: "smelt", duration_ms: 600_000 }],
+      materials: [{ material_id: "iron-ore", required: 3 }],
+    });
+    expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+    const socket = await watch(sessionId, await token(playerId));
+    const [snapshot] = await socket.frameCount(1);
+    const startSeq = snapshot?.seq as number;
+    const CORRECTIONS = PROGRESS_PACING.burst + 10;
+    await runInDurableObject(sessionObject(sessionId), async (instance: CraftingSession) => {
+      // Past the burst, so the newest correction is held when the material change comes.
+      for (let i = 1; i <= CORRECTIONS; i++)
+        await instance.correctProgress({ elapsedMs: i * 1000 });
+      const changes = [{ materialId: "iron-ore", quantity: 1, available: true }];
+      expect((await instance.materials(changes, Date.now())).ok).toBe(true);
+    });
+    const last = startSeq + CORRECTIONS + 1;
+    await socket.until(() => socket.frames.at(-1)?.seq === last, "the material change");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Every frame continues the one before it (an update may stand for the ones it supersedes).
+    let seen = startSeq;
+    for (const frame of socket.frames.slice(1)) {
+      const superseded = (frame.update as { superseded?: number } | undefined)?.superseded ?? 0;
+      expect(frame.seq, JSON.stringify(frame)).toBe(seen + 1 + superseded);
+      seen = frame.seq as number;
+    }
+    expect(seen).toBe(last);
+    // The newest correction reached the client, before the material change.
+    const updates = socket.frames.filter((f) => "update" in f);
+    expect(updates.at(-1)).toMatchObject({
+      seq: last - 1,
+      update: { clock: { anchorElapsedMs: CORRECTIONS * 1000 } },
+    });
+    expect(socket.frames.at(-1)).toMatchObject({ seq: last, material: expect.anything() });
   });
 
   it("does not send a held frame to a stream that joined after it, nor count it as superseded there", async () => {
