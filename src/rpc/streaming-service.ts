@@ -25,6 +25,7 @@ import { QueueEntryDiff, SessionProgress, workflowResponse } from "../protocol/r
 import { idSchema } from "../routes/session-input";
 import { connectStream, type WatchedKind } from "../routes/streams";
 import { STREAM_ENDED_REASON, type StreamEnd, streamFrames } from "./frame-stream";
+import { isGrpcWebText, serveGrpcWebText } from "./grpc-web-text";
 
 /** Path prefix of the service's RPCs. */
 export const RPC_PATH_PREFIX = `/${CraftingStreamingService.typeName}/`;
@@ -249,9 +250,12 @@ async function currentSession(env: Env, sessionId: string): Promise<SessionState
   return view.ok ? fromJsonString(SessionStateSchema, view.value) : null;
 }
 
-/** The fetch handler of one RPC request (Connect or gRPC-Web). */
+/** The fetch handler of one RPC request (Connect or gRPC-Web, binary, JSON or text). */
 export function handleRpc(env: Env, request: Request): Promise<Response> {
   const contentType = request.headers.get("Content-Type") ?? "";
+  if (isGrpcWebText(contentType)) {
+    return serveGrpcWebText(request, READ_MAX_BYTES, (binary) => handleRpc(env, binary));
+  }
   const via = contentType.startsWith("application/grpc-web") ? "grpc-web" : "connect";
   // JSON callers (`application/connect+json`, `application/grpc-web+json`) are told proto3 JSON names.
   const json = /[+/]json\b/.test(contentType);

@@ -1,13 +1,18 @@
 /**
  * The streaming RPCs against a real `wrangler dev`, with third-party
- * clients: `buf curl` (Connect and gRPC-Web) and connect-node.
+ * clients: `buf curl` (Connect and gRPC-Web), connect-node, and the official
+ * grpc-web client in chromium (its text mode).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { describe, expect, inject, it } from "vitest";
+import { build } from "esbuild";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { CraftingStreamingService } from "../../src/gen/crafting/v1/streaming_service_pb";
+import { launchChromium } from "../support/chromium";
+import type { Followed, follow as followInPage } from "../support/grpc-web-text-client";
 import { servicePost, startedSession } from "../support/http";
 import { freshId, token } from "../support/tokens";
 
@@ -193,5 +198,81 @@ describe("streaming RPCs over wrangler dev", () => {
       error = ConnectError.from(err);
     }
     expect(error?.code).toBe(Code.Unauthenticated);
+  });
+});
+
+describe("the official grpc-web client in chromium, text mode (application/grpc-web-text)", () => {
+  let browser: Browser;
+  let bundle = "";
+  beforeAll(async () => {
+    const built = await build({
+      entryPoints: ["test/support/grpc-web-text-client.ts"],
+      bundle: true,
+      format: "iife",
+      globalName: "grpcWebText",
+      platform: "browser",
+      write: false,
+      logLevel: "error",
+    });
+    bundle = built.outputFiles[0]?.text ?? "";
+    browser = await launchChromium();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** A page of the service's origin running the client: `follow()` as the page calls it. */
+  async function follow(sessionId: string, bearer: string, ready = async () => {}) {
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${baseUrl}/health`);
+      await page.addScriptTag({ content: bundle });
+      const call = page.evaluate(
+        ({ baseUrl, bearer, sessionId }) => {
+          const page = globalThis as unknown as {
+            seen: Followed;
+            grpcWebText: { follow: typeof followInPage };
+          };
+          page.seen = { messages: [], end: null };
+          return page.grpcWebText.follow(baseUrl, bearer, sessionId, page.seen);
+        },
+        { baseUrl, bearer, sessionId },
+      );
+      await page.waitForFunction(
+        () => {
+          const seen = (globalThis as unknown as { seen?: Followed }).seen;
+          return (seen?.messages.length ?? 0) > 0 || seen?.end;
+        },
+        null,
+        { timeout: 15_000 },
+      );
+      await ready();
+      return await call;
+    } finally {
+      await page.close();
+    }
+  }
+
+  it("follows a session's progress to completion, each message as it comes, and ends OK", async () => {
+    const { sessionId, playerId } = await started();
+    const followed = await follow(sessionId, await token(playerId), () =>
+      drive(sessionId, Promise.resolve()),
+    );
+    // The snapshot's progress is the clock's at that moment; the correction and the end are exact.
+    expect(followed.messages.map(({ seq, status }) => [seq, status])).toEqual([
+      [2, 2],
+      [3, 2],
+      [4, 4],
+    ]);
+    expect(followed.messages.slice(1).map((m) => m.percent)).toEqual([60, 100]);
+    expect(followed.end).toEqual({ code: 0, message: "" });
+  });
+
+  it("is told permission_denied for another player's session, as a grpc-web status", async () => {
+    const { sessionId } = await started();
+    const followed = await follow(sessionId, await token(freshId("intruder")));
+    expect(followed.messages).toEqual([]);
+    expect(followed.end?.code).toBe(Code.PermissionDenied);
+    expect(followed.end?.message).toMatch(/another player/);
   });
 });

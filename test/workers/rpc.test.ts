@@ -3,10 +3,15 @@
  * with connect-es clients (the transports game backends and tools use).
  */
 import { env, exports } from "cloudflare:workers";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { describe, expect, it } from "vitest";
-import { CraftingStreamingService } from "../../src/gen/crafting/v1/streaming_service_pb";
+import {
+  CraftingStreamingService,
+  StreamCraftingProgressRequestSchema,
+  StreamCraftingProgressResponseSchema,
+} from "../../src/gen/crafting/v1/streaming_service_pb";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { captureLogs, createSession, serviceCall } from "./helpers";
 
@@ -172,6 +177,66 @@ describe("what a progress RPC carries besides progress", () => {
       ]);
     },
   );
+});
+
+describe("gRPC-Web's text mode (application/grpc-web-text)", () => {
+  /** A text-mode call of StreamCraftingProgress: the framed request, in base64. */
+  const textCall = async (body: string, headers: Record<string, string>, signal?: AbortSignal) =>
+    fetchWorker(
+      "https://crafting.test/crafting.v1.CraftingStreamingService/StreamCraftingProgress",
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/grpc-web-text", "X-Grpc-Web": "1", ...headers },
+        body,
+        signal,
+      },
+    );
+  const framed = (sessionId: string) => {
+    const message = toBinary(
+      StreamCraftingProgressRequestSchema,
+      create(StreamCraftingProgressRequestSchema, { sessionId }),
+    );
+    const frame = new Uint8Array(5 + message.length);
+    new DataView(frame.buffer).setUint32(1, message.length);
+    frame.set(message, 5);
+    return btoa(String.fromCharCode(...frame));
+  };
+
+  it("answers in base64, a chunk per message, and frees the slot when the caller goes away", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const controller = new AbortController();
+    const response = await textCall(framed(sessionId), await bearer(playerId), controller.signal);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toBe("application/grpc-web-text+proto");
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    const bytes = Uint8Array.from(atob(first), (c) => c.charCodeAt(0));
+    // One data frame (flag 0): the snapshot.
+    expect(bytes[0]).toBe(0);
+    const length = new DataView(bytes.buffer).getUint32(1);
+    const message = fromBinary(StreamCraftingProgressResponseSchema, bytes.subarray(5, 5 + length));
+    expect(message).toMatchObject({ seq: 1, snapshot: true, update: { sessionId } });
+    await slotsHeld(playerId, 1);
+    controller.abort();
+    await reader.cancel().catch(() => {});
+    await slotsHeld(playerId, 0);
+  });
+
+  it("refuses a body that is not base64, or too large, with a grpc-web status and no stream", async () => {
+    const playerId = freshId("p");
+    for (const [body, status, message] of [
+      ["not base64!", "3", "must be base64"],
+      ["A".repeat(40_000), "8", "larger than"],
+    ] as const) {
+      const response = await textCall(body, await bearer(playerId));
+      expect(response.status).toBe(200);
+      expect(response.headers.get("grpc-status")).toBe(status);
+      expect(decodeURIComponent(response.headers.get("grpc-message") ?? "")).toContain(message);
+    }
+    expect(await env.PLAYER.getByName(playerId).streams()).toEqual([]);
+  });
 });
 
 describe("resuming an RPC stream", () => {
