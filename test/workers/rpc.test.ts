@@ -533,6 +533,28 @@ describe("RPC errors", () => {
     await reader.cancel();
   });
 
+  it("ends a stream with deadline_exceeded at the client's deadline (Connect-Timeout-Ms), freeing its slot", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await createSession(sessionId, playerId);
+    const seen: number[] = [];
+    const stream = rpc.streamCraftingProgress(
+      { sessionId },
+      { headers: await bearer(playerId), timeoutMs: 500 },
+    );
+    const error = await outcome(
+      (async function* () {
+        for await (const message of stream) {
+          seen.push(message.seq);
+          yield message;
+        }
+      })(),
+    );
+    expect(seen).toEqual([1]);
+    expect(error?.code).toBe(Code.DeadlineExceeded);
+    await slotsHeld(playerId, 0);
+  });
+
   it("answers resource_exhausted past the player's 10 streams, WebSockets and RPCs counted together", async () => {
     const playerId = freshId("p");
     const sessionId = freshId("s");
