@@ -48,7 +48,12 @@ export async function errorOf(
 }
 
 /** Creates a two-step session owned by `playerId`. */
-export async function createSession(sessionId: string, playerId: string): Promise<Response> {
+export async function createSession(
+  sessionId: string,
+  playerId: string,
+  /** Fields in place of the defaults (`steps`) or besides them (`materials`). */
+  more: Record<string, unknown> = {},
+): Promise<Response> {
   return serviceCall("/v1/sessions", {
     session_id: sessionId,
     player_id: playerId,
@@ -57,6 +62,7 @@ export async function createSession(sessionId: string, playerId: string): Promis
       { name: "smelt", duration_ms: 60_000 },
       { name: "forge", duration_ms: 60_000 },
     ],
+    ...more,
   });
 }
 

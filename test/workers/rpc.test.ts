@@ -123,10 +123,7 @@ describe("what a progress RPC carries besides progress", () => {
     async (_, rpc) => {
       const sessionId = freshId("s");
       const playerId = freshId("p");
-      await serviceCall("/v1/sessions", {
-        session_id: sessionId,
-        player_id: playerId,
-        recipe_id: "iron-sword",
+      await createSession(sessionId, playerId, {
         steps: [{ name: "smelt", duration_ms: 60_000 }],
         materials: [
           { material_id: "iron-ore", required: 3 },

@@ -5,7 +5,15 @@ import { describe, expect, it } from "vitest";
 import type { CraftingSession } from "../../durable-objects/crafting-session/crafting-session";
 import { PROGRESS_PACING } from "../../src/domain/streams/progress-pacing";
 import { freshId, token } from "../support/tokens";
-import { call, type Frame, openStream, serviceCall, TestSocket, watch } from "./helpers";
+import {
+  call,
+  createSession,
+  type Frame,
+  openStream,
+  serviceCall,
+  TestSocket,
+  watch,
+} from "./helpers";
 import {
   activeSession,
   kindOf,
@@ -189,10 +197,7 @@ describe("slow consumers: progress is latest-wins", () => {
   it("sends the held progress before a material change, so neither its clock nor a seq goes missing", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
-    await serviceCall("/v1/sessions", {
-      session_id: sessionId,
-      player_id: playerId,
-      recipe_id: "iron-sword",
+    await createSession(sessionId, playerId, {
       steps: [{ name: "smelt", duration_ms: 600_000 }],
       materials: [{ material_id: "iron-ore", required: 3 }],
     });
