@@ -281,7 +281,8 @@ function materialLine(notice) {
 /** `WORKFLOW_STATUS_ACTIVE 40.0% step 1/2 smelt`, as of the frame. */
 function workflowLine(workflow) {
   const step = (workflow.currentStepIndex ?? 0) + 1;
-  return `${workflow.status} ${(workflow.overallProgress ?? 0).toFixed(1)}% step ${step}/${workflow.totalSteps} ${workflow.currentStepName ?? ""}`;
+  const line = `${workflow.status} ${(workflow.overallProgress ?? 0).toFixed(1)}% step ${step}/${workflow.totalSteps} ${workflow.currentStepName ?? ""}`;
+  return workflow.failureReason ? `${line} reason: ${workflow.failureReason}` : line;
 }
 
 /** `1 slot: s-1 processing iron-sword; s-2 queued #1 wait 30s; ended s-0 completed`. */

@@ -107,7 +107,10 @@ function start() {
   if (ids.workflow) {
     const workflow = client.watchWorkflow(ids.workflow);
     workflow.on("change", (w) => {
-      $("#workflow-status").textContent = WORKFLOW_STATUS[w.status] ?? "";
+      const status = WORKFLOW_STATUS[w.status] ?? "";
+      $("#workflow-status").textContent = w.failureReason
+        ? `${status}: ${w.failureReason}`
+        : status;
       $("#workflow-steps").innerHTML = html`${w.steps.map(
         (s, i) =>
           html`<li><span>${i === w.currentStepIndex ? "▶ " : ""}${s.name}</span><div class="bar"><div></div></div></li>`,

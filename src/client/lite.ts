@@ -227,7 +227,15 @@ export interface LiteWorkflow {
   status?: string;
   overallProgress?: number;
   currentStepIndex?: number;
-  steps?: { name?: string; status?: string; progressPercent?: number; clock?: LiteClock }[];
+  steps?: {
+    name?: string;
+    status?: string;
+    progressPercent?: number;
+    clock?: LiteClock;
+    failureReason?: string;
+  }[];
+  /** With status `WORKFLOW_STATUS_FAILED`: why its failed or cancelled step ended. */
+  failureReason?: string;
   [field: string]: unknown;
 }
 

@@ -68,9 +68,15 @@ export function workflowMessage(state: WorkflowState, nowMs: number): WorkflowUp
         progressPercent: percentOnWire(stepProgressAt(step, nowMs)),
         // Every step's: its total weighs it in the overall progress.
         clock: clockMessage(stepClock(step), step.steps),
+        failureReason: step.failureReason ?? "",
       }),
     ),
     status: WORKFLOW_STATUS[state.status],
     timestampMs: BigInt(nowMs),
+    failureReason:
+      state.status === "failed"
+        ? (state.steps.find((s) => s.status === "failed" || s.status === "cancelled")
+            ?.failureReason ?? "")
+        : "",
   });
 }

@@ -301,11 +301,19 @@ describe("the dashboard in chromium", () => {
       () => document.querySelector("[data-session-status]")?.textContent === "failed",
     );
     expect(await shown("reason")).toBe("out of <ore>");
-    // The player's page says it too.
+    // The player's page says it too, and why a workflow failed.
+    const workflowId = `w-operator-${Date.now()}`;
+    await post("/v1/workflows", {
+      workflow_id: workflowId,
+      player_id: playerId,
+      steps: [{ name: "fire", recipe_id: "brick", steps: [{ name: "bake", duration_ms: 60_000 }] }],
+    });
+    await post(`/v1/workflows/${workflowId}/fail`, { reason: "kiln cracked" });
     const player = await browser.newPage();
     const url = new URL(links.player);
     url.searchParams.set("session", sessionId);
     url.searchParams.set("player", playerId);
+    url.searchParams.set("workflow", workflowId);
     url.hash = `token=${await token(playerId)}`;
     await player.goto(url.toString());
     await player.waitForFunction(
@@ -314,6 +322,10 @@ describe("the dashboard in chromium", () => {
       { timeout: 10_000 },
     );
     expect(await player.locator("#session-status").textContent()).toBe("failed: out of <ore>");
+    await player.waitForFunction(() =>
+      document.querySelector("#workflow-status")?.textContent?.startsWith("failed"),
+    );
+    expect(await player.locator("#workflow-status").textContent()).toBe("failed: kiln cracked");
     await player.close();
     expect(Number(await shown("seq"))).toBe(5);
     await page.close();

@@ -189,6 +189,25 @@ describe("npm run watch", () => {
     );
   });
 
+  it("says why a workflow failed", async () => {
+    const workflowId = freshId("w");
+    const playerId = freshId("p");
+    await posted("/v1/workflows", {
+      workflow_id: workflowId,
+      player_id: playerId,
+      steps: [{ name: "fire", recipe_id: "brick", steps: [{ name: "bake", duration_ms: 60_000 }] }],
+    });
+    const watch = await watching("--workflow", workflowId, "--operator");
+    await posted(`/v1/workflows/${workflowId}/fail`, { reason: "kiln cracked" });
+    expect(await watch.exited).toBe(0);
+    const [failed, closed] = framesOf(watch).slice(-2);
+    // The step ran for as long as the call took: its progress is the clock's.
+    expect(failed).toMatch(
+      /^workflow: WORKFLOW_STATUS_FAILED [\d.]+% step 1\/1 fire reason: kiln cracked$/,
+    );
+    expect(closed).toBe("closed 1000 workflow failed");
+  });
+
   it("says why the service refused the stream, in a line, and stops", async () => {
     const { sessionId } = await created("smelt");
     for (const [args, said] of [

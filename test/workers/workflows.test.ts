@@ -237,6 +237,13 @@ describe("workflows", () => {
         failureReason: reason,
       });
       expect(await socket.closing()).toMatchObject({ code: 1000, reason: "workflow failed" });
+      // The workflow says why, on its stream and when read: the step's reason.
+      const why = { failureReason: reason, steps: [{}, { failureReason: reason }, {}] };
+      expect(workflowOf(socket.frames.at(-1))).toMatchObject({
+        status: "WORKFLOW_STATUS_FAILED",
+        ...why,
+      });
+      expect(await view(workflowId)).toMatchObject(why);
       expect((await serviceCall(`/v1/sessions/${workflowId}.2`, undefined, "GET")).status).toBe(
         404,
       );

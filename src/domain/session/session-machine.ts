@@ -174,6 +174,7 @@ function commit(
         progressPercent: progressAt(state, atMs).percent,
         seq: state.seq,
         clock: state.clock,
+        ...(state.failureReason ? { failureReason: state.failureReason } : {}),
       },
       wait,
     });

@@ -38,6 +38,8 @@ export interface WorkflowStep extends WorkflowStepPlan {
   clock?: SessionClock;
   /** Seq of the last session summary applied. */
   seq: number;
+  /** Why the step's session failed or was cancelled, when it was given a reason. */
+  failureReason?: string;
 }
 
 /** The authoritative state of one workflow. */
@@ -60,6 +62,8 @@ export interface StepSummary {
   seq: number;
   /** The session's clock (absent in notices from a version before clocks). */
   clock?: SessionClock;
+  /** Why the session failed or was cancelled, when it was given a reason. */
+  failureReason?: string;
 }
 
 /** The session id of step `index`. */
@@ -164,6 +168,7 @@ export function applyStepChange(
           progressPercent: summary.progressPercent,
           seq: summary.seq,
           ...(summary.clock ? { clock: summary.clock } : {}),
+          ...(summary.failureReason ? { failureReason: summary.failureReason } : {}),
         }
       : s,
   );

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crafting/v1/workflow.proto.
  */
 export const file_crafting_v1_workflow: GenFile = /*@__PURE__*/
-  fileDesc("ChpjcmFmdGluZy92MS93b3JrZmxvdy5wcm90bxILY3JhZnRpbmcudjEitQEKDFdvcmtmbG93U3RlcBIMCgRuYW1lGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSEQoJcmVjaXBlX2lkGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLmNyYWZ0aW5nLnYxLldvcmtmbG93U3RhdHVzEhgKEHByb2dyZXNzX3BlcmNlbnQYBSABKAISKQoFY2xvY2sYBiABKAsyGi5jcmFmdGluZy52MS5Qcm9ncmVzc0Nsb2NrIosCCg5Xb3JrZmxvd1VwZGF0ZRITCgt3b3JrZmxvd19pZBgBIAEoCRIYChBvdmVyYWxsX3Byb2dyZXNzGAIgASgCEhoKEmN1cnJlbnRfc3RlcF9pbmRleBgDIAEoDRITCgt0b3RhbF9zdGVwcxgEIAEoDRIZChFjdXJyZW50X3N0ZXBfbmFtZRgFIAEoCRIoCgVzdGVwcxgGIAMoCzIZLmNyYWZ0aW5nLnYxLldvcmtmbG93U3RlcBIrCgZzdGF0dXMYByABKA4yGy5jcmFmdGluZy52MS5Xb3JrZmxvd1N0YXR1cxIUCgx0aW1lc3RhbXBfbXMYCCABKAMSEQoJcGxheWVyX2lkGAkgASgJKqQBCg5Xb3JrZmxvd1N0YXR1cxIfChtXT1JLRkxPV19TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZXT1JLRkxPV19TVEFUVVNfQUNUSVZFEAESGgoWV09SS0ZMT1dfU1RBVFVTX1BBVVNFRBACEh0KGVdPUktGTE9XX1NUQVRVU19DT01QTEVURUQQAxIaChZXT1JLRkxPV19TVEFUVVNfRkFJTEVEEARiBnByb3RvMw", [file_crafting_v1_session]);
+  fileDesc("ChpjcmFmdGluZy92MS93b3JrZmxvdy5wcm90bxILY3JhZnRpbmcudjEizQEKDFdvcmtmbG93U3RlcBIMCgRuYW1lGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSEQoJcmVjaXBlX2lkGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLmNyYWZ0aW5nLnYxLldvcmtmbG93U3RhdHVzEhgKEHByb2dyZXNzX3BlcmNlbnQYBSABKAISKQoFY2xvY2sYBiABKAsyGi5jcmFmdGluZy52MS5Qcm9ncmVzc0Nsb2NrEhYKDmZhaWx1cmVfcmVhc29uGAcgASgJIqMCCg5Xb3JrZmxvd1VwZGF0ZRITCgt3b3JrZmxvd19pZBgBIAEoCRIYChBvdmVyYWxsX3Byb2dyZXNzGAIgASgCEhoKEmN1cnJlbnRfc3RlcF9pbmRleBgDIAEoDRITCgt0b3RhbF9zdGVwcxgEIAEoDRIZChFjdXJyZW50X3N0ZXBfbmFtZRgFIAEoCRIoCgVzdGVwcxgGIAMoCzIZLmNyYWZ0aW5nLnYxLldvcmtmbG93U3RlcBIrCgZzdGF0dXMYByABKA4yGy5jcmFmdGluZy52MS5Xb3JrZmxvd1N0YXR1cxIUCgx0aW1lc3RhbXBfbXMYCCABKAMSEQoJcGxheWVyX2lkGAkgASgJEhYKDmZhaWx1cmVfcmVhc29uGAogASgJKqQBCg5Xb3JrZmxvd1N0YXR1cxIfChtXT1JLRkxPV19TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZXT1JLRkxPV19TVEFUVVNfQUNUSVZFEAESGgoWV09SS0ZMT1dfU1RBVFVTX1BBVVNFRBACEh0KGVdPUktGTE9XX1NUQVRVU19DT01QTEVURUQQAxIaChZXT1JLRkxPV19TVEFUVVNfRkFJTEVEEARiBnByb3RvMw", [file_crafting_v1_session]);
 
 /**
  * One step of a workflow; each step is a crafting session.
@@ -57,6 +57,14 @@ export type WorkflowStep = Message<"crafting.v1.WorkflowStep"> & {
    * @generated from field: crafting.v1.ProgressClock clock = 6;
    */
   clock?: ProgressClock | undefined;
+
+  /**
+   * Why the step's session failed or was cancelled, as crafting-service
+   * said it (empty when it gave no reason).
+   *
+   * @generated from field: string failure_reason = 7;
+   */
+  failureReason: string;
 };
 
 /**
@@ -119,6 +127,14 @@ export type WorkflowUpdate = Message<"crafting.v1.WorkflowUpdate"> & {
    * @generated from field: string player_id = 9;
    */
   playerId: string;
+
+  /**
+   * With status WORKFLOW_STATUS_FAILED: the failure_reason of the step that
+   * failed or was cancelled.
+   *
+   * @generated from field: string failure_reason = 10;
+   */
+  failureReason: string;
 };
 
 /**
