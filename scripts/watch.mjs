@@ -300,7 +300,11 @@ function queueLine(queue) {
       .filter(Boolean)
       .join(" "),
   );
-  const ended = (queue.ended ?? []).map((entry) => `ended ${entry.requestId} ${status(entry)}`);
+  const ended = (queue.ended ?? []).map((entry) =>
+    [`ended ${entry.requestId} ${status(entry)}`, entry.failureReason && `(${entry.failureReason})`]
+      .filter(Boolean)
+      .join(" "),
+  );
   const slots = `${queue.slots ?? 1} slot${queue.slots > 1 ? "s" : ""}`;
   return `${slots}: ${[...entries, ...ended].join("; ") || "empty"}`;
 }

@@ -37,6 +37,7 @@ export function queueMessage(
         recipeId: summary.recipeId,
         status: FINAL_STATUS[summary.status] ?? QueueEntryStatus.UNSPECIFIED,
         timestampMs: BigInt(nowMs),
+        failureReason: summary.failureReason ?? "",
       }),
     ),
     entries: items.map((item) =>

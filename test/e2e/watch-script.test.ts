@@ -143,14 +143,14 @@ describe("npm run watch", () => {
     await printed(watch, /elixir/);
     await posted(`/v1/sessions/${first}/start`);
     await printed(watch, /processing/);
-    await posted(`/v1/sessions/${first}/cancel`);
+    await posted(`/v1/sessions/${first}/cancel`, { reason: "the player changed their mind" });
     await printed(watch, /ended/);
     // A wait is rounded to the second, and the second request's counts down from 20 s.
     expect(framesOf(watch).map((line) => line.replace(/wait 19s/g, "wait 20s"))).toEqual([
       `snapshot: 1 slot: ${first} queued potion #1 wait 0s`,
       `queue: 1 slot: ${first} queued potion #1 wait 0s; ${second} queued elixir #2 wait 20s`,
       `queue: 1 slot: ${first} processing potion; ${second} queued elixir #1 wait 20s`,
-      `queue: 1 slot: ${second} queued elixir #1 wait 0s; ended ${first} cancelled`,
+      `queue: 1 slot: ${second} queued elixir #1 wait 0s; ended ${first} cancelled (the player changed their mind)`,
     ]);
   });
 

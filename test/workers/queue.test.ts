@@ -79,9 +79,19 @@ describe("the player's queue", () => {
       [c]: ["QUEUE_ENTRY_STATUS_QUEUED", 2, 0],
     });
     expect(twoSlots).toMatchObject({ queue: { slots: 2 } });
+    // A request that failed says why, as crafting-service said it.
+    await serviceCall(`/v1/sessions/${b}/fail`, { reason: "out of coal" });
+    const failed = (await socket.frameCount(5))[4];
+    expect(failed).toMatchObject({
+      queue: {
+        ended: [
+          { requestId: b, status: "QUEUE_ENTRY_STATUS_FAILED", failureReason: "out of coal" },
+        ],
+      },
+    });
     // Every frame continues the previous seq.
     expect(socket.frames.map((f) => f.seq)).toEqual(
-      [1, 2, 3, 4].map((n) => (snapshot?.seq as number) + n - 1),
+      [1, 2, 3, 4, 5].map((n) => (snapshot?.seq as number) + n - 1),
     );
   });
 

@@ -23,6 +23,8 @@ export interface SessionSummary {
   materialIds: string[];
   /** The session's seq: older summaries than the one held are ignored. */
   seq: number;
+  /** Why the session failed or was cancelled, when it was given a reason. */
+  failureReason?: string;
 }
 
 /** One request as a client sees it (seed 000's queue fields). */

@@ -196,6 +196,7 @@ function summaryOf(state: Session): SessionSummary {
     clock: state.clock,
     materialIds: state.materials.map((m) => m.materialId),
     seq: state.seq,
+    ...(state.failureReason ? { failureReason: state.failureReason } : {}),
   };
 }
 
