@@ -91,14 +91,21 @@ function start() {
 
   const queue = client.watchQueue(ids.player);
   if (!ids.session) queue.on("state", onState);
+  // Requests that left the queue while watching, newest first: how each ended, and why.
+  let ended = [];
   queue.on("change", (snapshot) => {
-    $("#queue").innerHTML =
+    ended = [...snapshot.ended, ...ended].slice(0, 5);
+    const live =
       snapshot.entries.length === 0
         ? html`<tr><td colspan="5" class="muted">empty</td></tr>`
         : html`${snapshot.entries.map(
             (e) =>
               html`<tr><td>${e.requestId}</td><td>${e.recipeId}</td><td>${QUEUE_STATUS[e.status] ?? ""}</td><td>${e.queuePosition}</td><td>${e.estimatedWaitSeconds.toFixed(0)} s</td></tr>`,
           )}`;
+    $("#queue").innerHTML = html`${live}${ended.map(
+      (e) =>
+        html`<tr class="muted" data-ended><td>${e.requestId}</td><td>${e.recipeId}</td><td colspan="3">${QUEUE_STATUS[e.status] ?? ""}${e.failureReason ? `: ${e.failureReason}` : ""}</td></tr>`,
+    )}`;
     document.body.dataset.queueUpdates = String(
       Number(document.body.dataset.queueUpdates ?? 0) + 1,
     );

@@ -326,6 +326,23 @@ describe("the dashboard in chromium", () => {
       document.querySelector("#workflow-status")?.textContent?.startsWith("failed"),
     );
     expect(await player.locator("#workflow-status").textContent()).toBe("failed: kiln cracked");
+    // A request that leaves the queue while the page watches says how it ended, and why.
+    const leaving = `s-leaving-${Date.now()}`;
+    await post("/v1/sessions", {
+      session_id: leaving,
+      player_id: playerId,
+      recipe_id: "elixir",
+      steps: [{ name: "brew", duration_ms: 60_000 }],
+    });
+    await player.waitForFunction(
+      (id) => document.querySelector("#queue")?.textContent?.includes(id),
+      leaving,
+    );
+    await post(`/v1/sessions/${leaving}/cancel`, { reason: "no <vials> left" });
+    await player.waitForFunction(() => document.querySelector("#queue [data-ended]") !== null);
+    expect(await player.locator("#queue [data-ended]").first().textContent()).toBe(
+      `${leaving}elixircancelled: no <vials> left`,
+    );
     await player.close();
     expect(Number(await shown("seq"))).toBe(5);
     await page.close();
