@@ -4,7 +4,8 @@
  * The real service on workerd (as the bench runs it) under a mixed load for
  * N minutes: streams over every session (JSON, binary, sync-channel and a few
  * RPC clients), progress updates at --rate per second plus lifecycle and
- * material changes, Kafka-bridged events with duplicates and shuffling, clients
+ * material changes, workflows moved on step by step under streams of their
+ * own, Kafka-bridged events with duplicates and shuffling, clients
  * dropping and resuming at random, and the runtime killed (SIGKILL) and
  * restarted every --restart-every seconds (at least once). Then, per client:
  * no gap and no duplicate across resumes, every change seen; per session: the
@@ -227,6 +228,39 @@ async function postEvents(records: Record<string, unknown>[]): Promise<void> {
   }
 }
 
+// Workflows, each a fresh player's: their steps completed one by one, paused
+// and resumed, watched over their own streams.
+interface SoakWorkflow {
+  workflowId: string;
+  bearer: string;
+  /** Steps completed so far: the current step's index. */
+  completed: number;
+  paused: boolean;
+}
+const WORKFLOW_STEPS = 6;
+const workflows: SoakWorkflow[] = [];
+for (let i = 0; i < Math.max(1, Math.round(SESSIONS / 10)); i++) {
+  const workflowId = `soak-w${i}-${crypto.randomUUID().slice(0, 8)}`;
+  const playerId = `soak-wp${i}-${crypto.randomUUID().slice(0, 8)}`;
+  const created = await serviceCall("/v1/workflows", {
+    workflow_id: workflowId,
+    player_id: playerId,
+    steps: Array.from({ length: WORKFLOW_STEPS }, (_, step) => ({
+      name: `stage-${step}`,
+      recipe_id: "soak",
+      steps: [{ name: "work", duration_ms: STEP_MS }],
+    })),
+  });
+  if (created.status !== 201)
+    throw new Error(`workflow: ${created.status} ${await created.text()}`);
+  workflows.push({
+    workflowId,
+    bearer: await token(playerId, "player"),
+    completed: 0,
+    paused: false,
+  });
+}
+
 // --- Clients -----------------------------------------------------------------
 
 /** Where the watchers connect, and how they wait out a restart. */
@@ -240,6 +274,11 @@ for (let i = 0; i < STREAMS; i++) {
     i % 50 === 7 ? "rpc" : slot % 10 < 7 ? "json" : slot % 10 < 9 ? "binary" : "sync";
   watchers.push(new Watcher(kind, session, endpoint));
 }
+// Three watchers a workflow.
+for (const w of workflows) {
+  for (let i = 0; i < 3; i++)
+    watchers.push(new Watcher("workflow", { sessionId: w.workflowId, bearer: w.bearer }, endpoint));
+}
 
 // --- The run -----------------------------------------------------------------
 
@@ -249,6 +288,7 @@ const running = watchers.map((w) => w.run());
 let updates = 0;
 let lifecycle = 0;
 let materialChanges = 0;
+let workflowChanges = 0;
 let eventsSent = 0;
 let rssAtSecondMinute = 0;
 const stopped = () => Date.now() >= deadline || interrupted;
@@ -287,6 +327,28 @@ const loops: Promise<void>[] = [
         lifecycle++;
       }
       await sleep(2_000);
+    }
+  })(),
+  // Workflows: four times a second one moves on (its step completed, short of the last), pauses or resumes.
+  (async () => {
+    while (!stopped()) {
+      const w = pick(workflows);
+      const action = w.paused
+        ? "resume"
+        : w.completed < WORKFLOW_STEPS - 1 && Math.random() < 0.6
+          ? "complete"
+          : "pause";
+      // A completed step's next session is started by the workflow: until then, 404.
+      const response =
+        action === "complete"
+          ? await serviceCall(`/v1/sessions/${w.workflowId}.${w.completed}/complete`)
+          : await serviceCall(`/v1/workflows/${w.workflowId}/${action}`);
+      if (response.status === 200) {
+        if (action === "complete") w.completed++;
+        else w.paused = action === "pause";
+        workflowChanges++;
+      }
+      await sleep(250);
     }
   })(),
   // Materials: a few availability changes a second (a retried change, stamped as
@@ -368,6 +430,12 @@ for (const s of httpSessions) {
   }
   await serviceCall(`/udp/sessions/${s.sessionId}/progress`, { elapsed_ms: FINAL_MS });
 }
+for (const w of workflows) {
+  if (w.paused) {
+    await serviceCall(`/v1/workflows/${w.workflowId}/resume`);
+    w.paused = false;
+  }
+}
 // And the bridge sends everything once more, as a sink replaying from an old offset would.
 await postEvents(eventSessions.flatMap((s) => s.records));
 
@@ -425,6 +493,44 @@ for (const s of sessions) {
       )
         problem = `${s.sessionId}: ${state.status} ${state.clock.anchorElapsedMs} ore ${ore} ≠ active ${FINAL_MS} ore ${s.ore}`;
     }
+    if (!problem) break;
+    if (Date.now() > settleBy) {
+      finalStateMismatches++;
+      mismatches.push(problem);
+      break;
+    }
+    await sleep(500);
+  }
+}
+
+/** A workflow as its stream's first frame says: its (epoch, seq) and state. */
+async function workflowSnapshot(w: SoakWorkflow) {
+  const ws = new WebSocket(`${wsBase}/ws/workflow/${w.workflowId}`, ["crafting.v1.json"], {
+    headers: { Authorization: `Bearer ${w.bearer}` },
+  });
+  try {
+    return await new Promise<{
+      seq: number;
+      snapshot: { workflow: { currentStepIndex?: number; status: string } };
+    }>((resolve, reject) => {
+      ws.once("message", (data) => resolve(JSON.parse(String(data))));
+      ws.once("unexpected-response", (_, response) => reject(new Error(`${response.statusCode}`)));
+      ws.once("error", reject);
+    });
+  } finally {
+    ws.close(1000);
+  }
+}
+// Each workflow is at the step it was moved to, active, and its seq is what its watchers must reach.
+for (const w of workflows) {
+  for (;;) {
+    const { seq, snapshot } = await workflowSnapshot(w);
+    finalSeq.set(w.workflowId, seq);
+    const at = snapshot.workflow.currentStepIndex ?? 0;
+    const problem =
+      at !== w.completed || snapshot.workflow.status !== "WORKFLOW_STATUS_ACTIVE"
+        ? `${w.workflowId}: step ${at} ${snapshot.workflow.status} ≠ step ${w.completed} active`
+        : null;
     if (!problem) break;
     if (Date.now() > settleBy) {
       finalStateMismatches++;
@@ -502,7 +608,7 @@ const result = {
   streams: STREAMS,
   sessions: SESSIONS,
   clients: Object.fromEntries(
-    (["json", "binary", "sync", "rpc"] as const).map((k) => [
+    (["json", "binary", "sync", "rpc", "workflow"] as const).map((k) => [
       k,
       watchers.filter((w) => w.kind === k).length,
     ]),
@@ -510,6 +616,8 @@ const result = {
   updates,
   lifecycle_changes: lifecycle,
   material_changes: materialChanges,
+  workflows: workflows.length,
+  workflow_changes: workflowChanges,
   events: eventsSent,
   reconnects: watchers.reduce((sum, w) => sum + w.reconnects, 0),
   restarts,
@@ -526,7 +634,7 @@ const result = {
     : null,
   at: new Date().toISOString(),
   by_kind: Object.fromEntries(
-    (["json", "binary", "sync", "rpc"] as const).map((k) => {
+    (["json", "binary", "sync", "rpc", "workflow"] as const).map((k) => {
       const of = watchers.filter((w) => w.kind === k);
       return [
         k,
@@ -549,7 +657,7 @@ writeFileSync(join(values.out, "soak.json"), `${JSON.stringify(result, null, 2)}
 const failed =
   restarts === 0 || gaps + duplicates + lost + leakedSlots + errors5xx + finalStateMismatches > 0;
 console.log(
-  `soak ${MINUTES} min: ${STREAMS} streams over ${SESSIONS} sessions, ${updates} updates, ${materialChanges} material changes, ${eventsSent} events, ` +
+  `soak ${MINUTES} min: ${STREAMS} streams over ${SESSIONS} sessions, ${updates} updates, ${materialChanges} material changes, ${workflowChanges} workflow changes, ${eventsSent} events, ` +
     `${restarts} restarts — gaps ${gaps}, duplicates ${duplicates}, lost ${lost}, leaked slots ${leakedSlots}, ` +
     `5xx ${errors5xx}, final-state mismatches ${finalStateMismatches}, RSS growth ${result.rss_growth_pct}% ` +
     `— ${failed ? "FAILED" : "passed"}`,

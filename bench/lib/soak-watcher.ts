@@ -1,6 +1,7 @@
 /**
  * The soak's clients (bench/soak.ts): one watcher per stream, of one kind —
- * JSON, binary, the sync channel or a Connect RPC — that reconnects whenever
+ * a session's in JSON, binary, the sync channel or a Connect RPC, or a
+ * workflow's (JSON; `sessionId` is then the workflow's id) — that reconnects whenever
  * its stream drops, resuming from the last (epoch, seq) it saw, and counts
  * every change: a gap or a duplicate is a `seq` that does not continue the
  * last one (`superseded` accounted for).
@@ -29,7 +30,7 @@ export interface WatchedSession {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export type ClientKind = "json" | "binary" | "sync" | "rpc";
+export type ClientKind = "json" | "binary" | "sync" | "rpc" | "workflow";
 
 /** One watcher: reconnects whenever its stream drops, resuming from the last (epoch, seq) it saw. */
 export class Watcher {
@@ -93,7 +94,8 @@ export class Watcher {
 
   async #socket(): Promise<void> {
     const { sessionId, bearer } = this.session;
-    let url = `${this.#service.wsBase}/ws/crafting/${sessionId}`;
+    const watched = this.kind === "workflow" ? "workflow" : "crafting";
+    let url = `${this.#service.wsBase}/ws/${watched}/${sessionId}`;
     let protocol = this.kind === "binary" ? "crafting.v1.bin" : "crafting.v1.json";
     let auth = bearer;
     if (this.kind === "sync") {
@@ -152,11 +154,14 @@ export class Watcher {
         snapshot?: unknown;
         update?: { superseded?: number };
         material?: unknown;
+        workflow?: unknown;
       };
       if (frame.snapshot) this.snapshot(frame.epoch ?? 0, frame.seq ?? 0);
       else if (frame.update) this.update(frame.seq ?? 0, frame.update.superseded ?? 0);
       // A material change is a change of its own, with its seq.
       else if (frame.material) this.update(frame.seq ?? 0, 0);
+      // A workflow's frames carry it whole, one per change.
+      else if (frame.workflow) this.update(frame.seq ?? 0, 0);
       return;
     }
     const frame = fromBinary(ServerFrameSchema, new Uint8Array(data));
