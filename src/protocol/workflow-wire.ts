@@ -6,6 +6,7 @@ import {
   stepClock,
   stepProgressAt,
   type WorkflowState,
+  workflowFailureReason,
 } from "../domain/workflow/workflow-state";
 import {
   WorkflowStatus,
@@ -73,10 +74,6 @@ export function workflowMessage(state: WorkflowState, nowMs: number): WorkflowUp
     ),
     status: WORKFLOW_STATUS[state.status],
     timestampMs: BigInt(nowMs),
-    failureReason:
-      state.status === "failed"
-        ? (state.steps.find((s) => s.status === "failed" || s.status === "cancelled")
-            ?.failureReason ?? "")
-        : "",
+    failureReason: workflowFailureReason(state),
   });
 }

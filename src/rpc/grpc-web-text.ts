@@ -11,6 +11,7 @@
 const TEXT_TYPE = /^application\/grpc-web-text(?:\+proto)?\s*(?:;|$)/i;
 const BINARY_TYPE = "application/grpc-web+proto";
 const ANSWER_TYPE = "application/grpc-web-text+proto";
+const encoder = new TextEncoder();
 /** gRPC status codes these answers use. */
 const INVALID_ARGUMENT = 3;
 const RESOURCE_EXHAUSTED = 8;
@@ -57,7 +58,7 @@ export async function serveGrpcWebText(
   const encoded = answer.body?.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, out) {
-        if (chunk.byteLength > 0) out.enqueue(new TextEncoder().encode(base64(chunk)));
+        if (chunk.byteLength > 0) out.enqueue(encoder.encode(base64(chunk)));
       },
     }),
   );

@@ -146,6 +146,16 @@ export function heldStep(state: WorkflowState, sessionId: string): StepSummary |
   return { sessionId, status, progressPercent, seq, ...(clock ? { clock } : {}) };
 }
 
+/** A step whose session failed or was cancelled fails its workflow. */
+const failsWorkflow = (status: WorkflowStep["status"]) =>
+  status === "failed" || status === "cancelled";
+
+/** Why a failed workflow failed: the reason its failing step's session was given ("" if none). */
+export function workflowFailureReason(state: WorkflowState): string {
+  if (state.status !== "failed") return "";
+  return state.steps.find((step) => failsWorkflow(step.status))?.failureReason ?? "";
+}
+
 /** The workflow after a step's session changed, and the index of a step to start, if any. */
 export function applyStepChange(
   state: WorkflowState,
@@ -175,7 +185,7 @@ export function applyStepChange(
   let { currentIndex, status } = state;
   let startStep: number | null = null;
   if (state.status !== "completed" && state.status !== "failed") {
-    if (summary.status === "failed" || summary.status === "cancelled") {
+    if (failsWorkflow(summary.status)) {
       status = "failed";
     } else if (summary.status === "completed" && index === currentIndex) {
       if (index === steps.length - 1) status = "completed";

@@ -11,6 +11,7 @@ import {
   stepSessionId,
   type WorkflowState,
   type WorkflowStep,
+  workflowFailureReason,
 } from "../../../src/domain/workflow/workflow-state";
 
 const plans = [60, 30, 10].map((s, i) => ({
@@ -32,6 +33,26 @@ const change = (
     { sessionId: stepSessionId("w1", index), status, progressPercent, seq },
     0,
   );
+
+describe("why a workflow failed", () => {
+  const ended = (status: "failed" | "cancelled", failureReason?: string) =>
+    applyStepChange(
+      change(start(), 0, "completed", 2, 100).state,
+      { sessionId: stepSessionId("w1", 1), status, progressPercent: 0, seq: 3, failureReason },
+      0,
+    ).state;
+
+  it("is the reason its failed or cancelled step's session was given, and nothing before", () => {
+    expect(workflowFailureReason(start())).toBe("");
+    for (const status of ["failed", "cancelled"] as const) {
+      const w = ended(status, "out of coal");
+      expect(w.status).toBe("failed");
+      expect(w.steps[1]?.failureReason).toBe("out of coal");
+      expect(workflowFailureReason(w)).toBe("out of coal");
+    }
+    expect(workflowFailureReason(ended("failed"))).toBe("");
+  });
+});
 
 describe("workflow advancement", () => {
   it("advances on each step's completion, starting the next, and completes after the last", () => {
