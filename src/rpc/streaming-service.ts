@@ -170,6 +170,9 @@ async function* watch<M extends Message>(
     // close the client starts ends at once (stream-hub.ts, endAll).
     const ended = () => ending.abort(STREAM_ENDED_REASON);
     yield* relay(streamFrames(response, ending.signal), toMessages, expired, ended);
+    // Ended by the caller's side (its deadline: Connect-Timeout-Ms, grpc-timeout;
+    // or it went away): its error, never the clean end that says the watched thing ended.
+    if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
   } finally {
     clearTimeout(expiry);
     signal.removeEventListener("abort", stop);

@@ -534,21 +534,36 @@ describe("RPC errors", () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
     await createSession(sessionId, playerId);
-    const seen: number[] = [];
-    const stream = rpc.streamCraftingProgress(
-      { sessionId },
-      { headers: await bearer(playerId), timeoutMs: 500 },
+    // A raw Connect JSON call with a deadline and no client enforcing it: the server must.
+    const json = new TextEncoder().encode(JSON.stringify({ sessionId }));
+    const envelope = new Uint8Array(5 + json.length);
+    new DataView(envelope.buffer).setUint32(1, json.length);
+    envelope.set(json, 5);
+    const response = await fetchWorker(
+      "https://crafting.test/crafting.v1.CraftingStreamingService/StreamCraftingProgress",
+      {
+        method: "POST",
+        headers: {
+          ...(await bearer(playerId)),
+          "Content-Type": "application/connect+json",
+          "Connect-Timeout-Ms": "500",
+        },
+        body: envelope,
+      },
     );
-    const error = await outcome(
-      (async function* () {
-        for await (const message of stream) {
-          seen.push(message.seq);
-          yield message;
-        }
-      })(),
-    );
-    expect(seen).toEqual([1]);
-    expect(error?.code).toBe(Code.DeadlineExceeded);
+    expect(response.status).toBe(200);
+    // The whole body: the snapshot, then (flag 2) the end of the stream with the error.
+    const body = new Uint8Array(await response.arrayBuffer());
+    const messages: { flags: number; json: { seq?: number; error?: { code: string } } }[] = [];
+    for (let at = 0; at < body.length; ) {
+      const length = new DataView(body.buffer, at + 1, 4).getUint32(0);
+      const text = new TextDecoder().decode(body.subarray(at + 5, at + 5 + length));
+      messages.push({ flags: body[at] as number, json: JSON.parse(text) });
+      at += 5 + length;
+    }
+    expect(messages.map((m) => m.flags)).toEqual([0, 2]);
+    expect(messages[0]?.json.seq).toBe(1);
+    expect(messages[1]?.json).toMatchObject({ error: { code: "deadline_exceeded" } });
     await slotsHeld(playerId, 0);
   });
 
