@@ -28,6 +28,12 @@ import { sessionStateMessage } from "../src/protocol/session-wire.ts";
 import { freePort } from "../test/support/dev-server.ts";
 import { fdLimit, onExit, rssBytes, runCleanups } from "./lib/procs.ts";
 import { type ClientKind, type SoakService, Watcher } from "./lib/soak-watcher.ts";
+import {
+  createWorkflow,
+  moveWorkflow,
+  type SoakWorkflow,
+  workflowSnapshot,
+} from "./lib/soak-workflows.ts";
 import { launchUs, token } from "./lib/targets.ts";
 
 const USAGE =
@@ -228,38 +234,10 @@ async function postEvents(records: Record<string, unknown>[]): Promise<void> {
   }
 }
 
-// Workflows, each a fresh player's: their steps completed one by one, paused
-// and resumed, watched over their own streams.
-interface SoakWorkflow {
-  workflowId: string;
-  bearer: string;
-  /** Steps completed so far: the current step's index. */
-  completed: number;
-  paused: boolean;
-}
-const WORKFLOW_STEPS = 6;
+// Workflows, each a fresh player's, watched over streams of their own.
 const workflows: SoakWorkflow[] = [];
-for (let i = 0; i < Math.max(1, Math.round(SESSIONS / 10)); i++) {
-  const workflowId = `soak-w${i}-${crypto.randomUUID().slice(0, 8)}`;
-  const playerId = `soak-wp${i}-${crypto.randomUUID().slice(0, 8)}`;
-  const created = await serviceCall("/v1/workflows", {
-    workflow_id: workflowId,
-    player_id: playerId,
-    steps: Array.from({ length: WORKFLOW_STEPS }, (_, step) => ({
-      name: `stage-${step}`,
-      recipe_id: "soak",
-      steps: [{ name: "work", duration_ms: STEP_MS }],
-    })),
-  });
-  if (created.status !== 201)
-    throw new Error(`workflow: ${created.status} ${await created.text()}`);
-  workflows.push({
-    workflowId,
-    bearer: await token(playerId, "player"),
-    completed: 0,
-    paused: false,
-  });
-}
+for (let i = 0; i < Math.max(1, Math.round(SESSIONS / 10)); i++)
+  workflows.push(await createWorkflow(i, serviceCall));
 
 // --- Clients -----------------------------------------------------------------
 
@@ -329,25 +307,10 @@ const loops: Promise<void>[] = [
       await sleep(2_000);
     }
   })(),
-  // Workflows: four times a second one moves on (its step completed, short of the last), pauses or resumes.
+  // Workflows: four times a second one moves on (a step completed, a pause or a resume).
   (async () => {
     while (!stopped()) {
-      const w = pick(workflows);
-      const action = w.paused
-        ? "resume"
-        : w.completed < WORKFLOW_STEPS - 1 && Math.random() < 0.6
-          ? "complete"
-          : "pause";
-      // A completed step's next session is started by the workflow: until then, 404.
-      const response =
-        action === "complete"
-          ? await serviceCall(`/v1/sessions/${w.workflowId}.${w.completed}/complete`)
-          : await serviceCall(`/v1/workflows/${w.workflowId}/${action}`);
-      if (response.status === 200) {
-        if (action === "complete") w.completed++;
-        else w.paused = action === "pause";
-        workflowChanges++;
-      }
+      if (await moveWorkflow(pick(workflows), serviceCall)) workflowChanges++;
       await sleep(250);
     }
   })(),
@@ -471,74 +434,51 @@ const mismatches: string[] = [];
 const finalSeq = new Map<string, number>();
 // Events are applied within a few seconds (the lifecycle ones through the Queue).
 const settleBy = Date.now() + 60_000;
-for (const s of sessions) {
+/** Waits until `problem()` finds none; one still found at `settleBy` is a final-state mismatch. */
+async function settled(problem: () => Promise<string | null>): Promise<void> {
   for (;;) {
+    const found = await problem();
+    if (!found) return;
+    if (Date.now() > settleBy) {
+      finalStateMismatches++;
+      mismatches.push(found);
+      return;
+    }
+    await sleep(500);
+  }
+}
+for (const s of sessions) {
+  await settled(async () => {
     const state = await readState(s.sessionId);
     finalSeq.set(s.sessionId, state.seq);
-    let problem: string | null = null;
     if (s.byEvents) {
       const expected = expectedOf(s);
       const actual = {
         status: state.status,
         anchorElapsedMs: String(state.clock.anchorElapsedMs ?? 0),
       };
-      if (JSON.stringify(actual) !== JSON.stringify(expected))
-        problem = `${s.sessionId}: ${JSON.stringify(actual)} ≠ ${JSON.stringify(expected)}`;
-    } else {
-      const ore = state.materials?.find((m) => m.materialId === "ore")?.available ?? 0;
-      if (
-        state.status !== SESSION_STATUS_ACTIVE ||
-        String(state.clock.anchorElapsedMs) !== String(FINAL_MS) ||
-        ore !== s.ore
-      )
-        problem = `${s.sessionId}: ${state.status} ${state.clock.anchorElapsedMs} ore ${ore} ≠ active ${FINAL_MS} ore ${s.ore}`;
+      return JSON.stringify(actual) === JSON.stringify(expected)
+        ? null
+        : `${s.sessionId}: ${JSON.stringify(actual)} ≠ ${JSON.stringify(expected)}`;
     }
-    if (!problem) break;
-    if (Date.now() > settleBy) {
-      finalStateMismatches++;
-      mismatches.push(problem);
-      break;
-    }
-    await sleep(500);
-  }
-}
-
-/** A workflow as its stream's first frame says: its (epoch, seq) and state. */
-async function workflowSnapshot(w: SoakWorkflow) {
-  const ws = new WebSocket(`${wsBase}/ws/workflow/${w.workflowId}`, ["crafting.v1.json"], {
-    headers: { Authorization: `Bearer ${w.bearer}` },
+    const ore = state.materials?.find((m) => m.materialId === "ore")?.available ?? 0;
+    return state.status === SESSION_STATUS_ACTIVE &&
+      String(state.clock.anchorElapsedMs) === String(FINAL_MS) &&
+      ore === s.ore
+      ? null
+      : `${s.sessionId}: ${state.status} ${state.clock.anchorElapsedMs} ore ${ore} ≠ active ${FINAL_MS} ore ${s.ore}`;
   });
-  try {
-    return await new Promise<{
-      seq: number;
-      snapshot: { workflow: { currentStepIndex?: number; status: string } };
-    }>((resolve, reject) => {
-      ws.once("message", (data) => resolve(JSON.parse(String(data))));
-      ws.once("unexpected-response", (_, response) => reject(new Error(`${response.statusCode}`)));
-      ws.once("error", reject);
-    });
-  } finally {
-    ws.close(1000);
-  }
 }
 // Each workflow is at the step it was moved to, active, and its seq is what its watchers must reach.
 for (const w of workflows) {
-  for (;;) {
-    const { seq, snapshot } = await workflowSnapshot(w);
+  await settled(async () => {
+    const { seq, workflow } = await workflowSnapshot(wsBase, w);
     finalSeq.set(w.workflowId, seq);
-    const at = snapshot.workflow.currentStepIndex ?? 0;
-    const problem =
-      at !== w.completed || snapshot.workflow.status !== "WORKFLOW_STATUS_ACTIVE"
-        ? `${w.workflowId}: step ${at} ${snapshot.workflow.status} ≠ step ${w.completed} active`
-        : null;
-    if (!problem) break;
-    if (Date.now() > settleBy) {
-      finalStateMismatches++;
-      mismatches.push(problem);
-      break;
-    }
-    await sleep(500);
-  }
+    const at = workflow.currentStepIndex ?? 0;
+    return at === w.completed && workflow.status === "WORKFLOW_STATUS_ACTIVE"
+      ? null
+      : `${w.workflowId}: step ${at} ${workflow.status} ≠ step ${w.completed} active`;
+  });
 }
 
 // Each watcher catches up to its session's last change (live, or by resume).
