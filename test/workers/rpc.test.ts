@@ -46,6 +46,14 @@ function client(transport: Transport) {
 
 const bearer = async (playerId: string) => ({ Authorization: `Bearer ${await token(playerId)}` });
 
+/** One message as Connect and gRPC-Web frame it: a flags byte (0), its length, the message. */
+function enveloped(message: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(5 + message.length);
+  new DataView(frame.buffer).setUint32(1, message.length);
+  frame.set(message, 5);
+  return frame;
+}
+
 /** The error an RPC ends with (or null when it ends cleanly), after draining it. */
 async function outcome(stream: AsyncIterable<unknown>): Promise<ConnectError | null> {
   try {
@@ -193,10 +201,7 @@ describe("gRPC-Web's text mode (application/grpc-web-text)", () => {
       StreamCraftingProgressRequestSchema,
       create(StreamCraftingProgressRequestSchema, { sessionId }),
     );
-    const frame = new Uint8Array(5 + message.length);
-    new DataView(frame.buffer).setUint32(1, message.length);
-    frame.set(message, 5);
-    return btoa(String.fromCharCode(...frame));
+    return btoa(String.fromCharCode(...enveloped(message)));
   };
 
   it("answers in base64, a chunk per message, and frees the slot when the caller goes away", async () => {
@@ -508,10 +513,9 @@ describe("RPC errors", () => {
     const [sessionId, playerId] = [freshId("s"), freshId("p")];
     await createSession(sessionId, playerId);
     // A Connect JSON request, enveloped by hand: a typed client cannot write an unknown field.
-    const json = new TextEncoder().encode(JSON.stringify({ sessionId, fieldOfANewerClient: 1 }));
-    const envelope = new Uint8Array(5 + json.length);
-    new DataView(envelope.buffer).setUint32(1, json.length);
-    envelope.set(json, 5);
+    const envelope = enveloped(
+      new TextEncoder().encode(JSON.stringify({ sessionId, fieldOfANewerClient: 1 })),
+    );
     const response = await fetchWorker(
       "https://crafting.test/crafting.v1.CraftingStreamingService/StreamCraftingProgress",
       {
@@ -535,10 +539,7 @@ describe("RPC errors", () => {
     const playerId = freshId("p");
     await createSession(sessionId, playerId);
     // A raw Connect JSON call with a deadline and no client enforcing it: the server must.
-    const json = new TextEncoder().encode(JSON.stringify({ sessionId }));
-    const envelope = new Uint8Array(5 + json.length);
-    new DataView(envelope.buffer).setUint32(1, json.length);
-    envelope.set(json, 5);
+    const envelope = enveloped(new TextEncoder().encode(JSON.stringify({ sessionId })));
     const response = await fetchWorker(
       "https://crafting.test/crafting.v1.CraftingStreamingService/StreamCraftingProgress",
       {
