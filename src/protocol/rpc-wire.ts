@@ -80,7 +80,10 @@ const entryKey = (entry: QueueEntry) =>
  * snapshot (marked `snapshot`, and one message without an entry for an
  * empty queue, so a client can tell it holds nothing), then, on each change,
  * the entries whose position, wait or status changed and the ones that
- * ended (with their final status).
+ * ended (with their final status). Each carries the player's slots; a
+ * change that moved no entry (the slots alone) is one message without an
+ * entry, so every seq of the queue has a message and a client's count of
+ * them has no hole.
  */
 export class QueueEntryDiff {
   readonly #held = new Map<string, string>();
@@ -102,9 +105,10 @@ export class QueueEntryDiff {
     for (const entry of queue.entries) this.#held.set(entry.requestId, entryKey(entry));
     for (const entry of queue.ended) this.#held.delete(entry.requestId);
     const entries: (QueueEntry | undefined)[] = [...changed, ...queue.ended];
-    if (snapshot && entries.length === 0) entries.push(undefined);
+    if (entries.length === 0) entries.push(undefined);
+    const { slots } = queue;
     return entries.map((entry) =>
-      create(StreamCraftingQueueResponseSchema, { entry, seq, epoch, snapshot }),
+      create(StreamCraftingQueueResponseSchema, { entry, seq, epoch, snapshot, slots }),
     );
   }
 }

@@ -7,6 +7,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { describe, expect, it } from "vitest";
+import { QueueEntryStatus } from "../../src/gen/crafting/v1/queue_pb";
 import {
   CraftingStreamingService,
   StreamCraftingProgressRequestSchema,
@@ -328,6 +329,47 @@ describe("the queue and workflow RPCs", () => {
       "2:a:3:0",
     ]);
     await slotsHeld(playerId, 0);
+  });
+
+  it("says the player's slots on every queue message, and a change of slots alone is a message of its own", async () => {
+    const playerId = freshId("p");
+    const sessionId = freshId("s");
+    await createSession(sessionId, playerId);
+    const controller = new AbortController();
+    const stream = rpc.streamCraftingQueue(
+      { playerId },
+      { headers: await bearer(playerId), signal: controller.signal },
+    );
+    const seen: { seq: number; slots: number; entry?: string }[] = [];
+    const drive = (async () => {
+      await slotsHeld(playerId, 1);
+      // Nothing processing: two slots move no entry's position or wait.
+      const put = await serviceCall(`/v1/players/${playerId}/slots`, { slots: 2 }, "PUT");
+      expect(put.status).toBe(200);
+      await serviceCall(`/v1/sessions/${sessionId}/start`);
+    })();
+    try {
+      for await (const { entry, seq, slots } of stream) {
+        seen.push({
+          seq,
+          slots,
+          ...(entry && { entry: `${entry.status}:${entry.queuePosition}` }),
+        });
+        // The start's message is the last one driven.
+        if (entry?.status === QueueEntryStatus.PROCESSING) controller.abort();
+      }
+    } catch (err) {
+      expect(ConnectError.from(err).code).toBe(Code.Canceled);
+    }
+    await drive;
+    const seq0 = seen[0]?.seq ?? 0;
+    // Every seq has its message (no hole a client would read as a lost change), and the
+    // slots are told where they changed.
+    expect(seen.map((m) => ({ ...m, seq: m.seq - seq0 }))).toEqual([
+      { seq: 0, slots: 1, entry: "1:1" },
+      { seq: 1, slots: 2 },
+      { seq: 2, slots: 2, entry: "2:0" },
+    ]);
   });
 
   it("marks the whole queue as a snapshot, an empty one too, so a resynced client drops what ended", async () => {
