@@ -1,7 +1,8 @@
 /**
  * The soak's clients (bench/soak.ts): one watcher per stream, of one kind —
- * a session's in JSON, binary, the sync channel or a Connect RPC, or a
- * workflow's (JSON; `sessionId` is then the workflow's id) — that reconnects whenever
+ * a session's in JSON, binary, the sync channel or a Connect RPC, a
+ * workflow's (JSON; `sessionId` is then the workflow's id) or a player's
+ * queue (JSON or RPC; `sessionId` is then the player's id) — that reconnects whenever
  * its stream drops, resuming from the last (epoch, seq) it saw, and counts
  * every change: a gap or a duplicate is a `seq` that does not continue the
  * last one (`superseded` accounted for).
@@ -30,7 +31,18 @@ export interface WatchedSession {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export type ClientKind = "json" | "binary" | "sync" | "rpc" | "workflow";
+export type ClientKind = "json" | "binary" | "sync" | "rpc" | "workflow" | "queue" | "queue-rpc";
+
+/** Every kind, in the order the soak reports them. */
+export const CLIENT_KINDS: readonly ClientKind[] = [
+  "json",
+  "binary",
+  "sync",
+  "rpc",
+  "workflow",
+  "queue",
+  "queue-rpc",
+];
 
 /** One watcher: reconnects whenever its stream drops, resuming from the last (epoch, seq) it saw. */
 export class Watcher {
@@ -82,7 +94,7 @@ export class Watcher {
     while (!this.stopped) {
       await this.#service.ready();
       try {
-        await (this.kind === "rpc" ? this.#rpc() : this.#socket());
+        await (this.kind === "rpc" || this.kind === "queue-rpc" ? this.#rpc() : this.#socket());
       } catch {
         // Refused or dropped: try again shortly.
       }
@@ -94,7 +106,7 @@ export class Watcher {
 
   async #socket(): Promise<void> {
     const { sessionId, bearer } = this.session;
-    const watched = this.kind === "workflow" ? "workflow" : "crafting";
+    const watched = this.kind === "workflow" || this.kind === "queue" ? this.kind : "crafting";
     let url = `${this.#service.wsBase}/ws/${watched}/${sessionId}`;
     let protocol = this.kind === "binary" ? "crafting.v1.bin" : "crafting.v1.json";
     let auth = bearer;
@@ -155,6 +167,7 @@ export class Watcher {
         update?: { superseded?: number };
         material?: unknown;
         workflow?: unknown;
+        queue?: unknown;
       };
       if (frame.snapshot) this.snapshot(frame.epoch ?? 0, frame.seq ?? 0);
       else if (frame.update) this.update(frame.seq ?? 0, frame.update.superseded ?? 0);
@@ -162,6 +175,8 @@ export class Watcher {
       else if (frame.material) this.update(frame.seq ?? 0, 0);
       // A workflow's frames carry it whole, one per change.
       else if (frame.workflow) this.update(frame.seq ?? 0, 0);
+      // So do a queue's.
+      else if (frame.queue) this.update(frame.seq ?? 0, 0);
       return;
     }
     const frame = fromBinary(ServerFrameSchema, new Uint8Array(data));
@@ -181,13 +196,21 @@ export class Watcher {
         useBinaryFormat: true,
       }),
     );
-    for await (const message of client.streamCraftingProgress(
-      { sessionId: this.session.sessionId, resumeEpoch: this.epoch, resumeSeq: this.seq },
-      { headers: { Authorization: `Bearer ${this.session.bearer}` }, signal: abort.signal },
-    )) {
+    const options = {
+      headers: { Authorization: `Bearer ${this.session.bearer}` },
+      signal: abort.signal,
+    };
+    const resume = { resumeEpoch: this.epoch, resumeSeq: this.seq };
+    const messages =
+      this.kind === "queue-rpc"
+        ? client.streamCraftingQueue({ playerId: this.session.sessionId, ...resume }, options)
+        : client.streamCraftingProgress({ sessionId: this.session.sessionId, ...resume }, options);
+    for await (const message of messages) {
       if (message.snapshot) this.snapshot(message.epoch, message.seq);
-      // A heartbeat repeats the last message, same seq (docs/rpc.md): not a change.
-      else if (message.seq !== this.seq) this.update(message.seq, message.superseded);
+      // A heartbeat repeats the last message, and a queue's change is a message
+      // per entry it moved, all with one seq (docs/rpc.md): not a change each.
+      else if (message.seq !== this.seq)
+        this.update(message.seq, "superseded" in message ? message.superseded : 0);
     }
   }
 
@@ -198,5 +221,21 @@ export class Watcher {
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });
+  }
+}
+
+/** A fresh JSON stream's first frame (its snapshot), parsed; the stream is closed after it. */
+export async function firstFrame<T>(url: string, bearer: string): Promise<T> {
+  const ws = new WebSocket(url, ["crafting.v1.json"], {
+    headers: { Authorization: `Bearer ${bearer}` },
+  });
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      ws.once("message", (data) => resolve(JSON.parse(String(data)) as T));
+      ws.once("unexpected-response", (_, response) => reject(new Error(`${response.statusCode}`)));
+      ws.once("error", reject);
+    });
+  } finally {
+    ws.close(1000);
   }
 }

@@ -3,7 +3,7 @@
  * completed one by one, paused and resumed while streams of its own watch
  * it; at the end, read back from a fresh stream's first frame.
  */
-import WebSocket from "ws";
+import { firstFrame } from "./soak-watcher.ts";
 import { token } from "./targets.ts";
 
 /** A soak workflow and what was done to it. */
@@ -66,20 +66,9 @@ export async function workflowSnapshot(
   wsBase: string,
   w: SoakWorkflow,
 ): Promise<{ seq: number; workflow: { currentStepIndex?: number; status: string } }> {
-  const ws = new WebSocket(`${wsBase}/ws/workflow/${w.workflowId}`, ["crafting.v1.json"], {
-    headers: { Authorization: `Bearer ${w.bearer}` },
-  });
-  try {
-    const frame = await new Promise<{
-      seq: number;
-      snapshot: { workflow: { currentStepIndex?: number; status: string } };
-    }>((resolve, reject) => {
-      ws.once("message", (data) => resolve(JSON.parse(String(data))));
-      ws.once("unexpected-response", (_, response) => reject(new Error(`${response.statusCode}`)));
-      ws.once("error", reject);
-    });
-    return { seq: frame.seq, workflow: frame.snapshot.workflow };
-  } finally {
-    ws.close(1000);
-  }
+  const frame = await firstFrame<{
+    seq: number;
+    snapshot: { workflow: { currentStepIndex?: number; status: string } };
+  }>(`${wsBase}/ws/workflow/${w.workflowId}`, w.bearer);
+  return { seq: frame.seq, workflow: frame.snapshot.workflow };
 }
