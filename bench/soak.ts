@@ -38,7 +38,7 @@ import {
   sessionProblem,
 } from "./lib/soak-sessions.ts";
 import { leakedSlots } from "./lib/soak-slots.ts";
-import { CLIENT_KINDS, type ClientKind, Watcher } from "./lib/soak-watcher.ts";
+import { type ClientKind, tally, Watcher } from "./lib/soak-watcher.ts";
 import {
   createWorkflow,
   moveWorkflow,
@@ -342,8 +342,6 @@ while (
   watchers.some((w) => w.seq < (finalSeq.get(w.session.sessionId) ?? 0))
 )
   await sleep(250);
-let lost = 0;
-for (const w of watchers) lost += Math.max(0, (finalSeq.get(w.session.sessionId) ?? 0) - w.seq);
 for (const w of watchers) w.stop();
 await Promise.allSettled(running);
 
@@ -351,15 +349,12 @@ await Promise.allSettled(running);
 await sleep(2_000);
 const slots = await leakedSlots(runtime.wsBase, sessions, MAX_STREAMS, 45_000);
 
-const gaps = watchers.reduce((sum, w) => sum + w.gaps, 0);
-const duplicates = watchers.reduce((sum, w) => sum + w.duplicates, 0);
+const { clients, gaps, duplicates, lost, reconnects, byKind } = tally(watchers, finalSeq);
 const result = {
   minutes: MINUTES,
   streams: STREAMS,
   sessions: SESSIONS,
-  clients: Object.fromEntries(
-    CLIENT_KINDS.map((k) => [k, watchers.filter((w) => w.kind === k).length]),
-  ),
+  clients,
   updates,
   lifecycle_changes: lifecycle,
   material_changes: materialChanges,
@@ -368,7 +363,7 @@ const result = {
   queues: queues.length,
   queue_changes: queueChanges,
   events: eventsSent,
-  reconnects: watchers.reduce((sum, w) => sum + w.reconnects, 0),
+  reconnects,
   restarts: runtime.restarts,
   gaps,
   duplicates,
@@ -382,23 +377,7 @@ const result = {
     ? Math.round(((rssAtEnd - rssAtSecondMinute) / rssAtSecondMinute) * 1000) / 10
     : null,
   at: new Date().toISOString(),
-  by_kind: Object.fromEntries(
-    CLIENT_KINDS.map((k: ClientKind) => {
-      const of = watchers.filter((w) => w.kind === k);
-      return [
-        k,
-        {
-          gaps: of.reduce((sum, w) => sum + w.gaps, 0),
-          duplicates: of.reduce((sum, w) => sum + w.duplicates, 0),
-          undecodable: of.reduce((sum, w) => sum + w.undecodable, 0),
-          lost: of.reduce(
-            (sum, w) => sum + Math.max(0, (finalSeq.get(w.session.sessionId) ?? 0) - w.seq),
-            0,
-          ),
-        },
-      ];
-    }),
-  ),
+  by_kind: byKind,
   notes: [...mismatches.slice(0, 10), ...runtime.fiveXX.slice(0, 10), ...slots.notes.slice(0, 10)],
 };
 mkdirSync(values.out, { recursive: true });

@@ -34,7 +34,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export type ClientKind = "json" | "binary" | "sync" | "rpc" | "workflow" | "queue" | "queue-rpc";
 
 /** Every kind, in the order the soak reports them. */
-export const CLIENT_KINDS: readonly ClientKind[] = [
+const CLIENT_KINDS: readonly ClientKind[] = [
   "json",
   "binary",
   "sync",
@@ -222,6 +222,26 @@ export class Watcher {
       signal: AbortSignal.timeout(10_000),
     });
   }
+}
+
+/** What the watchers counted, in all and by kind; `lost` is what each had not reached of `finalSeq`. */
+export function tally(watchers: readonly Watcher[], finalSeq: ReadonlyMap<string, number>) {
+  const counts = (of: readonly Watcher[]) => ({
+    gaps: of.reduce((sum, w) => sum + w.gaps, 0),
+    duplicates: of.reduce((sum, w) => sum + w.duplicates, 0),
+    undecodable: of.reduce((sum, w) => sum + w.undecodable, 0),
+    lost: of.reduce(
+      (sum, w) => sum + Math.max(0, (finalSeq.get(w.session.sessionId) ?? 0) - w.seq),
+      0,
+    ),
+  });
+  const byKind = CLIENT_KINDS.map((k) => [k, watchers.filter((w) => w.kind === k)] as const);
+  return {
+    ...counts(watchers),
+    reconnects: watchers.reduce((sum, w) => sum + w.reconnects, 0),
+    clients: Object.fromEntries(byKind.map(([k, of]) => [k, of.length])),
+    byKind: Object.fromEntries(byKind.map(([k, of]) => [k, counts(of)])),
+  };
 }
 
 /** A fresh JSON stream's first frame (its snapshot), parsed; the stream is closed after it. */
