@@ -21,6 +21,13 @@ export function helpText(
 /** Says `problem` with `usage` on stderr and stops (exit 2). */
 export function usageError(problem: string, usage: string): never;
 
+/** The id given for `--<name>`, if any, as the service takes ids; anything else is a usage error. */
+export function idOption(
+  values: Record<string, unknown>,
+  name: string,
+  usage: string,
+): string | undefined;
+
 /** The number given for `--<name>`, at least `min` and whole if `whole`; anything else is a usage error. */
 export function numberOption(
   values: Record<string, unknown>,

@@ -2,6 +2,7 @@
 // script does not know, or one given without its value, is said in one
 // line with the script's usage and exit code 2, never as a stack trace.
 import { parseArgs } from "node:util";
+import { ID_PATTERN, ID_RULE } from "../src/domain/ids.ts";
 
 /**
  * `parseArgs(config)`, or the problem and `usage` on stderr and exit 2.
@@ -54,6 +55,18 @@ export function helpText(options, usage, about) {
 export function usageError(problem, usage) {
   console.error(`${problem}\nusage: ${usage}`);
   process.exit(2);
+}
+
+/**
+ * The id given for `--<name>` (in `values`), if any: one the service would
+ * take as an id (src/domain/ids.ts); anything else is a usage error, said
+ * before a token is minted for a player who cannot exist.
+ */
+export function idOption(values, name, usage) {
+  const value = values[name];
+  if (value !== undefined && !ID_PATTERN.test(value))
+    usageError(`--${name} ${ID_RULE} (got ${JSON.stringify(value)})`, usage);
+  return value;
 }
 
 /**

@@ -6,7 +6,7 @@
 // JWT_SECRET in the environment, else .dev.vars, else .dev.vars.example; the
 // token names the key (kid) JWT_KEY_ID says, as the service signs.
 import { signJwt } from "../src/auth/jwt.ts";
-import { commandLine } from "./command-line.mjs";
+import { commandLine, idOption } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
 const USAGE =
@@ -33,6 +33,7 @@ if ([Boolean(values.player), values.service, values.operator].filter(Boolean).le
   console.error(`usage: ${USAGE}`);
   process.exit(2);
 }
+idOption(values, "player", USAGE);
 const ttl = Number(values.ttl);
 if (!Number.isInteger(ttl) || ttl <= 0) {
   console.error("--ttl must be a positive whole number of seconds");

@@ -12,7 +12,7 @@ import { endedAs, endedReason } from "../src/client/ended.ts";
 import { isFinal } from "../src/domain/session/session.ts";
 import { workflowStatusEnded } from "../src/domain/workflow/status.ts";
 import { CloseCode, closeAdvice } from "../src/errors.ts";
-import { commandLine, unreachable, urlOption, usageError } from "./command-line.mjs";
+import { commandLine, idOption, unreachable, urlOption, usageError } from "./command-line.mjs";
 import { readKeyId, readSecret } from "./dev-secret.mjs";
 
 const USAGE =
@@ -60,6 +60,7 @@ if (watched.length !== 1 || !watched[0].id || !(values.player || values.operator
     USAGE,
   );
 if (values.queue && !values.player) usageError("--queue needs --player: whose queue", USAGE);
+idOption(values, "player", USAGE);
 /** Who the minted token is: the player, or an operator (audit-logged by the service as `watch`). */
 const claims = values.operator
   ? { sub: "watch", scope: "operator" }

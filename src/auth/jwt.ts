@@ -50,7 +50,10 @@ export type VerifyResult =
         | "bad_signature"
         | "expired"
         | "not_yet_valid"
-        | "bad_claims";
+        | "bad_claims"
+        // A player token whose `sub` no player id can be (checked by the middleware,
+        // against the domain's id rule): it could never watch anything.
+        | "bad_player_id";
     };
 
 /** The token rules, in one place (RFC 8725: an algorithm allow-list, a size cap, `exp` required). */

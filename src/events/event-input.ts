@@ -7,6 +7,7 @@
 
 import * as v from "valibot";
 import { EVENT_TYPES, type SessionEvent } from "../domain/events/session-events";
+import { ID_PATTERN } from "../domain/ids";
 import { AppError } from "../errors";
 import {
   check,
@@ -18,7 +19,7 @@ import {
   refusal,
   saidFor,
 } from "../http/valid";
-import { ID_PATTERN, idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
+import { idSchema, parseCreateRequest, parseReason } from "../routes/session-input";
 
 /** Limits of `POST /v1/events`. */
 export const EVENT_LIMITS = {

@@ -5,8 +5,9 @@
  * URLs end up in logs, histories and proxies.
  */
 import { createMiddleware } from "hono/factory";
-import { type TokenClaims, type TokenScope, verifyJwt } from "../auth/jwt";
+import { type TokenClaims, type TokenScope, type Verified, verifyJwt } from "../auth/jwt";
 import { type Keyring, keyringOf } from "../auth/keys";
+import { ID_PATTERN, ID_RULE } from "../domain/ids";
 import { AppError } from "../errors";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
@@ -90,6 +91,7 @@ const refusalMessages = {
   expired: "the bearer token has expired",
   not_yet_valid: "the bearer token is not valid yet",
   bad_claims: "the bearer token lacks sub, scope or exp",
+  bad_player_id: `the bearer token's sub is not a player id (which ${ID_RULE})`,
 } as const;
 
 /**
@@ -169,7 +171,16 @@ async function verifyCached(token: string, keyring: Keyring, nowMs: number) {
   if (known && known.claims.exp * 1000 > nowMs && stillConfigured(known, keyring)) {
     return { ok: true as const, claims: known.claims };
   }
-  const result = await verifyJwt(token, keyring, nowMs);
+  const verifiedNow = await verifyJwt(token, keyring, nowMs);
+  // A player is named by an id like any other (the path's, the session's
+  // player_id): a token for one that cannot exist is refused here, said as
+  // such, rather than later as "another player's session".
+  const result: Verified =
+    verifiedNow.ok &&
+    verifiedNow.claims.scope === "player" &&
+    !ID_PATTERN.test(verifiedNow.claims.sub)
+      ? { ok: false, reason: "bad_player_id" }
+      : verifiedNow;
   if (known) verified.delete(token);
   if (result.ok) {
     if (verified.size >= VERIFIED_TOKEN_CACHE_SIZE) {

@@ -5,6 +5,7 @@
  * bodies are in session-input.ts.
  */
 import * as v from "valibot";
+import { ID_PATTERN } from "../domain/ids";
 import {
   CORRECTION_RANGES,
   type FieldRule,
@@ -22,7 +23,7 @@ import {
   snakeKeys,
   wholeNumber,
 } from "../http/valid";
-import { asOfMs, BODY_RULE, ID_PATTERN, idSchema } from "./session-input";
+import { asOfMs, BODY_RULE, idSchema } from "./session-input";
 
 /**
  * A number within the range the field keeps whatever the session (the

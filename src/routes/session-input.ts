@@ -4,6 +4,7 @@
  * its request (src/http/valid.ts).
  */
 import * as v from "valibot";
+import { ID_PATTERN, ID_RULE } from "../domain/ids";
 import type { MaterialChange, MaterialOutcome } from "../domain/materials/materials";
 import type { LocationHint } from "../domain/placement/placement";
 import {
@@ -16,8 +17,6 @@ import {
 import { EVERY_FIELD, fields, int64Number, isObject, parse, wholeNumber } from "../http/valid";
 import { regionField } from "./placement";
 
-/** Ids of sessions, players, recipes and workflows: UUIDs and similar opaque keys. */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 /** Limits on what a session may plan. */
 export const SESSION_LIMITS = {
   maxSteps: 64,
@@ -43,7 +42,6 @@ export const LIFECYCLE_ACTIONS: readonly LifecycleAction[] = [
 
 // --- Schemas -----------------------------------------------------------------
 
-const ID_RULE = "must be 1-64 characters of letters, digits, '_', '-', '.' or ':'";
 /** An id from a path or a body. */
 export const idSchema = v.pipe(v.string(ID_RULE), v.regex(ID_PATTERN, ID_RULE));
 

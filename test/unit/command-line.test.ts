@@ -91,6 +91,17 @@ describe("the scripts' command lines", () => {
     ],
     ["soak", ["--minutes", "abc"], '--minutes must be a number of at least 0.05 (got "abc")'],
     ["soak", ["--sessions", "0"], '--sessions must be a whole number of at least 1 (got "0")'],
+    // A player no id can name: no token is minted that the service would refuse.
+    [
+      "token",
+      ["--player", "player one"],
+      `--player must be 1-64 characters of letters, digits, '_', '-', '.' or ':' (got "player one")`,
+    ],
+    [
+      "watch",
+      ["s-1", "--player", "p/1"],
+      `--player must be 1-64 characters of letters, digits, '_', '-', '.' or ':' (got "p/1")`,
+    ],
   ])(
     "npm run %s %j: a value it cannot take, said with its usage",
     (script, args, problem) => {

@@ -98,6 +98,12 @@ describe("401 challenges", () => {
       "the bearer token's signature is invalid",
     ],
     ["an expired token", () => expiredToken("p"), "the bearer token has expired"],
+    // Said as what it is, not later as "another player's session" on every stream it tries.
+    [
+      "a player token for a player no id can name",
+      () => token("player one"),
+      "the bearer token's sub is not a player id (which must be 1-64 characters of letters, digits, '_', '-', '.' or ':')",
+    ],
   ];
   for (const [what, make, message] of badTokens) {
     it(`every route given ${what} says invalid_token, and why, in the challenge`, async () => {
