@@ -102,6 +102,8 @@ function start() {
             (e) =>
               html`<tr><td>${e.requestId}</td><td>${e.recipeId}</td><td>${QUEUE_STATUS[e.status] ?? ""}</td><td>${e.queuePosition}</td><td>${e.estimatedWaitSeconds.toFixed(0)} s</td></tr>`,
           )}`;
+    // How many requests the player crafts at once: why two can be processing.
+    $("#queue-slots").textContent = `${snapshot.slots} slot${snapshot.slots === 1 ? "" : "s"}`;
     $("#queue").innerHTML = html`${live}${ended.map(
       (e) =>
         html`<tr class="muted" data-ended><td>${e.requestId}</td><td>${e.recipeId}</td><td colspan="3">${QUEUE_STATUS[e.status] ?? ""}${e.failureReason ? `: ${e.failureReason}` : ""}</td></tr>`,

@@ -240,9 +240,9 @@ describe("the dashboard in chromium", () => {
 
   it("shows an operator any session by id as its player's client holds it: progress between updates, materials, the failure (which the player's page says too)", async () => {
     const service = { Authorization: `Bearer ${await serviceToken()}` };
-    const post = async (path: string, body?: unknown) => {
+    const post = async (path: string, body?: unknown, method = "POST") => {
       const response = await fetch(`${server.baseUrl}${path}`, {
-        method: "POST",
+        method,
         headers: body === undefined ? service : { ...service, "Content-Type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
@@ -342,6 +342,12 @@ describe("the dashboard in chromium", () => {
     await player.waitForFunction(() => document.querySelector("#queue [data-ended]") !== null);
     expect(await player.locator("#queue [data-ended]").first().textContent()).toBe(
       `${leaving}elixircancelled: no <vials> left`,
+    );
+    // And how many requests the player crafts at once, as it changes.
+    expect(await player.locator("#queue-slots").textContent()).toBe("1 slot");
+    await post(`/v1/players/${playerId}/slots`, { slots: 3 }, "PUT");
+    await player.waitForFunction(
+      () => document.querySelector("#queue-slots")?.textContent === "3 slots",
     );
     await player.close();
     expect(Number(await shown("seq"))).toBe(5);
