@@ -242,12 +242,20 @@ const loops: Promise<void>[] = [
   (async () => {
     const every = Math.min(RESTART_EVERY_S * 1000, (MINUTES * 60_000) / 2);
     let next = started + every;
+    let upSince = started;
+    // RSS is first sampled with the runtime up a while, not just restarted (docs/reliability.md).
+    const warm = Math.min(30_000, every / 2);
     while (!stopped()) {
       if (Date.now() >= next) {
         await runtime.killAndRestart();
-        next = Date.now() + every;
+        upSince = Date.now();
+        next = upSince + every;
       }
-      if (!rssAtSecondMinute && Date.now() - started >= Math.min(120_000, (MINUTES * 60_000) / 3))
+      if (
+        !rssAtSecondMinute &&
+        Date.now() - started >= Math.min(120_000, (MINUTES * 60_000) / 3) &&
+        Date.now() - upSince >= warm
+      )
         rssAtSecondMinute = rssBytes(runtime.pids());
       await sleep(250);
     }
