@@ -1,6 +1,6 @@
 // The operator dashboard, with an operator token (npm run token -- --operator):
 // polls /metrics and the dead-letter log and draws charts; the health checks
-// arrive live over /health/ws; any session can be watched live by id.
+// arrive live over /health/ws; any session or player's queue can be watched live by id.
 import { LineChart, parseMetrics, tokenFrom } from "./charts.js";
 import { html } from "./html.js";
 import { LiteClient } from "./sdk-lite.js";
@@ -267,6 +267,55 @@ $("#session-form").onsubmit = (event) => {
     watchSession(id);
   } catch (error) {
     $("#session-view").textContent = error.message;
+  }
+};
+
+/**
+ * Any player's crafting queue, live, by id (read-only, audit-logged): how
+ * many requests they craft at once, what holds the slots and what waits
+ * (position, wait), and the last requests that left it, with why.
+ */
+let watchedQueue = null;
+function watchQueue(playerId) {
+  watchedQueue?.close();
+  const view = $("#queue-view");
+  view.textContent = "connecting…";
+  const queue = new LiteClient({ baseUrl: location.origin, token: () => token }).watchQueue(
+    playerId,
+  );
+  watchedQueue = queue;
+  const status = (s) =>
+    String(s ?? "")
+      .replace("QUEUE_ENTRY_STATUS_", "")
+      .toLowerCase();
+  let ended = [];
+  queue.on("change", (q) => {
+    ended = [...(q.ended ?? []), ...ended].slice(0, 5);
+    const entries = q.entries ?? [];
+    // proto3 JSON leaves out zeros: position 0 (processing) and a wait of 0.
+    const rows = entries.map(
+      (e) =>
+        html`<tr><td>${e.requestId}</td><td>${e.recipeId}</td><td>${status(e.status)}</td><td>${e.queuePosition ?? 0}</td><td>${Number(e.estimatedWaitSeconds ?? 0).toFixed(0)} s</td></tr>`,
+    );
+    const left = ended.map(
+      (e) =>
+        html`<tr class="muted" data-queue-ended><td>${e.requestId}</td><td>${e.recipeId}</td><td colspan="3">${status(e.status)}${e.failureReason ? `: ${e.failureReason}` : ""}</td></tr>`,
+    );
+    view.innerHTML = html`<p data-queue-slots>${q.slots} slot${q.slots === 1 ? "" : "s"}</p><table><thead><tr><th>request</th><th>recipe</th><th>status</th><th>position</th><th>wait</th></tr></thead><tbody>${entries.length ? rows : html`<tr><td colspan="5" class="muted">empty</td></tr>`}${left}</tbody></table>`;
+  });
+  queue.on("state", ({ state, code, reason }) => {
+    if (state === "closed" && code !== 1000) view.textContent = `closed: ${code} ${reason}`;
+  });
+}
+
+$("#queue-form").onsubmit = (event) => {
+  event.preventDefault();
+  const id = $("#queue-input").value.trim();
+  if (!id) return;
+  try {
+    watchQueue(id);
+  } catch (error) {
+    $("#queue-view").textContent = error.message;
   }
 };
 

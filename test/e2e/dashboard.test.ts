@@ -354,6 +354,51 @@ describe("the dashboard in chromium", () => {
     await page.close();
   }, 60_000);
 
+  it("shows an operator any player's queue by id: the slots, what holds them and waits, and what left and why", async () => {
+    const service = { Authorization: `Bearer ${await serviceToken()}` };
+    const call = async (path: string, body?: unknown, method = "POST") => {
+      const response = await fetch(`${server.baseUrl}${path}`, {
+        method,
+        headers: { ...service, "Content-Type": "application/json" },
+        body: JSON.stringify(body ?? {}),
+      });
+      expect(response.status, await response.clone().text()).toBeLessThan(300);
+    };
+    const playerId = `p-queue-${Date.now()}`;
+    const [first, second] = ["a", "b"].map((x) => `s-queue-${x}-${Date.now()}`) as [string, string];
+    for (const sessionId of [first, second])
+      await call("/v1/sessions", {
+        session_id: sessionId,
+        player_id: playerId,
+        recipe_id: "rope",
+        steps: [{ name: "twist", duration_ms: 120_000 }],
+      });
+    await call(`/v1/sessions/${first}/start`);
+    const page = await browser.newPage();
+    await page.goto(links.operator);
+    await page.fill("#queue-input", playerId);
+    await page.click("#queue-form button");
+    const rows = async () =>
+      [...(await page.locator("#queue-view tbody tr").allTextContents())].map((r) => r.trim());
+    await page.waitForFunction(() => document.querySelector("[data-queue-slots]") !== null);
+    expect(await page.locator("[data-queue-slots]").textContent()).toBe("1 slot");
+    // One processing, one waiting for its slot (about the first one's two minutes).
+    expect(await rows()).toEqual([
+      `${first}ropeprocessing00 s`,
+      expect.stringMatching(new RegExp(`^${second}ropequeued1(119|120) s$`)),
+    ]);
+    await call(`/v1/sessions/${first}/cancel`, { reason: "player logged <out>" });
+    await call(`/v1/players/${playerId}/slots`, { slots: 2 }, "PUT");
+    await page.waitForFunction(
+      () => document.querySelector("[data-queue-slots]")?.textContent === "2 slots",
+    );
+    await page.waitForFunction(() => document.querySelector("[data-queue-ended]") !== null);
+    expect(await page.locator("[data-queue-ended]").textContent()).toBe(
+      `${first}ropecancelled: player logged <out>`,
+    );
+    await page.close();
+  }, 60_000);
+
   // Last: the demo's session the other tests watch must still be crafting when they run.
   it("shows the names a session and a workflow carry as text, never as markup (the operator's dead letters: above)", async () => {
     // Step names are free text a producer chose.
