@@ -1,6 +1,7 @@
 // The operator dashboard, with an operator token (npm run token -- --operator):
 // polls /metrics and the dead-letter log and draws charts; the health checks
-// arrive live over /health/ws; any session or player's queue can be watched live by id.
+// arrive live over /health/ws; any session, player's queue or workflow can be
+// watched live by id.
 import { LineChart, parseMetrics, tokenFrom } from "./charts.js";
 import { html } from "./html.js";
 import { LiteClient } from "./sdk-lite.js";
@@ -259,17 +260,6 @@ function watchSession(sessionId) {
   requestAnimationFrame(frame);
 }
 
-$("#session-form").onsubmit = (event) => {
-  event.preventDefault();
-  const id = $("#session-input").value.trim();
-  if (!id) return;
-  try {
-    watchSession(id);
-  } catch (error) {
-    $("#session-view").textContent = error.message;
-  }
-};
-
 /**
  * Any player's crafting queue, live, by id (read-only, audit-logged): how
  * many requests they craft at once, what holds the slots and what waits
@@ -308,16 +298,62 @@ function watchQueue(playerId) {
   });
 }
 
-$("#queue-form").onsubmit = (event) => {
-  event.preventDefault();
-  const id = $("#queue-input").value.trim();
-  if (!id) return;
-  try {
-    watchQueue(id);
-  } catch (error) {
-    $("#queue-view").textContent = error.message;
-  }
-};
+/**
+ * Any workflow, live, by id (read-only, audit-logged): its status (and why
+ * it failed), each step's status and progress, moving with the steps' clocks.
+ */
+let watchedWorkflow = null;
+function watchWorkflow(workflowId) {
+  watchedWorkflow?.close();
+  const view = $("#workflow-view");
+  view.textContent = "connecting…";
+  const workflow = new LiteClient({ baseUrl: location.origin, token: () => token }).watchWorkflow(
+    workflowId,
+  );
+  watchedWorkflow = workflow;
+  const status = (s) =>
+    String(s ?? "")
+      .replace("WORKFLOW_STATUS_", "")
+      .toLowerCase();
+  // A step not started has no status yet (proto3 JSON leaves out the zero value).
+  const render = () => {
+    const w = workflow.current;
+    if (!w) return;
+    const p = workflow.predictProgress();
+    const steps = (w.steps ?? []).map(
+      (step, i) =>
+        html`<tr data-workflow-step><td>${i === (w.currentStepIndex ?? 0) ? "▶ " : ""}${step.name}</td><td>${step.recipeId}</td><td>${status(step.status) || "not started"}${step.failureReason ? `: ${step.failureReason}` : ""}</td><td>${(p.steps[i] ?? 0).toFixed(1)} %</td></tr>`,
+    );
+    view.innerHTML = html`<dl class="kv"><dt>player</dt><dd>${w.playerId}</dd><dt>status</dt><dd data-workflow-status>${status(w.status)}${w.failureReason ? `: ${w.failureReason}` : ""}</dd><dt>progress</dt><dd data-workflow-progress>${p.percent.toFixed(1)} %</dd></dl><table><thead><tr><th>step</th><th>recipe</th><th>status</th><th>progress</th></tr></thead><tbody>${steps}</tbody></table>`;
+  };
+  workflow.on("change", render);
+  workflow.on("state", ({ state, code, reason }) => {
+    if (state === "closed" && code !== 1000) view.textContent = `closed: ${code} ${reason}`;
+  });
+  const frame = () => {
+    if (watchedWorkflow !== workflow || workflow.state === "closed") return;
+    render();
+    setTimeout(() => requestAnimationFrame(frame), 250);
+  };
+  requestAnimationFrame(frame);
+}
+
+/** A "watch by id" form: `watch(id)` on submit; a refused id (thrown by the SDK) is said in its view. */
+function watchForm(name, watch) {
+  $(`#${name}-form`).onsubmit = (event) => {
+    event.preventDefault();
+    const id = $(`#${name}-input`).value.trim();
+    if (!id) return;
+    try {
+      watch(id);
+    } catch (error) {
+      $(`#${name}-view`).textContent = error.message;
+    }
+  };
+}
+watchForm("session", watchSession);
+watchForm("queue", watchQueue);
+watchForm("workflow", watchWorkflow);
 
 async function loop(fn, every) {
   for (;;) {

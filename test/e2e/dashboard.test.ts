@@ -399,6 +399,63 @@ describe("the dashboard in chromium", () => {
     await page.close();
   }, 60_000);
 
+  it("shows an operator any workflow by id: each step moving with its clock, and why it failed", async () => {
+    const service = {
+      Authorization: `Bearer ${await serviceToken()}`,
+      "Content-Type": "application/json",
+    };
+    const post = async (path: string, body: unknown) => {
+      const response = await fetch(`${server.baseUrl}${path}`, {
+        method: "POST",
+        headers: service,
+        body: JSON.stringify(body),
+      });
+      expect(response.status, await response.clone().text()).toBeLessThan(300);
+    };
+    const workflowId = `w-watch-${Date.now()}`;
+    await post("/v1/workflows", {
+      workflow_id: workflowId,
+      player_id: `p-watch-${Date.now()}`,
+      steps: [
+        { name: "smelt", recipe_id: "ingot", steps: [{ name: "melt", duration_ms: 20_000 }] },
+        { name: "forge", recipe_id: "blade", steps: [{ name: "hammer", duration_ms: 60_000 }] },
+      ],
+    });
+    const page = await browser.newPage();
+    await page.goto(links.operator);
+    await page.fill("#workflow-input", workflowId);
+    await page.click("#workflow-form button");
+    const steps = async () =>
+      (await page.locator("[data-workflow-step]").allTextContents()).map((r) => r.trim());
+    await page.waitForFunction(() => document.querySelector("[data-workflow-status]") !== null);
+    expect(await page.locator("[data-workflow-status]").textContent()).toBe("active");
+    expect(await steps()).toEqual([
+      expect.stringMatching(/^▶ smeltingotactive\d+\.\d %$/),
+      "forgebladenot started0.0 %",
+    ]);
+    // The first step's progress moves with its clock between frames.
+    const percentOf = async () =>
+      Number.parseFloat((await steps())[0]?.replace(/^.*active/, "") ?? "");
+    const before = await percentOf();
+    await page.waitForFunction(
+      (at) => {
+        const row = document.querySelector("[data-workflow-step]")?.textContent ?? "";
+        return Number.parseFloat(row.replace(/^.*active/, "")) > at;
+      },
+      before,
+      { timeout: 10_000 },
+    );
+    await post(`/v1/sessions/${workflowId}.0/fail`, { reason: "furnace <cold>" });
+    await page.waitForFunction(() =>
+      document.querySelector("[data-workflow-status]")?.textContent?.startsWith("failed"),
+    );
+    expect(await page.locator("[data-workflow-status]").textContent()).toBe(
+      "failed: furnace <cold>",
+    );
+    expect((await steps())[0]).toMatch(/^▶ smeltingotfailed: furnace <cold>/);
+    await page.close();
+  }, 60_000);
+
   // Last: the demo's session the other tests watch must still be crafting when they run.
   it("shows the names a session and a workflow carry as text, never as markup (the operator's dead letters: above)", async () => {
     // Step names are free text a producer chose.
