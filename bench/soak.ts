@@ -31,6 +31,7 @@ import {
 import { SoakRuntime } from "./lib/soak-runtime.ts";
 import {
   createSessions,
+  finishSessions,
   ORE_REQUIRED,
   postEvents,
   record,
@@ -42,6 +43,7 @@ import { type ClientKind, tally, Watcher } from "./lib/soak-watcher.ts";
 import {
   createWorkflow,
   moveWorkflow,
+  resumeWorkflow,
   type SoakWorkflow,
   workflowSnapshot,
 } from "./lib/soak-workflows.ts";
@@ -277,26 +279,9 @@ const rssAtEnd = rssBytes(runtime.pids());
 
 // --- Quiesce and check -------------------------------------------------------
 
-// Every HTTP session resumed, then one last correction: its final state is known.
 const FINAL_MS = Date.now() - started;
-for (const s of httpSessions) {
-  if (s.paused) {
-    await call(`/v1/sessions/${s.sessionId}/resume`);
-    s.paused = false;
-  }
-  await call(`/udp/sessions/${s.sessionId}/progress`, { elapsed_ms: FINAL_MS });
-}
-for (const w of workflows) {
-  if (w.paused) {
-    await call(`/v1/workflows/${w.workflowId}/resume`);
-    w.paused = false;
-  }
-}
-// And the bridge sends everything once more, as a sink replaying from an old offset would.
-await postEvents(
-  eventSessions.flatMap((s) => s.records),
-  call,
-);
+await finishSessions(sessions, FINAL_MS, call);
+for (const w of workflows) await resumeWorkflow(w, call);
 
 let finalStateMismatches = 0;
 const mismatches: string[] = [];

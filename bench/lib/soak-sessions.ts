@@ -110,6 +110,30 @@ export async function postEvents(
   }
 }
 
+/**
+ * Brings every session to a state known at the end: each HTTP session
+ * resumed, then one last correction to `finalMs`; and the bridge sends
+ * every event once more, as a sink replaying from an old offset would.
+ */
+export async function finishSessions(
+  sessions: readonly SoakSession[],
+  finalMs: number,
+  call: ServiceCall,
+): Promise<void> {
+  for (const s of sessions) {
+    if (s.byEvents) continue;
+    if (s.paused) {
+      await call(`/v1/sessions/${s.sessionId}/resume`);
+      s.paused = false;
+    }
+    await call(`/udp/sessions/${s.sessionId}/progress`, { elapsed_ms: finalMs });
+  }
+  await postEvents(
+    sessions.flatMap((s) => s.records),
+    call,
+  );
+}
+
 /** A session's state as GET /v1/sessions/{id} says. */
 interface ReadState {
   seq: number;

@@ -61,6 +61,13 @@ export async function moveWorkflow(w: SoakWorkflow, call: ServiceCall): Promise<
   return true;
 }
 
+/** Resumes a paused workflow, so it ends the soak active. */
+export async function resumeWorkflow(w: SoakWorkflow, call: ServiceCall): Promise<void> {
+  if (!w.paused) return;
+  await call(`/v1/workflows/${w.workflowId}/resume`);
+  w.paused = false;
+}
+
 /** A workflow as a fresh stream's first frame (its snapshot) says: its seq and state. */
 export async function workflowSnapshot(
   wsBase: string,
