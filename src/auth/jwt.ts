@@ -26,6 +26,7 @@ const IDP_SCOPES: readonly TokenScope[] = ["player", "service", "operator"];
 
 /** The claims this service reads; others are ignored. */
 export interface TokenClaims {
+  /** A player token's player id (an identity provider's JWT_PLAYER_CLAIM, else `sub`); who, for the others. */
   sub: string;
   scope: TokenScope;
   exp: number;
@@ -51,8 +52,9 @@ export type VerifyResult =
         | "expired"
         | "not_yet_valid"
         | "bad_claims"
-        // A player token whose `sub` no player id can be (checked by the middleware,
-        // against the domain's id rule): it could never watch anything.
+        // A player token without the player's id (an identity provider's
+        // JWT_PLAYER_CLAIM), or whose id no player can have (checked by the
+        // middleware, against the domain's id rule): it could never watch anything.
         | "bad_player_id";
     };
 
@@ -167,7 +169,13 @@ export async function verifyJwt(token: string, keys: VerifyKeys, nowMs: number):
   if (scope === "sync" && (typeof sid !== "string" || typeof syn !== "object" || syn === null))
     return { ok: false, reason: "bad_claims" };
   if (typeof exp !== "number") return { ok: false, reason: "bad_claims" };
-  const claims: TokenClaims = { sub, scope, exp };
+  // A provider whose `sub` is its own user id names the game's player in a
+  // claim of its own (JWT_PLAYER_CLAIM, e.g. Auth0's namespaced claims).
+  const playerClaim = fromIdp && scope === "player" ? idp?.playerClaim : undefined;
+  const player = playerClaim && playerClaim !== "sub" ? payload[playerClaim] : sub;
+  if (typeof player !== "string" || player.length === 0 || player.length > 128)
+    return { ok: false, reason: "bad_player_id" };
+  const claims: TokenClaims = { sub: player, scope, exp };
   if (typeof iat === "number") claims.iat = iat;
   if (typeof nbf === "number") claims.nbf = nbf;
   if (scope === "sync") {

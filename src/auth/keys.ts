@@ -9,7 +9,9 @@
  *   rotation, or the next one before issuers move to it.
  * - `JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`: optional, an identity
  *   provider whose asymmetric tokens (ES256, RS256, EdDSA) are accepted,
- *   verified against the public keys it publishes.
+ *   verified against the public keys it publishes; `JWT_PLAYER_CLAIM`,
+ *   optional, the claim of its player tokens that holds the game's player
+ *   id when its `sub` is its own user id (`auth0|…`).
  *
  * The procedure is in docs/auth.md (key rotation, identity provider).
  */
@@ -28,6 +30,8 @@ export interface IdentityProvider {
   keys: JWTVerifyGetKey;
   issuer: string;
   audience: string;
+  /** The claim of a player token that holds the player's id (absent: `sub`). */
+  playerClaim?: string;
 }
 
 /** Every key a token may be verified with, and the one the service signs with. */
@@ -45,6 +49,7 @@ export type KeyEnv = Pick<Env, "JWT_SECRET"> & {
   JWKS_URL?: string;
   JWT_ISSUER?: string;
   JWT_AUDIENCE?: string;
+  JWT_PLAYER_CLAIM?: string;
 };
 
 export type KeyringResult = { ok: true; keyring: Keyring } | { ok: false; problem: string };
@@ -57,6 +62,7 @@ const KEY_SETTINGS = [
   "JWKS_URL",
   "JWT_ISSUER",
   "JWT_AUDIENCE",
+  "JWT_PLAYER_CLAIM",
 ] as const satisfies readonly (keyof KeyEnv)[];
 
 let last: { env: KeyEnv; result: KeyringResult } | null = null;
@@ -118,7 +124,11 @@ function readKeyring(env: KeyEnv): KeyringResult {
 
 function readIdentityProvider(env: KeyEnv): IdentityProvider | null | string {
   const { JWKS_URL: url, JWT_ISSUER: issuer, JWT_AUDIENCE: audience } = env;
-  if (!url) return null;
+  const playerClaim = env.JWT_PLAYER_CLAIM || "sub";
+  if (!url) {
+    // Only a provider's tokens are read by it: said, not ignored.
+    return playerClaim === "sub" ? null : "JWT_PLAYER_CLAIM needs JWKS_URL (an identity provider)";
+  }
   if (!issuer || !audience) return "JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE too";
   let parsed: URL;
   try {
@@ -135,7 +145,7 @@ function readIdentityProvider(env: KeyEnv): IdentityProvider | null | string {
     });
     remoteKeySets.set(parsed.href, keys);
   }
-  return { keys, issuer, audience };
+  return { keys, issuer, audience, playerClaim };
 }
 
 /** The secret and `kid` the service signs with (`signJwt(claims, ...signingKey(env))`). */

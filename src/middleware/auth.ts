@@ -6,7 +6,7 @@
  */
 import { createMiddleware } from "hono/factory";
 import { type TokenClaims, type TokenScope, type Verified, verifyJwt } from "../auth/jwt";
-import { type Keyring, keyringOf } from "../auth/keys";
+import { type IdentityProvider, type Keyring, keyringOf } from "../auth/keys";
 import { ID_PATTERN, ID_RULE } from "../domain/ids";
 import { AppError } from "../errors";
 import { log } from "../log";
@@ -91,7 +91,7 @@ const refusalMessages = {
   expired: "the bearer token has expired",
   not_yet_valid: "the bearer token is not valid yet",
   bad_claims: "the bearer token lacks sub, scope or exp",
-  bad_player_id: `the bearer token's sub is not a player id (which ${ID_RULE})`,
+  bad_player_id: `the bearer token names no player id (one ${ID_RULE})`,
 } as const;
 
 /**
@@ -156,7 +156,15 @@ const SCOPE_NAMES: Record<TokenScope, string> = {
 };
 
 /** Tokens this isolate verified, until their expiry: crafting-service sends the same one with every update. */
-const verified = new Map<string, { key: string; secret: string | null; claims: TokenClaims }>();
+const verified = new Map<string, Remembered>();
+
+/** A verified token's claims, and what verified them: the HS256 secret, or the identity provider. */
+interface Remembered {
+  key: string;
+  secret: string | null;
+  idp: IdentityProvider | null;
+  claims: TokenClaims;
+}
 /** Most tokens remembered per isolate (the oldest is forgotten first). */
 export const VERIFIED_TOKEN_CACHE_SIZE = 1000;
 
@@ -188,14 +196,19 @@ async function verifyCached(token: string, keyring: Keyring, nowMs: number) {
       if (oldest !== undefined) verified.delete(oldest);
     }
     const key = result.key ?? "";
-    verified.set(token, { key, secret: keyring.secrets.get(key) ?? null, claims: result.claims });
+    const secret = keyring.secrets.get(key) ?? null;
+    verified.set(token, { key, secret, idp: keyring.idp, claims: result.claims });
   }
   return result;
 }
 
-/** The key that verified a remembered token is still one of the keyring's. */
-function stillConfigured(known: { key: string; secret: string | null }, keyring: Keyring): boolean {
-  if (known.key.startsWith("idp:")) return keyring.idp !== null;
+/**
+ * The key that verified a remembered token is still one of the keyring's;
+ * for a provider's token, the provider as it was configured then (its
+ * issuer, audience and player claim decided what the claims say).
+ */
+function stillConfigured(known: Remembered, keyring: Keyring): boolean {
+  if (known.key.startsWith("idp:")) return keyring.idp !== null && keyring.idp === known.idp;
   return known.secret !== null && keyring.secrets.get(known.key) === known.secret;
 }
 

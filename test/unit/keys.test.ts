@@ -44,6 +44,9 @@ describe("the keyring", () => {
     expect(problem({ JWT_SECRET: NEW, JWKS_URL: "https://idp.example/jwks" })).toMatch(
       /JWT_ISSUER and JWT_AUDIENCE/,
     );
+    expect(problem({ JWT_SECRET: NEW, JWT_PLAYER_CLAIM: "player_id" })).toBe(
+      "JWT_PLAYER_CLAIM needs JWKS_URL (an identity provider)",
+    );
     expect(problem({ JWT_SECRET: NEW, JWT_KEY_ID: "k2", JWT_SECRETS: `{"k1":"${OLD}"}` })).toBe(
       "ok",
     );
@@ -123,6 +126,25 @@ describe("an identity provider's tokens", async () => {
     expect(await verifyJwt(await idpToken({ scope: "player" }, "idp-2"), keys, NOW)).toEqual({
       ok: false,
       reason: "unknown_key",
+    });
+  });
+
+  it("takes a player token's player id from the claim JWT_PLAYER_CLAIM names, and only a player token's", async () => {
+    const claim = "https://game.example/player_id";
+    const named = { secrets: keys.secrets, idp: { ...idp, playerClaim: claim } };
+    const player = await idpToken({ sub: "auth0|64a1", scope: "player", [claim]: "p-42" });
+    expect(await verifyJwt(player, named, NOW)).toMatchObject({
+      ok: true,
+      claims: { sub: "p-42", scope: "player" },
+    });
+    for (const value of [undefined, "", 42])
+      expect(
+        await verifyJwt(await idpToken({ scope: "player", [claim]: value }), named, NOW),
+      ).toEqual({ ok: false, reason: "bad_player_id" });
+    const service = await idpToken({ sub: "crafting-service", scope: "service" });
+    expect(await verifyJwt(service, named, NOW)).toMatchObject({
+      ok: true,
+      claims: { sub: "crafting-service", scope: "service" },
     });
   });
 

@@ -102,7 +102,7 @@ describe("401 challenges", () => {
     [
       "a player token for a player no id can name",
       () => token("player one"),
-      "the bearer token's sub is not a player id (which must be 1-64 characters of letters, digits, '_', '-', '.' or ':')",
+      "the bearer token names no player id (one must be 1-64 characters of letters, digits, '_', '-', '.' or ':')",
     ],
   ];
   for (const [what, make, message] of badTokens) {

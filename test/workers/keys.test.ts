@@ -159,6 +159,32 @@ describe("an identity provider's player tokens", () => {
     expect(await fetches()).toBe(fetched);
   });
 
+  it("reads the player from the claim JWT_PLAYER_CLAIM names when the provider's sub is its own user id", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    expect((await createSession(sessionId, playerId)).status).toBe(201);
+    const claim = "https://example-game.test/player_id";
+    // An Auth0-style subject, the game's player id in a namespaced claim.
+    const token = await idpToken("auth0|64a1f0", { [claim]: playerId });
+    const named = deployedWith({
+      JWKS_URL: idp.jwksUrl,
+      JWT_ISSUER: "https://idp.test",
+      JWT_AUDIENCE: "crafting-network-service",
+      JWT_PLAYER_CLAIM: claim,
+    });
+    expect((await open(named, sessionId, token)).status).toBe(101);
+    // Without the setting, that subject is no player id, and is said to be.
+    const refused = await configured(`/ws/crafting/${sessionId}`, {
+      headers: { Upgrade: "websocket", Authorization: `Bearer ${token}` },
+    });
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /^the bearer token names no player id/,
+    );
+    // A token without the claim names no player.
+    expect((await open(named, sessionId, await idpToken(playerId))).status).toBe(401);
+  });
+
   it("accepts no asymmetric token when no identity provider is configured", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
