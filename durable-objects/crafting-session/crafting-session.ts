@@ -268,15 +268,27 @@ export class CraftingSession extends StreamingObject {
           break;
         case "notify_player":
           waits.push(
-            this.#playerNotices.tell(effect.summary, effect.wait, input.atMs, () =>
-              playerStub(this.env, effect.playerId).sessionChanged(effect.playerId, effect.summary),
+            this.#playerNotices.tell(
+              effect.summary,
+              effect.wait,
+              input.atMs,
+              () =>
+                playerStub(this.env, effect.playerId).sessionChanged(
+                  effect.playerId,
+                  effect.summary,
+                ),
+              effect.repeat,
             ),
           );
           break;
         case "notify_workflow":
           waits.push(
-            this.#workflowNotices.tell(effect.step, effect.wait, input.atMs, () =>
-              workflowStub(this.env, effect.workflowId).stepChanged(effect.step),
+            this.#workflowNotices.tell(
+              effect.step,
+              effect.wait,
+              input.atMs,
+              () => workflowStub(this.env, effect.workflowId).stepChanged(effect.step),
+              effect.repeat,
             ),
           );
           break;

@@ -35,7 +35,11 @@ export class Notices<T extends { seq: number }> {
    * the returned promise settles when the receiver has it. Otherwise when
    * the pace allows, or not at all if the receiver holds one it would keep.
    */
-  tell(next: T, wait: boolean, nowMs: number, call: NoticeCall<T>): Promise<void> {
+  tell(next: T, wait: boolean, nowMs: number, call: NoticeCall<T>, repeat = false): Promise<void> {
+    // Told again only when this object has not heard from the receiver since
+    // it woke (it may have died between storing the change and telling it)
+    // or since a notice failed: any answer since came after a whole notice.
+    if (repeat && this.#held) return Promise.resolve();
     if (wait) {
       this.#throttle.supersede(nowMs);
       return this.#send(call);

@@ -42,6 +42,23 @@ function player() {
 }
 
 describe("a session's notices to its player's queue", () => {
+  it("tells a change again on a retry only when the player has not answered since the object woke or a notice failed", async () => {
+    const { sent, call } = player();
+    const notices = new Notices(movesQueue, () => {});
+    const start = report(2, 0, 0);
+    // Woken afresh (the first telling died with the object): told.
+    await notices.tell(start, true, 0, call(start), true);
+    expect(sent).toEqual([2]);
+    // Told and answered: a second retry calls no one.
+    await notices.tell(start, true, 0, call(start), true);
+    expect(sent).toEqual([2]);
+    // A notice that failed: the next retry tells again.
+    const failing = () => Promise.reject(new Error("player unreachable"));
+    await notices.tell(report(3, 0, 0), true, 0, failing);
+    await notices.tell(report(3, 0, 0), true, 0, call(report(3, 0, 0)), true);
+    expect(sent).toEqual([2, 3]);
+  });
+
   it("sends no progress the queue would not take, once the player said what it holds", async () => {
     vi.useFakeTimers({ now: 0 });
     const { sent, call } = player();

@@ -1,5 +1,5 @@
 /** A player's crafting queue as a projection of their sessions, streamed live. */
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
@@ -200,6 +200,36 @@ describe("the player's queue", () => {
     ]);
     expect(stored).toEqual([]);
     expect((await read(await token("crafting-service", "service"), "bad id!")).status).toBe(400);
+  });
+
+  it("is told a change again when a retry finds it stored and the session's object died before telling it", async () => {
+    const playerId = freshId("p");
+    const sessionId = freshId("s");
+    expect((await createSession(sessionId, playerId)).status).toBe(201);
+    expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+    const statusOf = async () => {
+      const read = await serviceCall(`/v1/players/${playerId}/queue`, undefined, "GET");
+      const queue = (await read.json()) as { entries?: { requestId: string; status: string }[] };
+      return queue.entries?.find((e) => e.requestId === sessionId)?.status ?? "absent";
+    };
+    expect(await statusOf()).toBe("QUEUE_ENTRY_STATUS_PROCESSING");
+    // The start's notice lost: the player's stored queue without the request, as if the
+    // session's object died between storing the start and telling the player; both
+    // objects then start afresh.
+    const player = env.PLAYER.getByName(playerId);
+    await runInDurableObject(player, (_p: Player, state) => {
+      const queue = state.storage.kv.get<{ entries: Record<string, unknown> }>("queue");
+      if (queue) delete queue.entries[sessionId];
+      state.storage.kv.put("queue", queue);
+    });
+    await evictDurableObject(player);
+    await evictDurableObject(env.CRAFTING_SESSION.getByName(sessionId));
+    expect(await statusOf()).toBe("absent");
+    // crafting-service, which got no answer, retries: the start is stored already, and
+    // the queue is told again.
+    const retried = await serviceCall(`/v1/sessions/${sessionId}/start`);
+    expect(retried.status).toBe(200);
+    expect(await statusOf()).toBe("QUEUE_ENTRY_STATUS_PROCESSING");
   });
 
   it("resumes a queue stream with exactly what was missed", async () => {

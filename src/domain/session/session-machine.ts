@@ -74,10 +74,27 @@ export type SessionEffect =
   | { type: "deliver"; frame: "materials"; changes: MaterialChange[] }
   /** Close every stream normally: the session reached a final state. */
   | { type: "close_all"; reason: string }
-  /** Tell the player's object (their queue); `wait` when a status changed, which it must not miss. */
-  | { type: "notify_player"; playerId: string; summary: SessionSummary; wait: boolean }
-  /** Tell the session's workflow about its step. */
-  | { type: "notify_workflow"; workflowId: string; step: StepSummary; wait: boolean }
+  /**
+   * Tell the player's object (their queue); `wait` when a status changed,
+   * which it must not miss. `repeat`: a retry or a redelivery found the
+   * change already stored, so it is told again unless the receiver is known
+   * to hold it (the first telling may have died with the object).
+   */
+  | {
+      type: "notify_player";
+      playerId: string;
+      summary: SessionSummary;
+      wait: boolean;
+      repeat?: true;
+    }
+  /** Tell the session's workflow about its step (`wait`, `repeat`: as the player's notice). */
+  | {
+      type: "notify_workflow";
+      workflowId: string;
+      step: StepSummary;
+      wait: boolean;
+      repeat?: true;
+    }
   /** Count a session created or ended. */
   | { type: "count"; metric: "crafting_sessions_created_total" }
   | { type: "count"; metric: "crafting_sessions_ended_total"; status: string }
@@ -110,6 +127,17 @@ export function transition(state: Session | null, input: SessionInput): Transiti
   const result = applyCommand(state, input);
   if (!result.ok) return result;
   const committed = commit(state, result.state, result.change, input.atMs, { settleEvents: true });
+  // A create or lifecycle call that finds its change stored is a caller's
+  // retry, most often after an answer it never got: the object may have
+  // died between storing the change and telling the player and the
+  // workflow, so they are told again (the object skips it when they are
+  // known to hold it).
+  if (
+    state &&
+    result.change.kind === "none" &&
+    (input.type === "create" || input.type === "lifecycle")
+  )
+    committed.effects.push(...noticesOf(state, input.atMs, true, true));
   const outcome: SessionOutcome =
     input.type === "create"
       ? { type: "created", created: state === null }
@@ -157,32 +185,38 @@ function commit(
   const ended = isFinal(state.status) && (prev === null || !isFinal(prev.status));
   if (ended && prev !== null)
     effects.push({ type: "close_all", reason: `session ${state.status}` });
-  const wait = state.status !== prev?.status;
-  effects.push({
-    type: "notify_player",
-    playerId: state.playerId,
-    summary: summaryOf(state),
-    wait,
-  });
-  if (state.workflowId) {
-    effects.push({
-      type: "notify_workflow",
-      workflowId: state.workflowId,
-      step: {
-        sessionId: state.sessionId,
-        status: state.status,
-        progressPercent: progressAt(state, atMs).percent,
-        seq: state.seq,
-        clock: state.clock,
-        ...(state.failureReason ? { failureReason: state.failureReason } : {}),
-      },
-      wait,
-    });
-  }
+  effects.push(...noticesOf(state, atMs, state.status !== prev?.status));
   if (prev === null) effects.push({ type: "count", metric: "crafting_sessions_created_total" });
   if (ended)
     effects.push({ type: "count", metric: "crafting_sessions_ended_total", status: state.status });
   return { state, effects };
+}
+
+/** The notices of a session's state: to its player's queue, and to its workflow if it has one. */
+function noticesOf(state: Session, atMs: number, wait: boolean, repeat = false): SessionEffect[] {
+  const toPlayer: Extract<SessionEffect, { type: "notify_player" }> = {
+    type: "notify_player",
+    playerId: state.playerId,
+    summary: summaryOf(state),
+    wait,
+  };
+  if (repeat) toPlayer.repeat = true;
+  if (!state.workflowId) return [toPlayer];
+  const toWorkflow: Extract<SessionEffect, { type: "notify_workflow" }> = {
+    type: "notify_workflow",
+    workflowId: state.workflowId,
+    step: {
+      sessionId: state.sessionId,
+      status: state.status,
+      progressPercent: progressAt(state, atMs).percent,
+      seq: state.seq,
+      clock: state.clock,
+      ...(state.failureReason ? { failureReason: state.failureReason } : {}),
+    },
+    wait,
+  };
+  if (repeat) toWorkflow.repeat = true;
+  return [toPlayer, toWorkflow];
 }
 
 /** What the player's queue needs of a session. */
@@ -227,7 +261,12 @@ function applyEvents(
       return outcomes?.get(event.eventId) ?? { eventId: event.eventId, outcome: "parked" };
     }),
   });
-  if (fresh.length === 0) return { ok: true, state: prev, effects: [], outcome: results(null) };
+  if (fresh.length === 0) {
+    // A redelivery of what is stored (the Queue retries a batch whose
+    // consumer died): told again, as a caller's retry is (above).
+    const again = prev ? noticesOf(prev, atMs, true, true) : [];
+    return { ok: true, state: prev, effects: again, outcome: results(null) };
+  }
 
   const fold = foldNew(prev, log, fresh, epoch);
   const outcomes = new Map<string, EventResult>();

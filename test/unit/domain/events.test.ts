@@ -450,11 +450,21 @@ describe("bridged events through the one transition", () => {
     ]);
   });
 
-  it("acknowledges a duplicate without storing or changing anything", () => {
+  it("acknowledges a duplicate without storing or changing anything, telling the queue again if unknown", () => {
     const created = events(null, [start]).state as Session;
     const result = events(created, [start], [start]);
     expect(result.state).toBe(created);
-    expect(result.effects).toEqual([]);
+    // A redelivery (its consumer may have died before the player was told):
+    // nothing stored or delivered; the queue is told again unless known to hold it.
+    expect(result.effects).toEqual([
+      {
+        type: "notify_player",
+        playerId: created.playerId,
+        summary: expect.objectContaining({ seq: created.seq }),
+        wait: true,
+        repeat: true,
+      },
+    ]);
     expect(result.outcome).toEqual({
       type: "events",
       results: [{ eventId: start.eventId, outcome: "duplicate" }],

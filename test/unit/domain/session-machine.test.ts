@@ -77,10 +77,19 @@ describe("session lifecycle", () => {
         materials: [],
       },
     });
+    // Nothing stored; the player's queue told again unless known to hold it (a retried create).
     expect(same).toEqual({
       ok: true,
       state,
-      effects: [],
+      effects: [
+        {
+          type: "notify_player",
+          playerId: "p1",
+          summary: expect.objectContaining({ sessionId: "s1", seq: state.seq }),
+          wait: true,
+          repeat: true,
+        },
+      ],
       outcome: { type: "created", created: false },
     });
     const other = transition(state, {
@@ -142,14 +151,24 @@ describe("session lifecycle", () => {
       } else if (
         Object.entries(LEGAL).some(([key, s]) => key.endsWith(`:${action}`) && s === from)
       ) {
-        it(`answers ${action} on a session already ${from} with it as it is: no seq, nothing sent`, () => {
+        it(`answers ${action} on a session already ${from} with it as it is: no seq, nothing sent, the queue told again if unknown`, () => {
           const before = inStatus(from);
           const snapshot = structuredClone(before);
           const result = transition(before, { type: "lifecycle", action, atMs: T0 + 2_000 });
+          // A retry: nothing stored or delivered, but the player's queue is told
+          // the status again in case the first telling died with the object.
           expect(result).toEqual({
             ok: true,
             state: before,
-            effects: [],
+            effects: [
+              {
+                type: "notify_player",
+                playerId: before.playerId,
+                summary: expect.objectContaining({ status: from, seq: before.seq }),
+                wait: true,
+                repeat: true,
+              },
+            ],
             outcome: { type: "applied", changed: false },
           });
           expect(before).toEqual(snapshot);
