@@ -213,25 +213,50 @@ function watchHealth() {
   );
 }
 
+/** A wire enum's name without its prefix, in lower case (`SESSION_STATUS_ACTIVE` → `active`). */
+const lower = (value, prefix) =>
+  String(value ?? "")
+    .replace(prefix, "")
+    .toLowerCase();
+
+/** The live view each box (session, queue, workflow) holds: opening another closes it. */
+const watching = {};
+
 /**
- * Any session, live, by id: read-only, audit-logged by the service. The
- * light SDK holds it (the same merge of updates and material changes as a
- * player's client, reconnect and resume), and the progress follows the
- * session's clock between updates, which carry only what changed.
+ * Opens a live view in `name`'s box with the light SDK (read-only,
+ * audit-logged by the service): the box says "connecting…", and a refusal
+ * (no such id, a refused token) as `closed: code reason`; the end of what
+ * is watched (1000) is no error. `live()` is true while it is the box's view.
  */
-let watched = null;
-function watchSession(sessionId) {
-  watched?.close();
-  const view = $("#session-view");
+function openView(name, open) {
+  watching[name]?.close();
+  const view = $(`#${name}-view`);
   view.textContent = "connecting…";
-  const session = new LiteClient({ baseUrl: location.origin, token: () => token }).watchSession(
-    sessionId,
-  );
-  watched = session;
-  const lower = (value, prefix) =>
-    String(value ?? "")
-      .replace(prefix, "")
-      .toLowerCase();
+  const stream = open(new LiteClient({ baseUrl: location.origin, token: () => token }));
+  watching[name] = stream;
+  stream.on("state", ({ state, code, reason }) => {
+    if (state === "closed" && code !== 1000) view.textContent = `closed: ${code} ${reason}`;
+  });
+  return { view, stream, live: () => watching[name] === stream && stream.state !== "closed" };
+}
+
+/** Redraws with `render` four times a second while `live()`: progress follows the clock between frames. */
+function animate(live, render) {
+  const frame = () => {
+    if (!live()) return;
+    render();
+    setTimeout(() => requestAnimationFrame(frame), 250);
+  };
+  requestAnimationFrame(frame);
+}
+
+/**
+ * Any session by id, held as a player's client holds it (the same merge of
+ * updates and material changes, reconnect and resume); updates carry only
+ * what changed, so the progress follows the session's clock between them.
+ */
+function watchSession(sessionId) {
+  const { view, stream: session, live } = openView("session", (c) => c.watchSession(sessionId));
   const render = () => {
     const state = session.current;
     if (!state) return;
@@ -248,36 +273,17 @@ function watchSession(sessionId) {
       Number(document.body.dataset.sessionFrames ?? 0) + 1,
     );
   });
-  session.on("state", ({ state, code, reason }) => {
-    // A refusal (no such session, a refused token) is said; the end of the session is not an error.
-    if (state === "closed" && code !== 1000) view.textContent = `closed: ${code} ${reason}`;
-  });
-  const frame = () => {
-    if (watched !== session || session.state === "closed") return;
-    render();
-    setTimeout(() => requestAnimationFrame(frame), 250);
-  };
-  requestAnimationFrame(frame);
+  animate(live, render);
 }
 
 /**
- * Any player's crafting queue, live, by id (read-only, audit-logged): how
- * many requests they craft at once, what holds the slots and what waits
- * (position, wait), and the last requests that left it, with why.
+ * Any player's crafting queue by id: how many requests they craft at once,
+ * what holds the slots and what waits (position, wait), and the last
+ * requests that left it, with why.
  */
-let watchedQueue = null;
 function watchQueue(playerId) {
-  watchedQueue?.close();
-  const view = $("#queue-view");
-  view.textContent = "connecting…";
-  const queue = new LiteClient({ baseUrl: location.origin, token: () => token }).watchQueue(
-    playerId,
-  );
-  watchedQueue = queue;
-  const status = (s) =>
-    String(s ?? "")
-      .replace("QUEUE_ENTRY_STATUS_", "")
-      .toLowerCase();
+  const { view, stream: queue } = openView("queue", (c) => c.watchQueue(playerId));
+  const status = (s) => lower(s, "QUEUE_ENTRY_STATUS_");
   let ended = [];
   queue.on("change", (q) => {
     ended = [...(q.ended ?? []), ...ended].slice(0, 5);
@@ -293,28 +299,15 @@ function watchQueue(playerId) {
     );
     view.innerHTML = html`<p data-queue-slots>${q.slots} slot${q.slots === 1 ? "" : "s"}</p><table><thead><tr><th>request</th><th>recipe</th><th>status</th><th>position</th><th>wait</th></tr></thead><tbody>${entries.length ? rows : html`<tr><td colspan="5" class="muted">empty</td></tr>`}${left}</tbody></table>`;
   });
-  queue.on("state", ({ state, code, reason }) => {
-    if (state === "closed" && code !== 1000) view.textContent = `closed: ${code} ${reason}`;
-  });
 }
 
 /**
- * Any workflow, live, by id (read-only, audit-logged): its status (and why
- * it failed), each step's status and progress, moving with the steps' clocks.
+ * Any workflow by id: its status (and why it failed), each step's status
+ * and progress, moving with the steps' clocks.
  */
-let watchedWorkflow = null;
 function watchWorkflow(workflowId) {
-  watchedWorkflow?.close();
-  const view = $("#workflow-view");
-  view.textContent = "connecting…";
-  const workflow = new LiteClient({ baseUrl: location.origin, token: () => token }).watchWorkflow(
-    workflowId,
-  );
-  watchedWorkflow = workflow;
-  const status = (s) =>
-    String(s ?? "")
-      .replace("WORKFLOW_STATUS_", "")
-      .toLowerCase();
+  const { view, stream: workflow, live } = openView("workflow", (c) => c.watchWorkflow(workflowId));
+  const status = (s) => lower(s, "WORKFLOW_STATUS_");
   // A step not started has no status yet (proto3 JSON leaves out the zero value).
   const render = () => {
     const w = workflow.current;
@@ -327,15 +320,7 @@ function watchWorkflow(workflowId) {
     view.innerHTML = html`<dl class="kv"><dt>player</dt><dd>${w.playerId}</dd><dt>status</dt><dd data-workflow-status>${status(w.status)}${w.failureReason ? `: ${w.failureReason}` : ""}</dd><dt>progress</dt><dd data-workflow-progress>${p.percent.toFixed(1)} %</dd></dl><table><thead><tr><th>step</th><th>recipe</th><th>status</th><th>progress</th></tr></thead><tbody>${steps}</tbody></table>`;
   };
   workflow.on("change", render);
-  workflow.on("state", ({ state, code, reason }) => {
-    if (state === "closed" && code !== 1000) view.textContent = `closed: ${code} ${reason}`;
-  });
-  const frame = () => {
-    if (watchedWorkflow !== workflow || workflow.state === "closed") return;
-    render();
-    setTimeout(() => requestAnimationFrame(frame), 250);
-  };
-  requestAnimationFrame(frame);
+  animate(live, render);
 }
 
 /** A "watch by id" form: `watch(id)` on submit; a refused id (thrown by the SDK) is said in its view. */
