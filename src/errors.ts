@@ -22,6 +22,8 @@ export type ErrorCode =
 export interface ServiceError {
   code: ErrorCode;
   message: string;
+  /** Sent as Retry-After when the error is answered over HTTP. */
+  retryAfterSeconds?: number;
 }
 
 const httpStatusByCode: Record<
@@ -72,7 +74,7 @@ export class AppError extends Error {
 
   /** Wraps a ServiceError returned by a Durable Object. */
   static from(error: ServiceError): AppError {
-    return new AppError(error.code, error.message);
+    return new AppError(error.code, error.message, error.retryAfterSeconds);
   }
 }
 

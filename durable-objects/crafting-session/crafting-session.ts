@@ -237,7 +237,7 @@ export class CraftingSession extends StreamingObject {
     if (!result.ok) return result;
     const { state, effects, outcome } = result;
     const frame = state && this.#frameFor(state, effects, input.atMs, frameTraceId(trace));
-    const waits: Promise<void>[] = [];
+    const waits: Promise<boolean>[] = [];
     for (const effect of effects) {
       switch (effect.type) {
         case "persist":
@@ -311,7 +311,20 @@ export class CraftingSession extends StreamingObject {
     }
     // A change nobody was sent (a creation) leaves every stream current.
     if (state) this.hub.current(state.seq);
-    await Promise.all(waits);
+    if ((await Promise.all(waits)).includes(false)) {
+      // The change is stored and its streams have it, but the player's queue or
+      // the workflow missed a status it must not miss: the caller is asked to
+      // send the call again, which finds the change stored and tells them
+      // (a redelivered event does the same). Answered 200, it would stay missed.
+      return {
+        ok: false,
+        error: {
+          code: "unavailable",
+          message: `the change is stored (seq ${state?.seq}), but the player's queue or the workflow could not be told: send the same call again (a retry is safe, and tells them)`,
+          retryAfterSeconds: 1,
+        },
+      };
+    }
     if (trace && state && effects.length > 0) {
       log("debug", "session.changed", {
         session_id: state.sessionId,

@@ -32,35 +32,45 @@ export class Notices<T extends { seq: number }> {
 
   /**
    * Tells the receiver of `next`. `wait` (a status change): at once, and
-   * the returned promise settles when the receiver has it. Otherwise when
-   * the pace allows, or not at all if the receiver holds one it would keep.
+   * the returned promise settles when the receiver has it, false if it could
+   * not be told. Otherwise when the pace allows, or not at all if the
+   * receiver holds one it would keep (true at once).
    */
-  tell(next: T, wait: boolean, nowMs: number, call: NoticeCall<T>, repeat = false): Promise<void> {
+  tell(
+    next: T,
+    wait: boolean,
+    nowMs: number,
+    call: NoticeCall<T>,
+    repeat = false,
+  ): Promise<boolean> {
     // Told again only when this object has not heard from the receiver since
     // it woke (it may have died between storing the change and telling it)
     // or since a notice failed: any answer since came after a whole notice.
-    if (repeat && this.#held) return Promise.resolve();
+    if (repeat && this.#held) return Promise.resolve(true);
     if (wait) {
       this.#throttle.supersede(nowMs);
       return this.#send(call);
     }
     if (this.#onTheWay === 0 && this.#held && !this.moves(this.#held, next, nowMs)) {
       this.#throttle.drop();
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
     this.#throttle.run(() => void this.#send(call), nowMs);
-    return Promise.resolve();
+    return Promise.resolve(true);
   }
 
-  async #send(call: NoticeCall<T>): Promise<void> {
+  /** Sends one notice; false when it could not be delivered. */
+  async #send(call: NoticeCall<T>): Promise<boolean> {
     this.#onTheWay++;
     try {
       const held = (await call()) ?? null;
       // Answers may cross: the one with the newer seq wins.
       if (!held || !this.#held || held.seq >= this.#held.seq) this.#held = held;
+      return true;
     } catch (error: unknown) {
       this.#held = null;
       this.failed(error);
+      return false;
     } finally {
       this.#onTheWay--;
     }

@@ -54,8 +54,9 @@ describe("a session's notices to its player's queue", () => {
     expect(sent).toEqual([2]);
     // A notice that failed: the next retry tells again.
     const failing = () => Promise.reject(new Error("player unreachable"));
-    await notices.tell(report(3, 0, 0), true, 0, failing);
-    await notices.tell(report(3, 0, 0), true, 0, call(report(3, 0, 0)), true);
+    // (A status notice that could not be told says so: the caller is asked to retry.)
+    expect(await notices.tell(report(3, 0, 0), true, 0, failing)).toBe(false);
+    expect(await notices.tell(report(3, 0, 0), true, 0, call(report(3, 0, 0)), true)).toBe(true);
     expect(sent).toEqual([2, 3]);
   });
 

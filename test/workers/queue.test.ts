@@ -232,6 +232,53 @@ describe("the player's queue", () => {
     expect(await statusOf()).toBe("QUEUE_ENTRY_STATUS_PROCESSING");
   });
 
+  it("answers 503 when the player could not be told a status, and the retry tells it", async () => {
+    const playerId = freshId("p");
+    const sessionId = freshId("s");
+    expect((await createSession(sessionId, playerId)).status).toBe(201);
+    const session = env.CRAFTING_SESSION.getByName(sessionId);
+    // The player's object unreachable for this session's object (overloaded, as the platform says it).
+    const unreachable = await runInDurableObject(session, (instance: object) => {
+      const held = instance as { env: Env };
+      const real = held.env;
+      held.env = {
+        ...real,
+        PLAYER: new Proxy(real.PLAYER, {
+          get: (target, property) =>
+            property === "getByName"
+              ? () => ({
+                  sessionChanged: () =>
+                    Promise.reject(
+                      Object.assign(new Error("Durable Object is overloaded"), {
+                        overloaded: true,
+                      }),
+                    ),
+                })
+              : Reflect.get(target, property),
+        }),
+      };
+      return () => {
+        held.env = real;
+      };
+    });
+    const refused = await serviceCall(`/v1/sessions/${sessionId}/start`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("Retry-After")).toBe("1");
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /^the change is stored \(seq 2\), but the player's queue or the workflow could not be told: send the same call again/,
+    );
+    const status = async () => {
+      const read = await serviceCall(`/v1/players/${playerId}/queue`, undefined, "GET");
+      const queue = (await read.json()) as { entries?: { requestId: string; status: string }[] };
+      return queue.entries?.find((e) => e.requestId === sessionId)?.status;
+    };
+    expect(await status()).toBe("QUEUE_ENTRY_STATUS_QUEUED");
+    // Reachable again, crafting-service retries as told: the queue has the start.
+    await runInDurableObject(session, () => unreachable());
+    expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
+    expect(await status()).toBe("QUEUE_ENTRY_STATUS_PROCESSING");
+  });
+
   it("resumes a queue stream with exactly what was missed", async () => {
     const playerId = freshId("p");
     const bearer = await token(playerId);
