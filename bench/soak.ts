@@ -17,8 +17,10 @@
  * and exits 1 if any counter is not zero. 127.0.0.1 only; bounded; stops by
  * itself and on Ctrl-C.
  */
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { commandLine, numberOption } from "../scripts/command-line.mjs";
 import { fdLimit, rssBytes, runCleanups } from "./lib/procs.ts";
 import {
@@ -100,7 +102,6 @@ const runtime = await SoakRuntime.launch({
   DESCRIPTOR_BUDGET: Number.isFinite(openFiles) ? String(Math.floor(openFiles * 0.8)) : "0",
 });
 const call = runtime.call;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
 
 // --- What is driven, each watched over streams of its own --------------------

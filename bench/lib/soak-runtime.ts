@@ -4,9 +4,11 @@
  * state; and the one way the soak calls it as crafting-service, retried
  * while the runtime is down, counting every 5xx.
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "../../test/support/dev-server.ts";
 import { onExit } from "./procs.ts";
 import type { SoakService } from "./soak-watcher.ts";
@@ -14,8 +16,6 @@ import { launchUs, token } from "./targets.ts";
 
 /** A call to the service as crafting-service makes it (POST unless said). */
 export type ServiceCall = (path: string, body?: unknown, method?: string) => Promise<Response>;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The service under soak, restartable on its state. */
 export class SoakRuntime implements SoakService {

@@ -3,9 +3,8 @@
  * player can open their full quota of streams again — no slot leaked by a
  * drop, a resume or a runtime killed mid-stream.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import WebSocket from "ws";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How many of `quota` streams a fresh batch on a player's session cannot get. */
 async function slotsRefused(

@@ -7,6 +7,7 @@
  * every change: a gap or a duplicate is a `seq` that does not continue the
  * last one (`superseded` accounted for).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -28,8 +29,6 @@ export interface WatchedSession {
   sessionId: string;
   bearer: string;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export type ClientKind = "json" | "binary" | "sync" | "rpc" | "workflow" | "queue" | "queue-rpc";
 

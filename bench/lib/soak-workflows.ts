@@ -3,6 +3,7 @@
  * completed one by one, paused and resumed while streams of its own watch
  * it; at the end, read back from a fresh stream's first frame.
  */
+import type { ServiceCall } from "./soak-runtime.ts";
 import { firstFrame } from "./soak-watcher.ts";
 import { token } from "./targets.ts";
 
@@ -14,8 +15,6 @@ export interface SoakWorkflow {
   completed: number;
   paused: boolean;
 }
-
-type ServiceCall = (path: string, body?: unknown) => Promise<Response>;
 
 /** Steps per workflow; the last is never completed, so the workflow stays watched. */
 const STEPS = 6;
