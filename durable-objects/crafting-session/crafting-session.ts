@@ -45,7 +45,7 @@ import { meterObject } from "../storage-meter";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 import { EventStore } from "./event-store";
-import { Notices } from "./notices";
+import { Notices, notTold } from "./notices";
 import { SessionStore } from "./session-store";
 
 /** Updates kept for resuming clients: the last 1,000 (docs/streams.md, "Resume"). */
@@ -311,20 +311,7 @@ export class CraftingSession extends StreamingObject {
     }
     // A change nobody was sent (a creation) leaves every stream current.
     if (state) this.hub.current(state.seq);
-    if ((await Promise.all(waits)).includes(false)) {
-      // The change is stored and its streams have it, but the player's queue or
-      // the workflow missed a status it must not miss: the caller is asked to
-      // send the call again, which finds the change stored and tells them
-      // (a redelivered event does the same). Answered 200, it would stay missed.
-      return {
-        ok: false,
-        error: {
-          code: "unavailable",
-          message: `the change is stored (seq ${state?.seq}), but the player's queue or the workflow could not be told: send the same call again (a retry is safe, and tells them)`,
-          retryAfterSeconds: 1,
-        },
-      };
-    }
+    if ((await Promise.all(waits)).includes(false)) return notTold(state?.seq ?? 0);
     if (trace && state && effects.length > 0) {
       log("debug", "session.changed", {
         session_id: state.sessionId,

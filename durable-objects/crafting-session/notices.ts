@@ -10,6 +10,7 @@
  * will hold is not known, so the next one goes as before.
  */
 import { PROGRESS_NOTICE_INTERVAL_MS } from "../../src/domain/session/session-machine";
+import type { ServiceError } from "../../src/errors";
 import { LatestEvery } from "./latest-every";
 
 /** One notice's call: resolves with what the receiver holds for the session after it (null or undefined: not known). */
@@ -75,4 +76,21 @@ export class Notices<T extends { seq: number }> {
       this.#onTheWay--;
     }
   }
+}
+
+/**
+ * The answer to a change that is stored, and its streams have it, but whose
+ * player's queue or workflow missed a status it must not miss: the caller
+ * sends the call again, which finds the change stored and tells them (a
+ * redelivered event does the same). Answered 200, it would stay missed.
+ */
+export function notTold(seq: number): { ok: false; error: ServiceError } {
+  return {
+    ok: false,
+    error: {
+      code: "unavailable",
+      message: `the change is stored (seq ${seq}), but the player's queue or the workflow could not be told: send the same call again (a retry is safe, and tells them)`,
+      retryAfterSeconds: 1,
+    },
+  };
 }
