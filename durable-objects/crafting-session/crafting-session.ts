@@ -10,7 +10,6 @@
 import { toJsonString } from "@bufbuild/protobuf";
 import type { EventResult, SessionEvent } from "../../src/domain/events/session-events";
 import type { MaterialChange, MaterialOutcome } from "../../src/domain/materials/materials";
-import { movesQueue, type SessionSummary } from "../../src/domain/queue/crafting-queue";
 import { totalDurationMs } from "../../src/domain/session/progress";
 import {
   type CreateSessionParams,
@@ -20,13 +19,12 @@ import {
   type Session,
 } from "../../src/domain/session/session";
 import {
+  noticesAgain,
   type SessionEffect,
   type SessionInput,
   type SessionOutcome,
   transition,
 } from "../../src/domain/session/session-machine";
-import { movesStep, type StepSummary } from "../../src/domain/workflow/workflow-state";
-import { playerStub, workflowStub } from "../../src/durable";
 import { CloseCode, fail, ok, type Result } from "../../src/errors";
 import type { ServerFrame } from "../../src/gen/crafting/v1/frames_pb";
 import { SessionStateSchema } from "../../src/gen/crafting/v1/session_pb";
@@ -41,11 +39,12 @@ import {
   sessionUpdateMessage,
 } from "../../src/protocol/session-wire";
 import { encodeSync } from "../../src/protocol/sync/sync-encoder";
+import { OwedRetry } from "../owed-retry";
 import { meterObject } from "../storage-meter";
 import { StreamHub } from "../streams/stream-hub";
 import { StreamingObject } from "../streams/streaming-object";
 import { EventStore } from "./event-store";
-import { Notices, notTold } from "./notices";
+import { Followers, notTold } from "./notices";
 import { SessionStore } from "./session-store";
 
 /** Updates kept for resuming clients: the last 1,000 (docs/streams.md, "Resume"). */
@@ -62,19 +61,23 @@ export class CraftingSession extends StreamingObject {
   #state: Session | null;
   readonly #store: SessionStore;
   readonly #events: EventStore;
-  readonly #playerNotices = new Notices<SessionSummary>(movesQueue, (e) =>
-    this.#notifyFailed("player", e),
+  readonly #followers = new Followers(
+    () => this.env,
+    () => totalDurationMs(this.#state?.steps ?? []),
+    (to, e) => this.#notifyFailed(to, e),
   );
-  readonly #workflowNotices = new Notices<StepSummary>(
-    (held, next, nowMs) => movesStep(held, next, totalDurationMs(this.#state?.steps ?? []), nowMs),
-    (e) => this.#notifyFailed("workflow", e),
-  );
+  /** A status the player's queue or the workflow could not be told, told again by the alarm. */
+  readonly #owed: OwedRetry;
   protected override readonly hub: StreamHub;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     meterObject(ctx, "session");
     setLogLevel(env.LOG_LEVEL);
+    this.#owed = new OwedRetry(ctx.storage, "session.notify", () => ({
+      session_id: this.#state?.sessionId,
+      seq: this.#state?.seq,
+    }));
     // Synchronous reads of SQLite-backed storage: nothing is written for an
     // id that was never created, so probing an unknown id leaves no trace.
     this.#store = new SessionStore(ctx.storage, REPLAY_LOG_LIMIT);
@@ -213,6 +216,24 @@ export class CraftingSession extends StreamingObject {
     );
   }
 
+  /**
+   * Tells the player's queue and the workflow again a status they could not
+   * be told (unless they have heard it since, from a caller's retry), until
+   * they have it (src/domain/owed.ts).
+   */
+  override async alarm(): Promise<void> {
+    await super.alarm();
+    const state = this.#state;
+    if (!this.#owed.pending()) return;
+    if (!state) return this.#owed.done();
+    const now = Date.now();
+    const told = await Promise.all(
+      noticesAgain(state, now).map((notice) => this.#followers.tell(notice, now)),
+    );
+    if (told.includes(false)) await this.#owed.failed();
+    else this.#owed.done();
+  }
+
   // --- Internals -------------------------------------------------------------
 
   async #applyAsJson(
@@ -267,30 +288,8 @@ export class CraftingSession extends StreamingObject {
           this.hub.endAll(CloseCode.NORMAL, effect.reason);
           break;
         case "notify_player":
-          waits.push(
-            this.#playerNotices.tell(
-              effect.summary,
-              effect.wait,
-              input.atMs,
-              () =>
-                playerStub(this.env, effect.playerId).sessionChanged(
-                  effect.playerId,
-                  effect.summary,
-                ),
-              effect.repeat,
-            ),
-          );
-          break;
         case "notify_workflow":
-          waits.push(
-            this.#workflowNotices.tell(
-              effect.step,
-              effect.wait,
-              input.atMs,
-              () => workflowStub(this.env, effect.workflowId).stepChanged(effect.step),
-              effect.repeat,
-            ),
-          );
+          waits.push(this.#followers.tell(effect, input.atMs));
           break;
         case "count":
           if (effect.metric === "crafting_sessions_ended_total")
@@ -311,7 +310,10 @@ export class CraftingSession extends StreamingObject {
     }
     // A change nobody was sent (a creation) leaves every stream current.
     if (state) this.hub.current(state.seq);
-    if ((await Promise.all(waits)).includes(false)) return notTold(state?.seq ?? 0);
+    if ((await Promise.all(waits)).includes(false)) {
+      await this.#owed.failed();
+      return notTold(state?.seq ?? 0);
+    }
     if (trace && state && effects.length > 0) {
       log("debug", "session.changed", {
         session_id: state.sessionId,

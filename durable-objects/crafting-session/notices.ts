@@ -9,7 +9,13 @@
  * keep alive those objects. While a notice is on its way what the receiver
  * will hold is not known, so the next one goes as before.
  */
-import { PROGRESS_NOTICE_INTERVAL_MS } from "../../src/domain/session/session-machine";
+import { movesQueue, type SessionSummary } from "../../src/domain/queue/crafting-queue";
+import {
+  PROGRESS_NOTICE_INTERVAL_MS,
+  type SessionNotice,
+} from "../../src/domain/session/session-machine";
+import { movesStep, type StepSummary } from "../../src/domain/workflow/workflow-state";
+import { playerStub, workflowStub } from "../../src/durable";
 import type { ServiceError } from "../../src/errors";
 import { LatestEvery } from "./latest-every";
 
@@ -75,6 +81,50 @@ export class Notices<T extends { seq: number }> {
     } finally {
       this.#onTheWay--;
     }
+  }
+}
+
+/**
+ * The objects that follow a session, its player's queue and its workflow,
+ * and the notices on their way to each.
+ */
+export class Followers {
+  readonly #player: Notices<SessionSummary>;
+  readonly #workflow: Notices<StepSummary>;
+
+  /** `env`: the object's bindings; `plannedMs`: the session's planned time (`movesStep`); `failed`: a notice to `to` failed. */
+  constructor(
+    private readonly env: () => Env,
+    plannedMs: () => number,
+    failed: (to: "player" | "workflow", error: unknown) => void,
+  ) {
+    this.#player = new Notices<SessionSummary>(movesQueue, (e) => failed("player", e));
+    this.#workflow = new Notices<StepSummary>(
+      (held, next, nowMs) => movesStep(held, next, plannedMs(), nowMs),
+      (e) => failed("workflow", e),
+    );
+  }
+
+  /** Tells the player's queue or the workflow (`Notices.tell`; false: a waited notice was not told). */
+  tell(notice: SessionNotice, atMs: number): Promise<boolean> {
+    if (notice.type === "notify_player") {
+      const { playerId, summary } = notice;
+      return this.#player.tell(
+        summary,
+        notice.wait,
+        atMs,
+        () => playerStub(this.env(), playerId).sessionChanged(playerId, summary),
+        notice.repeat,
+      );
+    }
+    const { workflowId, step } = notice;
+    return this.#workflow.tell(
+      step,
+      notice.wait,
+      atMs,
+      () => workflowStub(this.env(), workflowId).stepChanged(step),
+      notice.repeat,
+    );
   }
 }
 

@@ -11,6 +11,7 @@ import {
   newWorkflow,
   type StepSummary,
   samePlan,
+  stepToStart,
   type WorkflowAction,
   type WorkflowState,
   type WorkflowStepPlan,
@@ -25,6 +26,7 @@ import {
   workflowSnapshotFrame,
 } from "../../src/protocol/frames";
 import { workflowMessage } from "../../src/protocol/workflow-wire";
+import { OwedRetry } from "../owed-retry";
 import { meterObject } from "../storage-meter";
 import { ReplayLog } from "../streams/replay-log";
 import { StreamHub } from "../streams/stream-hub";
@@ -41,11 +43,17 @@ export class CraftingWorkflow extends StreamingObject {
   #state: WorkflowState | null;
   protected override readonly hub: StreamHub;
   readonly #log: ReplayLog;
+  /** A step whose session could not be started, started by the alarm. */
+  readonly #owed: OwedRetry;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     meterObject(ctx, "workflow");
     setLogLevel(env.LOG_LEVEL);
+    this.#owed = new OwedRetry(ctx.storage, "workflow.step_start", () => ({
+      workflow_id: this.#state?.workflowId,
+      step_index: this.#state?.currentIndex,
+    }));
     this.#state = ctx.storage.kv.get<WorkflowState>(STATE_KEY) ?? null;
     this.#log = new ReplayLog(ctx.storage, "workflow_log", WORKFLOW_LOG_LIMIT);
     this.hub = new StreamHub(ctx, env, "workflow", {
@@ -132,38 +140,58 @@ export class CraftingWorkflow extends StreamingObject {
     return this.acceptOwned(request, "workflow", state && { owner: state.playerId, endReason });
   }
 
+  /** Starts a step whose session could not be started when it was due (src/domain/owed.ts). */
+  override async alarm(): Promise<void> {
+    await super.alarm();
+    if (!this.#owed.pending()) return;
+    const index = this.#state ? stepToStart(this.#state) : null;
+    if (index === null) this.#owed.done();
+    else await this.#startStep(index);
+  }
+
   // --- Internals -------------------------------------------------------------
 
-  /** Creates and starts step `index`'s session (idempotent: a retried create returns the same session). */
+  /**
+   * Creates and starts step `index`'s session (idempotent: a retried create
+   * returns the same session). One that could not be started (its object
+   * unreachable or overloaded) is started again by the alarm.
+   */
   async #startStep(index: number): Promise<void> {
     const state = this.#state as WorkflowState;
     const step = state.steps[index];
     if (!step) return;
     const hint = this.ctx.storage.kv.get<LocationHint>(PLACEMENT_KEY) ?? null;
     const stub = sessionStub(this.env, step.sessionId, hint);
-    const created = await stub.create({
-      sessionId: step.sessionId,
-      playerId: state.playerId,
-      recipeId: step.recipeId,
-      workflowId: state.workflowId,
-      steps: step.steps,
-      materials: step.materials,
-    });
-    if (created.ok && created.value.created)
-      log("info", "session.placed", {
-        session_id: step.sessionId,
-        player_id: state.playerId,
-        location_hint: hint,
-        via: "workflow",
+    let failure: string | null = null;
+    try {
+      const created = await stub.create({
+        sessionId: step.sessionId,
+        playerId: state.playerId,
+        recipeId: step.recipeId,
+        workflowId: state.workflowId,
+        steps: step.steps,
+        materials: step.materials,
       });
-    const started = created.ok ? await stub.lifecycle("start") : created;
-    if (!started.ok && started.error.code !== "failed_precondition") {
-      log("error", "workflow.step_start_failed", {
-        workflow_id: state.workflowId,
-        session_id: step.sessionId,
-        message: started.error.message,
-      });
+      if (created.ok && created.value.created)
+        log("info", "session.placed", {
+          session_id: step.sessionId,
+          player_id: state.playerId,
+          location_hint: hint,
+          via: "workflow",
+        });
+      const started = created.ok ? await stub.lifecycle("start") : created;
+      if (!started.ok && started.error.code !== "failed_precondition")
+        failure = started.error.message;
+    } catch (e: unknown) {
+      failure = e instanceof Error ? e.message : String(e);
     }
+    if (failure === null) return this.#owed.done();
+    log("error", "workflow.step_start_failed", {
+      workflow_id: state.workflowId,
+      session_id: step.sessionId,
+      message: failure,
+    });
+    await this.#owed.failed();
   }
 
   /** Stores the workflow and its frame in one transaction, then tells its streams. */

@@ -18,7 +18,7 @@ import { consumeEvents } from "../../src/events/consumer";
 import { parseEventRecord } from "../../src/events/event-input";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { postEvents, rawEvent, START, stateOf, until } from "./event-helpers";
-import { callWith, createSession, serviceCall, watch } from "./helpers";
+import { callWith, createSession, overloaded, serviceCall, stubsFrom, watch } from "./helpers";
 import { activeSession, sessionObject } from "./stream-helpers";
 
 /** A session's history as producers would write it: start, then progress and a pause. */
@@ -71,20 +71,10 @@ describe("an overloaded session object", () => {
   it("answers 503 with Retry-After in the one error shape, and the retried update lands once", async () => {
     const { sessionId } = await activeSession();
     const before = (await stateOf(sessionId))?.seq ?? 0;
-    const overloaded = {
+    const busy = {
       ...env,
-      CRAFTING_SESSION: new Proxy(env.CRAFTING_SESSION, {
-        get(target, property) {
-          if (property !== "getByName") return Reflect.get(target, property);
-          return () => ({
-            correctProgress: () =>
-              Promise.reject(
-                Object.assign(new Error("Durable Object is overloaded"), { overloaded: true }),
-              ),
-          });
-        },
-      }),
-    } as Env;
+      CRAFTING_SESSION: stubsFrom(env.CRAFTING_SESSION, () => ({ correctProgress: overloaded })),
+    };
     const post = async (configured: Env) =>
       callWith(configured)(`/udp/sessions/${sessionId}/progress`, {
         method: "POST",
@@ -94,7 +84,7 @@ describe("an overloaded session object", () => {
         },
         body: JSON.stringify({ elapsed_ms: 5_000 }),
       });
-    const refused = await post(overloaded);
+    const refused = await post(busy);
     expect(refused.status).toBe(503);
     expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
     expect(await refused.json()).toMatchObject({ error: { code: "unavailable" } });
@@ -124,21 +114,17 @@ describe("a Queue consumer that dies in the middle of a batch", () => {
     let died = false;
     const dying = {
       ...env,
-      CRAFTING_SESSION: new Proxy(env.CRAFTING_SESSION, {
-        get(target, property) {
-          if (property !== "getByName") return Reflect.get(target, property);
-          return (name: string) => {
-            if (name !== second) return target.getByName(name);
-            return {
+      CRAFTING_SESSION: stubsFrom(env.CRAFTING_SESSION, (name) =>
+        name === second
+          ? {
               applyEvents: async (_events: SessionEvent[]) => {
                 died = true;
                 throw new Error("the isolate was terminated");
               },
-            };
-          };
-        },
-      }),
-    } as Env;
+            }
+          : undefined,
+      ),
+    };
     await consumeEvents(createMessageBatch("crafting-events", messages), dying);
     expect(died).toBe(true);
     expect(await settled(first)).toEqual(expected);

@@ -1,5 +1,5 @@
 /** Talking to the Worker from inside workerd, as a real client would. */
-import { createExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { onTestFinished, vi } from "vitest";
 import worker from "../../src/index";
@@ -22,6 +22,46 @@ export function callWith(configured: Env) {
       configured,
       createExecutionContext(),
     );
+}
+
+/** What a stub call answers when its object is overloaded, as the platform says it. */
+export const overloaded = (): Promise<never> =>
+  Promise.reject(Object.assign(new Error("Durable Object is overloaded"), { overloaded: true }));
+
+/**
+ * `namespace` whose stubs are `fake(name)`, or the real stub where it
+ * answers undefined: an object unreachable or failing, for one caller.
+ */
+export function stubsFrom<N extends { getByName(name: string): unknown }>(
+  namespace: N,
+  fake: (name: string) => object | undefined,
+): N {
+  return new Proxy(namespace, {
+    get: (target, property) =>
+      property === "getByName"
+        ? (name: string) => fake(name) ?? target.getByName(name)
+        : Reflect.get(target, property),
+  });
+}
+
+/**
+ * Gives the object behind `stub` a `binding` whose stubs are `fake(name)`
+ * (`stubsFrom`), as it calls other objects; the answer puts the real one back.
+ */
+export async function rebindIn(
+  stub: DurableObjectStub,
+  binding: "PLAYER" | "CRAFTING_SESSION" | "CRAFTING_WORKFLOW",
+  fake: (name: string) => object | undefined,
+): Promise<() => Promise<void>> {
+  const restore = await runInDurableObject(stub, (instance: object) => {
+    const held = instance as { env: Env };
+    const real = held.env;
+    held.env = { ...real, [binding]: stubsFrom(real[binding], fake) };
+    return () => {
+      held.env = real;
+    };
+  });
+  return () => runInDurableObject(stub, () => restore());
 }
 
 /** A crafting-service call with a JSON body. */

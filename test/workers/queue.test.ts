@@ -1,5 +1,5 @@
 /** A player's crafting queue as a projection of their sessions, streamed live. */
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
@@ -8,7 +8,22 @@ import { ReplayLog } from "../../durable-objects/streams/replay-log";
 import { PROGRESS_NOTICE_INTERVAL_MS } from "../../src/domain/session/session-machine";
 import { ServerFrameSchema } from "../../src/gen/crafting/v1/frames_pb";
 import { freshId, token } from "../support/tokens";
-import { call, createSession, type Frame, serviceCall, TestSocket } from "./helpers";
+import {
+  call,
+  createSession,
+  type Frame,
+  overloaded,
+  rebindIn,
+  serviceCall,
+  TestSocket,
+} from "./helpers";
+
+/** The status of `requestId` in the player's queue, as crafting-service reads it. */
+async function queueStatus(playerId: string, requestId: string): Promise<string | undefined> {
+  const read = await serviceCall(`/v1/players/${playerId}/queue`, undefined, "GET");
+  const queue = (await read.json()) as { entries?: { requestId: string; status: string }[] };
+  return queue.entries?.find((e) => e.requestId === requestId)?.status;
+}
 
 async function watchQueue(playerId: string, bearer: string, query = ""): Promise<TestSocket> {
   const response = await call(`/ws/queue/${playerId}${query}`, {
@@ -238,45 +253,40 @@ describe("the player's queue", () => {
     expect((await createSession(sessionId, playerId)).status).toBe(201);
     const session = env.CRAFTING_SESSION.getByName(sessionId);
     // The player's object unreachable for this session's object (overloaded, as the platform says it).
-    const unreachable = await runInDurableObject(session, (instance: object) => {
-      const held = instance as { env: Env };
-      const real = held.env;
-      held.env = {
-        ...real,
-        PLAYER: new Proxy(real.PLAYER, {
-          get: (target, property) =>
-            property === "getByName"
-              ? () => ({
-                  sessionChanged: () =>
-                    Promise.reject(
-                      Object.assign(new Error("Durable Object is overloaded"), {
-                        overloaded: true,
-                      }),
-                    ),
-                })
-              : Reflect.get(target, property),
-        }),
-      };
-      return () => {
-        held.env = real;
-      };
-    });
+    const reachable = await rebindIn(session, "PLAYER", () => ({ sessionChanged: overloaded }));
     const refused = await serviceCall(`/v1/sessions/${sessionId}/start`);
     expect(refused.status).toBe(503);
     expect(refused.headers.get("Retry-After")).toBe("1");
     expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
       /^the change is stored \(seq 2\), but the player's queue or the workflow could not be told: send the same call again/,
     );
-    const status = async () => {
-      const read = await serviceCall(`/v1/players/${playerId}/queue`, undefined, "GET");
-      const queue = (await read.json()) as { entries?: { requestId: string; status: string }[] };
-      return queue.entries?.find((e) => e.requestId === sessionId)?.status;
-    };
-    expect(await status()).toBe("QUEUE_ENTRY_STATUS_QUEUED");
+    expect(await queueStatus(playerId, sessionId)).toBe("QUEUE_ENTRY_STATUS_QUEUED");
     // Reachable again, crafting-service retries as told: the queue has the start.
-    await runInDurableObject(session, () => unreachable());
+    await reachable();
     expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(200);
-    expect(await status()).toBe("QUEUE_ENTRY_STATUS_PROCESSING");
+    expect(await queueStatus(playerId, sessionId)).toBe("QUEUE_ENTRY_STATUS_PROCESSING");
+    // Its own retry, due later, finds the player told and calls no one.
+    expect(await runDurableObjectAlarm(session)).toBe(true);
+    expect(await runDurableObjectAlarm(session)).toBe(false);
+  });
+
+  it("tells the player a status it could not tell by itself, when the caller never retries", async () => {
+    const playerId = freshId("p");
+    const sessionId = freshId("s");
+    expect((await createSession(sessionId, playerId)).status).toBe(201);
+    const session = env.CRAFTING_SESSION.getByName(sessionId);
+    const reachable = await rebindIn(session, "PLAYER", () => ({ sessionChanged: overloaded }));
+    expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(503);
+    // Still unreachable when the object's alarm tries: it tries again later.
+    expect(await runDurableObjectAlarm(session)).toBe(true);
+    expect(await queueStatus(playerId, sessionId)).toBe("QUEUE_ENTRY_STATUS_QUEUED");
+    await reachable();
+    // The object's memory lost too (evicted): its alarm is stored.
+    await evictDurableObject(session);
+    expect(await runDurableObjectAlarm(session)).toBe(true);
+    expect(await queueStatus(playerId, sessionId)).toBe("QUEUE_ENTRY_STATUS_PROCESSING");
+    // Told, it owes nothing more: no alarm left.
+    expect(await runDurableObjectAlarm(session)).toBe(false);
   });
 
   it("resumes a queue stream with exactly what was missed", async () => {

@@ -1,11 +1,11 @@
 /** Multi-step workflows: each step a session; completion advances, failure fails; streamed live. */
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CraftingWorkflow } from "../../durable-objects/crafting-workflow/crafting-workflow";
 import { PROGRESS_NOTICE_INTERVAL_MS } from "../../src/domain/session/session-machine";
 import { freshId, token } from "../support/tokens";
-import { call, type Frame, serviceCall, TestSocket } from "./helpers";
+import { call, type Frame, overloaded, rebindIn, serviceCall, TestSocket } from "./helpers";
 
 const STEPS = ["smelt", "forge", "polish"].map((name) => ({
   name,
@@ -87,6 +87,41 @@ describe("workflows", () => {
     );
     expect((await socket.closing()).code).toBe(1000);
     expect(workflowOf(socket.frames.at(-1))).toMatchObject({ status: "WORKFLOW_STATUS_COMPLETED" });
+  });
+
+  it("starts a step whose session could not be started by itself, when it can", async () => {
+    const playerId = freshId("p");
+    const workflowId = freshId("w");
+    const workflow = env.CRAFTING_WORKFLOW.getByName(workflowId);
+    const session = async (index: number) => {
+      const read = await serviceCall(`/v1/sessions/${workflowId}.${index}`, undefined, "GET");
+      return read.status === 200 ? ((await read.json()) as { status: string }).status : read.status;
+    };
+    const busy = { create: overloaded, lifecycle: overloaded };
+    // The first step's session overloaded as the workflow is created: created all the same.
+    let reachable = await rebindIn(workflow, "CRAFTING_SESSION", () => busy);
+    await createWorkflow(playerId, workflowId);
+    expect(await session(0)).toBe(404);
+    expect(await runDurableObjectAlarm(workflow)).toBe(true);
+    expect(await session(0)).toBe(404);
+    await reachable();
+    expect(await runDurableObjectAlarm(workflow)).toBe(true);
+    expect(await session(0)).toBe("SESSION_STATUS_ACTIVE");
+    expect(await runDurableObjectAlarm(workflow)).toBe(false);
+
+    // The next step's session overloaded as the first completes: the workflow
+    // takes the completion (200), and starts the next step when it can.
+    reachable = await rebindIn(workflow, "CRAFTING_SESSION", (name) =>
+      name === `${workflowId}.1` ? busy : undefined,
+    );
+    expect((await serviceCall(`/v1/sessions/${workflowId}.0/complete`)).status).toBe(200);
+    expect(await view(workflowId)).toMatchObject({ currentStepIndex: 1, currentStepName: "forge" });
+    expect(await session(1)).toBe(404);
+    await reachable();
+    await evictDurableObject(workflow);
+    expect(await runDurableObjectAlarm(workflow)).toBe(true);
+    expect(await session(1)).toBe("SESSION_STATUS_ACTIVE");
+    expect(await runDurableObjectAlarm(workflow)).toBe(false);
   });
 
   it("carries each step's clock, and takes a progress report only when it moves the step off its course", async () => {

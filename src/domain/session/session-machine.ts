@@ -101,6 +101,9 @@ export type SessionEffect =
   /** Log a bridged event that could not apply at its place in version order. */
   | { type: "log_ignored"; event: SessionEvent; reason: string };
 
+/** An effect that tells an object following the session: its player's queue or its workflow. */
+export type SessionNotice = Extract<SessionEffect, { type: "notify_player" | "notify_workflow" }>;
+
 /** What became of the input itself. */
 export type SessionOutcome =
   /** A lifecycle action or a correction: whether it changed the session (a retry or a stale reading does not). */
@@ -192,8 +195,17 @@ function commit(
   return { state, effects };
 }
 
+/**
+ * The notices of a status change told again, by the object's own alarm,
+ * after it could not be told (src/domain/owed.ts): waited, and skipped by
+ * the object when the receiver is known to hold it by now.
+ */
+export function noticesAgain(state: Session, atMs: number): SessionNotice[] {
+  return noticesOf(state, atMs, true, true);
+}
+
 /** The notices of a session's state: to its player's queue, and to its workflow if it has one. */
-function noticesOf(state: Session, atMs: number, wait: boolean, repeat = false): SessionEffect[] {
+function noticesOf(state: Session, atMs: number, wait: boolean, repeat = false): SessionNotice[] {
   const toPlayer: Extract<SessionEffect, { type: "notify_player" }> = {
     type: "notify_player",
     playerId: state.playerId,

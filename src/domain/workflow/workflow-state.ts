@@ -206,6 +206,17 @@ export function applyStepChange(
 }
 
 /**
+ * The step whose session the workflow still owes a start (its object
+ * creates and starts it): the current one, while the workflow is active and
+ * has not heard that its session started. Null: none is owed.
+ */
+export function stepToStart(state: WorkflowState): number | null {
+  const step = state.steps[state.currentIndex];
+  if (state.status !== "active" || !step) return null;
+  return step.status === "pending" || step.status === "queued" ? state.currentIndex : null;
+}
+
+/**
  * The clock a step's progress follows: its session's as last taken, or,
  * for a step not started (or stored before clocks), one stopped where the
  * step was last reported.

@@ -9,6 +9,7 @@ import {
   samePlan,
   stepProgressAt,
   stepSessionId,
+  stepToStart,
   type WorkflowState,
   type WorkflowStep,
   workflowFailureReason,
@@ -24,7 +25,7 @@ const start = () => newWorkflow("w1", "p1", plans, 7, 0);
 const change = (
   state: WorkflowState,
   index: number,
-  status: "active" | "paused" | "completed" | "failed" | "cancelled",
+  status: "queued" | "active" | "paused" | "completed" | "failed" | "cancelled",
   seq: number,
   progressPercent = 0,
 ) =>
@@ -70,6 +71,22 @@ describe("workflow advancement", () => {
     r = change(w, 2, "completed", 3, 100);
     expect(r).toMatchObject({ startStep: null, state: { status: "completed", currentIndex: 2 } });
     expect(overallProgress(r.state, 0)).toBe(100);
+  });
+
+  it("owes a start to the current step until its session says it started", () => {
+    let w = start();
+    expect(stepToStart(w)).toBe(0);
+    w = change(w, 0, "queued", 1).state;
+    expect(stepToStart(w)).toBe(0);
+    w = change(w, 0, "active", 2).state;
+    expect(stepToStart(w)).toBeNull();
+    w = change(w, 0, "completed", 3, 100).state;
+    expect(stepToStart(w)).toBe(1);
+    w = change(w, 1, "active", 2).state;
+    expect(stepToStart(w)).toBeNull();
+    // A workflow that failed or completed owes nothing.
+    expect(stepToStart(change(w, 1, "failed", 3).state)).toBeNull();
+    expect(stepToStart({ ...start(), status: "failed" })).toBeNull();
   });
 
   it("fails when a step fails or is cancelled, and then stays failed", () => {
