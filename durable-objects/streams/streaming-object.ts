@@ -78,8 +78,10 @@ export abstract class StreamingObject extends DurableObject<Env> {
   }
 
   /**
-   * An alarm an earlier version scheduled for its streams' sweep (idle and
-   * token-expiry closes, heartbeats): runs it once; none is scheduled now.
+   * The object's alarm: sweeps its streams (idle and token-expiry closes,
+   * heartbeats), as an earlier version scheduled it to. No stream schedules
+   * one now; sessions and workflows set it for work they owe another
+   * object (owed-retry.ts) and do that work after this.
    */
   override async alarm(): Promise<void> {
     metrics.count("crafting_object_wakes_total", { object: this.hub.kind, event: "alarm" });
