@@ -31,6 +31,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ["src/client/lite.ts", "public/js/sdk-lite.js", true],
     ["src/client/index.ts", "build/client/index.mjs", false],
     ["src/client/lite.ts", "build/client/lite.mjs", false],
+    // crafting-service's ingest client: for a backend, so Node only.
+    ["src/client/ingest.ts", "build/client/ingest.mjs", false],
   ]) {
     const bytes = await buildClient(entry, outfile, { minify });
     console.log(`built ${outfile} (${(bytes / 1024).toFixed(1)} KB)`);

@@ -104,6 +104,26 @@ describe("the client SDK", () => {
     expect(inputs.filter((f) => /node_modules|src\/gen\/|lz4|protocol\//.test(f))).toEqual([]);
   });
 
+  it("has an ingest client for crafting-service with no server code and no protobuf runtime", async () => {
+    const result = await build({
+      entryPoints: [join(root, "src/client/ingest.ts")],
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "neutral",
+      metafile: true,
+      logLevel: "silent",
+    });
+    expect(Object.keys(result.metafile.inputs).sort()).toEqual([
+      "src/client/backoff.ts",
+      "src/client/connection.ts",
+      "src/client/ingest-backlog.ts",
+      "src/client/ingest.ts",
+      "src/client/token.ts",
+      "src/errors.ts",
+    ]);
+  });
+
   it("is as large as docs/sdk.md says, to the KB", async () => {
     // The browser bundles as scripts/build-client.mjs builds them (not written).
     const { buildClient } = await import("../../scripts/build-client.mjs");

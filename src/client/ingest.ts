@@ -1,0 +1,217 @@
+/**
+ * crafting-service's side of the ingest stream (docs/sessions.md, "The
+ * ingest stream"): progress corrections sent over one authenticated
+ * WebSocket, each answered with the seq its session stored it at. For a
+ * backend (Node >= 22, Workers, or the `ws` package's class), not a game
+ * client. It keeps the stream open as the SDK's views do (connection.ts:
+ * reconnect with backoff, heartbeat, a new token before the old one
+ * expires) and loses nothing across a drop: the newest unanswered
+ * correction of each session is sent again, and the older ones are
+ * answered with it (ingest-backlog.ts). A correction refused for a while
+ * (`retry_after_s` in its answer: a rate limit, a session unreachable) is
+ * sent again after that wait.
+ */
+import { CloseCode } from "../errors";
+import { Connection, type ConnectionTuning, type StateChange, tuningOf } from "./connection";
+import { type Held, IngestBacklog, type IngestCorrection } from "./ingest-backlog";
+import type { TokenProvider } from "./token";
+
+export type { IngestCorrection } from "./ingest-backlog";
+
+/** A correction's session stored it (its watchers were sent it). */
+export interface IngestApplied {
+  sessionId: string;
+  epoch: number;
+  seq: number;
+  /** False: a stale reading, the session left as it was (at `seq`). */
+  changed: boolean;
+}
+
+/** A correction not applied: the service's error `code` and `message`, or the client's (`cancelled`, a stream closed for good). */
+export class IngestError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly sessionId: string,
+  ) {
+    super(message);
+    this.name = "IngestError";
+  }
+}
+
+export interface IngestOptions extends ConnectionTuning {
+  /** The service, e.g. `https://crafting.example.com`. */
+  baseUrl: string;
+  /** A service token (scope `service`); called before every (re)connect. */
+  token: TokenProvider;
+  /** Corrections sent and not yet answered, at most (default 256; the service holds 1,000 a stream). */
+  window?: number;
+  /** Times a correction refused for a while is sent again before its refusal is final (default 5). */
+  retries?: number;
+  /** The stream's state changes (connecting, open, reconnecting, closed), with why. */
+  onState?: (change: StateChange) => void;
+}
+
+/** The protocol the ingest stream speaks (JSON text messages). */
+const INGEST_PROTOCOL = "crafting.ingest.v1";
+/** Most corrections in one message (the service's limit). */
+const MAX_PER_MESSAGE = 1000;
+
+/** The error code a stream's final close stands for. */
+const CLOSE_ERRORS: Record<number, string> = {
+  [CloseCode.TOKEN_EXPIRED]: "unauthenticated",
+  [CloseCode.FORBIDDEN]: "permission_denied",
+  [CloseCode.NOT_FOUND]: "not_found",
+  [CloseCode.POLICY_VIOLATION]: "invalid_argument",
+};
+
+type Answer = {
+  ref?: unknown;
+  session_id?: string;
+  epoch?: number;
+  seq?: number;
+  changed?: boolean;
+  error?: { code: string; message: string };
+  retry_after_s?: number;
+};
+
+export class IngestClient {
+  readonly #backlog = new IngestBacklog<IngestApplied, IngestError>();
+  readonly #connection: Connection;
+  readonly #window: number;
+  readonly #retries: number;
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  #closed = false;
+
+  constructor(private readonly options: IngestOptions) {
+    this.#window = Math.max(1, Math.min(options.window ?? 256, MAX_PER_MESSAGE));
+    this.#retries = options.retries ?? 5;
+    const base = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
+    this.#connection = new Connection({
+      ...tuningOf(options),
+      url: () => `${base}/v1/progress/stream`,
+      token: options.token,
+      protocols: [INGEST_PROTOCOL],
+      onOpen: () => this.#flush(),
+      onMessage: (data) => this.#message(data),
+      onState: (state, detail) => this.#state({ state, ...detail }),
+    }).start();
+  }
+
+  /** Corrections held: sent and unanswered, waiting to be sent, or resting before a retry. */
+  get held(): number {
+    return this.#backlog.size;
+  }
+
+  /**
+   * Sends a correction; resolves when its session stored it (or a newer one
+   * of the same session, sent in its place), rejects with an `IngestError`
+   * when it was refused.
+   */
+  send(correction: IngestCorrection): Promise<IngestApplied> {
+    const sessionId = correction?.session_id;
+    if (this.#closed)
+      return Promise.reject(
+        new IngestError("cancelled", "the ingest client is closed", String(sessionId)),
+      );
+    if (typeof sessionId !== "string" || sessionId === "")
+      return Promise.reject(
+        new IngestError("invalid_argument", "session_id must be a session's id", String(sessionId)),
+      );
+    const answer = new Promise<IngestApplied>((resolve, reject) =>
+      this.#backlog.add({ ...correction }, { resolve, reject }),
+    );
+    this.#flush();
+    return answer;
+  }
+
+  /** Closes the stream for good; corrections still held are rejected (`cancelled`). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#connection.close();
+    this.#end("cancelled", "the ingest client was closed");
+  }
+
+  /** Sends what the window allows, as one message. */
+  #flush(): void {
+    if (this.#closed || this.#connection.state !== "open") return;
+    const room = this.#window - this.#backlog.inFlight;
+    if (room <= 0) return;
+    const taken = this.#backlog.take(room);
+    if (taken.length === 0) return;
+    const updates = taken.map((held) => ({ ...held.correction, ref: held.ref }));
+    // Not open after all (a close under way): they wait for the next stream.
+    if (!this.#connection.send(JSON.stringify(updates.length === 1 ? updates[0] : updates)))
+      this.#backlog.unanswered();
+  }
+
+  #message(data: string | ArrayBuffer): void {
+    // Every message is news from the server: the connection is alive.
+    this.#connection.answered();
+    if (data === "pong") return;
+    let answers: Answer[];
+    try {
+      answers = JSON.parse(String(data)) as Answer[];
+    } catch {
+      return;
+    }
+    for (const answer of Array.isArray(answers) ? answers : [answers]) this.#answer(answer);
+    this.#flush();
+  }
+
+  #answer(answer: Answer): void {
+    const held = this.#backlog.answered(answer.ref);
+    if (!held) return;
+    const sessionId = held.correction.session_id;
+    if (!answer.error) {
+      const applied: IngestApplied = {
+        sessionId,
+        epoch: answer.epoch ?? 0,
+        seq: answer.seq ?? 0,
+        changed: answer.changed !== false,
+      };
+      for (const waiter of held.waiters) waiter.resolve(applied);
+      return;
+    }
+    const waitS = answer.retry_after_s;
+    if (typeof waitS === "number" && held.tries < this.#retries) {
+      // Rested and sent again, or answered with its session's newer correction.
+      if (this.#backlog.rest(held)) this.#later(held, waitS * 1000);
+      return;
+    }
+    const error = new IngestError(answer.error.code, answer.error.message, sessionId);
+    for (const waiter of held.waiters) waiter.reject(error);
+  }
+
+  /** A rested correction is sent again after `ms`. */
+  #later(held: Held<IngestApplied, IngestError>, ms: number): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#backlog.back(held);
+      this.#flush();
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  #state(change: StateChange): void {
+    // A dropped stream: what it had not answered is sent again on the next.
+    if (change.state === "reconnecting") this.#backlog.unanswered();
+    if (change.state === "closed" && !this.#closed) {
+      this.#closed = true;
+      const code = CLOSE_ERRORS[change.code ?? 0] ?? "unavailable";
+      this.#end(code, `the ingest stream closed for good: ${change.code} ${change.reason ?? ""}`);
+    }
+    this.options.onState?.(change);
+  }
+
+  /** Rejects everything held, and stops every retry. */
+  #end(code: string, message: string): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    for (const held of this.#backlog.drain()) {
+      const error = new IngestError(code, message, held.correction.session_id);
+      for (const waiter of held.waiters) waiter.reject(error);
+    }
+  }
+}
