@@ -44,7 +44,11 @@ export interface IngestOptions extends ConnectionTuning {
   baseUrl: string;
   /** A service token (scope `service`); called before every (re)connect. */
   token: TokenProvider;
-  /** Corrections sent and not yet answered, at most (default 256; the service holds 1,000 a stream). */
+  /**
+   * Corrections sent and not yet answered, at most (default 256). The
+   * service holds 1,000 a stream and refuses more for a second, which the
+   * client then sends again: a larger window only adds retries.
+   */
   window?: number;
   /** Times a correction refused for a while is sent again before its refusal is final (default 5). */
   retries?: number;
@@ -82,9 +86,11 @@ export class IngestClient {
   readonly #retries: number;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
+  /** A flush is due at the end of this turn. */
+  #flushing = false;
 
   constructor(private readonly options: IngestOptions) {
-    this.#window = Math.max(1, Math.min(options.window ?? 256, MAX_PER_MESSAGE));
+    this.#window = Math.max(1, options.window ?? 256);
     this.#retries = options.retries ?? 5;
     const base = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
     this.#connection = new Connection({
@@ -121,7 +127,14 @@ export class IngestClient {
     const answer = new Promise<IngestApplied>((resolve, reject) =>
       this.#backlog.add({ ...correction }, { resolve, reject }),
     );
-    this.#flush();
+    // Corrections sent in one turn leave together, as one message.
+    if (!this.#flushing) {
+      this.#flushing = true;
+      queueMicrotask(() => {
+        this.#flushing = false;
+        this.#flush();
+      });
+    }
     return answer;
   }
 
@@ -133,17 +146,19 @@ export class IngestClient {
     this.#end("cancelled", "the ingest client was closed");
   }
 
-  /** Sends what the window allows, as one message. */
+  /** Sends what the window allows, up to 1,000 corrections a message. */
   #flush(): void {
-    if (this.#closed || this.#connection.state !== "open") return;
-    const room = this.#window - this.#backlog.inFlight;
-    if (room <= 0) return;
-    const taken = this.#backlog.take(room);
-    if (taken.length === 0) return;
-    const updates = taken.map((held) => ({ ...held.correction, ref: held.ref }));
-    // Not open after all (a close under way): they wait for the next stream.
-    if (!this.#connection.send(JSON.stringify(updates.length === 1 ? updates[0] : updates)))
-      this.#backlog.unanswered();
+    while (!this.#closed && this.#connection.state === "open") {
+      const room = Math.min(this.#window - this.#backlog.inFlight, MAX_PER_MESSAGE);
+      const taken = room > 0 ? this.#backlog.take(room) : [];
+      if (taken.length === 0) return;
+      const updates = taken.map((held) => ({ ...held.correction, ref: held.ref }));
+      // Not open after all (a close under way): they wait for the next stream.
+      if (!this.#connection.send(JSON.stringify(updates.length === 1 ? updates[0] : updates))) {
+        this.#backlog.unanswered();
+        return;
+      }
+    }
   }
 
   #message(data: string | ArrayBuffer): void {

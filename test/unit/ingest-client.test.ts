@@ -1,0 +1,95 @@
+/**
+ * The ingest client's retry of a correction refused for a while, with a
+ * scripted socket: the local service could not be made to refuse one
+ * (test/e2e/ingest-client.test.ts holds the rest against wrangler dev).
+ */
+import { describe, expect, it } from "vitest";
+import { IngestClient } from "../../src/client/ingest";
+
+type Update = { ref: number; session_id: string; progress_percent: number };
+
+/** A socket that answers each update with `answer(update, times the client sent its ref)`. */
+function answeringSocket(answer: (update: Update, times: number) => object, seen: Update[]) {
+  return class {
+    readyState = 0;
+    binaryType = "blob";
+    #listeners = new Map<string, ((event: unknown) => void)[]>();
+    #times = new Map<number, number>();
+    constructor() {
+      queueMicrotask(() => {
+        this.readyState = 1;
+        this.#fire("open", {});
+      });
+    }
+    addEventListener(type: string, listener: (event: unknown) => void) {
+      this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
+    }
+    send(data: string) {
+      if (data === "ping") return;
+      const parsed = JSON.parse(data) as Update | Update[];
+      const updates = Array.isArray(parsed) ? parsed : [parsed];
+      seen.push(...updates);
+      const answers = updates.map((u) => {
+        const times = (this.#times.get(u.ref) ?? 0) + 1;
+        this.#times.set(u.ref, times);
+        return answer(u, times);
+      });
+      setTimeout(() => this.#fire("message", { data: JSON.stringify(answers) }), 1);
+    }
+    close() {}
+    #fire(type: string, event: unknown) {
+      for (const listener of this.#listeners.get(type) ?? []) listener(event);
+    }
+  } as unknown as typeof WebSocket;
+}
+
+const busyOnce = (u: Update, times: number) =>
+  times === 1
+    ? {
+        ref: u.ref,
+        session_id: u.session_id,
+        error: { code: "resource_exhausted", message: "1000 updates are waiting" },
+        retry_after_s: 0.05,
+      }
+    : { ref: u.ref, session_id: u.session_id, epoch: 7, seq: 42 };
+
+describe("the ingest client", () => {
+  it("sends again, after retry_after_s, a correction refused for a while", async () => {
+    const seen: Update[] = [];
+    const ingest = new IngestClient({
+      baseUrl: "http://crafting.test",
+      token: () => "t",
+      WebSocket: answeringSocket(busyOnce, seen),
+    });
+    const startedAt = Date.now();
+    await expect(ingest.send({ session_id: "s-1", progress_percent: 5 })).resolves.toEqual({
+      sessionId: "s-1",
+      epoch: 7,
+      seq: 42,
+      changed: true,
+    });
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(45);
+    expect(seen.map((u) => [u.session_id, u.progress_percent])).toEqual([
+      ["s-1", 5],
+      ["s-1", 5],
+    ]);
+    expect(ingest.held).toBe(0);
+    ingest.close();
+  });
+
+  it("gives up after its retries, with the service's refusal", async () => {
+    const seen: Update[] = [];
+    const ingest = new IngestClient({
+      baseUrl: "http://crafting.test",
+      token: () => "t",
+      retries: 2,
+      WebSocket: answeringSocket((u) => busyOnce(u, 1), seen),
+    });
+    await expect(ingest.send({ session_id: "s-1", progress_percent: 5 })).rejects.toMatchObject({
+      code: "resource_exhausted",
+      sessionId: "s-1",
+    });
+    expect(seen).toHaveLength(3);
+    ingest.close();
+  });
+});
