@@ -1,7 +1,8 @@
 /**
  * The ingest client's retry of a correction refused for a while, with a
- * scripted socket: the local service could not be made to refuse one
- * (test/e2e/ingest-client.test.ts holds the rest against wrangler dev).
+ * scripted socket: the local service refuses one only by timing, which a
+ * test cannot hold (test/e2e/ingest-client.test.ts holds the rest against
+ * wrangler dev).
  */
 import { describe, expect, it } from "vitest";
 import { IngestClient } from "../../src/client/ingest";
