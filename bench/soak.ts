@@ -4,7 +4,8 @@
  * The real service on workerd (as the bench runs it) under a mixed load for
  * N minutes: streams over every session (JSON, binary, sync-channel and a few
  * RPC clients), progress updates at --rate per second plus lifecycle and
- * material changes, workflows moved on step by step and players' queues
+ * material changes (a share of the progress over the ingest stream, by the
+ * package's ingest client), workflows moved on step by step and players' queues
  * moving (requests created, started and ended, slots changed) under streams
  * of their own, Kafka-bridged events with duplicates and shuffling, clients
  * dropping and resuming at random, and the runtime killed (SIGKILL) and
@@ -23,6 +24,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { commandLine, numberOption } from "../scripts/command-line.mjs";
 import { fdLimit, rssBytes, runCleanups } from "./lib/procs.ts";
+import { SoakIngest } from "./lib/soak-ingest.ts";
 import {
   createQueue,
   moveQueue,
@@ -142,6 +144,12 @@ for (const q of queues) {
 // --- The run -----------------------------------------------------------------
 
 const started = Date.now();
+// A tenth of the HTTP sessions also get progress over the ingest stream.
+const ingest = new SoakIngest(
+  runtime.baseUrl,
+  httpSessions.filter((_, i) => i % 10 === 3),
+  () => Date.now() - started,
+);
 const deadline = started + MINUTES * 60_000;
 const running = watchers.map((w) => w.run());
 let updates = 0;
@@ -158,6 +166,7 @@ process.once("SIGINT", () => {
 });
 
 const loops: Promise<void>[] = [
+  ingest.run(stopped),
   // Progress: RATE updates a second across the HTTP sessions (elapsed grows with time),
   // from a few callers at once, each paced (after a restart it catches up at most a second).
   ...Array.from({ length: PROGRESS_CALLERS }, async (_, caller) => {
@@ -280,6 +289,8 @@ const rssAtEnd = rssBytes(runtime.pids());
 
 // --- Quiesce and check -------------------------------------------------------
 
+// Every ingest correction answered before the last ones are sent (a late one would undo them).
+const ingested = await ingest.settle(60_000);
 const FINAL_MS = Date.now() - started;
 await finishSessions(sessions, FINAL_MS, call);
 for (const w of workflows) await resumeWorkflow(w, call);
@@ -357,6 +368,9 @@ const result = {
   queues: queues.length,
   queue_changes: queueChanges,
   events: eventsSent,
+  ingest_corrections: ingest.sent,
+  ingest_refused: ingested.refused,
+  ingest_unanswered: ingested.unanswered,
   reconnects,
   restarts: runtime.restarts,
   gaps,
@@ -372,15 +386,16 @@ const result = {
     : null,
   at: new Date().toISOString(),
   by_kind: byKind,
-  notes: [...mismatches.slice(0, 10), ...runtime.fiveXX.slice(0, 10), ...slots.notes.slice(0, 10)],
+  notes: [mismatches, runtime.fiveXX, slots.notes, ingest.notes].flatMap((n) => n.slice(0, 10)),
 };
 mkdirSync(values.out, { recursive: true });
 writeFileSync(join(values.out, "soak.json"), `${JSON.stringify(result, null, 2)}\n`);
 const failed =
   result.restarts === 0 ||
-  gaps + duplicates + lost + result.leaked_slots + result.errors_5xx + finalStateMismatches > 0;
+  gaps + duplicates + lost + result.leaked_slots + result.errors_5xx + finalStateMismatches > 0 ||
+  ingested.refused + ingested.unanswered > 0;
 console.log(
-  `soak ${MINUTES} min: ${STREAMS} streams over ${SESSIONS} sessions, ${updates} updates, ${materialChanges} material changes, ${workflowChanges} workflow changes, ${queueChanges} queue changes, ${eventsSent} events, ` +
+  `soak ${MINUTES} min: ${STREAMS} streams over ${SESSIONS} sessions, ${updates} updates, ${materialChanges} material changes, ${workflowChanges} workflow changes, ${queueChanges} queue changes, ${eventsSent} events, ${ingest.sent} ingest corrections (refused ${ingested.refused}, unanswered ${ingested.unanswered}), ` +
     `${result.restarts} restarts — gaps ${gaps}, duplicates ${duplicates}, lost ${lost}, leaked slots ${result.leaked_slots}, ` +
     `5xx ${result.errors_5xx}, final-state mismatches ${finalStateMismatches}, RSS growth ${result.rss_growth_pct}% ` +
     `— ${failed ? "FAILED" : "passed"}`,
