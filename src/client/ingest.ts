@@ -86,6 +86,8 @@ export class IngestClient {
   readonly #retries: number;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
+  /** Why it closed for good: every later correction is refused with it. */
+  #ending = { code: "cancelled", message: "the ingest client was closed" };
   /** A flush is due at the end of this turn. */
   #flushing = false;
 
@@ -118,7 +120,7 @@ export class IngestClient {
     const sessionId = correction?.session_id;
     if (this.#closed)
       return Promise.reject(
-        new IngestError("cancelled", "the ingest client is closed", String(sessionId)),
+        new IngestError(this.#ending.code, this.#ending.message, String(sessionId)),
       );
     if (typeof sessionId !== "string" || sessionId === "")
       return Promise.reject(
@@ -143,7 +145,7 @@ export class IngestClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#connection.close();
-    this.#end("cancelled", "the ingest client was closed");
+    this.#end();
   }
 
   /** Sends what the window allows, up to 1,000 corrections a message. */
@@ -214,14 +216,18 @@ export class IngestClient {
     if (change.state === "reconnecting") this.#backlog.unanswered();
     if (change.state === "closed" && !this.#closed) {
       this.#closed = true;
-      const code = CLOSE_ERRORS[change.code ?? 0] ?? "unavailable";
-      this.#end(code, `the ingest stream closed for good: ${change.code} ${change.reason ?? ""}`);
+      this.#ending = {
+        code: CLOSE_ERRORS[change.code ?? 0] ?? "unavailable",
+        message: `the ingest stream closed for good: ${change.code} ${change.reason ?? ""}`.trim(),
+      };
+      this.#end();
     }
     this.options.onState?.(change);
   }
 
-  /** Rejects everything held, and stops every retry. */
-  #end(code: string, message: string): void {
+  /** Rejects everything held with why it ended, and stops every retry. */
+  #end(): void {
+    const { code, message } = this.#ending;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     for (const held of this.#backlog.drain()) {

@@ -137,6 +137,10 @@ describe("the ingest client", () => {
       });
       const answer = ingest.send({ session_id: session?.sessionId ?? "", progress_percent: 5 });
       await expect(answer).rejects.toMatchObject({ code });
+      // A correction made later is refused with the same reason, not sent.
+      await expect(
+        ingest.send({ session_id: session?.sessionId ?? "", progress_percent: 6 }),
+      ).rejects.toMatchObject({ code, message: expect.stringMatching(/closed for good: 400[13]/) });
       expect(states.at(-1)).toBe("closed");
       expect(states).not.toContain("reconnecting");
       expect(ingest.held).toBe(0);
