@@ -92,8 +92,8 @@ export class IngestClient {
   #flushing = false;
 
   constructor(private readonly options: IngestOptions) {
-    this.#window = Math.max(1, options.window ?? 256);
-    this.#retries = options.retries ?? 5;
+    this.#window = wholeOption("window", options.window ?? 256, 1);
+    this.#retries = wholeOption("retries", options.retries ?? 5, 0);
     const base = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
     this.#connection = new Connection({
       ...tuningOf(options),
@@ -235,4 +235,10 @@ export class IngestClient {
       for (const waiter of held.waiters) waiter.reject(error);
     }
   }
+}
+
+/** A whole-number option of at least `min`; anything else is said at once, not run with. */
+function wholeOption(name: string, value: unknown, min: number): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= min) return value;
+  throw new TypeError(`${name} must be a whole number, at least ${min} (got ${String(value)})`);
 }

@@ -93,4 +93,16 @@ describe("the ingest client", () => {
     expect(seen).toHaveLength(3);
     ingest.close();
   });
+
+  it("says at once an option it cannot run with", () => {
+    const options = { baseUrl: "http://crafting.test", token: () => "t" };
+    const Socket = answeringSocket(busyOnce, []);
+    for (const window of [0, -1, 1.5, Number.NaN])
+      expect(() => new IngestClient({ ...options, window, WebSocket: Socket })).toThrow(
+        /window must be a whole number, at least 1/,
+      );
+    expect(() => new IngestClient({ ...options, retries: -1, WebSocket: Socket })).toThrow(
+      /retries must be a whole number, at least 0/,
+    );
+  });
 });
