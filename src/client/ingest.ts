@@ -12,6 +12,7 @@
  * sent again after that wait.
  */
 import { CloseCode } from "../errors";
+import { serviceBases } from "./base-url";
 import { Connection, type ConnectionTuning, type StateChange, tuningOf } from "./connection";
 import { type Held, IngestBacklog, type IngestCorrection } from "./ingest-backlog";
 import type { TokenProvider } from "./token";
@@ -94,7 +95,7 @@ export class IngestClient {
   constructor(private readonly options: IngestOptions) {
     this.#window = wholeOption("window", options.window ?? 256, 1);
     this.#retries = wholeOption("retries", options.retries ?? 5, 0);
-    const base = options.baseUrl.replace(/^http/, "ws").replace(/\/$/, "");
+    const base = serviceBases(options.baseUrl).ws;
     this.#connection = new Connection({
       ...tuningOf(options),
       url: () => `${base}/v1/progress/stream`,

@@ -4,9 +4,13 @@
  * addresses, the watched id's path, the resume point in each attempt's URL,
  * and a few clock pings after each connect.
  */
+
+import { serviceBases } from "./base-url";
 import { CLOCK_PINGS_PER_CONNECT } from "./clock";
 import { Connection, type ConnectionTuning, type StateChange, tuningOf } from "./connection";
 import type { TokenProvider } from "./token";
+
+export { serviceBases };
 
 /** Where a view's stream goes and with which token, and its connection's settings. */
 export interface ViewStreamOptions extends ConnectionTuning {
@@ -58,22 +62,6 @@ export function viewConnection(
       view.onState({ state, ...detail });
     },
   }).start();
-}
-
-/**
- * The service's base URL as the views use it: `http(s)` for requests,
- * `ws(s)` for streams (a path prefix kept). Any other is said at once, as a
- * `TypeError`: `localhost:8787` would otherwise fail every attempt.
- */
-export function serviceBases(baseUrl: string): { http: string; ws: string } {
-  const scheme = /^(https?|wss?):\/\/[^/]/i.exec(baseUrl)?.[1]?.toLowerCase();
-  if (!scheme)
-    throw new TypeError(
-      `baseUrl must be the service's http(s) URL, such as http://127.0.0.1:8787 (got ${JSON.stringify(baseUrl)})`,
-    );
-  const rest = baseUrl.slice(scheme.length).replace(/\/$/, "");
-  const secure = scheme === "https" || scheme === "wss";
-  return { http: `http${secure ? "s" : ""}${rest}`, ws: `ws${secure ? "s" : ""}${rest}` };
 }
 
 /**

@@ -116,6 +116,7 @@ describe("the client SDK", () => {
     });
     expect(Object.keys(result.metafile.inputs).sort()).toEqual([
       "src/client/backoff.ts",
+      "src/client/base-url.ts",
       "src/client/connection.ts",
       "src/client/ingest-backlog.ts",
       "src/client/ingest.ts",

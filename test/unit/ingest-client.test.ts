@@ -104,5 +104,9 @@ describe("the ingest client", () => {
     expect(() => new IngestClient({ ...options, retries: -1, WebSocket: Socket })).toThrow(
       /retries must be a whole number, at least 0/,
     );
+    // A base URL without its scheme would fail every attempt, and be retried forever.
+    expect(
+      () => new IngestClient({ ...options, baseUrl: "localhost:8787", WebSocket: Socket }),
+    ).toThrow(/baseUrl must be the service's http\(s\) URL/);
   });
 });
