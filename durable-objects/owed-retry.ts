@@ -2,22 +2,28 @@
  * Owed work an object tries again by its own alarm (src/domain/owed.ts):
  * the tries so far are one KV row, written only when a try fails, so an
  * object that never fails to tell anyone stores nothing for it. Its alarm
- * asks `pending()`, does the work, and reports `failed()` or `done()`.
+ * asks `pending()`, does the work, and reports `failed()` or `done()`;
+ * each outcome is logged and counted (`crafting_owed_work_total`).
  */
 import { owedRetryDelayMs } from "../src/domain/owed";
-import { log } from "../src/log";
+import { type LogFields, log } from "../src/log";
+import { metrics, pushMetricsSoon } from "../src/metrics/push";
 
 const TRIES_KEY = "owed_tries";
 
+/** The work, as its logs and `crafting_owed_work_total` say it. */
+export interface OwedWork {
+  object: "session" | "workflow";
+  work: "notify" | "step_start";
+}
+
 export class OwedRetry {
-  /**
-   * `what`: the work, as the log says it (`session.notify`, `workflow.step_start`);
-   * `fields`: who it is for, in those logs.
-   */
+  /** `fields`: who the work is for, in its logs. */
   constructor(
     private readonly storage: DurableObjectStorage,
-    private readonly what: string,
-    private readonly fields: () => Record<string, unknown>,
+    private readonly env: Env,
+    private readonly owed: OwedWork,
+    private readonly fields: () => LogFields,
   ) {}
 
   /** Whether work is owed (a try failed and none has succeeded since). */
@@ -31,16 +37,30 @@ export class OwedRetry {
     const delayMs = owedRetryDelayMs(tries);
     if (delayMs === null) {
       this.storage.kv.delete(TRIES_KEY);
-      log("error", `${this.what}_abandoned`, { ...this.fields(), tries });
+      this.#said("error", "abandoned", { tries });
       return;
     }
     this.storage.kv.put(TRIES_KEY, tries + 1);
     await this.storage.setAlarm(Date.now() + delayMs);
-    log("warn", `${this.what}_retry_scheduled`, { ...this.fields(), tries, delay_ms: delayMs });
+    this.#said("warn", "retry_scheduled", { tries, delay_ms: delayMs });
   }
 
   /** The owed work is done (or no longer owed): forgets the tries. */
   done(): void {
-    if (this.pending()) this.storage.kv.delete(TRIES_KEY);
+    if (!this.pending()) return;
+    this.storage.kv.delete(TRIES_KEY);
+    this.#said("info", "done", {});
+  }
+
+  /** Logs `{object}.{work}_{outcome}` and counts it. */
+  #said(
+    level: "info" | "warn" | "error",
+    outcome: "retry_scheduled" | "done" | "abandoned",
+    fields: LogFields,
+  ): void {
+    const { object, work } = this.owed;
+    log(level, `${object}.${work}_${outcome}`, { ...this.fields(), ...fields });
+    metrics.count("crafting_owed_work_total", { object, work, outcome });
+    pushMetricsSoon(this.env);
   }
 }

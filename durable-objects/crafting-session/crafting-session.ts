@@ -74,7 +74,7 @@ export class CraftingSession extends StreamingObject {
     super(ctx, env);
     meterObject(ctx, "session");
     setLogLevel(env.LOG_LEVEL);
-    this.#owed = new OwedRetry(ctx.storage, "session.notify", () => ({
+    this.#owed = new OwedRetry(ctx.storage, env, { object: "session", work: "notify" }, () => ({
       session_id: this.#state?.sessionId,
       seq: this.#state?.seq,
     }));

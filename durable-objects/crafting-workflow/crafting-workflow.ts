@@ -50,10 +50,15 @@ export class CraftingWorkflow extends StreamingObject {
     super(ctx, env);
     meterObject(ctx, "workflow");
     setLogLevel(env.LOG_LEVEL);
-    this.#owed = new OwedRetry(ctx.storage, "workflow.step_start", () => ({
-      workflow_id: this.#state?.workflowId,
-      step_index: this.#state?.currentIndex,
-    }));
+    this.#owed = new OwedRetry(
+      ctx.storage,
+      env,
+      { object: "workflow", work: "step_start" },
+      () => ({
+        workflow_id: this.#state?.workflowId,
+        step_index: this.#state?.currentIndex,
+      }),
+    );
     this.#state = ctx.storage.kv.get<WorkflowState>(STATE_KEY) ?? null;
     this.#log = new ReplayLog(ctx.storage, "workflow_log", WORKFLOW_LOG_LIMIT);
     this.hub = new StreamHub(ctx, env, "workflow", {

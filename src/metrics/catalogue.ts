@@ -44,6 +44,10 @@ export const METRICS = {
     type: "counter",
     help: "Events that reach a Durable Object with open streams and would wake it from hibernation (alarms, client frames, slot calls), by object and event.",
   },
+  crafting_owed_work_total: {
+    type: "counter",
+    help: "Work one object owed another and could not do when it was due (a session's status notice, a workflow's step start), by object, work and outcome: retry_scheduled, done (by a retry), abandoned (after an hour of retries).",
+  },
   crafting_object_activations_total: {
     type: "counter",
     help: "Durable Object activations (a start, or a wake from hibernation), by object.",

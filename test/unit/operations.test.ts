@@ -161,7 +161,7 @@ describe("the Prometheus text", () => {
       "rules",
       join(import.meta.dirname, "../../deploy/prometheus/alerts.yml"),
     ]);
-    expect(result.stdout).toContain("SUCCESS: 5 rules found");
+    expect(result.stdout).toContain("SUCCESS: 6 rules found");
     expect(result.status).toBe(0);
   });
 

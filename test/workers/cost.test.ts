@@ -6,39 +6,15 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { freshId, serviceToken } from "../support/tokens";
+import { freshId } from "../support/tokens";
 import { postEvents, rawEvent, startedByEvent } from "./event-helpers";
-import { call, createSession, serviceCall } from "./helpers";
-
-/** The value of one series in /metrics (0 when absent). */
-async function series(name: string, labels: string): Promise<number> {
-  const text = await (
-    await call("/metrics", { headers: { Authorization: `Bearer ${await serviceToken()}` } })
-  ).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
-  return line ? Number(line.split(" ").at(-1)) : 0;
-}
-
-/** A series once the counts already made have been pushed (pushes come within a second). */
-async function settled(name: string, labels: string): Promise<number> {
-  let last = await series(name, labels);
-  for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
-    const now = await series(name, labels);
-    if (now === last) return now;
-    last = now;
-  }
-}
-
-/** Polls a series until it has grown by at least `by` since `from`. */
-async function grows(name: string, labels: string, from: number, by: number): Promise<number> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const now = await series(name, labels);
-    if (now - from >= by || Date.now() > deadline) return now - from;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+import {
+  createSession,
+  metricGrows as grows,
+  metricSeries as series,
+  serviceCall,
+  metricSettled as settled,
+} from "./helpers";
 
 describe("the bill, counted", () => {
   it("counts two rows written per bridged progress event: the event (its key is the row) and the state", async () => {

@@ -24,6 +24,41 @@ export function callWith(configured: Env) {
     );
 }
 
+/** The value of one series in /metrics, its labels as written (sorted): 0 when absent. */
+export async function metricSeries(name: string, labels: string): Promise<number> {
+  const text = await (
+    await call("/metrics", { headers: { Authorization: `Bearer ${await serviceToken()}` } })
+  ).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
+/** A series once the counts already made have been pushed (pushes come within a second). */
+export async function metricSettled(name: string, labels: string): Promise<number> {
+  let last = await metricSeries(name, labels);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const now = await metricSeries(name, labels);
+    if (now === last) return now;
+    last = now;
+  }
+}
+
+/** Polls a series until it has grown by at least `by` since `from` (10 s at most): how much it grew. */
+export async function metricGrows(
+  name: string,
+  labels: string,
+  from: number,
+  by: number,
+): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const now = await metricSeries(name, labels);
+    if (now - from >= by || Date.now() > deadline) return now - from;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** What a stub call answers when its object is overloaded, as the platform says it. */
 export const overloaded = (): Promise<never> =>
   Promise.reject(Object.assign(new Error("Durable Object is overloaded"), { overloaded: true }));

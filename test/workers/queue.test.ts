@@ -12,6 +12,8 @@ import {
   call,
   createSession,
   type Frame,
+  metricGrows,
+  metricSettled,
   overloaded,
   rebindIn,
   serviceCall,
@@ -275,6 +277,12 @@ describe("the player's queue", () => {
     const sessionId = freshId("s");
     expect((await createSession(sessionId, playerId)).status).toBe(201);
     const session = env.CRAFTING_SESSION.getByName(sessionId);
+    const owed = (outcome: string) =>
+      metricSettled(
+        "crafting_owed_work_total",
+        `object="session",outcome="${outcome}",work="notify"`,
+      );
+    const [scheduled, done] = [await owed("retry_scheduled"), await owed("done")];
     const reachable = await rebindIn(session, "PLAYER", () => ({ sessionChanged: overloaded }));
     expect((await serviceCall(`/v1/sessions/${sessionId}/start`)).status).toBe(503);
     // Still unreachable when the object's alarm tries: it tries again later.
@@ -287,6 +295,12 @@ describe("the player's queue", () => {
     expect(await queueStatus(playerId, sessionId)).toBe("QUEUE_ENTRY_STATUS_PROCESSING");
     // Told, it owes nothing more: no alarm left.
     expect(await runDurableObjectAlarm(session)).toBe(false);
+    // Counted for operators: two tries scheduled, then done.
+    const series = (outcome: string) => `object="session",outcome="${outcome}",work="notify"`;
+    expect(
+      await metricGrows("crafting_owed_work_total", series("retry_scheduled"), scheduled, 2),
+    ).toBe(2);
+    expect(await metricGrows("crafting_owed_work_total", series("done"), done, 1)).toBe(1);
   });
 
   it("resumes a queue stream with exactly what was missed", async () => {
