@@ -91,6 +91,8 @@ export class IngestClient {
   #ending = { code: "cancelled", message: "the ingest client was closed" };
   /** A flush is due at the end of this turn. */
   #flushing = false;
+  /** Waiting for nothing to be held (`idle`). */
+  #idle: (() => void)[] = [];
 
   constructor(private readonly options: IngestOptions) {
     this.#window = wholeOption("window", options.window ?? 256, 1);
@@ -141,6 +143,16 @@ export class IngestClient {
     return answer;
   }
 
+  /**
+   * Resolves once nothing is held: every correction sent so far answered
+   * (or refused, or the client closed). For a graceful shutdown: `await
+   * ingest.idle()`, then `close()`.
+   */
+  idle(): Promise<void> {
+    if (this.#backlog.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
   /** Closes the stream for good; corrections still held are rejected (`cancelled`). */
   close(): void {
     if (this.#closed) return;
@@ -176,6 +188,7 @@ export class IngestClient {
     }
     for (const answer of Array.isArray(answers) ? answers : [answers]) this.#answer(answer);
     this.#flush();
+    this.#settleIdle();
   }
 
   #answer(answer: Answer): void {
@@ -235,6 +248,15 @@ export class IngestClient {
       const error = new IngestError(code, message, held.correction.session_id);
       for (const waiter of held.waiters) waiter.reject(error);
     }
+    this.#settleIdle();
+  }
+
+  /** Resolves `idle()` callers once nothing is held. */
+  #settleIdle(): void {
+    if (this.#backlog.size > 0 || this.#idle.length === 0) return;
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const resolve of idle) resolve();
   }
 }
 

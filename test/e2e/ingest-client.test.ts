@@ -43,12 +43,17 @@ describe("the ingest client", () => {
   it("answers every correction with the seq its session stored it at", async () => {
     const ids = (await sessions(10)).map((s) => s.sessionId);
     const ingest = client();
-    const answers = await Promise.all(
-      Array.from({ length: 50 }, (_, i) =>
-        ids.map((session_id) => ingest.send({ session_id, progress_percent: i + 1 })),
-      ).flat(),
-    );
-    expect(answers).toHaveLength(500);
+    let settled = 0;
+    const sent = Array.from({ length: 50 }, (_, i) =>
+      ids.map((session_id) => ingest.send({ session_id, progress_percent: i + 1 })),
+    )
+      .flat()
+      .map((answer) => answer.finally(() => settled++));
+    // idle() resolves once every correction has its answer.
+    await ingest.idle();
+    await Promise.resolve();
+    expect(settled).toBe(500);
+    const answers = await Promise.all(sent);
     for (const sessionId of ids) {
       const mine = answers.filter((a) => a.sessionId === sessionId);
       expect(mine).toHaveLength(50);

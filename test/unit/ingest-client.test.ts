@@ -75,7 +75,31 @@ describe("the ingest client", () => {
       ["s-1", 5],
     ]);
     expect(ingest.held).toBe(0);
+    await ingest.idle(); // Nothing held: at once.
     ingest.close();
+  });
+
+  it("is idle once every correction is answered, or once it is closed", async () => {
+    const ingest = new IngestClient({
+      baseUrl: "http://crafting.test",
+      token: () => "t",
+      WebSocket: answeringSocket(busyOnce, []),
+    });
+    const answer = ingest.send({ session_id: "s-1", progress_percent: 5 });
+    let idle = false;
+    const waiting = ingest.idle().then(() => {
+      idle = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Refused for a while, resting before its retry: still held.
+    expect(idle).toBe(false);
+    await waiting;
+    await expect(answer).resolves.toMatchObject({ seq: 42 });
+    const closing = ingest.send({ session_id: "s-2", progress_percent: 1 });
+    const closedIdle = ingest.idle();
+    ingest.close();
+    await expect(closing).rejects.toMatchObject({ code: "cancelled" });
+    await closedIdle;
   });
 
   it("gives up after its retries, with the service's refusal", async () => {
