@@ -40,8 +40,18 @@ export class OwedRetry {
       this.#said("error", "abandoned", { tries });
       return;
     }
-    this.storage.kv.put(TRIES_KEY, tries + 1);
-    await this.storage.setAlarm(Date.now() + delayMs);
+    try {
+      this.storage.kv.put(TRIES_KEY, tries + 1);
+      await this.storage.setAlarm(Date.now() + delayMs);
+    } catch (e: unknown) {
+      // Never in the way of the answer the caller is owed (a 503 to retry):
+      // its retry, or a redelivery, is then the repair.
+      this.#said("error", "abandoned", {
+        tries,
+        message: `the retry could not be stored: ${e instanceof Error ? e.message : String(e)}`,
+      });
+      return;
+    }
     this.#said("warn", "retry_scheduled", { tries, delay_ms: delayMs });
   }
 

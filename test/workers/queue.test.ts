@@ -303,6 +303,23 @@ describe("the player's queue", () => {
     expect(await metricGrows("crafting_owed_work_total", series("done"), done, 1)).toBe(1);
   });
 
+  it("still answers 503 when its retry cannot be stored, and says it gave up", async () => {
+    const playerId = freshId("p");
+    const sessionId = freshId("s");
+    expect((await createSession(sessionId, playerId)).status).toBe(201);
+    const session = env.CRAFTING_SESSION.getByName(sessionId);
+    const abandoned = `object="session",outcome="abandoned",work="notify"`;
+    const before = await metricSettled("crafting_owed_work_total", abandoned);
+    await rebindIn(session, "PLAYER", () => ({ sessionChanged: overloaded }));
+    await runInDurableObject(session, (_instance, state) => {
+      state.storage.setAlarm = () => Promise.reject(new Error("storage is unavailable"));
+    });
+    // The caller is told to send it again, which is then the only repair.
+    const refused = await serviceCall(`/v1/sessions/${sessionId}/start`);
+    expect(refused.status).toBe(503);
+    expect(await metricGrows("crafting_owed_work_total", abandoned, before, 1)).toBe(1);
+  });
+
   it("resumes a queue stream with exactly what was missed", async () => {
     const playerId = freshId("p");
     const bearer = await token(playerId);
