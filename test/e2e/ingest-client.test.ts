@@ -7,6 +7,7 @@
 
 import { IngestClient, IngestError } from "crafting-network-service/client/ingest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WsSocket from "ws";
 import { DevServer } from "../support/dev-server";
 import { startedSession } from "../support/http";
 import { serviceToken, token, wrongKeyToken } from "../support/tokens";
@@ -102,6 +103,24 @@ describe("the ingest client", () => {
     expect(ingest.held).toBe(0);
     ingest.close();
   }, 180_000);
+
+  it("runs on the ws package's WebSocket, for a crafting-service on Node < 22", async () => {
+    const [session] = await sessions(1);
+    const sessionId = session?.sessionId ?? "";
+    const ingest = new IngestClient({
+      baseUrl: server.baseUrl,
+      token: serviceToken,
+      WebSocket: WsSocket as unknown as typeof WebSocket,
+    });
+    const answers = await Promise.all(
+      [10, 20, 30].map((progress_percent) =>
+        ingest.send({ session_id: sessionId, progress_percent }),
+      ),
+    );
+    expect(answers.map((a) => a.sessionId)).toEqual([sessionId, sessionId, sessionId]);
+    expect((await progressOf(sessionId)).percent).toBe(30);
+    ingest.close();
+  }, 60_000);
 
   it("refuses a correction with the service's code and reason; the others land", async () => {
     const [session] = await sessions(1);
