@@ -303,7 +303,7 @@ const settleBy = Date.now() + 60_000;
 /** Waits until `problem()` finds none; one still found at `settleBy` is a final-state mismatch. */
 async function settled(problem: () => Promise<string | null>): Promise<void> {
   for (;;) {
-    const found = await problem();
+    const found = await problem().catch((e: unknown) => `${e instanceof Error ? e.message : e}`);
     if (!found) return;
     if (Date.now() > settleBy) {
       finalStateMismatches++;

@@ -18,10 +18,19 @@ async function slotsRefused(
     const ws = new WebSocket(`${wsBase}/ws/crafting/${s.sessionId}`, ["crafting.v1.json"], {
       headers: { Authorization: `Bearer ${s.bearer}` },
     });
+    // A handshake not answered within 10 s counts as refused (and is given up), never waited on for good.
     const ok = await new Promise<boolean>((resolve) => {
-      ws.once("open", () => resolve(true));
-      ws.once("unexpected-response", () => resolve(false));
-      ws.once("error", () => resolve(false));
+      const late = setTimeout(() => {
+        ws.terminate();
+        resolve(false);
+      }, 10_000);
+      const settle = (opened: boolean) => {
+        clearTimeout(late);
+        resolve(opened);
+      };
+      ws.once("open", () => settle(true));
+      ws.once("unexpected-response", () => settle(false));
+      ws.once("error", () => settle(false));
     });
     if (ok) opened.push(ws);
     else refused++;

@@ -243,18 +243,32 @@ export function tally(watchers: readonly Watcher[], finalSeq: ReadonlyMap<string
   };
 }
 
-/** A fresh JSON stream's first frame (its snapshot), parsed; the stream is closed after it. */
-export async function firstFrame<T>(url: string, bearer: string): Promise<T> {
+/**
+ * A fresh JSON stream's first frame (its snapshot), parsed; the stream is
+ * closed after it. One that does not come within `withinMs` (or a stream
+ * closed before it) is an error, never a wait without end.
+ */
+export async function firstFrame<T>(url: string, bearer: string, withinMs = 10_000): Promise<T> {
   const ws = new WebSocket(url, ["crafting.v1.json"], {
     headers: { Authorization: `Bearer ${bearer}` },
   });
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await new Promise<T>((resolve, reject) => {
       ws.once("message", (data) => resolve(JSON.parse(String(data)) as T));
       ws.once("unexpected-response", (_, response) => reject(new Error(`${response.statusCode}`)));
       ws.once("error", reject);
+      ws.once("close", (code, reason) =>
+        reject(new Error(`closed ${code} ${String(reason)} before its first frame`)),
+      );
+      timer = setTimeout(
+        () => reject(new Error(`no first frame within ${withinMs} ms from ${url}`)),
+        withinMs,
+      );
     });
   } finally {
-    ws.close(1000);
+    clearTimeout(timer);
+    if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+    else ws.terminate();
   }
 }
