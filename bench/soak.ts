@@ -348,7 +348,12 @@ while (
 )
   await sleep(250);
 for (const w of watchers) w.stop();
-await Promise.allSettled(running);
+// Bounded like every wait here: a watcher that would not stop is said, not waited on.
+const stopped30s = await Promise.race([
+  Promise.allSettled(running).then(() => true),
+  sleep(30_000).then(() => false),
+]);
+if (!stopped30s) mismatches.push("some watchers were still running 30 s after they were stopped");
 
 // Slots: with every client gone, each player can open its full quota again.
 await sleep(2_000);

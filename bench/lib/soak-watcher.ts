@@ -129,6 +129,9 @@ export class Watcher {
       closeTimeout: 500,
     } as WebSocket.ClientOptions);
     this.#close = () => ws.close(1000);
+    // Stopped while it was being opened (the sync channel's negotiation is a
+    // call away): closed now, or nothing ever would (a CI soak hung so).
+    if (this.stopped) this.#close();
     const keepalive = setInterval(() => {
       if (ws.readyState === WebSocket.OPEN && this.kind !== "sync") ws.send("ping");
     }, 10_000);
@@ -187,6 +190,7 @@ export class Watcher {
   async #rpc(): Promise<void> {
     const abort = new AbortController();
     this.#close = () => abort.abort();
+    if (this.stopped) abort.abort();
     const client = createClient(
       CraftingStreamingService,
       createConnectTransport({
