@@ -131,8 +131,9 @@ export const REFUSAL_CLOSE_CODES: Record<ErrorCode, number> = {
   unauthenticated: CloseCode.TOKEN_EXPIRED,
   permission_denied: CloseCode.FORBIDDEN,
   not_found: CloseCode.NOT_FOUND,
-  method_not_allowed: CloseCode.POLICY_VIOLATION,
+  // The first refusal of a close code is what it stands for (`refusalOfClose`).
   invalid_argument: CloseCode.POLICY_VIOLATION,
+  method_not_allowed: CloseCode.POLICY_VIOLATION,
   already_exists: CloseCode.POLICY_VIOLATION,
   failed_precondition: CloseCode.POLICY_VIOLATION,
   payload_too_large: CloseCode.MESSAGE_TOO_BIG,
@@ -141,6 +142,12 @@ export const REFUSAL_CLOSE_CODES: Record<ErrorCode, number> = {
   unavailable: CloseCode.TRY_AGAIN_LATER,
   internal: CloseCode.INTERNAL_ERROR,
 };
+
+/** The refusal a close code says (the first that `REFUSAL_CLOSE_CODES` closes with it), or null. */
+export function refusalOfClose(code: number): ErrorCode | null {
+  const codes = Object.keys(REFUSAL_CLOSE_CODES) as ErrorCode[];
+  return codes.find((refusal) => REFUSAL_CLOSE_CODES[refusal] === code) ?? null;
+}
 
 /** Why a stream ended with `TOKEN_EXPIRED`, whichever end of it noticed. */
 export const TOKEN_EXPIRED_REASON = "token expired: reconnect with a new token";

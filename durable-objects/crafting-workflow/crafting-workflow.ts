@@ -94,7 +94,7 @@ export class CraftingWorkflow extends StreamingObject {
     // Its steps' sessions are placed where it was (one row, kept only when there is a hint).
     if (locationHint) this.ctx.storage.kv.put(PLACEMENT_KEY, locationHint);
     this.#commit(newWorkflow(workflowId, playerId, plans, epoch, Date.now()));
-    await this.#startStep(0);
+    if (!(await this.#startStep(0))) await this.#owed.failed();
     const created = await this.view();
     return created.ok ? ok({ created: true, workflow: created.value }) : created;
   }
@@ -110,7 +110,8 @@ export class CraftingWorkflow extends StreamingObject {
     const applied = applyStepChange(state, summary, Date.now());
     if (!applied.changed) return heldStep(state, summary.sessionId);
     this.#commit(applied.state);
-    if (applied.startStep !== null) await this.#startStep(applied.startStep);
+    if (applied.startStep !== null && !(await this.#startStep(applied.startStep)))
+      await this.#owed.failed();
     if (workflowEnded(applied.state)) this.hub.endAll(1000, `workflow ${applied.state.status}`);
     return heldStep(applied.state, summary.sessionId);
   }
@@ -150,21 +151,21 @@ export class CraftingWorkflow extends StreamingObject {
     await super.alarm();
     if (!this.#owed.pending()) return;
     const index = this.#state ? stepToStart(this.#state) : null;
-    if (index === null) this.#owed.done();
-    else await this.#startStep(index);
+    if (index === null || (await this.#startStep(index))) this.#owed.done();
+    else await this.#owed.failed();
   }
 
   // --- Internals -------------------------------------------------------------
 
   /**
    * Creates and starts step `index`'s session (idempotent: a retried create
-   * returns the same session). One that could not be started (its object
-   * unreachable or overloaded) is started again by the alarm.
+   * returns the same session). False: it could not be started (its object
+   * unreachable or overloaded), and the alarm is to start it.
    */
-  async #startStep(index: number): Promise<void> {
+  async #startStep(index: number): Promise<boolean> {
     const state = this.#state as WorkflowState;
     const step = state.steps[index];
-    if (!step) return;
+    if (!step) return true;
     const hint = this.ctx.storage.kv.get<LocationHint>(PLACEMENT_KEY) ?? null;
     const stub = sessionStub(this.env, step.sessionId, hint);
     let failure: string | null = null;
@@ -190,13 +191,13 @@ export class CraftingWorkflow extends StreamingObject {
     } catch (e: unknown) {
       failure = e instanceof Error ? e.message : String(e);
     }
-    if (failure === null) return this.#owed.done();
+    if (failure === null) return true;
     log("error", "workflow.step_start_failed", {
       workflow_id: state.workflowId,
       session_id: step.sessionId,
       message: failure,
     });
-    await this.#owed.failed();
+    return false;
   }
 
   /** Stores the workflow and its frame in one transaction, then tells its streams. */

@@ -11,7 +11,7 @@
  * (`retry_after_s` in its answer: a rate limit, a session unreachable) is
  * sent again after that wait.
  */
-import { CloseCode } from "../errors";
+import { refusalOfClose } from "../errors";
 import { serviceBases } from "./base-url";
 import { Connection, type ConnectionTuning, type StateChange, tuningOf } from "./connection";
 import { type Held, IngestBacklog, type IngestCorrection } from "./ingest-backlog";
@@ -61,14 +61,6 @@ export interface IngestOptions extends ConnectionTuning {
 const INGEST_PROTOCOL = "crafting.ingest.v1";
 /** Most corrections in one message (the service's limit). */
 const MAX_PER_MESSAGE = 1000;
-
-/** The error code a stream's final close stands for. */
-const CLOSE_ERRORS: Record<number, string> = {
-  [CloseCode.TOKEN_EXPIRED]: "unauthenticated",
-  [CloseCode.FORBIDDEN]: "permission_denied",
-  [CloseCode.NOT_FOUND]: "not_found",
-  [CloseCode.POLICY_VIOLATION]: "invalid_argument",
-};
 
 type Answer = {
   ref?: unknown;
@@ -231,7 +223,7 @@ export class IngestClient {
     if (change.state === "closed" && !this.#closed) {
       this.#closed = true;
       this.#ending = {
-        code: CLOSE_ERRORS[change.code ?? 0] ?? "unavailable",
+        code: refusalOfClose(change.code ?? 0) ?? "unavailable",
         message: `the ingest stream closed for good: ${change.code} ${change.reason ?? ""}`.trim(),
       };
       this.#end();

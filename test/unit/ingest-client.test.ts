@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { IngestClient } from "../../src/client/ingest";
+import { CloseCode, REFUSAL_CLOSE_CODES, refusalOfClose } from "../../src/errors";
 
 type Update = { ref: number; session_id: string; progress_percent: number };
 
@@ -132,5 +133,18 @@ describe("the ingest client", () => {
     expect(
       () => new IngestClient({ ...options, baseUrl: "localhost:8787", WebSocket: Socket }),
     ).toThrow(/baseUrl must be the service's http\(s\) URL/);
+  });
+
+  it("says a final close as the refusal it stands for, the inverse of the service's table", () => {
+    expect(refusalOfClose(CloseCode.TOKEN_EXPIRED)).toBe("unauthenticated");
+    expect(refusalOfClose(CloseCode.FORBIDDEN)).toBe("permission_denied");
+    expect(refusalOfClose(CloseCode.NOT_FOUND)).toBe("not_found");
+    expect(refusalOfClose(CloseCode.POLICY_VIOLATION)).toBe("invalid_argument");
+    expect(refusalOfClose(CloseCode.NORMAL)).toBeNull();
+    // Every refusal's close code reads back as a refusal with that same code.
+    for (const close of Object.values(REFUSAL_CLOSE_CODES)) {
+      const refusal = refusalOfClose(close);
+      expect(refusal && REFUSAL_CLOSE_CODES[refusal]).toBe(close);
+    }
   });
 });

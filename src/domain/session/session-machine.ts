@@ -140,7 +140,7 @@ export function transition(state: Session | null, input: SessionInput): Transiti
     result.change.kind === "none" &&
     (input.type === "create" || input.type === "lifecycle")
   )
-    committed.effects.push(...noticesOf(state, input.atMs, true, true));
+    committed.effects.push(...noticesAgain(state, input.atMs));
   const outcome: SessionOutcome =
     input.type === "create"
       ? { type: "created", created: state === null }
@@ -196,9 +196,10 @@ function commit(
 }
 
 /**
- * The notices of a status change told again, by the object's own alarm,
- * after it could not be told (src/domain/owed.ts): waited, and skipped by
- * the object when the receiver is known to hold it by now.
+ * A session's notices told again (a caller's retry or a redelivery that
+ * finds the change stored, or the object's own alarm after they could not
+ * be told, src/domain/owed.ts): waited, and skipped by the object when the
+ * receiver is known to hold it by now.
  */
 export function noticesAgain(state: Session, atMs: number): SessionNotice[] {
   return noticesOf(state, atMs, true, true);
@@ -276,7 +277,7 @@ function applyEvents(
   if (fresh.length === 0) {
     // A redelivery of what is stored (the Queue retries a batch whose
     // consumer died): told again, as a caller's retry is (above).
-    const again = prev ? noticesOf(prev, atMs, true, true) : [];
+    const again = prev ? noticesAgain(prev, atMs) : [];
     return { ok: true, state: prev, effects: again, outcome: results(null) };
   }
 
