@@ -10,6 +10,7 @@ import { SessionStatus } from "../gen/crafting/v1/session_pb";
 import { SyncRequestSchema, type SyncState } from "../gen/crafting/v1/sync_pb";
 import { sessionEndedOnWire } from "../protocol/session-wire";
 import { SyncReceiver } from "../protocol/sync/sync-receiver";
+import { serviceBases } from "./base-url";
 import { ClockSync } from "./clock";
 import {
   Connection,
@@ -21,7 +22,7 @@ import {
 import { Emitter } from "./emitter";
 import { endedReason } from "./ended";
 import { ProgressPredictor } from "./predict";
-import { idSegment, serviceBases, type ViewStreamOptions } from "./view-stream";
+import { idSegment, type ViewStreamOptions } from "./view-stream";
 
 /**
  * The sync channel's settings: the service, the player's token (the sync

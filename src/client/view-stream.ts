@@ -10,8 +10,6 @@ import { CLOCK_PINGS_PER_CONNECT } from "./clock";
 import { Connection, type ConnectionTuning, type StateChange, tuningOf } from "./connection";
 import type { TokenProvider } from "./token";
 
-export { serviceBases };
-
 /** Where a view's stream goes and with which token, and its connection's settings. */
 export interface ViewStreamOptions extends ConnectionTuning {
   /** The service's http(s) URL (a path prefix is kept). */

@@ -1,12 +1,12 @@
 /** The client SDK's pure parts: backoff, clock sync, progress prediction, and the connection's retry rules. */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from "../../src/client/backoff";
+import { serviceBases } from "../../src/client/base-url";
 import { ClockSync } from "../../src/client/clock";
 import { Connection, type StateChange } from "../../src/client/connection";
 import { endedReason } from "../../src/client/ended";
 import { ProgressPredictor, stepAt, WorkflowPredictor } from "../../src/client/predict";
 import { tokenExpiryMs } from "../../src/client/token";
-import { serviceBases } from "../../src/client/view-stream";
 import { SessionStatusSchema } from "../../src/gen/crafting/v1/session_pb";
 import { WorkflowStatusSchema } from "../../src/gen/crafting/v1/workflow_pb";
 import { sessionEndedOnWire } from "../../src/protocol/session-wire";
