@@ -8,6 +8,8 @@
  *   paths (`POST /v1/progress`, `POST /v1/events`) and the ingest stream
  *   (`GET /v1/progress/stream`), as fast as they go.
  */
+
+import { IngestClient } from "crafting-network-service/client/ingest";
 import WebSocket from "ws";
 import { progressEvent } from "./events-scenario.ts";
 import { measureCpu } from "./procs.ts";
@@ -75,12 +77,16 @@ export interface BatchIngestResult {
   events_batch_updates_per_s: number;
   /** Updates applied per second on one ingest stream, in arrays of STREAM_CHUNK (STREAM_WINDOW in flight). */
   stream_updates_per_s: number;
+  /** The package's ingest client, at `CLIENT_RATE` corrections a second for as many as the others took. */
+  client: ClientIngestResult;
   errors: number;
 }
 
 /** Updates in flight on the ingest stream (its limit is 1,000 waiting), sent in arrays of STREAM_CHUNK. */
 const STREAM_WINDOW = 1000;
 const STREAM_CHUNK = 250;
+/** Corrections a second offered through the ingest client: the product's progress rate (goal 4). */
+const CLIENT_RATE = 10_000;
 
 interface Watched {
   id: string;
@@ -284,12 +290,15 @@ export async function batchIngest(
     streamUpdates(target.baseUrl, headers, ids, requests * 1000),
   );
   errors += streamed.result.failed;
+  const client = await clientIngest(target, ids, CLIENT_RATE, (requests * 1000) / CLIENT_RATE);
+  errors += client.failed;
   return {
     sessions,
     updates: requests * 1000,
     progress_batch_updates_per_s: progress,
     events_batch_updates_per_s: events,
     stream_updates_per_s: round(streamed.result.applied / streamed.seconds, 0),
+    client,
     errors,
   };
 }
@@ -328,4 +337,77 @@ async function streamUpdates(
     ws.on("close", () => resolve({ applied, failed: updates - applied }));
     more();
   });
+}
+
+/** What crafting-service gets from the package's ingest client at a steady rate. */
+export interface ClientIngestResult {
+  /** Corrections sent per second (one per session per round), and for how long. */
+  offered_per_s: number;
+  seconds: number;
+  /** Corrections answered per second, over the time from the first send to the last answer. */
+  answered_per_s: number;
+  /** Changes the sessions stored (corrections the client or the service folded into a newer one share its change). */
+  changes: number;
+  /** From `send` to its answer (a folded correction is answered with the newer one). */
+  answer_ms: LatencySummary;
+  /** Corrections refused or never answered (0 unless something is wrong). */
+  failed: number;
+}
+
+/**
+ * `rate` corrections a second over `ids` for `seconds` through the ingest
+ * client, with its defaults: a round of one correction per session every
+ * `ids.length / rate` seconds, none awaited before the next round, as
+ * crafting-service reports a live session's progress. Every correction is
+ * answered; what the sessions could not store one by one is folded into
+ * the newer correction (latest wins), which `changes` shows.
+ */
+export async function clientIngest(
+  target: Target,
+  ids: readonly string[],
+  rate: number,
+  seconds: number,
+): Promise<ClientIngestResult> {
+  const client = new IngestClient({
+    baseUrl: target.baseUrl,
+    token: () => token("crafting-service", "service"),
+  });
+  // Open before the clock starts: the first round does not wait for the connection.
+  await Promise.all(ids.map((id) => client.send({ session_id: id, elapsed_ms: 1 })));
+  const firstSeq = new Map<string, number>();
+  const lastSeq = new Map<string, number>();
+  const latencies: number[] = [];
+  const rounds = Math.max(1, Math.round((rate * seconds) / ids.length));
+  const started = performance.now();
+  const answers: Promise<void>[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const wait = started + (round * ids.length * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const sentAt = performance.now();
+    for (const id of ids)
+      answers.push(
+        client.send({ session_id: id, elapsed_ms: 2 + round }).then(
+          (answer) => {
+            latencies.push(performance.now() - sentAt);
+            if (!firstSeq.has(id)) firstSeq.set(id, answer.seq);
+            lastSeq.set(id, Math.max(answer.seq, lastSeq.get(id) ?? 0));
+          },
+          () => {},
+        ),
+      );
+  }
+  await Promise.race([Promise.all(answers), new Promise((resolve) => setTimeout(resolve, 30_000))]);
+  const elapsedS = (performance.now() - started) / 1000;
+  client.close();
+  let changes = 0;
+  for (const [id, last] of lastSeq) changes += last - (firstSeq.get(id) ?? last) + 1;
+  const sent = rounds * ids.length;
+  return {
+    offered_per_s: rate,
+    seconds,
+    answered_per_s: round(latencies.length / elapsedS, 0),
+    changes,
+    answer_ms: summarize(latencies),
+    failed: sent - latencies.length,
+  };
 }

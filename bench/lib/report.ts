@@ -173,6 +173,11 @@ export function validateResult(value: unknown): string[] {
     problems.push("wire sizes with compression offered missing");
   if (!(r.ingest?.stream && r.ingest.stream.posts_per_s > 0 && r.ingest.stream.errors === 0))
     problems.push("ingest stream figures missing (or its updates failed)");
+  const batch = r.ingest?.batch as
+    | { client?: { answered_per_s?: number }; errors?: number }
+    | undefined;
+  if (!(batch && (batch.client?.answered_per_s ?? 0) > 0 && batch.errors === 0))
+    problems.push("batch path figures missing (or their updates failed)");
   if (!(r.cadence && r.cadence.reports > 0 && r.cadence.rows_per_report.session > 0))
     problems.push("rows per report at crafting-service's cadence missing");
   const lost = (r.events?.steady as { lost?: number } | undefined)?.lost ?? 0;
@@ -256,7 +261,7 @@ export function markdown(result: BenchResult): string {
   if (result.ingest.batch) {
     lines.push(
       "",
-      `Batch paths (us): ${fmt(result.ingest.batch_updates_per_s, 0)} progress updates/s across ${String(result.ingest.batch.sessions)} sessions, the fastest of: 1,000 updates per request (a session's share of a request is one change), and the ingest stream (each update its own change).`,
+      `Batch paths (us): ${fmt(result.ingest.batch_updates_per_s, 0)} progress updates/s across ${String(result.ingest.batch.sessions)} sessions, the fastest of: 1,000 updates per request (a session's share of a request is one change), and the ingest stream (each update its own change). \`client\`: the package's ingest client offered a round of one correction per session at a steady rate, none awaited before the next (updates waiting for their session are folded into its newer one, latest wins: \`changes\` is what the sessions stored).`,
       "",
       "```json",
       JSON.stringify(result.ingest.batch, null, 2),

@@ -102,6 +102,18 @@ function sampleResult(): BenchResult {
         server_cpu: 0,
         posts_per_s_runs: [150, 140, 160],
       },
+      batch: {
+        sessions: 100,
+        stream_updates_per_s: 11_000,
+        client: {
+          offered_per_s: 10_000,
+          answered_per_s: 9_700,
+          changes: 2_800,
+          answer_ms: { p50: 110, p99: 170 },
+          failed: 0,
+        },
+        errors: 0,
+      },
     },
     events: null,
     scale: [
@@ -368,6 +380,16 @@ describe("the result", () => {
     expect(validateResult(missing)).toEqual(["wire sizes with compression offered missing"]);
     expect(validateResult({ ...sampleResult(), cadence: null })).toEqual([
       "rows per report at crafting-service's cadence missing",
+    ]);
+    const refusedByClient = sampleResult();
+    refusedByClient.ingest.batch = { ...refusedByClient.ingest.batch, errors: 2 };
+    expect(validateResult(refusedByClient)).toEqual([
+      "batch path figures missing (or their updates failed)",
+    ]);
+    const withoutClient = sampleResult();
+    delete withoutClient.ingest.batch?.client;
+    expect(validateResult(withoutClient)).toEqual([
+      "batch path figures missing (or their updates failed)",
     ]);
     expect(validateResult({ ...sampleResult(), events: { steady: { lost: 3 } } })).toEqual([
       "write paths: 3 updates never reached their watchers",
