@@ -69,6 +69,31 @@ export function parseMetrics(text) {
   return samples;
 }
 
+// Work objects owed others and retried by their own alarms
+// (crafting_owed_work_total), one row per object and work, by outcome:
+// [{ object, work, retry_scheduled, done, abandoned }], the given-up first.
+const OWED_OUTCOMES = ["retry_scheduled", "done", "abandoned"];
+export function owedWork(samples) {
+  const rows = new Map();
+  for (const { name, labels, value } of samples) {
+    if (name !== "crafting_owed_work_total") continue;
+    const key = `${labels.object} ${labels.work}`;
+    const row = rows.get(key) ?? {
+      object: labels.object,
+      work: labels.work,
+      retry_scheduled: 0,
+      done: 0,
+      abandoned: 0,
+    };
+    if (OWED_OUTCOMES.includes(labels.outcome)) row[labels.outcome] += value;
+    rows.set(key, row);
+  }
+  return [...rows.values()].sort(
+    (a, b) =>
+      b.abandoned - a.abandoned || `${a.object} ${a.work}`.localeCompare(`${b.object} ${b.work}`),
+  );
+}
+
 // A token from the URL fragment (never sent to the server), else session storage.
 export function tokenFrom(key) {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");

@@ -2,7 +2,7 @@
 // polls /metrics and the dead-letter log and draws charts; the health checks
 // arrive live over /health/ws; any session, player's queue or workflow can be
 // watched live by id.
-import { LineChart, parseMetrics, tokenFrom } from "./charts.js";
+import { LineChart, owedWork, parseMetrics, tokenFrom } from "./charts.js";
 import { html } from "./html.js";
 import { LiteClient } from "./sdk-lite.js";
 
@@ -119,6 +119,7 @@ async function poll() {
     charts.latency.push("p50 ms", p50 ?? 0);
   }
   if (previous) showCost(samples, previous.samples, (at - previous.at) / 1000, sessions);
+  showOwed(samples);
   previous = current;
   const letters = await (await get("/v1/events/dead-letters?limit=5")).json();
   show("dlq", letters.count);
@@ -172,6 +173,26 @@ function showCost(now, before, seconds, sessions) {
     ([name, dollars]) => html`<dt>${name}</dt><dd>$${dollars.toFixed(4)}/h</dd>`,
   )}`;
   document.body.dataset.costSamples = String(Number(document.body.dataset.costSamples ?? 0) + 1);
+}
+
+/** Work objects owe others, retried by their alarms: counts since the service started. */
+function showOwed(samples) {
+  const rows = owedWork(samples);
+  show(
+    "owed-abandoned",
+    sum(samples, "crafting_owed_work_total", (l) => l.outcome === "abandoned"),
+  );
+  show(
+    "owed-scheduled",
+    sum(samples, "crafting_owed_work_total", (l) => l.outcome === "retry_scheduled"),
+  );
+  $("#owed").innerHTML =
+    rows.length === 0
+      ? html`<tr><td colspan="5" class="muted">nothing owed since the service started</td></tr>`
+      : html`${rows.map(
+          (r) =>
+            html`<tr data-owed="${r.object}.${r.work}" class="${r.abandoned > 0 ? "bad" : ""}"><td>${r.object}</td><td>${r.work}</td><td>${r.retry_scheduled}</td><td>${r.done}</td><td>${r.abandoned}</td></tr>`,
+        )}`;
 }
 
 /** A stream opened with the token in the subprotocol list (browsers cannot set headers on a WebSocket). */

@@ -223,6 +223,11 @@ describe("the dashboard in chromium", () => {
       Number(await page.locator('[data-metric="cost-per-1000"]').textContent()),
     ).toBeGreaterThanOrEqual(0);
     expect(await page.locator("#cost-parts dt").count()).toBe(4);
+    // Owed work, drawn from the same poll: counts (none owed here, unless a notice failed) and a row.
+    expect(
+      Number(await page.locator('[data-metric="owed-abandoned"]').textContent()),
+    ).toBeGreaterThanOrEqual(0);
+    expect(await page.locator("#owed tr").count()).toBeGreaterThan(0);
     // Any session, live, by id (the operator token watches what a player owns).
     await page.fill("#session-input", links.session_id);
     await page.click("#session-form button");
