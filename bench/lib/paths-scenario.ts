@@ -290,7 +290,9 @@ export async function batchIngest(
     streamUpdates(target.baseUrl, headers, ids, requests * 1000),
   );
   errors += streamed.result.failed;
-  const client = await clientIngest(target, ids, CLIENT_RATE, (requests * 1000) / CLIENT_RATE);
+  // Moving each session on from where the paths before left it.
+  const seconds = (requests * 1000) / CLIENT_RATE;
+  const client = await clientIngest(target, ids, CLIENT_RATE, seconds, requests * 1000 + 1);
   errors += client.failed;
   return {
     sessions,
@@ -358,7 +360,8 @@ export interface ClientIngestResult {
  * `rate` corrections a second over `ids` for `seconds` through the ingest
  * client, with its defaults: a round of one correction per session every
  * `ids.length / rate` seconds, none awaited before the next round, as
- * crafting-service reports a live session's progress. Every correction is
+ * crafting-service reports a live session's progress, each session moved on
+ * from `fromElapsedMs` by 1 ms a round. Every correction is
  * answered; what the sessions could not store one by one is folded into
  * the newer correction (latest wins), which `changes` shows.
  */
@@ -367,13 +370,14 @@ export async function clientIngest(
   ids: readonly string[],
   rate: number,
   seconds: number,
+  fromElapsedMs = 0,
 ): Promise<ClientIngestResult> {
   const client = new IngestClient({
     baseUrl: target.baseUrl,
     token: () => token("crafting-service", "service"),
   });
   // Open before the clock starts: the first round does not wait for the connection.
-  await Promise.all(ids.map((id) => client.send({ session_id: id, elapsed_ms: 1 })));
+  await Promise.all(ids.map((id) => client.send({ session_id: id, elapsed_ms: fromElapsedMs })));
   const firstSeq = new Map<string, number>();
   const lastSeq = new Map<string, number>();
   const latencies: number[] = [];
@@ -386,7 +390,7 @@ export async function clientIngest(
     const sentAt = performance.now();
     for (const id of ids)
       answers.push(
-        client.send({ session_id: id, elapsed_ms: 2 + round }).then(
+        client.send({ session_id: id, elapsed_ms: fromElapsedMs + 1 + round }).then(
           (answer) => {
             latencies.push(performance.now() - sentAt);
             if (!firstSeq.has(id)) firstSeq.set(id, answer.seq);

@@ -178,14 +178,9 @@ function showCost(now, before, seconds, sessions) {
 /** Work objects owe others, retried by their alarms: counts since the service started. */
 function showOwed(samples) {
   const rows = owedWork(samples);
-  show(
-    "owed-abandoned",
-    sum(samples, "crafting_owed_work_total", (l) => l.outcome === "abandoned"),
-  );
-  show(
-    "owed-scheduled",
-    sum(samples, "crafting_owed_work_total", (l) => l.outcome === "retry_scheduled"),
-  );
+  const total = (outcome) => rows.reduce((n, row) => n + row[outcome], 0);
+  show("owed-abandoned", total("abandoned"));
+  show("owed-scheduled", total("retry_scheduled"));
   $("#owed").innerHTML =
     rows.length === 0
       ? html`<tr><td colspan="5" class="muted">nothing owed since the service started</td></tr>`
