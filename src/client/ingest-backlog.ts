@@ -30,6 +30,7 @@ export interface Waiter<A, E> {
 export interface Held<A, E> {
   ref: number;
   correction: IngestCorrection;
+  /** The callers of the corrections folded into it first, its own caller last. */
   waiters: Waiter<A, E>[];
   /** Times it was refused for a while and sent again. */
   tries: number;

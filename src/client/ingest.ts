@@ -26,6 +26,12 @@ export interface IngestApplied {
   seq: number;
   /** False: a stale reading, the session left as it was (at `seq`). */
   changed: boolean;
+  /**
+   * True: this correction was never sent, a newer one of its session was
+   * (latest wins), and this is that one's answer. Many of them mean
+   * corrections come faster than the window lets them out (docs/sdk.md).
+   */
+  superseded: boolean;
 }
 
 /** A correction not applied: the service's error `code` and `message`, or the client's (`cancelled`, a stream closed for good). */
@@ -193,8 +199,13 @@ export class IngestClient {
         epoch: answer.epoch ?? 0,
         seq: answer.seq ?? 0,
         changed: answer.changed !== false,
+        superseded: false,
       };
-      for (const waiter of held.waiters) waiter.resolve(applied);
+      // The correction sent is the last to wait on it; those before it were folded into it.
+      const own = held.waiters.length - 1;
+      held.waiters.forEach((waiter, i) => {
+        waiter.resolve(i === own ? applied : { ...applied, superseded: true });
+      });
       return;
     }
     const waitS = answer.retry_after_s;

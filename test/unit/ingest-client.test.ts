@@ -69,6 +69,7 @@ describe("the ingest client", () => {
       epoch: 7,
       seq: 42,
       changed: true,
+      superseded: false,
     });
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(45);
     expect(seen.map((u) => [u.session_id, u.progress_percent])).toEqual([
@@ -77,6 +78,37 @@ describe("the ingest client", () => {
     ]);
     expect(ingest.held).toBe(0);
     await ingest.idle(); // Nothing held: at once.
+    ingest.close();
+  });
+
+  it("says which answers are a newer correction's: those folded into it, never sent", async () => {
+    const seen: Update[] = [];
+    const ingest = new IngestClient({
+      baseUrl: "http://crafting.test",
+      token: () => "t",
+      WebSocket: answeringSocket(
+        (u) => ({ ref: u.ref, session_id: u.session_id, epoch: 7, seq: u.progress_percent }),
+        seen,
+      ),
+    });
+    // Made in one turn: s-1's three fold into its newest; s-2's one is sent as it is.
+    const answers = [
+      ingest.send({ session_id: "s-1", progress_percent: 1 }),
+      ingest.send({ session_id: "s-1", progress_percent: 2 }),
+      ingest.send({ session_id: "s-2", progress_percent: 9 }),
+      ingest.send({ session_id: "s-1", progress_percent: 3 }),
+    ];
+    const settled = await Promise.all(answers);
+    expect(settled.map((a) => [a.sessionId, a.seq, a.superseded])).toEqual([
+      ["s-1", 3, true],
+      ["s-1", 3, true],
+      ["s-2", 9, false],
+      ["s-1", 3, false],
+    ]);
+    expect(seen.map((u) => [u.session_id, u.progress_percent])).toEqual([
+      ["s-1", 3],
+      ["s-2", 9],
+    ]);
     ingest.close();
   });
 
