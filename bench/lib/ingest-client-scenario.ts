@@ -17,6 +17,8 @@ export interface ClientIngestResult {
   answered_per_s: number;
   /** Changes the sessions stored (corrections the client or the service folded into a newer one share its change). */
   changes: number;
+  /** Corrections the client folded into a newer one of their session, never sent (`superseded` answers). */
+  superseded: number;
   /** From `send` to its answer (a folded correction is answered with the newer one). */
   answer_ms: LatencySummary;
   /** Corrections refused or never answered (0 unless something is wrong). */
@@ -48,6 +50,7 @@ export async function clientIngest(
   const firstSeq = new Map<string, number>();
   const lastSeq = new Map<string, number>();
   const latencies: number[] = [];
+  let superseded = 0;
   const rounds = Math.max(1, Math.round((rate * seconds) / ids.length));
   const started = performance.now();
   const answers: Promise<void>[] = [];
@@ -60,6 +63,7 @@ export async function clientIngest(
         client.send({ session_id: id, elapsed_ms: fromElapsedMs + 1 + round }).then(
           (answer) => {
             latencies.push(performance.now() - sentAt);
+            if (answer.superseded) superseded++;
             if (!firstSeq.has(id)) firstSeq.set(id, answer.seq);
             lastSeq.set(id, Math.max(answer.seq, lastSeq.get(id) ?? 0));
           },
@@ -78,6 +82,7 @@ export async function clientIngest(
     seconds,
     answered_per_s: round(latencies.length / elapsedS, 0),
     changes,
+    superseded,
     answer_ms: summarize(latencies),
     failed: sent - latencies.length,
   };
