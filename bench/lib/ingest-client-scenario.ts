@@ -17,7 +17,7 @@ export interface ClientIngestResult {
   answered_per_s: number;
   /** Changes the sessions stored (corrections the client or the service folded into a newer one share its change). */
   changes: number;
-  /** Corrections the client folded into a newer one of their session, never sent (`superseded` answers). */
+  /** Corrections the client folded into a newer one of their session (`superseded` answers). */
   superseded: number;
   /** From `send` to its answer (a folded correction is answered with the newer one). */
   answer_ms: LatencySummary;

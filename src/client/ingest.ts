@@ -27,8 +27,10 @@ export interface IngestApplied {
   /** False: a stale reading, the session left as it was (at `seq`). */
   changed: boolean;
   /**
-   * True: this correction was never sent, a newer one of its session was
-   * (latest wins), and this is that one's answer. Many of them mean
+   * True: this correction was not applied on its own; a newer one of its
+   * session was sent in its place (latest wins), and this is that one's
+   * answer. It was waiting for room in the window, or was sent and left
+   * unanswered by a drop or refused for a while. Many of them mean
    * corrections come faster than the window lets them out (docs/sdk.md).
    */
   superseded: boolean;

@@ -81,7 +81,7 @@ describe("the ingest client", () => {
     ingest.close();
   });
 
-  it("says which answers are a newer correction's: those folded into it, never sent", async () => {
+  it("says which answers are a newer correction's: those folded into it, not sent on their own", async () => {
     const seen: Update[] = [];
     const ingest = new IngestClient({
       baseUrl: "http://crafting.test",
@@ -110,6 +110,21 @@ describe("the ingest client", () => {
       ["s-2", 9],
     ]);
     ingest.close();
+
+    // Refused for a while, then a newer one of its session is made while it rests: that one answers for it.
+    const resting = new IngestClient({
+      baseUrl: "http://crafting.test",
+      token: () => "t",
+      WebSocket: answeringSocket(busyOnce, []),
+    });
+    const refusedFirst = resting.send({ session_id: "s-1", progress_percent: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const newer = resting.send({ session_id: "s-1", progress_percent: 6 });
+    expect((await Promise.all([refusedFirst, newer])).map((a) => a.superseded)).toEqual([
+      true,
+      false,
+    ]);
+    resting.close();
   });
 
   it("is idle once every correction is answered, or once it is closed", async () => {
