@@ -36,22 +36,19 @@ export class OwedRetry {
     const tries = this.storage.kv.get<number>(TRIES_KEY) ?? 0;
     const delayMs = owedRetryDelayMs(tries);
     if (delayMs === null) {
-      this.storage.kv.delete(TRIES_KEY);
-      this.#said("error", "abandoned", { tries });
+      this.#abandon({ tries });
       return;
     }
     try {
-      this.storage.kv.put(TRIES_KEY, tries + 1);
       await this.storage.setAlarm(Date.now() + delayMs);
     } catch (e: unknown) {
       // Never in the way of the answer the caller is owed (a 503 to retry):
       // its retry, or a redelivery, is then the repair.
-      this.#said("error", "abandoned", {
-        tries,
-        message: `the retry could not be stored: ${e instanceof Error ? e.message : String(e)}`,
-      });
+      const message = `the retry could not be stored: ${e instanceof Error ? e.message : String(e)}`;
+      this.#abandon({ tries, message });
       return;
     }
+    this.storage.kv.put(TRIES_KEY, tries + 1);
     this.#said("warn", "retry_scheduled", { tries, delay_ms: delayMs });
   }
 
@@ -60,6 +57,12 @@ export class OwedRetry {
     if (!this.pending()) return;
     this.storage.kv.delete(TRIES_KEY);
     this.#said("info", "done", {});
+  }
+
+  /** Given up: the tries are forgotten (no alarm will ask for them), said. */
+  #abandon(fields: LogFields): void {
+    this.storage.kv.delete(TRIES_KEY);
+    this.#said("error", "abandoned", fields);
   }
 
   /** Logs `{object}.{work}_{outcome}` and counts it. */

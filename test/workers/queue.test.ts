@@ -318,6 +318,11 @@ describe("the player's queue", () => {
     const refused = await serviceCall(`/v1/sessions/${sessionId}/start`);
     expect(refused.status).toBe(503);
     expect(await metricGrows("crafting_owed_work_total", abandoned, before, 1)).toBe(1);
+    // Given up is forgotten: no tries left behind for an alarm that will not come.
+    const tries = await runInDurableObject(session, (_instance, state) =>
+      state.storage.kv.get("owed_tries"),
+    );
+    expect(tries).toBeUndefined();
   });
 
   it("resumes a queue stream with exactly what was missed", async () => {
