@@ -4,6 +4,7 @@
  * over many sessions, none awaited before the next round. Part of the batch
  * scenario (paths-scenario.ts), on our service only.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { IngestClient } from "crafting-network-service/client/ingest";
 import { type LatencySummary, round, summarize } from "./stats.ts";
 import { type Target, token } from "./targets.ts";
@@ -56,7 +57,7 @@ export async function clientIngest(
   const answers: Promise<void>[] = [];
   for (let round = 0; round < rounds; round++) {
     const wait = started + (round * ids.length * 1000) / rate - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 0) await sleep(wait);
     const sentAt = performance.now();
     for (const id of ids)
       answers.push(
@@ -71,7 +72,8 @@ export async function clientIngest(
         ),
       );
   }
-  await Promise.race([Promise.all(answers), new Promise((resolve) => setTimeout(resolve, 30_000))]);
+  // Bounded: an answer that never comes is counted as failed, and the bound holds nothing open.
+  await Promise.race([Promise.all(answers), sleep(30_000, undefined, { ref: false })]);
   const elapsedS = (performance.now() - started) / 1000;
   client.close();
   let changes = 0;
