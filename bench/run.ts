@@ -293,7 +293,7 @@ async function main(): Promise<void> {
       `         ${batch.progress_batch_updates_per_s} / ${batch.events_batch_updates_per_s} / ${batch.stream_updates_per_s} updates/s (POST /v1/progress / POST /v1/events / the ingest stream)`,
     );
     say(
-      `         the ingest client at ${batch.client.offered_per_s}/s: ${batch.client.answered_per_s}/s answered in p50 ${batch.client.answer_ms.p50} / p99 ${batch.client.answer_ms.p99} ms, ${batch.client.changes} changes stored, ${batch.client.superseded} folded by the client, ${batch.client.failed} failed`,
+      `         the ingest client at ${batch.client.offered_per_s}/s: ${batch.client.answered_per_s}/s answered in p50 ${batch.client.answer_ms.p50} / p99 ${batch.client.answer_ms.p99} ms, ${batch.client.changes} changes stored, ${batch.client.superseded} folded by the client, ${batch.client.failed} failed, window ${batch.client.window} at the end`,
     );
   });
   for (const name of TARGETS) {

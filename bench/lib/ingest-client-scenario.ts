@@ -24,6 +24,8 @@ export interface ClientIngestResult {
   answer_ms: LatencySummary;
   /** Corrections refused or never answered (0 unless something is wrong). */
   failed: number;
+  /** The window the client had sized itself to at the end (corrections in flight, at most). */
+  window: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function clientIngest(
   // Bounded: an answer that never comes is counted as failed, and the bound holds nothing open.
   await Promise.race([Promise.all(answers), sleep(30_000, undefined, { ref: false })]);
   const elapsedS = (performance.now() - started) / 1000;
+  const window = client.window;
   client.close();
   let changes = 0;
   for (const [id, last] of lastSeq) changes += last - (firstSeq.get(id) ?? last) + 1;
@@ -87,5 +90,6 @@ export async function clientIngest(
     superseded,
     answer_ms: summarize(latencies),
     failed: sent - latencies.length,
+    window,
   };
 }

@@ -261,7 +261,7 @@ export function markdown(result: BenchResult): string {
   if (result.ingest.batch) {
     lines.push(
       "",
-      `Batch paths (us): ${fmt(result.ingest.batch_updates_per_s, 0)} progress updates/s across ${String(result.ingest.batch.sessions)} sessions, the fastest of: 1,000 updates per request (a session's share of a request is one change), and the ingest stream (each update its own change). \`client\`: the package's ingest client offered a round of one correction per session at a steady rate, none awaited before the next (updates waiting for their session are folded into its newer one, latest wins: \`changes\` is what the sessions stored).`,
+      `Batch paths (us): ${fmt(result.ingest.batch_updates_per_s, 0)} progress updates/s across ${String(result.ingest.batch.sessions)} sessions, the fastest of: 1,000 updates per request (a session's share of a request is one change), and the ingest stream (each update its own change). \`client\`: the package's ingest client offered a round of one correction per session at a steady rate, none awaited before the next (updates waiting for their session are folded into its newer one, latest wins: \`changes\` is what the sessions stored; \`window\`: the corrections in flight the client had sized itself to at the end).`,
       "",
       "```json",
       JSON.stringify(result.ingest.batch, null, 2),

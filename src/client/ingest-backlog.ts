@@ -34,6 +34,8 @@ export interface Held<A, E> {
   waiters: Waiter<A, E>[];
   /** Times it was refused for a while and sent again. */
   tries: number;
+  /** When it was last sent (the client's clock, ms): its answer's round trip. */
+  sentAt: number;
 }
 
 export class IngestBacklog<A, E> {
@@ -50,6 +52,11 @@ export class IngestBacklog<A, E> {
     return this.#waiting.size + this.#sent.size + this.#resting.size;
   }
 
+  /** Corrections waiting to be sent. */
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+
   /** Corrections sent and not yet answered. */
   get inFlight(): number {
     return this.#sent.size;
@@ -57,7 +64,13 @@ export class IngestBacklog<A, E> {
 
   /** Holds a correction for sending; it replaces one its session has waiting or resting. */
   add(correction: IngestCorrection, waiter: Waiter<A, E>): void {
-    const held: Held<A, E> = { ref: this.#nextRef++, correction, waiters: [waiter], tries: 0 };
+    const held: Held<A, E> = {
+      ref: this.#nextRef++,
+      correction,
+      waiters: [waiter],
+      tries: 0,
+      sentAt: 0,
+    };
     const resting = this.#resting.get(correction.session_id);
     if (resting) {
       this.#resting.delete(correction.session_id);
@@ -66,12 +79,13 @@ export class IngestBacklog<A, E> {
     this.#wait(held);
   }
 
-  /** Takes up to `count` waiting corrections, oldest first, as sent. */
-  take(count: number): Held<A, E>[] {
+  /** Takes up to `count` waiting corrections, oldest first, as sent at `now`. */
+  take(count: number, now = 0): Held<A, E>[] {
     const taken: Held<A, E>[] = [];
     for (const [sessionId, held] of this.#waiting) {
       if (taken.length >= count) break;
       this.#waiting.delete(sessionId);
+      held.sentAt = now;
       this.#sent.set(held.ref, held);
       taken.push(held);
     }

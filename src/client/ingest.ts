@@ -15,6 +15,7 @@ import { refusalOfClose } from "../errors";
 import { serviceBases } from "./base-url";
 import { Connection, type ConnectionTuning, type StateChange, tuningOf } from "./connection";
 import { type Held, IngestBacklog, type IngestCorrection } from "./ingest-backlog";
+import { IngestWindow } from "./ingest-window";
 import type { TokenProvider } from "./token";
 
 export type { IngestCorrection } from "./ingest-backlog";
@@ -54,9 +55,11 @@ export interface IngestOptions extends ConnectionTuning {
   /** A service token (scope `service`); called before every (re)connect. */
   token: TokenProvider;
   /**
-   * Corrections sent and not yet answered, at most (default 256). The
-   * service holds 1,000 a stream and refuses more for a second, which the
-   * client then sends again: a larger window only adds retries.
+   * Corrections sent and not yet answered, at most (default 1,000, what the
+   * service holds a stream; more it refuses for a second, and the client
+   * sends them again). Within it the client keeps as many in flight as the
+   * round trip needs and no more than the service answers without a queue
+   * building up (`window` below; docs/sdk.md).
    */
   window?: number;
   /** Times a correction refused for a while is sent again before its refusal is final (default 5). */
@@ -83,7 +86,7 @@ type Answer = {
 export class IngestClient {
   readonly #backlog = new IngestBacklog<IngestApplied, IngestError>();
   readonly #connection: Connection;
-  readonly #window: number;
+  readonly #window: IngestWindow;
   readonly #retries: number;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
@@ -95,7 +98,7 @@ export class IngestClient {
   #idle: (() => void)[] = [];
 
   constructor(private readonly options: IngestOptions) {
-    this.#window = wholeOption("window", options.window ?? 256, 1);
+    this.#window = new IngestWindow(wholeOption("window", options.window ?? 1000, 1));
     this.#retries = wholeOption("retries", options.retries ?? 5, 0);
     const base = serviceBases(options.baseUrl).ws;
     this.#connection = new Connection({
@@ -112,6 +115,11 @@ export class IngestClient {
   /** Corrections held: sent and unanswered, waiting to be sent, or resting before a retry. */
   get held(): number {
     return this.#backlog.size;
+  }
+
+  /** Corrections it lets be sent and unanswered now: grown while the round trip needs more, shrunk while the service's answers queue. */
+  get window(): number {
+    return this.#window.size;
   }
 
   /**
@@ -164,8 +172,9 @@ export class IngestClient {
   /** Sends what the window allows, up to 1,000 corrections a message. */
   #flush(): void {
     while (!this.#closed && this.#connection.state === "open") {
-      const room = Math.min(this.#window - this.#backlog.inFlight, MAX_PER_MESSAGE);
-      const taken = room > 0 ? this.#backlog.take(room) : [];
+      const room = Math.min(this.#window.size - this.#backlog.inFlight, MAX_PER_MESSAGE);
+      if (room <= 0 && this.#backlog.waiting > 0) this.#window.full();
+      const taken = room > 0 ? this.#backlog.take(room, performance.now()) : [];
       if (taken.length === 0) return;
       const updates = taken.map((held) => ({ ...held.correction, ref: held.ref }));
       // Not open after all (a close under way): they wait for the next stream.
@@ -194,6 +203,7 @@ export class IngestClient {
   #answer(answer: Answer): void {
     const held = this.#backlog.answered(answer.ref);
     if (!held) return;
+    this.#window.answered(held.sentAt, performance.now());
     const sessionId = held.correction.session_id;
     if (!answer.error) {
       const applied: IngestApplied = {
@@ -232,7 +242,10 @@ export class IngestClient {
 
   #state(change: StateChange): void {
     // A dropped stream: what it had not answered is sent again on the next.
-    if (change.state === "reconnecting") this.#backlog.unanswered();
+    if (change.state === "reconnecting") {
+      this.#backlog.unanswered();
+      this.#window.reopened();
+    }
     if (change.state === "closed" && !this.#closed) {
       this.#closed = true;
       this.#ending = {

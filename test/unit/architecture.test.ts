@@ -119,6 +119,7 @@ describe("the client SDK", () => {
       "src/client/base-url.ts",
       "src/client/connection.ts",
       "src/client/ingest-backlog.ts",
+      "src/client/ingest-window.ts",
       "src/client/ingest.ts",
       "src/client/token.ts",
       "src/errors.ts",

@@ -45,6 +45,56 @@ function answeringSocket(answer: (update: Update, times: number) => object, seen
   } as unknown as typeof WebSocket;
 }
 
+/**
+ * A service `pathMs` away that answers one update every `serviceMs`, in the
+ * order received (a queue), and counts the most it held unanswered.
+ */
+function servingSocket(pathMs: number, serviceMs: number, most: { held: number }) {
+  return class {
+    readyState = 0;
+    binaryType = "blob";
+    #listeners = new Map<string, ((event: unknown) => void)[]>();
+    #free = 0;
+    #held = 0;
+    constructor() {
+      queueMicrotask(() => {
+        this.readyState = 1;
+        for (const listener of this.#listeners.get("open") ?? []) listener({});
+      });
+    }
+    addEventListener(type: string, listener: (event: unknown) => void) {
+      this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
+    }
+    send(data: string) {
+      if (data === "ping") return;
+      const parsed = JSON.parse(data) as Update | Update[];
+      for (const u of Array.isArray(parsed) ? parsed : [parsed]) {
+        most.held = Math.max(most.held, ++this.#held);
+        const arrives = Date.now() + pathMs / 2;
+        this.#free = Math.max(this.#free, arrives) + serviceMs;
+        const answer = JSON.stringify([{ ref: u.ref, session_id: u.session_id, epoch: 1, seq: 2 }]);
+        setTimeout(
+          () => {
+            this.#held--;
+            for (const listener of this.#listeners.get("message") ?? []) listener({ data: answer });
+          },
+          this.#free + pathMs / 2 - Date.now(),
+        );
+      }
+    }
+    close() {}
+  } as unknown as typeof WebSocket;
+}
+
+/** `count` corrections, one a session, made at once; resolves when all are answered. */
+function sendMany(ingest: IngestClient, count: number) {
+  return Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      ingest.send({ session_id: `s-${i}`, progress_percent: 1 }),
+    ),
+  );
+}
+
 const busyOnce = (u: Update, times: number) =>
   times === 1
     ? {
@@ -164,6 +214,47 @@ describe("the ingest client", () => {
     });
     expect(seen).toHaveLength(3);
     ingest.close();
+  });
+
+  it("keeps in flight what a long round trip needs, and no more than a busy service answers in time", async () => {
+    // 100 ms away, answering at once: the window grows past where it starts.
+    const far = { held: 0 };
+    const distant = new IngestClient({
+      baseUrl: "http://crafting.test",
+      token: () => "t",
+      WebSocket: servingSocket(100, 0, far),
+    });
+    expect(distant.window).toBe(256);
+    await sendMany(distant, 1500);
+    expect(distant.window).toBeGreaterThan(400);
+    expect(far.held).toBeGreaterThan(400);
+    distant.close();
+
+    // Nearby, answering one a millisecond: what it holds is a queue, so the window shrinks to the least.
+    const near = { held: 0 };
+    const busy = new IngestClient({
+      baseUrl: "http://crafting.test",
+      token: () => "t",
+      WebSocket: servingSocket(0, 1, near),
+    });
+    const answers = await sendMany(busy, 1000);
+    expect(answers.every((a) => a.seq === 2)).toBe(true);
+    expect(busy.window).toBeLessThanOrEqual(32);
+    // It grows while the queue is under 10 ms (what it cannot tell from the path), never to all 1,000.
+    expect(near.held).toBeLessThan(1000);
+    busy.close();
+
+    // A window set below where it starts is kept to.
+    const small = { held: 0 };
+    const capped = new IngestClient({
+      baseUrl: "http://crafting.test",
+      token: () => "t",
+      window: 10,
+      WebSocket: servingSocket(20, 0, small),
+    });
+    await sendMany(capped, 100);
+    expect(small.held).toBe(10);
+    capped.close();
   });
 
   it("says at once an option it cannot run with", () => {

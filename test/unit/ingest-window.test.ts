@@ -1,0 +1,83 @@
+/** The ingest client's window: grown while the round trip needs more, shrunk while the service's answers queue. */
+import { describe, expect, it } from "vitest";
+import { FIRST_WINDOW, IngestWindow, LEAST_WINDOW } from "../../src/client/ingest-window";
+
+/** One round trip: the window held corrections back (`full`), and answers took `rtt` ms. */
+function round(window: IngestWindow, now: number, rtt: number, full = true): number {
+  if (full) window.full();
+  window.answered(now - rtt, now);
+  return now + rtt;
+}
+
+describe("the ingest window", () => {
+  it("starts at 256 and grows by a quarter a round trip while it holds corrections back and answers come in time", () => {
+    const window = new IngestWindow(1000);
+    expect(window.size).toBe(FIRST_WINDOW);
+    let now = 1_000;
+    const sizes: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      now = round(window, now, 50);
+      sizes.push(window.size);
+    }
+    expect(sizes).toEqual([320, 400, 500, 625]);
+    for (let i = 0; i < 30; i++) now = round(window, now, 50);
+    expect(window.size).toBe(1000);
+    // Never past the greatest, and a greatest under 256 is where it starts.
+    expect(new IngestWindow(20).size).toBe(20);
+  });
+
+  it("does not grow while nothing waits for room: there is no sign more would help", () => {
+    const window = new IngestWindow(1000);
+    let now = 1_000;
+    for (let i = 0; i < 10; i++) now = round(window, now, 50, false);
+    expect(window.size).toBe(FIRST_WINDOW);
+  });
+
+  it("shrinks to the size whose answers would come in time once a round trip's answers come late", () => {
+    const window = new IngestWindow(1000);
+    let now = round(window, 1_000, 40); // The least round trip: 40 ms, so a quarter more (or 10 ms), 50 ms, is in time.
+    expect(window.size).toBe(320);
+    now = round(window, now, 50);
+    expect(window.size).toBe(400);
+    // 80 ms: a queue stands; 400 × 50 / 80 = 250.
+    now = round(window, now, 80);
+    expect(window.size).toBe(250);
+    // A pause (2 s) halves it, no more: a pause is not a rate.
+    now = round(window, now, 2_000);
+    expect(window.size).toBe(125);
+    // Nearby, a queue counts from 10 ms: 2 ms least, 11 ms is in time, 30 ms is not.
+    const near = new IngestWindow(1000);
+    let t = round(near, 1_000, 2);
+    t = round(near, t, 11);
+    expect(near.size).toBe(400);
+    for (let i = 0; i < 20; i++) t = round(near, t, 30);
+    expect(near.size).toBe(LEAST_WINDOW);
+  });
+
+  it("judges once a round trip, by the mean of its answers", () => {
+    const window = new IngestWindow(1000);
+    window.answered(1_000, 1_040); // Least 40 ms; the next round ends at 1,080.
+    expect(window.size).toBe(FIRST_WINDOW);
+    // Late answers within the round: nothing yet.
+    for (const at of [1_050, 1_060, 1_070]) window.answered(at - 200, at);
+    expect(window.size).toBe(FIRST_WINDOW);
+    // The round ends: its mean, (3 × 200 + 40) / 4 = 160 ms, is late; one shrink, by half at most.
+    window.answered(1_041, 1_081);
+    expect(window.size).toBe(128);
+    // The next round's answers in time, with corrections waiting for room: it grows again.
+    window.full();
+    window.answered(1_200, 1_245);
+    expect(window.size).toBe(160);
+  });
+
+  it("learns the least round trip again on a new stream, whose path may be longer", () => {
+    const window = new IngestWindow(1000);
+    let now = round(window, 1_000, 5);
+    expect(window.size).toBe(320);
+    window.reopened();
+    // 100 ms on the new stream is its path, not a queue: it grows.
+    now = round(window, now, 100);
+    now = round(window, now, 100);
+    expect(window.size).toBe(500);
+  });
+});
