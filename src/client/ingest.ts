@@ -203,9 +203,10 @@ export class IngestClient {
   #answer(answer: Answer): void {
     const held = this.#backlog.answered(answer.ref);
     if (!held) return;
-    this.#window.answered(held.sentAt, performance.now());
     const sessionId = held.correction.session_id;
     if (!answer.error) {
+      // Only a stored correction times the round trip: a refusal may come before any session is asked.
+      this.#window.answered(held.sentAt, performance.now());
       const applied: IngestApplied = {
         sessionId,
         epoch: answer.epoch ?? 0,

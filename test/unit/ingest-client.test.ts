@@ -49,13 +49,19 @@ function answeringSocket(answer: (update: Update, times: number) => object, seen
  * A service `pathMs` away that answers one update every `serviceMs`, in the
  * order received (a queue), and counts the most it held unanswered.
  */
-function servingSocket(pathMs: number, serviceMs: number, most: { held: number }) {
+function servingSocket(
+  pathMs: number,
+  serviceMs: number,
+  most: { held: number },
+  refuseFirst = false,
+) {
   return class {
     readyState = 0;
     binaryType = "blob";
     #listeners = new Map<string, ((event: unknown) => void)[]>();
     #free = 0;
     #held = 0;
+    #refused = new Set<number>();
     constructor() {
       queueMicrotask(() => {
         this.readyState = 1;
@@ -69,6 +75,18 @@ function servingSocket(pathMs: number, serviceMs: number, most: { held: number }
       if (data === "ping") return;
       const parsed = JSON.parse(data) as Update | Update[];
       for (const u of Array.isArray(parsed) ? parsed : [parsed]) {
+        if (refuseFirst && !this.#refused.has(u.ref)) {
+          // Refused at once, before any session is asked: rested, then sent again.
+          this.#refused.add(u.ref);
+          const refusal = { ref: u.ref, session_id: u.session_id, retry_after_s: 0 };
+          const data = JSON.stringify([
+            { ...refusal, error: { code: "resource_exhausted", message: "busy" } },
+          ]);
+          setTimeout(() => {
+            for (const listener of this.#listeners.get("message") ?? []) listener({ data });
+          }, 0);
+          continue;
+        }
         most.held = Math.max(most.held, ++this.#held);
         const arrives = Date.now() + pathMs / 2;
         this.#free = Math.max(this.#free, arrives) + serviceMs;
@@ -243,6 +261,16 @@ describe("the ingest client", () => {
     // It grows while the queue is under 10 ms (what it cannot tell from the path), never to all 1,000.
     expect(near.held).toBeLessThan(1000);
     busy.close();
+
+    // Refusals answered at once do not time the round trip: 100 ms away, it still grows.
+    const refusing = new IngestClient({
+      baseUrl: "http://crafting.test",
+      token: () => "t",
+      WebSocket: servingSocket(100, 0, { held: 0 }, true),
+    });
+    await sendMany(refusing, 1500);
+    expect(refusing.window).toBeGreaterThan(400);
+    refusing.close();
 
     // A window set below where it starts is kept to.
     const small = { held: 0 };
