@@ -6,27 +6,38 @@
  * one; one that waits in the service's queue is not, and only makes every
  * answer later. So the window grows while it is what holds corrections back
  * and answers come in time, and shrinks once a round trip's answers come
- * late on the whole (their mean): a queue is standing in the service.
- * Delay-based, as TCP Vegas judges a queue, against the least round trip
- * seen on the stream. The mean, not the fastest answer: the service
- * answers sessions in parallel, and an idle session's answer is fast
- * while the others queue. No I/O and no clock of its own: the client
- * (ingest.ts) says when it sent and when answers came.
+ * late on the whole: a queue is standing in the service. Delay-based, as
+ * TCP Vegas judges a queue: an answer is as late as its round trip is
+ * longer than the least seen for its session. Per session, because each
+ * session is an object of its own, placed near its players: one 150 ms
+ * away is not late, only far. On the whole (the mean of a round trip's
+ * answers), because the service answers sessions in parallel, and an idle
+ * session's answer is fast while others queue. No I/O and no clock of its
+ * own: the client (ingest.ts) says when it sent and when answers came.
  */
 
 /** The window's least size: a full window still sends a handful a message. */
 export const LEAST_WINDOW = 16;
 /** The size a stream starts at (or the greatest, if less), grown from there while it holds corrections back. */
 export const FIRST_WINDOW = 256;
-/** Answers are late once they take a quarter of the least round trip more than it, and at least this (ms). */
+/** Answers are late once they take a quarter of their least round trip more than it, and at least this (ms). */
 export const LEAST_QUEUE_MS = 10;
+/** A session's least round trip is forgotten after it has had no answer for this long (ms). */
+export const FORGET_AFTER_MS = 60_000;
 
 export class IngestWindow {
   #size: number;
-  /** The least round trip since the stream opened (ms): the path and the service with nothing queued. */
-  #leastRtt = Number.POSITIVE_INFINITY;
-  /** This round trip's answers: their round trips summed (ms) and counted, and when the round ends. */
-  #roundSum = 0;
+  /**
+   * Each session's least round trip on this stream (ms): the path to its
+   * object and the object with nothing queued. Two generations, so a
+   * session not answered for a while is forgotten (sessions end).
+   */
+  #least = new Map<string, number>();
+  #older = new Map<string, number>();
+  #generationEnds = 0;
+  /** This round trip's answers: their least round trips and their waits beyond them, summed (ms) and counted. */
+  #roundLeast = 0;
+  #roundWait = 0;
   #roundCount = 0;
   #roundEnds = 0;
   /** Corrections were held back by the window during this round trip. */
@@ -42,41 +53,69 @@ export class IngestWindow {
     return this.#size;
   }
 
+  /** Sessions whose least round trip it holds. */
+  get sessions(): number {
+    return this.#least.size + this.#older.size;
+  }
+
   /** The window held corrections back (some waited while it was full). */
   full(): void {
     this.#limited = true;
   }
 
-  /** A new stream: its path may be another, so its least round trip is learnt again. */
+  /** A new stream: its path may be another, so the least round trips are learnt again. */
   reopened(): void {
-    this.#leastRtt = Number.POSITIVE_INFINITY;
-    this.#roundSum = 0;
+    this.#least.clear();
+    this.#older.clear();
+    this.#roundLeast = 0;
+    this.#roundWait = 0;
     this.#roundCount = 0;
     this.#roundEnds = 0;
     this.#limited = false;
   }
 
-  /** A correction sent at `sentAt` was answered at `now` (ms). Once a round trip, the size is judged. */
-  answered(sentAt: number, now: number): void {
+  /**
+   * A correction of `sessionId` sent at `sentAt` was answered at `now` (ms).
+   * Once a round trip, the size is judged.
+   */
+  answered(sessionId: string, sentAt: number, now: number): void {
     const rtt = Math.max(0, now - sentAt);
-    this.#leastRtt = Math.min(this.#leastRtt, rtt);
-    this.#roundSum += rtt;
+    const least = Math.min(rtt, this.#leastOf(sessionId, now));
+    this.#least.set(sessionId, least);
+    this.#older.delete(sessionId);
+    this.#roundLeast += least;
+    this.#roundWait += rtt - least;
     this.#roundCount++;
     if (now < this.#roundEnds) return;
-    const mean = this.#roundSum / this.#roundCount;
-    const allowed = this.#leastRtt + Math.max(this.#leastRtt / 4, LEAST_QUEUE_MS);
-    if (mean > allowed) {
+    const meanLeast = this.#roundLeast / this.#roundCount;
+    const wait = this.#roundWait / this.#roundCount;
+    const allowed = Math.max(meanLeast / 4, LEAST_QUEUE_MS);
+    if (wait > allowed) {
       // Answers waited: a queue stands in the service. To the size whose answers would
       // come in time at the rate they come now, by half at most (a pause is not a rate).
-      const fits = Math.floor(this.#size * Math.max(0.5, allowed / mean));
+      const fits = Math.floor(
+        this.#size * Math.max(0.5, (meanLeast + allowed) / (meanLeast + wait)),
+      );
       this.#size = Math.max(Math.min(LEAST_WINDOW, this.most), fits);
     } else if (this.#limited) {
-      // Answers come at the path's pace and corrections waited for room: more in flight.
+      // Answers come in time and corrections waited for room: more in flight.
       this.#size = Math.min(this.most, this.#size + Math.max(1, Math.floor(this.#size / 4)));
     }
-    this.#roundEnds = now + mean;
-    this.#roundSum = 0;
+    this.#roundEnds = now + meanLeast + wait;
+    this.#roundLeast = 0;
+    this.#roundWait = 0;
     this.#roundCount = 0;
     this.#limited = false;
+  }
+
+  /** The session's least round trip so far (infinite: none), the older generation's kept if answered again. */
+  #leastOf(sessionId: string, now: number): number {
+    if (now >= this.#generationEnds) {
+      // A whole generation without an answer: every session is forgotten.
+      this.#older = now >= this.#generationEnds + FORGET_AFTER_MS ? new Map() : this.#least;
+      this.#least = new Map();
+      this.#generationEnds = now + FORGET_AFTER_MS;
+    }
+    return this.#least.get(sessionId) ?? this.#older.get(sessionId) ?? Number.POSITIVE_INFINITY;
   }
 }

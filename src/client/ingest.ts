@@ -206,7 +206,7 @@ export class IngestClient {
     const sessionId = held.correction.session_id;
     if (!answer.error) {
       // Only a stored correction times the round trip: a refusal may come before any session is asked.
-      this.#window.answered(held.sentAt, performance.now());
+      this.#window.answered(sessionId, held.sentAt, performance.now());
       const applied: IngestApplied = {
         sessionId,
         epoch: answer.epoch ?? 0,

@@ -1,11 +1,16 @@
 /** The ingest client's window: grown while the round trip needs more, shrunk while the service's answers queue. */
 import { describe, expect, it } from "vitest";
-import { FIRST_WINDOW, IngestWindow, LEAST_WINDOW } from "../../src/client/ingest-window";
+import {
+  FIRST_WINDOW,
+  FORGET_AFTER_MS,
+  IngestWindow,
+  LEAST_WINDOW,
+} from "../../src/client/ingest-window";
 
-/** One round trip: the window held corrections back (`full`), and answers took `rtt` ms. */
-function round(window: IngestWindow, now: number, rtt: number, full = true): number {
+/** One round trip: the window held corrections back (`full`), and answers of session `s` took `rtt` ms. */
+function round(window: IngestWindow, now: number, rtt: number, full = true, session = "s"): number {
   if (full) window.full();
-  window.answered(now - rtt, now);
+  window.answered(session, now - rtt, now);
   return now + rtt;
 }
 
@@ -56,18 +61,47 @@ describe("the ingest window", () => {
 
   it("judges once a round trip, by the mean of its answers", () => {
     const window = new IngestWindow(1000);
-    window.answered(1_000, 1_040); // Least 40 ms; the next round ends at 1,080.
+    window.answered("s", 1_000, 1_040); // Least 40 ms; the next round ends at 1,080.
     expect(window.size).toBe(FIRST_WINDOW);
     // Late answers within the round: nothing yet.
-    for (const at of [1_050, 1_060, 1_070]) window.answered(at - 200, at);
+    for (const at of [1_050, 1_060, 1_070]) window.answered("s", at - 200, at);
     expect(window.size).toBe(FIRST_WINDOW);
     // The round ends: its mean, (3 × 200 + 40) / 4 = 160 ms, is late; one shrink, by half at most.
-    window.answered(1_041, 1_081);
+    window.answered("s", 1_041, 1_081);
     expect(window.size).toBe(128);
     // The next round's answers in time, with corrections waiting for room: it grows again.
     window.full();
-    window.answered(1_200, 1_245);
+    window.answered("s", 1_200, 1_245);
     expect(window.size).toBe(160);
+  });
+
+  it("judges each session against its own least round trip: a session far away is not late, only far", () => {
+    const window = new IngestWindow(1000);
+    // Sessions 10 ms and 150 ms away, answered in turn, each in its own time: no queue.
+    let now = 1_000;
+    for (let i = 0; i < 6; i++) {
+      window.full();
+      window.answered("near", now - 10, now);
+      window.answered("far", now - 150, now);
+      now += 200;
+    }
+    expect(window.size).toBeGreaterThan(FIRST_WINDOW);
+    const grown = window.size;
+    // Both now wait 100 ms more than their least: a queue.
+    window.answered("near", now - 110, now);
+    window.answered("far", now - 250, now);
+    expect(window.size).toBeLessThan(grown);
+    expect(window.sessions).toBe(2);
+  });
+
+  it("forgets a session not answered for a minute or more, and learns it again", () => {
+    const window = new IngestWindow(1000);
+    round(window, 1_000, 5, true, "gone");
+    let now = round(window, 2_000, 40, true, "s");
+    expect(window.sessions).toBe(2);
+    now += 2 * FORGET_AFTER_MS;
+    round(window, now, 40, true, "s");
+    expect(window.sessions).toBe(1);
   });
 
   it("learns the least round trip again on a new stream, whose path may be longer", () => {
