@@ -9,7 +9,8 @@
  * correction of each session is sent again, and the older ones are
  * answered with it (ingest-backlog.ts). A correction refused for a while
  * (`retry_after_s` in its answer: a rate limit, a session unreachable) is
- * sent again after that wait.
+ * sent again after that wait. It keeps as many in flight as the round trip
+ * needs and the service answers in time (ingest-window.ts).
  */
 import { refusalOfClose } from "../errors";
 import { serviceBases } from "./base-url";
@@ -59,7 +60,7 @@ export interface IngestOptions extends ConnectionTuning {
    * service holds a stream; more it refuses for a second, and the client
    * sends them again). Within it the client keeps as many in flight as the
    * round trip needs and no more than the service answers without a queue
-   * building up (`window` below; docs/sdk.md).
+   * building up; `window` on the client says how many now (docs/sdk.md).
    */
   window?: number;
   /** Times a correction refused for a while is sent again before its refusal is final (default 5). */
