@@ -47,7 +47,8 @@ function answeringSocket(answer: (update: Update, times: number) => object, seen
 
 /**
  * A service `pathMs` away that answers one update every `serviceMs`, in the
- * order received (a queue), and counts the most it held unanswered.
+ * order received (a queue), and counts the most it held unanswered;
+ * `refuseFirst`: each session's first update is refused at once.
  */
 function servingSocket(
   pathMs: number,
@@ -61,7 +62,7 @@ function servingSocket(
     #listeners = new Map<string, ((event: unknown) => void)[]>();
     #free = 0;
     #held = 0;
-    #refused = new Set<number>();
+    #refused = new Set<string>();
     constructor() {
       queueMicrotask(() => {
         this.readyState = 1;
@@ -75,9 +76,9 @@ function servingSocket(
       if (data === "ping") return;
       const parsed = JSON.parse(data) as Update | Update[];
       for (const u of Array.isArray(parsed) ? parsed : [parsed]) {
-        if (refuseFirst && !this.#refused.has(u.ref)) {
-          // Refused at once, before any session is asked: rested, then sent again.
-          this.#refused.add(u.ref);
+        if (refuseFirst && !this.#refused.has(u.session_id)) {
+          // A session's first is refused at once, before it is asked: rested, then sent again.
+          this.#refused.add(u.session_id);
           const refusal = { ref: u.ref, session_id: u.session_id, retry_after_s: 0 };
           const data = JSON.stringify([
             { ...refusal, error: { code: "resource_exhausted", message: "busy" } },
@@ -102,6 +103,16 @@ function servingSocket(
     }
     close() {}
   } as unknown as typeof WebSocket;
+}
+
+/** An ingest client on a scripted socket. */
+function clientOf(socket: typeof WebSocket, window?: number) {
+  return new IngestClient({
+    baseUrl: "http://crafting.test",
+    token: () => "t",
+    window,
+    WebSocket: socket,
+  });
 }
 
 /** `count` corrections, one a session, made at once; resolves when all are answered. */
@@ -237,11 +248,7 @@ describe("the ingest client", () => {
   it("keeps in flight what a long round trip needs, and no more than a busy service answers in time", async () => {
     // 100 ms away, answering at once: the window grows past where it starts.
     const far = { held: 0 };
-    const distant = new IngestClient({
-      baseUrl: "http://crafting.test",
-      token: () => "t",
-      WebSocket: servingSocket(100, 0, far),
-    });
+    const distant = clientOf(servingSocket(100, 0, far));
     expect(distant.window).toBe(256);
     await sendMany(distant, 1500);
     expect(distant.window).toBeGreaterThan(400);
@@ -249,12 +256,7 @@ describe("the ingest client", () => {
     distant.close();
 
     // Nearby, answering one a millisecond, sent ten times that: what it holds is a queue, so the window shrinks.
-    const near = { held: 0 };
-    const busy = new IngestClient({
-      baseUrl: "http://crafting.test",
-      token: () => "t",
-      WebSocket: servingSocket(0, 1, near),
-    });
+    const busy = clientOf(servingSocket(0, 1, { held: 0 }));
     const answers: Promise<unknown>[] = [];
     for (let round = 0; round < 60; round++) {
       answers.push(sendMany(busy, 50));
@@ -264,24 +266,15 @@ describe("the ingest client", () => {
     expect(busy.window).toBeLessThanOrEqual(64);
     busy.close();
 
-    // Refusals answered at once do not time the round trip: 100 ms away, it still grows.
-    const refusing = new IngestClient({
-      baseUrl: "http://crafting.test",
-      token: () => "t",
-      WebSocket: servingSocket(100, 0, { held: 0 }, true),
-    });
-    await sendMany(refusing, 1500);
-    expect(refusing.window).toBeGreaterThan(400);
+    // A refusal answered at once does not time its session's round trip: 100 ms is no wait.
+    const refusing = clientOf(servingSocket(100, 0, { held: 0 }, true));
+    for (let round = 0; round < 4; round++) await sendMany(refusing, 300);
+    expect(refusing.window).toBeGreaterThan(256);
     refusing.close();
 
     // A window set below where it starts is kept to.
     const small = { held: 0 };
-    const capped = new IngestClient({
-      baseUrl: "http://crafting.test",
-      token: () => "t",
-      window: 10,
-      WebSocket: servingSocket(20, 0, small),
-    });
+    const capped = clientOf(servingSocket(20, 0, small), 10);
     await sendMany(capped, 100);
     expect(small.held).toBe(10);
     capped.close();
