@@ -190,7 +190,14 @@ describe("a game client in twenty lines", () => {
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on("pageerror", (error) => errors.push(error.message));
-      await page.goto(`${baseUrl}/examples/progress.html?session=${sessionId}#token=${bearer}`);
+      page.on("console", (message) => {
+        // Anything the page's Content-Security-Policy blocked (public/_headers).
+        if (message.text().includes("Content Security Policy")) errors.push(message.text());
+      });
+      const opened = await page.goto(
+        `${baseUrl}/examples/progress.html?session=${sessionId}#token=${bearer}`,
+      );
+      expect(opened?.headers()["content-security-policy"]).toContain("script-src 'self' 'sha256-");
       await page.locator("#status", { hasText: "SESSION_STATUS_ACTIVE" }).waitFor();
       expect(
         (await service(`/udp/sessions/${sessionId}/progress`, { progress_percent: 40 })).status,

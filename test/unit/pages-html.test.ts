@@ -3,6 +3,7 @@
  * escapes every value put into it: a step name is free text a producer chose,
  * so a value must never become markup.
  */
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -37,5 +38,22 @@ describe("html, the pages' one way to build markup", () => {
       const untagged = [...source.matchAll(/(?<!html)`\s*<[a-z]/g)].map((m) => m[0]);
       expect({ file, untagged }).toEqual({ file, untagged: [] });
     }
+  });
+
+  it("admits the example page's inline script by its hash, and no other script there", () => {
+    const page = readFileSync(
+      join(import.meta.dirname, "../../public/examples/progress.html"),
+      "utf8",
+    );
+    const scripts = [...page.matchAll(/<script type="module">([\s\S]*?)<\/script>/g)];
+    expect(scripts).toHaveLength(1);
+    const hash = createHash("sha256")
+      .update(scripts[0]?.[1] ?? "")
+      .digest("base64");
+    const headers = readFileSync(join(import.meta.dirname, "../../public/_headers"), "utf8");
+    const policy = headers.match(/^\/examples\/\*\n\s+Content-Security-Policy: (.*)$/m)?.[1];
+    expect(policy).toContain(`script-src 'self' 'sha256-${hash}';`);
+    expect(policy).toContain("default-src 'none'");
+    expect(policy).toContain("frame-ancestors 'none'");
   });
 });
