@@ -12,6 +12,10 @@ import {
   CraftingStreamingService,
   StreamCraftingProgressRequestSchema,
   StreamCraftingProgressResponseSchema,
+  StreamCraftingQueueRequestSchema,
+  StreamCraftingQueueResponseSchema,
+  StreamMultiStepWorkflowRequestSchema,
+  StreamMultiStepWorkflowResponseSchema,
 } from "../../src/gen/crafting/v1/streaming_service_pb";
 import { freshId, serviceToken, token } from "../support/tokens";
 import { captureLogs, createSession, serviceCall } from "./helpers";
@@ -186,23 +190,36 @@ describe("what a progress RPC carries besides progress", () => {
 });
 
 describe("gRPC-Web's text mode (application/grpc-web-text)", () => {
-  /** A text-mode call of StreamCraftingProgress: the framed request, in base64. */
-  const textCall = async (body: string, headers: Record<string, string>, signal?: AbortSignal) =>
-    fetchWorker(
-      "https://crafting.test/crafting.v1.CraftingStreamingService/StreamCraftingProgress",
-      {
-        method: "POST",
-        headers: { "Content-Type": "application/grpc-web-text", "X-Grpc-Web": "1", ...headers },
-        body,
-        signal,
-      },
+  /** A text-mode call of an RPC (StreamCraftingProgress unless named): the framed request, in base64. */
+  const textCall = async (
+    body: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+    method = "StreamCraftingProgress",
+  ) =>
+    fetchWorker(`https://crafting.test/crafting.v1.CraftingStreamingService/${method}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/grpc-web-text", "X-Grpc-Web": "1", ...headers },
+      body,
+      signal,
+    });
+  const framed = (sessionId: string) =>
+    base64Framed(
+      toBinary(
+        StreamCraftingProgressRequestSchema,
+        create(StreamCraftingProgressRequestSchema, { sessionId }),
+      ),
     );
-  const framed = (sessionId: string) => {
-    const message = toBinary(
-      StreamCraftingProgressRequestSchema,
-      create(StreamCraftingProgressRequestSchema, { sessionId }),
+  const base64Framed = (message: Uint8Array) => btoa(String.fromCharCode(...enveloped(message)));
+  /** The first message of a text-mode answer: one data frame, in base64. */
+  const firstFrame = async (response: Response) => {
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const bytes = Uint8Array.from(
+      atob(new TextDecoder().decode((await reader.read()).value)),
+      (c) => c.charCodeAt(0),
     );
-    return btoa(String.fromCharCode(...enveloped(message)));
+    expect(bytes[0]).toBe(0);
+    return { reader, message: bytes.subarray(5, 5 + new DataView(bytes.buffer).getUint32(1)) };
   };
 
   it("answers in base64, a chunk per message, and frees the slot when the caller goes away", async () => {
@@ -213,17 +230,60 @@ describe("gRPC-Web's text mode (application/grpc-web-text)", () => {
     const response = await textCall(framed(sessionId), await bearer(playerId), controller.signal);
     expect(response.status).toBe(200);
     expect(response.headers.get("Content-Type")).toBe("application/grpc-web-text+proto");
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const first = new TextDecoder().decode((await reader.read()).value);
-    const bytes = Uint8Array.from(atob(first), (c) => c.charCodeAt(0));
     // One data frame (flag 0): the snapshot.
-    expect(bytes[0]).toBe(0);
-    const length = new DataView(bytes.buffer).getUint32(1);
-    const message = fromBinary(StreamCraftingProgressResponseSchema, bytes.subarray(5, 5 + length));
+    const { reader, message: frame } = await firstFrame(response);
+    const message = fromBinary(StreamCraftingProgressResponseSchema, frame);
     expect(message).toMatchObject({ seq: 1, snapshot: true, update: { sessionId } });
     await slotsHeld(playerId, 1);
     controller.abort();
     await reader.cancel().catch(() => {});
+    await slotsHeld(playerId, 0);
+  });
+
+  it("serves the queue and workflow RPCs in text mode too: each answers its first message", async () => {
+    const playerId = freshId("p");
+    const sessionId = freshId("s");
+    await createSession(sessionId, playerId);
+    const workflowId = freshId("w");
+    await serviceCall("/v1/workflows", {
+      workflow_id: workflowId,
+      player_id: playerId,
+      steps: [{ name: "one", recipe_id: "one", steps: [{ name: "work", duration_ms: 10_000 }] }],
+    });
+    const headers = await bearer(playerId);
+    const queue = await textCall(
+      base64Framed(
+        toBinary(
+          StreamCraftingQueueRequestSchema,
+          create(StreamCraftingQueueRequestSchema, { playerId }),
+        ),
+      ),
+      headers,
+      undefined,
+      "StreamCraftingQueue",
+    );
+    expect(queue.headers.get("Content-Type")).toBe("application/grpc-web-text+proto");
+    const queued = await firstFrame(queue);
+    expect(fromBinary(StreamCraftingQueueResponseSchema, queued.message)).toMatchObject({
+      snapshot: true,
+    });
+    await queued.reader.cancel();
+    const workflow = await textCall(
+      base64Framed(
+        toBinary(
+          StreamMultiStepWorkflowRequestSchema,
+          create(StreamMultiStepWorkflowRequestSchema, { workflowId }),
+        ),
+      ),
+      headers,
+      undefined,
+      "StreamMultiStepWorkflow",
+    );
+    const first = await firstFrame(workflow);
+    expect(fromBinary(StreamMultiStepWorkflowResponseSchema, first.message)).toMatchObject({
+      update: { workflowId, totalSteps: 1 },
+    });
+    await first.reader.cancel();
     await slotsHeld(playerId, 0);
   });
 
