@@ -19,9 +19,9 @@ import {
   type BenchResult,
   computeRatios,
   markdown,
-  p99Svg,
   validateResult,
 } from "../../bench/lib/report.ts";
+import { p99Svg } from "../../bench/lib/report-svg.ts";
 import { largestDatabase, streamsWithinFds } from "../../bench/lib/scale-scenario.ts";
 import { percentile, ratio, summarize } from "../../bench/lib/stats.ts";
 import { inTurns, median } from "../../bench/lib/turns.ts";
