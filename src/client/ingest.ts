@@ -56,9 +56,9 @@ export interface IngestOptions extends ConnectionTuning {
   /** A service token (scope `service`); called before every (re)connect. */
   token: TokenProvider;
   /**
-   * Corrections sent and not yet answered, at most (default 1,000, what the
-   * service holds a stream; more it refuses for a second, and the client
-   * sends them again). Within it the client keeps as many in flight as the
+   * Corrections sent and not yet answered, at most: 1 to 1,000 (the
+   * default), what the service holds a stream; past it the service would
+   * refuse them for a second. Within it the client keeps as many in flight as the
    * round trip needs and no more than the service answers without a queue
    * building up; `window` on the client says how many now (docs/sdk.md).
    */
@@ -72,7 +72,9 @@ export interface IngestOptions extends ConnectionTuning {
 /** The protocol the ingest stream speaks (JSON text messages). */
 const INGEST_PROTOCOL = "crafting.ingest.v1";
 /** Most corrections in one message (the service's limit). */
-const MAX_PER_MESSAGE = 1000;
+export const MAX_PER_MESSAGE = 1000;
+/** Most corrections of a stream waiting for their sessions (the service's limit): the greatest window. */
+export const MOST_IN_FLIGHT = 1000;
 
 type Answer = {
   ref?: unknown;
@@ -99,7 +101,9 @@ export class IngestClient {
   #idle: (() => void)[] = [];
 
   constructor(private readonly options: IngestOptions) {
-    this.#window = new IngestWindow(wholeOption("window", options.window ?? 1000, 1));
+    this.#window = new IngestWindow(
+      wholeOption("window", options.window ?? MOST_IN_FLIGHT, 1, MOST_IN_FLIGHT),
+    );
     this.#retries = wholeOption("retries", options.retries ?? 5, 0);
     const base = serviceBases(options.baseUrl).ws;
     this.#connection = new Connection({
@@ -280,8 +284,10 @@ export class IngestClient {
   }
 }
 
-/** A whole-number option of at least `min`; anything else is said at once, not run with. */
-function wholeOption(name: string, value: unknown, min: number): number {
-  if (typeof value === "number" && Number.isInteger(value) && value >= min) return value;
-  throw new TypeError(`${name} must be a whole number, at least ${min} (got ${String(value)})`);
+/** A whole-number option from `min` to `most`; anything else is said at once, not run with. */
+function wholeOption(name: string, value: unknown, min: number, most = Infinity): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= most)
+    return value;
+  const range = most === Infinity ? `at least ${min}` : `from ${min} to ${most}`;
+  throw new TypeError(`${name} must be a whole number, ${range} (got ${String(value)})`);
 }

@@ -5,8 +5,9 @@
  * wrangler dev).
  */
 import { describe, expect, it } from "vitest";
-import { IngestClient } from "../../src/client/ingest";
+import { IngestClient, MAX_PER_MESSAGE, MOST_IN_FLIGHT } from "../../src/client/ingest";
 import { CloseCode, REFUSAL_CLOSE_CODES, refusalOfClose } from "../../src/errors";
+import { INGEST_STREAM_LIMITS } from "../../src/routes/ingest-stream";
 
 type Update = { ref: number; session_id: string; progress_percent: number };
 
@@ -283,10 +284,13 @@ describe("the ingest client", () => {
   it("says at once an option it cannot run with", () => {
     const options = { baseUrl: "http://crafting.test", token: () => "t" };
     const Socket = answeringSocket(busyOnce, []);
-    for (const window of [0, -1, 1.5, Number.NaN])
+    // Past 1,000 the service would refuse what waits beyond its limit, for a second at a time.
+    for (const window of [0, -1, 1.5, Number.NaN, 1001])
       expect(() => new IngestClient({ ...options, window, WebSocket: Socket })).toThrow(
-        /window must be a whole number, at least 1/,
+        /window must be a whole number, from 1 to 1000/,
       );
+    expect(MOST_IN_FLIGHT).toBe(INGEST_STREAM_LIMITS.maxPending);
+    expect(MAX_PER_MESSAGE).toBe(INGEST_STREAM_LIMITS.maxUpdatesPerMessage);
     expect(() => new IngestClient({ ...options, retries: -1, WebSocket: Socket })).toThrow(
       /retries must be a whole number, at least 0/,
     );
