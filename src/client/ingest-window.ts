@@ -5,8 +5,9 @@
  * correction that waits in the client is folded into its session's newer
  * one; one that waits in the service's queue is not, and only makes every
  * answer later. So the window grows while it is what holds corrections back
- * and answers come in time, and shrinks once a round trip's answers come
- * late on the whole: a queue is standing in the service. Delay-based, as
+ * and answers wait little, holds while they wait less than they may, and
+ * shrinks once a round trip's answers come late on the whole: a queue is
+ * standing in the service. Delay-based, as
  * TCP Vegas judges a queue: an answer is as late as its round trip is
  * longer than the least seen for its session. Per session, because each
  * session is an object of its own, placed near its players: one 150 ms
@@ -97,8 +98,9 @@ export class IngestWindow {
         this.#size * Math.max(0.5, (meanLeast + allowed) / (meanLeast + wait)),
       );
       this.#size = Math.max(Math.min(LEAST_WINDOW, this.most), fits);
-    } else if (this.#limited) {
-      // Answers come in time and corrections waited for room: more in flight.
+    } else if (this.#limited && wait <= allowed / 2) {
+      // Answers wait less than half what they may and corrections waited for room: more in
+      // flight. Between the two, held (as TCP Vegas holds between its two thresholds).
       this.#size = Math.min(this.most, this.#size + Math.max(1, Math.floor(this.#size / 4)));
     }
     this.#roundEnds = now + meanLeast + wait;

@@ -40,9 +40,13 @@ describe("the ingest window", () => {
 
   it("shrinks to the size whose answers would come in time once a round trip's answers come late", () => {
     const window = new IngestWindow(1000);
-    let now = round(window, 1_000, 40); // The least round trip: 40 ms, so a quarter more (or 10 ms), 50 ms, is in time.
+    // The least round trip: 40 ms, so a quarter more (or 10 ms), 50 ms, is in time.
+    let now = round(window, 1_000, 40);
     expect(window.size).toBe(320);
+    // In time, but past half of what may be waited: held, neither grown nor shrunk.
     now = round(window, now, 50);
+    expect(window.size).toBe(320);
+    now = round(window, now, 45);
     expect(window.size).toBe(400);
     // 80 ms: a queue stands; 400 × 50 / 80 = 250.
     now = round(window, now, 80);
@@ -54,7 +58,7 @@ describe("the ingest window", () => {
     const near = new IngestWindow(1000);
     let t = round(near, 1_000, 2);
     t = round(near, t, 11);
-    expect(near.size).toBe(400);
+    expect(near.size).toBe(320);
     for (let i = 0; i < 20; i++) t = round(near, t, 30);
     expect(near.size).toBe(LEAST_WINDOW);
   });
