@@ -9,7 +9,8 @@ import { owedRetryDelayMs } from "../src/domain/owed";
 import { type LogFields, log } from "../src/log";
 import { metrics, pushMetricsSoon } from "../src/metrics/push";
 
-const TRIES_KEY = "owed_tries";
+/** Where an object keeps how many times its owed work was retried (absent: it owes nothing). */
+export const TRIES_KEY = "owed_tries";
 
 /** The work, as its logs and `crafting_owed_work_total` say it. */
 export interface OwedWork {

@@ -80,7 +80,7 @@ export class IngestBacklog<A, E> {
   }
 
   /** Takes up to `count` waiting corrections, oldest first, as sent at `now`. */
-  take(count: number, now = 0): Held<A, E>[] {
+  take(count: number, now: number): Held<A, E>[] {
     const taken: Held<A, E>[] = [];
     for (const [sessionId, held] of this.#waiting) {
       if (taken.length >= count) break;

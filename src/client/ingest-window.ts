@@ -81,7 +81,11 @@ export class IngestWindow {
    */
   answered(sessionId: string, sentAt: number, now: number): void {
     const rtt = Math.max(0, now - sentAt);
-    const least = Math.min(rtt, this.#leastOf(sessionId, now));
+    this.#turnGenerations(now);
+    const least = Math.min(
+      rtt,
+      this.#least.get(sessionId) ?? this.#older.get(sessionId) ?? Number.POSITIVE_INFINITY,
+    );
     this.#least.set(sessionId, least);
     this.#older.delete(sessionId);
     this.#roundLeast += least;
@@ -110,14 +114,12 @@ export class IngestWindow {
     this.#limited = false;
   }
 
-  /** The session's least round trip so far (infinite: none), the older generation's kept if answered again. */
-  #leastOf(sessionId: string, now: number): number {
-    if (now >= this.#generationEnds) {
-      // A whole generation without an answer: every session is forgotten.
-      this.#older = now >= this.#generationEnds + FORGET_AFTER_MS ? new Map() : this.#least;
-      this.#least = new Map();
-      this.#generationEnds = now + FORGET_AFTER_MS;
-    }
-    return this.#least.get(sessionId) ?? this.#older.get(sessionId) ?? Number.POSITIVE_INFINITY;
+  /** Every `FORGET_AFTER_MS` the least round trips start a new generation; a session answered again is kept. */
+  #turnGenerations(now: number): void {
+    if (now < this.#generationEnds) return;
+    // A whole generation without an answer: every session is forgotten.
+    this.#older = now >= this.#generationEnds + FORGET_AFTER_MS ? new Map() : this.#least;
+    this.#least = new Map();
+    this.#generationEnds = now + FORGET_AFTER_MS;
   }
 }

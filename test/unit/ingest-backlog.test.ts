@@ -38,7 +38,7 @@ describe("an ingest client's backlog", () => {
     add("a2", percent("a", 20));
     add("a3", percent("a", 30));
     expect(held.size).toBe(2);
-    const taken = held.take(10);
+    const taken = held.take(10, 0);
     expect(sent(taken)).toEqual(["a=30", "b=10"]);
     answerAll(taken, (ref) => `seq for ${ref}`);
     // Every caller of a's corrections has the newest one's answer.
@@ -51,10 +51,10 @@ describe("an ingest client's backlog", () => {
   it("takes no more than asked, and sends a newer correction after one in flight", () => {
     const { held, add } = backlog();
     for (const s of ["a", "b", "c"]) add(s, percent(s, 1));
-    expect(sent(held.take(2))).toEqual(["a=1", "b=1"]);
+    expect(sent(held.take(2, 0))).toEqual(["a=1", "b=1"]);
     expect(held.inFlight).toBe(2);
     add("a2", percent("a", 2));
-    expect(sent(held.take(5))).toEqual(["c=1", "a=2"]);
+    expect(sent(held.take(5, 0))).toEqual(["c=1", "a=2"]);
     expect(held.inFlight).toBe(4);
   });
 
@@ -62,12 +62,12 @@ describe("an ingest client's backlog", () => {
     const { held, settled, add, answerAll } = backlog();
     add("a1", percent("a", 10));
     add("b1", percent("b", 10));
-    held.take(10);
+    held.take(10, 0);
     add("a2", percent("a", 20));
     add("c1", percent("c", 5));
     held.unanswered();
     expect(held.inFlight).toBe(0);
-    const again = held.take(10);
+    const again = held.take(10, 0);
     // a's newest in a's first place, then b's, then c's.
     expect(sent(again)).toEqual(["a=20", "b=10", "c=5"]);
     answerAll(again, (ref) => `#${ref}`);
@@ -78,7 +78,7 @@ describe("an ingest client's backlog", () => {
   it("ignores an answer to a correction it did not send on this stream", () => {
     const { held, add } = backlog();
     add("a1", percent("a", 10));
-    const [first] = held.take(1);
+    const [first] = held.take(1, 0);
     held.unanswered();
     expect(held.answered(first?.ref)).toBeUndefined();
     expect(held.answered("1")).toBeUndefined();
@@ -88,22 +88,22 @@ describe("an ingest client's backlog", () => {
   it("rests a correction refused for a while, unless its session has a newer one, which answers for it", () => {
     const { held, settled, add, answerAll } = backlog();
     add("a1", percent("a", 10));
-    const [a1] = held.take(1);
+    const [a1] = held.take(1, 0);
     if (!a1) throw new Error("nothing taken");
     held.answered(a1.ref);
     expect(held.rest(a1)).toBe(true);
     expect(a1.tries).toBe(1);
     expect(held.size).toBe(1);
-    expect(held.take(10)).toEqual([]);
+    expect(held.take(10, 0)).toEqual([]);
     held.back(a1);
-    expect(sent(held.take(10))).toEqual(["a=10"]);
+    expect(sent(held.take(10, 0))).toEqual(["a=10"]);
 
     // A newer one sent meanwhile: the refused older one must not come back after it.
     add("b1", percent("b", 1));
     add("b2", percent("b", 2));
-    const [b] = held.take(1);
+    const [b] = held.take(1, 0);
     add("b3", percent("b", 3));
-    const [b3] = held.take(1);
+    const [b3] = held.take(1, 0);
     if (!b || !b3) throw new Error("nothing taken");
     held.answered(b.ref);
     expect(held.rest(b)).toBe(false);
@@ -114,13 +114,13 @@ describe("an ingest client's backlog", () => {
   it("lets a newer correction replace one resting, and a resting one come back only if still its session's newest", () => {
     const { held, settled, add, answerAll } = backlog();
     add("a1", percent("a", 10));
-    const [a1] = held.take(1);
+    const [a1] = held.take(1, 0);
     if (!a1) throw new Error("nothing taken");
     held.answered(a1.ref);
     held.rest(a1);
     add("a2", percent("a", 20));
     held.back(a1);
-    const taken = held.take(10);
+    const taken = held.take(10, 0);
     expect(sent(taken)).toEqual(["a=20"]);
     answerAll(taken, () => "done");
     expect(settled).toEqual({ a1: "ok done", a2: "ok done" });
@@ -130,10 +130,10 @@ describe("an ingest client's backlog", () => {
     const { held, add } = backlog();
     add("a", percent("a", 1));
     add("b", percent("b", 1));
-    held.take(1);
+    held.take(1, 0);
     add("c", percent("c", 1));
     // a sent, b resting, c waiting.
-    const [b] = held.take(1);
+    const [b] = held.take(1, 0);
     if (!b) throw new Error("nothing taken");
     held.answered(b.ref);
     held.rest(b);

@@ -3,6 +3,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { TRIES_KEY } from "../../durable-objects/owed-retry";
 import type { Player } from "../../durable-objects/player/player";
 import { ReplayLog } from "../../durable-objects/streams/replay-log";
 import { PROGRESS_NOTICE_INTERVAL_MS } from "../../src/domain/session/session-machine";
@@ -320,7 +321,7 @@ describe("the player's queue", () => {
     expect(await metricGrows("crafting_owed_work_total", abandoned, before, 1)).toBe(1);
     // Given up is forgotten: no tries left behind for an alarm that will not come.
     const tries = await runInDurableObject(session, (_instance, state) =>
-      state.storage.kv.get("owed_tries"),
+      state.storage.kv.get(TRIES_KEY),
     );
     expect(tries).toBeUndefined();
   });
