@@ -1,5 +1,5 @@
 /**
- * npm run bench:ab [-- --base REV] [--scenario ingest|fanout|events] [--subscribers N]
+ * npm run bench:ab [-- --base REV] [--scenario ingest|fanout|events|lifecycle] [--subscribers N]
  *                     [--sessions N] [--per-session N]
  *                     [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]
  *
@@ -14,6 +14,9 @@
  * `per-session` progress events in version order through `POST /v1/events`,
  * 100 to a request (the bench's events scenario); the figure is events/s
  * seen by the watchers, base and change only (the floor has no bridge).
+ * Lifecycle: `sessions` watched sessions are paused and resumed
+ * `per-session` times by bridged events, one in flight per session, as fast
+ * as the watchers see them (the bench's lifecycle scenario); events/s.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -28,6 +31,7 @@ import {
   figures,
 } from "./lib/ab.ts";
 import { eventsIngest } from "./lib/events-scenario.ts";
+import { lifecycleIngest } from "./lib/lifecycle-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { fanout, ingest, settle } from "./lib/scenarios.ts";
 import { BUILD, ROOT, startTarget, startUs, type Target } from "./lib/targets.ts";
@@ -35,7 +39,7 @@ import { inTurns } from "./lib/turns.ts";
 
 /** How to write the command line. */
 const USAGE =
-  "npm run bench:ab -- [--base REV] [--scenario ingest|fanout|events] [--subscribers N] [--sessions N] [--per-session N] [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]";
+  "npm run bench:ab -- [--base REV] [--scenario ingest|fanout|events|lifecycle] [--subscribers N] [--sessions N] [--per-session N] [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]";
 const { values } = commandLine(
   {
     options: {
@@ -44,10 +48,20 @@ const { values } = commandLine(
         default: "HEAD",
         about: "the revision the working tree is measured against",
       },
-      scenario: { type: "string", default: "ingest", about: "ingest, fanout or events" },
+      scenario: {
+        type: "string",
+        default: "ingest",
+        about: "ingest, fanout, events or lifecycle",
+      },
       subscribers: { type: "string", default: "1", about: "fanout: watchers of the session" },
-      sessions: { type: "string", about: "events: watched sessions [default 20]" },
-      "per-session": { type: "string", about: "events: progress events to each [default 50]" },
+      sessions: {
+        type: "string",
+        about: "events, lifecycle: watched sessions [default 20, lifecycle 100]",
+      },
+      "per-session": {
+        type: "string",
+        about: "events: progress events to each [default 50]; lifecycle: pauses and resumes [10]",
+      },
       runs: { type: "string", about: "rounds, the targets taking turns [default 6]" },
       seconds: { type: "string", about: "ingest: seconds of posting per round [default 10]" },
       posts: { type: "string", about: "fanout: posts per round, at 20/s [default 100]" },
@@ -64,16 +78,19 @@ function usage(problem: string): never {
   process.exit(2);
 }
 
-if (!["ingest", "fanout", "events"].includes(values.scenario))
-  usage(`--scenario is ingest, fanout or events, not ${values.scenario}`);
+if (!["ingest", "fanout", "events", "lifecycle"].includes(values.scenario))
+  usage(`--scenario is ingest, fanout, events or lifecycle, not ${values.scenario}`);
 const scenario = values.scenario as AbScenario;
 const smoke = values.smoke;
 const runs = Number(values.runs ?? (smoke ? 1 : 6));
 const seconds = Number(values.seconds ?? (smoke ? 0.5 : 10));
 const posts = Number(values.posts ?? (smoke ? 5 : 100));
 const subscribers = Number(values.subscribers);
-const sessions = Number(values.sessions ?? (smoke ? 4 : 20));
-const perSession = Number(values["per-session"] ?? (smoke ? 5 : 50));
+const bridged = scenario === "events" || scenario === "lifecycle";
+const sessions = Number(values.sessions ?? (smoke ? 4 : scenario === "lifecycle" ? 100 : 20));
+const perSession = Number(
+  values["per-session"] ?? (smoke ? 5 : scenario === "lifecycle" ? 10 : 50),
+);
 for (const [name, value] of Object.entries({
   runs,
   seconds,
@@ -89,6 +106,7 @@ const UNITS: Record<AbScenario, AbResult["unit"]> = {
   ingest: "posts/s",
   fanout: "p99 ms",
   events: "events/s",
+  lifecycle: "events/s",
 };
 
 const git = (...args: string[]) =>
@@ -112,7 +130,7 @@ async function main(): Promise<void> {
   checkOutBase();
   const targets = new Map<"floor" | "base" | "change", Target>();
   try {
-    if (scenario !== "events") targets.set("floor", await startTarget("floor"));
+    if (!bridged) targets.set("floor", await startTarget("floor"));
     targets.set("base", await startUs(checkout));
     targets.set("change", await startUs());
     const measured = await inTurns(
@@ -125,6 +143,12 @@ async function main(): Promise<void> {
           if (burst.seen < burst.events)
             throw new Error(`events: ${burst.seen} of ${burst.events} seen by the watchers`);
           return { figure: burst.events_per_s, p99: burst.ingest_to_subscriber_ms.p99 };
+        }
+        if (scenario === "lifecycle") {
+          const cycled = await lifecycleIngest(target, sessions, perSession);
+          if (cycled.seen < cycled.events)
+            throw new Error(`lifecycle: ${cycled.seen} of ${cycled.events} seen by the watchers`);
+          return { figure: cycled.events_per_s, p99: cycled.ingest_to_subscriber_ms.p99 };
         }
         const { latency_ms } = await fanout(target, subscribers, posts, 20);
         return { figure: latency_ms.p99, p50: latency_ms.p50 };
@@ -141,7 +165,7 @@ async function main(): Promise<void> {
       scenario,
       unit: UNITS[scenario],
       ...(scenario === "fanout" ? { subscribers } : {}),
-      ...(scenario === "events" ? { events: { sessions, per_session: perSession } } : {}),
+      ...(bridged ? { events: { sessions, per_session: perSession } } : {}),
       ...compareRuns(
         {
           ...(targets.has("floor") ? { floor: of("floor", "figure") } : {}),
@@ -150,7 +174,7 @@ async function main(): Promise<void> {
         },
         scenario !== "fanout",
       ),
-      ...(scenario === "events"
+      ...(bridged
         ? { p99: { base: figures(of("base", "p99")), change: figures(of("change", "p99")) } }
         : {}),
       ...(scenario === "fanout"

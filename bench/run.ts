@@ -16,6 +16,7 @@ import { commandLine } from "../scripts/command-line.mjs";
 import { reportCadence } from "./lib/cadence-scenario.ts";
 import { eventsIngest } from "./lib/events-scenario.ts";
 import { idleCost } from "./lib/idle-scenario.ts";
+import { lifecycleIngest } from "./lib/lifecycle-scenario.ts";
 import { batchIngest, steadyPaths } from "./lib/paths-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, validateResult } from "./lib/report.ts";
@@ -67,6 +68,7 @@ const SIZES = {
     steady: { sessions: 2, rate: 10, seconds: 1 },
     batch: { sessions: 10, updates: 1000 },
     idle: { sessions: 2, seconds: 2 },
+    lifecycle: { sessions: 4, perSession: 4, offered: 40 },
     cadence: { sessions: 2, seconds: 2 },
   },
   quick: {
@@ -82,6 +84,7 @@ const SIZES = {
     steady: { sessions: 10, rate: 40, seconds: 20 },
     batch: { sessions: 100, updates: 10_000 },
     idle: { sessions: 20, seconds: 65 },
+    lifecycle: { sessions: 200, perSession: 10, offered: 1000 },
     cadence: { sessions: 10, seconds: 10 },
   },
   full: {
@@ -97,6 +100,7 @@ const SIZES = {
     steady: { sessions: 10, rate: 40, seconds: 30 },
     batch: { sessions: 100, updates: 50_000 },
     idle: { sessions: 100, seconds: 330 },
+    lifecycle: { sessions: 200, perSession: 20, offered: 1000 },
     cadence: { sessions: 20, seconds: 20 },
   },
 }[mode];
@@ -267,6 +271,17 @@ async function main(): Promise<void> {
     say(
       `         ${burst.events_per_s} events/s (runs ${burst.events_per_s_runs.join(", ")}), p99 ${burst.ingest_to_subscriber_ms.p99} ms, ${burst.seen}/${burst.events} seen`,
     );
+    const { sessions: cycled, perSession: cycles, offered: steadyRate } = SIZES.lifecycle;
+    say(
+      `lifecycle us   ${cycled} sessions × ${cycles} pauses and resumes through POST /v1/events, at ${steadyRate}/s, then as fast as they go`,
+    );
+    const paced = await lifecycleIngest(target, cycled, cycles, steadyRate);
+    await settle(target);
+    const fastest = await lifecycleIngest(target, cycled, cycles);
+    await settle(target);
+    say(
+      `         at ${steadyRate}/s: p50 ${paced.ingest_to_subscriber_ms.p50} / p99 ${paced.ingest_to_subscriber_ms.p99} ms; as fast as they go: ${fastest.events_per_s} events/s, p99 ${fastest.ingest_to_subscriber_ms.p99} ms; ${paced.seen + fastest.seen}/${paced.events + fastest.events} seen`,
+    );
     const { sessions: watched, rate, seconds } = SIZES.steady;
     say(
       `paths    us    ${rate} updates/s over ${watched} sessions, half direct, half bridged, ${PATHS_RUNS} runs`,
@@ -281,6 +296,7 @@ async function main(): Promise<void> {
       bridged_vs_direct_p99: steady.bridged_vs_direct_p99,
       steady,
       burst,
+      lifecycle: { paced, fastest },
     };
     say(`batch    us    ${SIZES.batch.updates} updates over ${SIZES.batch.sessions} sessions`);
     const batch = await batchIngest(target, SIZES.batch.sessions, SIZES.batch.updates);

@@ -17,7 +17,7 @@ export const MIN_ROUNDS = 3;
  * or bridged progress events/s through `POST /v1/events` (the floor has no
  * bridge: base and change only).
  */
-export type AbScenario = "ingest" | "fanout" | "events";
+export type AbScenario = "ingest" | "fanout" | "events" | "lifecycle";
 
 /** One target's figure in every round, and their median. */
 export interface AbFigures {
@@ -48,7 +48,7 @@ export interface AbResult {
   unit: "posts/s" | "p99 ms" | "events/s";
   /** Fan-out only: subscribers watching the session. */
   subscribers?: number;
-  /** Events only: the sessions watched, and the progress events each is sent, in version order. */
+  /** Events and lifecycle only: the sessions watched, and the events each is sent, in version order. */
   events?: { sessions: number; per_session: number };
   /** The floor's figures are left out where it cannot run the scenario (events). */
   by_target: { floor?: AbFigures; base: AbFigures; change: AbFigures };
@@ -63,7 +63,7 @@ export interface AbResult {
    * session 24).
    */
   p50?: AbMedians;
-  /** Events only: each round's p99 from the POST to a subscriber (ms), by target. */
+  /** Events and lifecycle only: each round's p99 from the POST to a subscriber (ms), by target. */
   p99?: { base: AbFigures; change: AbFigures };
 }
 
@@ -142,7 +142,7 @@ export function abLines(result: AbResult): string[] {
       ? "ingest into one session"
       : result.scenario === "fanout"
         ? `fan-out to ${result.subscribers} subscriber(s)`
-        : `${result.events?.sessions} sessions × ${result.events?.per_session} progress events through POST /v1/events`;
+        : `${result.events?.sessions} sessions × ${result.events?.per_session} ${result.scenario === "lifecycle" ? "pauses and resumes" : "progress events"} through POST /v1/events`;
   return [
     `${what}: the change against ${result.base.rev} (${result.base.commit.slice(0, 10)}), ${c.rounds.length} round${c.rounds.length === 1 ? "" : "s"} in turns`,
     ...(t.floor ? [row("floor", t.floor)] : []),

@@ -1,6 +1,7 @@
 /** The result file, its schema check and the markdown table (the plot: report-svg.ts). */
 import type { CadenceResult } from "./cadence-scenario.ts";
 import type { IdleResult } from "./idle-scenario.ts";
+import type { LifecycleResult } from "./lifecycle-scenario.ts";
 import {
   type RssLiveRatio,
   type RssSharedRatio,
@@ -180,6 +181,11 @@ export function validateResult(value: unknown): string[] {
     problems.push("batch path figures missing (or their updates failed)");
   if (!(r.cadence && r.cadence.reports > 0 && r.cadence.rows_per_report.session > 0))
     problems.push("rows per report at crafting-service's cadence missing");
+  const lifecycle = r.events?.lifecycle as Record<string, LifecycleResult> | undefined;
+  for (const run of Object.values(lifecycle ?? {}))
+    if (run.seen < run.events)
+      problems.push(`lifecycle events: ${run.events - run.seen} of ${run.events} never seen`);
+  if (r.events && !lifecycle) problems.push("lifecycle events through POST /v1/events missing");
   const lost = (r.events?.steady as { lost?: number } | undefined)?.lost ?? 0;
   if (lost > 0) problems.push(`write paths: ${lost} updates never reached their watchers`);
   return problems;
@@ -302,7 +308,7 @@ export function markdown(result: BenchResult): string {
       "",
       "## Events and the write paths (us)",
       "",
-      "`direct_to_subscriber_ms` / `ingest_to_subscriber_ms`: the same progress updates at a steady rate, half posted directly, half as bridged events, every run pooled; `bridged_vs_direct_p99`: the median run's p99s (`steady.p99_runs_ms`); `burst`: progress events through POST /v1/events as fast as they go.",
+      "`direct_to_subscriber_ms` / `ingest_to_subscriber_ms`: the same progress updates at a steady rate, half posted directly, half as bridged events, every run pooled; `bridged_vs_direct_p99`: the median run's p99s (`steady.p99_runs_ms`); `burst`: progress events through POST /v1/events as fast as they go; `lifecycle`: watched sessions paused and resumed by bridged events (one in flight per session), from the POST to the watcher seeing the new status, `paced` at a steady rate and `fastest` as fast as they are seen.",
       "",
       "```json",
       JSON.stringify(result.events, null, 2),

@@ -59,6 +59,21 @@ describe("an A/B comparison", () => {
     expect(text).not.toMatch(/floor +\d/);
   });
 
+  it("names the lifecycle scenario's events as pauses and resumes", () => {
+    const result: AbResult = {
+      schema: 1,
+      base: { rev: "HEAD~1", commit: "0123456789abcdef" },
+      scenario: "lifecycle",
+      unit: "events/s",
+      events: { sessions: 100, per_session: 10 },
+      ...compareRuns({ base: [1600, 1650], change: [2100, 2150] }, true),
+      p99: { base: figures([75, 80]), change: figures([60, 70]) },
+    };
+    const text = abLines(result).join("\n");
+    expect(text).toContain("100 sessions × 10 pauses and resumes through POST /v1/events");
+    expect(text).toContain("p99 POST → subscriber, median of the rounds: base 75 ms, change 60 ms");
+  });
+
   it("refuses rounds that do not line up", () => {
     expect(() => compareRuns({ floor: [1, 1], base: [1, 1], change: [1] }, true)).toThrow(
       /one figure per round/,

@@ -391,8 +391,16 @@ describe("the result", () => {
     expect(validateResult(withoutClient)).toEqual([
       "batch path figures missing (or their updates failed)",
     ]);
-    expect(validateResult({ ...sampleResult(), events: { steady: { lost: 3 } } })).toEqual([
-      "write paths: 3 updates never reached their watchers",
+    const lifecycle = { paced: { events: 40, seen: 40 }, fastest: { events: 40, seen: 40 } };
+    expect(
+      validateResult({ ...sampleResult(), events: { steady: { lost: 3 }, lifecycle } }),
+    ).toEqual(["write paths: 3 updates never reached their watchers"]);
+    const unseen = { ...lifecycle, fastest: { events: 40, seen: 38 } };
+    expect(
+      validateResult({ ...sampleResult(), events: { steady: {}, lifecycle: unseen } }),
+    ).toEqual(["lifecycle events: 2 of 40 never seen"]);
+    expect(validateResult({ ...sampleResult(), events: { steady: {} } })).toEqual([
+      "lifecycle events through POST /v1/events missing",
     ]);
   });
 
