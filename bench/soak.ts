@@ -298,7 +298,7 @@ for (const w of workflows) await resumeWorkflow(w, call);
 let finalStateMismatches = 0;
 const mismatches: string[] = [];
 const finalSeq = new Map<string, number>();
-// Events are applied within a few seconds (the lifecycle ones through the Queue).
+// Events are applied within a few seconds (at once, or through a Queue when they could not be).
 const settleBy = Date.now() + 60_000;
 /** Waits until `problem()` finds none; one still found at `settleBy` is a final-state mismatch. */
 async function settled(problem: () => Promise<string | null>): Promise<void> {

@@ -1,35 +1,58 @@
 /**
- * Progress events applied at once. Progress is latest-wins and idempotent
- * by version, so `POST /v1/events` hands bridged progress straight to the
- * session objects (grouped by session, one call each) instead of waiting
- * for the Queue's delivery; the session stores and dedupes them exactly as
- * the consumer would. What cannot be applied now — an object that is
- * unreachable or overloaded, or an event the session rejects (another
- * player's session, dead-lettered with its reason) — goes to the progress
- * Queue, whose consumer retries or dead-letters it: nothing is lost, and a
- * copy applied twice changes nothing. Lifecycle events always take the
- * Queue (durable, ordered by version, retried, dead-lettered).
+ * Bridged events applied at once. A session object stores, dedupes and
+ * orders its events itself (by event id and version, parking what comes
+ * before its start), so `POST /v1/events` hands every event straight to its
+ * session (grouped by session, one call each) and answers `202` once they
+ * are stored, instead of waiting for a Queue's delivery. What cannot be
+ * applied now (an object that is unreachable or overloaded, an event the
+ * session rejects, such as another player's session) goes to its topic's
+ * Queue, whose consumer retries it or dead-letters it with its reason:
+ * nothing is lost, and a copy applied twice changes nothing.
  */
-import type { SessionEvent } from "../domain/events/session-events";
-import { sessionStub } from "../durable";
+import type { EventResult, SessionEvent } from "../domain/events/session-events";
+import type { Placement } from "../domain/placement/placement";
+import { placementOf, sessionStub } from "../durable";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
 
 /** Sessions called at once by one request. */
 const CONCURRENCY = 50;
 
-/** Applies progress events at once; returns those the Queue must still carry. */
-export async function applyProgressNow(
+/**
+ * Applies one session's events in one call, saying what became of each. A
+ * start may create the session's object: it is placed as a create call
+ * places it. Throws when the object cannot be reached (nothing applied).
+ */
+export async function applyToSession(
   env: Env,
+  sessionId: string,
   events: readonly SessionEvent[],
-): Promise<SessionEvent[]> {
+): Promise<EventResult[]> {
+  const start = events.findIndex((event) => event.kind === "start");
+  const starting = events[start];
+  let placement: Placement | null = null;
+  if (starting) placement = await placementOf(env, starting.playerId, starting.start?.region);
+  const results = await sessionStub(env, sessionId, placement?.hint).applyEvents([...events]);
+  if (starting && placement && results[start]?.outcome === "applied")
+    log("info", "session.placed", {
+      session_id: sessionId,
+      player_id: starting.playerId,
+      location_hint: placement.hint,
+      source: placement.source,
+      via: "event",
+    });
+  return results;
+}
+
+/** Applies events at once; returns those a Queue must still carry. */
+export async function applyNow(env: Env, events: readonly SessionEvent[]): Promise<SessionEvent[]> {
   const later: SessionEvent[] = [];
   const groups = [...Map.groupBy(events, (event) => event.sessionId)];
   const work = async (): Promise<void> => {
     for (let next = groups.shift(); next; next = groups.shift()) {
       const [sessionId, group] = next;
       try {
-        const results = await sessionStub(env, sessionId).applyEvents(group);
+        const results = await applyToSession(env, sessionId, group);
         results.forEach((result, i) => {
           metrics.count("crafting_ingest_events_total", { outcome: result.outcome });
           if (result.outcome === "rejected") later.push(group[i] as SessionEvent);

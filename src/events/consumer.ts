@@ -7,10 +7,10 @@
 
 import type { DeadLetter } from "../domain/events/dead-letter";
 import type { EventResult, SessionEvent } from "../domain/events/session-events";
-import type { Placement } from "../domain/placement/placement";
-import { deadLetterStub, placementOf, sessionStub } from "../durable";
+import { deadLetterStub } from "../durable";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
+import { applyToSession } from "./apply-now";
 import { isSessionEvent } from "./event-input";
 
 /** The dead-letter queue's name (wrangler.toml); environments append `-<env>`. */
@@ -44,13 +44,10 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env): Pro
   await Promise.all(
     [...bySession].map(async ([sessionId, group]) => {
       let results: EventResult[];
-      // A start may create the session's object: it is placed as a create call places it.
-      const start = group.findIndex(({ event }) => event.kind === "start");
-      const starting = group[start]?.event;
-      let placement: Placement | null = null;
       try {
-        if (starting) placement = await placementOf(env, starting.playerId, starting.start?.region);
-        results = await sessionStub(env, sessionId, placement?.hint).applyEvents(
+        results = await applyToSession(
+          env,
+          sessionId,
           group.map((item) => item.event),
         );
       } catch (e) {
@@ -66,14 +63,6 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Env): Pro
           message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
         return;
       }
-      if (starting && placement && results[start]?.outcome === "applied")
-        log("info", "session.placed", {
-          session_id: sessionId,
-          player_id: starting.playerId,
-          location_hint: placement.hint,
-          source: placement.source,
-          via: "event",
-        });
       group.forEach(({ message }, i) => {
         const result = results[i];
         metrics.count("crafting_ingest_events_total", { outcome: result?.outcome ?? "unknown" });

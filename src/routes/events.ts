@@ -1,9 +1,9 @@
 /**
  * `POST /v1/events`: the Kafka bridge's ingest. Validates every record,
- * queues lifecycle events and applies progress at once (src/events/
- * apply-now.ts; the Queue takes what cannot be applied), and answers only
- * once every good record is applied or queued; each bad record is reported
- * by index and reason.
+ * applies the good ones at once (src/events/apply-now.ts; the Queues take
+ * what cannot be applied), and answers only once every good record is
+ * stored in its session or queued; each bad record is reported by index
+ * and reason.
  */
 import { Hono } from "hono";
 import * as v from "valibot";
@@ -11,7 +11,7 @@ import type { DeadLetter } from "../domain/events/dead-letter";
 import { type SessionEvent, topicOf } from "../domain/events/session-events";
 import { deadLetterStub } from "../durable";
 import { AppError } from "../errors";
-import { applyProgressNow } from "../events/apply-now";
+import { applyNow } from "../events/apply-now";
 import { EVENT_LIMITS, isSessionEvent, parseEventRecord, recordsOf } from "../events/event-input";
 import { readBodyText, readJsonBody } from "../http/body";
 import { fields, parse, parseQuery, queryWholeNumber, wholeNumber } from "../http/valid";
@@ -126,27 +126,21 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
       );
     }
     const acceptedAtMs = Date.now();
-    const lifecycle: SessionEvent[] = [];
-    const progress: SessionEvent[] = [];
+    const good: SessionEvent[] = [];
     const rejected: Rejection[] = [];
     records.forEach((record, index) => {
       const result = parseEventRecord(record, acceptedAtMs, frameTraceId(c.get("trace")));
       if (!result.ok)
         rejected.push({ index, error: { code: "invalid_argument", message: result.message } });
-      else (isProgress(result.event) ? progress : lifecycle).push(result.event);
+      else good.push(result.event);
     });
-    // Lifecycle events are queued first (the durable, ordered path); progress
-    // is applied at once, and only what could not be goes to its Queue.
+    // Applied at once; only what could not be goes to its topic's Queue.
+    const later = await applyNow(c.env, good);
     await queued(
-      () => enqueue(c.env.EVENTS_QUEUE, lifecycle),
+      () => enqueueByTopic(c.env, later),
       "the queue did not take the events: send the same request again (duplicates are harmless)",
     );
-    const later = await applyProgressNow(c.env, progress);
-    await queued(
-      () => enqueue(c.env.PROGRESS_QUEUE, later),
-      "the queue did not take the events: send the same request again (duplicates are harmless)",
-    );
-    const accepted = lifecycle.length + progress.length;
+    const accepted = good.length;
     if (rejected.length > 0 && onInvalid === "dead_letter") {
       await deadLetterRefused(c.env, rejected, records);
       log("warn", "events.ingest", {
@@ -185,13 +179,12 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     const { ids } = parse(idsBody, await readJsonBody(c.req.raw));
     const letters = deadLetterStub(c.env);
     const kept = await keptLetters(letters, ids);
-    const lifecycle: SessionEvent[] = [];
-    const progress: SessionEvent[] = [];
+    const events: SessionEvent[] = [];
     const redriven: number[] = [];
     const refused: { id: number; error: { code: "failed_precondition"; message: string } }[] = [];
     for (const letter of kept) {
       if (isSessionEvent(letter.body)) {
-        (isProgress(letter.body) ? progress : lifecycle).push(letter.body);
+        events.push(letter.body);
         redriven.push(letter.id);
       } else
         refused.push({
@@ -205,8 +198,7 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     }
     const again =
       "the queue did not take the events: send the same request again (the letters are kept)";
-    await queued(() => enqueue(c.env.EVENTS_QUEUE, lifecycle), again);
-    await queued(() => enqueue(c.env.PROGRESS_QUEUE, progress), again);
+    await queued(() => enqueueByTopic(c.env, events), again);
     // Forgotten only once queued: a letter is never lost. A redrive repeated
     // after a failure here queues an event twice, which its session dedupes.
     await letters.forget(redriven);
@@ -230,8 +222,18 @@ export const eventRoutes = new Hono<{ Bindings: Env; Variables: AuthVariables & 
     return c.json({ discarded: kept.map((letter) => letter.id), missing: missing(ids, kept) });
   });
 
-/** Whether an event goes to the progress queue (latest-wins), not the lifecycle one. */
-const isProgress = (event: SessionEvent) => topicOf(event.kind) === "game.crafting.progress";
+/**
+ * Queues events on their topic's Queue (one per topic, so a flood of
+ * progress never delays lifecycle events): lifecycle first.
+ */
+async function enqueueByTopic(env: Env, events: readonly SessionEvent[]): Promise<void> {
+  const isProgress = (event: SessionEvent) => topicOf(event.kind) === "game.crafting.progress";
+  await enqueue(
+    env.EVENTS_QUEUE,
+    events.filter((event) => !isProgress(event)),
+  );
+  await enqueue(env.PROGRESS_QUEUE, events.filter(isProgress));
+}
 
 /** The kept letters among `ids`. */
 async function keptLetters(

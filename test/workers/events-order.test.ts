@@ -6,6 +6,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { SessionEvent } from "../../src/domain/events/session-events";
+import { applyNow } from "../../src/events/apply-now";
 import { consumeEvents, retryDelaySeconds } from "../../src/events/consumer";
 import { freshId } from "../support/tokens";
 import { postEvents, rawEvent, START, stateOf, until } from "./event-helpers";
@@ -101,36 +102,58 @@ describe("the session applies events whatever their order", () => {
   });
 });
 
-describe("the consumer, message by message", () => {
-  const event = (
-    sessionId: string,
-    playerId: string,
-    kind: SessionEvent["kind"],
-    version: number,
-  ): SessionEvent => ({
-    eventId: crypto.randomUUID(),
-    kind,
-    occurredAtMs: Date.now(),
-    sessionId,
-    playerId,
-    version,
-    acceptedAtMs: Date.now(),
-    ...(kind === "start"
-      ? {
-          start: {
-            recipeId: "iron-sword",
-            workflowId: null,
-            steps: [{ name: "smelt", durationMs: 1000 }],
-            materials: [],
-          },
-        }
-      : {}),
-  });
+/** A parsed event, as the route hands it on. */
+const eventOf = (
+  sessionId: string,
+  playerId: string,
+  kind: SessionEvent["kind"],
+  version: number,
+): SessionEvent => ({
+  eventId: crypto.randomUUID(),
+  kind,
+  occurredAtMs: Date.now(),
+  sessionId,
+  playerId,
+  version,
+  acceptedAtMs: Date.now(),
+  ...(kind === "start"
+    ? {
+        start: {
+          recipeId: "iron-sword",
+          workflowId: null,
+          steps: [{ name: "smelt", durationMs: 1000 }],
+          materials: [],
+        },
+      }
+    : {}),
+});
 
+/** The service's bindings, with the session `overloaded` refusing every call as an overloaded object does. */
+function overloadedEnv(overloaded: string): Env {
+  return {
+    ...env,
+    CRAFTING_SESSION: new Proxy(env.CRAFTING_SESSION, {
+      get(target, property) {
+        if (property !== "getByName") return Reflect.get(target, property);
+        return (name: string) => {
+          if (name !== overloaded) return target.getByName(name);
+          return {
+            applyEvents: () =>
+              Promise.reject(
+                Object.assign(new Error("Durable Object is overloaded"), { overloaded: true }),
+              ),
+          };
+        };
+      },
+    }),
+  };
+}
+
+describe("the consumer, message by message", () => {
   it("acks applied, duplicate and stale events, and dead-letters the poison one alone", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
-    const start = event(sessionId, playerId, "start", 1);
+    const start = eventOf(sessionId, playerId, "start", 1);
     const batch = createMessageBatch("crafting-events", [
       { id: "m1", timestamp: new Date(), attempts: 1, body: start },
       { id: "m2", timestamp: new Date(), attempts: 1, body: start },
@@ -144,7 +167,7 @@ describe("the consumer, message by message", () => {
         id: "m4",
         timestamp: new Date(),
         attempts: 1,
-        body: event(sessionId, playerId, "pause", 2),
+        body: eventOf(sessionId, playerId, "pause", 2),
       },
     ]);
     const ctx = createExecutionContext();
@@ -159,36 +182,25 @@ describe("the consumer, message by message", () => {
     const healthy = freshId("s");
     const overloaded = freshId("s");
     const playerId = freshId("p");
-    const faulty: Env = {
-      ...env,
-      CRAFTING_SESSION: new Proxy(env.CRAFTING_SESSION, {
-        get(target, property) {
-          if (property !== "getByName") return Reflect.get(target, property);
-          return (name: string) => {
-            if (name !== overloaded) return target.getByName(name);
-            return {
-              applyEvents: () =>
-                Promise.reject(
-                  Object.assign(new Error("Durable Object is overloaded"), { overloaded: true }),
-                ),
-            };
-          };
-        },
-      }),
-    };
+    const faulty = overloadedEnv(overloaded);
     const batch = createMessageBatch("crafting-events", [
-      { id: "ok", timestamp: new Date(), attempts: 1, body: event(healthy, playerId, "start", 1) },
+      {
+        id: "ok",
+        timestamp: new Date(),
+        attempts: 1,
+        body: eventOf(healthy, playerId, "start", 1),
+      },
       {
         id: "busy1",
         timestamp: new Date(),
         attempts: 1,
-        body: event(overloaded, playerId, "start", 1),
+        body: eventOf(overloaded, playerId, "start", 1),
       },
       {
         id: "busy2",
         timestamp: new Date(),
         attempts: 3,
-        body: event(overloaded, playerId, "pause", 2),
+        body: eventOf(overloaded, playerId, "pause", 2),
       },
     ]);
     const ctx = createExecutionContext();
@@ -202,5 +214,23 @@ describe("the consumer, message by message", () => {
 
   it("backs off 1, 2, 4 … seconds per attempt, at most a minute", () => {
     expect([1, 2, 3, 4, 5, 6, 7, 8].map(retryDelaySeconds)).toEqual([1, 2, 4, 8, 16, 32, 60, 60]);
+  });
+});
+
+describe("events applied at once (POST /v1/events)", () => {
+  it("hands back for the Queue every event of a session it could not reach, and applies the others", async () => {
+    const healthy = freshId("s");
+    const overloaded = freshId("s");
+    const playerId = freshId("p");
+    const events = [
+      eventOf(healthy, playerId, "start", 1),
+      eventOf(overloaded, playerId, "start", 1),
+      eventOf(healthy, playerId, "pause", 2),
+      eventOf(overloaded, playerId, "pause", 2),
+    ];
+    const later = await applyNow(overloadedEnv(overloaded), events);
+    expect(later.map((e) => e.eventId)).toEqual([events[1]?.eventId, events[3]?.eventId]);
+    expect(await stateOf(healthy)).toMatchObject({ status: "paused" });
+    expect(await stateOf(overloaded)).toBeNull();
   });
 });

@@ -4,7 +4,49 @@ import { freshId, serviceToken, token } from "../support/tokens";
 import { postEvents, rawEvent, START, startedByEvent, stateOf, until } from "./event-helpers";
 import { call, serviceCall } from "./helpers";
 
-describe("progress applied at once", () => {
+describe("events applied at once", () => {
+  it("has applied lifecycle events by the time it answers 202, a start placing and creating the session", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    const response = await postEvents(
+      JSON.stringify([
+        rawEvent(sessionId, playerId, "start", 1, START),
+        rawEvent(sessionId, playerId, "pause", 2),
+      ]),
+    );
+    expect(response.status).toBe(202);
+    // No polling: the state already holds both when the answer arrives.
+    expect(await stateOf(sessionId)).toMatchObject({ sessionId, playerId, status: "paused" });
+    expect(
+      (await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "resume", 3)))).status,
+    ).toBe(202);
+    expect((await stateOf(sessionId))?.status).toBe("active");
+  });
+
+  it("parks at once an event that comes before its start, and applies it when the start does", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    expect(
+      (await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "pause", 2)))).status,
+    ).toBe(202);
+    expect(await stateOf(sessionId)).toBeNull();
+    expect(
+      (await postEvents(JSON.stringify(rawEvent(sessionId, playerId, "start", 1, START)))).status,
+    ).toBe(202);
+    expect((await stateOf(sessionId))?.status).toBe("paused");
+  });
+
+  it("sends a lifecycle event the session refuses to the Queue, whose consumer dead-letters it with the reason", async () => {
+    const sessionId = freshId("s");
+    const playerId = freshId("p");
+    await startedByEvent(sessionId, playerId);
+    const foreign = rawEvent(sessionId, freshId("intruder"), "cancel", 2, { reason: "mine now" });
+    expect((await postEvents(JSON.stringify([foreign]))).status).toBe(202);
+    const letter = await deadLetterOf(foreign.event_id as string);
+    expect(letter.reason).toMatch(/^rejected: .*another player/);
+    expect((await stateOf(sessionId))?.status).toBe("active");
+  });
+
   it("has applied a progress event by the time it answers 202: no wait for the Queue", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
@@ -25,17 +67,8 @@ describe("progress applied at once", () => {
     await startedByEvent(sessionId, playerId);
     const foreign = rawEvent(sessionId, freshId("intruder"), "progress", 2, { elapsed_seconds: 5 });
     expect((await postEvents(JSON.stringify([foreign]))).status).toBe(202);
-    type Letters = { letters: { reason: string; body: { eventId?: string } }[] };
-    const letters = await until(
-      async () =>
-        (await (
-          await serviceCall("/v1/events/dead-letters?limit=500", undefined, "GET")
-        ).json()) as Letters,
-      (list) => list.letters.some((letter) => letter.body?.eventId === foreign.event_id),
-      "the dead letter",
-    );
-    const letter = letters.letters.find((l) => l.body?.eventId === foreign.event_id);
-    expect(letter?.reason).toMatch(/^rejected: .*another player/);
+    const letter = await deadLetterOf(foreign.event_id as string);
+    expect(letter.reason).toMatch(/^rejected: .*another player/);
     expect((await stateOf(sessionId))?.clock.anchorElapsedMs).toBe(0);
   });
 });
@@ -244,3 +277,17 @@ describe("progress for one session from concurrent requests", () => {
     expect(updates).toBeLessThanOrEqual(requests);
   });
 });
+
+/** The dead letter holding the event `eventId`, once the consumer has recorded it. */
+async function deadLetterOf(eventId: string): Promise<{ reason: string }> {
+  type Letters = { letters: { reason: string; body: { eventId?: string } }[] };
+  const letters = await until(
+    async () =>
+      (await (
+        await serviceCall("/v1/events/dead-letters?limit=500", undefined, "GET")
+      ).json()) as Letters,
+    (list) => list.letters.some((letter) => letter.body?.eventId === eventId),
+    "the dead letter",
+  );
+  return letters.letters.find((letter) => letter.body?.eventId === eventId) as { reason: string };
+}
