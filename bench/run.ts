@@ -24,6 +24,7 @@ import { p99Svg } from "./lib/report-svg.ts";
 import { largestDatabase, MAX_WAVES, scale } from "./lib/scale-scenario.ts";
 import { fanout, ingest, saturation, settle } from "./lib/scenarios.ts";
 import { summarize } from "./lib/stats.ts";
+import { syncCost } from "./lib/sync-cost.ts";
 import { STATE_ROOT, startTarget, type Target, type TargetName } from "./lib/targets.ts";
 import { inTurns, median } from "./lib/turns.ts";
 import { wireSizes } from "./lib/wire-scenario.ts";
@@ -68,6 +69,7 @@ const SIZES = {
     steady: { sessions: 2, rate: 10, seconds: 1 },
     batch: { sessions: 10, updates: 1000 },
     idle: { sessions: 2, seconds: 2 },
+    syncRounds: 1_000,
     lifecycle: { sessions: 4, perSession: 4, offered: 40 },
     cadence: { sessions: 2, seconds: 2 },
   },
@@ -84,6 +86,7 @@ const SIZES = {
     steady: { sessions: 10, rate: 40, seconds: 20 },
     batch: { sessions: 100, updates: 10_000 },
     idle: { sessions: 20, seconds: 65 },
+    syncRounds: 20_000,
     lifecycle: { sessions: 200, perSession: 10, offered: 1000 },
     cadence: { sessions: 10, seconds: 10 },
   },
@@ -100,6 +103,7 @@ const SIZES = {
     steady: { sessions: 10, rate: 40, seconds: 30 },
     batch: { sessions: 100, updates: 50_000 },
     idle: { sessions: 100, seconds: 330 },
+    syncRounds: 50_000,
     lifecycle: { sessions: 200, perSession: 20, offered: 1000 },
     cadence: { sessions: 20, seconds: 20 },
   },
@@ -251,6 +255,10 @@ async function main(): Promise<void> {
     partial.wire = await wireSizes(target, SIZES.posts, SIZES.rate);
     say(
       `         ${partial.wire.json_bytes_per_update} / ${partial.wire.binary_bytes_per_update} / ${partial.wire.sync_bytes_per_update} bytes per update`,
+    );
+    partial.wire.sync_server = await syncCost(SIZES.syncRounds);
+    say(
+      `         the server's work per sync packet: a delta ${partial.wire.sync_server.delta_us} µs, a full sync ${partial.wire.sync_server.full_us} µs`,
     );
     const offered = partial.wire.compression;
     say(

@@ -172,6 +172,8 @@ export function validateResult(value: unknown): string[] {
     problems.push("wire sizes missing");
   else if (!(r.wire.compression?.json_wire_bytes_per_update > 0))
     problems.push("wire sizes with compression offered missing");
+  else if (!(r.wire.sync_server && r.wire.sync_server.delta_us > 0))
+    problems.push("the server's work per sync packet missing");
   if (!(r.ingest?.stream && r.ingest.stream.posts_per_s > 0 && r.ingest.stream.errors === 0))
     problems.push("ingest stream figures missing (or its updates failed)");
   const batch = r.ingest?.batch as
@@ -335,6 +337,12 @@ function wireLines(wire: WireResult | null): string[] {
     "",
     `Largest delta packet: ${fmt(wire.sync_max_delta_bytes, 0)} bytes (target ≤ 32).`,
     "",
+    ...(wire.sync_server
+      ? [
+          `The server's work per sync packet (\`encodeSync\`, timed in V8 over ${fmt(wire.sync_server.rounds, 0)} packets; the runtime's send not included): a delta ${fmt(wire.sync_server.delta_us, 1)} µs (${fmt(wire.sync_server.delta_bytes, 0)} bytes), a full sync ${fmt(wire.sync_server.full_us, 1)} µs (${fmt(wire.sync_server.full_bytes, 0)} bytes); target < 1 ms (seed 001).`,
+          "",
+        ]
+      : []),
     ...compressionLines(wire.compression),
   ];
 }

@@ -9,6 +9,7 @@
  */
 import WebSocket from "ws";
 import { round } from "./stats.ts";
+import type { SyncWork } from "./sync-work.ts";
 import type { Target } from "./targets.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -24,6 +25,8 @@ export interface WireResult {
   bytes_per_s_per_session: { json: number; binary: number; sync: number };
   /** Watchers offering permessage-deflate, as browsers do. */
   compression: CompressionResult;
+  /** The server's work per sync packet (seed 001: < 1 ms), timed in V8 (sync-work.ts). */
+  sync_server?: SyncWork;
 }
 
 /** Bytes per update on the TCP connection (WebSocket framing included), offered compression or not. */

@@ -165,6 +165,13 @@ function sampleResult(): BenchResult {
         json_wire_bytes_per_update_uncompressed: 502,
         binary_wire_bytes_per_update_uncompressed: 202,
       },
+      sync_server: {
+        rounds: 20000,
+        delta_us: 6.5,
+        full_us: 21.25,
+        delta_bytes: 17,
+        full_bytes: 120,
+      },
     },
     idle: {
       sessions: 2,
@@ -378,6 +385,12 @@ describe("the result", () => {
     const missing = sampleResult() as unknown as { wire: Record<string, unknown> };
     delete missing.wire.compression;
     expect(validateResult(missing)).toEqual(["wire sizes with compression offered missing"]);
+    expect(text).toContain(
+      "a delta 6.5 µs (17 bytes), a full sync 21.3 µs (120 bytes); target < 1 ms (seed 001).",
+    );
+    const unsynced = sampleResult() as unknown as { wire: Record<string, unknown> };
+    delete unsynced.wire.sync_server;
+    expect(validateResult(unsynced)).toEqual(["the server's work per sync packet missing"]);
     expect(validateResult({ ...sampleResult(), cadence: null })).toEqual([
       "rows per report at crafting-service's cadence missing",
     ]);
