@@ -2,7 +2,9 @@
  * npm run bench:profile-workerd — where workerd's CPU goes while our service
  * takes progress posts into one session (the bench's `ingest` scenario, 8
  * callers, 8 s), or with `-- --events` bridged progress events (the `--full`
- * events scenario: 10,000 over 100 sessions), from the DevTools profiler of
+ * events scenario: 10,000 over 100 sessions), `-- --lifecycle` bridged
+ * pauses and resumes (the lifecycle scenario, as fast as they are seen),
+ * from the DevTools profiler of
  * the real runtime: self and inclusive shares per function of the bundle
  * (bench/.build/us.js). With `-- --fanout N`: N subscribers watch the
  * session while it takes 15 posts/s (within the live budget, so every post
@@ -17,13 +19,14 @@ import { writeFileSync } from "node:fs";
 import WebSocket from "ws";
 import { commandLine } from "../scripts/command-line.mjs";
 import { eventsIngest } from "./lib/events-scenario.ts";
+import { lifecycleIngest } from "./lib/lifecycle-scenario.ts";
 import { startUs } from "./lib/targets.ts";
 
 const PORT = 9555;
 process.env.BENCH_INSPECTOR_PORT = String(PORT);
 const SECONDS = 8;
 const USAGE =
-  "npm run bench:profile-workerd [-- --events | --fanout N | --heap] [--tree [PCT]] [--save FILE]";
+  "npm run bench:profile-workerd [-- --events | --lifecycle | --fanout N | --heap] [--tree [PCT]] [--save FILE]";
 const { values, positionals } = commandLine(
   {
     allowPositionals: true,
@@ -32,6 +35,11 @@ const { values, positionals } = commandLine(
         type: "boolean",
         default: false,
         about: "bridged progress events instead of posts",
+      },
+      lifecycle: {
+        type: "boolean",
+        default: false,
+        about: "bridged pauses and resumes instead (200 sessions × 20, as fast as they are seen)",
       },
       fanout: { type: "string", default: "0", about: "subscribers watching the session" },
       heap: { type: "boolean", default: false, about: "a heap snapshot instead of a CPU profile" },
@@ -119,6 +127,9 @@ try {
   await send("Profiler.start");
   if (values.events) {
     const result = await eventsIngest(target, 100, 100);
+    console.log(`events/s ${result.events_per_s}, seen ${result.seen} of ${result.events}`);
+  } else if (values.lifecycle) {
+    const result = await lifecycleIngest(target, 200, 20);
     console.log(`events/s ${result.events_per_s}, seen ${result.seen} of ${result.events}`);
   } else if (fanoutTo > 0) {
     const watchers = await Promise.all(
