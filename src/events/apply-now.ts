@@ -54,7 +54,9 @@ export async function applyNow(env: Env, events: readonly SessionEvent[]): Promi
       try {
         const results = await applyToSession(env, sessionId, group);
         results.forEach((result, i) => {
-          metrics.count("crafting_ingest_events_total", { outcome: result.outcome });
+          // A rejected event is counted once, by the consumer that dead-letters it.
+          const outcome = result.outcome === "rejected" ? "queued" : result.outcome;
+          metrics.count("crafting_ingest_events_total", { outcome });
           if (result.outcome === "rejected") later.push(group[i] as SessionEvent);
         });
       } catch (e: unknown) {
@@ -63,6 +65,7 @@ export async function applyNow(env: Env, events: readonly SessionEvent[]): Promi
           count: group.length,
           message: e instanceof Error ? e.message : String(e),
         });
+        metrics.count("crafting_ingest_events_total", { outcome: "queued" }, group.length);
         later.push(...group);
       }
     }

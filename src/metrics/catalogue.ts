@@ -70,7 +70,7 @@ export const METRICS = {
   },
   crafting_ingest_events_total: {
     type: "counter",
-    help: "Bridged events handled by the queue consumer, by outcome.",
+    help: "Bridged events by outcome, applied at once or by a queue consumer (queued: handed to a Queue; retried: sent back by its consumer).",
   },
   crafting_ingest_stream_updates_total: {
     type: "counter",

@@ -4,12 +4,13 @@
  */
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { SessionEvent } from "../../src/domain/events/session-events";
 import { applyNow } from "../../src/events/apply-now";
 import { consumeEvents, retryDelaySeconds } from "../../src/events/consumer";
+import { metrics } from "../../src/metrics/push";
 import { freshId } from "../support/tokens";
-import { postEvents, rawEvent, START, stateOf, until } from "./event-helpers";
+import { postEvents, rawEvent, START, startedByEvent, stateOf, until } from "./event-helpers";
 import { serviceCall } from "./helpers";
 
 describe("the session applies events whatever their order", () => {
@@ -221,15 +222,27 @@ describe("events applied at once (POST /v1/events)", () => {
   it("hands back for the Queue every event of a session it could not reach, and applies the others", async () => {
     const healthy = freshId("s");
     const overloaded = freshId("s");
+    const started = freshId("s");
     const playerId = freshId("p");
+    await startedByEvent(started, playerId);
     const events = [
       eventOf(healthy, playerId, "start", 1),
       eventOf(overloaded, playerId, "start", 1),
       eventOf(healthy, playerId, "pause", 2),
       eventOf(overloaded, playerId, "pause", 2),
+      // Another player's: refused by its session, for the Queue's consumer to dead-letter.
+      eventOf(started, freshId("intruder"), "cancel", 2),
     ];
+    const counted = vi.spyOn(metrics, "count");
     const later = await applyNow(overloadedEnv(overloaded), events);
-    expect(later.map((e) => e.eventId)).toEqual([events[1]?.eventId, events[3]?.eventId]);
+    const outcomes = counted.mock.calls
+      .filter(([name]) => name === "crafting_ingest_events_total")
+      .map(([, labels, n]) => `${labels?.outcome} ${n ?? 1}`);
+    counted.mockRestore();
+    const ids = (list: SessionEvent[]) => list.map((e) => e.eventId).sort();
+    expect(ids(later)).toEqual(ids([1, 3, 4].map((i) => events[i] as SessionEvent)));
+    // Counted for operators: two applied, three handed to the Queue (counted once more there).
+    expect(outcomes.sort()).toEqual(["applied 1", "applied 1", "queued 1", "queued 2"]);
     expect(await stateOf(healthy)).toMatchObject({ status: "paused" });
     expect(await stateOf(overloaded)).toBeNull();
   });
