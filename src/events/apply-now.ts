@@ -44,15 +44,38 @@ export async function applyToSession(
   return results;
 }
 
-/** Applies events at once; returns those a Queue must still carry. */
-export async function applyNow(env: Env, events: readonly SessionEvent[]): Promise<SessionEvent[]> {
+/**
+ * How long one request waits for its sessions (ms). What is not applied by
+ * then goes to the Queue, so `POST /v1/events` answers well within a sink's
+ * timeout (10 s in deploy/kafka-connect/) even when an object hangs; a call
+ * that lands after all is deduped when its Queue copy arrives.
+ */
+export const APPLY_BUDGET_MS = 5_000;
+
+/** Applies events at once, within `budgetMs`; returns those a Queue must still carry. */
+export async function applyNow(
+  env: Env,
+  events: readonly SessionEvent[],
+  budgetMs = APPLY_BUDGET_MS,
+): Promise<SessionEvent[]> {
   const later: SessionEvent[] = [];
   const groups = [...Map.groupBy(events, (event) => event.sessionId)];
+  const deadline = Date.now() + budgetMs;
+  const queue = (sessionId: string, group: SessionEvent[], message: string) => {
+    log("warn", "events.apply_now_failed", { session_id: sessionId, count: group.length, message });
+    metrics.count("crafting_ingest_events_total", { outcome: "queued" }, group.length);
+    later.push(...group);
+  };
   const work = async (): Promise<void> => {
     for (let next = groups.shift(); next; next = groups.shift()) {
       const [sessionId, group] = next;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        queue(sessionId, group, `not called: the request's ${budgetMs} ms were spent`);
+        continue;
+      }
       try {
-        const results = await applyToSession(env, sessionId, group);
+        const results = await within(applyToSession(env, sessionId, group), left);
         results.forEach((result, i) => {
           // A rejected event is counted once, by the consumer that dead-letters it.
           const outcome = result.outcome === "rejected" ? "queued" : result.outcome;
@@ -60,16 +83,26 @@ export async function applyNow(env: Env, events: readonly SessionEvent[]): Promi
           if (result.outcome === "rejected") later.push(group[i] as SessionEvent);
         });
       } catch (e: unknown) {
-        log("warn", "events.apply_now_failed", {
-          session_id: sessionId,
-          count: group.length,
-          message: e instanceof Error ? e.message : String(e),
-        });
-        metrics.count("crafting_ingest_events_total", { outcome: "queued" }, group.length);
-        later.push(...group);
+        queue(sessionId, group, e instanceof Error ? e.message : String(e));
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, groups.length) }, work));
   return later;
+}
+
+/** `call`'s answer, or a rejection once `ms` have passed without one (the call is left to finish). */
+function within<T>(call: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the session did not answer within ${Math.round(ms)} ms`)),
+      ms,
+    );
+  });
+  // A late failure of a call given up on is nobody's to handle: its events are queued.
+  call.catch(() => {});
+  return Promise.race([call, timeout]).finally(() => {
+    if (timer !== null) clearTimeout(timer);
+  });
 }

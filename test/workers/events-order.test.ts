@@ -129,8 +129,15 @@ const eventOf = (
     : {}),
 });
 
-/** The service's bindings, with the session `overloaded` refusing every call as an overloaded object does. */
-function overloadedEnv(overloaded: string): Env {
+/**
+ * The service's bindings, with the session `overloaded` refusing every call
+ * as an overloaded object does, or answering them with `applyEvents`.
+ */
+function overloadedEnv(
+  overloaded: string,
+  applyEvents: () => Promise<never> = () =>
+    Promise.reject(Object.assign(new Error("Durable Object is overloaded"), { overloaded: true })),
+): Env {
   return {
     ...env,
     CRAFTING_SESSION: new Proxy(env.CRAFTING_SESSION, {
@@ -138,12 +145,7 @@ function overloadedEnv(overloaded: string): Env {
         if (property !== "getByName") return Reflect.get(target, property);
         return (name: string) => {
           if (name !== overloaded) return target.getByName(name);
-          return {
-            applyEvents: () =>
-              Promise.reject(
-                Object.assign(new Error("Durable Object is overloaded"), { overloaded: true }),
-              ),
-          };
+          return { applyEvents };
         };
       },
     }),
@@ -245,5 +247,27 @@ describe("events applied at once (POST /v1/events)", () => {
     expect(outcomes.sort()).toEqual(["applied 1", "applied 1", "queued 1", "queued 2"]);
     expect(await stateOf(healthy)).toMatchObject({ status: "paused" });
     expect(await stateOf(overloaded)).toBeNull();
+  });
+
+  it("hands back the events of a session that does not answer within the request's budget", async () => {
+    const healthy = freshId("s");
+    const hung = freshId("s");
+    const playerId = freshId("p");
+    const events = [eventOf(healthy, playerId, "start", 1), eventOf(hung, playerId, "start", 1)];
+    // The call never answers; the request does not wait for it past its budget.
+    const later = await applyNow(
+      overloadedEnv(hung, () => new Promise<never>(() => {})),
+      events,
+      200,
+    );
+    expect(later.map((e) => e.eventId)).toEqual([events[1]?.eventId]);
+    expect(await stateOf(healthy)).toMatchObject({ status: "active" });
+  });
+
+  it("calls no session once the budget is spent: every event is the Queue's", async () => {
+    const sessionId = freshId("s");
+    const events = [eventOf(sessionId, freshId("p"), "start", 1)];
+    expect(await applyNow(env, events, 0)).toEqual(events);
+    expect(await stateOf(sessionId)).toBeNull();
   });
 });
