@@ -1,5 +1,5 @@
 /**
- * npm run bench:ab [-- --base REV] [--scenario ingest|fanout|events|lifecycle] [--subscribers N]
+ * npm run bench:ab [-- --base REV] [--scenario ingest|fanout|events|lifecycle|batch] [--subscribers N]
  *                     [--sessions N] [--per-session N]
  *                     [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]
  *
@@ -17,6 +17,8 @@
  * Lifecycle: `sessions` watched sessions are paused and resumed
  * `per-session` times by bridged events, one in flight per session, as fast
  * as the watchers see them (the bench's lifecycle scenario); events/s.
+ * Batch: the bench's batch paths over `sessions` × `per-session` updates;
+ * the figure is `POST /v1/progress` updates/s (1,000 a request).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -32,6 +34,7 @@ import {
 } from "./lib/ab.ts";
 import { eventsIngest } from "./lib/events-scenario.ts";
 import { lifecycleIngest } from "./lib/lifecycle-scenario.ts";
+import { batchIngest } from "./lib/paths-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { fanout, ingest, settle } from "./lib/scenarios.ts";
 import { BUILD, ROOT, startTarget, startUs, type Target } from "./lib/targets.ts";
@@ -39,7 +42,7 @@ import { inTurns } from "./lib/turns.ts";
 
 /** How to write the command line. */
 const USAGE =
-  "npm run bench:ab -- [--base REV] [--scenario ingest|fanout|events|lifecycle] [--subscribers N] [--sessions N] [--per-session N] [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]";
+  "npm run bench:ab -- [--base REV] [--scenario ingest|fanout|events|lifecycle|batch] [--subscribers N] [--sessions N] [--per-session N] [--runs N] [--seconds S] [--posts N] [--smoke] [--out DIR]";
 const { values } = commandLine(
   {
     options: {
@@ -51,16 +54,17 @@ const { values } = commandLine(
       scenario: {
         type: "string",
         default: "ingest",
-        about: "ingest, fanout, events or lifecycle",
+        about: "ingest, fanout, events, lifecycle or batch",
       },
       subscribers: { type: "string", default: "1", about: "fanout: watchers of the session" },
       sessions: {
         type: "string",
-        about: "events, lifecycle: watched sessions [default 20, lifecycle 100]",
+        about: "events, lifecycle, batch: sessions [default 20; lifecycle, batch 100]",
       },
       "per-session": {
         type: "string",
-        about: "events: progress events to each [default 50]; lifecycle: pauses and resumes [10]",
+        about:
+          "events: progress events to each [default 50]; lifecycle: pauses and resumes [10]; batch: updates to each [100]",
       },
       runs: { type: "string", about: "rounds, the targets taking turns [default 6]" },
       seconds: { type: "string", about: "ingest: seconds of posting per round [default 10]" },
@@ -78,18 +82,19 @@ function usage(problem: string): never {
   process.exit(2);
 }
 
-if (!["ingest", "fanout", "events", "lifecycle"].includes(values.scenario))
-  usage(`--scenario is ingest, fanout, events or lifecycle, not ${values.scenario}`);
+if (!["ingest", "fanout", "events", "lifecycle", "batch"].includes(values.scenario))
+  usage(`--scenario is ingest, fanout, events, lifecycle or batch, not ${values.scenario}`);
 const scenario = values.scenario as AbScenario;
 const smoke = values.smoke;
 const runs = Number(values.runs ?? (smoke ? 1 : 6));
 const seconds = Number(values.seconds ?? (smoke ? 0.5 : 10));
 const posts = Number(values.posts ?? (smoke ? 5 : 100));
 const subscribers = Number(values.subscribers);
-const bridged = scenario === "events" || scenario === "lifecycle";
-const sessions = Number(values.sessions ?? (smoke ? 4 : scenario === "lifecycle" ? 100 : 20));
+const bridged = scenario === "events" || scenario === "lifecycle" || scenario === "batch";
+const sessions = Number(values.sessions ?? (smoke ? 4 : scenario === "events" ? 20 : 100));
+const DEFAULT_PER_SESSION: Partial<Record<AbScenario, number>> = { lifecycle: 10, batch: 100 };
 const perSession = Number(
-  values["per-session"] ?? (smoke ? 5 : scenario === "lifecycle" ? 10 : 50),
+  values["per-session"] ?? (smoke ? 5 : (DEFAULT_PER_SESSION[scenario] ?? 50)),
 );
 for (const [name, value] of Object.entries({
   runs,
@@ -107,6 +112,7 @@ const UNITS: Record<AbScenario, AbResult["unit"]> = {
   fanout: "p99 ms",
   events: "events/s",
   lifecycle: "events/s",
+  batch: "updates/s",
 };
 
 const git = (...args: string[]) =>
@@ -144,6 +150,12 @@ async function main(): Promise<void> {
             throw new Error(`events: ${burst.seen} of ${burst.events} seen by the watchers`);
           return { figure: burst.events_per_s, p99: burst.ingest_to_subscriber_ms.p99 };
         }
+        if (scenario === "batch") {
+          const batch = await batchIngest(target, sessions, sessions * perSession);
+          if (batch.errors > 0)
+            throw new Error(`batch: ${batch.errors} requests or updates failed`);
+          return { figure: batch.progress_batch_updates_per_s };
+        }
         if (scenario === "lifecycle") {
           const cycled = await lifecycleIngest(target, sessions, perSession);
           if (cycled.seen < cycled.events)
@@ -174,7 +186,7 @@ async function main(): Promise<void> {
         },
         scenario !== "fanout",
       ),
-      ...(bridged
+      ...(scenario === "events" || scenario === "lifecycle"
         ? { p99: { base: figures(of("base", "p99")), change: figures(of("change", "p99")) } }
         : {}),
       ...(scenario === "fanout"

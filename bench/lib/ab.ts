@@ -17,7 +17,7 @@ export const MIN_ROUNDS = 3;
  * or bridged progress events/s through `POST /v1/events` (the floor has no
  * bridge: base and change only).
  */
-export type AbScenario = "ingest" | "fanout" | "events" | "lifecycle";
+export type AbScenario = "ingest" | "fanout" | "events" | "lifecycle" | "batch";
 
 /** One target's figure in every round, and their median. */
 export interface AbFigures {
@@ -45,7 +45,7 @@ export interface AbResult {
   /** The base revision as asked for, and the commit it named. */
   base: { rev: string; commit: string };
   scenario: AbScenario;
-  unit: "posts/s" | "p99 ms" | "events/s";
+  unit: "posts/s" | "p99 ms" | "events/s" | "updates/s";
   /** Fan-out only: subscribers watching the session. */
   subscribers?: number;
   /** Events and lifecycle only: the sessions watched, and the events each is sent, in version order. */
@@ -140,9 +140,11 @@ export function abLines(result: AbResult): string[] {
   const what =
     result.scenario === "ingest"
       ? "ingest into one session"
-      : result.scenario === "fanout"
-        ? `fan-out to ${result.subscribers} subscriber(s)`
-        : `${result.events?.sessions} sessions × ${result.events?.per_session} ${result.scenario === "lifecycle" ? "pauses and resumes" : "progress events"} through POST /v1/events`;
+      : result.scenario === "batch"
+        ? `${result.events?.sessions} sessions × ${result.events?.per_session} updates through POST /v1/progress, 1,000 a request`
+        : result.scenario === "fanout"
+          ? `fan-out to ${result.subscribers} subscriber(s)`
+          : `${result.events?.sessions} sessions × ${result.events?.per_session} ${result.scenario === "lifecycle" ? "pauses and resumes" : "progress events"} through POST /v1/events`;
   return [
     `${what}: the change against ${result.base.rev} (${result.base.commit.slice(0, 10)}), ${c.rounds.length} round${c.rounds.length === 1 ? "" : "s"} in turns`,
     ...(t.floor ? [row("floor", t.floor)] : []),
@@ -150,7 +152,9 @@ export function abLines(result: AbResult): string[] {
     row("change", t.change),
     `  change vs base: ${c.median}× as fast (rounds ${c.rounds.join(", ")}): ${c.verdict}`,
     ...(result.base_vs_floor === undefined
-      ? ["  the floor has no bridge path: not measured"]
+      ? [
+          `  the floor has no ${result.scenario === "batch" ? "batch" : "bridge"} path: not measured`,
+        ]
       : [`  vs the floor: base ${result.base_vs_floor}, change ${result.change_vs_floor}`]),
     ...(result.p99
       ? [

@@ -74,6 +74,21 @@ describe("an A/B comparison", () => {
     expect(text).toContain("p99 POST → subscriber, median of the rounds: base 75 ms, change 60 ms");
   });
 
+  it("names the batch scenario's path, which the floor has not", () => {
+    const result: AbResult = {
+      schema: 1,
+      base: { rev: "HEAD", commit: "0123456789abcdef" },
+      scenario: "batch",
+      unit: "updates/s",
+      events: { sessions: 100, per_session: 100 },
+      ...compareRuns({ base: [30000, 31000, 29000], change: [29000, 31000, 30000] }, true),
+    };
+    const text = abLines(result).join("\n");
+    expect(text).toContain("100 sessions × 100 updates through POST /v1/progress, 1,000 a request");
+    expect(text).toContain("the floor has no batch path: not measured");
+    expect(text).not.toContain("p99");
+  });
+
   it("refuses rounds that do not line up", () => {
     expect(() => compareRuns({ floor: [1, 1], base: [1, 1], change: [1] }, true)).toThrow(
       /one figure per round/,
