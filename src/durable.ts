@@ -10,6 +10,40 @@ export type DurableObjectStubOf<
   K extends "CRAFTING_SESSION" | "CRAFTING_WORKFLOW" | "PLAYER" | "DEAD_LETTERS" | "METRICS",
 > = Env[K] extends DurableObjectNamespace<infer T> ? DurableObjectStub<T> : never;
 
+/**
+ * How long one request that calls many objects (`POST /v1/events`, `POST
+ * /v1/progress`) waits for them (ms). An object that hangs would otherwise
+ * hold the request past its caller's timeout (a Kafka sink's is 10 s,
+ * deploy/kafka-connect/), and a caller that retries the same batch would
+ * be held again.
+ */
+export const OBJECT_CALLS_BUDGET_MS = 5_000;
+
+/**
+ * `call`'s answer, or `unavailable` (retry in 1 s) once `ms` have passed
+ * without one. The call is left to finish: what it applies late, the
+ * caller's retry or a Queue copy finds stored (every such call is
+ * idempotent: bridged events by id, progress corrections absolute).
+ */
+export function answeredWithin<T>(pending: PromiseLike<T>, ms: number): Promise<T> {
+  const call = Promise.resolve(pending);
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new AppError("unavailable", `the session did not answer within ${Math.round(ms)} ms`, 1),
+        ),
+      ms,
+    );
+  });
+  // A late failure of a call given up on is nobody's to handle: the caller has answered for it.
+  call.catch(() => {});
+  return Promise.race([call, timeout]).finally(() => {
+    if (timer !== null) clearTimeout(timer);
+  });
+}
+
 /** Seconds a caller refused for want of descriptors waits: the runtime evicts idle objects 10 s after their last call. */
 const DESCRIPTORS_RETRY_AFTER_S = 10;
 

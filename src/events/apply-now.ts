@@ -11,7 +11,7 @@
  */
 import type { EventResult, SessionEvent } from "../domain/events/session-events";
 import type { Placement } from "../domain/placement/placement";
-import { placementOf, sessionStub } from "../durable";
+import { answeredWithin, OBJECT_CALLS_BUDGET_MS, placementOf, sessionStub } from "../durable";
 import { log } from "../log";
 import { metrics } from "../metrics/push";
 
@@ -45,18 +45,14 @@ export async function applyToSession(
 }
 
 /**
- * How long one request waits for its sessions (ms). What is not applied by
- * then goes to the Queue, so `POST /v1/events` answers well within a sink's
- * timeout (10 s in deploy/kafka-connect/) even when an object hangs; a call
- * that lands after all is deduped when its Queue copy arrives.
+ * Applies events at once, waiting `budgetMs` at most for the sessions
+ * (what is not applied by then, from a session that hangs or a call not
+ * yet made, goes to the Queue too); returns those a Queue must carry.
  */
-export const APPLY_BUDGET_MS = 5_000;
-
-/** Applies events at once, within `budgetMs`; returns those a Queue must still carry. */
 export async function applyNow(
   env: Env,
   events: readonly SessionEvent[],
-  budgetMs = APPLY_BUDGET_MS,
+  budgetMs = OBJECT_CALLS_BUDGET_MS,
 ): Promise<SessionEvent[]> {
   const later: SessionEvent[] = [];
   const groups = [...Map.groupBy(events, (event) => event.sessionId)];
@@ -75,7 +71,7 @@ export async function applyNow(
         continue;
       }
       try {
-        const results = await within(applyToSession(env, sessionId, group), left);
+        const results = await answeredWithin(applyToSession(env, sessionId, group), left);
         results.forEach((result, i) => {
           // A rejected event is counted once, by the consumer that dead-letters it.
           const outcome = result.outcome === "rejected" ? "queued" : result.outcome;
@@ -89,20 +85,4 @@ export async function applyNow(
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, groups.length) }, work));
   return later;
-}
-
-/** `call`'s answer, or a rejection once `ms` have passed without one (the call is left to finish). */
-function within<T>(call: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the session did not answer within ${Math.round(ms)} ms`)),
-      ms,
-    );
-  });
-  // A late failure of a call given up on is nobody's to handle: its events are queued.
-  call.catch(() => {});
-  return Promise.race([call, timeout]).finally(() => {
-    if (timer !== null) clearTimeout(timer);
-  });
 }

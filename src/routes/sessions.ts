@@ -5,8 +5,15 @@
 
 import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Hono } from "hono";
-import { admitStream, type DurableObjectStubOf, placementOf, sessionStub } from "../durable";
-import { AppError, type ErrorCode, retryable, transientObjectError, unwrap } from "../errors";
+import {
+  admitStream,
+  answeredWithin,
+  type DurableObjectStubOf,
+  OBJECT_CALLS_BUDGET_MS,
+  placementOf,
+  sessionStub,
+} from "../durable";
+import { AppError, type ErrorCode, knownError, retryable, unwrap } from "../errors";
 import { SessionStateSchema } from "../gen/crafting/v1/session_pb";
 import {
   MaterialReportResultSchema,
@@ -205,14 +212,21 @@ async function applyBatch(
   env: Env,
   batch: SessionBatch,
   trace: TraceContext | undefined,
+  deadline: number,
 ): Promise<BatchResult> {
   const base = { session_id: batch.sessionId, updates: batch.indexes };
+  const left = deadline - Date.now();
+  if (left <= 0) {
+    const message = `not sent: the request's ${OBJECT_CALLS_BUDGET_MS} ms were spent on other sessions`;
+    return { ...base, error: { code: "unavailable", message } };
+  }
   try {
-    const result = await sessionStub(env, batch.sessionId).correctProgressBatch(
+    const call = sessionStub(env, batch.sessionId).correctProgressBatch(
       batch.corrections,
       trace,
       true,
     );
+    const result = await answeredWithin<Awaited<typeof call>>(call, left);
     if (!result.ok) {
       const { code, message } = result.error;
       return {
@@ -223,7 +237,7 @@ async function applyBatch(
     const { seq, changed } = JSON.parse(result.value) as { seq: number; changed?: false };
     return { ...base, seq, ...(changed === false ? { changed } : {}) };
   } catch (err) {
-    const known = transientObjectError(err);
+    const known = knownError(err);
     return {
       ...base,
       error: known
@@ -237,7 +251,8 @@ async function applyBatch(
  * `POST /v1/progress`: many progress updates in one request (client
  * streaming, HTTP-style), applied atomically per session: each session
  * takes all of its updates as one change (one update to its subscribers)
- * or none. Answers per session; `503` when one could not be reached.
+ * or none. Answers per session; `503` when one could not be reached, or
+ * did not answer within the request's budget (OBJECT_CALLS_BUDGET_MS).
  */
 export const progressBatchRoutes = new Hono<Env_>()
   .use(requireAuth("service"), rateLimit("INGEST_RATE_LIMITER", subject))
@@ -261,9 +276,12 @@ export const progressBatchRoutes = new Hono<Env_>()
       await readJsonBody(c.req.raw, { maxBytes: MAX_BATCH_BODY_BYTES }),
     );
     const sessions: BatchResult[] = [];
+    const deadline = Date.now() + OBJECT_CALLS_BUDGET_MS;
     for (let i = 0; i < batches.length; i += BATCH_CONCURRENCY) {
       const slice = batches.slice(i, i + BATCH_CONCURRENCY);
-      sessions.push(...(await Promise.all(slice.map((b) => applyBatch(c.env, b, c.get("trace"))))));
+      sessions.push(
+        ...(await Promise.all(slice.map((b) => applyBatch(c.env, b, c.get("trace"), deadline)))),
+      );
     }
     const retry = sessions.some((s) => "error" in s && retryable(s.error.code));
     if (retry) c.header("Retry-After", "1");

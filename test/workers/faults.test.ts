@@ -95,6 +95,46 @@ describe("an overloaded session object", () => {
   });
 });
 
+describe("a session object that hangs", () => {
+  it("holds POST /v1/progress for the request's budget only: 503 naming it, the other session applied", async () => {
+    const healthy = await activeSession();
+    const hung = await activeSession();
+    const before = (await stateOf(healthy.sessionId))?.seq ?? 0;
+    const hanging = {
+      ...env,
+      CRAFTING_SESSION: stubsFrom(env.CRAFTING_SESSION, (name) =>
+        name === hung.sessionId
+          ? { correctProgressBatch: () => new Promise<never>(() => {}) }
+          : undefined,
+      ),
+    };
+    const response = await callWith(hanging)("/v1/progress", {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${await serviceToken()}`,
+        "Content-Type": "application/json",
+      },
+      body: JSON.stringify({
+        updates: [
+          { session_id: healthy.sessionId, elapsed_ms: 5_000 },
+          { session_id: hung.sessionId, elapsed_ms: 5_000 },
+        ],
+      }),
+    });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("Retry-After")).toBe("1");
+    const { sessions } = (await response.json()) as { sessions: unknown[] };
+    expect(sessions).toEqual([
+      { session_id: healthy.sessionId, updates: [0], seq: before + 1 },
+      {
+        session_id: hung.sessionId,
+        updates: [1],
+        error: { code: "unavailable", message: "the session did not answer within 5000 ms" },
+      },
+    ]);
+  });
+});
+
 describe("a Queue consumer that dies in the middle of a batch", () => {
   it("is redelivered whole, and each event is applied exactly once", async () => {
     const playerId = freshId("p");
