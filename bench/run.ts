@@ -14,10 +14,9 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { commandLine } from "../scripts/command-line.mjs";
 import { reportCadence } from "./lib/cadence-scenario.ts";
-import { eventsIngest } from "./lib/events-scenario.ts";
+import { bridgedEvents } from "./lib/events-run.ts";
 import { idleCost } from "./lib/idle-scenario.ts";
-import { lifecycleIngest } from "./lib/lifecycle-scenario.ts";
-import { batchIngest, steadyPaths } from "./lib/paths-scenario.ts";
+import { batchIngest } from "./lib/paths-scenario.ts";
 import { runCleanups } from "./lib/procs.ts";
 import { type BenchResult, computeRatios, markdown, validateResult } from "./lib/report.ts";
 import { p99Svg } from "./lib/report-svg.ts";
@@ -264,48 +263,16 @@ async function main(): Promise<void> {
     say(
       `         offering permessage-deflate: ${offered.negotiated || "refused"}, ${offered.json_wire_bytes_per_update} / ${offered.binary_wire_bytes_per_update} bytes per update on the wire (${offered.json_wire_bytes_per_update_uncompressed} / ${offered.binary_wire_bytes_per_update_uncompressed} not offered)`,
     );
-    const [sessions, perSession] = SIZES.events as [number, number];
-    say(`events   us    ${sessions} sessions × ${perSession} events through POST /v1/events`);
-    // Noisy like the fan-out tail: the run with the median events/s.
-    const bursts: Awaited<ReturnType<typeof eventsIngest>>[] = [];
-    for (let run = 0; run < FANOUT_RUNS; run++) {
-      bursts.push(await eventsIngest(target, sessions, perSession));
-      await settle(target);
-    }
-    const burst = {
-      ...median(bursts, (b) => b.events_per_s),
-      events_per_s_runs: bursts.map((b) => b.events_per_s),
-    };
-    say(
-      `         ${burst.events_per_s} events/s (runs ${burst.events_per_s_runs.join(", ")}), p99 ${burst.ingest_to_subscriber_ms.p99} ms, ${burst.seen}/${burst.events} seen`,
+    partial.events = await bridgedEvents(
+      target,
+      {
+        ...SIZES,
+        events: SIZES.events as [number, number],
+        fanoutRuns: FANOUT_RUNS,
+        pathsRuns: PATHS_RUNS,
+      },
+      say,
     );
-    const { sessions: cycled, perSession: cycles, offered: steadyRate } = SIZES.lifecycle;
-    say(
-      `lifecycle us   ${cycled} sessions × ${cycles} pauses and resumes through POST /v1/events, at ${steadyRate}/s, then as fast as they go`,
-    );
-    const paced = await lifecycleIngest(target, cycled, cycles, steadyRate);
-    await settle(target);
-    const fastest = await lifecycleIngest(target, cycled, cycles);
-    await settle(target);
-    say(
-      `         at ${steadyRate}/s: p50 ${paced.ingest_to_subscriber_ms.p50} / p99 ${paced.ingest_to_subscriber_ms.p99} ms; as fast as they go: ${fastest.events_per_s} events/s, p99 ${fastest.ingest_to_subscriber_ms.p99} ms; ${paced.seen + fastest.seen}/${paced.events + fastest.events} seen`,
-    );
-    const { sessions: watched, rate, seconds } = SIZES.steady;
-    say(
-      `paths    us    ${rate} updates/s over ${watched} sessions, half direct, half bridged, ${PATHS_RUNS} runs`,
-    );
-    const steady = await steadyPaths(target, watched, rate, seconds, PATHS_RUNS);
-    say(
-      `         p99 direct ${steady.p99_runs_ms.direct.join(" / ")} ms, bridged ${steady.p99_runs_ms.bridged.join(" / ")} ms: median run ${steady.bridged_vs_direct_p99}, pooled ${steady.pooled_bridged_vs_direct_p99}, ${steady.lost} not seen`,
-    );
-    partial.events = {
-      direct_to_subscriber_ms: steady.direct_to_subscriber_ms,
-      ingest_to_subscriber_ms: steady.ingest_to_subscriber_ms,
-      bridged_vs_direct_p99: steady.bridged_vs_direct_p99,
-      steady,
-      burst,
-      lifecycle: { paced, fastest },
-    };
     say(`batch    us    ${SIZES.batch.updates} updates over ${SIZES.batch.sessions} sessions`);
     const batch = await batchIngest(target, SIZES.batch.sessions, SIZES.batch.updates);
     partial.ingest.batch_updates_per_s = Math.max(
