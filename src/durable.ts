@@ -20,19 +20,28 @@ export type DurableObjectStubOf<
 export const OBJECT_CALLS_BUDGET_MS = 5_000;
 
 /**
- * `call`'s answer, or `unavailable` (retry in 1 s) once `ms` have passed
- * without one. The call is left to finish: what it applies late, the
- * caller's retry or a Queue copy finds stored (every such call is
- * idempotent: bridged events by id, progress corrections absolute).
+ * `call`'s answer, or `unavailable` (retry in 1 s) once `ms` (what is left
+ * of the request's `budgetMs`) have passed without one. The call is left
+ * to finish: what it applies late, the caller's retry or a Queue copy
+ * finds stored (every such call is idempotent: bridged events by id,
+ * progress corrections absolute).
  */
-export function answeredWithin<T>(pending: PromiseLike<T>, ms: number): Promise<T> {
+export function answeredWithin<T>(
+  pending: PromiseLike<T>,
+  ms: number,
+  budgetMs = OBJECT_CALLS_BUDGET_MS,
+): Promise<T> {
   const call = Promise.resolve(pending);
   let timer: ReturnType<typeof setTimeout> | null = null;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
         reject(
-          new AppError("unavailable", `the session did not answer within ${Math.round(ms)} ms`, 1),
+          new AppError(
+            "unavailable",
+            `the session did not answer within the request's ${budgetMs} ms`,
+            1,
+          ),
         ),
       ms,
     );

@@ -71,7 +71,7 @@ export async function applyNow(
         continue;
       }
       try {
-        const results = await answeredWithin(applyToSession(env, sessionId, group), left);
+        const results = await answeredWithin(applyToSession(env, sessionId, group), left, budgetMs);
         results.forEach((result, i) => {
           // A rejected event is counted once, by the consumer that dead-letters it.
           const outcome = result.outcome === "rejected" ? "queued" : result.outcome;

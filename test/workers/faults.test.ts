@@ -129,7 +129,10 @@ describe("a session object that hangs", () => {
       {
         session_id: hung.sessionId,
         updates: [1],
-        error: { code: "unavailable", message: "the session did not answer within 5000 ms" },
+        error: {
+          code: "unavailable",
+          message: "the session did not answer within the request's 5000 ms",
+        },
       },
     ]);
   });
