@@ -161,11 +161,11 @@ describe("the Prometheus text", () => {
       "rules",
       join(import.meta.dirname, "../../deploy/prometheus/alerts.yml"),
     ]);
-    expect(result.stdout).toContain("SUCCESS: 6 rules found");
+    expect(result.stdout).toContain("SUCCESS: 7 rules found");
     expect(result.status).toBe(0);
   });
 
-  it("pages on the server's stream failures, not on clients that drop (alerts.test.yml)", () => {
+  it("pages on the server's stream failures, not on clients that drop, and tickets queued events (alerts.test.yml)", () => {
     const result = promtoolCheck([
       "test",
       "rules",
