@@ -90,7 +90,8 @@ const runs = Number(values.runs ?? (smoke ? 1 : 6));
 const seconds = Number(values.seconds ?? (smoke ? 0.5 : 10));
 const posts = Number(values.posts ?? (smoke ? 5 : 100));
 const subscribers = Number(values.subscribers);
-const bridged = scenario === "events" || scenario === "lifecycle" || scenario === "batch";
+/** Scenarios on paths the floor has not (the bridge, the batch route): base and change only. */
+const withoutFloor = scenario === "events" || scenario === "lifecycle" || scenario === "batch";
 const sessions = Number(values.sessions ?? (smoke ? 4 : scenario === "events" ? 20 : 100));
 const DEFAULT_PER_SESSION: Partial<Record<AbScenario, number>> = { lifecycle: 10, batch: 100 };
 const perSession = Number(
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
   checkOutBase();
   const targets = new Map<"floor" | "base" | "change", Target>();
   try {
-    if (!bridged) targets.set("floor", await startTarget("floor"));
+    if (!withoutFloor) targets.set("floor", await startTarget("floor"));
     targets.set("base", await startUs(checkout));
     targets.set("change", await startUs());
     const measured = await inTurns(
@@ -177,7 +178,7 @@ async function main(): Promise<void> {
       scenario,
       unit: UNITS[scenario],
       ...(scenario === "fanout" ? { subscribers } : {}),
-      ...(bridged ? { events: { sessions, per_session: perSession } } : {}),
+      ...(withoutFloor ? { events: { sessions, per_session: perSession } } : {}),
       ...compareRuns(
         {
           ...(targets.has("floor") ? { floor: of("floor", "figure") } : {}),

@@ -14,8 +14,9 @@ export const MIN_ROUNDS = 3;
 
 /**
  * What an A/B run measures: posts/s into one session, the fan-out p99 (ms),
- * or bridged progress events/s through `POST /v1/events` (the floor has no
- * bridge: base and change only).
+ * bridged progress or lifecycle events/s through `POST /v1/events`, or
+ * updates/s through `POST /v1/progress` (the floor has neither path: base
+ * and change only).
  */
 export type AbScenario = "ingest" | "fanout" | "events" | "lifecycle" | "batch";
 
@@ -48,9 +49,9 @@ export interface AbResult {
   unit: "posts/s" | "p99 ms" | "events/s" | "updates/s";
   /** Fan-out only: subscribers watching the session. */
   subscribers?: number;
-  /** Events and lifecycle only: the sessions watched, and the events each is sent, in version order. */
+  /** Events, lifecycle and batch only: the sessions, and the events or updates each is sent, in order. */
   events?: { sessions: number; per_session: number };
-  /** The floor's figures are left out where it cannot run the scenario (events). */
+  /** The floor's figures are left out where it cannot run the scenario (events, lifecycle, batch). */
   by_target: { floor?: AbFigures; base: AbFigures; change: AbFigures };
   change_vs_base: AbComparison;
   /** As the bench reports it (`ratios`): posts/s us/floor for ingest, p99 us/floor for fan-out; none for events. */
@@ -137,14 +138,7 @@ export function abLines(result: AbResult): string[] {
   const { by_target: t, change_vs_base: c } = result;
   const row = (name: string, f: AbFigures) =>
     `  ${name.padEnd(7)} ${String(f.median).padStart(9)} ${result.unit}  (runs ${f.runs.join(", ")})`;
-  const what =
-    result.scenario === "ingest"
-      ? "ingest into one session"
-      : result.scenario === "batch"
-        ? `${result.events?.sessions} sessions × ${result.events?.per_session} updates through POST /v1/progress, 1,000 a request`
-        : result.scenario === "fanout"
-          ? `fan-out to ${result.subscribers} subscriber(s)`
-          : `${result.events?.sessions} sessions × ${result.events?.per_session} ${result.scenario === "lifecycle" ? "pauses and resumes" : "progress events"} through POST /v1/events`;
+  const what = scenarioLine(result);
   return [
     `${what}: the change against ${result.base.rev} (${result.base.commit.slice(0, 10)}), ${c.rounds.length} round${c.rounds.length === 1 ? "" : "s"} in turns`,
     ...(t.floor ? [row("floor", t.floor)] : []),
@@ -167,6 +161,23 @@ export function abLines(result: AbResult): string[] {
         ]
       : []),
   ];
+}
+
+/** What a scenario measured, as the first line says it. */
+function scenarioLine(result: AbResult): string {
+  const { sessions, per_session: each } = result.events ?? {};
+  switch (result.scenario) {
+    case "ingest":
+      return "ingest into one session";
+    case "fanout":
+      return `fan-out to ${result.subscribers} subscriber(s)`;
+    case "events":
+      return `${sessions} sessions × ${each} progress events through POST /v1/events`;
+    case "lifecycle":
+      return `${sessions} sessions × ${each} pauses and resumes through POST /v1/events`;
+    case "batch":
+      return `${sessions} sessions × ${each} updates through POST /v1/progress, 1,000 a request`;
+  }
 }
 
 export function figures(runs: number[]): AbFigures {

@@ -3,9 +3,8 @@
  * session objects → subscribers. Throughput and the latency from the POST
  * to a subscriber seeing the state that includes each event.
  */
-import WebSocket from "ws";
 import { measureCpu } from "./procs.ts";
-import { pool } from "./scenarios.ts";
+import { openWatcher, pool } from "./scenarios.ts";
 import { type LatencySummary, round, summarize } from "./stats.ts";
 import { type Target, token } from "./targets.ts";
 
@@ -58,26 +57,15 @@ export async function eventsIngest(
   const sockets = await pool(rooms, 100, ({ id, room }) => {
     sentAt.set(id, []);
     recorded.set(id, 0);
-    return new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(room.wsUrl, {
-        headers: room.wsHeaders,
-        perMessageDeflate: false,
-      });
-      socket.on("message", (data) => {
-        const now = performance.now();
-        const frame = JSON.parse(String(data)) as {
-          update?: { clock?: { anchorElapsedMs?: number } };
-        };
-        const version = Math.round((frame.update?.clock?.anchorElapsedMs ?? 0) / 1000);
-        const sent = sentAt.get(id) as number[];
-        for (let v = (recorded.get(id) as number) + 1; v <= version; v++) {
-          const at = sent[v];
-          if (at !== undefined) latencies.push(now - at);
-        }
-        recorded.set(id, Math.max(recorded.get(id) as number, version));
-      });
-      socket.once("open", () => resolve(socket));
-      socket.once("error", reject);
+    return openWatcher(room, (data, now) => {
+      const frame = data as { update?: { clock?: { anchorElapsedMs?: number } } };
+      const version = Math.round((frame.update?.clock?.anchorElapsedMs ?? 0) / 1000);
+      const sent = sentAt.get(id) as number[];
+      for (let v = (recorded.get(id) as number) + 1; v <= version; v++) {
+        const at = sent[v];
+        if (at !== undefined) latencies.push(now - at);
+      }
+      recorded.set(id, Math.max(recorded.get(id) as number, version));
     });
   });
 

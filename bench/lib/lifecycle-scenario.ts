@@ -6,9 +6,8 @@
  * sink batches them). Throughput, and the latency from the POST to the
  * subscriber seeing the status the event leads to.
  */
-import WebSocket from "ws";
 import { measureCpu } from "./procs.ts";
-import { pool } from "./scenarios.ts";
+import { openWatcher, pool } from "./scenarios.ts";
 import { type LatencySummary, round, summarize } from "./stats.ts";
 import type { Target } from "./targets.ts";
 import { token } from "./targets.ts";
@@ -114,47 +113,35 @@ export async function lifecycleIngest(
     }
   };
 
-  const sockets = await pool(driven, 100, (session) => {
-    return new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(session.wsUrl, {
-        headers: session.wsHeaders,
-        perMessageDeflate: false,
-      });
-      socket.on("message", (data) => {
-        const now = performance.now();
-        const frame = JSON.parse(String(data)) as { update?: { status?: string } };
-        const status = frame.update?.status;
-        if (session.sent === 0 || status !== statusAfter(session.sent)) return;
-        const { sentAt } = session;
-        if (sentAt === 0) return;
-        latencies.push(now - sentAt);
-        session.sentAt = 0;
-        if (latencies.length === total) finished();
-        else if (session.sent < perSession) {
-          // Paced: each session sends once per sessions/offered seconds at most.
-          const due = sentAt + (offeredPerS ? (sessions * 1000) / offeredPerS : 0) - now;
-          const send = () => {
-            ready.push(session);
-            pump();
-          };
-          if (due > 0) setTimeout(send, due);
-          else send();
-        }
-      });
-      socket.once("open", () => resolve(socket));
-      socket.once("error", reject);
-    });
-  });
+  /** Makes `session` ready to send its next event in `afterMs` (at once if none). */
+  const sendNext = (session: Driven, afterMs = 0): void => {
+    const send = () => {
+      ready.push(session);
+      pump();
+    };
+    if (afterMs > 0) setTimeout(send, afterMs);
+    else send();
+  };
+
+  const sockets = await pool(driven, 100, (session) =>
+    openWatcher(session, (data, now) => {
+      const { sentAt, sent } = session;
+      // Seen once the status its event leads to arrives (none in flight: sentAt 0).
+      const status = (data as { update?: { status?: string } }).update?.status;
+      if (sentAt === 0 || status !== statusAfter(sent)) return;
+      latencies.push(now - sentAt);
+      session.sentAt = 0;
+      if (latencies.length === total) finished();
+      // Paced: each session sends once per sessions/offered seconds at most.
+      else if (sent < perSession)
+        sendNext(session, sentAt + (offeredPerS ? (sessions * 1000) / offeredPerS : 0) - now);
+    }),
+  );
 
   const measured = await measureCpu(target.pids, async () => {
     // Paced, the sessions start spread over one interval, not all at once.
     driven.forEach((session, i) => {
-      const send = () => {
-        ready.push(session);
-        pump();
-      };
-      if (offeredPerS) setTimeout(send, (i * 1000) / offeredPerS);
-      else send();
+      sendNext(session, offeredPerS ? (i * 1000) / offeredPerS : 0);
     });
     await Promise.race([allSeen, new Promise((r) => setTimeout(r, DEADLINE_MS))]);
   });

@@ -55,6 +55,26 @@ export async function pool<T, R>(
   return results;
 }
 
+/**
+ * Opens one JSON watcher of `room` (no compression offered), calling
+ * `onFrame` with each frame parsed and the time it arrived; resolves once
+ * open, rejects if it cannot open.
+ */
+export function openWatcher(
+  room: Pick<Room, "wsUrl" | "wsHeaders">,
+  onFrame: (frame: unknown, now: number) => void,
+): Promise<WebSocket> {
+  return new Promise<WebSocket>((resolve, reject) => {
+    const socket = new WebSocket(room.wsUrl, { headers: room.wsHeaders, perMessageDeflate: false });
+    socket.on("message", (data) => {
+      const now = performance.now();
+      onFrame(JSON.parse(String(data)), now);
+    });
+    socket.once("open", () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
 /** A subscriber: counts update frames and their latency from the POST that caused them. */
 export class Subscriber {
   readonly socket: WebSocket;

@@ -9,6 +9,7 @@
 import type { Session } from "../../src/domain/session/session.ts";
 import { transition } from "../../src/domain/session/session-machine.ts";
 import { encodeSync, openChannel } from "../../src/protocol/sync/sync-encoder.ts";
+import { round } from "./stats.ts";
 
 export interface SyncWork {
   rounds: number;
@@ -75,11 +76,10 @@ export function syncWork(rounds: number): SyncWork {
   };
   const delta = time(false);
   const full = time(true);
-  const round2 = (x: number) => Math.round(x * 100) / 100;
   return {
     rounds,
-    delta_us: round2(delta.us),
-    full_us: round2(full.us),
+    delta_us: round(delta.us),
+    full_us: round(full.us),
     delta_bytes: delta.bytes,
     full_bytes: full.bytes,
   };

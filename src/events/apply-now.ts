@@ -57,7 +57,7 @@ export async function applyNow(
   const later: SessionEvent[] = [];
   const groups = [...Map.groupBy(events, (event) => event.sessionId)];
   const deadline = Date.now() + budgetMs;
-  const queue = (sessionId: string, group: SessionEvent[], message: string) => {
+  const handBack = (sessionId: string, group: SessionEvent[], message: string) => {
     log("warn", "events.apply_now_failed", { session_id: sessionId, count: group.length, message });
     metrics.count("crafting_ingest_events_total", { outcome: "queued" }, group.length);
     later.push(...group);
@@ -67,7 +67,7 @@ export async function applyNow(
       const [sessionId, group] = next;
       const left = deadline - Date.now();
       if (left <= 0) {
-        queue(sessionId, group, `not called: the request's ${budgetMs} ms were spent`);
+        handBack(sessionId, group, `not called: the request's ${budgetMs} ms were spent`);
         continue;
       }
       try {
@@ -79,7 +79,7 @@ export async function applyNow(
           if (result.outcome === "rejected") later.push(group[i] as SessionEvent);
         });
       } catch (e: unknown) {
-        queue(sessionId, group, e instanceof Error ? e.message : String(e));
+        handBack(sessionId, group, e instanceof Error ? e.message : String(e));
       }
     }
   };
