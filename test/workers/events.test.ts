@@ -74,7 +74,7 @@ describe("events applied at once", () => {
 });
 
 describe("POST /v1/events", () => {
-  it("queues one event, answers 202, and the consumer applies it to the session", async () => {
+  it("takes one event, answers 202 with how many it accepted, and the session holds it", async () => {
     const sessionId = freshId("s");
     const playerId = freshId("p");
     const response = await postEvents(
